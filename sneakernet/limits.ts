@@ -1,0 +1,36 @@
+/**
+ * Hard bounds on everything read from media. Media is hostile: nothing is read, parsed or allocated beyond these.
+ * They are part of format v1 (docs/FORMAT.md): a writer must stay within them.
+ */
+export const LIMITS = {
+  /** Bytes of one signature file (a Sigstore bundle holding the DSSE envelope and the statement). */
+  signatureFileBytes: 8 * 1024 * 1024,
+  /** Bytes of the statement (the DSSE payload). */
+  statementBytes: 4 * 1024 * 1024,
+  /** Bytes of one signer certificate file. */
+  certificateFileBytes: 64 * 1024,
+  /** Signature files in one bundle. */
+  signatures: 16,
+  /** Certificates in one bundle. */
+  certificates: 64,
+  /** Artifacts in one bundle. */
+  artifacts: 1000,
+  /** Volumes in one bundle. */
+  volumes: 10_000,
+  /** Tar entries in one volume. */
+  entriesPerVolume: 10_000,
+  /** One artifact: 1 TiB. */
+  artifactBytes: 2 ** 40,
+  /** One volume: 1 TiB. */
+  volumeBytes: 2 ** 40,
+  /** Nesting depth of any JSON document read from media. */
+  jsonDepth: 16,
+  /** Properties on one artifact, and the length of each key and value (Glance allows 255 for keys). */
+  properties: 128,
+  propertyKeyLength: 255,
+  propertyValueLength: 65_535,
+  /** Length of names, versions and identifiers. */
+  nameLength: 255,
+  /** Entries directly in a bundle folder or media root that are read (the rest is refused or ignored). */
+  directoryEntries: 20_000,
+} as const;

@@ -1,0 +1,251 @@
+/**
+ * The bundle statement (format v1): an in-toto Statement whose subjects are the artifacts and whose predicate says
+ * everything the import station checks. It is the DSSE payload each operator signs; docs/FORMAT.md describes it.
+ * The schema is strict: unknown keys, wrong types and out-of-bound values are refused (E_FORMAT).
+ */
+import { z } from 'zod';
+import { EcluseError } from './errors.js';
+import { LIMITS } from './limits.js';
+
+export const FORMAT_VERSION = 1;
+export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
+export const PREDICATE_TYPE = 'https://ecluse.dev/bundle/v1';
+/** DSSE payload type of the signed statement. */
+export const PAYLOAD_TYPE = 'application/vnd.in-toto+json';
+
+const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `${bytes * 2} lowercase hex`);
+export const sha256Hex = hex(32);
+export const sha512Hex = hex(64);
+
+/** Names, versions and ids: printable, no path separators, no control characters. */
+const identifier = z
+  .string()
+  .min(1)
+  .max(LIMITS.nameLength)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._+:~-]*$/, 'letters, digits and . _ + : ~ - only');
+const isoTime = z.iso.datetime({ offset: false });
+const size = z.number().int().nonnegative().max(LIMITS.artifactBytes);
+const uuid = z.uuid();
+
+/** Disk and container formats Glance knows (glance-compat.md). */
+export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] as const;
+export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] as const;
+
+const propertyKey = z
+  .string()
+  .min(1)
+  .max(LIMITS.propertyKeyLength)
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
+const properties = z
+  .record(propertyKey, z.string().max(LIMITS.propertyValueLength))
+  .refine((p) => Object.keys(p).length <= LIMITS.properties, `at most ${LIMITS.properties} properties`);
+
+export const provenanceSchema = z.strictObject({
+  /** Who published the artifact (free text at v1; vendor feeds fill it). */
+  vendor: z.string().max(LIMITS.nameLength).nullable(),
+  /** Where the export station took it from (a file name or URL), for the record only. */
+  source: z.string().max(4096),
+  /** When it entered the export station's catalog. */
+  addedAt: isoTime,
+});
+
+export const artifactSchema = z.strictObject({
+  name: identifier,
+  version: identifier,
+  type: z.literal('vm-image'),
+  size,
+  sha256: sha256Hex,
+  sha512: sha512Hex,
+  diskFormat: z.enum(DISK_FORMATS),
+  containerFormat: z.enum(CONTAINER_FORMATS),
+  properties,
+  provenance: provenanceSchema,
+});
+
+/** One tar entry of a volume: a piece `[offset, offset+size)` of an artifact, under a content-addressed path. */
+export const entrySchema = z.strictObject({
+  path: z.string().max(200),
+  artifact: z.number().int().nonnegative().max(LIMITS.artifacts - 1),
+  offset: size,
+  size,
+});
+
+export const volumeSchema = z.strictObject({
+  name: z.string().regex(/^vol-[0-9]{4,5}\.tar$/, 'vol-NNNN.tar'),
+  size: z.number().int().positive().max(LIMITS.volumeBytes),
+  sha256: sha256Hex,
+  entries: z.array(entrySchema).min(1).max(LIMITS.entriesPerVolume),
+});
+
+export const predicateSchema = z.strictObject({
+  formatVersion: z.literal(FORMAT_VERSION),
+  bundleId: uuid,
+  station: identifier,
+  sequence: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  previous: z
+    .strictObject({ bundleId: uuid, sequence: z.number().int().positive(), statementSha256: sha256Hex })
+    .nullable(),
+  site: identifier,
+  created: isoTime,
+  expires: isoTime,
+  volumes: z.array(volumeSchema).min(1).max(LIMITS.volumes),
+  artifacts: z.array(artifactSchema).min(1).max(LIMITS.artifacts),
+});
+
+export const statementSchema = z.strictObject({
+  _type: z.literal(STATEMENT_TYPE),
+  subject: z
+    .array(z.strictObject({ name: z.string().max(600), digest: z.strictObject({ sha256: sha256Hex, sha512: sha512Hex }) }))
+    .min(1)
+    .max(LIMITS.artifacts),
+  predicateType: z.literal(PREDICATE_TYPE),
+  predicate: predicateSchema,
+});
+
+export type Artifact = z.infer<typeof artifactSchema>;
+export type VolumeEntry = z.infer<typeof entrySchema>;
+export type Volume = z.infer<typeof volumeSchema>;
+export type Predicate = z.infer<typeof predicateSchema>;
+export type Statement = z.infer<typeof statementSchema>;
+
+/** The in-toto subject name of an artifact. */
+export function subjectName(a: Pick<Artifact, 'name' | 'version'>): string {
+  return `${a.name}@${a.version}`;
+}
+
+/**
+ * Path of a tar entry: `blobs/sha256/<hex>` for an artifact stored whole, `blobs/sha256/<hex>.partNNNN` (1-based)
+ * for piece N of an artifact spread over several entries.
+ */
+export function entryPath(sha256: string, piece: number, pieces: number): string {
+  return pieces === 1 ? `blobs/sha256/${sha256}` : `blobs/sha256/${sha256}.part${String(piece).padStart(4, '0')}`;
+}
+
+export function volumeName(index: number): string {
+  return `vol-${String(index + 1).padStart(4, '0')}.tar`;
+}
+
+/** Serialises a statement for signing: stable key order as built, no whitespace. */
+export function encodeStatement(s: Statement): Buffer {
+  return Buffer.from(JSON.stringify(s), 'utf8');
+}
+
+function jsonDepth(text: string): number {
+  // Counts bracket nesting outside strings; cheap and bounded, run before JSON.parse allocates anything.
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max;
+}
+
+/** Parses untrusted JSON within the byte and depth bounds; refuses with E_FORMAT naming `what`. */
+export function parseBoundedJson(bytes: Buffer, what: string, maxBytes: number): unknown {
+  if (bytes.length > maxBytes) {
+    throw new EcluseError('E_FORMAT', `${what} is ${bytes.length} bytes, more than the ${maxBytes} allowed`, {
+      check: 'format',
+    });
+  }
+  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  if (jsonDepth(text) > LIMITS.jsonDepth) {
+    throw new EcluseError('E_FORMAT', `${what} nests deeper than ${LIMITS.jsonDepth} levels`, { check: 'format' });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new EcluseError('E_FORMAT', `${what} is not valid JSON: ${(e as Error).message}`, { check: 'format' });
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length ? issue.path.join('.') : '(top)';
+  return `${where}: ${issue.message}`;
+}
+
+/**
+ * Parses and checks the statement (the verified DSSE payload). Besides the schema, checks the internal consistency
+ * a reader relies on: subjects equal the artifacts, every artifact is covered exactly once, in order, by the volume
+ * entries, entry paths are the content-addressed ones, volume names are consecutive.
+ */
+export function parseStatement(payload: Buffer): Statement {
+  let raw: unknown;
+  try {
+    raw = parseBoundedJson(payload, 'the statement', LIMITS.statementBytes);
+  } catch (e) {
+    throw e;
+  }
+  const parsed = statementSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new EcluseError('E_FORMAT', `the statement is malformed: ${first ? describeIssue(first) : 'unknown'}`, {
+      check: 'statement-schema',
+    });
+  }
+  checkConsistency(parsed.data);
+  return parsed.data;
+}
+
+function formatError(message: string): EcluseError {
+  return new EcluseError('E_FORMAT', `the statement is inconsistent: ${message}`, { check: 'statement-consistency' });
+}
+
+export function checkConsistency(s: Statement): void {
+  const p = s.predicate;
+  if (s.subject.length !== p.artifacts.length) throw formatError('subjects and artifacts differ in number');
+  p.artifacts.forEach((a, i) => {
+    const subj = s.subject[i];
+    if (!subj || subj.name !== subjectName(a) || subj.digest.sha256 !== a.sha256 || subj.digest.sha512 !== a.sha512) {
+      throw formatError(`subject ${i} does not match artifact ${a.name}@${a.version}`);
+    }
+  });
+  const seen = new Set<string>();
+  for (const a of p.artifacts) {
+    const key = subjectName(a);
+    if (seen.has(key)) throw formatError(`artifact ${key} is listed twice`);
+    seen.add(key);
+  }
+  if (Date.parse(p.expires) <= Date.parse(p.created)) throw formatError('expires is not after created');
+  // Entries, in volume order, must cover each artifact exactly once in order: artifact 0 from offset 0 to its size,
+  // then artifact 1, ... Pieces are numbered per artifact.
+  const pieces = p.artifacts.map(() => 0);
+  for (const v of p.volumes) for (const e of v.entries) pieces[e.artifact] = (pieces[e.artifact] ?? 0) + 1;
+  let artifact = 0;
+  let offset = 0;
+  let piece = 0;
+  const paths = new Set<string>();
+  p.volumes.forEach((v, vi) => {
+    if (v.name !== volumeName(vi)) throw formatError(`volume ${vi + 1} is named ${v.name}, expected ${volumeName(vi)}`);
+    for (const e of v.entries) {
+      let a = p.artifacts[artifact];
+      if (a && offset === a.size && e.artifact === artifact + 1) {
+        artifact++;
+        offset = 0;
+        piece = 0;
+        a = p.artifacts[artifact];
+      }
+      if (!a || e.artifact !== artifact || e.offset !== offset) {
+        throw formatError(`entry ${e.path} in ${v.name} is out of order`);
+      }
+      if (e.size === 0 && a.size !== 0) throw formatError(`entry ${e.path} in ${v.name} is empty`);
+      piece++;
+      const expected = entryPath(a.sha256, piece, pieces[artifact] ?? 1);
+      if (e.path !== expected) throw formatError(`entry ${e.path} in ${v.name} should be named ${expected}`);
+      if (paths.has(e.path)) throw formatError(`entry ${e.path} appears twice`);
+      paths.add(e.path);
+      offset += e.size;
+      if (offset > a.size) throw formatError(`entries of ${a.name} add up to more than its size`);
+    }
+  });
+  const last = p.artifacts[artifact];
+  if (artifact !== p.artifacts.length - 1 || !last || offset !== last.size) {
+    throw formatError('the volume entries do not cover every artifact exactly');
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * The import station's SQLite database (`<home>/ecluse.sqlite`): site settings, the image catalog, the monotonic
+ * per-station state, the bundles seen, and the audit log. One file, WAL mode, every change in a transaction.
+ */
+import Database from 'better-sqlite3';
+import path from 'node:path';
+import fs from 'node:fs';
+
+export type Db = Database.Database;
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS settings (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+
+-- The Glance-compatible image catalog. Extra properties are a flat JSON object of strings; tags a JSON array.
+CREATE TABLE IF NOT EXISTS images (
+  id               TEXT PRIMARY KEY,
+  name             TEXT,
+  status           TEXT NOT NULL,
+  visibility       TEXT NOT NULL DEFAULT 'shared',
+  protected        INTEGER NOT NULL DEFAULT 0,
+  os_hidden        INTEGER NOT NULL DEFAULT 0,
+  checksum         TEXT,
+  os_hash_algo     TEXT,
+  os_hash_value    TEXT,
+  size             INTEGER,
+  virtual_size     INTEGER,
+  container_format TEXT,
+  disk_format      TEXT,
+  min_disk         INTEGER NOT NULL DEFAULT 0,
+  min_ram          INTEGER NOT NULL DEFAULT 0,
+  owner            TEXT,
+  created_at       TEXT NOT NULL,
+  updated_at       TEXT NOT NULL,
+  -- file name under <home>/store/images, NULL while the image has no data
+  file             TEXT,
+  -- 'bundle' for images that came through a verified bundle, 'api' for images created through the API
+  origin           TEXT NOT NULL,
+  bundle_id        TEXT,
+  artifact_name    TEXT,
+  artifact_version TEXT,
+  sha256           TEXT,
+  properties       TEXT NOT NULL DEFAULT '{}',
+  tags             TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS images_created ON images (created_at, id);
+CREATE INDEX IF NOT EXISTS images_name ON images (name);
+CREATE INDEX IF NOT EXISTS images_artifact ON images (artifact_name, artifact_version);
+
+-- Monotonic state: the last bundle accepted from each export station.
+CREATE TABLE IF NOT EXISTS stations (
+  station          TEXT PRIMARY KEY,
+  sequence         INTEGER NOT NULL,
+  bundle_id        TEXT NOT NULL,
+  statement_sha256 TEXT NOT NULL,
+  created          TEXT NOT NULL,
+  accepted_at      TEXT NOT NULL
+);
+
+-- Every bundle accepted, by id (a replay of any of them is refused even across stations).
+CREATE TABLE IF NOT EXISTS bundles (
+  bundle_id        TEXT PRIMARY KEY,
+  station          TEXT NOT NULL,
+  sequence         INTEGER NOT NULL,
+  statement_sha256 TEXT NOT NULL,
+  created          TEXT NOT NULL,
+  expires          TEXT NOT NULL,
+  signers          TEXT NOT NULL,
+  imported_at      TEXT NOT NULL
+);
+
+-- Every step and decision, append-only.
+CREATE TABLE IF NOT EXISTS audit (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  at         TEXT NOT NULL,
+  kind       TEXT NOT NULL,
+  outcome    TEXT NOT NULL,
+  code       TEXT,
+  message    TEXT NOT NULL,
+  bundle_id  TEXT,
+  station    TEXT,
+  artifact   TEXT,
+  media      TEXT,
+  details    TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS audit_bundle ON audit (bundle_id);
+`;
+
+export function dbPath(home: string): string {
+  return path.join(home, 'ecluse.sqlite');
+}
+
+export function openDb(home: string, options: { readonly?: boolean } = {}): Db {
+  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  const db = new Database(dbPath(home), { readonly: options.readonly ?? false, fileMustExist: options.readonly });
+  if (!options.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.exec(SCHEMA);
+    db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+  }
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+export function getSetting(db: Db, key: string): string | undefined {
+  const row = db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+  return row?.value;
+}
+
+export function setSetting(db: Db, key: string, value: string): void {
+  db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
+    key,
+    value,
+  );
+}
+
+/** A row of `images` as stored. */
+export interface ImageRow {
+  id: string;
+  name: string | null;
+  status: string;
+  visibility: string;
+  protected: number;
+  os_hidden: number;
+  checksum: string | null;
+  os_hash_algo: string | null;
+  os_hash_value: string | null;
+  size: number | null;
+  virtual_size: number | null;
+  container_format: string | null;
+  disk_format: string | null;
+  min_disk: number;
+  min_ram: number;
+  owner: string | null;
+  created_at: string;
+  updated_at: string;
+  file: string | null;
+  origin: 'bundle' | 'api';
+  bundle_id: string | null;
+  artifact_name: string | null;
+  artifact_version: string | null;
+  sha256: string | null;
+  properties: string;
+  tags: string;
+}
+
+/** Glance's timestamp form: `YYYY-MM-DDTHH:MM:SSZ`. */
+export function glanceTime(d: Date = new Date()): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
