@@ -96,7 +96,7 @@ export function dbPath(home: string): string {
 
 export function openDb(home: string, options: { readonly?: boolean } = {}): Db {
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
-  const db = new Database(dbPath(home), { readonly: options.readonly ?? false, fileMustExist: options.readonly });
+  const db = new Database(dbPath(home), { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   if (!options.readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');

@@ -1,0 +1,44 @@
+/** `ecluse keys init`: the offline root ceremony. */
+import type { Command } from 'commander';
+import { initKeys } from '../../keys/ceremony.js';
+import { resolvePassphrase } from '../../keys/passphrase.js';
+import { EcluseError } from '../../sneakernet/errors.js';
+import { report, warn, type CommandContext } from '../output.js';
+
+export function registerKeys(program: Command, ctx: () => CommandContext): void {
+  const keys = program.command('keys').description('create and manage the site keys (export station, offline)');
+  keys
+    .command('init')
+    .description(
+      'run the root ceremony: create the site root and the signers. KEYDIR/trust/ holds only public material, to\n' +
+        'install at the import station; KEYDIR/signers/<name>/ holds each signer key and its certificate issued by\n' +
+        'the root; KEYDIR/root/ holds the root key, needed only for later ceremonies: keep it offline.',
+    )
+    .requiredOption('--out <KEYDIR>', 'folder to create the keys in')
+    .option('--signers <names>', 'comma-separated signer names', 'operator')
+    .option('--signer-validity-days <days>', 'how long signer certificates are valid', '730')
+    .option('--no-passphrase', 'write private keys unencrypted (test labs only)')
+    .addHelpText(
+      'after',
+      '\nPrivate keys are encrypted with a passphrase asked on the terminal, or taken from ECLUSE_PASSPHRASE.\n\n' +
+        'Example:\n  ecluse keys init --out /media/offline/site-keys --signers alice,bob\n',
+    )
+    .action(async (o: { out: string; signers: string; signerValidityDays: string; passphrase: boolean }) => {
+      await report(ctx(), async () => {
+        const days = Number(o.signerValidityDays);
+        if (!Number.isInteger(days) || days < 1) throw new EcluseError('E_USAGE', '--signer-validity-days must be a whole number of days');
+        const passphrase = await resolvePassphrase({ noPassphrase: !o.passphrase, purpose: 'the new site keys', confirm: true });
+        if (passphrase === null) warn('private keys are written UNENCRYPTED (--no-passphrase): anyone who reads them can sign for this site');
+        const r = await initKeys({ out: o.out, signers: o.signers.split(',').map((s) => s.trim()).filter(Boolean), passphrase, signerValidityDays: days });
+        return {
+          json: { trust: r.trustDir, root: r.rootDir, rootKeyId: r.rootKeyId, signers: r.signers, encrypted: passphrase !== null },
+          human: [
+            `site root ${r.rootKeyId.slice(0, 16)} created`,
+            ...r.signers.map((s) => `signer ${s.name}: ${s.dir} (key ${s.keyId.slice(0, 16)}, valid until ${s.notAfter})`),
+            `install ${r.trustDir} at the import station: ecluse site init --trust ${r.trustDir} --site SITE_ID`,
+            `keep ${r.rootDir} offline: it is needed only to add, revoke or rotate keys`,
+          ],
+        };
+      });
+    });
+}

@@ -1,0 +1,123 @@
+/** The import station: `site init`, `inspect`, `verify`, `import`, `serve`. */
+import type { Command } from 'commander';
+import { inspectMedia } from '../../sneakernet/inspect.js';
+import { EcluseError } from '../../sneakernet/errors.js';
+import { runImport, type ImportOutcome } from '../../verifier/import.js';
+import { initSite, openSite } from '../../verifier/site.js';
+import { startGlanceServer } from '../../verifier/glance/server.js';
+import { resolveHome } from '../home.js';
+import { formatBytes, report, type CommandContext } from '../output.js';
+import { progressBar } from '../progress.js';
+
+function outcomeJson(r: ImportOutcome) {
+  return { bundle: r.bundle, checks: r.checks, images: r.images, artifacts: r.artifacts };
+}
+
+export function registerStation(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
+  const site = program.command('site').description('the import station site');
+  site
+    .command('init')
+    .description('set up this import station for a site: pin the site trust anchors (once, at install)')
+    .requiredOption('--trust <DIR>', 'the trust folder made by "ecluse keys init" (KEYDIR/trust)')
+    .requiredOption('--site <SITE_ID>', "this site's id; bundles for other sites are refused")
+    .option('--threshold <M>', 'distinct signers a bundle needs (m of n)', '1')
+    .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse site init --trust /media/usb0/trust --site paris-1 --threshold 2\n')
+    .action(async (o: { trust: string; site: string; threshold: string }) => {
+      await report(ctx(), async () => {
+        const s = initSite(resolveHome(home()), { trustDir: o.trust, site: o.site, threshold: Number(o.threshold) });
+        s.db.close();
+        return {
+          json: { site: s.siteId, threshold: s.threshold, rootKeyId: s.anchors.rootKeyId, home: s.home.root },
+          human: `import station for site ${s.siteId} ready in ${s.home.root}: root ${s.anchors.rootKeyId.slice(0, 16)}, ${s.threshold} signer(s) required`,
+        };
+      });
+    });
+
+  program
+    .command('inspect')
+    .description('show what is on the media, trusting nothing (nothing is verified, nothing changes)')
+    .argument('<MEDIA_DIR>', 'where the media is mounted')
+    .addHelpText('after', '\nExample:\n  ecluse inspect /run/ecluse/media/sdb1 --json\n')
+    .action(async (media: string) => {
+      await report(ctx(), async () => {
+        const bundles = await inspectMedia(media);
+        if (bundles.length === 0) throw new EcluseError('E_NO_BUNDLE', `no écluse bundle on ${media} (looked in ecluse/bundles/)`);
+        const human: string[] = [];
+        for (const b of bundles) {
+          human.push(`bundle ${b.id} (NOT verified: what the media claims)`);
+          if (b.claimed) {
+            const c = b.claimed;
+            human.push(`  station ${c.station} #${c.sequence} for site ${c.site}, created ${c.created}, expires ${c.expires}`);
+            for (const a of c.artifacts) human.push(`  artifact ${a.name} ${a.version} (${a.diskFormat}, ${formatBytes(a.size)})`);
+            human.push(`  volumes: ${c.volumes.map((v) => `${v.name}${v.present ? '' : ' (missing)'}`).join(', ')}`);
+          }
+          for (const s of b.signatures) human.push(`  signature by ${s.claimedSigner ?? 'unknown'} (key ${s.keyId.slice(0, 16)})`);
+          for (const p of b.problems) human.push(`  problem: ${p}`);
+        }
+        return { json: { media, bundles }, human };
+      });
+    });
+
+  for (const mode of ['verify', 'import'] as const) {
+    program
+      .command(mode)
+      .description(
+        mode === 'verify'
+          ? 'run every check of an import, changing nothing (reads every byte)'
+          : 'verify the bundle on the media, stage its images privately and promote them atomically; audited',
+      )
+      .argument('<MEDIA_DIR>', 'where the media is mounted')
+      .option('--bundle <ID>', 'the bundle to take when the media holds several')
+      .addHelpText(
+        'after',
+        `\nExit status: 0 ${mode === 'verify' ? 'all checks passed' : 'imported'}, 1 refused (the line names the check and its E_ code), 2 bad usage, 3 local failure.\n\nExample:\n  ecluse ${mode} /run/ecluse/media/sdb1 --json\n`,
+      )
+      .action(async (media: string, o: { bundle?: string }) => {
+        await report(ctx(), async () => {
+          const s = openSite(resolveHome(home()));
+          const bar = progressBar(mode === 'verify' ? 'verifying' : 'importing', !ctx().json);
+          try {
+            const r = await runImport(s, { media, bundleId: o.bundle, mode, onProgress: (d, t) => bar.update(d, t) });
+            bar.stop();
+            const b = r.bundle;
+            const head = `bundle ${b.station} #${b.sequence} (${b.id}) signed by ${b.signers.join(', ')}`;
+            return {
+              json: outcomeJson(r),
+              human:
+                mode === 'verify'
+                  ? [`${head}: every check passed, nothing changed`, ...r.artifacts.map((a) => `  ${a.name} ${a.version} ok (${formatBytes(a.size)})`)]
+                  : [`${head}: imported`, ...r.images.map((i) => `  image ${i.id} ${i.name} ${i.version} (${formatBytes(i.size)})`)],
+            };
+          } finally {
+            bar.stop();
+            s.db.close();
+          }
+        });
+      });
+  }
+
+  program
+    .command('serve')
+    .description('serve the image store over the OpenStack Image (Glance v2) API')
+    .option('--listen <HOST:PORT>', 'address to listen on', '127.0.0.1:9292')
+    .addHelpText('after', '\nExample:\n  ecluse serve --listen 127.0.0.1:9292 &\n  openstack --os-auth-type none --os-endpoint http://127.0.0.1:9292 image list\n')
+    .action(async (o: { listen: string }) => {
+      const m = /^(.*):([0-9]{1,5})$/.exec(o.listen);
+      if (!m || !m[1] || !m[2]) {
+        process.stderr.write('E_USAGE: --listen wants HOST:PORT, e.g. 127.0.0.1:9292\n');
+        process.exitCode = 2;
+        return;
+      }
+      const s = openSite(resolveHome(home()));
+      const server = await startGlanceServer({ db: s.db, imagesDir: s.home.images, host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) });
+      process.stderr.write(`serving the image store of site ${s.siteId} on ${server.url}\n`);
+      const stop = () => {
+        void server.close().then(() => {
+          s.db.close();
+          process.exit(0);
+        });
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+    });
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+/**
+ * `ecluse`: one CLI for both stations. A thin dispatcher: each command parses its options, calls one module, and
+ * reports through cli/output.ts (human lines, or one JSON object with --json; stable exit codes).
+ */
+import { Command, CommanderError } from 'commander';
+import { registerKeys } from './commands/keys.js';
+import { registerRelay } from './commands/relay.js';
+import { registerStation } from './commands/station.js';
+
+const program = new Command();
+program
+  .name('ecluse')
+  .description(
+    'écluse: the lock between vendors and an air-gapped site.\n' +
+      'Export station: keys init, relay add, export. Import station: site init, inspect, verify, import, serve.',
+  )
+  .version('0.1.0')
+  .option('--home <DIR>', 'state folder of this station (default: $ECLUSE_HOME, else ~/.local/share/ecluse)')
+  .option('--json', 'print exactly one JSON object on stdout')
+  .showHelpAfterError('(add --help for usage)')
+  .enablePositionalOptions()
+  .addHelpText(
+    'after',
+    '\nThe whole journey:\n' +
+      '  ecluse keys init --out keys --signers alice,bob\n' +
+      '  ecluse --home out relay add disk.qcow2 --name debian-13 --version 20261101\n' +
+      '  ecluse --home out export --to /media/usb0 --site paris-1 --signer keys/signers/alice --media-size 4G\n' +
+      '  ecluse --home in site init --trust keys/trust --site paris-1\n' +
+      '  ecluse --home in import /media/usb0\n' +
+      '  ecluse --home in serve --listen 127.0.0.1:9292\n\n' +
+      'Exit status: 0 success, 1 refused (a check failed: the E_ code says which), 2 bad usage, 3 local failure.\n',
+  );
+
+const globals = () => program.opts<{ home?: string; json?: boolean }>();
+const ctx = () => ({ json: globals().json === true });
+const home = () => globals().home;
+
+registerKeys(program, ctx);
+registerRelay(program, ctx, home);
+registerStation(program, ctx, home);
+
+// Options such as --json and --home are accepted anywhere on the line, also after the subcommand.
+for (const cmd of program.commands.flatMap((c) => [c, ...c.commands])) {
+  if (cmd.commands.length === 0) {
+    cmd.option('--json', 'print exactly one JSON object on stdout');
+    cmd.option('--home <DIR>', 'state folder of this station');
+    cmd.hook('preAction', (_this, action) => {
+      const o = action.opts<{ json?: boolean; home?: string }>();
+      if (o.json) program.setOptionValue('json', true);
+      if (o.home) program.setOptionValue('home', o.home);
+    });
+  }
+}
+
+program.exitOverride();
+for (const c of program.commands) c.enablePositionalOptions();
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else {
+    process.stderr.write(`E_INTERNAL: ${(e as Error).message}\n`);
+    process.exitCode = 3;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Where a private key's passphrase comes from: the `ECLUSE_PASSPHRASE` environment variable if set, else a prompt on
+ * the terminal (nothing echoed) when stdin is a TTY, else a refusal (E_PASSPHRASE). `--no-passphrase` (passed in as
+ * `noPassphrase: true`) yields `null`: keys are then written unencrypted and the caller must warn loudly.
+ */
+import { EcluseError } from '../sneakernet/errors.js';
+
+/** The environment variable that supplies the passphrase to scripts and services. */
+export const PASSPHRASE_ENV = 'ECLUSE_PASSPHRASE';
+
+export interface ResolvePassphraseOptions {
+  /** True when the operator chose `--no-passphrase`. */
+  noPassphrase: boolean;
+  /** What the passphrase is for, shown in the prompt and in errors, e.g. "the site root key". */
+  purpose: string;
+  /** Ask twice and require both answers to match (when a new key is being encrypted). Ignored for the env var. */
+  confirm?: boolean;
+}
+
+export async function resolvePassphrase(opts: ResolvePassphraseOptions): Promise<string | null> {
+  if (opts.noPassphrase) return null;
+  const fromEnv = process.env[PASSPHRASE_ENV];
+  if (fromEnv !== undefined) {
+    if (fromEnv === '')
+      throw new EcluseError('E_PASSPHRASE', `${PASSPHRASE_ENV} is set but empty`, { check: 'passphrase' });
+    return fromEnv;
+  }
+  if (!process.stdin.isTTY) {
+    throw new EcluseError(
+      'E_PASSPHRASE',
+      `a passphrase is needed for ${opts.purpose}: set ${PASSPHRASE_ENV} or run from a terminal`,
+      { check: 'passphrase' },
+    );
+  }
+  const first = await promptHidden(`Passphrase for ${opts.purpose}: `);
+  if (first === '') {
+    throw new EcluseError('E_PASSPHRASE', `an empty passphrase was given for ${opts.purpose}`, { check: 'passphrase' });
+  }
+  if (opts.confirm) {
+    const again = await promptHidden(`Repeat the passphrase for ${opts.purpose}: `);
+    if (again !== first) {
+      throw new EcluseError('E_PASSPHRASE', `the two passphrases for ${opts.purpose} differ`, { check: 'passphrase' });
+    }
+  }
+  return first;
+}
+
+/** Reads one line from the TTY on stdin in raw mode, echoing nothing; the prompt goes to stderr. */
+function promptHidden(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(prompt);
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const done = (err: EcluseError | null) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(answer);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done(null);
+        if (ch === '\u0003' || ch === '\u0004') {
+          return done(
+            new EcluseError('E_PASSPHRASE', 'the passphrase prompt was interrupted', { check: 'passphrase' }),
+          );
+        }
+        if (ch === '\u007f' || ch === '\b') answer = [...answer].slice(0, -1).join('');
+        else if (ch >= ' ') answer += ch;
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.on('data', onData);
+  });
+}

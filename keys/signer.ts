@@ -1,0 +1,94 @@
+/**
+ * A signer loaded for signing statements: its private key (unlocked only if encrypted), its certificate, and
+ * `signStatement`, which makes a Sigstore bundle (DSSE envelope, payload type PAYLOAD_TYPE) with no Fulcio, no Rekor
+ * and no network: the bundle carries the SPKI public key and, as its hint, the key id.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bundleToJSON } from '@sigstore/bundle';
+import { DSSEBundleBuilder, type Signature, type Signer } from '@sigstore/sign';
+import { z } from 'zod';
+import { EcluseError } from '../sneakernet/errors.js';
+import { PAYLOAD_TYPE } from '../sneakernet/statement.js';
+import { CERT_FILE, KEY_FILE, SIGNER_FILE, SIGNER_NAME_PATTERN } from './ceremony.js';
+import { keyIdOf } from './keyid.js';
+import { readPrivateKey } from './keyfile.js';
+
+export interface LoadedSigner {
+  name: string;
+  keyId: string;
+  certificatePem: string;
+  /** Signs `payload` (the encoded statement); resolves to the JSON text of the Sigstore bundle. */
+  signStatement(payload: Buffer): Promise<string>;
+}
+
+const signerFileSchema = z.object({ name: z.string().regex(SIGNER_NAME_PATTERN) });
+
+function keyError(message: string): EcluseError {
+  return new EcluseError('E_KEY', message, { check: 'key' });
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw keyError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** A Sigstore `Signer` over a local private key; `data` is the DSSE pre-authentication encoding. */
+function localSigner(privateKey: crypto.KeyObject, publicKeyPem: string, keyId: string): Signer {
+  return {
+    sign: (data: Buffer): Promise<Signature> =>
+      Promise.resolve({
+        signature: crypto.sign('sha256', data, privateKey),
+        key: { $case: 'publicKey', publicKey: publicKeyPem, hint: keyId },
+      }),
+  };
+}
+
+/**
+ * Loads the signer in `dir` (`signers/<name>/` of a KEYDIR). `passphrase` is called only when the key is encrypted.
+ * Refuses (E_KEY) a certificate that does not match the key, or that is expired or not yet valid at `now`.
+ */
+export async function loadSigner(
+  dir: string,
+  passphrase: () => Promise<string | null>,
+  opts: { now?: Date } = {},
+): Promise<LoadedSigner> {
+  let name: string;
+  try {
+    name = signerFileSchema.parse(JSON.parse(readText(path.join(dir, SIGNER_FILE)))).name;
+  } catch (e) {
+    if (e instanceof EcluseError) throw e;
+    throw keyError(`${path.join(dir, SIGNER_FILE)} is malformed`);
+  }
+  const certificatePem = readText(path.join(dir, CERT_FILE));
+  let cert: crypto.X509Certificate;
+  try {
+    cert = new crypto.X509Certificate(certificatePem);
+  } catch {
+    throw keyError(`${path.join(dir, CERT_FILE)} is not an X.509 certificate`);
+  }
+  const privateKey = await readPrivateKey(path.join(dir, KEY_FILE), passphrase);
+  if (!cert.checkPrivateKey(privateKey)) throw keyError(`signer ${name}: the certificate does not match the key`);
+  const now = (opts.now ?? new Date()).getTime();
+  const notBefore = Date.parse(cert.validFrom);
+  const notAfter = Date.parse(cert.validTo);
+  if (!(now <= notAfter)) throw keyError(`signer ${name}: the certificate expired on ${cert.validTo}`);
+  if (!(now >= notBefore)) throw keyError(`signer ${name}: the certificate is not valid until ${cert.validFrom}`);
+  const publicKey = crypto.createPublicKey(privateKey);
+  const keyId = keyIdOf(publicKey);
+  const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const builder = new DSSEBundleBuilder({ signer: localSigner(privateKey, publicKeyPem, keyId), witnesses: [] });
+  return {
+    name,
+    keyId,
+    certificatePem,
+    async signStatement(payload: Buffer): Promise<string> {
+      const bundle = await builder.create({ data: payload, type: PAYLOAD_TYPE });
+      return JSON.stringify(bundleToJSON(bundle));
+    },
+  };
+}

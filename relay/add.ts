@@ -1,0 +1,127 @@
+/**
+ * `ecluse relay add`: copies a file into the export station's content-addressed store, computing sha256 and sha512 in
+ * the same read, and records it in the catalog. The same name and version twice is refused unless the bytes are the
+ * same (then it is a no-op).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { EcluseError } from '../sneakernet/errors.js';
+import { artifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
+import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
+
+export interface AddOptions {
+  file: string;
+  name: string;
+  version: string;
+  diskFormat: string;
+  containerFormat: string;
+  properties: Record<string, string>;
+  vendor: string | null;
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+export interface AddResult {
+  artifact: ArtifactRow;
+  created: boolean;
+}
+
+function validate(o: AddOptions): void {
+  const probe = artifactSchema.pick({ name: true, version: true, diskFormat: true, containerFormat: true, properties: true });
+  const r = probe.safeParse({
+    name: o.name,
+    version: o.version,
+    diskFormat: o.diskFormat,
+    containerFormat: o.containerFormat,
+    properties: o.properties,
+  });
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const field = issue?.path.join('.') ?? '';
+    const hint =
+      field === 'diskFormat'
+        ? ` (one of ${DISK_FORMATS.join(', ')})`
+        : field === 'containerFormat'
+          ? ` (one of ${CONTAINER_FORMATS.join(', ')})`
+          : '';
+    throw new EcluseError('E_USAGE', `invalid ${field || 'input'}: ${issue?.message ?? 'invalid'}${hint}`);
+  }
+}
+
+export async function addArtifact(home: RelayHome, o: AddOptions): Promise<AddResult> {
+  validate(o);
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(o.file);
+  } catch {
+    throw new EcluseError('E_NOT_FOUND', `no such file: ${o.file}`);
+  }
+  if (!st.isFile()) throw new EcluseError('E_INPUT', `${o.file} is not a regular file`);
+  const tmp = path.join(home.blobs, `.incoming-${randomBytes(8).toString('hex')}`);
+  const sha256 = createHash('sha256');
+  const sha512 = createHash('sha512');
+  let size = 0;
+  try {
+    await pipeline(
+      fs.createReadStream(o.file, { highWaterMark: 1024 * 1024 }),
+      new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          sha256.update(chunk);
+          sha512.update(chunk);
+          size += chunk.length;
+          o.onProgress?.(size, st.size);
+          cb(null, chunk);
+        },
+      }),
+      fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 }),
+    );
+    const fd = await fs.promises.open(tmp, 'r');
+    await fd.sync();
+    await fd.close();
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true });
+    throw new EcluseError('E_IO', `copying ${o.file} failed: ${(e as Error).message}`, {}, { cause: e });
+  }
+  const digest256 = sha256.digest('hex');
+  const digest512 = sha512.digest('hex');
+  const existing = home.db
+    .prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?')
+    .get(o.name, o.version) as ArtifactRow | undefined;
+  if (existing) {
+    await fs.promises.rm(tmp, { force: true });
+    if (existing.sha256 === digest256) return { artifact: existing, created: false };
+    throw new EcluseError(
+      'E_INPUT',
+      `${o.name} ${o.version} is already in the catalog with other bytes (sha256 ${existing.sha256.slice(0, 12)}…); give the new file a new version`,
+    );
+  }
+  const same = home.db.prepare('SELECT name, version FROM artifacts WHERE sha256 = ?').get(digest256) as
+    | { name: string; version: string }
+    | undefined;
+  if (same) {
+    await fs.promises.rm(tmp, { force: true });
+    throw new EcluseError('E_INPUT', `these bytes are already in the catalog as ${same.name} ${same.version}`);
+  }
+  await fs.promises.rename(tmp, blobPath(home, digest256));
+  const row = home.db
+    .prepare(
+      `INSERT INTO artifacts (name, version, type, size, sha256, sha512, disk_format, container_format, properties,
+         vendor, source, added_at) VALUES (?, ?, 'vm-image', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+    )
+    .get(
+      o.name,
+      o.version,
+      size,
+      digest256,
+      digest512,
+      o.diskFormat,
+      o.containerFormat,
+      JSON.stringify(o.properties),
+      o.vendor,
+      path.basename(o.file),
+      new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    ) as ArtifactRow;
+  return { artifact: row, created: true };
+}

@@ -1,0 +1,154 @@
+/**
+ * Reads one tar volume from the media, strictly, exactly once. The statement says what the volume must hold, and
+ * the reader accepts nothing else: only regular files, exactly the listed entries in the listed order, with the
+ * listed sizes, at the byte offsets a plain ustar writer puts them (so no PAX or GNU extended headers, which would
+ * shift them), nothing after the end of the archive. The whole file is hashed as it is read and must match the
+ * volume's sha256 and size.
+ *
+ * Entry data is handed to a sink (the caller stages it privately and hashes it per artifact). When the tar layer
+ * cannot parse the bytes, the rest of the volume is still hashed: if the digest differs the refusal is E_DIGEST (the
+ * bytes are not the ones that were signed), otherwise E_FORMAT (the signed volume itself is malformed).
+ */
+import fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { EcluseError } from './errors.js';
+import type { Volume, VolumeEntry } from './statement.js';
+import { BLOCK } from './volume-plan.js';
+
+/** Consumes one entry's bytes (it must read them all). */
+export type EntrySink = (entry: VolumeEntry, data: AsyncIterable<Buffer>) => Promise<void>;
+
+const CHUNK = 1024 * 1024;
+
+/** Opens a file on the media refusing links and anything but a regular file. */
+export async function openMediaFile(file: string, what: string): Promise<{ fd: fs.promises.FileHandle; size: number }> {
+  let fd: fs.promises.FileHandle;
+  try {
+    fd = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new EcluseError('E_MISSING_VOLUME', `${what} is not on the media`, { check: 'volumes' });
+    if (code === 'ELOOP') throw new EcluseError('E_FORMAT', `${what} is a symbolic link`, { check: 'media-file' });
+    throw new EcluseError('E_IO', `cannot open ${what}: ${(e as Error).message}`, {}, { cause: e });
+  }
+  const st = await fd.stat();
+  if (!st.isFile()) {
+    await fd.close();
+    throw new EcluseError('E_FORMAT', `${what} is not a regular file`, { check: 'media-file' });
+  }
+  return { fd, size: st.size };
+}
+
+function formatError(volume: string, message: string): EcluseError {
+  return new EcluseError('E_FORMAT', `${volume}: ${message}`, { check: 'volume-structure', volume });
+}
+
+function checkHeader(volume: Volume, index: number, header: tar.Header, expectedOffset: number): VolumeEntry {
+  const expected = volume.entries[index];
+  if (!expected) throw formatError(volume.name, `holds more entries than the ${volume.entries.length} listed`);
+  if (header.type !== 'file') throw formatError(volume.name, `entry ${index + 1} is a ${header.type}, not a file`);
+  if (header.pax || header.linkname) throw formatError(volume.name, `entry ${index + 1} has extended headers`);
+  if (header.name !== expected.path) {
+    throw formatError(volume.name, `entry ${index + 1} is named ${JSON.stringify(header.name)}, not ${expected.path}`);
+  }
+  if (header.size !== expected.size) {
+    throw new EcluseError(
+      'E_SIZE',
+      `${volume.name}: entry ${expected.path} claims ${header.size} bytes, the statement says ${expected.size}`,
+      { check: 'entry-size', volume: volume.name },
+    );
+  }
+  const at = (header as tar.Header & { byteOffset?: number }).byteOffset;
+  if (at !== expectedOffset) throw formatError(volume.name, `entry ${index + 1} is preceded by extended headers`);
+  return expected;
+}
+
+/**
+ * Streams `file` through the strict tar reader, calling `sink` for each entry in order. Resolves when the volume
+ * matched its statement exactly; rejects with an EcluseError naming the failed check otherwise.
+ */
+export async function readVolume(
+  file: string,
+  volume: Volume,
+  sink: EntrySink,
+  onProgress?: (bytes: number) => void,
+): Promise<void> {
+  const { fd, size } = await openMediaFile(file, `volume ${volume.name}`);
+  try {
+    if (size !== volume.size) {
+      throw new EcluseError('E_SIZE', `volume ${volume.name} is ${size} bytes, the statement says ${volume.size}`, {
+        check: 'volume-size',
+        volume: volume.name,
+      });
+    }
+    const hash = createHash('sha256');
+    let read = 0;
+    const meter = new Transform({
+      highWaterMark: CHUNK,
+      transform(chunk: Buffer, _enc, cb) {
+        read += chunk.length;
+        if (read > volume.size) return cb(new EcluseError('E_SIZE', `volume ${volume.name} grew while being read`));
+        hash.update(chunk);
+        onProgress?.(chunk.length);
+        cb(null, chunk);
+      },
+    });
+    let index = 0;
+    let offset = 0;
+    const extract = tar.extract();
+    extract.on('entry', (header, stream, next) => {
+      let entry: VolumeEntry;
+      try {
+        entry = checkHeader(volume, index, header, offset + BLOCK);
+      } catch (e) {
+        stream.resume();
+        next(e as Error);
+        return;
+      }
+      index++;
+      offset += BLOCK + Math.ceil(entry.size / BLOCK) * BLOCK;
+      sink(entry, stream as AsyncIterable<Buffer>).then(
+        () => next(),
+        (e: unknown) => {
+          stream.resume();
+          next(e as Error);
+        },
+      );
+    });
+    const input = fd.createReadStream({ highWaterMark: CHUNK, autoClose: false, start: 0 });
+    let failure: unknown = null;
+    try {
+      await pipeline(input, meter, extract);
+    } catch (e) {
+      failure = e;
+    }
+    if (failure instanceof EcluseError && failure.code !== 'E_FORMAT' && failure.code !== 'E_SIZE') throw failure;
+    if (failure !== null) {
+      // Finish hashing what is left so a changed byte is reported as such, whatever the parser made of it.
+      if (read < volume.size) {
+        for await (const chunk of fd.createReadStream({ start: read, highWaterMark: CHUNK, autoClose: false })) {
+          hash.update(chunk as Buffer);
+        }
+      }
+      if (hash.digest('hex') !== volume.sha256) throw digestError(volume);
+      if (failure instanceof EcluseError) throw failure;
+      throw formatError(volume.name, `is not a valid tar archive (${(failure as Error).message})`);
+    }
+    if (hash.digest('hex') !== volume.sha256) throw digestError(volume);
+    if (index !== volume.entries.length) {
+      throw formatError(volume.name, `holds ${index} entries, the statement lists ${volume.entries.length}`);
+    }
+  } finally {
+    await fd.close();
+  }
+}
+
+function digestError(volume: Volume): EcluseError {
+  return new EcluseError('E_DIGEST', `volume ${volume.name} does not match the sha256 in the signed statement`, {
+    check: 'volume-digest',
+    volume: volume.name,
+  });
+}

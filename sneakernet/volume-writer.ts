@@ -1,0 +1,92 @@
+/**
+ * Writes one planned tar volume with tar-stream: each entry's bytes are read from the artifact's source file
+ * (a byte range), the volume is hashed (sha256) as it is written, and the file is fsynced before it counts as written.
+ * Headers are deterministic (mode 0644, uid/gid 0, mtime = the bundle's creation time) so the same plan and inputs
+ * give the same bytes.
+ */
+import fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { EcluseError } from './errors.js';
+import type { PlannedVolume } from './volume-plan.js';
+
+export interface VolumeSource {
+  /** Path of the file holding the artifact's bytes. */
+  file: string;
+}
+
+export interface WrittenVolume {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+export interface WriteProgress {
+  (bytes: number): void;
+}
+
+const CHUNK = 1024 * 1024;
+
+export async function writeVolume(
+  plan: PlannedVolume,
+  sources: ReadonlyArray<VolumeSource>,
+  target: string,
+  mtime: Date,
+  onProgress?: WriteProgress,
+): Promise<WrittenVolume> {
+  const pack = tar.pack();
+  const hash = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      onProgress?.(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  const out = fs.createWriteStream(target, { flags: 'wx', mode: 0o644 });
+  const written = pipeline(pack, meter, out);
+
+  const feed = async () => {
+    for (const entry of plan.entries) {
+      const source = sources[entry.artifact];
+      if (!source) throw new Error(`writeVolume: no source for artifact ${entry.artifact}`);
+      await new Promise<void>((resolve, reject) => {
+        const header = { name: entry.path, size: entry.size, mode: 0o644, mtime, type: 'file' as const, uid: 0, gid: 0 };
+        const done = (err?: Error | null) => (err ? reject(err) : resolve());
+        if (entry.size === 0) {
+          pack.entry(header, Buffer.alloc(0), done);
+          return;
+        }
+        const sink = pack.entry(header, done);
+        const input = fs.createReadStream(source.file, {
+          start: entry.offset,
+          end: entry.offset + entry.size - 1,
+          highWaterMark: CHUNK,
+        });
+        input.on('error', reject);
+        input.pipe(sink);
+      });
+    }
+    pack.finalize();
+  };
+  try {
+    await Promise.all([feed(), written]);
+    const fd = await fs.promises.open(target, 'r+');
+    try {
+      await fd.sync();
+    } finally {
+      await fd.close();
+    }
+  } catch (e) {
+    pack.destroy();
+    throw new EcluseError('E_IO', `writing ${plan.name} to ${target} failed: ${(e as Error).message}`, {}, { cause: e });
+  }
+  if (size !== plan.size) {
+    throw new EcluseError('E_INTERNAL', `${plan.name} came out ${size} bytes, planned ${plan.size}`);
+  }
+  return { name: plan.name, size, sha256: hash.digest('hex') };
+}

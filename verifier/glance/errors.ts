@@ -1,0 +1,184 @@
+/**
+ * Error responses in the reference Glance's shapes (webob's `WSGIHTTPException` as Glance raises it):
+ *   - `text/html` for no `Accept`, `* /*`, or when HTML ranks at least as high as JSON,
+ *   - `{"message": ..., "code": "404 Not Found", "title": "Not Found"}` when only JSON is acceptable,
+ *   - `text/plain` when neither is.
+ * The message keeps webob's `<br /><br />` and trailing newlines: glanceclient and openstacksdk show it as is.
+ */
+import type express from 'express';
+
+export const STATUS_TITLES: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Request Entity Too Large',
+  415: 'Unsupported Media Type',
+  416: 'Request Range Not Satisfiable',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** webob's default explanations, used when Glance raises with a `detail` only. */
+const DEFAULT_EXPLANATIONS: Readonly<Record<number, string>> = {
+  400: 'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+  403: 'Access was denied to this resource.',
+  404: 'The resource could not be found.',
+  416: 'The Range requested is not available.',
+  500: 'The server has either erred or is incapable of performing the requested operation.',
+  503: 'The server is currently unavailable. Please try again at a later time.',
+};
+
+export const READ_ONLY_MESSAGE = 'images are imported through verified bundles; the API is read-only in this version';
+
+/** An HTTP error answered in Glance's shapes. `explanation` is the main line; `detail` an optional second one. */
+export class GlanceHttpError extends Error {
+  readonly status: number;
+  readonly explanation: string;
+  readonly detail: string;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    status: number,
+    explanation: string | undefined,
+    options: { detail?: string; headers?: Record<string, string> } = {},
+  ) {
+    const expl = explanation ?? DEFAULT_EXPLANATIONS[status] ?? '';
+    super(options.detail ? `${expl} ${options.detail}` : expl);
+    this.name = 'GlanceHttpError';
+    this.status = status;
+    this.explanation = expl;
+    this.detail = options.detail ?? '';
+    this.headers = options.headers ?? {};
+  }
+}
+
+export const badRequest = (message: string): GlanceHttpError => new GlanceHttpError(400, message);
+export const notFound = (message?: string): GlanceHttpError => new GlanceHttpError(404, message);
+export const imageNotFound = (id: string): GlanceHttpError => new GlanceHttpError(404, `No image found with ID ${id}`);
+
+/** Sends `body` as `application/json` (no charset, as Glance does) with an exact Content-Length. */
+export function sendJson(res: express.Response, status: number, body: unknown): void {
+  const data = Buffer.from(JSON.stringify(body), 'utf8');
+  res.status(status);
+  res.setHeader('Content-Type', 'application/json');
+  res.setHeader('Content-Length', String(data.length));
+  res.end(res.req.method === 'HEAD' ? undefined : data);
+}
+
+type ErrorFormat = 'html' | 'json' | 'plain';
+
+interface MediaRange {
+  type: string;
+  subtype: string;
+  q: number;
+}
+
+function parseAccept(header: string): MediaRange[] {
+  const ranges: MediaRange[] = [];
+  for (const part of header.split(',')) {
+    const [media, ...params] = part.trim().split(';');
+    const m = /^([A-Za-z0-9!#$%&'*+.^_`|~-]+)\/([A-Za-z0-9!#$%&'*+.^_`|~-]+)$/.exec((media ?? '').trim());
+    if (!m) continue;
+    let q = 1;
+    for (const p of params) {
+      const qm = /^\s*q\s*=\s*([01](?:\.\d{0,3})?)\s*$/i.exec(p);
+      if (qm) q = Math.min(1, Number(qm[1]));
+    }
+    ranges.push({ type: m[1]!.toLowerCase(), subtype: m[2]!.toLowerCase(), q });
+  }
+  return ranges;
+}
+
+/** The q-value the Accept ranges give `offer` (most specific matching range wins), or 0. */
+function qualityOf(ranges: MediaRange[], offer: string): number {
+  const [type, subtype] = offer.split('/') as [string, string];
+  let best = -1;
+  let q = 0;
+  for (const r of ranges) {
+    let specificity = -1;
+    if (r.type === type && r.subtype === subtype) specificity = 2;
+    else if (r.type === type && r.subtype === '*') specificity = 1;
+    else if (r.type === '*' && r.subtype === '*') specificity = 0;
+    if (specificity > best) {
+      best = specificity;
+      q = r.q;
+    }
+  }
+  return q;
+}
+
+/** webob's choice: the better of text/html and application/json (HTML on ties), else text/plain. */
+export function errorFormat(accept: string | undefined): ErrorFormat {
+  if (accept === undefined || accept.trim() === '') return 'html';
+  const ranges = parseAccept(accept);
+  if (ranges.length === 0) return 'html';
+  const html = qualityOf(ranges, 'text/html');
+  const json = qualityOf(ranges, 'application/json');
+  if (html <= 0 && json <= 0) return 'plain';
+  return json > html ? 'json' : 'html';
+}
+
+const escapeHtml = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#x27;');
+
+/** The body, rendered exactly as webob does. */
+export function renderError(err: GlanceHttpError, format: ErrorFormat): { contentType: string; body: string } {
+  const title = STATUS_TITLES[err.status] ?? 'Error';
+  const status = `${err.status} ${title}`;
+  const raw = `${err.explanation}<br /><br />\n${err.detail}\n\n`;
+  switch (format) {
+    case 'json':
+      return { contentType: 'application/json', body: JSON.stringify({ message: raw, code: status, title }) };
+    case 'plain': {
+      const stripped = raw.replace(/\n/g, ' ').replace(/<br\s*\/?>/gi, '\n');
+      return { contentType: 'text/plain; charset=UTF-8', body: `${status}\n\n${stripped}` };
+    }
+    case 'html': {
+      const body = `${escapeHtml(err.explanation)}<br /><br />\n${escapeHtml(err.detail)}\n\n`;
+      return {
+        contentType: 'text/html; charset=UTF-8',
+        body:
+          `<html>\n <head>\n  <title>${status}</title>\n </head>\n <body>\n` +
+          `  <h1>${status}</h1>\n  ${body}\n </body>\n</html>`,
+      };
+    }
+  }
+}
+
+export function sendError(req: express.Request, res: express.Response, err: GlanceHttpError): void {
+  const { contentType, body } = renderError(err, errorFormat(req.get('accept')));
+  const data = Buffer.from(body, 'utf8');
+  res.status(err.status);
+  for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', String(data.length));
+  res.end(req.method === 'HEAD' ? undefined : data);
+}
+
+/** Last handler of the app: GlanceHttpErrors in their shapes, anything else as a 500 without internals. */
+export function errorHandler(
+  err: unknown,
+  req: express.Request,
+  res: express.Response,
+  _next: express.NextFunction,
+): void {
+  if (res.headersSent) {
+    // Mid-stream failure (e.g. a read error while sending a file): nothing sane to send, cut the connection.
+    res.destroy(err instanceof Error ? err : undefined);
+    return;
+  }
+  if (err instanceof GlanceHttpError) {
+    sendError(req, res, err);
+    return;
+  }
+  // Errors raised by express itself (e.g. a malformed URL) carry a 4xx status.
+  const status = (err as { status?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    sendError(req, res, new GlanceHttpError(status === 404 ? 404 : 400, undefined));
+    return;
+  }
+  console.error('glance api: internal error:', err);
+  sendError(req, res, new GlanceHttpError(500, undefined));
+}

@@ -1,0 +1,92 @@
+/**
+ * The embedded Glance v2 API over the import station's catalog (`ecluse serve --listen HOST:PORT`).
+ * Read side only in this version; writes answer 403 (see images-write.ts).
+ */
+import express from 'express';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db.js';
+import { errorHandler, notFound } from './errors.js';
+import { imageFileRoutes } from './image-file.js';
+import { imageReadRoutes } from './images-read.js';
+import { imageWriteRoutes, methodNotAllowedRoutes } from './images-write.js';
+import { schemaRoutes } from './schemas.js';
+import { unversionedHandler, versionRoutes } from './versions.js';
+
+export interface GlanceAppOptions {
+  db: Db;
+  /** The folder image files live in (`<home>/store/images`); the catalog's `file` is a name inside it. */
+  imagesDir: string;
+  /** The base URL clients reach this server at, for version hrefs; default from the request's Host. */
+  baseUrl?: (req: express.Request) => string;
+}
+
+export interface GlanceServerOptions {
+  db: Db;
+  imagesDir: string;
+  host: string;
+  port: number;
+}
+
+export interface GlanceServer {
+  /** `http://HOST:PORT` (the port actually bound when 0 was asked). */
+  url: string;
+  close(): Promise<void>;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+export function defaultBaseUrl(req: express.Request): string {
+  const host = req.get('host') ?? `${hostForUrl(req.socket.localAddress ?? '127.0.0.1')}:${req.socket.localPort}`;
+  return `${req.protocol}://${host}`;
+}
+
+export function createGlanceApp(opts: GlanceAppOptions): express.Express {
+  const baseUrl = opts.baseUrl ?? defaultBaseUrl;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', false);
+  app.set('case sensitive routing', true);
+
+  app.use((_req, res, next) => {
+    res.setHeader('x-openstack-request-id', `req-${randomUUID()}`);
+    next();
+  });
+  app.use(versionRoutes(baseUrl));
+  app.use(schemaRoutes());
+  app.use(imageReadRoutes(opts.db));
+  app.use(imageFileRoutes(opts.db, opts.imagesDir));
+  app.use(imageWriteRoutes());
+  app.use(methodNotAllowedRoutes());
+  app.use(unversionedHandler(baseUrl));
+  app.use(() => {
+    throw notFound();
+  });
+  app.use(errorHandler);
+  return app;
+}
+
+export async function startGlanceServer(opts: GlanceServerOptions): Promise<GlanceServer> {
+  const app = createGlanceApp({ db: opts.db, imagesDir: opts.imagesDir });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${hostForUrl(opts.host)}:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
