@@ -3,10 +3,20 @@
  * `ecluse`: one CLI for both stations. A thin dispatcher: each command parses its options, calls one module, and
  * reports through cli/output.ts (human lines, or one JSON object with --json; stable exit codes).
  */
+import { writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerKeys } from './commands/keys.js';
 import { registerRelay } from './commands/relay.js';
 import { registerStation } from './commands/station.js';
+
+// For benchmarks: the peak resident memory and CPU time of this process, written where ECLUSE_RUSAGE_FILE says.
+if (process.env.ECLUSE_RUSAGE_FILE) {
+  const target = process.env.ECLUSE_RUSAGE_FILE;
+  process.on('exit', () => {
+    const u = process.resourceUsage();
+    writeFileSync(target, JSON.stringify({ maxRssKiB: u.maxRSS, userUs: u.userCPUTime, systemUs: u.systemCPUTime }));
+  });
+}
 
 const program = new Command();
 program

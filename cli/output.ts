@@ -28,7 +28,8 @@ export async function report<T extends object>(
       process.stdout.write(`${JSON.stringify({ ok: false, code: err.code, message: err.message, ...check })}\n`);
     }
     process.stderr.write(`${err.line()}\n`);
-    if (err.code === 'E_INTERNAL' && process.env.ECLUSE_DEBUG) process.stderr.write(`${String(err.cause instanceof Error ? err.cause.stack : err.stack)}\n`);
+    if (err.code === 'E_INTERNAL' && process.env.ECLUSE_DEBUG)
+      process.stderr.write(`${String(err.cause instanceof Error ? err.cause.stack : err.stack)}\n`);
     process.exitCode = exitCodeFor(err.code);
   }
 }

@@ -29,7 +29,13 @@ export interface AddResult {
 }
 
 function validate(o: AddOptions): void {
-  const probe = artifactSchema.pick({ name: true, version: true, diskFormat: true, containerFormat: true, properties: true });
+  const probe = artifactSchema.pick({
+    name: true,
+    version: true,
+    diskFormat: true,
+    containerFormat: true,
+    properties: true,
+  });
   const r = probe.safeParse({
     name: o.name,
     version: o.version,
@@ -86,9 +92,8 @@ export async function addArtifact(home: RelayHome, o: AddOptions): Promise<AddRe
   }
   const digest256 = sha256.digest('hex');
   const digest512 = sha512.digest('hex');
-  const existing = home.db
-    .prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?')
-    .get(o.name, o.version) as ArtifactRow | undefined;
+  const existing = home.db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(o.name, o.version) as
+    ArtifactRow | undefined;
   if (existing) {
     await fs.promises.rm(tmp, { force: true });
     if (existing.sha256 === digest256) return { artifact: existing, created: false };
@@ -98,8 +103,7 @@ export async function addArtifact(home: RelayHome, o: AddOptions): Promise<AddRe
     );
   }
   const same = home.db.prepare('SELECT name, version FROM artifacts WHERE sha256 = ?').get(digest256) as
-    | { name: string; version: string }
-    | undefined;
+    { name: string; version: string } | undefined;
   if (same) {
     await fs.promises.rm(tmp, { force: true });
     throw new EcluseError('E_INPUT', `these bytes are already in the catalog as ${same.name} ${same.version}`);

@@ -101,7 +101,10 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
     .prepare(`SELECT * FROM artifacts ${o.all ? '' : 'WHERE exported_in IS NULL'} ORDER BY id`)
     .all() as ArtifactRow[];
   if (rows.length === 0) {
-    throw new EcluseError('E_NOTHING_TO_EXPORT', 'nothing was added since the last export (use --all to export everything again)');
+    throw new EcluseError(
+      'E_NOTHING_TO_EXPORT',
+      'nothing was added since the last export (use --all to export everything again)',
+    );
   }
   for (const row of rows) {
     const st = await fs.promises.stat(blobPath(home, row.sha256)).catch(() => null);
@@ -167,7 +170,10 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
     checkConsistency(statement);
     const payload = encodeStatement(statement);
     for (const signer of o.signers) {
-      await writeSynced(path.join(tmp.signatures, `${signer.keyId}${SIGNATURE_SUFFIX}`), await signer.signStatement(payload));
+      await writeSynced(
+        path.join(tmp.signatures, `${signer.keyId}${SIGNATURE_SUFFIX}`),
+        await signer.signStatement(payload),
+      );
       await writeSynced(path.join(tmp.certificates, `${signer.keyId}${CERTIFICATE_SUFFIX}`), signer.certificatePem);
     }
     for (const dir of [tmp.signatures, tmp.certificates, tmp.volumes, tmp.root]) await syncDir(dir);

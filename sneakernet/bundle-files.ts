@@ -45,7 +45,9 @@ async function listDir(dir: string, what: string): Promise<fs.Dirent[]> {
   for await (const entry of handle) {
     out.push(entry);
     if (out.length > LIMITS.directoryEntries) {
-      throw new EcluseError('E_FORMAT', `${what} holds more than ${LIMITS.directoryEntries} entries`, { check: 'layout' });
+      throw new EcluseError('E_FORMAT', `${what} holds more than ${LIMITS.directoryEntries} entries`, {
+        check: 'layout',
+      });
     }
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -66,7 +68,8 @@ export async function chooseBundle(media: string, wanted?: string): Promise<stri
     if (!ids.includes(wanted)) throw new EcluseError('E_NO_BUNDLE', `bundle ${wanted} is not on ${media}`);
     return wanted;
   }
-  if (ids.length === 0) throw new EcluseError('E_NO_BUNDLE', `no écluse bundle on ${media} (looked in ecluse/bundles/)`);
+  if (ids.length === 0)
+    throw new EcluseError('E_NO_BUNDLE', `no écluse bundle on ${media} (looked in ecluse/bundles/)`);
   if (ids.length > 1) {
     throw new EcluseError(
       'E_TOO_MANY_BUNDLES',
@@ -79,7 +82,8 @@ export async function chooseBundle(media: string, wanted?: string): Promise<stri
 async function readSmallFile(file: string, what: string, limit: number): Promise<Buffer> {
   const { fd, size } = await openMediaFile(file, what);
   try {
-    if (size > limit) throw new EcluseError('E_FORMAT', `${what} is ${size} bytes, over the ${limit} allowed`, { check: 'layout' });
+    if (size > limit)
+      throw new EcluseError('E_FORMAT', `${what} is ${size} bytes, over the ${limit} allowed`, { check: 'layout' });
     const buf = Buffer.alloc(size);
     const { bytesRead } = await fd.read(buf, 0, size, 0);
     if (bytesRead !== size) throw new EcluseError('E_FORMAT', `${what} changed while being read`, { check: 'layout' });
@@ -113,7 +117,11 @@ export async function readBundleFiles(media: string, bundleId: string): Promise<
     if (signatures.length >= LIMITS.signatures) {
       throw new EcluseError('E_FORMAT', `more than ${LIMITS.signatures} signatures`, { check: 'layout', bundleId });
     }
-    const bytes = await readSmallFile(path.join(paths.signatures, e.name), `signature ${e.name}`, LIMITS.signatureFileBytes);
+    const bytes = await readSmallFile(
+      path.join(paths.signatures, e.name),
+      `signature ${e.name}`,
+      LIMITS.signatureFileBytes,
+    );
     signatures.push({ name: e.name, bytes });
   }
   const certificates = new Map<string, Buffer>();

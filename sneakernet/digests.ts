@@ -1,12 +1,16 @@
 /**
  * Hashing while copying: one `ArtifactHasher` computes sha256, sha512 and md5 of a byte stream in one pass. sha256 runs
- * on the calling thread; sha512 and md5 run in worker threads (reused across artifacts) so the three overlap with I/O
- * across cores. Memory stays bounded: at most `MAX_IN_FLIGHT` bytes are queued for a worker before `update` waits.
+ * on the calling thread; sha512 and md5 run in two worker threads (reused across artifacts) so the three overlap with
+ * I/O across cores.
+ *
+ * Bytes reach the workers through a fixed ring of shared-memory slots: each chunk is copied once into a free slot,
+ * both workers hash that slot, and it is free again when both have answered. Memory is bounded by the ring
+ * (`SLOTS` × `SLOT_BYTES`) whatever the artifact size, and nothing depends on when the garbage collector runs.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 
 export interface Digests {
   sha256: string;
@@ -14,7 +18,9 @@ export interface Digests {
   md5: string;
 }
 
-const MAX_IN_FLIGHT = 64 * 1024 * 1024;
+const SLOT_BYTES = 1024 * 1024;
+const SLOTS = 16;
+const REMOTE_ALGORITHMS = ['sha512', 'md5'] as const;
 
 /** The compiled worker beside this module; from TypeScript sources (tests), the one `npm run build` wrote. */
 function workerScript(): URL {
@@ -23,78 +29,86 @@ function workerScript(): URL {
   return new URL('../dist/sneakernet/hash-worker.js', import.meta.url);
 }
 
-class RemoteHash {
-  private readonly worker: Worker;
-  private inFlight = 0;
-  private waiters: Array<() => void> = [];
-  private pendingDigest: ((hex: string) => void) | null = null;
-  private failure: Error | null = null;
+type WorkerReply = { kind: 'done'; slot: number } | { kind: 'digest'; hex: string };
 
-  constructor(algorithm: string) {
-    this.worker = new Worker(workerScript(), { workerData: { algorithm } });
-    this.worker.unref();
-    this.worker.on('message', (m: { kind: 'ack' | 'digest'; bytes: number; hex?: string }) => {
-      this.inFlight -= m.bytes;
-      if (m.kind === 'digest' && this.pendingDigest) {
-        const resolve = this.pendingDigest;
-        this.pendingDigest = null;
-        this.inFlight = 0;
-        resolve(m.hex ?? '');
-      }
-      this.release();
-    });
-    this.worker.on('error', (e) => {
-      this.failure = e;
-      this.release();
+/** Two hashing workers sharing one ring of slots. Only one ArtifactHasher is active at a time. */
+export class HashPool {
+  private readonly slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(SLOT_BYTES));
+  private readonly views = this.slots.map((s) => new Uint8Array(s));
+  private readonly pending = new Array<number>(SLOTS).fill(0);
+  private readonly free: number[] = [...Array(SLOTS).keys()];
+  private waiters: Array<() => void> = [];
+  private readonly workers: Worker[];
+  private readonly digestWaiters: Array<Array<(hex: string) => void>> = REMOTE_ALGORITHMS.map(() => []);
+  private failure: Error | null = null;
+  private busy = false;
+
+  constructor() {
+    this.workers = REMOTE_ALGORITHMS.map((algorithm, w) => {
+      const worker = new Worker(workerScript(), { workerData: { algorithm, slots: this.slots } });
+      worker.unref();
+      worker.on('message', (m: WorkerReply) => {
+        if (m.kind === 'done') {
+          if (--this.pending[m.slot]! === 0) this.release(m.slot);
+        } else this.digestWaiters[w]?.shift()?.(m.hex);
+      });
+      worker.on('error', (e) => {
+        this.failure = e;
+        this.waiters.splice(0).forEach((f) => f());
+      });
+      return worker;
     });
   }
 
-  private release(): void {
-    if (this.inFlight < MAX_IN_FLIGHT / 2 || this.failure) {
-      const w = this.waiters;
-      this.waiters = [];
-      w.forEach((f) => f());
+  private release(slot: number): void {
+    this.free.push(slot);
+    this.waiters.shift()?.();
+  }
+
+  private async acquire(): Promise<number> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const slot = this.free.pop();
+      if (slot !== undefined) return slot;
+      await new Promise<void>((r) => this.waiters.push(r));
     }
   }
 
-  /** Sends a copy of `chunk`; resolves at once unless too much is queued. */
-  async update(chunk: Buffer): Promise<void> {
+  /** Copies `chunk` into the ring for both workers; waits only while every slot is in use. */
+  async send(chunk: Buffer): Promise<void> {
+    for (let at = 0; at < chunk.length; at += SLOT_BYTES) {
+      const piece = chunk.subarray(at, at + SLOT_BYTES);
+      const slot = await this.acquire();
+      this.views[slot]?.set(piece);
+      this.pending[slot] = this.workers.length;
+      for (const w of this.workers) w.postMessage({ kind: 'chunk', slot, length: piece.length });
+    }
+  }
+
+  /** Ends the current stream in every worker and returns their digests (sha512, md5). */
+  async finish(): Promise<[string, string]> {
     if (this.failure) throw this.failure;
-    this.inFlight += chunk.length;
-    this.worker.postMessage({ kind: 'chunk', data: chunk, bytes: chunk.length });
-    if (this.inFlight > MAX_IN_FLIGHT) await new Promise<void>((r) => this.waiters.push(r));
+    const digests = this.workers.map(
+      (w, i) =>
+        new Promise<string>((resolve) => {
+          this.digestWaiters[i]?.push(resolve);
+          w.postMessage({ kind: 'end' });
+        }),
+    );
+    const [sha512, md5] = await Promise.all(digests);
+    this.busy = false;
+    return [sha512 ?? '', md5 ?? ''];
   }
 
-  digest(): Promise<string> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve) => {
-      this.pendingDigest = resolve;
-      this.worker.postMessage({ kind: 'end' });
-    });
-  }
-
-  terminate(): Promise<number> {
-    return this.worker.terminate();
-  }
-}
-
-/** A pool of hashing workers, one per remote algorithm, reused for every artifact of an import. */
-export class HashPool {
-  private readonly sha512 = new RemoteHash('sha512');
-  private readonly md5 = new RemoteHash('md5');
-  private busy = false;
-
-  /** Starts hashing one stream. Only one hasher of a pool is active at a time. */
+  /** Starts hashing one stream. */
   begin(): ArtifactHasher {
     if (this.busy) throw new Error('HashPool: a hasher is already active');
     this.busy = true;
-    return new ArtifactHasher(this.sha512, this.md5, () => {
-      this.busy = false;
-    });
+    return new ArtifactHasher(this);
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.sha512.terminate(), this.md5.terminate()]);
+    await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
 
@@ -102,21 +116,17 @@ export class ArtifactHasher {
   private readonly sha256: Hash = createHash('sha256');
   bytes = 0;
 
-  constructor(
-    private readonly sha512: RemoteHash,
-    private readonly md5: RemoteHash,
-    private readonly done: () => void,
-  ) {}
+  constructor(private readonly pool: HashPool) {}
 
   async update(chunk: Buffer): Promise<void> {
     this.bytes += chunk.length;
+    const sent = this.pool.send(chunk);
     this.sha256.update(chunk);
-    await Promise.all([this.sha512.update(chunk), this.md5.update(chunk)]);
+    await sent;
   }
 
   async digest(): Promise<Digests> {
-    const [sha512, md5] = await Promise.all([this.sha512.digest(), this.md5.digest()]);
-    this.done();
+    const [sha512, md5] = await this.pool.finish();
     return { sha256: this.sha256.digest('hex'), sha512, md5 };
   }
 }

@@ -81,7 +81,13 @@ export async function inspectMedia(media: string): Promise<InspectedBundle[]> {
         site: p.site,
         created: p.created,
         expires: p.expires,
-        artifacts: p.artifacts.map((a) => ({ name: a.name, version: a.version, size: a.size, diskFormat: a.diskFormat, sha256: a.sha256 })),
+        artifacts: p.artifacts.map((a) => ({
+          name: a.name,
+          version: a.version,
+          size: a.size,
+          diskFormat: a.diskFormat,
+          sha256: a.sha256,
+        })),
         volumes: p.volumes.map((v) => ({ name: v.name, size: v.size, present: present.has(v.name) })),
       };
       for (const v of b.claimed.volumes) if (!v.present) problems.push(`${v.name} is not on this media`);

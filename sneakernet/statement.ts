@@ -28,7 +28,19 @@ const size = z.number().int().nonnegative().max(LIMITS.artifactBytes);
 const uuid = z.uuid();
 
 /** Disk and container formats Glance knows (glance-compat.md). */
-export const DISK_FORMATS = ['ami', 'ari', 'aki', 'vhd', 'vhdx', 'vmdk', 'raw', 'qcow2', 'vdi', 'iso', 'ploop'] as const;
+export const DISK_FORMATS = [
+  'ami',
+  'ari',
+  'aki',
+  'vhd',
+  'vhdx',
+  'vmdk',
+  'raw',
+  'qcow2',
+  'vdi',
+  'iso',
+  'ploop',
+] as const;
 export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] as const;
 
 const propertyKey = z
@@ -65,7 +77,11 @@ export const artifactSchema = z.strictObject({
 /** One tar entry of a volume: a piece `[offset, offset+size)` of an artifact, under a content-addressed path. */
 export const entrySchema = z.strictObject({
   path: z.string().max(200),
-  artifact: z.number().int().nonnegative().max(LIMITS.artifacts - 1),
+  artifact: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(LIMITS.artifacts - 1),
   offset: size,
   size,
 });
@@ -95,7 +111,9 @@ export const predicateSchema = z.strictObject({
 export const statementSchema = z.strictObject({
   _type: z.literal(STATEMENT_TYPE),
   subject: z
-    .array(z.strictObject({ name: z.string().max(600), digest: z.strictObject({ sha256: sha256Hex, sha512: sha512Hex }) }))
+    .array(
+      z.strictObject({ name: z.string().max(600), digest: z.strictObject({ sha256: sha256Hex, sha512: sha512Hex }) }),
+    )
     .min(1)
     .max(LIMITS.artifacts),
   predicateType: z.literal(PREDICATE_TYPE),
@@ -176,12 +194,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
  * entries, entry paths are the content-addressed ones, volume names are consecutive.
  */
 export function parseStatement(payload: Buffer): Statement {
-  let raw: unknown;
-  try {
-    raw = parseBoundedJson(payload, 'the statement', LIMITS.statementBytes);
-  } catch (e) {
-    throw e;
-  }
+  const raw = parseBoundedJson(payload, 'the statement', LIMITS.statementBytes);
   const parsed = statementSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];

@@ -28,7 +28,10 @@ export interface PlannedVolume {
 
 const padded = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
 
-export function planVolumes(artifacts: ReadonlyArray<{ sha256: string; size: number }>, mediaBytes: number): PlannedVolume[] {
+export function planVolumes(
+  artifacts: ReadonlyArray<{ sha256: string; size: number }>,
+  mediaBytes: number,
+): PlannedVolume[] {
   if (!Number.isSafeInteger(mediaBytes) || mediaBytes < MIN_VOLUME_BYTES) {
     throw new EcluseError('E_USAGE', `the media size must be at least ${MIN_VOLUME_BYTES} bytes (64K)`);
   }

@@ -30,7 +30,8 @@ export async function openMediaFile(file: string, what: string): Promise<{ fd: f
     fd = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new EcluseError('E_MISSING_VOLUME', `${what} is not on the media`, { check: 'volumes' });
+    if (code === 'ENOENT')
+      throw new EcluseError('E_MISSING_VOLUME', `${what} is not on the media`, { check: 'volumes' });
     if (code === 'ELOOP') throw new EcluseError('E_FORMAT', `${what} is a symbolic link`, { check: 'media-file' });
     throw new EcluseError('E_IO', `cannot open ${what}: ${(e as Error).message}`, {}, { cause: e });
   }

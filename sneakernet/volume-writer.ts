@@ -55,7 +55,15 @@ export async function writeVolume(
       const source = sources[entry.artifact];
       if (!source) throw new Error(`writeVolume: no source for artifact ${entry.artifact}`);
       await new Promise<void>((resolve, reject) => {
-        const header = { name: entry.path, size: entry.size, mode: 0o644, mtime, type: 'file' as const, uid: 0, gid: 0 };
+        const header = {
+          name: entry.path,
+          size: entry.size,
+          mode: 0o644,
+          mtime,
+          type: 'file' as const,
+          uid: 0,
+          gid: 0,
+        };
         const done = (err?: Error | null) => (err ? reject(err) : resolve());
         if (entry.size === 0) {
           pack.entry(header, Buffer.alloc(0), done);
@@ -83,7 +91,12 @@ export async function writeVolume(
     }
   } catch (e) {
     pack.destroy();
-    throw new EcluseError('E_IO', `writing ${plan.name} to ${target} failed: ${(e as Error).message}`, {}, { cause: e });
+    throw new EcluseError(
+      'E_IO',
+      `writing ${plan.name} to ${target} failed: ${(e as Error).message}`,
+      {},
+      { cause: e },
+    );
   }
   if (size !== plan.size) {
     throw new EcluseError('E_INTERNAL', `${plan.name} came out ${size} bytes, planned ${plan.size}`);

@@ -96,13 +96,19 @@ export function dbPath(home: string): string {
 
 export function openDb(home: string, options: { readonly?: boolean } = {}): Db {
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
-  const db = new Database(dbPath(home), { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  const db = new Database(dbPath(home), {
+    readonly: options.readonly ?? false,
+    fileMustExist: options.readonly ?? false,
+  });
   if (!options.readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     db.exec(SCHEMA);
-    db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run('schema_version', String(SCHEMA_VERSION));
+    db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run(
+      'schema_version',
+      String(SCHEMA_VERSION),
+    );
   }
   db.pragma('busy_timeout = 5000');
   return db;
@@ -114,10 +120,9 @@ export function getSetting(db: Db, key: string): string | undefined {
 }
 
 export function setSetting(db: Db, key: string, value: string): void {
-  db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
-    key,
-    value,
-  );
+  db.prepare(
+    'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+  ).run(key, value);
 }
 
 /** A row of `images` as stored. */

@@ -37,12 +37,12 @@ export function checkFreshness(db: Db, siteId: string, s: Statement, now: Date):
   const fail = (code: ConstructorParameters<typeof EcluseError>[0], check: string, message: string) =>
     new EcluseError(code, message, { check, bundleId: p.bundleId, station: p.station });
 
-  if (p.site !== siteId) throw fail('E_WRONG_SITE', 'site', `bundle ${p.bundleId} is for site ${p.site}, this is site ${siteId}`);
+  if (p.site !== siteId)
+    throw fail('E_WRONG_SITE', 'site', `bundle ${p.bundleId} is for site ${p.site}, this is site ${siteId}`);
   passed.push({ check: 'site', outcome: 'pass', detail: `for site ${siteId}` });
 
   const seen = db.prepare('SELECT station, sequence FROM bundles WHERE bundle_id = ?').get(p.bundleId) as
-    | { station: string; sequence: number }
-    | undefined;
+    { station: string; sequence: number } | undefined;
   if (seen) {
     throw fail('E_REPLAY', 'replay', `bundle ${p.station} #${p.sequence} (${p.bundleId}) was already imported`);
   }
@@ -56,7 +56,8 @@ export function checkFreshness(db: Db, siteId: string, s: Statement, now: Date):
     );
   }
   if (p.sequence > lastSeq + 1) {
-    const missing = p.sequence - 1 === lastSeq + 1 ? `bundle ${lastSeq + 1}` : `bundles ${lastSeq + 1} to ${p.sequence - 1}`;
+    const missing =
+      p.sequence - 1 === lastSeq + 1 ? `bundle ${lastSeq + 1}` : `bundles ${lastSeq + 1} to ${p.sequence - 1}`;
     throw fail(
       'E_SEQUENCE_GAP',
       'sequence',
@@ -75,14 +76,22 @@ export function checkFreshness(db: Db, siteId: string, s: Statement, now: Date):
         : `bundle 1 from station ${p.station} names a predecessor`,
     );
   }
-  passed.push({ check: 'sequence', outcome: 'pass', detail: `station ${p.station} #${p.sequence} follows #${lastSeq}` });
+  passed.push({
+    check: 'sequence',
+    outcome: 'pass',
+    detail: `station ${p.station} #${p.sequence} follows #${lastSeq}`,
+  });
 
   const floor = timeFloor(db, now);
   if (Date.parse(p.expires) <= floor.getTime()) {
     throw fail('E_EXPIRED', 'expiry', `the statement expired at ${p.expires} (time floor ${floor.toISOString()})`);
   }
   if (Date.parse(p.created) > now.getTime() + CREATED_SKEW_MS) {
-    throw fail('E_NOT_YET_VALID', 'created', `the statement was created at ${p.created}, after this station's clock ${now.toISOString()}`);
+    throw fail(
+      'E_NOT_YET_VALID',
+      'created',
+      `the statement was created at ${p.created}, after this station's clock ${now.toISOString()}`,
+    );
   }
   passed.push({ check: 'freshness', outcome: 'pass', detail: `created ${p.created}, expires ${p.expires}` });
   return passed;

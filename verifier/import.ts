@@ -75,16 +75,22 @@ function verifyStatement(site: Site, files: BundleFiles, now: Date): Verified {
   });
   const statement = parseStatement(payload);
   if (statement.predicate.bundleId !== files.bundleId) {
-    throw new EcluseError('E_FORMAT', `the folder ${files.bundleId} holds the statement of bundle ${statement.predicate.bundleId}`, {
-      check: 'layout',
-    });
+    throw new EcluseError(
+      'E_FORMAT',
+      `the folder ${files.bundleId} holds the statement of bundle ${statement.predicate.bundleId}`,
+      {
+        check: 'layout',
+      },
+    );
   }
   checks.push({ check: 'statement', outcome: 'pass', detail: 'well-formed format v1 statement' });
   checks.push(...checkFreshness(site.db, site.siteId, statement, now));
   const listed = new Set(statement.predicate.volumes.map((v) => v.name));
   for (const name of files.volumeFiles) {
     if (!listed.has(name)) {
-      throw new EcluseError('E_UNEXPECTED_FILE', `volumes/${name} is not named in the signed statement`, { check: 'volumes' });
+      throw new EcluseError('E_UNEXPECTED_FILE', `volumes/${name} is not named in the signed statement`, {
+        check: 'volumes',
+      });
     }
   }
   const present = new Set(files.volumeFiles);
@@ -128,7 +134,9 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
   let verified: Verified | null = null;
   let bundleId: string | null = req.bundleId ?? null;
   const stagingDir =
-    req.mode === 'import' ? path.join(site.home.staging, `import-${Date.now()}-${randomBytes(4).toString('hex')}`) : null;
+    req.mode === 'import'
+      ? path.join(site.home.staging, `import-${Date.now()}-${randomBytes(4).toString('hex')}`)
+      : null;
   const pool = new HashPool();
   let stager: ArtifactStager | null = null;
   try {
@@ -149,7 +157,11 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     if (stager.staged.length !== p.artifacts.length) {
       throw new EcluseError('E_FORMAT', 'the volumes ended before every artifact was complete', { check: 'volumes' });
     }
-    verified.checks.push({ check: 'digests', outcome: 'pass', detail: `${p.volumes.length} volume(s) and ${p.artifacts.length} artifact(s) match` });
+    verified.checks.push({
+      check: 'digests',
+      outcome: 'pass',
+      detail: `${p.volumes.length} volume(s) and ${p.artifacts.length} artifact(s) match`,
+    });
     const artifacts = stager.staged.map((s) => ({
       name: s.artifact.name,
       version: s.artifact.version,
@@ -214,4 +226,3 @@ function recordRefusal(site: Site, err: EcluseError, v: Verified | null, bundleI
     });
   })();
 }
-

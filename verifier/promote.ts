@@ -128,7 +128,14 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ).run(p.bundleId, p.station, p.sequence, o.statementSha256, p.created, p.expires, JSON.stringify(o.signers), at);
       for (const c of o.checks) {
-        appendAudit(db, { kind: `check.${c.check}`, outcome: 'pass', message: c.detail, bundleId: p.bundleId, station: p.station, media: o.media });
+        appendAudit(db, {
+          kind: `check.${c.check}`,
+          outcome: 'pass',
+          message: c.detail,
+          bundleId: p.bundleId,
+          station: p.station,
+          media: o.media,
+        });
       }
       for (const i of images) {
         appendAudit(db, {

@@ -20,7 +20,8 @@ export interface Site {
 const SITE_ID = /^[A-Za-z0-9][A-Za-z0-9._+:~-]{0,254}$/;
 
 export function initSite(root: string, o: { trustDir: string; site: string; threshold: number }): Site {
-  if (!SITE_ID.test(o.site)) throw new EcluseError('E_USAGE', `invalid site id "${o.site}" (letters, digits, . _ + : ~ -)`);
+  if (!SITE_ID.test(o.site))
+    throw new EcluseError('E_USAGE', `invalid site id "${o.site}" (letters, digits, . _ + : ~ -)`);
   if (!Number.isInteger(o.threshold) || o.threshold < 1 || o.threshold > 16) {
     throw new EcluseError('E_USAGE', 'the threshold must be a whole number from 1 to 16');
   }
@@ -28,7 +29,10 @@ export function initSite(root: string, o: { trustDir: string; site: string; thre
   const db = openDb(root);
   if (getSetting(db, 'site_id')) {
     db.close();
-    throw new EcluseError('E_ALREADY_INITIALIZED', `${root} is already the import station of site ${getSetting(db, 'site_id') ?? ''}`);
+    throw new EcluseError(
+      'E_ALREADY_INITIALIZED',
+      `${root} is already the import station of site ${getSetting(db, 'site_id') ?? ''}`,
+    );
   }
   const anchors = installTrust(o.trustDir, home.trust);
   for (const dir of [home.images, home.staging]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -48,11 +52,20 @@ export function initSite(root: string, o: { trustDir: string; site: string; thre
 export function openSite(root: string): Site {
   const home = importHome(root);
   if (!fs.existsSync(home.trust)) {
-    throw new EcluseError('E_NOT_INITIALIZED', `${root} is not an import station yet: run "ecluse site init --trust KEYDIR/trust --site SITE_ID"`);
+    throw new EcluseError(
+      'E_NOT_INITIALIZED',
+      `${root} is not an import station yet: run "ecluse site init --trust KEYDIR/trust --site SITE_ID"`,
+    );
   }
   const db = openDb(root);
   const siteId = getSetting(db, 'site_id');
   if (!siteId) throw new EcluseError('E_NOT_INITIALIZED', `${root} has no site id: run "ecluse site init"`);
   for (const dir of [home.images, home.staging]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return { home, db, siteId, threshold: Number(getSetting(db, 'threshold') ?? '1'), anchors: loadTrustAnchors(home.trust) };
+  return {
+    home,
+    db,
+    siteId,
+    threshold: Number(getSetting(db, 'threshold') ?? '1'),
+    anchors: loadTrustAnchors(home.trust),
+  };
 }

@@ -17,6 +17,9 @@ export interface StagedArtifact {
   digests: Digests;
 }
 
+/** Bytes written between background flushes, so the final fsync has little left to do. */
+const FLUSH_EVERY = 64 * 1024 * 1024;
+
 interface Open {
   index: number;
   artifact: Artifact;
@@ -24,6 +27,8 @@ interface Open {
   handle: fs.promises.FileHandle | null;
   file: string | null;
   written: number;
+  flushedAt: number;
+  flushing: Promise<void> | null;
 }
 
 export class ArtifactStager {
@@ -42,7 +47,7 @@ export class ArtifactStager {
     if (!artifact) throw new EcluseError('E_FORMAT', `entry for unknown artifact ${index}`);
     const file = this.dir ? path.join(this.dir, `artifact-${index}`) : null;
     const handle = file ? await fs.promises.open(file, 'wx', 0o600) : null;
-    return { index, artifact, hasher: this.pool.begin(), handle, file, written: 0 };
+    return { index, artifact, hasher: this.pool.begin(), handle, file, written: 0, flushedAt: 0, flushing: null };
   }
 
   /** The volume reader's sink: takes one entry's bytes. */
@@ -58,6 +63,13 @@ export class ArtifactStager {
       cur.written += chunk.length;
       await cur.hasher.update(chunk);
       if (write) await write;
+      if (cur.handle && cur.written - cur.flushedAt >= FLUSH_EVERY && !cur.flushing) {
+        // Start writing back what is dirty while reading and hashing go on.
+        cur.flushedAt = cur.written;
+        cur.flushing = cur.handle.datasync().finally(() => {
+          cur.flushing = null;
+        });
+      }
     }
     if (cur.written === cur.artifact.size) await this.finish(cur);
   };
@@ -66,16 +78,25 @@ export class ArtifactStager {
     this.current = null;
     const digests = await cur.hasher.digest();
     if (cur.handle) {
+      await cur.flushing;
       await cur.handle.sync();
       await cur.handle.close();
     }
     const a = cur.artifact;
     const where = { check: 'artifact-digest', artifact: `${a.name}@${a.version}` };
     if (digests.sha256 !== a.sha256) {
-      throw new EcluseError('E_DIGEST', `${a.name} ${a.version} does not match the sha256 in the signed statement`, where);
+      throw new EcluseError(
+        'E_DIGEST',
+        `${a.name} ${a.version} does not match the sha256 in the signed statement`,
+        where,
+      );
     }
     if (digests.sha512 !== a.sha512) {
-      throw new EcluseError('E_DIGEST', `${a.name} ${a.version} does not match the sha512 in the signed statement`, where);
+      throw new EcluseError(
+        'E_DIGEST',
+        `${a.name} ${a.version} does not match the sha512 in the signed statement`,
+        where,
+      );
     }
     this.staged.push({ index: cur.index, artifact: a, file: cur.file, digests });
   }
@@ -85,6 +106,7 @@ export class ArtifactStager {
     const cur = this.current;
     this.current = null;
     if (cur) {
+      await cur.flushing?.catch(() => undefined);
       await cur.handle?.close().catch(() => undefined);
       await cur.hasher.digest().catch(() => undefined);
     }

@@ -26,15 +26,37 @@ export function registerKeys(program: Command, ctx: () => CommandContext): void 
     .action(async (o: { out: string; signers: string; signerValidityDays: string; passphrase: boolean }) => {
       await report(ctx(), async () => {
         const days = Number(o.signerValidityDays);
-        if (!Number.isInteger(days) || days < 1) throw new EcluseError('E_USAGE', '--signer-validity-days must be a whole number of days');
-        const passphrase = await resolvePassphrase({ noPassphrase: !o.passphrase, purpose: 'the new site keys', confirm: true });
-        if (passphrase === null) warn('private keys are written UNENCRYPTED (--no-passphrase): anyone who reads them can sign for this site');
-        const r = await initKeys({ out: o.out, signers: o.signers.split(',').map((s) => s.trim()).filter(Boolean), passphrase, signerValidityDays: days });
+        if (!Number.isInteger(days) || days < 1)
+          throw new EcluseError('E_USAGE', '--signer-validity-days must be a whole number of days');
+        const passphrase = await resolvePassphrase({
+          noPassphrase: !o.passphrase,
+          purpose: 'the new site keys',
+          confirm: true,
+        });
+        if (passphrase === null)
+          warn('private keys are written UNENCRYPTED (--no-passphrase): anyone who reads them can sign for this site');
+        const r = await initKeys({
+          out: o.out,
+          signers: o.signers
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+          passphrase,
+          signerValidityDays: days,
+        });
         return {
-          json: { trust: r.trustDir, root: r.rootDir, rootKeyId: r.rootKeyId, signers: r.signers, encrypted: passphrase !== null },
+          json: {
+            trust: r.trustDir,
+            root: r.rootDir,
+            rootKeyId: r.rootKeyId,
+            signers: r.signers,
+            encrypted: passphrase !== null,
+          },
           human: [
             `site root ${r.rootKeyId.slice(0, 16)} created`,
-            ...r.signers.map((s) => `signer ${s.name}: ${s.dir} (key ${s.keyId.slice(0, 16)}, valid until ${s.notAfter})`),
+            ...r.signers.map(
+              (s) => `signer ${s.name}: ${s.dir} (key ${s.keyId.slice(0, 16)}, valid until ${s.notAfter})`,
+            ),
             `install ${r.trustDir} at the import station: ecluse site init --trust ${r.trustDir} --site SITE_ID`,
             `keep ${r.rootDir} offline: it is needed only to add, revoke or rotate keys`,
           ],

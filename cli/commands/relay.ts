@@ -40,35 +40,61 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     .option('--container-format <FORMAT>', 'bare, ovf, ova, ...', 'bare')
     .option('--vendor <VENDOR>', 'who published it')
     .option('--property <K=V>', 'a Glance property for the image (repeatable)', collect, [])
-    .addHelpText('after', '\nExample:\n  ecluse relay add debian-13-genericcloud-amd64.qcow2 --name debian-13 --version 20261101 --property os_distro=debian\n')
-    .action(async (file: string, o: { name: string; version: string; diskFormat?: string; containerFormat: string; vendor?: string; property: string[] }) => {
-      await report(ctx(), async () => {
-        const h = openRelayHome(resolveHome(home()));
-        const bar = progressBar('adding', !ctx().json);
-        try {
-          const diskFormat = o.diskFormat ?? (await sniffDiskFormat(file));
-          const r = await addArtifact(h, {
-            file,
-            name: o.name,
-            version: o.version,
-            diskFormat,
-            containerFormat: o.containerFormat,
-            properties: parseProperties(o.property),
-            vendor: o.vendor ?? null,
-            onProgress: (d, t) => bar.update(d, t),
-          });
-          bar.stop();
-          const a = r.artifact;
-          return {
-            json: { created: r.created, artifact: { name: a.name, version: a.version, size: a.size, sha256: a.sha256, sha512: a.sha512, diskFormat: a.disk_format, containerFormat: a.container_format } },
-            human: `${r.created ? 'added' : 'already present:'} ${a.name} ${a.version} (${formatBytes(a.size)}, ${a.disk_format}, sha256 ${a.sha256.slice(0, 16)}…)`,
-          };
-        } finally {
-          bar.stop();
-          h.db.close();
-        }
-      });
-    });
+    .addHelpText(
+      'after',
+      '\nExample:\n  ecluse relay add debian-13-genericcloud-amd64.qcow2 --name debian-13 --version 20261101 --property os_distro=debian\n',
+    )
+    .action(
+      async (
+        file: string,
+        o: {
+          name: string;
+          version: string;
+          diskFormat?: string;
+          containerFormat: string;
+          vendor?: string;
+          property: string[];
+        },
+      ) => {
+        await report(ctx(), async () => {
+          const h = openRelayHome(resolveHome(home()));
+          const bar = progressBar('adding', !ctx().json);
+          try {
+            const diskFormat = o.diskFormat ?? (await sniffDiskFormat(file));
+            const r = await addArtifact(h, {
+              file,
+              name: o.name,
+              version: o.version,
+              diskFormat,
+              containerFormat: o.containerFormat,
+              properties: parseProperties(o.property),
+              vendor: o.vendor ?? null,
+              onProgress: (d, t) => bar.update(d, t),
+            });
+            bar.stop();
+            const a = r.artifact;
+            return {
+              json: {
+                created: r.created,
+                artifact: {
+                  name: a.name,
+                  version: a.version,
+                  size: a.size,
+                  sha256: a.sha256,
+                  sha512: a.sha512,
+                  diskFormat: a.disk_format,
+                  containerFormat: a.container_format,
+                },
+              },
+              human: `${r.created ? 'added' : 'already present:'} ${a.name} ${a.version} (${formatBytes(a.size)}, ${a.disk_format}, sha256 ${a.sha256.slice(0, 16)}…)`,
+            };
+          } finally {
+            bar.stop();
+            h.db.close();
+          }
+        });
+      },
+    );
 
   program
     .command('export')
@@ -84,31 +110,57 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
       '\nSigner keys are unlocked with ECLUSE_PASSPHRASE or a terminal prompt.\n\nExample:\n' +
         '  ecluse export --to /media/usb0 --site paris-1 --signer keys/signers/alice --signer keys/signers/bob --media-size 32G\n',
     )
-    .action(async (o: { to: string; site: string; signer: string[]; mediaSize: string; expires: string; all?: boolean }) => {
-      await report(ctx(), async () => {
-        const mediaBytes = parseByteSize(o.mediaSize);
-        const expiresInMs = parseDuration(o.expires);
-        if (!fs.existsSync(o.to)) fs.mkdirSync(o.to, { recursive: true });
-        const signers = [];
-        for (const dir of o.signer) {
-          signers.push(await loadSigner(dir, () => resolvePassphrase({ noPassphrase: false, purpose: `signer ${dir}` })));
-        }
-        const h = openRelayHome(resolveHome(home()));
-        const bar = progressBar('writing', !ctx().json);
-        try {
-          const r = await exportBundle(h, { media: o.to, site: o.site, signers, mediaBytes, expiresInMs, all: o.all ?? false, onProgress: (d, t) => bar.update(d, t) });
-          bar.stop();
-          return {
-            json: { bundle: { id: r.bundleId, station: r.station, sequence: r.sequence, site: r.site, created: r.created, expires: r.expires, path: r.path, signers: r.signers, bytes: r.bytes, volumes: r.volumes }, artifacts: r.artifacts },
-            human: [
-              `bundle ${r.station} #${r.sequence} (${r.bundleId}) for site ${r.site} written to ${r.path}`,
-              `${r.artifacts.length} artifact(s), ${r.volumes.length} volume(s), ${formatBytes(r.bytes)}, signed by ${r.signers.join(', ')}, expires ${r.expires}`,
-            ],
-          };
-        } finally {
-          bar.stop();
-          h.db.close();
-        }
-      });
-    });
+    .action(
+      async (o: { to: string; site: string; signer: string[]; mediaSize: string; expires: string; all?: boolean }) => {
+        await report(ctx(), async () => {
+          const mediaBytes = parseByteSize(o.mediaSize);
+          const expiresInMs = parseDuration(o.expires);
+          if (!fs.existsSync(o.to)) fs.mkdirSync(o.to, { recursive: true });
+          const signers = [];
+          for (const dir of o.signer) {
+            signers.push(
+              await loadSigner(dir, () => resolvePassphrase({ noPassphrase: false, purpose: `signer ${dir}` })),
+            );
+          }
+          const h = openRelayHome(resolveHome(home()));
+          const bar = progressBar('writing', !ctx().json);
+          try {
+            const r = await exportBundle(h, {
+              media: o.to,
+              site: o.site,
+              signers,
+              mediaBytes,
+              expiresInMs,
+              all: o.all ?? false,
+              onProgress: (d, t) => bar.update(d, t),
+            });
+            bar.stop();
+            return {
+              json: {
+                bundle: {
+                  id: r.bundleId,
+                  station: r.station,
+                  sequence: r.sequence,
+                  site: r.site,
+                  created: r.created,
+                  expires: r.expires,
+                  path: r.path,
+                  signers: r.signers,
+                  bytes: r.bytes,
+                  volumes: r.volumes,
+                },
+                artifacts: r.artifacts,
+              },
+              human: [
+                `bundle ${r.station} #${r.sequence} (${r.bundleId}) for site ${r.site} written to ${r.path}`,
+                `${r.artifacts.length} artifact(s), ${r.volumes.length} volume(s), ${formatBytes(r.bytes)}, signed by ${r.signers.join(', ')}, expires ${r.expires}`,
+              ],
+            };
+          } finally {
+            bar.stop();
+            h.db.close();
+          }
+        });
+      },
+    );
 }

@@ -21,7 +21,10 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
     .requiredOption('--trust <DIR>', 'the trust folder made by "ecluse keys init" (KEYDIR/trust)')
     .requiredOption('--site <SITE_ID>', "this site's id; bundles for other sites are refused")
     .option('--threshold <M>', 'distinct signers a bundle needs (m of n)', '1')
-    .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse site init --trust /media/usb0/trust --site paris-1 --threshold 2\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ecluse --home /var/lib/ecluse site init --trust /media/usb0/trust --site paris-1 --threshold 2\n',
+    )
     .action(async (o: { trust: string; site: string; threshold: string }) => {
       await report(ctx(), async () => {
         const s = initSite(resolveHome(home()), { trustDir: o.trust, site: o.site, threshold: Number(o.threshold) });
@@ -41,17 +44,22 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
     .action(async (media: string) => {
       await report(ctx(), async () => {
         const bundles = await inspectMedia(media);
-        if (bundles.length === 0) throw new EcluseError('E_NO_BUNDLE', `no écluse bundle on ${media} (looked in ecluse/bundles/)`);
+        if (bundles.length === 0)
+          throw new EcluseError('E_NO_BUNDLE', `no écluse bundle on ${media} (looked in ecluse/bundles/)`);
         const human: string[] = [];
         for (const b of bundles) {
           human.push(`bundle ${b.id} (NOT verified: what the media claims)`);
           if (b.claimed) {
             const c = b.claimed;
-            human.push(`  station ${c.station} #${c.sequence} for site ${c.site}, created ${c.created}, expires ${c.expires}`);
-            for (const a of c.artifacts) human.push(`  artifact ${a.name} ${a.version} (${a.diskFormat}, ${formatBytes(a.size)})`);
+            human.push(
+              `  station ${c.station} #${c.sequence} for site ${c.site}, created ${c.created}, expires ${c.expires}`,
+            );
+            for (const a of c.artifacts)
+              human.push(`  artifact ${a.name} ${a.version} (${a.diskFormat}, ${formatBytes(a.size)})`);
             human.push(`  volumes: ${c.volumes.map((v) => `${v.name}${v.present ? '' : ' (missing)'}`).join(', ')}`);
           }
-          for (const s of b.signatures) human.push(`  signature by ${s.claimedSigner ?? 'unknown'} (key ${s.keyId.slice(0, 16)})`);
+          for (const s of b.signatures)
+            human.push(`  signature by ${s.claimedSigner ?? 'unknown'} (key ${s.keyId.slice(0, 16)})`);
           for (const p of b.problems) human.push(`  problem: ${p}`);
         }
         return { json: { media, bundles }, human };
@@ -85,8 +93,14 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
               json: outcomeJson(r),
               human:
                 mode === 'verify'
-                  ? [`${head}: every check passed, nothing changed`, ...r.artifacts.map((a) => `  ${a.name} ${a.version} ok (${formatBytes(a.size)})`)]
-                  : [`${head}: imported`, ...r.images.map((i) => `  image ${i.id} ${i.name} ${i.version} (${formatBytes(i.size)})`)],
+                  ? [
+                      `${head}: every check passed, nothing changed`,
+                      ...r.artifacts.map((a) => `  ${a.name} ${a.version} ok (${formatBytes(a.size)})`),
+                    ]
+                  : [
+                      `${head}: imported`,
+                      ...r.images.map((i) => `  image ${i.id} ${i.name} ${i.version} (${formatBytes(i.size)})`),
+                    ],
             };
           } finally {
             bar.stop();
@@ -100,7 +114,10 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
     .command('serve')
     .description('serve the image store over the OpenStack Image (Glance v2) API')
     .option('--listen <HOST:PORT>', 'address to listen on', '127.0.0.1:9292')
-    .addHelpText('after', '\nExample:\n  ecluse serve --listen 127.0.0.1:9292 &\n  openstack --os-auth-type none --os-endpoint http://127.0.0.1:9292 image list\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ecluse serve --listen 127.0.0.1:9292 &\n  openstack --os-auth-type none --os-endpoint http://127.0.0.1:9292 image list\n',
+    )
     .action(async (o: { listen: string }) => {
       const m = /^(.*):([0-9]{1,5})$/.exec(o.listen);
       if (!m || !m[1] || !m[2]) {
@@ -109,7 +126,12 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
         return;
       }
       const s = openSite(resolveHome(home()));
-      const server = await startGlanceServer({ db: s.db, imagesDir: s.home.images, host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) });
+      const server = await startGlanceServer({
+        db: s.db,
+        imagesDir: s.home.images,
+        host: m[1].replace(/^\[|\]$/g, ''),
+        port: Number(m[2]),
+      });
       process.stderr.write(`serving the image store of site ${s.siteId} on ${server.url}\n`);
       const stop = () => {
         void server.close().then(() => {

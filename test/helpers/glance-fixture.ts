@@ -47,7 +47,6 @@ export function insertImage(db: Db, imagesDir: string, spec: ImageSpec): { row: 
   const { data: _data, properties, tags, ...rest } = spec;
   const row: ImageRow = {
     id,
-    name: spec.name,
     status: data ? 'active' : 'queued',
     visibility: 'shared',
     protected: 0,

@@ -1,8 +1,8 @@
 /**
  * Error responses in the reference Glance's shapes (webob's `WSGIHTTPException` as Glance raises it):
- *   - `text/html` for no `Accept`, `* /*`, or when HTML ranks at least as high as JSON,
+ *   - `text/html` for `Accept: * /*`, or whenever HTML ranks at least as high as JSON,
  *   - `{"message": ..., "code": "404 Not Found", "title": "Not Found"}` when only JSON is acceptable,
- *   - `text/plain` when neither is.
+ *   - `text/plain` when neither is, and when the request has no Accept at all (glanceclient, curl -H 'Accept:').
  * The message keeps webob's `<br /><br />` and trailing newlines: glanceclient and openstacksdk show it as is.
  */
 import type express from 'express';
@@ -109,9 +109,12 @@ function qualityOf(ranges: MediaRange[], offer: string): number {
   return q;
 }
 
-/** webob's choice: the better of text/html and application/json (HTML on ties), else text/plain. */
+/**
+ * webob's choice, checked against the reference server: no (or an empty) Accept → text/plain; otherwise the better
+ * of text/html and application/json (HTML on ties, and for an Accept that does not parse), else text/plain.
+ */
 export function errorFormat(accept: string | undefined): ErrorFormat {
-  if (accept === undefined || accept.trim() === '') return 'html';
+  if (accept === undefined || accept.trim() === '') return 'plain';
   const ranges = parseAccept(accept);
   if (ranges.length === 0) return 'html';
   const html = qualityOf(ranges, 'text/html');

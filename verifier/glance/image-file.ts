@@ -47,9 +47,8 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
     end = size - 1;
   } else {
     start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Number(m[2]);
-    if (end < start) throw rangeNotSatisfiable(size, 'Invalid Range header.');
-    end = Math.min(end, size - 1);
+    if (m[2] !== '' && Number(m[2]) < start) throw rangeNotSatisfiable(size, 'Invalid Range header.');
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
   if (start >= size || size === 0) {
     throw rangeNotSatisfiable(

@@ -7,7 +7,7 @@
  *   sort       `sort_key`/`sort_dir` (repeatable; one dir applies to all keys) or `sort=k[:dir],...` (dir default
  *              desc); mixing the two → 400; default `created_at desc`; `created_at` then `id` always break ties
  *   filters    name/id/status/container_format/disk_format (`in:a,"b,c"` and `eq:` operators), visibility
- *              (`all`), os_hidden (default false: hidden images are left out), protected, checksum, owner,
+ *              (`all`; community images only when asked for), os_hidden (default false: hidden images are left out), protected, checksum, owner,
  *              os_hash_*, size/virtual_size/min_disk/min_ram, size_min/size_max, created_at/updated_at with
  *              gt/gte/lt/lte/eq/neq, tag (repeat = AND), and any other key as an extra property by equality.
  * Identifiers in SQL come only from the fixed tables below; every user value is a bound parameter.
@@ -245,6 +245,9 @@ export function parseListQuery(params: URLSearchParams): ListQuery {
     if (f) filters.push(f);
   }
   if (!osHiddenGiven) filters.push({ kind: 'in', column: 'os_hidden', values: [0] });
+  // As the reference server: community images are listed only when asked for (visibility=community or all).
+  if (!params.has('visibility'))
+    filters.push({ kind: 'in', column: 'visibility', values: ['public', 'private', 'shared'] });
 
   return {
     limit,

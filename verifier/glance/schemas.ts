@@ -1,7 +1,11 @@
 /**
  * The JSON schemas served at `/v2/schemas/image` and `/v2/schemas/images`. glanceclient and Nova build their models
  * from these documents, so they mirror, structure for structure, what the reference Glance (25.1.0 "Zed", Debian
- * bookworm `glance-api`) publishes: captured once from `peers/real-glance.sh` and kept verbatim.
+ * bookworm `glance-api`) publishes: captured once from `peers/real-glance.sh` and kept verbatim, with ONE exception:
+ * the `stores` property is left out. glanceclient 4.1 caches this schema (~/.glanceclient/image_schema.json) and,
+ * from its second run on, turns every schema property into a CLI option; `stores` then clashes with its own
+ * `--stores` and every `glance` command dies with "argument --stores: conflicting option string" (against the
+ * real Glance too). This server never returns `stores` (a single embedded store), so nothing is lost.
  */
 import express from 'express';
 import { sendJson } from './errors.js';
@@ -131,12 +135,6 @@ export const IMAGE_SCHEMA = {
       type: 'string',
       readOnly: true,
       description: 'An image file url',
-    },
-    stores: {
-      type: 'string',
-      readOnly: true,
-      description:
-        'Store in which image data resides.  Only present when the operator has enabled multiple stores.  May be a comma-separated list of store identifiers.',
     },
     schema: {
       type: 'string',
