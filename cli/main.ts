@@ -18,6 +18,14 @@ if (process.env.ECLUSE_RUSAGE_FILE) {
   });
 }
 
+// `ecluse ... | head` closes the pipe early: that is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 const program = new Command();
 program
   .name('ecluse')
@@ -63,13 +71,21 @@ for (const cmd of program.commands.flatMap((c) => [c, ...c.commands])) {
   }
 }
 
-program.exitOverride();
-for (const c of program.commands) c.enablePositionalOptions();
+// Usage errors of any command become exit 2 (and, with --json, one JSON object), not commander's own exit 1.
+for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
+  c.exitOverride();
+  c.enablePositionalOptions();
+}
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
   if (e instanceof CommanderError) {
-    process.exitCode = e.exitCode === 0 ? 0 : 2;
+    const helpOrVersion = e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version';
+    if (!helpOrVersion && process.argv.includes('--json')) {
+      const message = e.message.replace(/^error: /, '');
+      process.stdout.write(`${JSON.stringify({ ok: false, code: 'E_USAGE', message })}\n`);
+    }
+    process.exitCode = helpOrVersion ? 0 : 2;
   } else {
     process.stderr.write(`E_INTERNAL: ${(e as Error).message}\n`);
     process.exitCode = 3;

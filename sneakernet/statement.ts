@@ -143,6 +143,14 @@ export function volumeName(index: number): string {
   return `vol-${String(index + 1).padStart(4, '0')}.tar`;
 }
 
+/**
+ * The only size a v1 volume can have: a 512-byte header and the data padded to 512 per entry, then the two zero
+ * blocks that end the archive. Nothing else may be in a volume.
+ */
+export function canonicalVolumeSize(entries: ReadonlyArray<{ size: number }>): number {
+  return entries.reduce((sum, e) => sum + 512 + Math.ceil(e.size / 512) * 512, 1024);
+}
+
 /** Serialises a statement for signing: stable key order as built, no whitespace. */
 export function encodeStatement(s: Statement): Buffer {
   return Buffer.from(JSON.stringify(s), 'utf8');
@@ -172,7 +180,12 @@ export function parseBoundedJson(bytes: Buffer, what: string, maxBytes: number):
       check: 'format',
     });
   }
-  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new EcluseError('E_FORMAT', `${what} is not valid UTF-8`, { check: 'format' });
+  }
   if (jsonDepth(text) > LIMITS.jsonDepth) {
     throw new EcluseError('E_FORMAT', `${what} nests deeper than ${LIMITS.jsonDepth} levels`, { check: 'format' });
   }
@@ -238,6 +251,9 @@ export function checkConsistency(s: Statement): void {
     if (v.name !== volumeName(vi)) throw formatError(`volume ${vi + 1} is named ${v.name}, expected ${volumeName(vi)}`);
     for (const e of v.entries) {
       let a = p.artifacts[artifact];
+      if (a && offset === a.size && piece === 0 && e.artifact === artifact + 1) {
+        throw formatError(`artifact ${artifact} has no entry: the volume entries do not cover every artifact exactly`);
+      }
       if (a && offset === a.size && e.artifact === artifact + 1) {
         artifact++;
         offset = 0;
@@ -258,7 +274,11 @@ export function checkConsistency(s: Statement): void {
     }
   });
   const last = p.artifacts[artifact];
-  if (artifact !== p.artifacts.length - 1 || !last || offset !== last.size) {
+  if (artifact !== p.artifacts.length - 1 || !last || offset !== last.size || piece === 0) {
     throw formatError('the volume entries do not cover every artifact exactly');
+  }
+  for (const v of p.volumes) {
+    const canonical = canonicalVolumeSize(v.entries);
+    if (v.size !== canonical) throw formatError(`${v.name} is ${v.size} bytes, its entries make ${canonical}`);
   }
 }

@@ -78,5 +78,7 @@ export function parseByteSize(text: string): number {
   if (!m || !m[1]) throw new EcluseError('E_USAGE', `not a size: "${text}" (examples: 4G, 700M, 64K)`);
   const unit = (m[2] ?? 'B').charAt(0).toUpperCase();
   const power = { B: 0, K: 1, M: 2, G: 3, T: 4 }[unit] ?? 0;
-  return Math.floor(Number(m[1]) * 1024 ** power);
+  const bytes = Math.floor(Number(m[1]) * 1024 ** power);
+  if (!Number.isSafeInteger(bytes)) throw new EcluseError('E_USAGE', `size out of range: "${text}"`);
+  return bytes;
 }

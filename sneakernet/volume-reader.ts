@@ -14,9 +14,9 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { EcluseError } from './errors.js';
-import type { Volume, VolumeEntry } from './statement.js';
-import { BLOCK } from './volume-plan.js';
+import { asEcluseError, EcluseError } from './errors.js';
+import { canonicalVolumeSize, type Volume, type VolumeEntry } from './statement.js';
+import { BLOCK, END_OF_ARCHIVE } from './volume-plan.js';
 
 /** Consumes one entry's bytes (it must read them all). */
 export type EntrySink = (entry: VolumeEntry, data: AsyncIterable<Buffer>) => Promise<void>;
@@ -87,12 +87,19 @@ export async function readVolume(
     }
     const hash = createHash('sha256');
     let read = 0;
+    const endOfArchive = volume.size - END_OF_ARCHIVE;
     const meter = new Transform({
       highWaterMark: CHUNK,
       transform(chunk: Buffer, _enc, cb) {
+        const start = read;
         read += chunk.length;
         if (read > volume.size) return cb(new EcluseError('E_SIZE', `volume ${volume.name} grew while being read`));
         hash.update(chunk);
+        // The two end-of-archive blocks must be zero: nothing may ride after the last entry, even signed.
+        if (read > endOfArchive) {
+          const tail = chunk.subarray(Math.max(0, endOfArchive - start));
+          if (tail.some((b) => b !== 0)) return cb(formatError(volume.name, 'has data after the end of the archive'));
+        }
         onProgress?.(chunk.length);
         cb(null, chunk);
       },
@@ -100,7 +107,10 @@ export async function readVolume(
     let index = 0;
     let offset = 0;
     const extract = tar.extract();
+    let sinkFailure: unknown = null;
     extract.on('entry', (header, stream, next) => {
+      // tar-stream destroys the entry stream with the error passed to next(): it must have a listener.
+      stream.on('error', () => undefined);
       let entry: VolumeEntry;
       try {
         entry = checkHeader(volume, index, header, offset + BLOCK);
@@ -114,6 +124,7 @@ export async function readVolume(
       sink(entry, stream as AsyncIterable<Buffer>).then(
         () => next(),
         (e: unknown) => {
+          sinkFailure = e;
           stream.resume();
           next(e as Error);
         },
@@ -126,6 +137,8 @@ export async function readVolume(
     } catch (e) {
       failure = e;
     }
+    // The sink's own failures (a digest, the staging disk) are not about the volume's structure.
+    if (sinkFailure !== null) throw asEcluseError(sinkFailure);
     if (failure instanceof EcluseError && failure.code !== 'E_FORMAT' && failure.code !== 'E_SIZE') throw failure;
     if (failure !== null) {
       // Finish hashing what is left so a changed byte is reported as such, whatever the parser made of it.
@@ -141,6 +154,14 @@ export async function readVolume(
     if (hash.digest('hex') !== volume.sha256) throw digestError(volume);
     if (index !== volume.entries.length) {
       throw formatError(volume.name, `holds ${index} entries, the statement lists ${volume.entries.length}`);
+    }
+    // parseStatement already refuses such a statement; checked again here so the reader stands on its own.
+    const canonical = canonicalVolumeSize(volume.entries);
+    if (volume.size !== canonical) {
+      throw formatError(
+        volume.name,
+        `is ${volume.size} bytes, but its entries and the end of archive make ${canonical}`,
+      );
     }
   } finally {
     await fd.close();

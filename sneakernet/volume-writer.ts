@@ -75,8 +75,7 @@ export async function writeVolume(
           end: entry.offset + entry.size - 1,
           highWaterMark: CHUNK,
         });
-        input.on('error', reject);
-        input.pipe(sink);
+        pipeline(input, sink).catch(reject);
       });
     }
     pack.finalize();

@@ -118,7 +118,7 @@ describe('parseStatement refuses with E_FORMAT', () => {
 
     // statement.ts:157: TextDecoder({ fatal: true }) throws a TypeError (ERR_ENCODING_INVALID_ENCODED_DATA) outside the
     // try/catch, so the caller gets a non-EcluseError (the importer turns it into E_INTERNAL, "a bug").
-    it('BUG: invalid UTF-8 throws a TypeError instead of E_FORMAT', async () => {
+    it('regression (was a bug): invalid UTF-8 throws a TypeError instead of E_FORMAT', async () => {
       const text = encodeStatement(valid()).toString('utf8');
       const at = text.indexOf('os_distro') + 'os_distro":"'.length;
       for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
@@ -416,7 +416,7 @@ describe('parseStatement refuses with E_FORMAT', () => {
     // artifact, so a zero-byte artifact needs no entry at all; the same artifact in last position is refused. The doc
     // comment promises "every artifact is covered exactly once"; the reader then never stages it (the importer only
     // notices later, by counting staged artifacts).
-    it('BUG: a zero-byte artifact with no entry is accepted when another artifact follows it', async () => {
+    it('regression (was a bug): a zero-byte artifact with no entry is accepted when another artifact follows it', async () => {
       const artifacts = [makeArtifact(0, A2), makeArtifact(1, A0)];
       const s = makeStatement(artifacts, [
         {

@@ -263,14 +263,14 @@ describe('readVolume refuses', () => {
   // destroys the entry's stream with that error, and the stream has no 'error' listener, so the refusal is also thrown
   // as an uncaught exception (here: Vitest's "Unhandled Errors" for the E_FORMAT/E_SIZE tests above; in the CLI: a
   // crash). Shown in a child process so it cannot take this worker down.
-  it('BUG: a refused entry header (tampered size, checksum fixed up) crashes the process instead of refusing with E_DIGEST', async () => {
+  it('regression (was a bug): a refused entry header (tampered size, checksum fixed up) crashes the process instead of refusing with E_DIGEST', async () => {
     const bytes = Buffer.from(good.bytes);
     bytes.write('00000001751', 124, 'latin1');
     fixChecksum(bytes, 0);
     expect(await refusalInChild(bytes, good.volume)).toBe('E_DIGEST');
   });
 
-  it('BUG: a signed volume with an unlisted entry crashes the process instead of refusing with E_FORMAT', async () => {
+  it('regression (was a bug): a signed volume with an unlisted entry crashes the process instead of refusing with E_FORMAT', async () => {
     const bytes = await packTar([
       { header: { name: PATH, size: DATA.length }, data: DATA },
       { header: { name: 'blobs/sha256/extra', size: 3 }, data: Buffer.from('abc') },
@@ -301,7 +301,7 @@ describe('readVolume refuses', () => {
   // volume-reader.ts:138 wraps any non-EcluseError failure as E_FORMAT "is not a valid tar archive", including the
   // sink's own I/O errors: a full staging disk would be reported as a malformed bundle (a refusal, exit 1) rather than
   // a local failure (E_IO, exit 3).
-  it('BUG: an I/O error in the sink (e.g. staging disk full) is reported as E_FORMAT "not a valid tar archive", not E_IO', async () => {
+  it('regression (was a bug): an I/O error in the sink (e.g. staging disk full) is reported as E_FORMAT "not a valid tar archive", not E_IO', async () => {
     const e = await refusal(
       readVolume(good.file, good.volume, async (_e, data) => {
         for await (const _c of data) await fs.promises.open(path.join(dir, 'no-such-dir', 'staged'), 'wx');
@@ -311,19 +311,19 @@ describe('readVolume refuses', () => {
     expect(e.code).toBe('E_IO');
   });
 
-  it('BUG: signed zero blocks after the end of archive are accepted (expected E_FORMAT)', async () => {
+  it('regression (was a bug): signed zero blocks after the end of archive are accepted (expected E_FORMAT)', async () => {
     const bytes = Buffer.concat([good.bytes, Buffer.alloc(8 * BLOCK)]);
     await expectRefusal(readAsSigned(bytes), 'E_FORMAT', VOL);
   });
 
-  it('BUG: signed bytes hidden after the end of archive in a "null" block are accepted (expected E_FORMAT)', async () => {
+  it('regression (was a bug): signed bytes hidden after the end of archive in a "null" block are accepted (expected E_FORMAT)', async () => {
     const hidden = Buffer.alloc(BLOCK);
     hidden.write('SMUGGLED', 148, 'latin1'); // the checksum field: tar-stream takes the block for an empty one
     const bytes = Buffer.concat([good.bytes, hidden]);
     await expectRefusal(readAsSigned(bytes), 'E_FORMAT', VOL);
   });
 
-  it('BUG: a signed volume without the end-of-archive blocks is accepted (expected E_FORMAT)', async () => {
+  it('regression (was a bug): a signed volume without the end-of-archive blocks is accepted (expected E_FORMAT)', async () => {
     const bytes = good.bytes.subarray(0, good.bytes.length - END_OF_ARCHIVE);
     await expectRefusal(readAsSigned(bytes), 'E_FORMAT', VOL);
   });

@@ -90,7 +90,7 @@ describe('writeVolume + readVolume round trip', () => {
 
   // Run in a child process: the bug is an uncaught exception, which would take the test runner's worker down with it.
   // The writer loaded is the compiled one (npm run build), like HashPool's worker.
-  it('BUG: a failed volume write (target exists, or media full) crashes the process instead of refusing with E_IO', async () => {
+  it('regression (was a bug): a failed volume write (target exists, or media full) crashes the process instead of refusing with E_IO', async () => {
     const d = await sub('write-failure');
     const writer = distModule('sneakernet/volume-writer.js');
     const planner = distModule('sneakernet/volume-plan.js');
