@@ -23,9 +23,11 @@ const identifier = z
   .min(1)
   .max(LIMITS.nameLength)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._+:~-]*$/, 'letters, digits and . _ + : ~ - only');
-const isoTime = z.iso.datetime({ offset: false });
+/** UTC to the second, `YYYY-MM-DDTHH:MM:SSZ`: one spelling per instant, so text order is time order. */
+const isoTime = z.iso.datetime({ offset: false, precision: 0 });
 const size = z.number().int().nonnegative().max(LIMITS.artifactBytes);
-const uuid = z.uuid();
+/** Lowercase RFC 9562 UUIDs only (the same spelling as the bundle folder name). */
+const uuid = z.uuid().regex(/^[0-9a-f-]+$/, 'lowercase');
 
 /** Disk and container formats Glance knows (glance-compat.md). */
 export const DISK_FORMATS = [
@@ -239,6 +241,10 @@ export function checkConsistency(s: Statement): void {
     seen.add(key);
   }
   if (Date.parse(p.expires) <= Date.parse(p.created)) throw formatError('expires is not after created');
+  if ((p.sequence === 1) !== (p.previous === null)) throw formatError('only bundle 1 of a station has no predecessor');
+  if (p.previous && p.previous.sequence !== p.sequence - 1) {
+    throw formatError(`bundle ${p.sequence} names bundle ${p.previous.sequence} as its predecessor`);
+  }
   // Entries, in volume order, must cover each artifact exactly once in order: artifact 0 from offset 0 to its size,
   // then artifact 1, ... Pieces are numbered per artifact.
   const pieces = p.artifacts.map(() => 0);
@@ -263,7 +269,7 @@ export function checkConsistency(s: Statement): void {
       if (!a || e.artifact !== artifact || e.offset !== offset) {
         throw formatError(`entry ${e.path} in ${v.name} is out of order`);
       }
-      if (e.size === 0 && a.size !== 0) throw formatError(`entry ${e.path} in ${v.name} is empty`);
+      if (e.size === 0 && (a.size !== 0 || piece > 0)) throw formatError(`entry ${e.path} in ${v.name} is empty`);
       piece++;
       const expected = entryPath(a.sha256, piece, pieces[artifact] ?? 1);
       if (e.path !== expected) throw formatError(`entry ${e.path} in ${v.name} should be named ${expected}`);

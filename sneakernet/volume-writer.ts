@@ -36,6 +36,8 @@ export async function writeVolume(
   mtime: Date,
   onProgress?: WriteProgress,
 ): Promise<WrittenVolume> {
+  // ustar's 12-byte mtime field holds 2^33 - 1 seconds, but tar-stream truncates to 32 bits: stay below 2038.
+  const headerTime = new Date(Math.min(mtime.getTime(), Date.UTC(2038, 0, 1)));
   const pack = tar.pack();
   const hash = createHash('sha256');
   let size = 0;
@@ -59,7 +61,7 @@ export async function writeVolume(
           name: entry.path,
           size: entry.size,
           mode: 0o644,
-          mtime,
+          mtime: headerTime,
           type: 'file' as const,
           uid: 0,
           gid: 0,

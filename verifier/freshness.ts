@@ -19,8 +19,11 @@ interface StationRow {
 
 /** The later of the clock and the creation time of the newest bundle accepted. */
 export function timeFloor(db: Db, now: Date): Date {
-  const row = db.prepare('SELECT max(created) AS newest FROM bundles').get() as { newest: string | null };
-  const newest = row.newest ? Date.parse(row.newest) : 0;
+  // Statements carry whole-second UTC times, so text order is time order; parse anyway rather than rely on it.
+  const rows = db.prepare('SELECT created FROM bundles ORDER BY created DESC LIMIT 8').all() as Array<{
+    created: string;
+  }>;
+  const newest = Math.max(0, ...rows.map((r) => Date.parse(r.created)).filter(Number.isFinite));
   return new Date(Math.max(now.getTime(), newest));
 }
 

@@ -82,8 +82,51 @@ describe('parseStatement accepts', () => {
     expect(() => parseStatement(padded)).not.toThrow();
   });
 
-  it('a null previous bundle (the first export)', () => {
-    expect(() => parseStatement(mutated((s) => (s.predicate.previous = null)))).not.toThrow();
+  it('a null previous bundle (the first export, sequence 1)', () => {
+    const first = mutated((s) => {
+      s.predicate.previous = null;
+      s.predicate.sequence = 1;
+    });
+    expect(() => parseStatement(first)).not.toThrow();
+  });
+});
+
+describe('parseStatement refuses a broken chain with E_FORMAT', () => {
+  it('no predecessor on a bundle after the first', async () => {
+    await refuse(
+      mutated((s) => (s.predicate.previous = null)),
+      'no predecessor',
+    );
+  });
+
+  it('a predecessor on bundle 1', async () => {
+    await refuse(
+      mutated((s) => (s.predicate.sequence = 1)),
+      'no predecessor',
+    );
+  });
+
+  it('a predecessor that is not the bundle just before', async () => {
+    await refuse(
+      mutated((s) => {
+        if (s.predicate.previous) s.predicate.previous.sequence = 5;
+      }),
+      'names bundle 5',
+    );
+  });
+
+  it('times with fractional seconds (one spelling per instant)', async () => {
+    await refuse(
+      mutated((s) => (s.predicate.created = '2026-11-21T10:00:00.500Z')),
+      'created',
+    );
+  });
+
+  it('an uppercase bundle id', async () => {
+    await refuse(
+      mutated((s) => (s.predicate.bundleId = s.predicate.bundleId.toUpperCase())),
+      'bundleId',
+    );
   });
 });
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages écluse's demo and tests use, when missing (run as root, or through sudo):
+#   python3-openstackclient, python3-glanceclient: the real OpenStack clients the tests and the demo drive
+#   qemu-utils: qemu-img, to make a real qcow2 sample image
+#   curl: waiting for servers in scripts
+# Idempotent: does nothing when everything is there.
+set -euo pipefail
+need=()
+command -v openstack >/dev/null || need+=(python3-openstackclient)
+command -v glance >/dev/null || need+=(python3-glanceclient)
+command -v qemu-img >/dev/null || need+=(qemu-utils)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing ${need[*]}; run: sudo $0" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${need[*]}" >&2
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
