@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // clients, real mounts). `npm run test:fast` runs the first; `npm test` runs both.
 export default defineConfig({
   test: {
+    // The JSON report lets .ci/run print a plain 'N passed, N failed' line.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     testTimeout: 120_000,
     hookTimeout: 180_000,
     projects: [
