@@ -10,7 +10,13 @@ export type Db = Database.Database;
 
 const SCHEMA_VERSION = 1;
 
-const SCHEMA = `
+/**
+ * Each module owns its tables: it exports its `CREATE TABLE IF NOT EXISTS ...` text and adds it to this list. Tables
+ * are only ever added (or columns added by an idempotent migration), never changed in place.
+ */
+const MODULE_SCHEMAS: string[] = [];
+
+const CORE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS settings (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -104,7 +110,8 @@ export function openDb(home: string, options: { readonly?: boolean } = {}): Db {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    db.exec(SCHEMA);
+    db.exec(CORE_SCHEMA);
+    for (const schema of MODULE_SCHEMAS) db.exec(schema);
     db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run(
       'schema_version',
       String(SCHEMA_VERSION),
