@@ -8,6 +8,13 @@ import { Command, CommanderError } from 'commander';
 import { registerKeys } from './commands/keys.js';
 import { registerRelay } from './commands/relay.js';
 import { registerStation } from './commands/station.js';
+import { registerDaemon } from './commands/daemon.js';
+import { registerStatus } from './commands/status.js';
+import { registerToken } from './commands/token.js';
+import { registerSiteCert } from './commands/site-cert.js';
+import { registerAudit } from './commands/audit.js';
+import { registerUser } from './commands/user.js';
+import { registerPolicy } from './commands/policy.js';
 
 // For benchmarks: the peak resident memory and CPU time of this process, written where ECLUSE_RUSAGE_FILE says.
 if (process.env.ECLUSE_RUSAGE_FILE) {
@@ -57,6 +64,13 @@ const home = () => globals().home;
 registerKeys(program, ctx);
 registerRelay(program, ctx, home);
 registerStation(program, ctx, home);
+registerDaemon(program, ctx, home);
+registerStatus(program, ctx, home);
+registerToken(program, ctx, home);
+registerSiteCert(program, ctx, home);
+registerAudit(program, ctx, home);
+registerUser(program, ctx, home);
+registerPolicy(program, ctx, home);
 
 // Options such as --json and --home are accepted anywhere on the line, also after the subcommand.
 for (const cmd of program.commands.flatMap((c) => [c, ...c.commands])) {

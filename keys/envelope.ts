@@ -24,7 +24,7 @@ function formatError(message: string): EcluseError {
 }
 
 /** Parses and checks the shape of one signature file (no cryptography here). */
-export function readSignatureFile(name: string, bytes: Buffer): SignatureFile {
+export function readSignatureFile(name: string, bytes: Buffer, payloadType: string = PAYLOAD_TYPE): SignatureFile {
   const what = `signature file ${name}`;
   const json = parseBoundedJson(bytes, what, LIMITS.signatureFileBytes);
   let bundle: Bundle;
@@ -35,8 +35,8 @@ export function readSignatureFile(name: string, bytes: Buffer): SignatureFile {
   }
   if (bundle.content.$case !== 'dsseEnvelope') throw formatError(`${what} does not hold a DSSE envelope`);
   const envelope = bundle.content.dsseEnvelope;
-  if (envelope.payloadType !== PAYLOAD_TYPE) {
-    throw formatError(`${what} has payload type "${envelope.payloadType}", expected "${PAYLOAD_TYPE}"`);
+  if (envelope.payloadType !== payloadType) {
+    throw formatError(`${what} has payload type "${envelope.payloadType}", expected "${payloadType}"`);
   }
   if (envelope.signatures.length !== 1) {
     throw formatError(`${what} holds ${envelope.signatures.length} signatures, expected exactly 1`);

@@ -38,7 +38,7 @@ function readText(file: string): string {
 }
 
 /** A Sigstore `Signer` over a local private key; `data` is the DSSE pre-authentication encoding. */
-function localSigner(privateKey: crypto.KeyObject, publicKeyPem: string, keyId: string): Signer {
+export function localSigner(privateKey: crypto.KeyObject, publicKeyPem: string, keyId: string): Signer {
   return {
     sign: (data: Buffer): Promise<Signature> =>
       Promise.resolve({

@@ -24,6 +24,8 @@ export interface VerifyStatementInput {
   threshold: number;
   /** The time the certificates must be valid at (the verifier's time floor). */
   at: Date;
+  /** Revoked key ids, with what to say about each (from the newest revocation list accepted). */
+  revoked?: ReadonlyMap<string, string>;
 }
 
 export interface VerifiedStatement {
@@ -41,7 +43,7 @@ const EMPTY_TRUSTED_ROOT: Parameters<typeof toTrustMaterial>[0] = {
 };
 
 /** Verifies `file` with exactly `publicKey`; the hint must be the key id already tied to it. */
-function cryptoValid(file: SignatureFile, publicKey: crypto.KeyObject): boolean {
+export function cryptoValid(file: SignatureFile, publicKey: crypto.KeyObject): boolean {
   const finder: KeyFinderFunc = (hint) => {
     if (hint !== file.keyId) throw new VerificationError({ code: 'PUBLIC_KEY_ERROR', message: 'unexpected key hint' });
     return { publicKey, validFor: () => true };
@@ -85,6 +87,13 @@ export function verifyStatementSignatures(input: VerifyStatementInput): Verified
   const untrusted: Array<{ text: string; keyId: string; expiry: boolean }> = [];
   files.forEach((file, i) => {
     const label = `signature ${i + 1} of ${total}`;
+    const revocation = input.revoked?.get(file.keyId);
+    if (revocation !== undefined) {
+      throw new EcluseError('E_REVOKED', `${label} was made by key ${shortKeyId(file.keyId)}, ${revocation}`, {
+        check: 'revocation',
+        keyId: file.keyId,
+      });
+    }
     const verdict = assessSignerCertificate(input.certificates.get(file.keyId), file.keyId, input.anchors, input.at);
     if (!verdict.trusted) {
       untrusted.push({

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import { EcluseError } from '../sneakernet/errors.js';
-import { bundlePaths, bundlesDir, CERTIFICATE_SUFFIX, SIGNATURE_SUFFIX } from '../sneakernet/layout.js';
+import { bundlePaths, bundlesDir, CERTIFICATE_SUFFIX, SIGNATURE_SUFFIX, TRUST_FILES } from '../sneakernet/layout.js';
 import {
   encodeStatement,
   FORMAT_VERSION,
@@ -33,12 +33,18 @@ export interface StatementSigner {
 }
 
 export interface ExportOptions {
-  media: string;
+  /**
+   * Where the media is mounted. Several media: each gets the signatures and certificates and a contiguous share of
+   * the volumes (in order, at least one each), so the bundle travels over several sticks.
+   */
+  media: string | string[];
   site: string;
   signers: StatementSigner[];
   mediaBytes: number;
   expiresInMs: number;
   all: boolean;
+  /** The site's newest revocation list (signed by the root), carried in every bundle folder's trust/. */
+  revocations?: Buffer | null;
   now?: Date;
   onProgress?: (bytes: number, total: number) => void;
 }
@@ -50,7 +56,10 @@ export interface ExportResult {
   site: string;
   created: string;
   expires: string;
+  /** The bundle folder on the first medium. */
   path: string;
+  /** Every medium and the volumes written on it. */
+  media: Array<{ path: string; volumes: string[] }>;
   volumes: WrittenVolume[];
   artifacts: Array<{ name: string; version: string; size: number; sha256: string }>;
   signers: string[];
@@ -114,6 +123,20 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
   }
   const artifacts = rows.map(toArtifact);
   const plan = planVolumes(artifacts, o.mediaBytes);
+  const mediaList = typeof o.media === 'string' ? [o.media] : o.media;
+  if (mediaList.length === 0) throw new EcluseError('E_USAGE', 'at least one --to is required');
+  if (new Set(mediaList.map((m) => path.resolve(m))).size !== mediaList.length) {
+    throw new EcluseError('E_USAGE', 'the same media was given twice');
+  }
+  if (mediaList.length > plan.length) {
+    throw new EcluseError(
+      'E_USAGE',
+      `the bundle has ${plan.length} volume(s) of at most ${o.mediaBytes} bytes: give at most ${plan.length} --to (or a smaller --media-size)`,
+    );
+  }
+  // Medium k holds volumes [share(k), share(k + 1)): contiguous, in order, at least one each.
+  const share = (k: number) => Math.floor((k * plan.length) / mediaList.length);
+  const onMedium = plan.map((_, i) => mediaList.findIndex((_m, k) => i >= share(k) && i < share(k + 1)));
   const previous = lastExport(home.db);
   const now = o.now ?? new Date();
   const created = isoSeconds(now);
@@ -121,21 +144,35 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
   const bundleId = randomUUID();
   const sequence = (previous?.sequence ?? 0) + 1;
 
-  await fs.promises.mkdir(bundlesDir(o.media), { recursive: true });
-  const final = bundlePaths(o.media, bundleId);
-  const tmpRoot = path.join(bundlesDir(o.media), `.partial-${bundleId}`);
-  const tmp = bundlePaths(o.media, `.partial-${bundleId}`);
-  const total = plan.reduce((s, v) => s + v.size, 0);
-  const free = await fs.promises.statfs(path.dirname(tmpRoot)).catch(() => null);
-  if (free && free.bavail * free.bsize < total + 1024 * 1024) {
-    throw new EcluseError('E_IO', `the media has ${free.bavail * free.bsize} bytes free; the bundle needs ${total}`);
+  const targets = mediaList.map((media, k) => ({
+    media,
+    final: bundlePaths(media, bundleId),
+    tmpRoot: path.join(bundlesDir(media), `.partial-${bundleId}`),
+    tmp: bundlePaths(media, `.partial-${bundleId}`),
+    bytes: plan.filter((_, i) => onMedium[i] === k).reduce((s, v) => s + v.size, 0),
+  }));
+  for (const t of targets) {
+    await fs.promises.mkdir(bundlesDir(t.media), { recursive: true });
+    const free = await fs.promises.statfs(path.dirname(t.tmpRoot)).catch(() => null);
+    if (free && free.bavail * free.bsize < t.bytes + 1024 * 1024) {
+      throw new EcluseError(
+        'E_IO',
+        `${t.media} has ${free.bavail * free.bsize} bytes free; its share of the bundle needs ${t.bytes}`,
+      );
+    }
   }
+  const total = plan.reduce((s, v) => s + v.size, 0);
   let done = 0;
+  const renamed: string[] = [];
   try {
-    for (const dir of [tmp.root, tmp.signatures, tmp.certificates, tmp.volumes]) await fs.promises.mkdir(dir);
+    for (const { tmp } of targets) {
+      for (const dir of [tmp.root, tmp.signatures, tmp.certificates, tmp.volumes]) await fs.promises.mkdir(dir);
+    }
     const sources = artifacts.map((a) => ({ file: blobPath(home, a.sha256) }));
     const written: WrittenVolume[] = [];
-    for (const v of plan) {
+    for (const [i, v] of plan.entries()) {
+      const tmp = targets[onMedium[i] ?? 0]?.tmp;
+      if (!tmp) throw new Error('export: no medium for a volume');
       written.push(
         await writeVolume(v, sources, path.join(tmp.volumes, v.name), now, (n) => {
           done += n;
@@ -170,15 +207,27 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
     checkConsistency(statement);
     const payload = encodeStatement(statement);
     for (const signer of o.signers) {
-      await writeSynced(
-        path.join(tmp.signatures, `${signer.keyId}${SIGNATURE_SUFFIX}`),
-        await signer.signStatement(payload),
-      );
-      await writeSynced(path.join(tmp.certificates, `${signer.keyId}${CERTIFICATE_SUFFIX}`), signer.certificatePem);
+      const signature = await signer.signStatement(payload);
+      for (const { tmp } of targets) {
+        await writeSynced(path.join(tmp.signatures, `${signer.keyId}${SIGNATURE_SUFFIX}`), signature);
+        await writeSynced(path.join(tmp.certificates, `${signer.keyId}${CERTIFICATE_SUFFIX}`), signer.certificatePem);
+      }
     }
-    for (const dir of [tmp.signatures, tmp.certificates, tmp.volumes, tmp.root]) await syncDir(dir);
-    await fs.promises.rename(tmp.root, final.root);
-    await syncDir(bundlesDir(o.media));
+    if (o.revocations) {
+      for (const { tmp } of targets) {
+        await fs.promises.mkdir(tmp.trust);
+        await writeSynced(path.join(tmp.trust, TRUST_FILES[0]), o.revocations);
+        await syncDir(tmp.trust);
+      }
+    }
+    for (const { tmp } of targets) {
+      for (const dir of [tmp.signatures, tmp.certificates, tmp.volumes, tmp.root]) await syncDir(dir);
+    }
+    for (const t of targets) {
+      await fs.promises.rename(t.tmp.root, t.final.root);
+      renamed.push(t.final.root);
+      await syncDir(bundlesDir(t.media));
+    }
     const statementSha256 = createHash('sha256').update(payload).digest('hex');
     home.db.transaction(() => {
       home.db
@@ -186,7 +235,17 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
           `INSERT INTO exports (sequence, bundle_id, statement_sha256, site, created, expires, media, volumes, bytes)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(sequence, bundleId, statementSha256, o.site, created, expires, path.resolve(o.media), plan.length, total);
+        .run(
+          sequence,
+          bundleId,
+          statementSha256,
+          o.site,
+          created,
+          expires,
+          mediaList.map((m) => path.resolve(m)).join('\n'),
+          plan.length,
+          total,
+        );
       const mark = home.db.prepare('UPDATE artifacts SET exported_in = ? WHERE id = ?');
       for (const row of rows) mark.run(bundleId, row.id);
     })();
@@ -197,14 +256,20 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
       site: o.site,
       created,
       expires,
-      path: final.root,
+      path: targets[0]?.final.root ?? '',
+      media: targets.map((t, k) => ({
+        path: t.final.root,
+        volumes: plan.filter((_, i) => onMedium[i] === k).map((v) => v.name),
+      })),
       volumes: written,
       artifacts: artifacts.map((a) => ({ name: a.name, version: a.version, size: a.size, sha256: a.sha256 })),
       signers: o.signers.map((s) => s.name),
       bytes: total,
     };
   } catch (e) {
-    await fs.promises.rm(tmpRoot, { recursive: true, force: true });
+    for (const t of targets) await fs.promises.rm(t.tmpRoot, { recursive: true, force: true });
+    // A bundle is on every medium or on none: an export that failed half-way takes back what it renamed.
+    for (const root of renamed) await fs.promises.rm(root, { recursive: true, force: true });
     throw e;
   }
 }

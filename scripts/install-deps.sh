@@ -3,6 +3,9 @@
 #   python3-openstackclient, python3-glanceclient: the real OpenStack clients the tests and the demo drive
 #   qemu-utils: qemu-img, to make a real qcow2 sample image
 #   curl: waiting for servers in scripts
+#   chromium: the browser test of the audit web view (driven by playwright-core)
+#   e2fsprogs, dosfstools, xorriso: mkfs.ext4, mkfs.vfat and ISO images for the daemon tests (real loop mounts)
+#   systemd, udev: systemd-analyze (verify and score the units), udevadm (the mount helper)
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
 need=()
@@ -10,6 +13,12 @@ command -v openstack >/dev/null || need+=(python3-openstackclient)
 command -v glance >/dev/null || need+=(python3-glanceclient)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v curl >/dev/null || need+=(curl)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v mkfs.ext4 >/dev/null || [ -x /usr/sbin/mkfs.ext4 ] || need+=(e2fsprogs)
+command -v mkfs.vfat >/dev/null || [ -x /usr/sbin/mkfs.vfat ] || need+=(dosfstools)
+command -v xorriso >/dev/null || need+=(xorriso)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v udevadm >/dev/null || [ -x /usr/bin/udevadm ] || need+=(udev)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing ${need[*]}; run: sudo $0" >&2

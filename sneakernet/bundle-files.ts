@@ -15,6 +15,8 @@ import {
   KEY_ID_PATTERN,
   SIGNATURE_SUFFIX,
   SIGNATURES_DIR,
+  TRUST_DIR,
+  TRUST_FILES,
   VOLUMES_DIR,
   type BundlePaths,
 } from './layout.js';
@@ -29,6 +31,8 @@ export interface BundleFiles {
   certificates: Map<string, Buffer>;
   /** Names of the files in `volumes/`. */
   volumeFiles: string[];
+  /** The revocation list travelling with the bundle (unverified), or null. */
+  revocations: Buffer | null;
 }
 
 async function listDir(dir: string, what: string): Promise<fs.Dirent[]> {
@@ -104,7 +108,7 @@ export async function readBundleFiles(media: string, bundleId: string): Promise<
   const paths = bundlePaths(media, bundleId);
   const top = await listDir(paths.root, `bundle ${bundleId}`);
   for (const e of top) {
-    if (![SIGNATURES_DIR, CERTIFICATES_DIR, VOLUMES_DIR].includes(e.name) || !e.isDirectory()) {
+    if (![SIGNATURES_DIR, CERTIFICATES_DIR, VOLUMES_DIR, TRUST_DIR].includes(e.name) || !e.isDirectory()) {
       throw unexpected(bundleId, e.name);
     }
   }
@@ -139,5 +143,10 @@ export async function readBundleFiles(media: string, bundleId: string): Promise<
     );
   }
   const volumeFiles = (await listDir(paths.volumes, 'the volumes folder')).map((e) => e.name);
-  return { bundleId, paths, signatures, certificates, volumeFiles };
+  let revocations: Buffer | null = null;
+  for (const e of await listDir(paths.trust, 'the trust folder')) {
+    if (!(TRUST_FILES as readonly string[]).includes(e.name)) throw unexpected(bundleId, `${TRUST_DIR}/${e.name}`);
+    revocations = await readSmallFile(path.join(paths.trust, e.name), `trust/${e.name}`, LIMITS.signatureFileBytes);
+  }
+  return { bundleId, paths, signatures, certificates, volumeFiles, revocations };
 }

@@ -1,13 +1,12 @@
 /**
- * Hashing while copying: one `ArtifactHasher` computes sha256, sha512 and md5 of a byte stream in one pass. sha256 runs
- * on the calling thread; sha512 and md5 run in two worker threads (reused across artifacts) so the three overlap with
- * I/O across cores.
+ * Hashing while copying: an `ArtifactHasher` computes sha256, sha512 and md5 of a byte stream in one pass, each in its
+ * own worker thread, so hashing overlaps with reading, parsing and writing across cores.
  *
- * Bytes reach the workers through a fixed ring of shared-memory slots: each chunk is copied once into a free slot,
- * both workers hash that slot, and it is free again when both have answered. Memory is bounded by the ring
- * (`SLOTS` × `SLOT_BYTES`) whatever the artifact size, and nothing depends on when the garbage collector runs.
+ * Bytes reach the workers through one fixed ring of shared-memory slots: the main thread copies each chunk once into
+ * the next slot and publishes it by advancing a write counter; every worker hashes the slot and advances its own read
+ * counter; a slot is reused when all of them are past it. Signalling is Atomics (wait/notify), not a message per chunk.
+ * Memory is bounded by the ring (`SLOTS` × `SLOT_BYTES`) whatever the artifact size.
  */
-import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -20,7 +19,14 @@ export interface Digests {
 
 const SLOT_BYTES = 1024 * 1024;
 const SLOTS = 16;
-const REMOTE_ALGORITHMS = ['sha512', 'md5'] as const;
+const END = -1;
+const WRITE = 0;
+const ALGORITHMS = ['sha256', 'sha512', 'md5'] as const;
+
+/** Atomics.waitAsync (Node 16+; typed only from lib ES2024, which Node 20 does not fully implement). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string };
+}).waitAsync;
 
 /** The compiled worker beside this module; from TypeScript sources (tests), the one `npm run build` wrote. */
 function workerScript(): URL {
@@ -29,75 +35,77 @@ function workerScript(): URL {
   return new URL('../dist/sneakernet/hash-worker.js', import.meta.url);
 }
 
-type WorkerReply = { kind: 'done'; slot: number } | { kind: 'digest'; hex: string };
-
-/** Two hashing workers sharing one ring of slots. Only one ArtifactHasher is active at a time. */
+/** Three hashing workers sharing one ring. Only one ArtifactHasher is active at a time. */
 export class HashPool {
+  /** [write counter, read counter of worker 0, 1, 2] */
+  private readonly control = new Int32Array(new SharedArrayBuffer(4 * (1 + ALGORITHMS.length)));
+  private readonly lengths = new Int32Array(new SharedArrayBuffer(4 * SLOTS));
   private readonly slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(SLOT_BYTES));
   private readonly views = this.slots.map((s) => new Uint8Array(s));
-  private readonly pending = new Array<number>(SLOTS).fill(0);
-  private readonly free: number[] = [...Array(SLOTS).keys()];
-  private waiters: Array<() => void> = [];
   private readonly workers: Worker[];
-  private readonly digestWaiters: Array<Array<(hex: string) => void>> = REMOTE_ALGORITHMS.map(() => []);
+  private readonly digestWaiters: Array<Array<(hex: string) => void>> = ALGORITHMS.map(() => []);
   private failure: Error | null = null;
   private busy = false;
 
   constructor() {
-    this.workers = REMOTE_ALGORITHMS.map((algorithm, w) => {
-      const worker = new Worker(workerScript(), { workerData: { algorithm, slots: this.slots } });
-      worker.unref();
-      worker.on('message', (m: WorkerReply) => {
-        if (m.kind === 'done') {
-          if (--this.pending[m.slot]! === 0) this.release(m.slot);
-        } else this.digestWaiters[w]?.shift()?.(m.hex);
+    this.workers = ALGORITHMS.map((algorithm, w) => {
+      const worker = new Worker(workerScript(), {
+        workerData: { algorithm, reader: w + 1, control: this.control.buffer, lengths: this.lengths.buffer, slots: this.slots },
       });
+      worker.unref();
+      worker.on('message', (m: { reader: number; hex: string }) => this.digestWaiters[m.reader - 1]?.shift()?.(m.hex));
       worker.on('error', (e) => {
         this.failure = e;
-        this.waiters.splice(0).forEach((f) => f());
       });
       return worker;
     });
   }
 
-  private release(slot: number): void {
-    this.free.push(slot);
-    this.waiters.shift()?.();
-  }
-
-  private async acquire(): Promise<number> {
+  /** Waits until the slot after the write counter is free (every worker is past it). */
+  private async room(): Promise<void> {
     for (;;) {
       if (this.failure) throw this.failure;
-      const slot = this.free.pop();
-      if (slot !== undefined) return slot;
-      await new Promise<void>((r) => this.waiters.push(r));
+      const write = Atomics.load(this.control, WRITE);
+      let slowest = -1;
+      let lag = 0;
+      for (let r = 1; r <= ALGORITHMS.length; r++) {
+        const behind = (write - Atomics.load(this.control, r)) | 0;
+        if (behind > lag) {
+          lag = behind;
+          slowest = r;
+        }
+      }
+      if (lag < SLOTS) return;
+      const seen = Atomics.load(this.control, slowest);
+      const w = waitAsync(this.control, slowest, seen, 1000);
+      if (w.async) await w.value;
     }
   }
 
-  /** Copies `chunk` into the ring for both workers; waits only while every slot is in use. */
+  private publish(length: number): void {
+    Atomics.store(this.lengths, Atomics.load(this.control, WRITE) % SLOTS, length);
+    Atomics.add(this.control, WRITE, 1);
+    Atomics.notify(this.control, WRITE);
+  }
+
+  /** Copies `chunk` into the ring for every worker; waits only while the ring is full. */
   async send(chunk: Buffer): Promise<void> {
     for (let at = 0; at < chunk.length; at += SLOT_BYTES) {
       const piece = chunk.subarray(at, at + SLOT_BYTES);
-      const slot = await this.acquire();
-      this.views[slot]?.set(piece);
-      this.pending[slot] = this.workers.length;
-      for (const w of this.workers) w.postMessage({ kind: 'chunk', slot, length: piece.length });
+      await this.room();
+      this.views[Atomics.load(this.control, WRITE) % SLOTS]?.set(piece);
+      this.publish(piece.length);
     }
   }
 
-  /** Ends the current stream in every worker and returns their digests (sha512, md5). */
-  async finish(): Promise<[string, string]> {
-    if (this.failure) throw this.failure;
-    const digests = this.workers.map(
-      (w, i) =>
-        new Promise<string>((resolve) => {
-          this.digestWaiters[i]?.push(resolve);
-          w.postMessage({ kind: 'end' });
-        }),
-    );
-    const [sha512, md5] = await Promise.all(digests);
+  /** Ends the current stream and returns its digests. */
+  async finish(): Promise<Digests> {
+    const digests = this.workers.map((_, i) => new Promise<string>((resolve) => this.digestWaiters[i]?.push(resolve)));
+    await this.room();
+    this.publish(END);
+    const [sha256, sha512, md5] = await Promise.all(digests);
     this.busy = false;
-    return [sha512 ?? '', md5 ?? ''];
+    return { sha256: sha256 ?? '', sha512: sha512 ?? '', md5: md5 ?? '' };
   }
 
   /** Starts hashing one stream. */
@@ -113,20 +121,16 @@ export class HashPool {
 }
 
 export class ArtifactHasher {
-  private readonly sha256: Hash = createHash('sha256');
   bytes = 0;
 
   constructor(private readonly pool: HashPool) {}
 
-  async update(chunk: Buffer): Promise<void> {
+  update(chunk: Buffer): Promise<void> {
     this.bytes += chunk.length;
-    const sent = this.pool.send(chunk);
-    this.sha256.update(chunk);
-    await sent;
+    return this.pool.send(chunk);
   }
 
-  async digest(): Promise<Digests> {
-    const [sha512, md5] = await this.pool.finish();
-    return { sha256: this.sha256.digest('hex'), sha512, md5 };
+  digest(): Promise<Digests> {
+    return this.pool.finish();
   }
 }

@@ -18,9 +18,24 @@ export const ERROR_CODES = {
   E_EXPIRED: 'the statement has expired',
   E_NOT_YET_VALID: 'the statement was created in the future',
   E_MISSING_VOLUME: 'a volume named in the statement is not on the media',
+  E_NOT_ALLOWED: 'the site policy does not admit an artifact',
+  E_ROLLBACK: 'an artifact is not newer than the version installed',
+  E_REVOKED: 'a signature was made by a revoked key',
   E_UNEXPECTED_FILE: 'the bundle folder holds a file the statement does not name',
   E_NO_BUNDLE: 'no écluse bundle was found on the media',
   E_TOO_MANY_BUNDLES: 'more than one bundle was found where one was expected',
+  // media handling (import station daemon)
+  E_MEDIA_REFUSED: 'the media is mounted writable, with unsafe options, or with a filesystem that is not accepted',
+  E_MEDIA_REMOVED: 'the media was removed while it was being read; nothing was promoted',
+  // the audit log (import station)
+  E_AUDIT_TAMPERED: 'an audit event does not hash to the leaf logged for it, or the log differs from a signed checkpoint',
+  E_AUDIT_MISSING: 'an audit event or leaf that was logged is missing (deleted or truncated)',
+  E_AUDIT_ORDER: 'audit events are not in the order they were logged',
+  E_AUDIT_CHECKPOINT: 'a checkpoint of the audit log is not signed by the audit key, or is malformed',
+  E_AUDIT_CONSISTENCY: 'an audit export is not an append-only extension of the previous checkpoint',
+  // the web view
+  E_AUTH: 'a login is required, or the login failed',
+  E_RATE_LIMITED: 'too many failed logins; wait before trying again',
   // local state and operator input
   E_NOT_INITIALIZED: 'the station has not been set up',
   E_ALREADY_INITIALIZED: 'the station is already set up',
@@ -31,6 +46,7 @@ export const ERROR_CODES = {
   E_PASSPHRASE: 'a private key could not be unlocked',
   E_KEY: 'a key or certificate is unusable',
   E_IO: 'reading or writing a file failed',
+  E_STORE: 'the image store and its catalog disagree',
   E_INTERNAL: 'an internal error (a bug: please report it)',
 } as const;
 
@@ -49,6 +65,7 @@ const OPERATIONAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'E_IO',
   'E_INTERNAL',
   'E_INPUT',
+  'E_MEDIA_REMOVED',
 ]);
 
 export function exitCodeFor(code: ErrorCode): number {

@@ -5,6 +5,7 @@
  *       signatures/<key-id>.sigstore.json   one Sigstore bundle (DSSE envelope over the statement) per signer
  *       certificates/<key-id>.pem           the signer's X.509 certificate, issued by the site root
  *       volumes/vol-0001.tar ...            tar volumes holding the artifacts under content-addressed names
+ *       trust/revocations.sigstore.json     optional: the site's newest revocation list, signed by the site root
  *
  * `<key-id>` is the lowercase hex SHA-256 of the signer's SubjectPublicKeyInfo (DER). Anything outside `ecluse/` is
  * not ours and is ignored (a vfat stick has `System Volume Information`); anything unexpected inside a bundle folder
@@ -17,6 +18,9 @@ export const BUNDLES_DIR = 'bundles';
 export const SIGNATURES_DIR = 'signatures';
 export const CERTIFICATES_DIR = 'certificates';
 export const VOLUMES_DIR = 'volumes';
+/** Trust updates travelling with the bundle: `trust/revocations.sigstore.json` (a revocation list signed by the root). */
+export const TRUST_DIR = 'trust';
+export const TRUST_FILES = ['revocations.sigstore.json'] as const;
 export const SIGNATURE_SUFFIX = '.sigstore.json';
 export const CERTIFICATE_SUFFIX = '.pem';
 
@@ -29,6 +33,7 @@ export function bundlesDir(media: string): string {
 
 export interface BundlePaths {
   root: string;
+  trust: string;
   signatures: string;
   certificates: string;
   volumes: string;
@@ -38,6 +43,7 @@ export function bundlePaths(media: string, bundleId: string): BundlePaths {
   const root = path.join(bundlesDir(media), bundleId);
   return {
     root,
+    trust: path.join(root, TRUST_DIR),
     signatures: path.join(root, SIGNATURES_DIR),
     certificates: path.join(root, CERTIFICATES_DIR),
     volumes: path.join(root, VOLUMES_DIR),

@@ -5,6 +5,8 @@
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import fs from 'node:fs';
+import { AUDIT_LOG_SCHEMA } from './audit/schema.js';
+import { GLANCE_SCHEMA } from './glance/tables.js';
 
 export type Db = Database.Database;
 
@@ -14,7 +16,10 @@ const SCHEMA_VERSION = 1;
  * Each module owns its tables: it exports its `CREATE TABLE IF NOT EXISTS ...` text and adds it to this list. Tables
  * are only ever added (or columns added by an idempotent migration), never changed in place.
  */
-const MODULE_SCHEMAS: string[] = [];
+const MODULE_SCHEMAS: string[] = [
+  GLANCE_SCHEMA, // tokens, image members, Glance targets (issue 5)
+  AUDIT_LOG_SCHEMA, // Merkle leaves, checkpoints, exports, web accounts (issue 6)
+];
 
 const CORE_SCHEMA = `
 CREATE TABLE IF NOT EXISTS settings (

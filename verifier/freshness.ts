@@ -17,6 +17,16 @@ interface StationRow {
   statement_sha256: string;
 }
 
+/** When bundle `sequence` of `station` was last refused here, and why (to explain a gap). */
+function lastRefusal(db: Db, station: string, sequence: number): { at: string; code: string } | undefined {
+  return db
+    .prepare(
+      `SELECT at, code FROM audit WHERE kind = 'import.refused' AND station = ? AND json_extract(details, '$.sequence') = ?
+       ORDER BY seq DESC LIMIT 1`,
+    )
+    .get(station, sequence) as { at: string; code: string } | undefined;
+}
+
 /** The later of the clock and the creation time of the newest bundle accepted. */
 export function timeFloor(db: Db, now: Date): Date {
   // Statements carry whole-second UTC times, so text order is time order; parse anyway rather than rely on it.

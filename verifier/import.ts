@@ -9,14 +9,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { asEcluseError, EcluseError } from '../sneakernet/errors.js';
 import { chooseBundle, readBundleFiles, type BundleFiles } from '../sneakernet/bundle-files.js';
 import { HashPool } from '../sneakernet/digests.js';
 import { parseStatement, type Statement } from '../sneakernet/statement.js';
-import { readVolume } from '../sneakernet/volume-reader.js';
+import { readVolume, type EntrySink } from '../sneakernet/volume-reader.js';
 import { verifyStatementSignatures } from '../keys/verify.js';
 import { appendAudit } from './audit.js';
 import { checkFreshness, timeFloor, type CheckRecord } from './freshness.js';
+import { checkAdmission, type Placement } from './policy/admission.js';
+import { activePolicy, type ActivePolicy } from './policy/store.js';
+import { revokedKeys } from './revocations.js';
 import { promote, type PromotedImage } from './promote.js';
 import type { Site } from './site.js';
 import { ArtifactStager } from './staging.js';
@@ -27,6 +31,12 @@ export interface ImportRequest {
   mode: 'verify' | 'import';
   now?: Date;
   onProgress?: (bytes: number, total: number) => void;
+  /** Aborts the import (the media was removed): nothing is promoted, and the abort is not audited as a refusal. */
+  signal?: AbortSignal;
+  /** What the audit log names as the media (default `media`): the daemon names the stick, not its staging copy. */
+  auditMedia?: string;
+  /** Reads at most this many bytes per second (the daemon's --read-rate; tests pull a stick mid-import with it). */
+  readRate?: number;
 }
 
 export interface BundleSummary {
@@ -51,6 +61,8 @@ export interface ImportOutcome {
 }
 
 interface Verified {
+  policy: ActivePolicy;
+  placements: Placement[];
   files: BundleFiles;
   statement: Statement;
   statementSha256: string;
@@ -59,7 +71,7 @@ interface Verified {
 }
 
 /** Signatures, statement and state checks: everything that needs no volume byte. */
-function verifyStatement(site: Site, files: BundleFiles, now: Date): Verified {
+function verifyStatement(site: Site, files: BundleFiles, now: Date, partial = false): Verified {
   const checks: CheckRecord[] = [];
   const { payload, signers } = verifyStatementSignatures({
     signatures: files.signatures,
@@ -67,6 +79,7 @@ function verifyStatement(site: Site, files: BundleFiles, now: Date): Verified {
     anchors: site.anchors,
     threshold: site.threshold,
     at: timeFloor(site.db, now),
+    revoked: revokedKeys(site, files.revocations, { record: false, media: '' }),
   });
   checks.push({
     check: 'signatures',
@@ -85,6 +98,19 @@ function verifyStatement(site: Site, files: BundleFiles, now: Date): Verified {
   }
   checks.push({ check: 'statement', outcome: 'pass', detail: 'well-formed format v1 statement' });
   checks.push(...checkFreshness(site.db, site.siteId, statement, now));
+  const policy = activePolicy(site.db);
+  const placements = checkAdmission(
+    site.db,
+    policy,
+    statement,
+    signers.map((x) => x.name),
+    site.threshold,
+  );
+  checks.push({
+    check: 'policy',
+    outcome: 'pass',
+    detail: `admitted by the ${policy.source} policy ${policy.digest.slice(0, 12)}: ${placements.map((p) => `${p.artifact} by rule ${p.rule}`).join(', ')}; no rollback`,
+  });
   const listed = new Set(statement.predicate.volumes.map((v) => v.name));
   for (const name of files.volumeFiles) {
     if (!listed.has(name)) {
@@ -95,7 +121,7 @@ function verifyStatement(site: Site, files: BundleFiles, now: Date): Verified {
   }
   const present = new Set(files.volumeFiles);
   const missing = statement.predicate.volumes.filter((v) => !present.has(v.name));
-  if (missing.length > 0) {
+  if (missing.length > 0 && !partial) {
     const n = statement.predicate.volumes.length;
     throw new EcluseError(
       'E_MISSING_VOLUME',
@@ -103,13 +129,17 @@ function verifyStatement(site: Site, files: BundleFiles, now: Date): Verified {
       { check: 'volumes', bundleId: files.bundleId },
     );
   }
-  checks.push({ check: 'volumes-present', outcome: 'pass', detail: `${present.size} volume(s), none extra` });
+  if (!partial) {
+    checks.push({ check: 'volumes-present', outcome: 'pass', detail: `${present.size} volume(s), none extra` });
+  }
   return {
     files,
     statement,
     statementSha256: createHash('sha256').update(payload).digest('hex'),
     signers: signers.map((s) => s.name),
     checks,
+    policy,
+    placements,
   };
 }
 
@@ -135,13 +165,15 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
   let bundleId: string | null = req.bundleId ?? null;
   const stagingDir =
     req.mode === 'import'
-      ? path.join(site.home.staging, `import-${Date.now()}-${randomBytes(4).toString('hex')}`)
+      ? path.join(site.home.staging, `import-${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`)
       : null;
   const pool = new HashPool();
   let stager: ArtifactStager | null = null;
   try {
     bundleId = await chooseBundle(req.media, req.bundleId);
     const files = await readBundleFiles(req.media, bundleId);
+    // A newer revocation list signed by the root applies from now on, whatever becomes of this bundle.
+    if (req.mode === 'import') revokedKeys(site, files.revocations, { record: true, media: req.auditMedia ?? req.media });
     verified = verifyStatement(site, files, now);
     const p = verified.statement.predicate;
     if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
@@ -149,10 +181,16 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     const total = p.volumes.reduce((s, v) => s + v.size, 0);
     let done = 0;
     for (const v of p.volumes) {
-      await readVolume(path.join(files.paths.volumes, v.name), v, stager.sink, (n) => {
-        done += n;
-        req.onProgress?.(done, total);
-      });
+      req.signal?.throwIfAborted();
+      await readVolume(
+        path.join(files.paths.volumes, v.name),
+        v,
+        guardSink(stager.sink, req.signal, req.readRate),
+        (n) => {
+          done += n;
+          req.onProgress?.(done, total);
+        },
+      );
     }
     if (stager.staged.length !== p.artifacts.length) {
       throw new EcluseError('E_FORMAT', 'the volumes ended before every artifact was complete', { check: 'volumes' });
@@ -169,25 +207,97 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
       sha256: s.digests.sha256,
       md5: s.digests.md5,
     }));
+    req.signal?.throwIfAborted();
     if (req.mode === 'verify') return { bundle: summary(verified), checks: verified.checks, images: [], artifacts };
     const images = await promote(site, {
       statement: verified.statement,
       statementSha256: verified.statementSha256,
+      policy: verified.policy,
+      placements: verified.placements,
       signers: verified.signers,
       staged: stager.staged,
       checks: verified.checks,
-      media: req.media,
+      media: req.auditMedia ?? req.media,
       now,
     });
     return { bundle: summary(verified), checks: verified.checks, images, artifacts };
   } catch (e) {
-    const err = asEcluseError(e);
+    const err = removedOr(e, req.signal);
     await stager?.abort();
-    if (req.mode === 'import') recordRefusal(site, err, verified, bundleId, req.media);
+    if (req.mode === 'import' && err.code !== 'E_MEDIA_REMOVED') {
+      recordRefusal(site, err, verified, bundleId, req.auditMedia ?? req.media);
+    }
     throw err;
   } finally {
     await pool.close();
     if (stagingDir) await fs.promises.rm(stagingDir, { recursive: true, force: true });
+  }
+}
+
+/** An abort (the media was removed) wins over whatever error reading the vanished media produced. */
+function removedOr(e: unknown, signal: AbortSignal | undefined): EcluseError {
+  if (signal?.aborted) {
+    const reason: unknown = signal.reason;
+    if (reason instanceof EcluseError) return reason;
+    return new EcluseError('E_MEDIA_REMOVED', 'the media was removed during the import; nothing was promoted', {
+      check: 'media',
+    });
+  }
+  return asEcluseError(e);
+}
+
+/** Passes entry bytes to the stager, stopping at the first chunk after an abort. */
+function guardSink(sink: EntrySink, signal: AbortSignal | undefined, rate: number | undefined): EntrySink {
+  if (!signal && !rate) return sink;
+  return (entry, data) =>
+    sink(
+      entry,
+      (async function* () {
+        for await (const chunk of data) {
+          signal?.throwIfAborted();
+          if (rate) await sleep(((chunk as Buffer).length / rate) * 1000);
+          signal?.throwIfAborted();
+          yield chunk as Buffer;
+        }
+      })(),
+    );
+}
+
+/** What the daemon learns from one medium before it has every volume of a bundle. */
+export interface BundleOnMedium {
+  bundle: BundleSummary;
+  statement: Statement;
+  files: BundleFiles;
+  /** Volumes the statement names that are on this medium. */
+  present: string[];
+}
+
+/**
+ * Verifies what one medium holds of a bundle without needing every volume on it: signatures, statement, freshness,
+ * policy, and no file the statement does not name. A refusal is audited (naming `auditMedia`) and thrown.
+ */
+export async function verifyBundleOnMedium(
+  site: Site,
+  media: string,
+  bundleId: string,
+  o: { now?: Date; auditMedia?: string } = {},
+): Promise<BundleOnMedium> {
+  let verified: Verified | null = null;
+  try {
+    const files = await readBundleFiles(media, bundleId);
+    revokedKeys(site, files.revocations, { record: true, media: o.auditMedia ?? media });
+    verified = verifyStatement(site, files, o.now ?? new Date(), true);
+    const present = new Set(files.volumeFiles);
+    return {
+      bundle: summary(verified),
+      statement: verified.statement,
+      files,
+      present: verified.statement.predicate.volumes.map((v) => v.name).filter((n) => present.has(n)),
+    };
+  } catch (e) {
+    const err = asEcluseError(e);
+    recordRefusal(site, err, verified, bundleId, o.auditMedia ?? media);
+    throw err;
   }
 }
 
@@ -222,7 +332,7 @@ function recordRefusal(site: Site, err: EcluseError, v: Verified | null, bundleI
       bundleId: p?.bundleId ?? bundleId,
       station: p?.station ?? null,
       media,
-      details: { check: failedCheck, sequence: p?.sequence ?? null },
+      details: { check: failedCheck, sequence: p?.sequence ?? null, policyDigest: activePolicy(site.db).digest },
     });
   })();
 }

@@ -12,6 +12,9 @@ import type { Statement } from '../sneakernet/statement.js';
 import { appendAudit } from './audit.js';
 import { glanceTime } from './db.js';
 import { checkFreshness, type CheckRecord } from './freshness.js';
+import { imageSignatureProperties } from './image-signature.js';
+import { checkAdmission, type Placement } from './policy/admission.js';
+import type { ActivePolicy } from './policy/store.js';
 import type { Site } from './site.js';
 import type { StagedArtifact } from './staging.js';
 
@@ -34,30 +37,29 @@ export interface Promotion {
   signers: string[];
   staged: StagedArtifact[];
   checks: CheckRecord[];
+  policy: ActivePolicy;
+  placements: Placement[];
   media: string;
   now: Date;
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fd = await fs.promises.open(dir, 'r');
+function syncDirSync(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
   try {
-    await fd.sync();
+    fs.fsyncSync(fd);
   } finally {
-    await fd.close();
+    fs.closeSync(fd);
   }
 }
 
 export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]> {
   const p = o.statement.predicate;
   const moved: string[] = [];
-  const images: Array<PromotedImage & { file: string; properties: Record<string, string> }> = [];
+  const images: Array<PromotedImage & { file: string; staged: string; properties: Record<string, string> }> = [];
   try {
     for (const s of o.staged) {
       if (!s.file) throw new Error('promote: artifact was not staged');
       const id = randomUUID();
-      const target = path.join(site.home.images, id);
-      await fs.promises.rename(s.file, target);
-      moved.push(target);
       const a = s.artifact;
       images.push({
         id,
@@ -71,6 +73,7 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
         disk_format: a.diskFormat,
         container_format: a.containerFormat,
         file: id,
+        staged: s.file,
         properties: {
           ...a.properties,
           ecluse_version: a.version,
@@ -83,12 +86,22 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
         },
       });
     }
-    await syncDir(site.home.images);
+    // Glance image signatures (img_signature*), by this station's key over the staged bytes (a local re-read).
+    for (const i of images) Object.assign(i.properties, await imageSignatureProperties(site, i.staged));
     const at = glanceTime(o.now);
     const db = site.db;
     db.transaction(() => {
       // The state may have moved since the checks ran (another import): check again under the write lock.
       checkFreshness(db, site.siteId, o.statement, o.now);
+      checkAdmission(db, o.policy, o.statement, o.signers, site.threshold);
+      // Files enter the store under the same write lock as their catalog rows, so `store check --repair` (which
+      // takes it too) never sees a promoted file that the catalog does not name yet.
+      for (const i of images) {
+        const target = path.join(site.home.images, i.file);
+        fs.renameSync(i.staged, target);
+        moved.push(target);
+      }
+      syncDirSync(site.home.images);
       const hideOlder = db.prepare(
         "UPDATE images SET os_hidden = 1, updated_at = ? WHERE origin = 'bundle' AND artifact_name = ? AND os_hidden = 0",
       );
@@ -96,13 +109,15 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
         `INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value,
            size, virtual_size, container_format, disk_format, min_disk, min_ram, owner, created_at, updated_at, file,
            origin, bundle_id, artifact_name, artifact_version, sha256, properties, tags)
-         VALUES (?, ?, 'active', 'public', 0, 0, ?, 'sha512', ?, ?, NULL, ?, ?, 0, 0, NULL, ?, ?, ?, 'bundle', ?, ?, ?, ?, ?, '[]')`,
+         VALUES (?, ?, 'active', ?, 0, 0, ?, 'sha512', ?, ?, NULL, ?, ?, 0, 0, NULL, ?, ?, ?, 'bundle', ?, ?, ?, ?, ?, '[]')`,
       );
       for (const i of images) {
         hideOlder.run(at, i.name);
+        const visibility = o.placements.find((pl) => pl.artifact === `${i.name}@${i.version}`)?.visibility ?? 'public';
         insert.run(
           i.id,
           i.name,
+          visibility,
           i.checksum,
           i.os_hash_value,
           i.size,
@@ -155,12 +170,17 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
         bundleId: p.bundleId,
         station: p.station,
         media: o.media,
-        details: { sequence: p.sequence, statementSha256: o.statementSha256, images: images.map((i) => i.id) },
+        details: {
+          sequence: p.sequence,
+          statementSha256: o.statementSha256,
+          policyDigest: o.policy.digest,
+          images: images.map((i) => i.id),
+        },
       });
     }).immediate();
   } catch (e) {
     for (const f of moved) await fs.promises.rm(f, { force: true });
     throw e;
   }
-  return images.map(({ file: _f, properties: _p, ...rest }) => rest);
+  return images.map(({ file: _f, staged: _s, properties: _p, ...rest }) => rest);
 }

@@ -1,6 +1,9 @@
 /** `ecluse keys init`: the offline root ceremony. */
 import type { Command } from 'commander';
-import { initKeys } from '../../keys/ceremony.js';
+import path from 'node:path';
+import { addSigner, initKeys } from '../../keys/ceremony.js';
+import { revokeSigner } from '../../keys/revocation.js';
+import { loadTrustAnchors } from '../../keys/trust.js';
 import { resolvePassphrase } from '../../keys/passphrase.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { report, warn, type CommandContext } from '../output.js';
@@ -60,6 +63,49 @@ export function registerKeys(program: Command, ctx: () => CommandContext): void 
             `install ${r.trustDir} at the import station: ecluse site init --trust ${r.trustDir} --site SITE_ID`,
             `keep ${r.rootDir} offline: it is needed only to add, revoke or rotate keys`,
           ],
+        };
+      });
+    });
+
+  keys
+    .command('add-signer')
+    .description('issue a new signer key and certificate under the site root (a root ceremony; nothing changes inside)')
+    .argument('<NAME>', 'the new signer (lowercase letters, digits, - and _)')
+    .requiredOption('--keys <KEYDIR>', 'the key folder made by "ecluse keys init" (its root/ is needed)')
+    .option('--validity-days <days>', 'how long the certificate is valid', '730')
+    .option('--no-passphrase', 'write the new key unencrypted (test labs only)')
+    .addHelpText('after', '\nThe passphrase unlocks the root key and encrypts the new key.\n\nExample:\n  ecluse keys add-signer carol --keys /media/offline/site-keys\n')
+    .action(async (name: string, o: { keys: string; validityDays: string; passphrase: boolean }) => {
+      await report(ctx(), async () => {
+        const passphrase = await resolvePassphrase({ noPassphrase: !o.passphrase, purpose: 'the root key and the new signer key' });
+        const r = await addSigner({ keyDir: o.keys, name, passphrase, validityDays: Number(o.validityDays) });
+        return { json: { signer: r }, human: `signer ${r.name}: ${r.dir} (key ${r.keyId.slice(0, 16)}, valid until ${r.notAfter})` };
+      });
+    });
+
+  keys
+    .command('revoke')
+    .description(
+      'revoke a signer: writes a revocation list signed by the site root into KEYDIR/trust/; every later export carries\n' +
+        'it onto the media, and the import station refuses that key from the moment the list arrives (E_REVOKED)',
+    )
+    .argument('<NAME>', 'the signer to revoke')
+    .requiredOption('--keys <KEYDIR>', 'the key folder made by "ecluse keys init" (its root/ is needed)')
+    .option('--reason <TEXT>', 'why, for the audit log', '')
+    .addHelpText('after', '\nExample:\n  ecluse keys revoke alice --keys /media/offline/site-keys --reason "laptop lost"\n')
+    .action(async (name: string, o: { keys: string; reason: string }) => {
+      await report(ctx(), async () => {
+        const anchors = loadTrustAnchors(path.join(o.keys, 'trust'));
+        const list = await revokeSigner({
+          keyDir: o.keys,
+          name,
+          reason: o.reason,
+          anchors,
+          passphrase: () => resolvePassphrase({ noPassphrase: false, purpose: 'the root key' }),
+        });
+        return {
+          json: { version: list.version, revoked: list.revoked },
+          human: `revocation list version ${list.version}: ${list.revoked.map((r) => r.name).join(', ')} revoked; the next export carries it inside`,
         };
       });
     });

@@ -1,6 +1,9 @@
 /** `ecluse relay add` and `ecluse export`: the export station. */
 import type { Command } from 'commander';
 import fs from 'node:fs';
+import path from 'node:path';
+import { readKeyDirRevocations } from '../../keys/revocation.js';
+import { loadTrustAnchors } from '../../keys/trust.js';
 import { loadSigner } from '../../keys/signer.js';
 import { resolvePassphrase } from '../../keys/passphrase.js';
 import { EcluseError } from '../../sneakernet/errors.js';
@@ -13,6 +16,26 @@ import { parseDuration } from '../duration.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 import { progressBar } from '../progress.js';
+
+/**
+ * The newest revocation list of the signers' key folders (KEYDIR/trust/, beside KEYDIR/signers/), verified against
+ * that folder's root. Refuses to sign with a key the list revokes: the import station would refuse the bundle.
+ */
+function newestRevocations(dirs: string[], signers: Array<{ name: string; keyId: string }>): Buffer | null {
+  let best: { version: number; bytes: Buffer } | null = null;
+  for (const dir of dirs) {
+    const keyDir = path.resolve(dir, '..', '..');
+    if (!fs.existsSync(path.join(keyDir, 'trust', 'trust.json'))) continue;
+    const found = readKeyDirRevocations(keyDir, loadTrustAnchors(path.join(keyDir, 'trust')));
+    if (!found) continue;
+    for (const s of signers) {
+      const r = found.list.revoked.find((x) => x.keyId === s.keyId);
+      if (r) throw new EcluseError('E_REVOKED', `signer ${s.name} was revoked on ${r.revokedAt}; the import station would refuse its signature`);
+    }
+    if (!best || found.list.version > best.version) best = { version: found.list.version, bytes: found.bytes };
+  }
+  return best?.bytes ?? null;
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -99,7 +122,12 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
   program
     .command('export')
     .description('write everything added since the last export as one signed bundle onto media, split into volumes')
-    .requiredOption('--to <MEDIA_DIR>', 'where the media is mounted (or any folder standing in for it)')
+    .option(
+      '--to <MEDIA_DIR>',
+      'where the media is mounted (or any folder standing in for it); repeat to spread the volumes over several media',
+      collect,
+      [],
+    )
     .requiredOption('--site <SITE_ID>', 'the destination site; the import station refuses bundles for other sites')
     .requiredOption('--signer <DIR>', 'a signer folder (KEYDIR/signers/NAME); repeat for m-of-n', collect, [])
     .option('--media-size <SIZE>', 'largest volume to write, e.g. 4G, 700M', '4G')
@@ -111,22 +139,32 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
         '  ecluse export --to /media/usb0 --site paris-1 --signer keys/signers/alice --signer keys/signers/bob --media-size 32G\n',
     )
     .action(
-      async (o: { to: string; site: string; signer: string[]; mediaSize: string; expires: string; all?: boolean }) => {
+      async (o: {
+        to: string[];
+        site: string;
+        signer: string[];
+        mediaSize: string;
+        expires: string;
+        all?: boolean;
+      }) => {
         await report(ctx(), async () => {
+          if (o.to.length === 0) throw new EcluseError('E_USAGE', "required option '--to <MEDIA_DIR>' not specified");
           const mediaBytes = parseByteSize(o.mediaSize);
           const expiresInMs = parseDuration(o.expires);
-          if (!fs.existsSync(o.to)) fs.mkdirSync(o.to, { recursive: true });
+          for (const to of o.to) if (!fs.existsSync(to)) fs.mkdirSync(to, { recursive: true });
           const signers = [];
           for (const dir of o.signer) {
             signers.push(
               await loadSigner(dir, () => resolvePassphrase({ noPassphrase: false, purpose: `signer ${dir}` })),
             );
           }
+          const revocations = newestRevocations(o.signer, signers);
           const h = openRelayHome(resolveHome(home()));
           const bar = progressBar('writing', !ctx().json);
           try {
             const r = await exportBundle(h, {
-              media: o.to,
+              revocations,
+              media: o.to.length === 1 ? (o.to[0] as string) : o.to,
               site: o.site,
               signers,
               mediaBytes,
@@ -148,11 +186,15 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
                   signers: r.signers,
                   bytes: r.bytes,
                   volumes: r.volumes,
+                  media: r.media,
                 },
                 artifacts: r.artifacts,
               },
               human: [
                 `bundle ${r.station} #${r.sequence} (${r.bundleId}) for site ${r.site} written to ${r.path}`,
+                ...(r.media.length > 1
+                  ? r.media.map((m, k) => `  medium ${k + 1} of ${r.media.length}: ${m.path} (${m.volumes.join(', ')})`)
+                  : []),
                 `${r.artifacts.length} artifact(s), ${r.volumes.length} volume(s), ${formatBytes(r.bytes)}, signed by ${r.signers.join(', ')}, expires ${r.expires}`,
               ],
             };

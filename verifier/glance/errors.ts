@@ -9,10 +9,12 @@ import type express from 'express';
 
 export const STATUS_TITLES: Readonly<Record<number, string>> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
+  410: 'Gone',
   413: 'Request Entity Too Large',
   415: 'Unsupported Media Type',
   416: 'Request Range Not Satisfiable',
@@ -23,14 +25,18 @@ export const STATUS_TITLES: Readonly<Record<number, string>> = {
 /** webob's default explanations, used when Glance raises with a `detail` only. */
 const DEFAULT_EXPLANATIONS: Readonly<Record<number, string>> = {
   400: 'The server could not comply with the request since it is either malformed or otherwise incorrect.',
+  401: 'This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.',
   403: 'Access was denied to this resource.',
+  409: 'There was a conflict when trying to complete your request.',
   404: 'The resource could not be found.',
   416: 'The Range requested is not available.',
   500: 'The server has either erred or is incapable of performing the requested operation.',
   503: 'The server is currently unavailable. Please try again at a later time.',
 };
 
-export const READ_ONLY_MESSAGE = 'images are imported through verified bundles; the API is read-only in this version';
+/** Why an image that came through a verified bundle (origin 'bundle') refuses writes through the API. */
+export const READ_ONLY_MESSAGE =
+  "This image came through a verified écluse bundle and is read-only through the API: its data and properties are what the bundle's signers approved (set the site setting glance_bundle_images=writable to allow changes).";
 
 /** An HTTP error answered in Glance's shapes. `explanation` is the main line; `detail` an optional second one. */
 export class GlanceHttpError extends Error {
@@ -38,11 +44,13 @@ export class GlanceHttpError extends Error {
   readonly explanation: string;
   readonly detail: string;
   readonly headers: Readonly<Record<string, string>>;
+  /** The JSON `message` verbatim, for the few errors Glance renders outside webob's template (415). */
+  readonly rawMessage: string | undefined;
 
   constructor(
     status: number,
     explanation: string | undefined,
-    options: { detail?: string; headers?: Record<string, string> } = {},
+    options: { detail?: string; headers?: Record<string, string>; rawMessage?: string } = {},
   ) {
     const expl = explanation ?? DEFAULT_EXPLANATIONS[status] ?? '';
     super(options.detail ? `${expl} ${options.detail}` : expl);
@@ -51,16 +59,41 @@ export class GlanceHttpError extends Error {
     this.explanation = expl;
     this.detail = options.detail ?? '';
     this.headers = options.headers ?? {};
+    this.rawMessage = options.rawMessage;
   }
 }
 
 export const badRequest = (message: string): GlanceHttpError => new GlanceHttpError(400, message);
 export const notFound = (message?: string): GlanceHttpError => new GlanceHttpError(404, message);
 export const imageNotFound = (id: string): GlanceHttpError => new GlanceHttpError(404, `No image found with ID ${id}`);
+export const forbidden = (message: string): GlanceHttpError => new GlanceHttpError(403, message);
+export const conflict = (message: string): GlanceHttpError => new GlanceHttpError(409, message);
+
+/** 415 as Glance's request deserializer words it (outside webob's template: one newline before the break). */
+export function unsupportedMediaType(contentType: string | undefined, headers: Record<string, string> = {}): GlanceHttpError {
+  const explanation = `The request media type ${contentType ?? 'None'} is not supported by this server.`;
+  return new GlanceHttpError(415, explanation, { headers, rawMessage: `${explanation}\n<br /><br />\n` });
+}
+
+/**
+ * JSON as Python's `json.dumps` writes it with its defaults (what Glance sends): `", "` and `": "` separators and
+ * every non-ASCII character escaped, so bodies are byte-identical to the reference server's.
+ */
+export function pyJson(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(pyJson).join(', ')}]`;
+  if (typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
+    return `{${entries.map(([k, x]) => `${pyJson(k)}: ${pyJson(x)}`).join(', ')}}`;
+  }
+  return 'null';
+}
 
 /** Sends `body` as `application/json` (no charset, as Glance does) with an exact Content-Length. */
 export function sendJson(res: express.Response, status: number, body: unknown): void {
-  const data = Buffer.from(JSON.stringify(body), 'utf8');
+  const data = Buffer.from(pyJson(body), 'utf8');
   res.status(status);
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', String(data.length));
@@ -130,10 +163,10 @@ const escapeHtml = (s: string): string =>
 export function renderError(err: GlanceHttpError, format: ErrorFormat): { contentType: string; body: string } {
   const title = STATUS_TITLES[err.status] ?? 'Error';
   const status = `${err.status} ${title}`;
-  const raw = `${err.explanation}<br /><br />\n${err.detail}\n\n`;
+  const raw = err.rawMessage ?? `${err.explanation}<br /><br />\n${err.detail}\n\n`;
   switch (format) {
     case 'json':
-      return { contentType: 'application/json', body: JSON.stringify({ message: raw, code: status, title }) };
+      return { contentType: 'application/json', body: pyJson({ message: raw, code: status, title }) };
     case 'plain': {
       const stripped = raw.replace(/\n/g, ' ').replace(/<br\s*\/?>/gi, '\n');
       return { contentType: 'text/plain; charset=UTF-8', body: `${status}\n\n${stripped}` };

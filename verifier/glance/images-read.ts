@@ -29,6 +29,10 @@ export function findImage(db: Db, id: string): ImageRow {
   return row;
 }
 
+/**
+ * The `first`/`next` link. Repeated parameters (`tag=a&tag=b`) are all kept: the reference server keeps only the
+ * last one, so following its `next` changes the filter (a deliberate difference, test/conformance/differences.ts).
+ */
 function link(path: string, params: [string, string][]): string {
   return params.length ? `${path}?${new URLSearchParams(params).toString()}` : path;
 }

@@ -1,26 +1,389 @@
 /**
- * The write side of the images API. In this version images arrive only through verified bundles: every write
- * answers 403 in Glance's error shape. The routes are the ones Glance has, so the write side can replace them
- * one by one (create, PATCH, DELETE, upload, tags, deactivate/reactivate, interoperable import).
+ * The write side of the images API: create (`POST /v2/images`), `PATCH` (JSON-patch media types), `DELETE`, tags and
+ * deactivate/reactivate, in the reference Glance's statuses, headers and error words. Upload is in upload.ts.
+ *
+ * Images that came through a verified bundle (origin 'bundle') are read-only through the API (403 saying why), unless
+ * the site setting `glance_bundle_images` is `writable`.
  */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import express from 'express';
-import { GlanceHttpError, READ_ONLY_MESSAGE } from './errors.js';
+import { getSetting, glanceTime, type Db, type ImageRow } from '../db.js';
+import { requireAdmin } from './auth.js';
+import { readJson, mediaType } from './body.js';
+import {
+  badRequest,
+  conflict,
+  forbidden,
+  GlanceHttpError,
+  imageNotFound,
+  READ_ONLY_MESSAGE,
+  sendJson,
+  unsupportedMediaType,
+} from './errors.js';
+import {
+  checkSettable,
+  IGNORED_ON_CREATE,
+  isWritableCore,
+  UNREMOVABLE,
+  uniqueTags,
+  validateAttribute,
+  type WritableCore,
+} from './image-attrs.js';
+import { findImage, isUuid } from './images-read.js';
+import { extraProperties, imageRecord, imageTags } from './record.js';
 
-const readOnly: express.RequestHandler = () => {
-  throw new GlanceHttpError(403, READ_ONLY_MESSAGE);
-};
+/** Interoperable import methods announced (`OpenStack-image-import-methods`, `/v2/info/import`). */
+export const IMPORT_METHODS: readonly string[] = [];
+/** The one embedded store (`OpenStack-image-store-ids`, `/v2/info/stores`). */
+export const STORE_ID = 'local';
 
-export function imageWriteRoutes(): express.Router {
+export const PATCH_MEDIA_TYPES = [
+  'application/openstack-images-v2.0-json-patch',
+  'application/openstack-images-v2.1-json-patch',
+] as const;
+
+export const MAX_TAGS = 128;
+export const MAX_PROPERTIES = 128;
+
+/** 403 unless the image may be changed through the API (not a bundle's, or the site allows it). */
+export function checkWritable(db: Db, row: ImageRow): void {
+  if (row.origin === 'bundle' && getSetting(db, 'glance_bundle_images') !== 'writable') {
+    throw forbidden(READ_ONLY_MESSAGE);
+  }
+}
+
+/** The mutable part of an image, as PATCH edits it. */
+interface Model {
+  core: Record<WritableCore, unknown>;
+  extras: Record<string, string>;
+}
+
+function modelOf(row: ImageRow): Model {
+  return {
+    core: {
+      name: row.name,
+      visibility: row.visibility,
+      protected: row.protected !== 0,
+      os_hidden: row.os_hidden !== 0,
+      container_format: row.container_format,
+      disk_format: row.disk_format,
+      min_disk: row.min_disk,
+      min_ram: row.min_ram,
+      owner: row.owner,
+      tags: imageTags(row),
+    },
+    extras: extraProperties(row),
+  };
+}
+
+function saveModel(db: Db, id: string, m: Model, at: string): void {
+  db.prepare(
+    `UPDATE images SET name = ?, visibility = ?, protected = ?, os_hidden = ?, container_format = ?, disk_format = ?,
+       min_disk = ?, min_ram = ?, owner = ?, tags = ?, properties = ?, updated_at = ? WHERE id = ?`,
+  ).run(
+    m.core.name as string | null,
+    m.core.visibility as string,
+    m.core.protected ? 1 : 0,
+    m.core.os_hidden ? 1 : 0,
+    m.core.container_format as string | null,
+    m.core.disk_format as string | null,
+    m.core.min_disk as number,
+    m.core.min_ram as number,
+    m.core.owner as string | null,
+    JSON.stringify(m.core.tags),
+    JSON.stringify(m.extras),
+    at,
+    id,
+  );
+}
+
+/** The image, or 404 in the words Glance uses for tags and members ("Image X not found."). */
+export function findImageOr(db: Db, id: string): ImageRow {
+  const row = isUuid(id) ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined) : undefined;
+  if (!row) throw new GlanceHttpError(404, `Image ${id} not found.`);
+  return row;
+}
+
+function getRow(db: Db, id: string): ImageRow {
+  const row = db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+  if (!row) throw imageNotFound(id);
+  return row;
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Create
+
+function createImage(db: Db, body: unknown): ImageRow {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest('Body expected in request.');
+  }
+  const input = body as Record<string, unknown>;
+  const m: Model = {
+    core: {
+      name: null,
+      visibility: 'shared',
+      protected: false,
+      os_hidden: false,
+      container_format: null,
+      disk_format: null,
+      min_disk: 0,
+      min_ram: 0,
+      owner: null,
+      tags: [],
+    },
+    extras: {},
+  };
+  let id: string | undefined;
+  // As the reference server: the whole body against the schema first, then read-only and reserved attributes.
+  for (const [k, v] of Object.entries(input)) validateAttribute(k, v);
+  for (const [k, v] of Object.entries(input)) {
+    if (IGNORED_ON_CREATE.has(k)) continue;
+    checkSettable(k, 'create');
+    if (k === 'id') id = v as string;
+    else if (k === 'tags') m.core.tags = uniqueTags(v as string[]);
+    else if (isWritableCore(k)) m.core[k] = v;
+    else m.extras[k] = v as string;
+  }
+  if ((m.core.tags as string[]).length > MAX_TAGS) {
+    throw new GlanceHttpError(413, `Maximum number of tags exceeded (${MAX_TAGS}).`);
+  }
+  if (Object.keys(m.extras).length > MAX_PROPERTIES) {
+    throw new GlanceHttpError(413, `Maximum number of image properties exceeded (${MAX_PROPERTIES}).`);
+  }
+  id = (id ?? crypto.randomUUID()).toLowerCase();
+  const at = glanceTime();
+  const row: ImageRow = {
+    id,
+    name: m.core.name as string | null,
+    status: 'queued',
+    visibility: m.core.visibility as string,
+    protected: m.core.protected ? 1 : 0,
+    os_hidden: m.core.os_hidden ? 1 : 0,
+    checksum: null,
+    os_hash_algo: null,
+    os_hash_value: null,
+    size: null,
+    virtual_size: null,
+    container_format: m.core.container_format as string | null,
+    disk_format: m.core.disk_format as string | null,
+    min_disk: m.core.min_disk as number,
+    min_ram: m.core.min_ram as number,
+    owner: m.core.owner as string | null,
+    created_at: at,
+    updated_at: at,
+    file: null,
+    origin: 'api',
+    bundle_id: null,
+    artifact_name: null,
+    artifact_version: null,
+    sha256: null,
+    properties: JSON.stringify(m.extras),
+    tags: JSON.stringify(m.core.tags),
+  };
+  const cols = Object.keys(row) as (keyof ImageRow)[];
+  try {
+    db.prepare(`INSERT INTO images (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`).run(row);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw conflict(`Image ID ${id} already exists!`);
+    throw e;
+  }
+  return row;
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// PATCH
+
+interface PatchOp {
+  op: 'add' | 'remove' | 'replace';
+  key: string;
+  value?: unknown;
+}
+
+function decodePointer(pointer: unknown): string {
+  if (typeof pointer !== 'string') throw badRequest('Unable to find \'/\' in JSON pointer.');
+  if (!pointer.startsWith('/')) throw badRequest(`Pointer \`${pointer}\` does not start with "/".`);
+  const parts = pointer.slice(1).split('/');
+  if (parts.length !== 1 || /~(?![01])/.test(parts[0]!)) {
+    throw badRequest(`Invalid JSON pointer for this resource: '${pointer}'`);
+  }
+  return parts[0]!.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+function parsePatch(body: unknown, v20: boolean): PatchOp[] {
+  if (!Array.isArray(body)) throw badRequest('Request body must be a JSON array of operation objects.');
+  return body.map((raw: unknown): PatchOp => {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+      throw badRequest('Operations must be JSON objects.');
+    }
+    const o = raw as Record<string, unknown>;
+    let op: string;
+    let pointer: unknown;
+    if (v20) {
+      const ops = ['add', 'remove', 'replace'].filter((k) => k in o);
+      if (ops.length !== 1) throw badRequest('Operation objects must contain exactly one member named "add", "remove", or "replace".');
+      op = ops[0]!;
+      pointer = o[op];
+    } else {
+      if (!('op' in o)) throw badRequest('Operation objects must contain a member named "op".');
+      op = String(o.op);
+      if (!['add', 'remove', 'replace'].includes(op)) {
+        throw badRequest(`Invalid operation: \`${op}\`. It must be one of the following: add, remove, replace.`);
+      }
+      if (!('path' in o)) throw badRequest(`Operation "${op}" requires a member named "path".`);
+      pointer = o.path;
+    }
+    const key = decodePointer(pointer);
+    if (op !== 'remove' && !('value' in o)) throw badRequest(`Operation "${op}" requires a member named "value".`);
+    return { op: op as PatchOp['op'], key, ...(op !== 'remove' ? { value: o.value } : {}) };
+  });
+}
+
+function applyPatch(row: ImageRow, ops: PatchOp[]): Model {
+  const m = modelOf(row);
+  for (const { op, key, value } of ops) {
+    checkSettable(key);
+    if (key === 'id') throw forbidden(`Attribute 'id' is read-only.`);
+    if (op === 'remove') {
+      if (UNREMOVABLE.has(key)) {
+        throw new GlanceHttpError(403, undefined, { detail: `Property ${key} may not be removed.` });
+      }
+      if (!(key in m.extras)) throw new GlanceHttpError(409, undefined, { detail: `Property ${key} does not exist.` });
+      delete m.extras[key];
+      continue;
+    }
+    validateAttribute(key, value);
+    if ((key === 'disk_format' || key === 'container_format') && row.status !== 'queued') {
+      if (value !== m.core[key]) throw forbidden(`Attribute ${key} can be only replaced for a queued image.`);
+    }
+    if (isWritableCore(key)) {
+      m.core[key] = key === 'tags' ? uniqueTags(value as string[]) : value;
+    } else {
+      if (op === 'replace' && !(key in m.extras)) {
+        throw new GlanceHttpError(409, undefined, { detail: `Property ${key} does not exist.` });
+      }
+      m.extras[key] = value as string;
+    }
+  }
+  if ((m.core.tags as string[]).length > MAX_TAGS) {
+    throw new GlanceHttpError(413, `Maximum number of tags exceeded (${MAX_TAGS}).`);
+  }
+  if (Object.keys(m.extras).length > MAX_PROPERTIES) {
+    throw new GlanceHttpError(413, `Maximum number of image properties exceeded (${MAX_PROPERTIES}).`);
+  }
+  return m;
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Delete
+
+/** Removes an image's data file (if any) from the store; a missing file is not an error. */
+export async function removeImageFile(imagesDir: string, file: string | null): Promise<void> {
+  if (!file || path.basename(file) !== file || file === '.' || file === '..') return;
+  await fs.promises.rm(path.join(imagesDir, file), { force: true });
+}
+
+export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: express.Request) => string): express.Router {
   const router = express.Router({ caseSensitive: true });
-  router.post('/v2/images', readOnly);
-  router.patch('/v2/images/:id', readOnly);
-  router.delete('/v2/images/:id', readOnly);
-  router.put('/v2/images/:id/file', readOnly);
-  router.put('/v2/images/:id/stage', readOnly);
-  router.post('/v2/images/:id/import', readOnly);
-  router.put('/v2/images/:id/tags/:tag', readOnly);
-  router.delete('/v2/images/:id/tags/:tag', readOnly);
-  router.post('/v2/images/:id/actions/:action', readOnly);
+
+  router.post('/v2/images', async (req, res) => {
+    requireAdmin(res, 'add_image');
+    const body = await readJson(req);
+    const row = createImage(db, body);
+    res.setHeader('Location', `${baseUrl(req).replace(/\/+$/, '')}/v2/images/${row.id}`);
+    res.setHeader('OpenStack-image-import-methods', IMPORT_METHODS.join(','));
+    res.setHeader('OpenStack-image-store-ids', STORE_ID);
+    sendJson(res, 201, imageRecord(row));
+  });
+
+  router.patch('/v2/images/:id', async (req, res) => {
+    const type = mediaType(req);
+    if (!type || !(PATCH_MEDIA_TYPES as readonly string[]).includes(type)) {
+      throw unsupportedMediaType(req.get('content-type'), { 'Accept-Patch': PATCH_MEDIA_TYPES.join(', ') });
+    }
+    const ops = parsePatch(await readJson(req), type === PATCH_MEDIA_TYPES[0]);
+    requireAdmin(res, 'modify_image');
+    const row = findImage(db, req.params.id);
+    checkWritable(db, row);
+    const updated = db
+      .transaction(() => {
+        const current = getRow(db, row.id);
+        const m = applyPatch(current, ops);
+        saveModel(db, row.id, m, glanceTime());
+        return getRow(db, row.id);
+      })
+      .immediate();
+    sendJson(res, 200, imageRecord(updated));
+  });
+
+  router.delete('/v2/images/:id', async (req, res) => {
+    requireAdmin(res, 'delete_image');
+    const id = req.params.id;
+    const row = isUuid(id) ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined) : undefined;
+    if (!row) throw new GlanceHttpError(404, `Failed to find image ${id} to delete`);
+    checkWritable(db, row);
+    if (row.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
+    db.transaction(() => {
+      db.prepare('DELETE FROM images WHERE id = ?').run(id);
+      db.prepare('DELETE FROM image_members WHERE image_id = ?').run(id);
+    })();
+    await removeImageFile(imagesDir, row.file);
+    res.status(204).end();
+  });
+
+  router.put('/v2/images/:id/tags/:tag', (req, res) => {
+    requireAdmin(res, 'modify_image');
+    const row = findImageOr(db, req.params.id);
+    checkWritable(db, row);
+    const tag = req.params.tag;
+    validateAttribute('tags', [tag]);
+    db.transaction(() => {
+      const tags = imageTags(getRow(db, row.id));
+      if (tags.includes(tag)) return;
+      if (tags.length >= MAX_TAGS) throw new GlanceHttpError(413, `Maximum number of tags exceeded (${MAX_TAGS}).`);
+      db.prepare('UPDATE images SET tags = ?, updated_at = ? WHERE id = ?').run(
+        JSON.stringify([...tags, tag]),
+        glanceTime(),
+        row.id,
+      );
+    }).immediate();
+    res.status(204).end();
+  });
+
+  router.delete('/v2/images/:id/tags/:tag', (req, res) => {
+    requireAdmin(res, 'modify_image');
+    const row = findImageOr(db, req.params.id);
+    checkWritable(db, row);
+    const tag = req.params.tag;
+    db.transaction(() => {
+      const tags = imageTags(getRow(db, row.id));
+      if (!tags.includes(tag)) throw new GlanceHttpError(404, undefined);
+      db.prepare('UPDATE images SET tags = ?, updated_at = ? WHERE id = ?').run(
+        JSON.stringify(tags.filter((t) => t !== tag)),
+        glanceTime(),
+        row.id,
+      );
+    }).immediate();
+    res.status(204).end();
+  });
+
+  router.post('/v2/images/:id/actions/:action', (req, res) => {
+    const action = req.params.action;
+    if (action !== 'deactivate' && action !== 'reactivate') throw new GlanceHttpError(404, undefined);
+    requireAdmin(res, action);
+    const row = findImage(db, req.params.id);
+    checkWritable(db, row);
+    const [from, to] = action === 'deactivate' ? ['active', 'deactivated'] : ['deactivated', 'active'];
+    db.transaction(() => {
+      const cur = getRow(db, row.id);
+      if (cur.status === to) return;
+      if (cur.status !== from) throw forbidden(`Not allowed to ${action} image in status '${cur.status}'`);
+      db.prepare('UPDATE images SET status = ?, updated_at = ? WHERE id = ?').run(to, glanceTime(), row.id);
+    }).immediate();
+    res.status(204).end();
+  });
+
   return router;
 }
 
@@ -30,13 +393,18 @@ export function methodNotAllowedRoutes(): express.Router {
   const allow =
     (methods: string): express.RequestHandler =>
     (req) => {
-      throw new GlanceHttpError(405, `The method ${req.method} is not allowed for this resource.`, {
+      const explanation = `The method ${req.method} is not allowed for this resource.`;
+      throw new GlanceHttpError(405, explanation, {
         headers: { Allow: methods },
+        rawMessage: `${explanation} <br /><br />\n`,
       });
     };
   router.all('/v2/images', allow('GET, POST'));
   router.all('/v2/images/:id', allow('GET, PATCH, DELETE'));
   router.all('/v2/images/:id/file', allow('GET, PUT'));
+  router.all('/v2/images/:id/tags/:tag', allow('PUT, DELETE'));
+  router.all('/v2/images/:id/members', allow('GET, POST'));
+  router.all('/v2/images/:id/members/:member', allow('GET, PUT, DELETE'));
   router.all('/v2/schemas/image', allow('GET'));
   router.all('/v2/schemas/images', allow('GET'));
   return router;

@@ -1,16 +1,23 @@
 /**
  * The embedded Glance v2 API over the import station's catalog (`ecluse serve --listen HOST:PORT`).
- * Read side only in this version; writes answer 403 (see images-write.ts).
+ * Reads, writes (create, upload, PATCH, delete, tags, deactivate/reactivate, members), schemas and info endpoints;
+ * clients beyond loopback need a token (auth.ts).
  */
 import express from 'express';
+import { statusRoutes } from '../daemon/status.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import type { Db } from '../db.js';
 import { errorHandler, notFound } from './errors.js';
 import { imageFileRoutes } from './image-file.js';
 import { imageReadRoutes } from './images-read.js';
 import { imageWriteRoutes, methodNotAllowedRoutes } from './images-write.js';
+import { authMiddleware } from './auth.js';
+import { auditWebRouter } from '../web/router.js';
+import { memberRoutes } from './members.js';
+import { HashPools, uploadRoutes } from './upload.js';
 import { schemaRoutes } from './schemas.js';
 import { unversionedHandler, versionRoutes } from './versions.js';
 
@@ -18,13 +25,18 @@ export interface GlanceAppOptions {
   db: Db;
   /** The folder image files live in (`<home>/store/images`); the catalog's `file` is a name inside it. */
   imagesDir: string;
+  /** Private folder for uploads in progress; default `<imagesDir>/../staging` (the home's store/staging). */
+  stagingDir?: string;
   /** The base URL clients reach this server at, for version hrefs; default from the request's Host. */
   baseUrl?: (req: express.Request) => string;
+  /** Hash worker pools for uploads (closed by the caller); default a new set. */
+  hashPools?: HashPools;
 }
 
 export interface GlanceServerOptions {
   db: Db;
   imagesDir: string;
+  stagingDir?: string;
   host: string;
   port: number;
 }
@@ -46,6 +58,8 @@ export function defaultBaseUrl(req: express.Request): string {
 
 export function createGlanceApp(opts: GlanceAppOptions): express.Express {
   const baseUrl = opts.baseUrl ?? defaultBaseUrl;
+  const stagingDir = opts.stagingDir ?? path.join(opts.imagesDir, '..', 'staging');
+  const pools = opts.hashPools ?? new HashPools();
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -56,11 +70,16 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
     res.setHeader('x-openstack-request-id', `req-${randomUUID()}`);
     next();
   });
+  app.use('/audit', auditWebRouter({ db: opts.db })); // issue 6: the audit web view (its own login)
+  app.use(authMiddleware(opts.db));
+  app.use(statusRoutes(opts.imagesDir)); // the import daemon's status (issue 4): GET /status.json
   app.use(versionRoutes(baseUrl));
   app.use(schemaRoutes());
   app.use(imageReadRoutes(opts.db));
   app.use(imageFileRoutes(opts.db, opts.imagesDir));
-  app.use(imageWriteRoutes());
+  app.use(uploadRoutes(opts.db, { images: opts.imagesDir, staging: stagingDir }, pools));
+  app.use(imageWriteRoutes(opts.db, opts.imagesDir, baseUrl));
+  app.use(memberRoutes(opts.db));
   app.use(methodNotAllowedRoutes());
   app.use(unversionedHandler(baseUrl));
   app.use(() => {
@@ -71,7 +90,13 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
 }
 
 export async function startGlanceServer(opts: GlanceServerOptions): Promise<GlanceServer> {
-  const app = createGlanceApp({ db: opts.db, imagesDir: opts.imagesDir });
+  const pools = new HashPools();
+  const app = createGlanceApp({
+    db: opts.db,
+    imagesDir: opts.imagesDir,
+    ...(opts.stagingDir ? { stagingDir: opts.stagingDir } : {}),
+    hashPools: pools,
+  });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -85,7 +110,9 @@ export async function startGlanceServer(opts: GlanceServerOptions): Promise<Glan
     url: `http://${hostForUrl(opts.host)}:${port}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
+        server.close((err) => {
+          void pools.close().then(() => (err ? reject(err) : resolve()), reject);
+        });
         server.closeAllConnections();
       }),
   };

@@ -46,6 +46,7 @@ export function versionRoutes(baseUrl: (req: express.Request) => string): expres
   router.get('/versions', (req, res) => sendJson(res, 200, versionsDocument(baseUrl(req))));
   router.all('/v2', (req, res) => {
     res.status(302);
+    res.setHeader('Content-Type', 'text/plain; charset=utf8');
     res.setHeader('Location', `${baseUrl(req).replace(/\/+$/, '')}/v2/`);
     res.setHeader('Content-Length', '0');
     res.end();

@@ -69,7 +69,7 @@ describe('discovery', () => {
         })
         .on('error', reject);
     });
-    expect(viaHost).toContain('"href":"http://glance.example:9292/v2/"');
+    expect(viaHost).toContain('"href": "http://glance.example:9292/v2/"');
   });
 
   it('redirects /v2 to /v2/ and 404s unknown v2 paths', async () => {
@@ -400,7 +400,8 @@ describe('GET /v2/images/{id}/file', () => {
     const n = fx.data.get(id)!.length;
     const r = await get(`/v2/images/${id}/file`, { Range: `bytes=${n}-`, ...JSON_ONLY });
     expect(r.status).toBe(416);
-    expect(r.headers.get('content-range')).toBe(`bytes */${n}`);
+    // as the reference server (test/conformance): no Content-Range on 416
+    expect(r.headers.get('content-range')).toBeNull();
     expect(await r.json()).toEqual({
       message:
         'The Range requested is not available.<br /><br />\nInvalid start position in Range header. ' +
@@ -471,9 +472,8 @@ describe('schemas', () => {
   });
 });
 
-describe('writes (read-only in this version)', () => {
+describe('writes to images that came through a bundle (read-only through the API)', () => {
   it.each([
-    ['POST', '/v2/images'],
     ['PATCH', '/v2/images/ID'],
     ['DELETE', '/v2/images/ID'],
     ['PUT', '/v2/images/ID/file'],
@@ -481,10 +481,16 @@ describe('writes (read-only in this version)', () => {
     ['DELETE', '/v2/images/ID/tags/x'],
     ['POST', '/v2/images/ID/actions/deactivate'],
   ])('%s %s → 403', async (method, p) => {
+    const contentType =
+      method === 'PATCH'
+        ? 'application/openstack-images-v2.1-json-patch'
+        : p.endsWith('/file')
+          ? 'application/octet-stream'
+          : 'application/json';
     const r = await fetch(fx.url + p.replace('ID', idOf('alpha')), {
       method,
-      headers: JSON_ONLY,
-      body: method === 'DELETE' ? null : '{}',
+      headers: { ...JSON_ONLY, 'Content-Type': contentType },
+      body: method === 'DELETE' || method === 'POST' ? null : method === 'PATCH' ? '[]' : 'x',
     });
     expect(r.status).toBe(403);
     expect(r.headers.get('x-openstack-request-id')).toMatch(REQ_ID);

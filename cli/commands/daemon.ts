@@ -1,0 +1,138 @@
+/** The import station's daemon: `ecluse daemon` (run by systemd) and `ecluse install-units`. */
+import type { Command } from 'commander';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EcluseError } from '../../sneakernet/errors.js';
+import { parseByteSize } from '../../sneakernet/volume-plan.js';
+import { ImportDaemon, runDaemonUntilSignal } from '../../verifier/daemon/daemon.js';
+import { jsonLog } from '../../verifier/daemon/log.js';
+import { systemdNotifier, watchdogMs } from '../../verifier/daemon/notify.js';
+import { openSite } from '../../verifier/site.js';
+import { resolveHome } from '../home.js';
+import { report, type CommandContext } from '../output.js';
+
+export const DEFAULT_MEDIA_ROOT = '/run/ecluse/media';
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** The files `install-units` installs: source name in systemd/, target folder under the root, mode. */
+export const UNIT_FILES: ReadonlyArray<{ file: string; dir: string; mode: number }> = [
+  { file: 'ecluse-daemon.service', dir: 'usr/lib/systemd/system', mode: 0o644 },
+  { file: 'ecluse-serve.service', dir: 'usr/lib/systemd/system', mode: 0o644 },
+  { file: '90-ecluse-media.rules', dir: 'usr/lib/udev/rules.d', mode: 0o644 },
+  { file: 'ecluse-mount', dir: 'usr/libexec/ecluse', mode: 0o755 },
+  { file: 'ecluse.sysusers.conf', dir: 'usr/lib/sysusers.d', mode: 0o644 },
+  { file: 'ecluse.tmpfiles.conf', dir: 'usr/lib/tmpfiles.d', mode: 0o644 },
+];
+
+const TARGET_NAME: Record<string, string> = {
+  'ecluse.sysusers.conf': 'ecluse.conf',
+  'ecluse.tmpfiles.conf': 'ecluse.conf',
+};
+
+/** The repository's systemd/ folder, from dist/cli/commands/ or cli/commands/. */
+function unitsSource(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (fs.existsSync(path.join(dir, 'systemd', 'ecluse-daemon.service'))) return path.join(dir, 'systemd');
+    dir = path.dirname(dir);
+  }
+  throw new EcluseError('E_NOT_FOUND', 'the systemd/ folder of écluse was not found beside the program');
+}
+
+export function installUnits(root: string, bin: string): Array<{ file: string; path: string }> {
+  const src = unitsSource();
+  const out: Array<{ file: string; path: string }> = [];
+  for (const u of UNIT_FILES) {
+    const dir = path.join(root, u.dir);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const target = path.join(dir, TARGET_NAME[u.file] ?? u.file);
+    const text = fs.readFileSync(path.join(src, u.file), 'utf8').replaceAll('/usr/bin/ecluse', bin);
+    const tmp = `${target}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, text, { mode: u.mode });
+    fs.chmodSync(tmp, u.mode);
+    fs.renameSync(tmp, target);
+    out.push({ file: u.file, path: target });
+  }
+  return out;
+}
+
+export function registerDaemon(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
+  program
+    .command('daemon')
+    .description(
+      'run the import station: notice media mounted under the media roots, check them, import their bundles in\n' +
+        'sequence order, one medium after the other (run by ecluse-daemon.service; logs one JSON line per event)',
+    )
+    .option('--media-root <DIR>', `where media are mounted (repeatable; default ${DEFAULT_MEDIA_ROOT})`, collect, [])
+    .option('--poll-ms <MS>', 'how often the mount table is read', '500')
+    .option('--read-rate <SIZE>', 'read media at most this fast per second, e.g. 50M (default: no limit)')
+    .addHelpText(
+      'after',
+      '\nStatus: `ecluse status` (or GET /status.json on `ecluse serve`). Stops on SIGTERM.\n\nExample:\n' +
+        '  ecluse --home /var/lib/ecluse daemon --media-root /run/ecluse/media\n',
+    )
+    .action(async (o: { mediaRoot: string[]; pollMs: string; readRate?: string }) => {
+      const roots = (o.mediaRoot.length > 0 ? o.mediaRoot : [DEFAULT_MEDIA_ROOT]).map((r) => path.resolve(r));
+      const pollMs = Number(o.pollMs);
+      let site;
+      try {
+        if (!Number.isInteger(pollMs) || pollMs < 50 || pollMs > 60_000) {
+          throw new EcluseError('E_USAGE', '--poll-ms must be a whole number from 50 to 60000');
+        }
+        const readRate = o.readRate ? parseByteSize(o.readRate) : undefined;
+        site = openSite(resolveHome(home()));
+        const daemon = new ImportDaemon({
+          site,
+          mediaRoots: roots,
+          pollMs,
+          log: jsonLog(),
+          notifier: systemdNotifier(),
+          watchdogMs: watchdogMs(),
+          ...(readRate ? { readRate } : {}),
+        });
+        await runDaemonUntilSignal(daemon);
+        site.db.close();
+        process.exit(0);
+      } catch (e) {
+        site?.db.close();
+        await report(ctx(), () => Promise.reject(e));
+      }
+    });
+
+  program
+    .command('install-units')
+    .description(
+      'install the systemd units, the udev rule, the mount helper and the sysusers/tmpfiles snippets of the\n' +
+        'import station (under --root, default /)',
+    )
+    .option('--root <DIR>', 'install under this folder (a staging tree, or / for the running system)', '/')
+    .option('--bin <PATH>', 'the ecluse program the units run', '/usr/bin/ecluse')
+    .addHelpText(
+      'after',
+      '\nThen, on the running system:\n  systemd-sysusers && systemd-tmpfiles --create && udevadm control --reload\n' +
+        '  systemctl daemon-reload && systemctl enable --now ecluse-daemon.service ecluse-serve.service\n',
+    )
+    .action(async (o: { root: string; bin: string }) => {
+      await report(ctx(), async () => {
+        if (!path.isAbsolute(o.bin)) throw new EcluseError('E_USAGE', '--bin must be an absolute path');
+        const root = path.resolve(o.root);
+        const files = installUnits(root, o.bin);
+        return {
+          json: { root, files },
+          human: [
+            ...files.map((f) => `installed ${f.path}`),
+            ...(root === '/'
+              ? [
+                  'now run: systemd-sysusers && systemd-tmpfiles --create && udevadm control --reload && ' +
+                    'systemctl daemon-reload && systemctl enable --now ecluse-daemon ecluse-serve',
+                ]
+              : []),
+          ],
+        };
+      });
+    });
+}

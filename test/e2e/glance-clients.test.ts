@@ -1,0 +1,124 @@
+/**
+ * The real OpenStack clients against `ecluse serve`, for the write side and tokens: `openstack image
+ * create|list|show|set|add project|save|delete`, `glance image-list|image-show|image-download`, a short openstacksdk
+ * script, and a reader token (`ecluse token create`) through keystoneauth's admin_token plugin.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientEnv, runClient, startEcluseServe, type Peer } from '../conformance/peers.js';
+import { ecluseOk, md5, sha256, world, type World } from '../helpers/world.js';
+
+let w: World;
+let serve: Peer;
+let clientHome: string;
+const DATA = crypto.randomBytes(2 * 1024 * 1024 + 11);
+
+const openstack = (...args: string[]): Promise<string> =>
+  runClient('openstack', ['--os-auth-type', 'none', '--os-endpoint', serve.url, ...args], clientEnv(clientHome));
+
+const glance = (...args: string[]): Promise<string> =>
+  runClient('glance', ['--os-image-url', serve.url, '--os-auth-token', 'x', ...args], clientEnv(clientHome));
+
+beforeAll(async () => {
+  w = await world();
+  serve = await startEcluseServe(w.inside);
+  clientHome = w.path('client-home');
+  fs.mkdirSync(clientHome);
+  fs.writeFileSync(w.path('disk.raw'), DATA);
+}, 120_000);
+
+afterAll(async () => {
+  await serve?.stop();
+  w?.cleanup();
+});
+
+describe('openstack, glance and openstacksdk against ecluse serve (write side)', () => {
+  let id: string;
+
+  it('openstack image create --file uploads; list and show see it active with the right checksum', async () => {
+    const created = JSON.parse(
+      await openstack(
+        'image',
+        'create',
+        '--file',
+        w.path('disk.raw'),
+        '--disk-format',
+        'raw',
+        '--container-format',
+        'bare',
+        '--property',
+        'os_distro=debian',
+        'client-made',
+        '-f',
+        'json',
+      ),
+    ) as Record<string, unknown>;
+    id = created.id as string;
+    // openstackclient prints the record of the create (queued), as with the real Glance
+    expect(created).toMatchObject({ name: 'client-made', disk_format: 'raw' });
+    const list = JSON.parse(await openstack('image', 'list', '-f', 'json')) as { ID: string; Name: string }[];
+    expect(list.map((i) => i.Name)).toContain('client-made');
+    const show = JSON.parse(await openstack('image', 'show', 'client-made', '-f', 'json')) as Record<string, unknown>;
+    expect(show).toMatchObject({ id, status: 'active', checksum: md5(DATA), size: DATA.length });
+  });
+
+  it('openstack image set and add project', async () => {
+    await openstack('image', 'set', '--property', 'color=teal', '--tag', 'gold', '--min-ram', '256', 'client-made');
+    const show = JSON.parse(await openstack('image', 'show', id, '-f', 'json')) as Record<string, unknown>;
+    expect(show.min_ram).toBe(256);
+    expect(show.tags).toEqual(['gold']);
+    expect(JSON.stringify(show.properties)).toContain('teal');
+    const member = JSON.parse(await openstack('image', 'add', 'project', id, 'project-blue', '-f', 'json')) as Record<
+      string,
+      unknown
+    >;
+    expect(JSON.stringify(member)).toContain('project-blue');
+    const members = JSON.parse(await openstack('image', 'member', 'list', id, '-f', 'json')) as Record<string, string>[];
+    expect(members.map((m) => m['Member ID'])).toEqual(['project-blue']);
+  });
+
+  it('openstack image save and glance image-list/image-show/image-download give the same bytes', async () => {
+    await openstack('image', 'save', '--file', w.path('saved.raw'), 'client-made');
+    expect(sha256(fs.readFileSync(w.path('saved.raw')))).toBe(sha256(DATA));
+    expect(await glance('image-list')).toContain('client-made');
+    const show = await glance('image-show', id);
+    expect(show).toContain(md5(DATA));
+    await glance('image-download', '--file', w.path('glance.raw'), id);
+    expect(sha256(fs.readFileSync(w.path('glance.raw')))).toBe(sha256(DATA));
+  });
+
+  it('an openstacksdk script creates, uploads, lists, downloads and deletes', async () => {
+    const script = `
+import hashlib, sys, openstack
+conn = openstack.connect(auth_type='none', auth={'endpoint': sys.argv[1]}, image_api_version='2')
+data = b'sdk bytes ' * 1000
+img = conn.image.create_image(name='sdk-made', data=data, disk_format='raw', container_format='bare', allow_duplicates=True)
+img = conn.image.get_image(img.id)
+assert img.status == 'active', img.status
+names = [i.name for i in conn.image.images()]
+got = conn.image.download_image(img)
+body = got.content if hasattr(got, 'content') else got
+assert hashlib.md5(body).hexdigest() == img.checksum == hashlib.md5(data).hexdigest(), 'checksum'
+conn.image.delete_image(img)
+print('ok', 'sdk-made' in names, conn.image.find_image('sdk-made') is None)
+`;
+    // Debian's python3 (python3-openstacksdk), not whatever python3 comes first on PATH
+    const stdout = await runClient('/usr/bin/python3', ['-c', script, serve.url], clientEnv(clientHome));
+    expect(stdout.trim()).toBe('ok True True');
+  });
+
+  it('a reader token reads but cannot delete; openstack image delete (no-auth, loopback) deletes', async () => {
+    const made = await ecluseOk(['token', 'create', '--role', 'reader', '--name', 'e2e', '--json'], { home: w.inside });
+    const token = (made.json as { token: string }).token;
+    // glanceclient sends --os-auth-token as X-Auth-Token
+    const asReader = (...args: string[]) =>
+      runClient('glance', ['--os-image-url', serve.url, '--os-auth-token', token, ...args], clientEnv(clientHome));
+    expect(await asReader('image-list')).toContain('client-made');
+    await expect(asReader('image-delete', id)).rejects.toThrow(/not permitted to delete/);
+    await openstack('image', 'delete', 'client-made');
+    const list = JSON.parse(await openstack('image', 'list', '-f', 'json')) as { Name: string }[];
+    expect(list.map((i) => i.Name)).not.toContain('client-made');
+    expect(fs.existsSync(w.path('inside', 'store', 'images', id))).toBe(false);
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * What the operator sees: the daemon keeps `<home>/daemon/status.json` up to date (written to a temporary file and
+ * renamed, so a reader never sees half of it); `ecluse status` and `GET /status.json` read it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import express from 'express';
+
+export type DaemonState = 'idle' | 'reading' | 'importing' | 'waiting' | 'stopped';
+
+export interface MediumStatus {
+  mountPoint: string;
+  device: string;
+  state: 'queued' | 'reading' | 'done' | 'refused' | 'removed';
+  message: string;
+}
+
+export interface WaitingBundle {
+  bundle: string;
+  station: string;
+  sequence: number;
+  volumes: number;
+  have: string[];
+  missing: string[];
+  /** `insert volume 2 of 3 of bundle outside-1 #4 (6f1c…)`. */
+  message: string;
+}
+
+export interface Progress {
+  bundle: string;
+  station: string;
+  sequence: number;
+  phase: 'copying' | 'importing';
+  mountPoint: string;
+  volume: string | null;
+  bytesDone: number;
+  bytesTotal: number;
+  percent: number;
+}
+
+export interface LastOutcome {
+  outcome: 'accepted' | 'refused' | 'interrupted';
+  at: string;
+  bundle: string | null;
+  code: string | null;
+  message: string;
+  media: string | null;
+}
+
+export interface DaemonStatus {
+  state: DaemonState;
+  /** One line for a screen: what is happening, or what the operator should do. */
+  message: string;
+  updatedAt: string;
+  pid: number;
+  mediaRoots: string[];
+  progress: Progress | null;
+  waiting: WaitingBundle[];
+  media: MediumStatus[];
+  last: LastOutcome | null;
+}
+
+export function daemonDir(home: string): string {
+  return path.join(home, 'daemon');
+}
+
+export function statusFile(home: string): string {
+  return path.join(daemonDir(home), 'status.json');
+}
+
+export function writeStatus(home: string, s: DaemonStatus): void {
+  const file = statusFile(home);
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  fs.writeFileSync(tmp, `${JSON.stringify(s, null, 2)}\n`, { mode: 0o644 });
+  fs.renameSync(tmp, file);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The daemon's status, or `stopped` when no daemon is running for this home. */
+export function readStatus(home: string): DaemonStatus {
+  let s: DaemonStatus | null = null;
+  try {
+    s = JSON.parse(fs.readFileSync(statusFile(home), 'utf8')) as DaemonStatus;
+  } catch {
+    s = null;
+  }
+  if (s && s.state !== 'stopped' && alive(s.pid)) return s;
+  return {
+    state: 'stopped',
+    message: 'the import daemon is not running',
+    updatedAt: s?.updatedAt ?? new Date().toISOString(),
+    pid: s?.pid ?? 0,
+    mediaRoots: s?.mediaRoots ?? [],
+    progress: null,
+    waiting: s?.waiting ?? [],
+    media: [],
+    last: s?.last ?? null,
+  };
+}
+
+/** `GET /status.json` for the web view. The home is where the image store lives (`<home>/store/images`). */
+export function statusRoutes(imagesDir: string): express.Router {
+  const home = path.resolve(imagesDir, '..', '..');
+  const router = express.Router();
+  router.get('/status.json', (_req, res) => {
+    res.set('Cache-Control', 'no-store');
+    res.json(readStatus(home));
+  });
+  return router;
+}

@@ -1,0 +1,45 @@
+/**
+ * The import station's admission policy (`ecluse policy apply FILE`): which artifacts are admitted, from which vendors,
+ * of which types and disk formats, up to which size, signed by whom, and where each lands. The first rule whose
+ * `artifacts` and `vendors` globs match an artifact decides for it; an artifact no rule matches is not admitted.
+ * Without an applied policy, the built-in default admits every artifact, visibility public, no downgrade.
+ */
+import { z } from 'zod';
+import { DISK_FORMATS } from '../../sneakernet/statement.js';
+
+const glob = z.string().min(1).max(255);
+const sizeText = z.union([z.number().int().positive(), z.string().regex(/^[0-9]+(\.[0-9]+)?\s*([KMGT]i?B?|B)?$/i)]);
+
+export const ruleSchema = z.strictObject({
+  /** Named in every refusal this rule makes. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+  /** Globs on the artifact name. */
+  artifacts: z.array(glob).min(1),
+  /** Globs on the vendor the statement names (an artifact without vendor matches only "*"). Default: any. */
+  vendors: z.array(glob).min(1).default(['*']),
+  types: z.array(z.literal('vm-image')).min(1).default(['vm-image']),
+  diskFormats: z.array(z.enum(DISK_FORMATS)).min(1).optional(),
+  /** Largest artifact admitted: bytes, or 20G, 700M... */
+  maxSize: sizeText.optional(),
+  /** Signer names (certificate CN) who may vouch for these artifacts: this many of them must be among the bundle's
+   * signers as the site's threshold requires. Default: any trusted signer. */
+  signers: z.array(z.string().min(1).max(64)).min(1).optional(),
+  visibility: z.enum(['public', 'private', 'shared', 'community']).default('public'),
+  /** Admit versions lower than the installed one (a deliberate downgrade). */
+  allowDowngrade: z.boolean().default(false),
+});
+
+export const policySchema = z.strictObject({
+  version: z.literal(1),
+  rules: z.array(ruleSchema).min(1).max(1000),
+});
+
+export type PolicyRule = z.infer<typeof ruleSchema>;
+export type Policy = z.infer<typeof policySchema>;
+
+export const DEFAULT_POLICY: Policy = {
+  version: 1,
+  rules: [
+    { name: 'default', artifacts: ['*'], vendors: ['*'], types: ['vm-image'], visibility: 'public', allowDowngrade: false },
+  ],
+};
