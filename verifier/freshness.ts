@@ -71,10 +71,14 @@ export function checkFreshness(db: Db, siteId: string, s: Statement, now: Date):
   if (p.sequence > lastSeq + 1) {
     const missing =
       p.sequence - 1 === lastSeq + 1 ? `bundle ${lastSeq + 1}` : `bundles ${lastSeq + 1} to ${p.sequence - 1}`;
+    const refused = lastRefusal(db, p.station, lastSeq + 1);
+    const was = refused
+      ? ` (bundle ${lastSeq + 1} was refused here at ${refused.at}: ${refused.code}; export it again)`
+      : '';
     throw fail(
       'E_SEQUENCE_GAP',
       'sequence',
-      `${missing} from station ${p.station} ${p.sequence - 1 === lastSeq + 1 ? 'has' : 'have'} not been imported; this is ${p.sequence}`,
+      `${missing} from station ${p.station} ${p.sequence - 1 === lastSeq + 1 ? 'has' : 'have'} not been imported; this is ${p.sequence}${was}`,
     );
   }
   const chained = last

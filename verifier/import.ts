@@ -87,60 +87,70 @@ function verifyStatement(site: Site, files: BundleFiles, now: Date, partial = fa
     detail: `${signers.length} trusted signer(s) (${signers.map((s) => s.name).join(', ')}), ${site.threshold} required`,
   });
   const statement = parseStatement(payload);
-  if (statement.predicate.bundleId !== files.bundleId) {
-    throw new EcluseError(
-      'E_FORMAT',
-      `the folder ${files.bundleId} holds the statement of bundle ${statement.predicate.bundleId}`,
-      {
-        check: 'layout',
-      },
-    );
-  }
-  checks.push({ check: 'statement', outcome: 'pass', detail: 'well-formed format v1 statement' });
-  checks.push(...checkFreshness(site.db, site.siteId, statement, now));
-  const policy = activePolicy(site.db);
-  const placements = checkAdmission(
-    site.db,
-    policy,
-    statement,
-    signers.map((x) => x.name),
-    site.threshold,
-  );
-  checks.push({
-    check: 'policy',
-    outcome: 'pass',
-    detail: `admitted by the ${policy.source} policy ${policy.digest.slice(0, 12)}: ${placements.map((p) => `${p.artifact} by rule ${p.rule}`).join(', ')}; no rollback`,
-  });
-  const listed = new Set(statement.predicate.volumes.map((v) => v.name));
-  for (const name of files.volumeFiles) {
-    if (!listed.has(name)) {
-      throw new EcluseError('E_UNEXPECTED_FILE', `volumes/${name} is not named in the signed statement`, {
-        check: 'volumes',
-      });
+  try {
+    if (statement.predicate.bundleId !== files.bundleId) {
+      throw new EcluseError(
+        'E_FORMAT',
+        `the folder ${files.bundleId} holds the statement of bundle ${statement.predicate.bundleId}`,
+        {
+          check: 'layout',
+        },
+      );
     }
-  }
-  const present = new Set(files.volumeFiles);
-  const missing = statement.predicate.volumes.filter((v) => !present.has(v.name));
-  if (missing.length > 0 && !partial) {
-    const n = statement.predicate.volumes.length;
-    throw new EcluseError(
-      'E_MISSING_VOLUME',
-      `${missing.map((v) => v.name).join(', ')} of the ${n} volumes of bundle ${files.bundleId} ${missing.length === 1 ? 'is' : 'are'} not on the media`,
-      { check: 'volumes', bundleId: files.bundleId },
+    checks.push({ check: 'statement', outcome: 'pass', detail: 'well-formed format v1 statement' });
+    checks.push(...checkFreshness(site.db, site.siteId, statement, now));
+    const policy = activePolicy(site.db);
+    const placements = checkAdmission(
+      site.db,
+      policy,
+      statement,
+      signers.map((x) => x.name),
+      site.threshold,
     );
+    checks.push({
+      check: 'policy',
+      outcome: 'pass',
+      detail: `admitted by the ${policy.source} policy ${policy.digest.slice(0, 12)}: ${placements.map((p) => `${p.artifact} by rule ${p.rule}`).join(', ')}; no rollback`,
+    });
+    const listed = new Set(statement.predicate.volumes.map((v) => v.name));
+    for (const name of files.volumeFiles) {
+      if (!listed.has(name)) {
+        throw new EcluseError('E_UNEXPECTED_FILE', `volumes/${name} is not named in the signed statement`, {
+          check: 'volumes',
+        });
+      }
+    }
+    const present = new Set(files.volumeFiles);
+    const missing = statement.predicate.volumes.filter((v) => !present.has(v.name));
+    if (missing.length > 0 && !partial) {
+      const n = statement.predicate.volumes.length;
+      throw new EcluseError(
+        'E_MISSING_VOLUME',
+        `${missing.map((v) => v.name).join(', ')} of the ${n} volumes of bundle ${files.bundleId} ${missing.length === 1 ? 'is' : 'are'} not on the media`,
+        { check: 'volumes', bundleId: files.bundleId },
+      );
+    }
+    if (!partial) {
+      checks.push({ check: 'volumes-present', outcome: 'pass', detail: `${present.size} volume(s), none extra` });
+    }
+    return {
+      files,
+      statement,
+      statementSha256: createHash('sha256').update(payload).digest('hex'),
+      signers: signers.map((s) => s.name),
+      checks,
+      policy,
+      placements,
+    };
+  } catch (e) {
+    // Whatever is refused from here on, the audit names the bundle's station and sequence (to explain later gaps).
+    if (e instanceof EcluseError) {
+      e.context.bundleId ??= statement.predicate.bundleId;
+      e.context.station ??= statement.predicate.station;
+      e.context.sequence ??= statement.predicate.sequence;
+    }
+    throw e;
   }
-  if (!partial) {
-    checks.push({ check: 'volumes-present', outcome: 'pass', detail: `${present.size} volume(s), none extra` });
-  }
-  return {
-    files,
-    statement,
-    statementSha256: createHash('sha256').update(payload).digest('hex'),
-    signers: signers.map((s) => s.name),
-    checks,
-    policy,
-    placements,
-  };
 }
 
 function summary(v: Verified): BundleSummary {
@@ -173,7 +183,8 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     bundleId = await chooseBundle(req.media, req.bundleId);
     const files = await readBundleFiles(req.media, bundleId);
     // A newer revocation list signed by the root applies from now on, whatever becomes of this bundle.
-    if (req.mode === 'import') revokedKeys(site, files.revocations, { record: true, media: req.auditMedia ?? req.media });
+    if (req.mode === 'import')
+      revokedKeys(site, files.revocations, { record: true, media: req.auditMedia ?? req.media });
     verified = verifyStatement(site, files, now);
     const p = verified.statement.predicate;
     if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
@@ -301,6 +312,11 @@ export async function verifyBundleOnMedium(
   }
 }
 
+function contextText(err: EcluseError, key: string): string | null {
+  const v = err.context[key];
+  return typeof v === 'string' ? v : null;
+}
+
 function recordRefusal(site: Site, err: EcluseError, v: Verified | null, bundleId: string | null, media: string): void {
   const p = v?.statement.predicate;
   const failedCheck = typeof err.context.check === 'string' ? err.context.check : 'import';
@@ -311,7 +327,7 @@ function recordRefusal(site: Site, err: EcluseError, v: Verified | null, bundleI
         outcome: 'pass',
         message: c.detail,
         bundleId: p?.bundleId ?? bundleId,
-        station: p?.station ?? null,
+        station: p?.station ?? contextText(err, 'station'),
         media,
       });
     }
@@ -321,7 +337,7 @@ function recordRefusal(site: Site, err: EcluseError, v: Verified | null, bundleI
       code: err.code,
       message: err.message,
       bundleId: p?.bundleId ?? bundleId,
-      station: p?.station ?? null,
+      station: p?.station ?? contextText(err, 'station'),
       media,
     });
     appendAudit(site.db, {
@@ -330,9 +346,13 @@ function recordRefusal(site: Site, err: EcluseError, v: Verified | null, bundleI
       code: err.code,
       message: `${err.code}: ${err.message}`,
       bundleId: p?.bundleId ?? bundleId,
-      station: p?.station ?? null,
+      station: p?.station ?? contextText(err, 'station'),
       media,
-      details: { check: failedCheck, sequence: p?.sequence ?? null, policyDigest: activePolicy(site.db).digest },
+      details: {
+        check: failedCheck,
+        sequence: p?.sequence ?? (typeof err.context.sequence === 'number' ? err.context.sequence : null),
+        policyDigest: activePolicy(site.db).digest,
+      },
     });
   })();
 }

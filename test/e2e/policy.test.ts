@@ -5,7 +5,17 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditSince, ecluse, ecluseOk, expectImportRefused, makeKeys, tmpDir, world, type Keys, type World } from '../helpers/world.js';
+import {
+  auditSince,
+  ecluse,
+  ecluseOk,
+  expectImportRefused,
+  makeKeys,
+  tmpDir,
+  world,
+  type Keys,
+  type World,
+} from '../helpers/world.js';
 
 let keys: Keys;
 const roots: string[] = [];
@@ -53,7 +63,10 @@ describe('policy', () => {
 
   it('applying a policy is audited with the previous and new digests', async () => {
     const w = await fresh();
-    const before = (await ecluseOk(['policy', 'show', '--json'], { home: w.inside })).json as { digest: string; source: string };
+    const before = (await ecluseOk(['policy', 'show', '--json'], { home: w.inside })).json as {
+      digest: string;
+      source: string;
+    };
     expect(before.source).toBe('default');
     const digest = await applyPolicy(w, DEBIAN_ONLY);
     const applied = auditSince(w.inside).filter((a) => a.kind === 'policy.applied');
@@ -75,7 +88,9 @@ describe('policy', () => {
     await applyPolicy(w, DEBIAN_ONLY);
     const file = w.path('d.img');
     fs.writeFileSync(file, Buffer.alloc(4096, 1));
-    await ecluseOk(['relay', 'add', file, '--name', 'debian-13', '--version', '1', '--disk-format', 'qcow2'], { home: w.outside });
+    await ecluseOk(['relay', 'add', file, '--name', 'debian-13', '--version', '1', '--disk-format', 'qcow2'], {
+      home: w.outside,
+    });
     await w.exportTo(w.path('m'), [], { signers: [keys.signer('bob')] });
     const r = await expectImportRefused(w, w.path('m'), 'E_NOT_ALLOWED');
     expect((r.json as { message: string }).message).toMatch(/disk format qcow2 .*policy rule debian/);
@@ -138,7 +153,9 @@ describe('version order (E_ROLLBACK)', () => {
     const file = w.path('other.raw');
     fs.writeFileSync(file, Buffer.alloc(2048, 7));
     await ecluseOk(['relay', 'add', file, '--name', 'debian-13', '--version', '1.2.0'], { home: otherStation });
-    await ecluseOk(['export', '--to', w.path('m2'), '--site', w.site, '--signer', keys.signer('alice')], { home: otherStation });
+    await ecluseOk(['export', '--to', w.path('m2'), '--site', w.site, '--signer', keys.signer('alice')], {
+      home: otherStation,
+    });
     const r = await expectImportRefused(w, w.path('m2'), 'E_ROLLBACK');
     expect((r.json as { message: string }).message).toContain('debian-13 1.2.0 is already installed');
   });
@@ -158,5 +175,21 @@ describe('version order (E_ROLLBACK)', () => {
     expect((await w.importJson(w.path('m1'))).json).toMatchObject({ ok: true });
     await importVersion(w, '1.0', 'm2');
     expect((await w.importJson(w.path('m2'))).json).toMatchObject({ ok: true });
+  });
+});
+
+describe('a gap left by a refused bundle', () => {
+  it('E_SEQUENCE_GAP says the missing bundle was refused here, when, and why', async () => {
+    const w = await fresh();
+    await applyPolicy(w, DEBIAN_ONLY);
+    await w.addImage('windows-2025', '1', 2048);
+    await w.exportTo(w.path('m1'), [], { signers: [keys.signer('bob')] });
+    await expectImportRefused(w, w.path('m1'), 'E_NOT_ALLOWED');
+    await w.addImage('debian-13', '1', 2048);
+    await w.exportTo(w.path('m2'), [], { signers: [keys.signer('bob')] });
+    const r = await expectImportRefused(w, w.path('m2'), 'E_SEQUENCE_GAP');
+    expect((r.json as { message: string }).message).toMatch(
+      /bundle 1 was refused here at .*: E_NOT_ALLOWED; export it again/,
+    );
   });
 });
