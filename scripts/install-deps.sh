@@ -3,6 +3,7 @@
 #   python3-openstackclient, python3-glanceclient: the real OpenStack clients the tests and the demo drive
 #   qemu-utils: qemu-img, to make a real qcow2 sample image
 #   curl: waiting for servers in scripts
+#   glance-api, python3-openstacksdk, python3-cursive: the reference Glance, the SDK and Nova's signature library
 #   chromium: the browser test of the audit web view (driven by playwright-core)
 #   e2fsprogs, dosfstools, xorriso: mkfs.ext4, mkfs.vfat and ISO images for the daemon tests (real loop mounts)
 #   systemd, udev: systemd-analyze (verify and score the units), udevadm (the mount helper)
@@ -13,6 +14,12 @@ command -v openstack >/dev/null || need+=(python3-openstackclient)
 command -v glance >/dev/null || need+=(python3-glanceclient)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v curl >/dev/null || need+=(curl)
+# issue 5: the reference Glance for the conformance suite and staging tests, openstacksdk for the SDK script, and
+# cursive (what Nova verifies img_signature with)
+command -v glance-api >/dev/null || need+=(glance-api)
+/usr/bin/python3 -c 'import openstack' 2>/dev/null || need+=(python3-openstacksdk)
+/usr/bin/python3 -c 'import cursive' 2>/dev/null || need+=(python3-cursive)
+command -v faketime >/dev/null || need+=(faketime)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v mkfs.ext4 >/dev/null || [ -x /usr/sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 command -v mkfs.vfat >/dev/null || [ -x /usr/sbin/mkfs.vfat ] || need+=(dosfstools)

@@ -27,7 +27,9 @@ const CHUNK = 1024 * 1024;
 export async function openMediaFile(file: string, what: string): Promise<{ fd: fs.promises.FileHandle; size: number }> {
   let fd: fs.promises.FileHandle;
   try {
-    fd = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    // O_NONBLOCK: opening a FIFO planted on the media must not wait for a writer (for a regular file it changes
+    // nothing); the type is refused right after, from fstat.
+    fd = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT')

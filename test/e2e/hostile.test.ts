@@ -88,9 +88,12 @@ async function exported(o: { size?: number; exportArgs?: string[]; signers?: str
 /** A second import home of the same site requiring `threshold` distinct signers. */
 async function insideWithThreshold(w: World, threshold: number): Promise<string> {
   const home = w.path(`inside-threshold-${threshold}`);
-  await ecluseOk(['site', 'init', '--trust', site.keys.trust, '--site', w.site, '--threshold', String(threshold), '--json'], {
-    home,
-  });
+  await ecluseOk(
+    ['site', 'init', '--trust', site.keys.trust, '--site', w.site, '--threshold', String(threshold), '--json'],
+    {
+      home,
+    },
+  );
   return home;
 }
 
@@ -147,7 +150,9 @@ describe('hostile signatures', () => {
     const home = await insideWithThreshold(w, 2);
     const r = await expectImportRefused(w, media, 'E_UNTRUSTED_SIGNER', home);
     expect(messageOf(r)).toMatch(
-      new RegExp(`made by key ${site.foreign.keyId.slice(0, 12)}… whose certificate was not issued by this site's root`),
+      new RegExp(
+        `made by key ${site.foreign.keyId.slice(0, 12)}… whose certificate was not issued by this site's root`,
+      ),
     );
     expect(messageOf(r)).toContain('(2 distinct trusted signers required, 1 found)');
   });
@@ -198,7 +203,9 @@ describe('hostile signatures', () => {
     );
     expect(r.code, r.stderr).toBe(2);
     expect(expectFailureOutput(r, 'E_USAGE').message).toBe('the same signer key was given twice');
-    expect(fs.existsSync(path.join(media, 'ecluse', 'bundles')) ? fs.readdirSync(path.join(media, 'ecluse', 'bundles')) : []).toEqual([]);
+    expect(
+      fs.existsSync(path.join(media, 'ecluse', 'bundles')) ? fs.readdirSync(path.join(media, 'ecluse', 'bundles')) : [],
+    ).toEqual([]);
   });
 
   it('E_UNTRUSTED_SIGNER: unknown key hint — a valid signature by a key whose certificate is not on the media', async () => {
@@ -230,7 +237,9 @@ describe('hostile signatures', () => {
     const { w, media, bundle } = await exported();
     await resign(bundle, [site.root]);
     const r = await expectImportRefused(w, media, 'E_UNTRUSTED_SIGNER');
-    expect(messageOf(r)).toContain(`made by key ${short(site.root.keyId)} whose certificate is a CA certificate, not a signer's`);
+    expect(messageOf(r)).toContain(
+      `made by key ${short(site.root.keyId)} whose certificate is a CA certificate, not a signer's`,
+    );
   });
 
   it('E_UNTRUSTED_SIGNER: expired signer certificate (the message says when it expired)', async () => {
@@ -272,7 +281,18 @@ describe('hostile clocks (libfaketime)', () => {
       // Bundle 2 made under a clock two days behind, valid for one day: by the real clock it expired yesterday.
       await w.addImage('img', '2', 64 * KiB);
       const second = await ecluseOk(
-        ['export', '--to', w.path('media-2'), '--site', w.site, '--signer', site.keys.signer('alice'), '--expires', '1d', '--json'],
+        [
+          'export',
+          '--to',
+          w.path('media-2'),
+          '--site',
+          w.site,
+          '--signer',
+          site.keys.signer('alice'),
+          '--expires',
+          '1d',
+          '--json',
+        ],
         { home: w.outside, env: fakeTimeEnv('-2d') },
       );
       const b2 = (second.json as { bundle: { created: string; expires: string; sequence: number } }).bundle;
@@ -282,7 +302,11 @@ describe('hostile clocks (libfaketime)', () => {
       // Clock wound back 3 days (the brief's case), and 36 hours: at -36h the bundle would be inside its validity
       // period by that clock (created -48h, expires -24h), so only the time floor refuses it.
       for (const back of ['-3d', '-36h']) {
-        const r = await expectImportRefused(importingWith(w, { env: fakeTimeEnv(back) }), w.path('media-2'), 'E_EXPIRED');
+        const r = await expectImportRefused(
+          importingWith(w, { env: fakeTimeEnv(back) }),
+          w.path('media-2'),
+          'E_EXPIRED',
+        );
         expect(messageOf(r), back).toBe(
           `the statement expired at ${b2.expires} (time floor ${new Date(created1).toISOString()})`,
         );
@@ -409,13 +433,43 @@ describe('hostile media layout', () => {
     expect(messageOf(r)).toBe('volume vol-0001.tar is a symbolic link');
   });
 
-  it('E_FORMAT: a FIFO in place of a volume (refused, not waited on)', async () => {
+  /**
+   * Regression: openMediaFile once opened media files without O_NONBLOCK, so open(2) on a FIFO waited for a writer
+   * that never came and the import hung before it could see the file was not regular. A time limit turns a hang into
+   * a clear failure.
+   */
+  async function expectRefusedNotHung(w: World, media: string, code: string): Promise<RunResult> {
+    const timeoutMs = 20_000;
+    try {
+      return await expectImportRefused(importingWith(w, { timeoutMs }), media, code);
+    } catch (e) {
+      const err = e as { killed?: boolean; signal?: string };
+      if (err.killed || err.signal) {
+        throw new Error(
+          `ecluse import did not finish within ${timeoutMs / 1000}s and was killed (${err.signal}): it blocks in open() on the FIFO`,
+        );
+      }
+      throw e;
+    }
+  }
+
+  it('E_FORMAT: a FIFO in place of a volume is refused, not waited on', async () => {
     const { w, media, bundle } = await exported();
     fs.rmSync(bundle.volume(1));
     mkfifo(bundle.volume(1));
-    // Nobody ever writes to the FIFO: an open() that waits for a writer would hang the import until this timeout.
-    const r = await expectImportRefused(importingWith(w, { timeoutMs: 20_000 }), media, 'E_FORMAT');
+    const r = await expectRefusedNotHung(w, media, 'E_FORMAT');
     expect(messageOf(r)).toBe('volume vol-0001.tar is not a regular file');
+  });
+
+  it('E_FORMAT: a FIFO in place of a signature file is refused, not waited on', async () => {
+    // The same open() reads signatures and certificates (sneakernet/bundle-files.ts readSmallFile): an unsigned stick
+    // with one FIFO stops the import station before any signature is checked.
+    const { w, media, bundle } = await exported();
+    const [sig] = signatureFiles(bundle);
+    fs.rmSync(path.join(bundle.signaturesDir, sig!.name));
+    mkfifo(path.join(bundle.signaturesDir, sig!.name));
+    const r = await expectRefusedNotHung(w, media, 'E_FORMAT');
+    expect(messageOf(r)).toBe(`signature ${sig!.name} is not a regular file`);
   });
 
   it('E_UNEXPECTED_FILE: an unlisted file directly in the bundle folder', async () => {

@@ -23,7 +23,7 @@ import { generateKey, issueSignerCertificate } from '../../keys/issue.js';
 import { writePrivateKey } from '../../keys/keyfile.js';
 import { loadSigner, type LoadedSigner } from '../../keys/signer.js';
 import { CERTIFICATE_SUFFIX, SIGNATURE_SUFFIX } from '../../sneakernet/layout.js';
-import { ecluse, ecluseOk, PASSPHRASE, sha256, type BundleOnMedia, type Keys, type RunResult, type World } from './world.js';
+import { ecluse, ecluseOk, PASSPHRASE, sha256, type BundleOnMedia, type Keys, type World } from './world.js';
 
 const DAY_MS = 86_400_000;
 export const BLOCK = 512;
