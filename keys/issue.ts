@@ -42,7 +42,8 @@ function toForgePrivate(key: crypto.KeyObject): forge.pki.rsa.PrivateKey {
 }
 
 function toForgePublic(key: crypto.KeyObject): forge.pki.PublicKey {
-  const pem = crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
+  const publicKey = key.type === 'public' ? key : crypto.createPublicKey(key);
+  const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   return forge.pki.publicKeyFromPem(pem);
 }
 

@@ -9,8 +9,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bundleToJSON } from '@sigstore/bundle';
-import { DSSEBundleBuilder } from '@sigstore/sign';
 import { z } from 'zod';
 import { EcluseError } from '../sneakernet/errors.js';
 import { LIMITS } from '../sneakernet/limits.js';
@@ -20,7 +18,7 @@ import { CERT_FILE, KEY_FILE } from './ceremony.js';
 import { readSignatureFile } from './envelope.js';
 import { readPrivateKey } from './keyfile.js';
 import { keyIdOf } from './keyid.js';
-import { localSigner } from './signer.js';
+import { signDsse } from './signer.js';
 import type { TrustAnchors } from './trust.js';
 import { cryptoValid } from './verify.js';
 
@@ -110,11 +108,19 @@ export async function revokeSigner(o: {
   if (keyIdOf(crypto.createPublicKey(rootKey)) !== o.anchors.rootKeyId) {
     throw new EcluseError('E_KEY', `${o.keyDir}/root/${KEY_FILE} is not the key of the site root`);
   }
-  const publicPem = crypto.createPublicKey(rootKey).export({ type: 'spki', format: 'pem' }).toString();
-  const builder = new DSSEBundleBuilder({ signer: localSigner(rootKey, publicPem, o.anchors.rootKeyId), witnesses: [] });
-  const bundle = await builder.create({ data: Buffer.from(JSON.stringify(list)), type: REVOCATIONS_PAYLOAD_TYPE });
-  const target = path.join(o.keyDir, 'trust', REVOCATIONS_FILE);
-  fs.writeFileSync(`${target}.tmp`, JSON.stringify(bundleToJSON(bundle)), { mode: 0o644 });
-  fs.renameSync(`${target}.tmp`, target);
+  await writeRevocationList(o.keyDir, rootKey, list);
   return list;
+}
+
+/** The signed file (JSON text) of `list`, signed with the root key. */
+export function signRevocationList(rootKey: crypto.KeyObject, list: RevocationList): Promise<string> {
+  return signDsse(rootKey, REVOCATIONS_PAYLOAD_TYPE, Buffer.from(JSON.stringify(list)));
+}
+
+/** Signs `list` with the root key and writes it to KEYDIR/trust/ (atomically). */
+export async function writeRevocationList(keyDir: string, rootKey: crypto.KeyObject, list: RevocationList): Promise<void> {
+  const signed = await signRevocationList(rootKey, list);
+  const target = path.join(keyDir, 'trust', REVOCATIONS_FILE);
+  fs.writeFileSync(`${target}.tmp`, signed, { mode: 0o644 });
+  fs.renameSync(`${target}.tmp`, target);
 }

@@ -48,6 +48,14 @@ export function localSigner(privateKey: crypto.KeyObject, publicKeyPem: string, 
   };
 }
 
+/** Signs `payload` as a one-signature DSSE Sigstore bundle (JSON text) with `privateKey`, hinted by its key id. */
+export async function signDsse(privateKey: crypto.KeyObject, payloadType: string, payload: Buffer): Promise<string> {
+  const publicKey = crypto.createPublicKey(privateKey);
+  const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const builder = new DSSEBundleBuilder({ signer: localSigner(privateKey, pem, keyIdOf(publicKey)), witnesses: [] });
+  return JSON.stringify(bundleToJSON(await builder.create({ data: payload, type: payloadType })));
+}
+
 /**
  * Loads the signer in `dir` (`signers/<name>/` of a KEYDIR). `passphrase` is called only when the key is encrypted.
  * Refuses (E_KEY) a certificate that does not match the key, or that is expired or not yet valid at `now`.

@@ -15,6 +15,7 @@ import {
   KEY_ID_PATTERN,
   SIGNATURE_SUFFIX,
   SIGNATURES_DIR,
+  ROOT_DOCUMENT_PATTERN,
   TRUST_DIR,
   TRUST_FILES,
   VOLUMES_DIR,
@@ -33,6 +34,8 @@ export interface BundleFiles {
   volumeFiles: string[];
   /** The revocation list travelling with the bundle (unverified), or null. */
   revocations: Buffer | null;
+  /** Root documents travelling with the bundle (unverified), by file name. */
+  rootDocuments: Map<string, Buffer>;
 }
 
 async function listDir(dir: string, what: string): Promise<fs.Dirent[]> {
@@ -144,9 +147,17 @@ export async function readBundleFiles(media: string, bundleId: string): Promise<
   }
   const volumeFiles = (await listDir(paths.volumes, 'the volumes folder')).map((e) => e.name);
   let revocations: Buffer | null = null;
+  const rootDocuments = new Map<string, Buffer>();
   for (const e of await listDir(paths.trust, 'the trust folder')) {
-    if (!(TRUST_FILES as readonly string[]).includes(e.name)) throw unexpected(bundleId, `${TRUST_DIR}/${e.name}`);
-    revocations = await readSmallFile(path.join(paths.trust, e.name), `trust/${e.name}`, LIMITS.signatureFileBytes);
+    const file = path.join(paths.trust, e.name);
+    if ((TRUST_FILES as readonly string[]).includes(e.name)) {
+      revocations = await readSmallFile(file, `trust/${e.name}`, LIMITS.signatureFileBytes);
+    } else if (ROOT_DOCUMENT_PATTERN.test(e.name)) {
+      if (rootDocuments.size >= LIMITS.certificates) {
+        throw new EcluseError('E_FORMAT', `more than ${LIMITS.certificates} root documents`, { check: 'layout', bundleId });
+      }
+      rootDocuments.set(e.name, await readSmallFile(file, `trust/${e.name}`, LIMITS.certificateFileBytes * 4));
+    } else throw unexpected(bundleId, `${TRUST_DIR}/${e.name}`);
   }
-  return { bundleId, paths, signatures, certificates, volumeFiles, revocations };
+  return { bundleId, paths, signatures, certificates, volumeFiles, revocations, rootDocuments };
 }

@@ -21,6 +21,8 @@ export const VOLUMES_DIR = 'volumes';
 /** Trust updates travelling with the bundle: `trust/revocations.sigstore.json` (a revocation list signed by the root). */
 export const TRUST_DIR = 'trust';
 export const TRUST_FILES = ['revocations.sigstore.json'] as const;
+/** Root documents announcing root version N (one file per signature: by root N-1 and by root N). */
+export const ROOT_DOCUMENT_PATTERN = /^root-([0-9]{1,6})\.([0-9a-f]{64})\.sigstore\.json$/;
 export const SIGNATURE_SUFFIX = '.sigstore.json';
 export const CERTIFICATE_SUFFIX = '.pem';
 

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { EcluseError } from '../sneakernet/errors.js';
 import { installTrust, loadTrustAnchors, type TrustAnchors } from '../keys/trust.js';
 import { appendAudit } from './audit.js';
+import { rotatedAnchors } from './root-updates.js';
 import { getSetting, openDb, setSetting, type Db } from './db.js';
 import { importHome, type ImportHome } from './home.js';
 
@@ -66,6 +67,7 @@ export function openSite(root: string): Site {
     db,
     siteId,
     threshold: Number(getSetting(db, 'threshold') ?? '1'),
-    anchors: loadTrustAnchors(home.trust),
+    // The root pinned at install, or a newer one pinned since by a verified rotation.
+    anchors: rotatedAnchors(db, loadTrustAnchors(home.trust)),
   };
 }

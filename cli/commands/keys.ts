@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { addSigner, initKeys } from '../../keys/ceremony.js';
 import { revokeSigner } from '../../keys/revocation.js';
+import { rotateRoot } from '../../keys/root-rotation.js';
 import { loadTrustAnchors } from '../../keys/trust.js';
 import { resolvePassphrase } from '../../keys/passphrase.js';
 import { EcluseError } from '../../sneakernet/errors.js';
@@ -106,6 +107,30 @@ export function registerKeys(program: Command, ctx: () => CommandContext): void 
         return {
           json: { version: list.version, revoked: list.revoked },
           human: `revocation list version ${list.version}: ${list.revoked.map((r) => r.name).join(', ')} revoked; the next export carries it inside`,
+        };
+      });
+    });
+
+  keys
+    .command('rotate-root')
+    .description(
+      'replace the site root (a ceremony): a new root key, announced by a document signed by the old and the new root;\n' +
+        'the signers are certified again by the new root (they keep their keys), the revocation list is signed again.\n' +
+        'Every later export carries the root documents; import stations follow them version by version.',
+    )
+    .requiredOption('--keys <KEYDIR>', 'the key folder made by "ecluse keys init" (its root/ is needed)')
+    .addHelpText('after', '\nThe old root key is kept as root/key-vN.pem: destroy it once every station has rotated.\n\nExample:\n  ecluse keys rotate-root --keys /media/offline/site-keys\n')
+    .action(async (o: { keys: string }) => {
+      await report(ctx(), async () => {
+        const anchors = loadTrustAnchors(path.join(o.keys, 'trust'));
+        const r = await rotateRoot({
+          keyDir: o.keys,
+          anchors,
+          passphrase: () => resolvePassphrase({ noPassphrase: false, purpose: 'the root key (old and new)' }),
+        });
+        return {
+          json: r,
+          human: `site root version ${r.version} (key ${r.rootKeyId.slice(0, 16)}); signers certified again: ${r.signers.join(', ') || 'none'}`,
         };
       });
     });
