@@ -1,7 +1,8 @@
 /**
  * `npm run bench:audit [-- N]`: fills a fresh station's audit log with N events (default 1,000,000) through
  * appendAudit (the same path every import takes: row, leaf, frontier), then times a full `audit verify`, a signed
- * checkpoint, and rendering the first and a deep page of the web timeline (plain and filtered to refusals).
+ * checkpoint, rendering the first and a deep page of the web timeline (plain and filtered to refusals), and an
+ * export with its verification outside.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,6 +10,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { appendAudit } from '../verifier/audit.js';
 import { signCheckpoint } from '../verifier/audit/checkpoint.js';
+import { exportAudit } from '../verifier/audit/export.js';
+import { ensureAuditKey } from '../verifier/audit/key.js';
+import { verifyExport } from '../verifier/audit/verify-export.js';
 import { verifyLog } from '../verifier/audit/verify.js';
 import { openDb, setSetting } from '../verifier/db.js';
 import { timelinePage } from '../verifier/web/pages/timeline.js';
@@ -63,6 +67,13 @@ try {
   render('render timeline: refusals, first page', 'outcome=fail');
   render('render timeline: refusals, deep page', 'outcome=fail&before=5000');
   render('render timeline: one bundle', `bundle=bundle-${Math.floor(N / 40)}`);
+  const out = path.join(dir, 'export');
+  time('audit export (verify, sign, write events.jsonl)', () => exportAudit(db, dir, { to: out }));
+  const t = performance.now();
+  const v = await verifyExport(out, ensureAuditKey(dir).publicKey);
+  console.log(
+    `${'audit verify-export (outside)'.padEnd(44)} ${((performance.now() - t) / 1000).toFixed(2)} s (${v.events} events)`,
+  );
   const size = fs.statSync(path.join(dir, 'ecluse.sqlite')).size;
   console.log(
     `database size: ${(size / 1024 / 1024).toFixed(0)} MiB; peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`,

@@ -12,9 +12,11 @@ import { registerDaemon } from './commands/daemon.js';
 import { registerStatus } from './commands/status.js';
 import { registerToken } from './commands/token.js';
 import { registerSiteCert } from './commands/site-cert.js';
+import { registerTarget } from './commands/target.js';
 import { registerAudit } from './commands/audit.js';
 import { registerUser } from './commands/user.js';
 import { registerPolicy } from './commands/policy.js';
+import { registerReceipt } from './commands/receipt.js';
 
 // For benchmarks: the peak resident memory and CPU time of this process, written where ECLUSE_RUSAGE_FILE says.
 if (process.env.ECLUSE_RUSAGE_FILE) {
@@ -68,12 +70,15 @@ registerDaemon(program, ctx, home);
 registerStatus(program, ctx, home);
 registerToken(program, ctx, home);
 registerSiteCert(program, ctx, home);
+registerTarget(program, ctx, home);
 registerAudit(program, ctx, home);
 registerUser(program, ctx, home);
 registerPolicy(program, ctx, home);
+registerReceipt(program, ctx, home);
 
 // Options such as --json and --home are accepted anywhere on the line, also after the subcommand.
-for (const cmd of program.commands.flatMap((c) => [c, ...c.commands])) {
+const allCommands = (c: Command): Command[] => [c, ...c.commands.flatMap(allCommands)];
+for (const cmd of program.commands.flatMap(allCommands)) {
   if (cmd.commands.length === 0) {
     cmd.option('--json', 'print exactly one JSON object on stdout');
     cmd.option('--home <DIR>', 'state folder of this station');
@@ -86,7 +91,7 @@ for (const cmd of program.commands.flatMap((c) => [c, ...c.commands])) {
 }
 
 // Usage errors of any command become exit 2 (and, with --json, one JSON object), not commander's own exit 1.
-for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
+for (const c of allCommands(program)) {
   c.exitOverride();
   c.enablePositionalOptions();
 }

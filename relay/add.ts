@@ -28,7 +28,9 @@ export interface AddResult {
   created: boolean;
 }
 
-function validate(o: AddOptions): void {
+export function validate(
+  o: Pick<AddOptions, 'name' | 'version' | 'diskFormat' | 'containerFormat' | 'properties'>,
+): void {
   const probe = artifactSchema.pick({
     name: true,
     version: true,
@@ -90,42 +92,80 @@ export async function addArtifact(home: RelayHome, o: AddOptions): Promise<AddRe
     await fs.promises.rm(tmp, { force: true });
     throw new EcluseError('E_IO', `copying ${o.file} failed: ${(e as Error).message}`, {}, { cause: e });
   }
-  const digest256 = sha256.digest('hex');
-  const digest512 = sha512.digest('hex');
-  const existing = home.db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(o.name, o.version) as
+  return recordBlob(home, {
+    tmp,
+    size,
+    sha256: sha256.digest('hex'),
+    sha512: sha512.digest('hex'),
+    name: o.name,
+    version: o.version,
+    diskFormat: o.diskFormat,
+    containerFormat: o.containerFormat,
+    properties: o.properties,
+    vendor: o.vendor,
+    source: path.basename(o.file),
+  });
+}
+
+export interface BlobRecord {
+  /** A complete, fsynced file under `home.blobs` (same filesystem as the store): renamed in, or removed. */
+  tmp: string;
+  size: number;
+  sha256: string;
+  sha512: string;
+  name: string;
+  version: string;
+  diskFormat: string;
+  containerFormat: string;
+  properties: Record<string, string>;
+  vendor: string | null;
+  source: string;
+  /** Vendor evidence (JSON text, docs/FORMAT.md 4.5) and the feed it came from. */
+  evidence?: string | null;
+  feed?: string | null;
+}
+
+/**
+ * Enters a hashed file into the catalog: the same name and version with the same bytes is a no-op, with other bytes a
+ * refusal; bytes already present under another name are refused (the store is content-addressed).
+ */
+export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddResult> {
+  const existing = home.db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(r.name, r.version) as
     ArtifactRow | undefined;
   if (existing) {
-    await fs.promises.rm(tmp, { force: true });
-    if (existing.sha256 === digest256) return { artifact: existing, created: false };
+    await fs.promises.rm(r.tmp, { force: true });
+    if (existing.sha256 === r.sha256) return { artifact: existing, created: false };
     throw new EcluseError(
       'E_INPUT',
-      `${o.name} ${o.version} is already in the catalog with other bytes (sha256 ${existing.sha256.slice(0, 12)}…); give the new file a new version`,
+      `${r.name} ${r.version} is already in the catalog with other bytes (sha256 ${existing.sha256.slice(0, 12)}…); give the new file a new version`,
     );
   }
-  const same = home.db.prepare('SELECT name, version FROM artifacts WHERE sha256 = ?').get(digest256) as
+  const same = home.db.prepare('SELECT name, version FROM artifacts WHERE sha256 = ?').get(r.sha256) as
     { name: string; version: string } | undefined;
   if (same) {
-    await fs.promises.rm(tmp, { force: true });
+    await fs.promises.rm(r.tmp, { force: true });
     throw new EcluseError('E_INPUT', `these bytes are already in the catalog as ${same.name} ${same.version}`);
   }
-  await fs.promises.rename(tmp, blobPath(home, digest256));
+  await fs.promises.rename(r.tmp, blobPath(home, r.sha256));
   const row = home.db
     .prepare(
       `INSERT INTO artifacts (name, version, type, size, sha256, sha512, disk_format, container_format, properties,
-         vendor, source, added_at) VALUES (?, ?, 'vm-image', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+         vendor, source, added_at, evidence, feed) VALUES (?, ?, 'vm-image', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     )
     .get(
-      o.name,
-      o.version,
-      size,
-      digest256,
-      digest512,
-      o.diskFormat,
-      o.containerFormat,
-      JSON.stringify(o.properties),
-      o.vendor,
-      path.basename(o.file),
+      r.name,
+      r.version,
+      r.size,
+      r.sha256,
+      r.sha512,
+      r.diskFormat,
+      r.containerFormat,
+      JSON.stringify(r.properties),
+      r.vendor,
+      r.source,
       new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      r.evidence ?? null,
+      r.feed ?? null,
     ) as ArtifactRow;
   return { artifact: row, created: true };
 }

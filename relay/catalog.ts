@@ -39,7 +39,47 @@ CREATE TABLE IF NOT EXISTS exports (
   volumes          INTEGER NOT NULL,
   bytes            INTEGER NOT NULL
 );
+-- Vendor feeds (relay/feeds/): the declared config and the trust material pinned when it was declared.
+CREATE TABLE IF NOT EXISTS feeds (
+  name       TEXT PRIMARY KEY,
+  config     TEXT NOT NULL,
+  trust      TEXT NOT NULL,
+  added_at   TEXT NOT NULL
+);
+-- Import receipts (relay/receipts/): the pinned receipt key of each site, and every receipt taken.
+CREATE TABLE IF NOT EXISTS receipt_keys (
+  site       TEXT PRIMARY KEY,
+  key_id     TEXT NOT NULL,
+  public_pem TEXT NOT NULL,
+  pinned_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipts (
+  site         TEXT NOT NULL,
+  number       INTEGER NOT NULL,
+  issued       TEXT NOT NULL,
+  acknowledged INTEGER NOT NULL,
+  payload      TEXT NOT NULL,
+  taken_at     TEXT NOT NULL,
+  PRIMARY KEY (site, number)
+);
 `;
+
+/** Columns added after the first release: added in place when missing (never changed). */
+const COLUMNS: Array<{ table: string; column: string; decl: string }> = [
+  // The vendor evidence (JSON, format 4.5) kept for an artifact fetched from a feed; NULL for `relay add`.
+  { table: 'artifacts', column: 'evidence', decl: 'TEXT' },
+  { table: 'artifacts', column: 'feed', decl: 'TEXT' },
+  // The exact statement bytes of an export (for `export --resend N`) and the media size it was planned for.
+  { table: 'exports', column: 'statement', decl: 'BLOB' },
+  { table: 'exports', column: 'media_bytes', decl: 'INTEGER' },
+];
+
+function migrate(db: RelayDb): void {
+  for (const c of COLUMNS) {
+    const cols = db.prepare(`PRAGMA table_info(${c.table})`).all() as Array<{ name: string }>;
+    if (!cols.some((x) => x.name === c.column)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.decl}`);
+  }
+}
 
 export interface ArtifactRow {
   id: number;
@@ -56,6 +96,8 @@ export interface ArtifactRow {
   source: string;
   added_at: string;
   exported_in: string | null;
+  evidence?: string | null;
+  feed?: string | null;
 }
 
 export interface ExportRow {
@@ -68,6 +110,8 @@ export interface ExportRow {
   media: string;
   volumes: number;
   bytes: number;
+  statement?: Buffer | null;
+  media_bytes?: number | null;
 }
 
 export interface RelayHome {
@@ -88,6 +132,7 @@ export function openRelayHome(root: string): RelayHome {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.exec(SCHEMA);
+  migrate(db);
   let station = (db.prepare("SELECT value FROM settings WHERE key = 'station'").get() as { value: string } | undefined)
     ?.value;
   if (!station) {

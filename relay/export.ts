@@ -16,13 +16,15 @@ import {
   PREDICATE_TYPE,
   STATEMENT_TYPE,
   subjectName,
+  vendorEvidenceSchema,
   type Artifact,
   type Statement,
 } from '../sneakernet/statement.js';
-import { checkConsistency } from '../sneakernet/statement.js';
+import { acknowledgement } from './receipts/receipts.js';
+import { checkConsistency, parseStatement } from '../sneakernet/statement.js';
 import { planVolumes } from '../sneakernet/volume-plan.js';
 import { writeVolume, type WrittenVolume } from '../sneakernet/volume-writer.js';
-import { blobPath, lastExport, type ArtifactRow, type RelayHome } from './catalog.js';
+import { blobPath, lastExport, type ArtifactRow, type ExportRow, type RelayHome } from './catalog.js';
 
 /** What export needs of a signer (keys/signer.ts provides it). */
 export interface StatementSigner {
@@ -45,6 +47,14 @@ export interface ExportOptions {
   all: boolean;
   /** The site's newest revocation list (signed by the root), carried in every bundle folder's trust/. */
   revocations?: Buffer | null;
+  /** Every root document of the site (root rotations), carried in trust/ so any import station can catch up. */
+  rootDocuments?: Array<{ name: string; bytes: Buffer }>;
+  /** Leave the vendor evidence out of the statement (for import stations older than format 4.5). */
+  noEvidence?: boolean;
+  /** Build on a bundle the import station has not acknowledged in a receipt yet. */
+  force?: boolean;
+  /** Rewrite an earlier bundle exactly (`--resend N`): its statement bytes as recorded, signed again. */
+  resend?: { sequence: number; statement: Statement; payload: Buffer };
   now?: Date;
   onProgress?: (bytes: number, total: number) => void;
 }
@@ -68,7 +78,8 @@ export interface ExportResult {
 
 const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-function toArtifact(row: ArtifactRow): Artifact {
+function toArtifact(row: ArtifactRow, evidence = true): Artifact {
+  const e = evidence && row.evidence ? { evidence: vendorEvidenceSchema.parse(JSON.parse(row.evidence)) } : {};
   return {
     name: row.name,
     version: row.version,
@@ -79,7 +90,7 @@ function toArtifact(row: ArtifactRow): Artifact {
     diskFormat: row.disk_format as Artifact['diskFormat'],
     containerFormat: row.container_format as Artifact['containerFormat'],
     properties: JSON.parse(row.properties) as Record<string, string>,
-    provenance: { vendor: row.vendor, source: row.source, addedAt: row.added_at },
+    provenance: { vendor: row.vendor, source: row.source, addedAt: row.added_at, ...e },
   };
 }
 
@@ -102,17 +113,152 @@ async function writeSynced(file: string, data: string | Buffer): Promise<void> {
   }
 }
 
+/**
+ * What the next export carries. Without a receipt from the site: everything not exported yet (or everything, with
+ * `all`). With one: what the import station's inventory lacks, leaving out what bundles it has not acknowledged yet
+ * are carrying (they are on their way).
+ */
+export function selectArtifacts(home: RelayHome, site: string, all: boolean): { rows: ArtifactRow[]; basis: string } {
+  if (all) return { rows: home.db.prepare('SELECT * FROM artifacts ORDER BY id').all() as ArtifactRow[], basis: 'all' };
+  const ack = acknowledgement(home.db, site, home.station);
+  if (!ack) {
+    return {
+      rows: home.db.prepare('SELECT * FROM artifacts WHERE exported_in IS NULL ORDER BY id').all() as ArtifactRow[],
+      basis: 'not exported yet',
+    };
+  }
+  const inFlight = new Set(
+    (
+      home.db.prepare('SELECT bundle_id FROM exports WHERE sequence > ?').all(ack.sequence) as Array<{
+        bundle_id: string;
+      }>
+    ).map((r) => r.bundle_id),
+  );
+  const rows = (home.db.prepare('SELECT * FROM artifacts ORDER BY id').all() as ArtifactRow[]).filter(
+    (r) => !ack.inventory.has(r.sha256) && !(r.exported_in && inFlight.has(r.exported_in)),
+  );
+  return { rows, basis: `receipt ${ack.number} of site ${site} (acknowledges #${ack.sequence})` };
+}
+
+/** Refuses to chain onto a bundle the site has not acknowledged, when receipts are in use for it. */
+export function checkAcknowledged(home: RelayHome, site: string, force: boolean): void {
+  const ack = acknowledgement(home.db, site, home.station);
+  const previous = lastExport(home.db);
+  if (!ack || !previous || force) return;
+  if (previous.sequence > ack.sequence) {
+    throw new EcluseError(
+      'E_UNACKNOWLEDGED',
+      `site ${site} has acknowledged bundle #${ack.sequence} (receipt ${ack.number}) but this station last wrote #${previous.sequence}: import it and bring a receipt back (ecluse relay receipt import), resend it (export --resend ${ack.sequence + 1}), or build on it anyway with --force`,
+      { check: 'receipt' },
+    );
+  }
+}
+
+export interface MediumPlan {
+  medium: number;
+  volumes: string[];
+  bytes: number;
+  /** Free space the medium must have: its volumes, the signatures and certificates, and a 1 MiB margin. */
+  freeSpaceNeeded: number;
+}
+
+export interface ExportPlan {
+  basis: string;
+  sequence: number;
+  artifacts: Array<{
+    name: string;
+    version: string;
+    size: number;
+    sha256: string;
+    vendor: string | null;
+    evidence: boolean;
+  }>;
+  volumes: Array<{ name: string; size: number }>;
+  bytes: number;
+  mediaSize: number;
+  /** The fewest media of `mediaSize` bytes the bundle fits on (each medium gets at least one volume). */
+  mediaNeeded: number;
+  media: MediumPlan[];
+  /** False when a single volume plus its bundle files does not fit on one medium of `mediaSize`. */
+  fits: boolean;
+}
+
+/** Estimated bytes of the bundle files besides volumes: signatures, certificates, revocations (per medium). */
+const METADATA_ESTIMATE = (signers: number, artifacts: number) =>
+  16 * 1024 + signers * (3 * 1024 + 2 * 1024) * 2 + artifacts * 8 * 1024;
+const MARGIN = 1024 * 1024;
+
+/** Distribution of `n` volumes over `k` media: contiguous, in order, at least one each. */
+function shareOf(volumes: number, media: number): (i: number) => number {
+  const share = (k: number) => Math.floor((k * volumes) / media);
+  return (i) => {
+    for (let k = 0; k < media; k++) if (i >= share(k) && i < share(k + 1)) return k;
+    return media - 1;
+  };
+}
+
+/** `ecluse export --plan`: what the next export would write, on how many media, needing how much free space each. */
+export function planExport(
+  home: RelayHome,
+  o: { site: string; mediaBytes: number; all: boolean; signers: number; force?: boolean; noEvidence?: boolean },
+): ExportPlan {
+  const { rows, basis } = selectArtifacts(home, o.site, o.all);
+  if (rows.length === 0) throw new EcluseError('E_NOTHING_TO_EXPORT', `nothing to export (${basis})`);
+  const artifacts = rows.map((r) => toArtifact(r, !o.noEvidence));
+  const plan = planVolumes(artifacts, o.mediaBytes);
+  const meta = METADATA_ESTIMATE(o.signers, artifacts.length);
+  const layout = (n: number): MediumPlan[] => {
+    const on = shareOf(plan.length, n);
+    return Array.from({ length: n }, (_, k) => {
+      const vols = plan.filter((_, i) => on(i) === k);
+      const bytes = vols.reduce((x, v) => x + v.size, 0);
+      return { medium: k + 1, volumes: vols.map((v) => v.name), bytes, freeSpaceNeeded: bytes + meta + MARGIN };
+    });
+  };
+  let media = layout(plan.length);
+  const fits = media.every((m) => m.freeSpaceNeeded <= o.mediaBytes);
+  for (let n = 1; n <= plan.length && fits; n++) {
+    const l = layout(n);
+    if (l.every((m) => m.freeSpaceNeeded <= o.mediaBytes)) {
+      media = l;
+      break;
+    }
+  }
+  const total = plan.reduce((x, v) => x + v.size, 0);
+  return {
+    basis,
+    sequence: (lastExport(home.db)?.sequence ?? 0) + 1,
+    artifacts: rows.map((r) => ({
+      name: r.name,
+      version: r.version,
+      size: r.size,
+      sha256: r.sha256,
+      vendor: r.vendor,
+      evidence: !o.noEvidence && !!r.evidence,
+    })),
+    volumes: plan.map((v) => ({ name: v.name, size: v.size })),
+    bytes: total,
+    mediaSize: o.mediaBytes,
+    mediaNeeded: media.length,
+    media,
+    fits,
+  };
+}
+
 export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<ExportResult> {
   const keyIds = new Set(o.signers.map((s) => s.keyId));
   if (o.signers.length === 0) throw new EcluseError('E_USAGE', 'at least one --signer is required');
   if (keyIds.size !== o.signers.length) throw new EcluseError('E_USAGE', 'the same signer key was given twice');
-  const rows = home.db
-    .prepare(`SELECT * FROM artifacts ${o.all ? '' : 'WHERE exported_in IS NULL'} ORDER BY id`)
-    .all() as ArtifactRow[];
+  if (!o.resend) checkAcknowledged(home, o.site, o.force ?? false);
+  const { rows, basis } = o.resend
+    ? { rows: resendRows(home, o.resend.statement), basis: 'resend' }
+    : selectArtifacts(home, o.site, o.all);
   if (rows.length === 0) {
     throw new EcluseError(
       'E_NOTHING_TO_EXPORT',
-      'nothing was added since the last export (use --all to export everything again)',
+      basis === 'not exported yet'
+        ? 'nothing was added since the last export (use --all to export everything again)'
+        : `the import station already has everything (${basis}; use --all to export everything again)`,
     );
   }
   for (const row of rows) {
@@ -121,8 +267,10 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
       throw new EcluseError('E_IO', `the stored copy of ${row.name} ${row.version} is missing or damaged`);
     }
   }
-  const artifacts = rows.map(toArtifact);
-  const plan = planVolumes(artifacts, o.mediaBytes);
+  const artifacts = o.resend ? o.resend.statement.predicate.artifacts : rows.map((r) => toArtifact(r, !o.noEvidence));
+  const plan = o.resend
+    ? o.resend.statement.predicate.volumes.map((v) => ({ name: v.name, entries: v.entries, size: v.size }))
+    : planVolumes(artifacts, o.mediaBytes);
   const mediaList = typeof o.media === 'string' ? [o.media] : o.media;
   if (mediaList.length === 0) throw new EcluseError('E_USAGE', 'at least one --to is required');
   if (new Set(mediaList.map((m) => path.resolve(m))).size !== mediaList.length) {
@@ -138,11 +286,13 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
   const share = (k: number) => Math.floor((k * plan.length) / mediaList.length);
   const onMedium = plan.map((_, i) => mediaList.findIndex((_m, k) => i >= share(k) && i < share(k + 1)));
   const previous = lastExport(home.db);
-  const now = o.now ?? new Date();
-  const created = isoSeconds(now);
-  const expires = isoSeconds(new Date(now.getTime() + o.expiresInMs));
-  const bundleId = randomUUID();
-  const sequence = (previous?.sequence ?? 0) + 1;
+  const rp = o.resend?.statement.predicate;
+  // A resent bundle is the same bundle: same statement, so the same tar mtime (its creation time) and bytes.
+  const now = rp ? new Date(rp.created) : (o.now ?? new Date());
+  const created = rp ? rp.created : isoSeconds(now);
+  const expires = rp ? rp.expires : isoSeconds(new Date(now.getTime() + o.expiresInMs));
+  const bundleId = rp ? rp.bundleId : randomUUID();
+  const sequence = rp ? rp.sequence : (previous?.sequence ?? 0) + 1;
 
   const targets = mediaList.map((media, k) => ({
     media,
@@ -180,32 +330,52 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
         }),
       );
     }
-    const statement: Statement = {
-      _type: STATEMENT_TYPE,
-      subject: artifacts.map((a) => ({ name: subjectName(a), digest: { sha256: a.sha256, sha512: a.sha512 } })),
-      predicateType: PREDICATE_TYPE,
-      predicate: {
-        formatVersion: FORMAT_VERSION,
-        bundleId,
-        station: home.station,
-        sequence,
-        previous: previous
-          ? { bundleId: previous.bundle_id, sequence: previous.sequence, statementSha256: previous.statement_sha256 }
-          : null,
-        site: o.site,
-        created,
-        expires,
-        volumes: plan.map((v, i) => ({
-          name: v.name,
-          size: written[i]?.size ?? 0,
-          sha256: written[i]?.sha256 ?? '',
-          entries: v.entries.map((e) => ({ path: e.path, artifact: e.artifact, offset: e.offset, size: e.size })),
-        })),
-        artifacts,
-      },
-    };
+    // Read every volume back from the media: what the import station will read is what was meant to be written.
+    for (const [i, v] of plan.entries()) {
+      const tmp = targets[onMedium[i] ?? 0]?.tmp;
+      const file = path.join(tmp?.volumes ?? '', v.name);
+      const h = createHash('sha256');
+      for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) h.update(chunk as Buffer);
+      const expected = rp ? rp.volumes[i]?.sha256 : written[i]?.sha256;
+      if (h.digest('hex') !== expected) {
+        throw new EcluseError(
+          'E_IO',
+          `${v.name} read back from ${targets[onMedium[i] ?? 0]?.media ?? ''} differs from what was ${rp ? 'first exported' : 'written'}: the media is faulty or the stored blob changed`,
+        );
+      }
+    }
+    const statement: Statement = o.resend
+      ? o.resend.statement
+      : {
+          _type: STATEMENT_TYPE,
+          subject: artifacts.map((a) => ({ name: subjectName(a), digest: { sha256: a.sha256, sha512: a.sha512 } })),
+          predicateType: PREDICATE_TYPE,
+          predicate: {
+            formatVersion: FORMAT_VERSION,
+            bundleId,
+            station: home.station,
+            sequence,
+            previous: previous
+              ? {
+                  bundleId: previous.bundle_id,
+                  sequence: previous.sequence,
+                  statementSha256: previous.statement_sha256,
+                }
+              : null,
+            site: o.site,
+            created,
+            expires,
+            volumes: plan.map((v, i) => ({
+              name: v.name,
+              size: written[i]?.size ?? 0,
+              sha256: written[i]?.sha256 ?? '',
+              entries: v.entries.map((e) => ({ path: e.path, artifact: e.artifact, offset: e.offset, size: e.size })),
+            })),
+            artifacts,
+          },
+        };
     checkConsistency(statement);
-    const payload = encodeStatement(statement);
+    const payload = o.resend ? o.resend.payload : encodeStatement(statement);
     for (const signer of o.signers) {
       const signature = await signer.signStatement(payload);
       for (const { tmp } of targets) {
@@ -213,10 +383,14 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
         await writeSynced(path.join(tmp.certificates, `${signer.keyId}${CERTIFICATE_SUFFIX}`), signer.certificatePem);
       }
     }
-    if (o.revocations) {
+    const trustFiles = [
+      ...(o.revocations ? [{ name: TRUST_FILES[0], bytes: o.revocations }] : []),
+      ...(o.rootDocuments ?? []),
+    ];
+    if (trustFiles.length > 0) {
       for (const { tmp } of targets) {
         await fs.promises.mkdir(tmp.trust);
-        await writeSynced(path.join(tmp.trust, TRUST_FILES[0]), o.revocations);
+        for (const f of trustFiles) await writeSynced(path.join(tmp.trust, f.name), f.bytes);
         await syncDir(tmp.trust);
       }
     }
@@ -229,26 +403,29 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
       await syncDir(bundlesDir(t.media));
     }
     const statementSha256 = createHash('sha256').update(payload).digest('hex');
-    home.db.transaction(() => {
-      home.db
-        .prepare(
-          `INSERT INTO exports (sequence, bundle_id, statement_sha256, site, created, expires, media, volumes, bytes)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          sequence,
-          bundleId,
-          statementSha256,
-          o.site,
-          created,
-          expires,
-          mediaList.map((m) => path.resolve(m)).join('\n'),
-          plan.length,
-          total,
-        );
-      const mark = home.db.prepare('UPDATE artifacts SET exported_in = ? WHERE id = ?');
-      for (const row of rows) mark.run(bundleId, row.id);
-    })();
+    if (!o.resend)
+      home.db.transaction(() => {
+        home.db
+          .prepare(
+            `INSERT INTO exports (sequence, bundle_id, statement_sha256, site, created, expires, media, volumes, bytes,
+             statement, media_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(
+            sequence,
+            bundleId,
+            statementSha256,
+            o.site,
+            created,
+            expires,
+            mediaList.map((m) => path.resolve(m)).join('\n'),
+            plan.length,
+            total,
+            payload,
+            o.mediaBytes,
+          );
+        const mark = home.db.prepare('UPDATE artifacts SET exported_in = ? WHERE id = ?');
+        for (const row of rows) mark.run(bundleId, row.id);
+      })();
     return {
       bundleId,
       station: home.station,
@@ -272,4 +449,46 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
     for (const root of renamed) await fs.promises.rm(root, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** The catalog rows of a recorded bundle's artifacts (their blobs are what the volumes are rebuilt from). */
+function resendRows(home: RelayHome, statement: Statement): ArtifactRow[] {
+  return statement.predicate.artifacts.map((a) => {
+    const row = home.db.prepare('SELECT * FROM artifacts WHERE sha256 = ?').get(a.sha256) as ArtifactRow | undefined;
+    if (!row) throw new EcluseError('E_NOT_FOUND', `${a.name} ${a.version} of that bundle is no longer in the catalog`);
+    return row;
+  });
+}
+
+/**
+ * `ecluse export --resend N`: bundle N exactly as it was first written (same statement bytes: same bundle id,
+ * sequence, predecessor, validity, volumes), signed again. Because the statement is unchanged, the import station
+ * chains it exactly as the original, and bundles exported after it still name it correctly. A bundle whose
+ * statement has expired cannot be resent (the import station would refuse it, E_EXPIRED).
+ */
+export function resendSource(
+  home: RelayHome,
+  sequence: number,
+  now = new Date(),
+): { site: string; statement: Statement; payload: Buffer; mediaBytes: number | null } {
+  const row = home.db.prepare('SELECT * FROM exports WHERE sequence = ?').get(sequence) as ExportRow | undefined;
+  if (!row) throw new EcluseError('E_NOT_FOUND', `this station never wrote bundle #${sequence}`);
+  if (!row.statement) {
+    throw new EcluseError(
+      'E_NOT_FOUND',
+      `bundle #${sequence} was written before statements were kept: it cannot be resent`,
+    );
+  }
+  const payload = Buffer.from(row.statement);
+  const statement = parseStatement(payload);
+  if (Date.parse(statement.predicate.expires) <= now.getTime()) {
+    throw new EcluseError(
+      'E_EXPIRED',
+      `bundle #${sequence} expired on ${statement.predicate.expires}; it cannot be resent as it was`,
+      {
+        check: 'expiry',
+      },
+    );
+  }
+  return { site: row.site, statement, payload, mediaBytes: row.media_bytes ?? null };
 }

@@ -7,6 +7,8 @@
 #   chromium: the browser test of the audit web view (driven by playwright-core)
 #   e2fsprogs, dosfstools, xorriso: mkfs.ext4, mkfs.vfat and ISO images for the daemon tests (real loop mounts)
 #   systemd, udev: systemd-analyze (verify and score the units), udevadm (the mount helper)
+#   gpgv: verifies vendors' OpenPGP-signed checksum files (relay fetch, and vendor evidence at import)
+#   gnupg: gpg, which the feed tests use to make vendor keys and signatures
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
 need=()
@@ -26,6 +28,8 @@ command -v mkfs.vfat >/dev/null || [ -x /usr/sbin/mkfs.vfat ] || need+=(dosfstoo
 command -v xorriso >/dev/null || need+=(xorriso)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v udevadm >/dev/null || [ -x /usr/bin/udevadm ] || need+=(udev)
+command -v gpgv >/dev/null || need+=(gpgv)
+command -v gpg >/dev/null || need+=(gnupg)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing ${need[*]}; run: sudo $0" >&2

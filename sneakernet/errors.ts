@@ -47,6 +47,15 @@ export const ERROR_CODES = {
   E_KEY: 'a key or certificate is unusable',
   E_IO: 'reading or writing a file failed',
   E_STORE: 'the image store and its catalog disagree',
+  E_TARGET: "pushing an image into the site's own Glance (a target) failed",
+  // vendor feeds and vendor evidence (export station fetch; import station re-check)
+  E_VENDOR_SIGNATURE: "a vendor's signature (OpenPGP over a checksum file, or a Sigstore bundle) does not verify",
+  E_VENDOR_DIGEST: 'an artifact does not match the digest its vendor published',
+  E_VENDOR_UNTRUSTED: 'an artifact is signed by a key not pinned for its vendor, or carries no vendor evidence',
+  E_FEED: 'a vendor feed could not be read (network, HTTP status, missing file)',
+  // import receipts (the way back out)
+  E_RECEIPT: 'an import receipt is not signed by the pinned receipt key, is for another site, or is older than one taken',
+  E_UNACKNOWLEDGED: 'the import station has not acknowledged the last bundle (no receipt names it yet)',
   E_INTERNAL: 'an internal error (a bug: please report it)',
 } as const;
 
@@ -65,6 +74,8 @@ const OPERATIONAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'E_IO',
   'E_INTERNAL',
   'E_INPUT',
+  'E_TARGET',
+  'E_FEED',
   'E_MEDIA_REMOVED',
 ]);
 

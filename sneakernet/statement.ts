@@ -54,6 +54,49 @@ const properties = z
   .record(propertyKey, z.string().max(LIMITS.propertyValueLength))
   .refine((p) => Object.keys(p).length <= LIMITS.properties, `at most ${LIMITS.properties} properties`);
 
+/** Standard base64 (RFC 4648 §4, padded) of at most `maxChars` characters. */
+const base64 = (maxChars: number) =>
+  z
+    .string()
+    .min(1)
+    .max(maxChars)
+    .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'base64');
+
+/** Largest vendor checksum file (or clear-signed document) carried as evidence: 256 KiB. */
+export const EVIDENCE_CHECKSUMS_BYTES = 256 * 1024;
+/** Largest detached OpenPGP signature or Sigstore bundle carried as evidence: 64 KiB. */
+export const EVIDENCE_SIGNATURE_BYTES = 64 * 1024;
+const b64Chars = (bytes: number) => Math.ceil(bytes / 3) * 4;
+
+/**
+ * The vendor's own proof that it published an artifact (optional; docs/FORMAT.md 4.5), kept by the export station
+ * when it fetched the artifact from a feed and re-verified by the import station against vendor keys pinned inside.
+ */
+export const vendorEvidenceSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    /** A checksum file (SHA256SUMS, SHA512SUMS, CHECKSUM) signed with OpenPGP, listing the artifact. */
+    kind: z.literal('openpgp-checksums'),
+    /** Fingerprint (uppercase hex) of the vendor key that made the signature, as the export station saw it. */
+    keyFingerprint: z.string().regex(/^(?:[0-9A-F]{40}|[0-9A-F]{64})$/, 'an OpenPGP fingerprint in uppercase hex'),
+    /** The artifact's file name in the checksum file. */
+    file: z.string().min(1).max(LIMITS.nameLength),
+    algorithm: z.enum(['sha256', 'sha512']),
+    /** The checksum file as published (for a clear-signed file: the whole clear-signed document). */
+    checksums: base64(b64Chars(EVIDENCE_CHECKSUMS_BYTES)),
+    /** The detached signature (binary or ASCII-armored) over `checksums`; null when `checksums` is clear-signed. */
+    signature: base64(b64Chars(EVIDENCE_SIGNATURE_BYTES)).nullable(),
+  }),
+  z.strictObject({
+    /** A Sigstore bundle by a vendor key: a message signature over the artifact, or a DSSE in-toto statement naming it. */
+    kind: z.literal('sigstore'),
+    /** SHA-256 of the vendor public key's SubjectPublicKeyInfo (DER), as the export station saw it. */
+    keyId: sha256Hex,
+    /** The Sigstore bundle (JSON) as published. */
+    bundle: base64(b64Chars(EVIDENCE_SIGNATURE_BYTES)),
+  }),
+]);
+export type VendorEvidence = z.infer<typeof vendorEvidenceSchema>;
+
 export const provenanceSchema = z.strictObject({
   /** Who published the artifact (free text at v1; vendor feeds fill it). */
   vendor: z.string().max(LIMITS.nameLength).nullable(),
@@ -61,6 +104,8 @@ export const provenanceSchema = z.strictObject({
   source: z.string().max(4096),
   /** When it entered the export station's catalog. */
   addedAt: isoTime,
+  /** Optional (4.5): the vendor's signature material, re-verified inside when the policy pins vendor keys. */
+  evidence: vendorEvidenceSchema.optional(),
 });
 
 export const artifactSchema = z.strictObject({

@@ -44,7 +44,9 @@ export interface ImageSigner {
 /** PEM of a self-signed certificate for the station's image-signing key (node-forge issues; Node checks). */
 export function issueImageSigningCertificate(key: crypto.KeyObject, siteId: string, now = new Date()): string {
   const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString());
+  cert.publicKey = forge.pki.publicKeyFromPem(
+    crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString(),
+  );
   const serial = crypto.randomBytes(16);
   serial[0] = ((serial[0] as number) & 0x7f) | 0x40;
   cert.serialNumber = serial.toString('hex');
@@ -103,7 +105,11 @@ export async function signFile(key: crypto.KeyObject, file: string): Promise<str
   const signer = crypto.createSign('sha256');
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) signer.update(chunk as Buffer);
   return signer
-    .sign({ key, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_MAX_SIGN })
+    .sign({
+      key,
+      padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: crypto.constants.RSA_PSS_SALTLEN_MAX_SIGN,
+    })
     .toString('base64');
 }
 

@@ -21,9 +21,11 @@ import { checkFreshness, timeFloor, type CheckRecord } from './freshness.js';
 import { checkAdmission, type Placement } from './policy/admission.js';
 import { activePolicy, type ActivePolicy } from './policy/store.js';
 import { revokedKeys } from './revocations.js';
+import { applyRootRotations } from './root-updates.js';
 import { promote, type PromotedImage } from './promote.js';
 import type { Site } from './site.js';
 import { ArtifactStager } from './staging.js';
+import { checkVendorEvidence } from './vendor-evidence.js';
 
 export interface ImportRequest {
   media: string;
@@ -182,9 +184,12 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
   try {
     bundleId = await chooseBundle(req.media, req.bundleId);
     const files = await readBundleFiles(req.media, bundleId);
-    // A newer revocation list signed by the root applies from now on, whatever becomes of this bundle.
-    if (req.mode === 'import')
-      revokedKeys(site, files.revocations, { record: true, media: req.auditMedia ?? req.media });
+    // Newer roots (rotation) and a newer revocation list, signed as they must be, apply from now on, whatever becomes
+    // of this bundle; roots first, since the list may be signed by the new root. `verify` applies them in memory only.
+    const record = req.mode === 'import';
+    const auditMedia = req.auditMedia ?? req.media;
+    applyRootRotations(site, files.rootDocuments, { record, media: auditMedia, at: timeFloor(site.db, now) });
+    if (record) revokedKeys(site, files.revocations, { record, media: auditMedia });
     verified = verifyStatement(site, files, now);
     const p = verified.statement.predicate;
     if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
@@ -211,6 +216,9 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
       outcome: 'pass',
       detail: `${p.volumes.length} volume(s) and ${p.artifacts.length} artifact(s) match`,
     });
+    verified.checks.push(
+      ...checkVendorEvidence(verified.policy, verified.placements, verified.statement, stager.staged),
+    );
     const artifacts = stager.staged.map((s) => ({
       name: s.artifact.name,
       version: s.artifact.version,
@@ -296,6 +304,11 @@ export async function verifyBundleOnMedium(
   let verified: Verified | null = null;
   try {
     const files = await readBundleFiles(media, bundleId);
+    applyRootRotations(site, files.rootDocuments, {
+      record: true,
+      media: o.auditMedia ?? media,
+      at: timeFloor(site.db, o.now ?? new Date()),
+    });
     revokedKeys(site, files.revocations, { record: true, media: o.auditMedia ?? media });
     verified = verifyStatement(site, files, o.now ?? new Date(), true);
     const present = new Set(files.volumeFiles);

@@ -13,6 +13,7 @@ import { appendAudit } from './audit.js';
 import { glanceTime } from './db.js';
 import { checkFreshness, type CheckRecord } from './freshness.js';
 import { imageSignatureProperties } from './image-signature.js';
+import { pushToTargets } from './targets/push.js';
 import { checkAdmission, type Placement } from './policy/admission.js';
 import type { ActivePolicy } from './policy/store.js';
 import type { Site } from './site.js';
@@ -182,5 +183,8 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
     for (const f of moved) await fs.promises.rm(f, { force: true });
     throw e;
   }
+  // Staging into the site's own Glance, if targets are set (issue 5): after the commit; never fails the import.
+  const promotedIds = images.map((i) => i.id);
+  await pushToTargets(site.db, site.home.images, promotedIds);
   return images.map(({ file: _f, staged: _s, properties: _p, ...rest }) => rest);
 }

@@ -55,7 +55,14 @@ function withSite<T>(home: string | undefined, f: (db: ReturnType<typeof openDb>
 }
 
 export function registerAudit(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
-  const audit = program.command('audit').description('the tamper-evident audit log (Merkle tree, signed checkpoints)');
+  const audit = program
+    .command('audit')
+    .description('the tamper-evident audit log (Merkle tree, signed checkpoints)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ecluse audit verify --json\n  ecluse audit export --to /media/usb0/audit\n' +
+        '  ecluse audit verify-export /media/usb0/audit --key site-audit.pem --previous last/checkpoint.json\n',
+    );
 
   audit
     .command('verify')

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readKeyDirRevocations } from '../../keys/revocation.js';
+import { keyDirRootFiles } from '../../keys/root-rotation.js';
 import { loadTrustAnchors } from '../../keys/trust.js';
 import { loadSigner } from '../../keys/signer.js';
 import { resolvePassphrase } from '../../keys/passphrase.js';
@@ -10,12 +11,15 @@ import { EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { addArtifact } from '../../relay/add.js';
 import { openRelayHome } from '../../relay/catalog.js';
-import { exportBundle } from '../../relay/export.js';
+import { exportBundle, planExport, resendSource } from '../../relay/export.js';
+import { importReceipts, trustReceiptKey } from '../../relay/receipts/receipts.js';
+import type { Statement } from '../../sneakernet/statement.js';
 import { sniffDiskFormat } from '../../relay/disk-format.js';
 import { parseDuration } from '../duration.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 import { progressBar } from '../progress.js';
+import { registerFeeds } from './feed.js';
 
 /**
  * The newest revocation list of the signers' key folders (KEYDIR/trust/, beside KEYDIR/signers/), verified against
@@ -30,7 +34,11 @@ function newestRevocations(dirs: string[], signers: Array<{ name: string; keyId:
     if (!found) continue;
     for (const s of signers) {
       const r = found.list.revoked.find((x) => x.keyId === s.keyId);
-      if (r) throw new EcluseError('E_REVOKED', `signer ${s.name} was revoked on ${r.revokedAt}; the import station would refuse its signature`);
+      if (r)
+        throw new EcluseError(
+          'E_REVOKED',
+          `signer ${s.name} was revoked on ${r.revokedAt}; the import station would refuse its signature`,
+        );
     }
     if (!best || found.list.version > best.version) best = { version: found.list.version, bytes: found.bytes };
   }
@@ -53,6 +61,52 @@ function parseProperties(list: string[]): Record<string, string> {
 
 export function registerRelay(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
   const relay = program.command('relay').description('the export station catalog');
+  registerFeeds(relay, ctx, home);
+  const receipt = relay.command('receipt').description('import receipts: what the import station has, signed by it');
+  receipt
+    .command('trust')
+    .description("pin a site's receipt key (the public key `ecluse receipt key` prints at the import station)")
+    .argument('<KEYFILE>', 'the receipt public key (PEM)')
+    .requiredOption('--site <SITE_ID>', 'the site whose import station holds that key')
+    .option('--replace', 'replace the key pinned for that site')
+    .action(async (keyFile: string, o: { site: string; replace?: boolean }) => {
+      await report(ctx(), async () => {
+        let pem: string;
+        try {
+          pem = await fs.promises.readFile(keyFile, 'utf8');
+        } catch (e) {
+          throw new EcluseError('E_NOT_FOUND', `cannot read ${keyFile}: ${(e as Error).message}`);
+        }
+        const h = openRelayHome(resolveHome(home()));
+        try {
+          const r = trustReceiptKey(h.db, o.site, pem, o.replace ?? false);
+          return { json: r, human: `receipt key ${r.keyId.slice(0, 16)}… pinned for site ${r.site}` };
+        } finally {
+          h.db.close();
+        }
+      });
+    });
+  receipt
+    .command('import')
+    .description('take the receipts on the media: verified against the pinned key of their site, newer than the last')
+    .argument('<MEDIA_DIR>')
+    .action(async (media: string) => {
+      await report(ctx(), async () => {
+        const h = openRelayHome(resolveHome(home()));
+        try {
+          const taken = await importReceipts(h, media);
+          return {
+            json: { receipts: taken },
+            human: taken.map(
+              (t) =>
+                `receipt ${t.number} of site ${t.site} ${t.status}: acknowledges #${t.acknowledged} of ${h.station}, ${t.inventory} artifact(s) inside, ${t.refused} refusal(s) listed`,
+            ),
+          };
+        } finally {
+          h.db.close();
+        }
+      });
+    });
   relay
     .command('add')
     .description('add a VM image (or another artifact) to the export station catalog, to go in the next export')
@@ -128,11 +182,18 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
       collect,
       [],
     )
-    .requiredOption('--site <SITE_ID>', 'the destination site; the import station refuses bundles for other sites')
-    .requiredOption('--signer <DIR>', 'a signer folder (KEYDIR/signers/NAME); repeat for m-of-n', collect, [])
+    .option('--site <SITE_ID>', 'the destination site; the import station refuses bundles for other sites')
+    .option('--signer <DIR>', 'a signer folder (KEYDIR/signers/NAME); repeat for m-of-n', collect, [])
     .option('--media-size <SIZE>', 'largest volume to write, e.g. 4G, 700M', '4G')
     .option('--expires <DURATION>', 'how long the bundle may be imported, e.g. 30d, 12h', '30d')
     .option('--all', 'export the whole catalog again, not only what is new')
+    .option('--plan', 'show what would be written, on how many media and the free space each needs; write nothing')
+    .option(
+      '--resend <N>',
+      'write bundle N again exactly as it was (same statement, chains as the original), signed again',
+    )
+    .option('--force', 'build on a bundle the import station has not acknowledged in a receipt yet')
+    .option('--no-evidence', 'leave the vendor evidence out of the statement (import stations older than format 4.5)')
     .addHelpText(
       'after',
       '\nSigner keys are unlocked with ECLUSE_PASSPHRASE or a terminal prompt.\n\nExample:\n' +
@@ -146,10 +207,63 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
         mediaSize: string;
         expires: string;
         all?: boolean;
+        plan?: boolean;
+        resend?: string;
+        force?: boolean;
+        evidence: boolean;
       }) => {
-        await report(ctx(), async () => {
-          if (o.to.length === 0) throw new EcluseError('E_USAGE', "required option '--to <MEDIA_DIR>' not specified");
+        await report<object>(ctx(), async () => {
           const mediaBytes = parseByteSize(o.mediaSize);
+          if (o.plan) {
+            if (!o.site) throw new EcluseError('E_USAGE', "required option '--site <SITE_ID>' not specified");
+            const h = openRelayHome(resolveHome(home()));
+            try {
+              const p = planExport(h, {
+                site: o.site,
+                mediaBytes,
+                all: o.all ?? false,
+                signers: Math.max(o.signer.length, 1),
+                noEvidence: !o.evidence,
+              });
+              return {
+                json: { plan: p },
+                human: [
+                  `bundle #${p.sequence} for site ${o.site} (${p.basis}): ${p.artifacts.length} artifact(s), ${p.volumes.length} volume(s), ${formatBytes(p.bytes)}`,
+                  ...p.artifacts.map(
+                    (a) => `  ${a.name} ${a.version} (${formatBytes(a.size)})${a.evidence ? ', vendor evidence' : ''}`,
+                  ),
+                  `${p.mediaNeeded} medium/media of ${formatBytes(p.mediaSize)}${p.fits ? '' : ' (a volume and its bundle files do not fit on one medium of that size: give a smaller --media-size)'}:`,
+                  ...p.media.map(
+                    (m) =>
+                      `  medium ${m.medium}: ${m.volumes.join(', ')} - needs ${formatBytes(m.freeSpaceNeeded)} free`,
+                  ),
+                  'nothing was written',
+                ],
+              };
+            } finally {
+              h.db.close();
+            }
+          }
+          if (o.to.length === 0) throw new EcluseError('E_USAGE', "required option '--to <MEDIA_DIR>' not specified");
+          if (o.signer.length === 0) throw new EcluseError('E_USAGE', "required option '--signer <DIR>' not specified");
+          let resend: { sequence: number; statement: Statement; payload: Buffer } | undefined;
+          let site = o.site;
+          if (o.resend !== undefined) {
+            const n = Number(o.resend);
+            if (!Number.isSafeInteger(n) || n < 1)
+              throw new EcluseError('E_USAGE', '--resend wants a bundle sequence number');
+            const hh = openRelayHome(resolveHome(home()));
+            try {
+              const src = resendSource(hh, n);
+              if (site && site !== src.site)
+                throw new EcluseError('E_USAGE', `bundle #${n} was made for site ${src.site}, not ${site}`);
+              site = src.site;
+              resend = { sequence: n, statement: src.statement, payload: src.payload };
+            } finally {
+              hh.db.close();
+            }
+          }
+          if (!site) throw new EcluseError('E_USAGE', "required option '--site <SITE_ID>' not specified");
           const expiresInMs = parseDuration(o.expires);
           for (const to of o.to) if (!fs.existsSync(to)) fs.mkdirSync(to, { recursive: true });
           const signers = [];
@@ -159,13 +273,19 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
             );
           }
           const revocations = newestRevocations(o.signer, signers);
+          const rootDocuments =
+            o.signer.length > 0 ? keyDirRootFiles(path.resolve(o.signer[0] as string, '..', '..')) : [];
           const h = openRelayHome(resolveHome(home()));
           const bar = progressBar('writing', !ctx().json);
           try {
             const r = await exportBundle(h, {
               revocations,
+              rootDocuments,
               media: o.to.length === 1 ? (o.to[0] as string) : o.to,
-              site: o.site,
+              site,
+              resend,
+              force: o.force ?? false,
+              noEvidence: !o.evidence,
               signers,
               mediaBytes,
               expiresInMs,
@@ -191,7 +311,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
                 artifacts: r.artifacts,
               },
               human: [
-                `bundle ${r.station} #${r.sequence} (${r.bundleId}) for site ${r.site} written to ${r.path}`,
+                `bundle ${r.station} #${r.sequence} (${r.bundleId}) for site ${r.site} ${resend ? 'resent' : 'written'} to ${r.path}`,
                 ...(r.media.length > 1
                   ? r.media.map((m, k) => `  medium ${k + 1} of ${r.media.length}: ${m.path} (${m.volumes.join(', ')})`)
                   : []),

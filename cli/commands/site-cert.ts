@@ -20,12 +20,15 @@ export function registerSiteCert(program: Command, ctx: () => CommandContext, ho
     .option('--out <FILE>', 'write the certificate here (default: PEM on stdout)')
     .option('--der', 'DER (what Barbican stores for img_signature_certificate_uuid)')
     .option('--pem', 'PEM (the default)')
-    .option('--uuid <UUID>', 'record the uuid Barbican gave the certificate secret; images promoted from now on name it')
+    .option(
+      '--uuid <UUID>',
+      'record the uuid Barbican gave the certificate secret; images promoted from now on name it',
+    )
     .addHelpText(
       'after',
       '\nExample:\n  ecluse site cert --der --out ecluse-signing.der\n' +
         '  openstack secret store --name ecluse-signing --secret-type certificate --payload-content-type ' +
-        "'application/octet-stream' --payload-content-encoding base64 --payload \"$(base64 -w0 ecluse-signing.der)\"\n" +
+        '\'application/octet-stream\' --payload-content-encoding base64 --payload "$(base64 -w0 ecluse-signing.der)"\n' +
         '  ecluse site cert --uuid <the uuid at the end of the secret href>\n',
     )
     .action(async (o: { out?: string; der?: boolean; pem?: boolean; uuid?: string }) => {

@@ -23,7 +23,13 @@ async function readPassword(fromStdin: boolean): Promise<string> {
 }
 
 export function registerUser(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
-  const user = program.command('user').description('accounts of the audit web view (required beyond loopback)');
+  const user = program
+    .command('user')
+    .description('accounts of the audit web view (required beyond loopback)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ECLUSE_USER_PASSWORD=... ecluse user add claire --role auditor\n  ecluse user list --json\n',
+    );
   user
     .command('add')
     .description('add an account, or set the role and password of an existing one (audited)')

@@ -66,7 +66,8 @@ export async function send(peer: Peer, r: Req): Promise<Res> {
 /** A value's shape: names, JSON types and nullability, recursively (arrays by the shapes of their elements). */
 export function shape(v: unknown): unknown {
   if (v === null) return 'null';
-  if (Array.isArray(v)) return [...new Set(v.map((x) => JSON.stringify(shape(x))))].sort().map((s) => JSON.parse(s) as unknown);
+  if (Array.isArray(v))
+    return [...new Set(v.map((x) => JSON.stringify(shape(x))))].sort().map((s) => JSON.parse(s) as unknown);
   if (typeof v === 'object') {
     return Object.fromEntries(
       Object.keys(v as object)
@@ -164,7 +165,9 @@ export async function both(
   }
   for (const h of CLIENT_HEADERS) {
     const norm = (v: string | null, base: string) => (v === null ? null : v.split(base).join(BASE));
-    expect.soft(norm(e.headers.get(h), peers.ecluse.url), `${at}: header ${h}`).toBe(norm(g.headers.get(h), peers.glance.url));
+    expect
+      .soft(norm(e.headers.get(h), peers.ecluse.url), `${at}: header ${h}`)
+      .toBe(norm(g.headers.get(h), peers.glance.url));
   }
   if (g.headers.has('openstack-image-import-methods')) {
     difference('no-import-methods');

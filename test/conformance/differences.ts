@@ -32,7 +32,7 @@ export const DELIBERATE_DIFFERENCES: readonly Difference[] = [
     id: 'store-id',
     where: '/v2/info/stores, OpenStack-image-store-ids',
     what: 'one store `local` (with a description) instead of the configured `fs`',
-    why: 'the store is the import station\'s own; its id is not configurable',
+    why: "the store is the import station's own; its id is not configurable",
   },
   {
     id: 'no-import-methods',
@@ -49,7 +49,7 @@ export const DELIBERATE_DIFFERENCES: readonly Difference[] = [
   {
     id: 'schema-error-detail',
     where: '400 bodies for values that do not match the image schema',
-    what: "the first line (\"Provided object does not match schema 'image': <value> is not ...\") matches; the jsonschema dump after it is shorter",
+    what: 'the first line ("Provided object does not match schema \'image\': <value> is not ...") matches; the jsonschema dump after it is shorter',
     why: 'the dump is Python-internal (dict reprs of the schema); clients show the message, none parses it',
   },
   {

@@ -22,6 +22,7 @@ const C = 'cccccccc-0000-4000-8000-000000000003';
 const D = 'dddddddd-0000-4000-8000-000000000004';
 const MISSING = 'eeeeeeee-0000-4000-8000-000000000005';
 const F = 'ffffffff-0000-4000-8000-000000000006';
+const G = '99999999-0000-4000-8000-000000000007';
 const DATA_A = crypto.randomBytes(256 * 1024 + 3);
 const DATA_B = Buffer.from('the bytes of image B\n'.repeat(1000));
 
@@ -86,11 +87,22 @@ describe('conformance with the reference Glance', () => {
       path: '/v2/images',
       json: { id: B, name: 'conf-b', disk_format: 'qcow2', container_format: 'bare', tags: ['green'], min_ram: 512 },
     });
-    await cmp('create C (no formats)', { method: 'POST', path: '/v2/images', json: { id: C, name: 'conf-c', protected: true } });
+    await cmp('create C (no formats)', {
+      method: 'POST',
+      path: '/v2/images',
+      json: { id: C, name: 'conf-c', protected: true },
+    });
     await cmp('create D', {
       method: 'POST',
       path: '/v2/images',
-      json: { id: D, name: 'conf-d', disk_format: 'raw', container_format: 'bare', os_hidden: true, visibility: 'private' },
+      json: {
+        id: D,
+        name: 'conf-d',
+        disk_format: 'raw',
+        container_format: 'bare',
+        os_hidden: true,
+        visibility: 'private',
+      },
     });
     await cmp('duplicate id', { method: 'POST', path: '/v2/images', json: { id: A } });
     const readOnly: [string, unknown][] = [
@@ -105,14 +117,30 @@ describe('conformance with the reference Glance', () => {
       await cmp(`read-only ${k}`, { method: 'POST', path: '/v2/images', json: { name: 'x', [k]: v } });
     }
     // a wrong type is a schema error before the read-only check
-    await cmp('read-only with a wrong type', { method: 'POST', path: '/v2/images', json: { size: 'x' } }, { messageFirstLine: true });
-    await cmp('enum before read-only', { method: 'POST', path: '/v2/images', json: { status: 'x' } }, { messageFirstLine: true });
+    await cmp(
+      'read-only with a wrong type',
+      { method: 'POST', path: '/v2/images', json: { size: 'x' } },
+      { messageFirstLine: true },
+    );
+    await cmp(
+      'enum before read-only',
+      { method: 'POST', path: '/v2/images', json: { status: 'x' } },
+      { messageFirstLine: true },
+    );
     // os_hash_* are silently ignored on create by the reference server
-    await cmp('os_hash_value ignored', { method: 'POST', path: '/v2/images', json: { id: F, name: 'conf-f', os_hash_value: 'x' } });
+    await cmp('os_hash_value ignored', {
+      method: 'POST',
+      path: '/v2/images',
+      json: { id: F, name: 'conf-f', os_hash_value: 'x' },
+    });
     await cmp('delete F', { method: 'DELETE', path: `/v2/images/${F}` });
     await cmp('reserved', { method: 'POST', path: '/v2/images', json: { deleted: 'x' } });
     await cmp('malformed JSON', { method: 'POST', path: '/v2/images', body: '{"name":', type: 'application/json' });
-    await cmp('bad disk_format', { method: 'POST', path: '/v2/images', json: { disk_format: 'zzz' } }, { messageFirstLine: true });
+    await cmp(
+      'bad disk_format',
+      { method: 'POST', path: '/v2/images', json: { disk_format: 'zzz' } },
+      { messageFirstLine: true },
+    );
     await cmp('non-string extra', { method: 'POST', path: '/v2/images', json: { foo: 5 } }, { messageFirstLine: true });
   });
 
@@ -245,6 +273,28 @@ describe('conformance with the reference Glance', () => {
       json: { status: 'accepted' },
     });
     await cmp('member remove', { method: 'DELETE', path: `/v2/images/${A}/members/project-1` });
+    await cmp('member show missing', { path: `/v2/images/${A}/members/project-1` });
+    await cmp('member add without member', { method: 'POST', path: `/v2/images/${A}/members`, json: {} });
+    await cmp('member on missing image', { path: `/v2/images/${MISSING}/members` });
+    // a private image has no members
+    await cmp('create private', {
+      method: 'POST',
+      path: '/v2/images',
+      json: { id: G, name: 'conf-g', visibility: 'private' },
+    });
+    await cmp('members of private', { path: `/v2/images/${G}/members` });
+    await cmp('member add to private', { method: 'POST', path: `/v2/images/${G}/members`, json: { member: 'p' } });
+    await cmp('member update on private', {
+      method: 'PUT',
+      path: `/v2/images/${G}/members/p`,
+      json: { status: 'accepted' },
+    });
+    await cmp(
+      'tag too long',
+      { method: 'PUT', path: `/v2/images/${G}/tags/${'x'.repeat(256)}` },
+      { messageFirstLine: true },
+    );
+    await cmp('delete private', { method: 'DELETE', path: `/v2/images/${G}` });
   });
 
   it('404s, 405, error formats, delete and protected', async () => {
@@ -256,7 +306,9 @@ describe('conformance with the reference Glance', () => {
     for (const accept of ['*/*', 'text/html', 'application/json', 'text/plain']) {
       const g = await send(peers.glance, { path: `/v2/images/${MISSING}`, headers: { Accept: accept } });
       const e = await send(peers.ecluse, { path: `/v2/images/${MISSING}`, headers: { Accept: accept } });
-      expect.soft(e.headers.get('content-type'), `error format for Accept ${accept}`).toBe(g.headers.get('content-type'));
+      expect
+        .soft(e.headers.get('content-type'), `error format for Accept ${accept}`)
+        .toBe(g.headers.get('content-type'));
       expect.soft(e.raw.toString(), `error body for Accept ${accept}`).toBe(g.raw.toString());
     }
     await cmp('delete protected', { method: 'DELETE', path: `/v2/images/${C}` });

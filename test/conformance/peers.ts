@@ -58,7 +58,10 @@ async function waitFor(url: string, child: ChildProcess, log: () => string, ms =
 }
 
 /** `ecluse serve` on the import station `home` (already set up with `site init`). */
-export async function startEcluseServe(home: string, env: Record<string, string> = {}): Promise<Peer & { log: () => string }> {
+export async function startEcluseServe(
+  home: string,
+  env: Record<string, string> = {},
+): Promise<Peer & { log: () => string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let log = '';

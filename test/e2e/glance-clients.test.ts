@@ -74,7 +74,10 @@ describe('openstack, glance and openstacksdk against ecluse serve (write side)',
       unknown
     >;
     expect(JSON.stringify(member)).toContain('project-blue');
-    const members = JSON.parse(await openstack('image', 'member', 'list', id, '-f', 'json')) as Record<string, string>[];
+    const members = JSON.parse(await openstack('image', 'member', 'list', id, '-f', 'json')) as Record<
+      string,
+      string
+    >[];
     expect(members.map((m) => m['Member ID'])).toEqual(['project-blue']);
   });
 
@@ -116,6 +119,15 @@ print('ok', 'sdk-made' in names, conn.image.find_image('sdk-made') is None)
       runClient('glance', ['--os-image-url', serve.url, '--os-auth-token', token, ...args], clientEnv(clientHome));
     expect(await asReader('image-list')).toContain('client-made');
     await expect(asReader('image-delete', id)).rejects.toThrow(/not permitted to delete/);
+    const tokens = (await ecluseOk(['token', 'list', '--json'], { home: w.inside })).json as {
+      tokens: { id: string; role: string }[];
+    };
+    const id0 = (made.json as { id: string }).id;
+    expect(tokens.tokens).toEqual([
+      expect.objectContaining({ id: id0, role: 'reader', name: 'e2e', revoked_at: null }),
+    ]);
+    expect(JSON.stringify(tokens)).not.toContain(token);
+    await ecluseOk(['token', 'revoke', id0], { home: w.inside });
     await openstack('image', 'delete', 'client-made');
     const list = JSON.parse(await openstack('image', 'list', '-f', 'json')) as { Name: string }[];
     expect(list.map((i) => i.Name)).not.toContain('client-made');

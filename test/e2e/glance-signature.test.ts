@@ -7,41 +7,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cursiveVerify } from '../conformance/cursive.js';
 import { clientEnv, runClient, startEcluseServe, type Peer } from '../conformance/peers.js';
 import { ecluseOk, sha256, world, type AddedImage, type World } from '../helpers/world.js';
-
-/** cursive's get_verifier with its key-manager fetch replaced by the exported DER certificate. */
-export const CURSIVE_VERIFY = `
-import json, sys
-from cryptography import x509
-from cursive import signature_utils, certificate_utils
-der = open(sys.argv[1], 'rb').read()
-cert = x509.load_der_x509_certificate(der)
-props = json.loads(sys.argv[3])
-uuid = props['img_signature_certificate_uuid']
-def from_barbican(context, wanted):
-    if wanted != uuid:
-        raise Exception('no such secret')
-    return cert
-signature_utils.get_certificate = from_barbican
-assert signature_utils.should_create_verifier(props)
-verifier = signature_utils.get_verifier(None, uuid, props['img_signature_hash_method'], props['img_signature'],
-                                        props['img_signature_key_type'])
-with open(sys.argv[2], 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-        verifier.update(chunk)
-try:
-    verifier.verify()
-except Exception as e:
-    print('INVALID', type(e).__name__)
-    sys.exit(0)
-print('VERIFIED', certificate_utils.is_within_valid_dates(cert))
-`;
-
-export async function cursiveVerify(der: string, file: string, props: Record<string, unknown>, home: string): Promise<string> {
-  const out = await runClient('/usr/bin/python3', ['-c', CURSIVE_VERIFY, der, file, JSON.stringify(props)], clientEnv(home));
-  return out.trim();
-}
 
 describe('Glance image signatures on imported images', () => {
   let w: World;
@@ -76,7 +44,9 @@ describe('Glance image signatures on imported images', () => {
       img_signature_certificate_uuid: expect.stringMatching(/^[0-9a-f-]{36}$/),
       img_signature: expect.stringMatching(/^[A-Za-z0-9+/]+=*$/),
     });
-    const cert = await ecluseOk(['site', 'cert', '--der', '--out', w.path('signing.der'), '--json'], { home: w.inside });
+    const cert = await ecluseOk(['site', 'cert', '--der', '--out', w.path('signing.der'), '--json'], {
+      home: w.inside,
+    });
     expect((cert.json as { uuid: string }).uuid).toBe(shown.img_signature_certificate_uuid);
     // Node and openssl agree it is a DER X.509 certificate
     const x509 = new crypto.X509Certificate(fs.readFileSync(w.path('signing.der')));
@@ -84,7 +54,17 @@ describe('Glance image signatures on imported images', () => {
 
     await runClient(
       'openstack',
-      ['--os-auth-type', 'none', '--os-endpoint', serve.url, 'image', 'save', '--file', w.path('saved.raw'), 'signed-image'],
+      [
+        '--os-auth-type',
+        'none',
+        '--os-endpoint',
+        serve.url,
+        'image',
+        'save',
+        '--file',
+        w.path('saved.raw'),
+        'signed-image',
+      ],
       clientEnv(home),
     );
     expect(sha256(fs.readFileSync(w.path('saved.raw')))).toBe(sha256(img.bytes));

@@ -147,6 +147,12 @@ describe('audit web view in chromium', () => {
     expect(await page.locator('#verification h2').textContent()).toBe('The log is intact');
     await shot(page, '07-log');
 
+    // printed: navigation and filters hidden
+    await page.emulateMedia({ media: 'print' });
+    expect(await page.locator('header nav').isVisible()).toBe(false);
+    await shot(page, '07b-log-print');
+    await page.emulateMedia({ media: 'screen' });
+
     // a phone-sized screen
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${base}/audit/`);

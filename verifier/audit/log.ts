@@ -24,8 +24,8 @@ export interface AuditEvent {
   at?: string;
 }
 
-/** Kinds after which a checkpoint is signed at once. */
-export const CHECKPOINT_KINDS: ReadonlySet<string> = new Set(['import.accepted', 'import.refused']);
+/** Kinds after which a checkpoint is signed at once (`site.init` also makes the audit key, at install). */
+export const CHECKPOINT_KINDS: ReadonlySet<string> = new Set(['site.init', 'import.accepted', 'import.refused']);
 
 export function appendAudit(db: Db, e: AuditEvent): void {
   const r: Omit<AuditRecord, 'seq'> = {
@@ -40,7 +40,9 @@ export function appendAudit(db: Db, e: AuditEvent): void {
     media: e.media ?? null,
     details: JSON.stringify(e.details ?? {}),
   };
-  db.transaction(() => {
+  // BEGIN IMMEDIATE when alone: the frontier is read then written, so take the write lock first (other processes
+  // append too). Nested in a caller's transaction, a savepoint keeps the row and its leaf together.
+  const tx = db.transaction(() => {
     const info = stmt(
       db,
       `INSERT INTO audit (at, kind, outcome, code, message, bundle_id, station, artifact, media, details)
@@ -49,5 +51,7 @@ export function appendAudit(db: Db, e: AuditEvent): void {
     addLeaf(db, { seq: Number(info.lastInsertRowid), ...r });
     const home = homeOf(db);
     if (home && CHECKPOINT_KINDS.has(e.kind)) signCheckpoint(db, home, e.kind);
-  })();
+  });
+  if (db.inTransaction) tx();
+  else tx.immediate();
 }

@@ -25,16 +25,21 @@ function writeFrontier(db: Db, f: Frontier): void {
 export function addLeaves(db: Db): number {
   const f = readFrontier(db);
   const last = stmt(db, 'SELECT max(seq) AS s FROM audit_leaf').get() as { s: number | null };
-  const rows = db
-    .prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq`)
-    .iterate(last.s ?? 0) as IterableIterator<AuditRecord>;
+  const page = stmt(db, `SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT 5000`);
   const insert = stmt(db, 'INSERT INTO audit_leaf (idx, seq, leaf) VALUES (?, ?, ?)');
+  let after = last.s ?? 0;
   let added = 0;
-  for (const r of rows) {
-    const leaf = eventLeaf(r);
-    insert.run(f.size, r.seq, leaf);
-    appendLeaf(f, leaf);
-    added++;
+  // in pages (.all, not .iterate): better-sqlite3 allows no write while a read is open on the connection
+  for (;;) {
+    const rows = page.all(after) as AuditRecord[];
+    for (const r of rows) {
+      const leaf = eventLeaf(r);
+      insert.run(f.size, r.seq, leaf);
+      appendLeaf(f, leaf);
+      after = r.seq;
+      added++;
+    }
+    if (rows.length < 5000) break;
   }
   if (added > 0) writeFrontier(db, f);
   return added;

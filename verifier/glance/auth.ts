@@ -72,9 +72,9 @@ export function revokeToken(db: Db, id: string): boolean {
 /** The role of a presented token, or undefined when it is unknown or revoked. */
 export function tokenRole(db: Db, token: string): { id: string; role: Role } | undefined {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
-  const row = db.prepare('SELECT id, role FROM api_tokens WHERE sha256 = ? AND revoked_at IS NULL').get(tokenHash(token)) as
-    | { id: string; role: Role }
-    | undefined;
+  const row = db
+    .prepare('SELECT id, role FROM api_tokens WHERE sha256 = ? AND revoked_at IS NULL')
+    .get(tokenHash(token)) as { id: string; role: Role } | undefined;
   return row;
 }
 

@@ -70,7 +70,10 @@ export const forbidden = (message: string): GlanceHttpError => new GlanceHttpErr
 export const conflict = (message: string): GlanceHttpError => new GlanceHttpError(409, message);
 
 /** 415 as Glance's request deserializer words it (outside webob's template: one newline before the break). */
-export function unsupportedMediaType(contentType: string | undefined, headers: Record<string, string> = {}): GlanceHttpError {
+export function unsupportedMediaType(
+  contentType: string | undefined,
+  headers: Record<string, string> = {},
+): GlanceHttpError {
   const explanation = `The request media type ${contentType ?? 'None'} is not supported by this server.`;
   return new GlanceHttpError(415, explanation, { headers, rawMessage: `${explanation}\n<br /><br />\n` });
 }
@@ -81,7 +84,8 @@ export function unsupportedMediaType(contentType: string | undefined, headers: R
  */
 export function pyJson(v: unknown): string {
   if (v === null || v === undefined) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (typeof v === 'string')
+    return JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   if (typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(pyJson).join(', ')}]`;
   if (typeof v === 'object') {

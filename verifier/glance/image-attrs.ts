@@ -23,7 +23,13 @@ export const READ_ONLY_ATTRIBUTES: ReadonlySet<string> = new Set([
 ]);
 
 /** Attributes nobody may set: 403 "Attribute 'x' is reserved.". */
-export const RESERVED_ATTRIBUTES: ReadonlySet<string> = new Set(['deleted', 'deleted_at', 'location', 'locations', 'properties']);
+export const RESERVED_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'deleted',
+  'deleted_at',
+  'location',
+  'locations',
+  'properties',
+]);
 
 /** Core attributes a client may write, with the catalog column each lands in. */
 export const WRITABLE_CORE = [
@@ -65,7 +71,12 @@ const schemaError = (what: string, where: string, value: unknown): Error =>
     `Provided object does not match schema 'image': ${what}\n\nFailed validating in schema${where}\n\nOn instance${where.replace(/^\['properties'\]|^\['additionalProperties'\]/, '')}:\n    ${pyRepr(value)}`,
   );
 
-type PropSchema = { type?: string | readonly string[]; enum?: readonly (string | null)[]; maxLength?: number; pattern?: string };
+type PropSchema = {
+  type?: string | readonly string[];
+  enum?: readonly (string | null)[];
+  maxLength?: number;
+  pattern?: string;
+};
 
 const typeOk = (t: string, v: unknown): boolean =>
   (t === 'null' && v === null) ||

@@ -20,7 +20,8 @@ export interface ByteRange {
 }
 
 // The reference server sends no Content-Range with its 416 (checked by test/conformance).
-const rangeNotSatisfiable = (_size: number, detail: string): GlanceHttpError => new GlanceHttpError(416, undefined, { detail });
+const rangeNotSatisfiable = (_size: number, detail: string): GlanceHttpError =>
+  new GlanceHttpError(416, undefined, { detail });
 
 /**
  * The byte range a `Range` header asks of a `size`-byte file, or undefined for the whole file (no header).

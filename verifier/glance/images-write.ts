@@ -101,7 +101,9 @@ function saveModel(db: Db, id: string, m: Model, at: string): void {
 
 /** The image, or 404 in the words Glance uses for tags and members ("Image X not found."). */
 export function findImageOr(db: Db, id: string): ImageRow {
-  const row = isUuid(id) ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined) : undefined;
+  const row = isUuid(id)
+    ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined)
+    : undefined;
   if (!row) throw new GlanceHttpError(404, `Image ${id} not found.`);
   return row;
 }
@@ -186,7 +188,8 @@ function createImage(db: Db, body: unknown): ImageRow {
   try {
     db.prepare(`INSERT INTO images (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`).run(row);
   } catch (e) {
-    if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw conflict(`Image ID ${id} already exists!`);
+    if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+      throw conflict(`Image ID ${id} already exists!`);
     throw e;
   }
   return row;
@@ -202,7 +205,7 @@ interface PatchOp {
 }
 
 function decodePointer(pointer: unknown): string {
-  if (typeof pointer !== 'string') throw badRequest('Unable to find \'/\' in JSON pointer.');
+  if (typeof pointer !== 'string') throw badRequest("Unable to find '/' in JSON pointer.");
   if (!pointer.startsWith('/')) throw badRequest(`Pointer \`${pointer}\` does not start with "/".`);
   const parts = pointer.slice(1).split('/');
   if (parts.length !== 1 || /~(?![01])/.test(parts[0]!)) {
@@ -222,7 +225,8 @@ function parsePatch(body: unknown, v20: boolean): PatchOp[] {
     let pointer: unknown;
     if (v20) {
       const ops = ['add', 'remove', 'replace'].filter((k) => k in o);
-      if (ops.length !== 1) throw badRequest('Operation objects must contain exactly one member named "add", "remove", or "replace".');
+      if (ops.length !== 1)
+        throw badRequest('Operation objects must contain exactly one member named "add", "remove", or "replace".');
       op = ops[0]!;
       pointer = o[op];
     } else {
@@ -320,7 +324,9 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
   router.delete('/v2/images/:id', async (req, res) => {
     requireAdmin(res, 'delete_image');
     const id = req.params.id;
-    const row = isUuid(id) ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined) : undefined;
+    const row = isUuid(id)
+      ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined)
+      : undefined;
     if (!row) throw new GlanceHttpError(404, `Failed to find image ${id} to delete`);
     checkWritable(db, row);
     if (row.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);

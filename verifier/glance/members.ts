@@ -62,8 +62,7 @@ const memberRecord = (m: MemberRow) => ({
 
 function getMember(db: Db, imageId: string, memberId: string): MemberRow {
   const m = db.prepare('SELECT * FROM image_members WHERE image_id = ? AND member_id = ?').get(imageId, memberId) as
-    | MemberRow
-    | undefined;
+    MemberRow | undefined;
   if (!m) throw new GlanceHttpError(404, `${memberId} not found in the member list of the image ${imageId}.`);
   return m;
 }
@@ -81,8 +80,12 @@ export function memberRoutes(db: Db): express.Router {
 
   router.get('/v2/images/:id/members', (req, res) => {
     const row = findImageOr(db, req.params.id);
-    if (row.visibility !== 'shared') throw forbidden('Only shared images have members.');
-    const rows = db.prepare('SELECT * FROM image_members WHERE image_id = ? ORDER BY created_at, member_id').all(row.id) as MemberRow[];
+    if (row.visibility !== 'shared') {
+      throw forbidden(`Not allowed to list members for image ${row.id}: Only shared images have members.`);
+    }
+    const rows = db
+      .prepare('SELECT * FROM image_members WHERE image_id = ? ORDER BY created_at, member_id')
+      .all(row.id) as MemberRow[];
     sendJson(res, 200, { members: rows.map(memberRecord), schema: '/v2/schemas/members' });
   });
 
@@ -101,14 +104,18 @@ export function memberRoutes(db: Db): express.Router {
       throw badRequest(`Member to be added not specified`);
     }
     if (row.visibility !== 'shared') {
-      throw forbidden(`Image ${row.id} is not shared: only shared images can have members (visibility ${row.visibility}).`);
+      throw forbidden(`Not allowed to create members for image ${row.id}.`);
     }
     const at = glanceTime();
     const created = db
       .transaction(() => {
-        const n = (db.prepare('SELECT count(*) AS n FROM image_members WHERE image_id = ?').get(row.id) as { n: number }).n;
-        if (getMemberOrUndefined(db, row.id, member)) throw conflict(`Member ${member} is duplicated for image ${row.id}`);
-        if (n >= MAX_MEMBERS) throw new GlanceHttpError(413, `Maximum number of image members exceeded (${MAX_MEMBERS}).`);
+        const n = (
+          db.prepare('SELECT count(*) AS n FROM image_members WHERE image_id = ?').get(row.id) as { n: number }
+        ).n;
+        if (getMemberOrUndefined(db, row.id, member))
+          throw conflict(`Member ${member} is duplicated for image ${row.id}`);
+        if (n >= MAX_MEMBERS)
+          throw new GlanceHttpError(413, `Maximum number of image members exceeded (${MAX_MEMBERS}).`);
         db.prepare(
           "INSERT INTO image_members (image_id, member_id, status, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?)",
         ).run(row.id, member, at, at);
@@ -122,6 +129,7 @@ export function memberRoutes(db: Db): express.Router {
     const body = objectBody(await readJson(req));
     requireAdmin(res, 'modify_member');
     const row = findImageOr(db, req.params.id);
+    if (row.visibility !== 'shared') throw forbidden(`Not allowed to update members for image ${row.id}.`);
     const status = body.status;
     if (typeof status !== 'string' || !['pending', 'accepted', 'rejected'].includes(status)) {
       throw badRequest(
@@ -153,16 +161,22 @@ export function memberRoutes(db: Db): express.Router {
       'import-methods': { description: 'Import methods available.', type: 'array', value: [...IMPORT_METHODS] },
     }),
   );
-  router.get('/v2/info/stores', (_req, res) =>
-    sendJson(res, 200, { stores: [{ id: STORE_ID, default: 'true' }] }),
-  );
+  router.get('/v2/info/stores', (_req, res) => sendJson(res, 200, { stores: [{ id: STORE_ID, default: 'true' }] }));
 
   // Identity look-up used by `openstack image add project` without Keystone (see the header comment).
   router.get('/projects/:id', (req, res) => {
     const id = req.params.id;
     if (id.length > 255) throw new GlanceHttpError(404, undefined);
     sendJson(res, 200, {
-      project: { id, name: id, domain_id: 'default', enabled: true, description: '', is_domain: false, parent_id: null },
+      project: {
+        id,
+        name: id,
+        domain_id: 'default',
+        enabled: true,
+        description: '',
+        is_domain: false,
+        parent_id: null,
+      },
     });
   });
 
@@ -171,6 +185,5 @@ export function memberRoutes(db: Db): express.Router {
 
 function getMemberOrUndefined(db: Db, imageId: string, memberId: string): MemberRow | undefined {
   return db.prepare('SELECT * FROM image_members WHERE image_id = ? AND member_id = ?').get(imageId, memberId) as
-    | MemberRow
-    | undefined;
+    MemberRow | undefined;
 }

@@ -17,7 +17,7 @@ import { imageWriteRoutes, methodNotAllowedRoutes } from './images-write.js';
 import { authMiddleware } from './auth.js';
 import { auditWebRouter } from '../web/router.js';
 import { memberRoutes } from './members.js';
-import { HashPools, uploadRoutes } from './upload.js';
+import { HashPools, recoverUploads, uploadRoutes } from './upload.js';
 import { schemaRoutes } from './schemas.js';
 import { unversionedHandler, versionRoutes } from './versions.js';
 
@@ -91,6 +91,7 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
 
 export async function startGlanceServer(opts: GlanceServerOptions): Promise<GlanceServer> {
   const pools = new HashPools();
+  recoverUploads(opts.db, opts.stagingDir ?? path.join(opts.imagesDir, '..', 'staging'));
   const app = createGlanceApp({
     db: opts.db,
     imagesDir: opts.imagesDir,

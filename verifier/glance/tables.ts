@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS glance_targets (
   url         TEXT NOT NULL,
   -- JSON: {"type":"none"} | {"type":"password",...} | {"type":"application_credential",...}
   auth        TEXT NOT NULL,
+  -- JSON: {"visibility": "keep" | "public" | ..., "signatures": "at-create" | "after-upload"}
+  options     TEXT NOT NULL DEFAULT '{}',
   created_at  TEXT NOT NULL
 );
 

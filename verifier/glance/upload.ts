@@ -107,6 +107,22 @@ export async function receiveToStaging(
   }
 }
 
+/**
+ * After a crash: uploads that were in progress leave their image `saving` and a private `upload-*` file in staging.
+ * Put the images back to queued (the client uploads again) and remove the files. Run before serving.
+ */
+export function recoverUploads(db: Db, stagingDir: string): number {
+  const n = db
+    .prepare("UPDATE images SET status = 'queued', updated_at = ? WHERE status = 'saving' AND origin = 'api'")
+    .run(glanceTime()).changes;
+  if (fs.existsSync(stagingDir)) {
+    for (const f of fs.readdirSync(stagingDir)) {
+      if (f.startsWith('upload-')) fs.rmSync(path.join(stagingDir, f), { force: true });
+    }
+  }
+  return n;
+}
+
 export function uploadRoutes(db: Db, dirs: { images: string; staging: string }, pools: HashPools): express.Router {
   const router = express.Router({ caseSensitive: true });
 
@@ -137,8 +153,10 @@ export function uploadRoutes(db: Db, dirs: { images: string; staging: string }, 
         .run(
           r.size,
           virtualSize(
-            (db.prepare('SELECT disk_format FROM images WHERE id = ?').get(row.id) as Pick<ImageRow, 'disk_format'> | undefined)
-              ?.disk_format ?? null,
+            (
+              db.prepare('SELECT disk_format FROM images WHERE id = ?').get(row.id) as
+                Pick<ImageRow, 'disk_format'> | undefined
+            )?.disk_format ?? null,
             r.size,
             r.head,
           ),
@@ -152,7 +170,10 @@ export function uploadRoutes(db: Db, dirs: { images: string; staging: string }, 
       if (done !== 1) {
         // Deleted (or changed) while the data was arriving: keep nothing.
         await fs.promises.rm(target, { force: true });
-        throw new GlanceHttpError(410, `Image ${row.id} could not be found after upload. The image may have been deleted during the upload.`);
+        throw new GlanceHttpError(
+          410,
+          `Image ${row.id} could not be found after upload. The image may have been deleted during the upload.`,
+        );
       }
     } catch (e) {
       db.prepare("UPDATE images SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'saving'").run(

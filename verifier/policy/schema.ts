@@ -25,6 +25,9 @@ export const ruleSchema = z.strictObject({
    * signers as the site's threshold requires. Default: any trusted signer. */
   signers: z.array(z.string().min(1).max(64)).min(1).optional(),
   visibility: z.enum(['public', 'private', 'shared', 'community']).default('public'),
+  /** Vendor keys pinned inside (ASCII-armored OpenPGP public keys, or PEM public keys for Sigstore): when set, each
+   * artifact this rule admits must carry vendor evidence verifying with one of them (verifier/vendor-evidence.ts). */
+  vendorKeys: z.array(z.string().min(1).max(256 * 1024)).min(1).max(32).optional(),
   /** Admit versions lower than the installed one (a deliberate downgrade). */
   allowDowngrade: z.boolean().default(false),
 });

@@ -103,6 +103,9 @@ export class LoginLimiter {
   }
 
   fail(keys: string[], now = Date.now()): void {
+    if (this.failures.size > 10_000) {
+      for (const [k] of this.failures) if (this.recent(k, now).length === 0) this.failures.delete(k);
+    }
     for (const k of keys) this.failures.set(k, [...this.recent(k, now), now]);
   }
 

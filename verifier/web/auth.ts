@@ -1,6 +1,6 @@
 /**
  * Who may read the audit web view. Loopback clients are let in as the local operator (unless
- * `ECLUSE_WEB_LOGIN=always`); anyone else needs a session (login form, `ecluse user add`) or an API token in
+ * `ECLUSE_WEB_LOGIN=always`, or the request was forwarded by a proxy); anyone else needs a session (login form, `ecluse user add`) or an API token in
  * `X-Auth-Token` (`ecluse token create`). Sessions are cookies `HttpOnly; Secure; SameSite=Strict; Path=/audit`.
  * Every login, failed login, throttled login and logout is audited; failures are rate-limited per address and account.
  */
@@ -46,7 +46,9 @@ export function requireUser(db: Db): express.RequestHandler {
       res.locals.auditUser = { name: `token ${t.id.slice(0, 8)}`, role: t.role, via: 'token' } satisfies PageUser;
       return next();
     }
-    if (loopbackAllowed() && isLoopbackAddress(req.socket.remoteAddress)) {
+    // A reverse proxy on the station makes every client look local: a forwarded request is never "loopback".
+    const forwarded = req.get('forwarded') !== undefined || req.get('x-forwarded-for') !== undefined;
+    if (loopbackAllowed() && !forwarded && isLoopbackAddress(req.socket.remoteAddress)) {
       res.locals.auditUser = { name: 'local', role: 'operator', via: 'loopback' } satisfies PageUser;
       return next();
     }

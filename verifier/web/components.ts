@@ -58,7 +58,9 @@ export function eventsTable(rows: AuditRecord[], o: { showBundle?: boolean } = {
             <td class="mono">${r.at.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')}</td>
             <td><a href="/audit/${qs({ kind: r.kind })}">${r.kind}</a></td>
             <td>${outcomeBadge(r.outcome)}</td>
-            <td>${r.code ? html`<span class="reason">${r.code}</span> ` : ''}${r.message}</td>
+            <td>
+              ${r.code ? html`<span class="reason">${r.code}</span> ` : ''}${r.code && r.message.startsWith(`${r.code}: `) ? r.message.slice(r.code.length + 2) : r.message}
+            </td>
             ${o.showBundle === false ? '' : html`<td>${bundleLink(r.bundle_id)}</td>`}
             <td>${artifactLink(r.artifact)}</td>
             <td>${mediaLink(r.media)}</td>

@@ -19,7 +19,7 @@ th, td { text-align:left; padding:.35rem .5rem; border-bottom:1px solid var(--li
 th { font-size:.85rem; color:var(--muted); font-weight:600; }
 table.events td:first-child, table.events td:nth-child(2) { white-space:nowrap; }
 code, .mono { font-family:ui-monospace, "DejaVu Sans Mono", monospace; font-size:.85em; overflow-wrap:anywhere; }
-.badge { display:inline-block; padding:0 .4rem; border-radius:3px; font-size:.8rem; font-weight:600; border:1px solid currentColor; }
+.badge { white-space:nowrap; display:inline-block; padding:0 .4rem; border-radius:3px; font-size:.8rem; font-weight:600; border:1px solid currentColor; }
 .o-pass, .o-accepted { color:var(--ok); }
 .o-fail, .o-refused { color:var(--bad); }
 .o-info { color:var(--info); }

@@ -42,7 +42,9 @@ async function call(
 }
 
 const create = async (json: Json = {}) => {
-  const r = await call('POST', '/v2/images', { json: { name: 'x', disk_format: 'raw', container_format: 'bare', ...json } });
+  const r = await call('POST', '/v2/images', {
+    json: { name: 'x', disk_format: 'raw', container_format: 'bare', ...json },
+  });
   expect(r.status, JSON.stringify(r.body)).toBe(201);
   return r.body;
 };
@@ -85,7 +87,10 @@ describe('POST /v2/images', () => {
       'owner_specified.openstack.md5': '',
       self: `/v2/images/${id}`,
     });
-    expect(Object.keys(r.body).slice(0, 2)).toEqual(['owner_specified.openstack.md5', 'owner_specified.openstack.sha256']);
+    expect(Object.keys(r.body).slice(0, 2)).toEqual([
+      'owner_specified.openstack.md5',
+      'owner_specified.openstack.sha256',
+    ]);
     expect((await call('GET', `/v2/images/${id}`)).body).toEqual(r.body);
   });
 
@@ -123,7 +128,9 @@ describe('PUT /v2/images/{id}/file and download', () => {
     const data = crypto.randomBytes(3 * 1024 * 1024 + 5);
     const wrong = await call('PUT', `/v2/images/${id}/file`, { body: data, type: 'text/plain' });
     expect(wrong.status).toBe(415);
-    expect(wrong.body.message).toBe('The request media type text/plain is not supported by this server.\n<br /><br />\n');
+    expect(wrong.body.message).toBe(
+      'The request media type text/plain is not supported by this server.\n<br /><br />\n',
+    );
     expect((await upload(id, data)).status).toBe(204);
     const shown = (await call('GET', `/v2/images/${id}`)).body;
     expect(shown).toMatchObject({
@@ -280,7 +287,12 @@ describe('members and info', () => {
     const id = (await create()).id as string;
     const add = await call('POST', `/v2/images/${id}/members`, { json: { member: 'proj1' } });
     expect(add.status).toBe(200);
-    expect(add.body).toMatchObject({ member_id: 'proj1', image_id: id, status: 'pending', schema: '/v2/schemas/member' });
+    expect(add.body).toMatchObject({
+      member_id: 'proj1',
+      image_id: id,
+      status: 'pending',
+      schema: '/v2/schemas/member',
+    });
     expect((await call('POST', `/v2/images/${id}/members`, { json: { member: 'proj1' } })).status).toBe(409);
     const list = await call('GET', `/v2/images/${id}/members`);
     expect(list.body).toMatchObject({ members: [{ member_id: 'proj1' }], schema: '/v2/schemas/members' });
@@ -294,7 +306,9 @@ describe('members and info', () => {
 
   it('/v2/info/import and /v2/info/stores', async () => {
     const imp = await call('GET', '/v2/info/import');
-    expect(imp.body).toEqual({ 'import-methods': { description: 'Import methods available.', type: 'array', value: [] } });
+    expect(imp.body).toEqual({
+      'import-methods': { description: 'Import methods available.', type: 'array', value: [] },
+    });
     const stores = await call('GET', '/v2/info/stores');
     expect(stores.body).toMatchObject({ stores: [{ id: 'local', default: 'true' }] });
     expect((await call('GET', '/v2/schemas/member')).body.name).toBe('member');
@@ -342,5 +356,23 @@ describe('tokens', () => {
     expect(run('::ffff:127.0.0.1', 'notused').role).toBe('admin');
     expect(isLoopback('::1')).toBe(true);
     expect(isLoopback('::ffff:10.0.0.1')).toBe(false);
+  });
+});
+
+describe('recovery', () => {
+  it('an upload cut by a crash: the image goes back to queued and its staging file is removed', async () => {
+    const { recoverUploads } = await import('../../../verifier/glance/upload.js');
+    const id = (await create()).id as string;
+    fx.db.prepare("UPDATE images SET status = 'saving' WHERE id = ?").run(id);
+    const staging = path.join(fx.imagesDir, '..', 'staging');
+    fs.mkdirSync(staging, { recursive: true });
+    fs.writeFileSync(path.join(staging, 'upload-crashed'), 'partial');
+    fs.writeFileSync(path.join(staging, 'not-mine'), 'keep');
+    expect(recoverUploads(fx.db, staging)).toBe(1);
+    expect((await call('GET', `/v2/images/${id}`)).body.status).toBe('queued');
+    expect(fs.readdirSync(staging)).toEqual(['not-mine']);
+    fs.rmSync(path.join(staging, 'not-mine'));
+    // bundle images are never touched
+    expect(fx.images[0]!.status).toBe('active');
   });
 });

@@ -121,6 +121,11 @@ describe('audit web view', () => {
     process.env.ECLUSE_WEB_LOGIN = 'always';
     const r = await get('/audit/');
     expect(r.status).toBe(303);
+    delete process.env.ECLUSE_WEB_LOGIN;
+    // behind a reverse proxy on the station, a client is not local
+    expect((await get('/audit/', { 'x-forwarded-for': '10.0.0.9' })).status).toBe(303);
+    expect((await get('/audit/')).status).toBe(200);
+    process.env.ECLUSE_WEB_LOGIN = 'always';
     expect(r.headers.get('location')).toMatch(/^\/audit\/login\?next=/);
     const bad = await post('/audit/login', { name: 'claire', password: 'wrong password!' });
     expect(bad.status).toBe(401);

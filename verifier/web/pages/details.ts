@@ -16,7 +16,7 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
   const media = [...new Set(events.map((e) => e.media).filter((m): m is string => m !== null))];
   const signers = rec ? (JSON.parse(rec.signers) as string[]) : [];
   const sigCheck = checks.find((c) => c.kind === 'check.signatures');
-  const volumeChecks = checks.filter((c) => /volume|digest/.test(c.kind));
+  const volumeChecks = events.filter((c) => /volume|digest/.test(c.kind));
   const images = db
     .prepare('SELECT id, name, artifact_version, size, sha256 FROM images WHERE bundle_id = ? ORDER BY name')
     .all(id) as Array<{ id: string; name: string; artifact_version: string; size: number; sha256: string }>;

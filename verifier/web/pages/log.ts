@@ -1,57 +1,31 @@
 /** GET /audit/log: the log's verification status (recomputed when the log has grown), checkpoints, the audit key. */
 import type { Db } from '../../db.js';
-import { EcluseError } from '../../../sneakernet/errors.js';
 import { listCheckpoints } from '../../audit/checkpoint.js';
-import { loadAuditPublicKey, keyIdOf } from '../../audit/key.js';
-import { verifyLog, type LogStatus } from '../../audit/verify.js';
+import { keyIdOf, loadAuditPublicKey } from '../../audit/key.js';
 import { html, layout, type PageUser } from '../html.js';
-
-interface Cached {
-  key: string;
-  result: { ok: true; status: LogStatus } | { ok: false; code: string; message: string; index: unknown };
-  at: string;
-}
-const cache = new WeakMap<Db, Cached>();
-
-/** Verifies the whole log, reusing the last result while the log and its checkpoints are unchanged. */
-export function logVerification(db: Db, home: string | null): Cached {
-  const k = db
-    .prepare(
-      'SELECT (SELECT count(*) FROM audit_leaf) AS l, (SELECT max(seq) FROM audit) AS s, (SELECT count(*) FROM audit_checkpoint) AS c',
-    )
-    .get() as Record<string, number>;
-  const key = JSON.stringify(k);
-  const hit = cache.get(db);
-  if (hit && hit.key === key && Date.now() - Date.parse(hit.at) < 300_000) return hit;
-  let result: Cached['result'];
-  try {
-    result = { ok: true, status: verifyLog(db, home) };
-  } catch (e) {
-    if (!(e instanceof EcluseError)) throw e;
-    result = { ok: false, code: e.code, message: e.message, index: e.context.index };
-  }
-  const c = { key, result, at: new Date().toISOString() };
-  cache.set(db, c);
-  return c;
-}
+import { logVerification } from '../verification.js';
 
 export function logPage(db: Db, home: string | null, user: PageUser): string {
   const v = logVerification(db, home);
   const r = v.result;
   const key = home ? loadAuditPublicKey(home) : null;
   const cps = listCheckpoints(db).slice(-20).reverse();
-  const body = html`<section class="panel ${r.ok ? 'ok' : 'bad'}" id="verification">
-      <h2>${r.ok ? 'The log is intact' : 'The log was tampered with'}</h2>
+  const running = v.running
+    ? html`<p class="muted" id="verifying">A verification of the whole log is running: reload in a few seconds.</p>`
+    : '';
+  const body = html`<section class="panel ${r === null ? '' : r.ok ? 'ok' : 'bad'}" id="verification">
+      <h2>${r === null ? 'Verifying the log…' : r.ok ? 'The log is intact' : 'The log was tampered with'}</h2>
       ${
-        r.ok
-          ? html`<p>
-              ${r.status.size} events recomputed; root <code>${r.status.root}</code>; ${r.status.checkpoints} signed
-              checkpoint(s) checked.
-            </p>`
-          : html`<p class="reason">${r.code}: ${r.message}</p>
-              <p>First bad index: ${String(r.index)}</p>`
-      }
-      <p class="muted">Verified at ${v.at}. The same check: <code>ecluse audit verify</code>.</p>
+        r === null
+          ? ''
+          : r.ok
+            ? html`<p>
+                ${r.status.size} events recomputed; root <code>${r.status.root}</code>; ${r.status.checkpoints} signed
+                checkpoint(s) checked.
+              </p>`
+            : html`<p class="reason">${r.code}: ${r.message}</p>
+                <p>First bad index: ${r.index === null ? 'unknown' : String(r.index)}</p>`
+      }${running}${v.at ? html`<p class="muted">Verified at ${v.at}. The same check: <code>ecluse audit verify</code>.</p>` : ''}
     </section>
     <section class="panel" id="key">
       <h2>Audit key</h2>

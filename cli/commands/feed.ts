@@ -1,0 +1,218 @@
+/** `ecluse relay feed add|list|remove`, `ecluse relay feeds apply FILE`, `ecluse relay fetch`: vendor feeds. */
+import type { Command } from 'commander';
+import { EcluseError } from '../../sneakernet/errors.js';
+import { openRelayHome, type RelayHome } from '../../relay/catalog.js';
+import {
+  applyFeeds,
+  listFeeds,
+  parseFeed,
+  pinTrust,
+  readFeedsFile,
+  removeFeed,
+  saveFeed,
+  type Feed,
+} from '../../relay/feeds/config.js';
+import { fetchFeeds } from '../../relay/feeds/fetch.js';
+import { resolveHome } from '../home.js';
+import { formatBytes, report, type CommandContext } from '../output.js';
+import { progressBar } from '../progress.js';
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function feedJson(f: Feed) {
+  return {
+    ...f.config,
+    pinned: {
+      openpgp: f.trust.openpgp.map((k) => k.fingerprint),
+      sigstore: f.trust.sigstore.map((k) => k.keyId),
+    },
+    addedAt: f.addedAt,
+  };
+}
+
+function withHome<T>(home: () => string | undefined, body: (h: RelayHome) => Promise<T>): Promise<T> {
+  const h = openRelayHome(resolveHome(home()));
+  return body(h).finally(() => h.db.close());
+}
+
+export function registerFeeds(relay: Command, ctx: () => CommandContext, home: () => string | undefined): void {
+  const feed = relay
+    .command('feed')
+    .description('vendor feeds: where new releases come from, and the vendor keys pinned');
+  feed
+    .command('add')
+    .description('declare a vendor feed (its trust material is pinned now)')
+    .argument('<NAME>', 'a name for the feed')
+    .requiredOption('--vendor <VENDOR>', 'who publishes it (matched by the site policy)')
+    .requiredOption('--product <NAME>', 'the artifact (image) name at the site')
+    .requiredOption('--kind <KIND>', 'checksums (OpenPGP-signed SHA256SUMS/SHA512SUMS) or sigstore (blob + bundle)')
+    .requiredOption('--url <URL_OR_DIR>', 'the mirror: an http(s):// folder URL or a local folder')
+    .option('--checksums <FILE>', 'checksums: the checksum file name (SHA256SUMS, SHA512SUMS, CHECKSUM)')
+    .option('--signature <FILE>', 'checksums: the detached signature (SHA256SUMS.gpg); omit for a clear-signed file')
+    .option('--openpgp-key <FILE>', 'checksums: the vendor OpenPGP public key to pin (repeatable)', collect, [])
+    .option('--public-key <FILE>', 'sigstore: the vendor public key (PEM) to pin (repeatable)', collect, [])
+    .option('--bundle-suffix <SUFFIX>', 'sigstore: the bundle beside each artifact', '.sigstore.json')
+    .option('--match <GLOB>', 'which published files are this product', '*')
+    .option('--version-pattern <REGEX>', 'regular expression on the file name; its first group is the version')
+    .option('--disk-format <FORMAT>', 'raw, qcow2, ... (default: detected from each file)')
+    .option('--container-format <FORMAT>', 'bare, ovf, ...', 'bare')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  ecluse relay feed add debian-13 --vendor debian --product debian-13 --kind checksums \\\n' +
+        '    --url https://cloud.debian.org/images/cloud/trixie/latest/ --checksums SHA512SUMS --signature SHA512SUMS.sign \\\n' +
+        "    --openpgp-key debian-cloud.asc --match 'debian-13-genericcloud-amd64*.qcow2'\n" +
+        '  ecluse relay feed add appliance --vendor acme --product acme-fw --kind sigstore --url https://acme.example/fw/ \\\n' +
+        '    --public-key acme-release.pub\n',
+    )
+    .action(
+      async (
+        name: string,
+        o: {
+          vendor: string;
+          product: string;
+          kind: string;
+          url: string;
+          checksums?: string;
+          signature?: string;
+          openpgpKey: string[];
+          publicKey: string[];
+          bundleSuffix: string;
+          match: string;
+          versionPattern?: string;
+          diskFormat?: string;
+          containerFormat: string;
+        },
+      ) => {
+        await report(ctx(), () =>
+          withHome(home, async (h) => {
+            const config = parseFeed(
+              {
+                name,
+                vendor: o.vendor,
+                product: o.product,
+                kind: o.kind,
+                url: o.url,
+                checksums: o.checksums,
+                signature: o.signature,
+                openpgpKeys: o.openpgpKey.length ? o.openpgpKey : undefined,
+                publicKeys: o.publicKey.length ? o.publicKey : undefined,
+                bundleSuffix: o.bundleSuffix,
+                match: o.match,
+                versionPattern: o.versionPattern,
+                diskFormat: o.diskFormat,
+                containerFormat: o.containerFormat,
+              },
+              'feed',
+            );
+            const f: Feed = {
+              config,
+              trust: pinTrust(config, process.cwd()),
+              addedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+            };
+            saveFeed(h.db, f, false);
+            const keys = [...f.trust.openpgp.map((k) => k.fingerprint), ...f.trust.sigstore.map((k) => k.keyId)];
+            return Promise.resolve({
+              json: { feed: feedJson(f) },
+              human: `feed ${name} added: ${config.vendor} ${config.product} (${config.kind}) from ${config.url}, pinned ${keys.join(', ')}`,
+            });
+          }),
+        );
+      },
+    );
+  feed
+    .command('list')
+    .description('list the declared feeds and their pinned keys')
+    .action(async () => {
+      await report(ctx(), () =>
+        withHome(home, (h) => {
+          const feeds = listFeeds(h.db);
+          return Promise.resolve({
+            json: { feeds: feeds.map(feedJson) },
+            human: feeds.length
+              ? feeds.map(
+                  (f) =>
+                    `${f.config.name}: ${f.config.vendor} ${f.config.product} (${f.config.kind}) from ${f.config.url}; pinned ${[...f.trust.openpgp.map((k) => k.fingerprint), ...f.trust.sigstore.map((k) => k.keyId.slice(0, 16))].join(', ')}`,
+                )
+              : 'no feed is declared',
+          });
+        }),
+      );
+    });
+  feed
+    .command('remove')
+    .description('forget a feed (what it brought stays in the catalog)')
+    .argument('<NAME>')
+    .action(async (name: string) => {
+      await report(ctx(), () =>
+        withHome(home, (h) => {
+          removeFeed(h.db, name);
+          return Promise.resolve({ json: { removed: name }, human: `feed ${name} removed` });
+        }),
+      );
+    });
+
+  const feeds = relay.command('feeds').description('all vendor feeds at once, from a file');
+  feeds
+    .command('apply')
+    .description('declare the feeds of a YAML/JSON file ({feeds: [...]}); feeds it does not name are removed')
+    .argument('<FILE>')
+    .action(async (file: string) => {
+      await report(ctx(), () =>
+        withHome(home, (h) => {
+          const r = applyFeeds(h.db, readFeedsFile(file));
+          return Promise.resolve({
+            json: r,
+            human: `feeds applied from ${file}: ${r.added.length} added, ${r.updated.length} updated, ${r.removed.length} removed`,
+          });
+        }),
+      );
+    });
+
+  relay
+    .command('fetch')
+    .description('bring the new releases of the feeds into the catalog, checking each vendor signature')
+    .option('--feed <NAME>', 'only this feed')
+    .addHelpText(
+      'after',
+      '\nA release whose vendor check fails is refused (E_VENDOR_SIGNATURE, E_VENDOR_DIGEST, E_VENDOR_UNTRUSTED) and\n' +
+        'not kept; the command then exits 1. Interrupted downloads resume where they stopped (HTTP Range).\n',
+    )
+    .action(async (o: { feed?: string }) => {
+      await report(ctx(), () =>
+        withHome(home, async (h) => {
+          let bar = progressBar('fetching', !ctx().json);
+          const r = await fetchFeeds(h, {
+            feed: o.feed,
+            onFile: (feedName, file) => {
+              bar.stop();
+              bar = progressBar(`${feedName} ${file}`, !ctx().json);
+            },
+            onProgress: (d, t) => bar.update(d, t),
+          });
+          bar.stop();
+          const first = r.refused[0];
+          if (first) {
+            throw new EcluseError(
+              first.code as never,
+              r.refused.map((x) => `${x.feed}${x.file ? ` ${x.file}` : ''}: ${x.message}`).join('; ') +
+                (r.fetched.length ? ` (${r.fetched.length} other release(s) fetched)` : ''),
+              { check: 'vendor' },
+            );
+          }
+          return {
+            json: r,
+            human: [
+              ...r.fetched.map(
+                (f) =>
+                  `fetched ${f.name} ${f.version} from ${f.feed} (${formatBytes(f.size)}, sha256 ${f.sha256.slice(0, 16)}…)`,
+              ),
+              `${r.fetched.length} new release(s), ${r.present.length} already in the catalog`,
+            ],
+          };
+        }),
+      );
+    });
+}

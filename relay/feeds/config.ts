@@ -1,0 +1,224 @@
+/**
+ * Vendor feeds declared at the export station (`ecluse relay feed add|list|remove`, `ecluse relay feeds apply FILE`).
+ * A feed names a vendor, the product (the artifact name at the site), the artifact type, where the vendor publishes
+ * (an HTTP(S) URL or a local folder) and the vendor's trust material. The trust material is **pinned** when the feed
+ * is declared: the key bytes are copied into the catalog, so editing or losing the key file later changes nothing.
+ *
+ * Kinds:
+ * - `checksums`: a checksum file (SHA256SUMS, SHA512SUMS, CHECKSUM) signed with OpenPGP, detached (`signature:`
+ *   SHA256SUMS.gpg, .sign, .asc) or clear-signed (no `signature:`); the images it lists and `match` are candidates.
+ * - `sigstore`: artifacts each with a Sigstore bundle beside them (`<file>.sigstore.json`), signed by a vendor key.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { EcluseError } from '../../sneakernet/errors.js';
+import { CONTAINER_FORMATS, DISK_FORMATS } from '../../sneakernet/statement.js';
+import { keyIdOf } from '../../keys/keyid.js';
+import { readOpenPgpKey } from '../../keys/vendor.js';
+import type { RelayDb } from '../catalog.js';
+
+export const FEED_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/**
+ * Default: the last `-` or `_` separated part that starts with a digit, before the extensions
+ * (`demo-1.2.0.qcow2` → `1.2.0`, `cloud-13-20261101.qcow2` → `20261101`).
+ */
+export const DEFAULT_VERSION_PATTERN = '(?:^|[-_])([0-9][0-9A-Za-z.+~]*?)(?:\\.[A-Za-z][A-Za-z0-9]*)*$';
+
+export const feedSchema = z
+  .strictObject({
+    name: z.string().regex(FEED_NAME, 'letters, digits and . _ - (at most 64)'),
+    vendor: z.string().min(1).max(255),
+    product: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._+:~-]*$/, 'letters, digits and . _ + : ~ - only'),
+    type: z.literal('vm-image').default('vm-image'),
+    kind: z.enum(['checksums', 'sigstore']),
+    /** `https://mirror.example/images/` or a local folder. */
+    url: z.string().min(1).max(4096),
+    /** checksums: the checksum file's name in `url`. */
+    checksums: z.string().min(1).max(255).optional(),
+    /** checksums: the detached signature's name; absent when the checksum file is clear-signed. */
+    signature: z.string().min(1).max(255).optional(),
+    /** checksums: the vendor's OpenPGP public keys (files, armored or binary, or inline armored text). */
+    openpgpKeys: z.array(z.string().min(1)).min(1).optional(),
+    /** sigstore: the vendor's public keys (PEM files or inline PEM). */
+    publicKeys: z.array(z.string().min(1)).min(1).optional(),
+    /** sigstore: the bundle beside each artifact is `<file><bundleSuffix>`. */
+    bundleSuffix: z.string().min(1).max(64).default('.sigstore.json'),
+    /** A glob on file names: which of the published files are this product. */
+    match: z.string().min(1).max(255).default('*'),
+    /** A regular expression on the file name whose first group is the version. */
+    versionPattern: z.string().min(1).max(512).default(DEFAULT_VERSION_PATTERN),
+    diskFormat: z.enum(DISK_FORMATS).optional(),
+    containerFormat: z.enum(CONTAINER_FORMATS).default('bare'),
+    properties: z.record(z.string(), z.string()).default({}),
+  })
+  .superRefine((f, ctx) => {
+    if (f.kind === 'checksums') {
+      if (!f.checksums)
+        ctx.addIssue({ code: 'custom', path: ['checksums'], message: 'a checksums feed names its checksum file' });
+      if (!f.openpgpKeys)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['openpgpKeys'],
+          message: 'a checksums feed pins the vendor OpenPGP key(s)',
+        });
+    }
+    if (f.kind === 'sigstore' && !f.publicKeys) {
+      ctx.addIssue({ code: 'custom', path: ['publicKeys'], message: 'a sigstore feed pins the vendor public key(s)' });
+    }
+    try {
+      const re = new RegExp(f.versionPattern);
+      if (!/\((?!\?)/.test(re.source)) throw new Error('it has no capturing group');
+    } catch (e) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['versionPattern'],
+        message: `not a usable regular expression: ${(e as Error).message}`,
+      });
+    }
+  });
+
+export type FeedInput = z.input<typeof feedSchema>;
+export type FeedConfig = z.output<typeof feedSchema>;
+
+/** What was pinned when the feed was declared. */
+export interface FeedTrust {
+  openpgp: Array<{ fingerprint: string; key: string /* base64 of the binary packets */ }>;
+  sigstore: Array<{ keyId: string; pem: string }>;
+}
+
+export interface Feed {
+  config: FeedConfig;
+  trust: FeedTrust;
+  addedAt: string;
+}
+
+function readKeyMaterial(spec: string, baseDir: string, what: string): Buffer {
+  if (spec.startsWith('-----BEGIN')) return Buffer.from(spec, 'utf8');
+  const file = path.resolve(baseDir, spec);
+  try {
+    const st = fs.statSync(file);
+    if (st.size > 1024 * 1024) throw new EcluseError('E_INPUT', `${what} ${file} is larger than 1 MiB`);
+    return fs.readFileSync(file);
+  } catch (e) {
+    if (e instanceof EcluseError) throw e;
+    throw new EcluseError('E_NOT_FOUND', `cannot read ${what} ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** Reads and pins the trust material a feed names (paths relative to `baseDir`). */
+export function pinTrust(config: FeedConfig, baseDir: string): FeedTrust {
+  const openpgp = (config.openpgpKeys ?? []).map((spec) => {
+    const { packets, fingerprint } = readOpenPgpKey(readKeyMaterial(spec, baseDir, 'OpenPGP key'));
+    return { fingerprint, key: packets.toString('base64') };
+  });
+  const sigstore = (config.publicKeys ?? []).map((spec) => {
+    let key: crypto.KeyObject;
+    try {
+      key = crypto.createPublicKey(readKeyMaterial(spec, baseDir, 'public key'));
+    } catch (e) {
+      if (e instanceof EcluseError) throw e;
+      throw new EcluseError('E_KEY', `feed ${config.name}: ${spec} is not a public key (${(e as Error).message})`);
+    }
+    return { keyId: keyIdOf(key), pem: key.export({ type: 'spki', format: 'pem' }).toString() };
+  });
+  return { openpgp, sigstore };
+}
+
+function describe(issue: z.core.$ZodIssue | undefined): string {
+  return issue ? `${issue.path.join('.') || '(top)'}: ${issue.message}` : 'invalid';
+}
+
+export function parseFeed(raw: unknown, where: string): FeedConfig {
+  const r = feedSchema.safeParse(raw);
+  if (!r.success) throw new EcluseError('E_INPUT', `${where}: ${describe(r.error.issues[0])}`);
+  return r.data;
+}
+
+const fileSchema = z.strictObject({ feeds: z.array(z.unknown()).max(1000) });
+
+/** Reads a feeds file (YAML or JSON: `feeds: [...]`); key files are relative to the file's folder. */
+export function readFeedsFile(file: string): Feed[] {
+  let text: string;
+  try {
+    if (fs.statSync(file).size > 1024 * 1024) throw new EcluseError('E_INPUT', `${file} is larger than 1 MiB`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof EcluseError) throw e;
+    throw new EcluseError('E_NOT_FOUND', `cannot read ${file}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { maxAliasCount: 0, uniqueKeys: true });
+  } catch (e) {
+    throw new EcluseError('E_INPUT', `${file} is not valid YAML or JSON: ${(e as Error).message.split('\n')[0] ?? ''}`);
+  }
+  const top = fileSchema.safeParse(raw);
+  if (!top.success) throw new EcluseError('E_INPUT', `${file}: ${describe(top.error.issues[0])}`);
+  const names = new Set<string>();
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return top.data.feeds.map((f, i) => {
+    const config = parseFeed(f, `${file}: feeds.${i}`);
+    if (names.has(config.name)) throw new EcluseError('E_INPUT', `${file}: two feeds are named ${config.name}`);
+    names.add(config.name);
+    return { config, trust: pinTrust(config, path.dirname(path.resolve(file))), addedAt: now };
+  });
+}
+
+export function saveFeed(db: RelayDb, feed: Feed, replace: boolean): void {
+  const exists = db.prepare('SELECT 1 FROM feeds WHERE name = ?').get(feed.config.name);
+  if (exists && !replace) {
+    throw new EcluseError('E_INPUT', `a feed named ${feed.config.name} already exists (remove it first)`);
+  }
+  db.prepare(
+    `INSERT INTO feeds (name, config, trust, added_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT(name) DO UPDATE SET config = excluded.config, trust = excluded.trust, added_at = excluded.added_at`,
+  ).run(feed.config.name, JSON.stringify(feed.config), JSON.stringify(feed.trust), feed.addedAt);
+}
+
+/** Replaces the whole set of feeds with those of a file: feeds the file does not name are removed. */
+export function applyFeeds(db: RelayDb, feeds: Feed[]): { added: string[]; updated: string[]; removed: string[] } {
+  const before = new Set(listFeeds(db).map((f) => f.config.name));
+  const after = new Set(feeds.map((f) => f.config.name));
+  db.transaction(() => {
+    for (const name of before) if (!after.has(name)) db.prepare('DELETE FROM feeds WHERE name = ?').run(name);
+    for (const f of feeds) saveFeed(db, f, true);
+  })();
+  return {
+    added: [...after].filter((n) => !before.has(n)),
+    updated: [...after].filter((n) => before.has(n)),
+    removed: [...before].filter((n) => !after.has(n)),
+  };
+}
+
+export function listFeeds(db: RelayDb): Feed[] {
+  const rows = db.prepare('SELECT * FROM feeds ORDER BY name').all() as Array<{
+    config: string;
+    trust: string;
+    added_at: string;
+  }>;
+  return rows.map((r) => ({
+    config: feedSchema.parse(JSON.parse(r.config)),
+    trust: JSON.parse(r.trust) as FeedTrust,
+    addedAt: r.added_at,
+  }));
+}
+
+export function removeFeed(db: RelayDb, name: string): void {
+  const r = db.prepare('DELETE FROM feeds WHERE name = ?').run(name);
+  if (r.changes === 0) throw new EcluseError('E_NOT_FOUND', `no feed named ${name}`);
+}
+
+/** The version a published file name carries, or null when the pattern does not match or is not an identifier. */
+export function versionOf(config: FeedConfig, file: string): string | null {
+  const m = new RegExp(config.versionPattern).exec(file);
+  const v = m?.[1];
+  if (!v || !/^[A-Za-z0-9][A-Za-z0-9._+:~-]*$/.test(v) || v.length > 255) return null;
+  return v;
+}

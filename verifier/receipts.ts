@@ -1,0 +1,178 @@
+/**
+ * Import receipts (import station): `ecluse receipt key` prints this station's receipt public key (ECDSA P-256, made
+ * on first use under `<home>/receipts/`, private key 0600) for the export station to pin; `ecluse receipt export --to
+ * MEDIA` writes a signed receipt (docs/FORMAT.md section 10): the last bundle accepted from each export station, the
+ * recent refusals, and the inventory of what the store holds from bundles. Receipts are numbered 1, 2, 3 ...
+ * (setting `receipt_number`), written under a temporary name, fsynced, then renamed.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { bundleToJSON } from '@sigstore/bundle';
+import { DSSEBundleBuilder } from '@sigstore/sign';
+import { EcluseError } from '../sneakernet/errors.js';
+import { MEDIA_ROOT_DIR } from '../sneakernet/layout.js';
+import {
+  inventoryLines,
+  RECEIPT_PAYLOAD_TYPE,
+  RECEIPT_TYPE,
+  RECEIPTS_DIR,
+  receiptFileName,
+  type Receipt,
+} from '../sneakernet/receipt.js';
+import { keyIdOf } from '../keys/keyid.js';
+import { localSigner } from '../keys/signer.js';
+import { appendAudit } from './audit.js';
+import { getSetting, glanceTime, setSetting } from './db.js';
+import type { Site } from './site.js';
+
+export interface ReceiptKey {
+  privateKey: crypto.KeyObject;
+  publicPem: string;
+  keyId: string;
+}
+
+export function receiptKey(site: Site): ReceiptKey {
+  const dir = path.join(site.home.root, 'receipts');
+  const file = path.join(dir, 'receipt-key.pem');
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    fs.writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
+  }
+  let privateKey: crypto.KeyObject;
+  try {
+    privateKey = crypto.createPrivateKey(fs.readFileSync(file));
+  } catch (e) {
+    throw new EcluseError('E_KEY', `the receipt key ${file} is unusable: ${(e as Error).message}`);
+  }
+  const publicKey = crypto.createPublicKey(privateKey);
+  const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const pubFile = path.join(dir, 'receipt-key.pub.pem');
+  if (!fs.existsSync(pubFile)) fs.writeFileSync(pubFile, publicPem, { mode: 0o644 });
+  return { privateKey, publicPem, keyId: keyIdOf(publicKey) };
+}
+
+/** The receipt as of now (not signed, not numbered yet). */
+export function buildReceipt(site: Site, number: number, keyId: string, now = new Date()): Receipt {
+  const stations = (
+    site.db
+      .prepare('SELECT station, sequence, bundle_id, statement_sha256 FROM stations ORDER BY station')
+      .all() as Array<{
+      station: string;
+      sequence: number;
+      bundle_id: string;
+      statement_sha256: string;
+    }>
+  ).map((s) => ({
+    station: s.station,
+    sequence: s.sequence,
+    bundleId: s.bundle_id,
+    statementSha256: s.statement_sha256,
+  }));
+  const refused = (
+    site.db
+      .prepare(
+        "SELECT at, code, bundle_id, station, message FROM audit WHERE kind = 'import.refused' ORDER BY seq DESC LIMIT 100",
+      )
+      .all() as Array<{
+      at: string;
+      code: string | null;
+      bundle_id: string | null;
+      station: string | null;
+      message: string;
+    }>
+  )
+    .reverse()
+    .map((r) => ({
+      at: r.at.replace(/\.\d+Z$/, 'Z'),
+      code: r.code ?? 'E_INTERNAL',
+      bundleId: r.bundle_id,
+      station: r.station,
+      message: r.message.slice(0, 4096),
+    }));
+  const artifacts = (
+    site.db
+      .prepare(
+        "SELECT DISTINCT artifact_name AS name, artifact_version AS version, sha256 FROM images WHERE origin = 'bundle' AND artifact_name IS NOT NULL AND sha256 IS NOT NULL ORDER BY name, version",
+      )
+      .all() as Array<{ name: string; version: string; sha256: string }>
+  ).map((a) => ({ name: a.name, version: a.version, sha256: a.sha256 }));
+  return {
+    _type: RECEIPT_TYPE,
+    site: site.siteId,
+    number,
+    issued: glanceTime(now),
+    keyId,
+    stations,
+    refused,
+    inventory: {
+      sha256: crypto.createHash('sha256').update(inventoryLines(artifacts)).digest('hex'),
+      artifacts,
+    },
+  };
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fd = await fs.promises.open(dir, 'r');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
+
+export interface WrittenReceipt {
+  file: string;
+  number: number;
+  keyId: string;
+  stations: Receipt['stations'];
+  inventory: number;
+  refused: number;
+}
+
+/** Signs and writes the next receipt onto the media; the number advances only once it is on the media. */
+export async function exportReceipt(site: Site, media: string, now = new Date()): Promise<WrittenReceipt> {
+  const key = receiptKey(site);
+  const number = Number(getSetting(site.db, 'receipt_number') ?? '0') + 1;
+  const receipt = buildReceipt(site, number, key.keyId, now);
+  const builder = new DSSEBundleBuilder({
+    signer: localSigner(key.privateKey, key.publicPem, key.keyId),
+    witnesses: [],
+  });
+  const bundle = await builder.create({
+    data: Buffer.from(JSON.stringify(receipt), 'utf8'),
+    type: RECEIPT_PAYLOAD_TYPE,
+  });
+  const dir = path.join(media, MEDIA_ROOT_DIR, RECEIPTS_DIR);
+  await fs.promises.mkdir(dir, { recursive: true });
+  const name = receiptFileName(site.siteId, number);
+  const tmp = path.join(dir, `.partial-${name}`);
+  const fd = await fs.promises.open(tmp, 'w', 0o644);
+  try {
+    await fd.writeFile(JSON.stringify(bundleToJSON(bundle)));
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+  await fs.promises.rename(tmp, path.join(dir, name));
+  await syncDir(dir);
+  site.db.transaction(() => {
+    setSetting(site.db, 'receipt_number', String(number));
+    appendAudit(site.db, {
+      kind: 'receipt.exported',
+      outcome: 'info',
+      message: `receipt ${number} written to ${media}: ${receipt.stations.map((s) => `${s.station} #${s.sequence}`).join(', ') || 'no bundle yet'}, ${receipt.inventory.artifacts.length} artifact(s)`,
+      media,
+      details: { number, keyId: key.keyId, inventorySha256: receipt.inventory.sha256 },
+    });
+  })();
+  return {
+    file: path.join(dir, name),
+    number,
+    keyId: key.keyId,
+    stations: receipt.stations,
+    inventory: receipt.inventory.artifacts.length,
+    refused: receipt.refused.length,
+  };
+}
