@@ -12,7 +12,7 @@ DEMO=${DEMO_DIR:-$ROOT/.demo}
 export ECLUSE_PASSPHRASE=${ECLUSE_PASSPHRASE:-demo-passphrase}
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh demo
 [ -f dist/cli/main.js ] || npm run build --silent
 ecluse() { node "$ROOT/dist/cli/main.js" "$@"; }
 

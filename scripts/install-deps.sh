@@ -9,13 +9,16 @@
 #   systemd, udev: systemd-analyze (verify and score the units), udevadm (the mount helper)
 #   gpgv: verifies vendors' OpenPGP-signed checksum files (relay fetch, and vendor evidence at import)
 #   gnupg: gpg, which the feed tests use to make vendor keys and signatures
+# Usage: install-deps.sh [demo|test] (default test). `demo` installs only what `npm run demo` uses (the first four).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
+mode=${1:-test}
 need=()
 command -v openstack >/dev/null || need+=(python3-openstackclient)
 command -v glance >/dev/null || need+=(python3-glanceclient)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v curl >/dev/null || need+=(curl)
+if [ "$mode" = test ]; then
 # issue 5: the reference Glance for the conformance suite and staging tests, openstacksdk for the SDK script, and
 # cursive (what Nova verifies img_signature with)
 command -v glance-api >/dev/null || need+=(glance-api)
@@ -30,6 +33,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v udevadm >/dev/null || [ -x /usr/bin/udevadm ] || need+=(udev)
 command -v gpgv >/dev/null || need+=(gpgv)
 command -v gpg >/dev/null || need+=(gnupg)
+fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: missing ${need[*]}; run: sudo $0" >&2
@@ -38,4 +42,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 echo "install-deps: installing ${need[*]}" >&2
 apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+apt-get install -y -qq "${need[@]}" >/dev/null
