@@ -5,6 +5,7 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientEnv, runClient, startEcluseServe, type Peer } from '../conformance/peers.js';
 import { ecluseOk, md5, sha256, world, type World } from '../helpers/world.js';
@@ -132,5 +133,61 @@ print('ok', 'sdk-made' in names, conn.image.find_image('sdk-made') is None)
     const list = JSON.parse(await openstack('image', 'list', '-f', 'json')) as { Name: string }[];
     expect(list.map((i) => i.Name)).not.toContain('client-made');
     expect(fs.existsSync(w.path('inside', 'store', 'images', id))).toBe(false);
+  });
+});
+
+/** An address of this machine that is not loopback (a client connecting to it is not a loopback client). */
+const OUTSIDE = Object.values(os.networkInterfaces())
+  .flat()
+  .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+if (!OUTSIDE) console.warn('no non-loopback IPv4 address: the beyond-loopback token test is skipped');
+
+describe.skipIf(!OUTSIDE)('ecluse serve beyond loopback', () => {
+  let outside: Peer;
+  let reader: string;
+  let admin: string;
+
+  beforeAll(async () => {
+    outside = await startEcluseServe(w.inside, {}, OUTSIDE!);
+    reader = (
+      (await ecluseOk(['token', 'create', '--role', 'reader', '--json'], { home: w.inside })).json as { token: string }
+    ).token;
+    admin = (
+      (await ecluseOk(['token', 'create', '--role', 'admin', '--json'], { home: w.inside })).json as { token: string }
+    ).token;
+  }, 60_000);
+  afterAll(async () => {
+    await outside?.stop();
+  });
+
+  it('401 without a token (also with a placeholder one), reads with a reader token, writes only with an admin token', async () => {
+    const get = (token?: string) =>
+      fetch(`${outside.url}/v2/images`, {
+        headers: { Accept: 'application/json', ...(token ? { 'X-Auth-Token': token } : {}) },
+      });
+    const anonymous = await get();
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { code: string }).code).toBe('401 Unauthorized');
+    expect((await get('notused')).status).toBe(401);
+    expect((await get(reader)).status).toBe(200);
+    const create = (token: string) =>
+      fetch(`${outside.url}/v2/images`, {
+        method: 'POST',
+        headers: { Accept: 'application/json', 'Content-Type': 'application/json', 'X-Auth-Token': token },
+        body: JSON.stringify({ name: 'from-outside' }),
+      });
+    expect((await create(reader)).status).toBe(403);
+    expect((await create(admin)).status).toBe(201);
+    // glanceclient with a token from beyond loopback
+    expect(
+      await runClient(
+        'glance',
+        ['--os-image-url', outside.url, '--os-auth-token', reader, 'image-list'],
+        clientEnv(clientHome),
+      ),
+    ).toContain('from-outside');
+    await expect(
+      runClient('glance', ['--os-image-url', outside.url, '--os-auth-token', 'x', 'image-list'], clientEnv(clientHome)),
+    ).rejects.toThrow(/401|Unauthorized|authorized/i);
   });
 });
