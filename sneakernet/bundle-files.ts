@@ -154,7 +154,10 @@ export async function readBundleFiles(media: string, bundleId: string): Promise<
       revocations = await readSmallFile(file, `trust/${e.name}`, LIMITS.signatureFileBytes);
     } else if (ROOT_DOCUMENT_PATTERN.test(e.name)) {
       if (rootDocuments.size >= LIMITS.certificates) {
-        throw new EcluseError('E_FORMAT', `more than ${LIMITS.certificates} root documents`, { check: 'layout', bundleId });
+        throw new EcluseError('E_FORMAT', `more than ${LIMITS.certificates} root documents`, {
+          check: 'layout',
+          bundleId,
+        });
       }
       rootDocuments.set(e.name, await readSmallFile(file, `trust/${e.name}`, LIMITS.certificateFileBytes * 4));
     } else throw unexpected(bundleId, `${TRUST_DIR}/${e.name}`);

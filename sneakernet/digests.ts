@@ -7,6 +7,7 @@
  * counter; a slot is reused when all of them are past it. Signalling is Atomics (wait/notify), not a message per chunk.
  * Memory is bounded by the ring (`SLOTS` × `SLOT_BYTES`) whatever the artifact size.
  */
+import type crypto from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -15,6 +16,13 @@ export interface Digests {
   sha256: string;
   sha512: string;
   md5: string;
+  /** With a signing key: RSA-PSS (SHA-256, MGF1, maximum salt) signature over the same bytes, base64. */
+  signature?: string;
+}
+
+export interface HashPoolOptions {
+  /** Also sign every stream with this RSA key (in the sha256 worker, from the same bytes: no second read). */
+  signingKey?: crypto.KeyObject;
 }
 
 const SLOT_BYTES = 1024 * 1024;
@@ -24,9 +32,11 @@ const WRITE = 0;
 const ALGORITHMS = ['sha256', 'sha512', 'md5'] as const;
 
 /** Atomics.waitAsync (Node 16+; typed only from lib ES2024, which Node 20 does not fully implement). */
-const waitAsync = (Atomics as unknown as {
-  waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string };
-}).waitAsync;
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string };
+  }
+).waitAsync;
 
 /** The compiled worker beside this module; from TypeScript sources (tests), the one `npm run build` wrote. */
 function workerScript(): URL {
@@ -43,17 +53,29 @@ export class HashPool {
   private readonly slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(SLOT_BYTES));
   private readonly views = this.slots.map((s) => new Uint8Array(s));
   private readonly workers: Worker[];
-  private readonly digestWaiters: Array<Array<(hex: string) => void>> = ALGORITHMS.map(() => []);
+  private readonly digestWaiters: Array<Array<(m: { hex: string; signature?: string }) => void>> = ALGORITHMS.map(
+    () => [],
+  );
   private failure: Error | null = null;
   private busy = false;
 
-  constructor() {
+  constructor(options: HashPoolOptions = {}) {
+    const signingKey = options.signingKey?.export({ type: 'pkcs8', format: 'pem' }).toString();
     this.workers = ALGORITHMS.map((algorithm, w) => {
       const worker = new Worker(workerScript(), {
-        workerData: { algorithm, reader: w + 1, control: this.control.buffer, lengths: this.lengths.buffer, slots: this.slots },
+        workerData: {
+          algorithm,
+          reader: w + 1,
+          control: this.control.buffer,
+          lengths: this.lengths.buffer,
+          slots: this.slots,
+          ...(algorithm === 'sha256' && signingKey ? { signingKey } : {}),
+        },
       });
       worker.unref();
-      worker.on('message', (m: { reader: number; hex: string }) => this.digestWaiters[m.reader - 1]?.shift()?.(m.hex));
+      worker.on('message', (m: { reader: number; hex: string; signature?: string }) =>
+        this.digestWaiters[m.reader - 1]?.shift()?.(m),
+      );
       worker.on('error', (e) => {
         this.failure = e;
       });
@@ -100,12 +122,16 @@ export class HashPool {
 
   /** Ends the current stream and returns its digests. */
   async finish(): Promise<Digests> {
-    const digests = this.workers.map((_, i) => new Promise<string>((resolve) => this.digestWaiters[i]?.push(resolve)));
+    const replies = this.workers.map(
+      (_, i) => new Promise<{ hex: string; signature?: string }>((resolve) => this.digestWaiters[i]?.push(resolve)),
+    );
     await this.room();
     this.publish(END);
-    const [sha256, sha512, md5] = await Promise.all(digests);
+    const [sha256, sha512, md5] = await Promise.all(replies);
     this.busy = false;
-    return { sha256: sha256 ?? '', sha512: sha512 ?? '', md5: md5 ?? '' };
+    const digests: Digests = { sha256: sha256?.hex ?? '', sha512: sha512?.hex ?? '', md5: md5?.hex ?? '' };
+    if (sha256?.signature) digests.signature = sha256.signature;
+    return digests;
   }
 
   /** Starts hashing one stream. */

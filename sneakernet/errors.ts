@@ -28,7 +28,8 @@ export const ERROR_CODES = {
   E_MEDIA_REFUSED: 'the media is mounted writable, with unsafe options, or with a filesystem that is not accepted',
   E_MEDIA_REMOVED: 'the media was removed while it was being read; nothing was promoted',
   // the audit log (import station)
-  E_AUDIT_TAMPERED: 'an audit event does not hash to the leaf logged for it, or the log differs from a signed checkpoint',
+  E_AUDIT_TAMPERED:
+    'an audit event does not hash to the leaf logged for it, or the log differs from a signed checkpoint',
   E_AUDIT_MISSING: 'an audit event or leaf that was logged is missing (deleted or truncated)',
   E_AUDIT_ORDER: 'audit events are not in the order they were logged',
   E_AUDIT_CHECKPOINT: 'a checkpoint of the audit log is not signed by the audit key, or is malformed',
@@ -54,7 +55,8 @@ export const ERROR_CODES = {
   E_VENDOR_UNTRUSTED: 'an artifact is signed by a key not pinned for its vendor, or carries no vendor evidence',
   E_FEED: 'a vendor feed could not be read (network, HTTP status, missing file)',
   // import receipts (the way back out)
-  E_RECEIPT: 'an import receipt is not signed by the pinned receipt key, is for another site, or is older than one taken',
+  E_RECEIPT:
+    'an import receipt is not signed by the pinned receipt key, is for another site, or is older than one taken',
   E_UNACKNOWLEDGED: 'the import station has not acknowledged the last bundle (no receipt names it yet)',
   E_INTERNAL: 'an internal error (a bug: please report it)',
 } as const;

@@ -131,10 +131,12 @@ export async function verifyFileSignature(cert: string | Buffer, file: string, s
 export async function imageSignatureProperties(
   site: { db: Db; home: { root: string }; siteId: string },
   file: string,
+  /** The signature already computed over the same bytes while they were staged (HashPool with the signing key). */
+  precomputed?: string,
 ): Promise<Record<string, string>> {
   const signer = await imageSigner(site.db, site.home.root, site.siteId);
   return {
-    img_signature: await signFile(signer.key, file),
+    img_signature: precomputed ?? (await signFile(signer.key, file)),
     img_signature_hash_method: SIGNATURE_HASH_METHOD,
     img_signature_key_type: SIGNATURE_KEY_TYPE,
     img_signature_certificate_uuid: signer.certUuid,

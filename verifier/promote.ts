@@ -88,7 +88,10 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
       });
     }
     // Glance image signatures (img_signature*), by this station's key over the staged bytes (a local re-read).
-    for (const i of images) Object.assign(i.properties, await imageSignatureProperties(site, i.staged));
+    for (const i of images) {
+      const precomputed = o.staged.find((s) => s.file === i.staged)?.digests.signature;
+      Object.assign(i.properties, await imageSignatureProperties(site, i.staged, precomputed));
+    }
     const at = glanceTime(o.now);
     const db = site.db;
     db.transaction(() => {

@@ -14,7 +14,11 @@ function held(site: Site): RevocationList | null {
 }
 
 /** Key id → what to tell the operator, for every key revoked by the list in force (after `incoming`, if newer). */
-export function revokedKeys(site: Site, incoming: Buffer | null, o: { record: boolean; media: string }): Map<string, string> {
+export function revokedKeys(
+  site: Site,
+  incoming: Buffer | null,
+  o: { record: boolean; media: string },
+): Map<string, string> {
   let list = held(site);
   if (incoming) {
     const offered = verifyRevocationList(incoming, site.anchors);
@@ -35,6 +39,9 @@ export function revokedKeys(site: Site, incoming: Buffer | null, o: { record: bo
     }
   }
   return new Map(
-    (list?.revoked ?? []).map((r) => [r.keyId, `signer ${r.name}, revoked on ${r.revokedAt}${r.reason ? ` (${r.reason})` : ''}`]),
+    (list?.revoked ?? []).map((r) => [
+      r.keyId,
+      `signer ${r.name}, revoked on ${r.revokedAt}${r.reason ? ` (${r.reason})` : ''}`,
+    ]),
   );
 }

@@ -21,7 +21,11 @@ export function rotatedAnchors(db: Db, installed: TrustAnchors): TrustAnchors {
 }
 
 /** Follows the root documents of a bundle; updates `site.anchors` (and, when recording, the database). */
-export function applyRootRotations(site: Site, documents: ReadonlyMap<string, Buffer>, o: { record: boolean; media: string; at: Date }): void {
+export function applyRootRotations(
+  site: Site,
+  documents: ReadonlyMap<string, Buffer>,
+  o: { record: boolean; media: string; at: Date },
+): void {
   if (documents.size === 0) return;
   const chain = verifyRootChain(documents, site.anchors, o.at);
   const newest = chain[chain.length - 1];

@@ -17,8 +17,12 @@ export interface StagedArtifact {
   digests: Digests;
 }
 
-/** Bytes written between background flushes, so the final fsync has little left to do. */
-const FLUSH_EVERY = 64 * 1024 * 1024;
+/**
+ * Writes in flight at once (positional, so order does not matter): reading, hashing and writing overlap. Measured:
+ * flushing in the background while writing (datasync every 64 MiB) made every write wait for writeback, so the only
+ * flush is the fsync before promotion.
+ */
+const WRITES_IN_FLIGHT = 8;
 
 interface Open {
   index: number;
@@ -27,8 +31,8 @@ interface Open {
   handle: fs.promises.FileHandle | null;
   file: string | null;
   written: number;
-  flushedAt: number;
-  flushing: Promise<void> | null;
+  /** Writes started and not yet awaited, oldest first. */
+  writes: Array<Promise<unknown>>;
 }
 
 export class ArtifactStager {
@@ -47,7 +51,7 @@ export class ArtifactStager {
     if (!artifact) throw new EcluseError('E_FORMAT', `entry for unknown artifact ${index}`);
     const file = this.dir ? path.join(this.dir, `artifact-${index}`) : null;
     const handle = file ? await fs.promises.open(file, 'wx', 0o600) : null;
-    return { index, artifact, hasher: this.pool.begin(), handle, file, written: 0, flushedAt: 0, flushing: null };
+    return { index, artifact, hasher: this.pool.begin(), handle, file, written: 0, writes: [] };
   }
 
   /** The volume reader's sink: takes one entry's bytes. */
@@ -58,18 +62,15 @@ export class ArtifactStager {
       throw new EcluseError('E_FORMAT', `entry ${entry.path} arrived out of order`, { check: 'volume-structure' });
     }
     for await (const chunk of data) {
-      // Start the write, hash while it runs, then wait for both: disk and CPUs work at the same time.
-      const write = cur.handle ? cur.handle.write(chunk, 0, chunk.length, cur.written) : null;
+      // Start the write, hash while it runs; wait only when too many writes are in flight.
+      if (cur.handle) {
+        const write = cur.handle.write(chunk, 0, chunk.length, cur.written);
+        write.catch(() => undefined); // awaited below or in finish(); never an unhandled rejection
+        cur.writes.push(write);
+      }
       cur.written += chunk.length;
       await cur.hasher.update(chunk);
-      if (write) await write;
-      if (cur.handle && cur.written - cur.flushedAt >= FLUSH_EVERY && !cur.flushing) {
-        // Start writing back what is dirty while reading and hashing go on.
-        cur.flushedAt = cur.written;
-        cur.flushing = cur.handle.datasync().finally(() => {
-          cur.flushing = null;
-        });
-      }
+      if (cur.writes.length >= WRITES_IN_FLIGHT) await cur.writes.shift();
     }
     if (cur.written === cur.artifact.size) await this.finish(cur);
   };
@@ -78,7 +79,7 @@ export class ArtifactStager {
     this.current = null;
     const digests = await cur.hasher.digest();
     if (cur.handle) {
-      await cur.flushing;
+      for (const w of cur.writes.splice(0)) await w;
       await cur.handle.sync();
       await cur.handle.close();
     }
@@ -106,7 +107,7 @@ export class ArtifactStager {
     const cur = this.current;
     this.current = null;
     if (cur) {
-      await cur.flushing?.catch(() => undefined);
+      await Promise.allSettled(cur.writes.splice(0));
       await cur.handle?.close().catch(() => undefined);
       await cur.hasher.digest().catch(() => undefined);
     }

@@ -44,7 +44,8 @@ function processAlive(pid: number): boolean {
 
 async function digestFile(pool: HashPool, file: string) {
   const hasher = pool.begin();
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) await hasher.update(chunk as Buffer);
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 }))
+    await hasher.update(chunk as Buffer);
   return hasher.digest();
 }
 
@@ -59,11 +60,23 @@ export async function checkStore(site: Site, o: { repair: boolean; quick?: boole
       const file = path.join(site.home.images, r.file);
       const st = await fs.promises.stat(file).catch(() => null);
       if (!st) {
-        problems.push({ kind: 'missing-file', image: r.id, path: file, detail: 'the catalog names a file that is not there', repaired: false });
+        problems.push({
+          kind: 'missing-file',
+          image: r.id,
+          path: file,
+          detail: 'the catalog names a file that is not there',
+          repaired: false,
+        });
         continue;
       }
       if (st.size !== r.size) {
-        problems.push({ kind: 'size-mismatch', image: r.id, path: file, detail: `${st.size} bytes, the catalog says ${r.size}`, repaired: false });
+        problems.push({
+          kind: 'size-mismatch',
+          image: r.id,
+          path: file,
+          detail: `${st.size} bytes, the catalog says ${r.size}`,
+          repaired: false,
+        });
         continue;
       }
       if (o.quick) continue;
@@ -74,7 +87,14 @@ export async function checkStore(site: Site, o: { repair: boolean; quick?: boole
         r.os_hash_value && d.sha512 !== r.os_hash_value ? 'sha512' : null,
         r.checksum && d.md5 !== r.checksum ? 'md5' : null,
       ].filter(Boolean);
-      if (bad.length) problems.push({ kind: 'digest-mismatch', image: r.id, path: file, detail: `${bad.join(', ')} differ from the catalog`, repaired: false });
+      if (bad.length)
+        problems.push({
+          kind: 'digest-mismatch',
+          image: r.id,
+          path: file,
+          detail: `${bad.join(', ')} differ from the catalog`,
+          repaired: false,
+        });
     }
   } finally {
     await pool.close();
@@ -82,7 +102,11 @@ export async function checkStore(site: Site, o: { repair: boolean; quick?: boole
   // Orphans are judged and removed under the promotion write lock.
   const db = site.db;
   db.transaction(() => {
-    const named = new Set((db.prepare('SELECT file FROM images WHERE file IS NOT NULL').all() as Array<{ file: string }>).map((r) => r.file));
+    const named = new Set(
+      (db.prepare('SELECT file FROM images WHERE file IS NOT NULL').all() as Array<{ file: string }>).map(
+        (r) => r.file,
+      ),
+    );
     for (const name of fs.existsSync(site.home.images) ? fs.readdirSync(site.home.images) : []) {
       if (named.has(name)) continue;
       const file = path.join(site.home.images, name);
@@ -94,7 +118,12 @@ export async function checkStore(site: Site, o: { repair: boolean; quick?: boole
       if (Number.isInteger(pid) && processAlive(pid)) continue;
       const dir = path.join(site.home.staging, name);
       if (o.repair) fs.rmSync(dir, { recursive: true, force: true });
-      problems.push({ kind: 'orphan-staging', path: dir, detail: 'staging of an import whose process is gone', repaired: o.repair });
+      problems.push({
+        kind: 'orphan-staging',
+        path: dir,
+        detail: 'staging of an import whose process is gone',
+        repaired: o.repair,
+      });
     }
     if (o.repair && problems.some((p) => p.repaired)) {
       appendAudit(db, {

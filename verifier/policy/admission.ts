@@ -30,12 +30,18 @@ function refuse(a: Artifact, rule: string, why: string): EcluseError {
 
 export function decideRule(active: ActivePolicy, a: Artifact, signers: string[], threshold: number): PolicyRule {
   const vendor = a.provenance.vendor ?? '';
-  const rule = active.policy.rules.find((r) => matches(r.artifacts, a.name) && (vendor === '' ? r.vendors.includes('*') : matches(r.vendors, vendor)));
+  const rule = active.policy.rules.find(
+    (r) => matches(r.artifacts, a.name) && (vendor === '' ? r.vendors.includes('*') : matches(r.vendors, vendor)),
+  );
   if (!rule) {
-    throw new EcluseError('E_NOT_ALLOWED', `${a.name} ${a.version} is not allowed: no policy rule admits it${vendor ? ` from vendor ${vendor}` : ''}`, {
-      check: 'policy',
-      artifact: `${a.name}@${a.version}`,
-    });
+    throw new EcluseError(
+      'E_NOT_ALLOWED',
+      `${a.name} ${a.version} is not allowed: no policy rule admits it${vendor ? ` from vendor ${vendor}` : ''}`,
+      {
+        check: 'policy',
+        artifact: `${a.name}@${a.version}`,
+      },
+    );
   }
   if (!rule.types.includes(a.type)) throw refuse(a, rule.name, `type ${a.type} is not admitted`);
   if (rule.diskFormats && !rule.diskFormats.includes(a.diskFormat)) {
@@ -68,7 +74,13 @@ function installedVersion(db: Db, name: string): string | null {
   return best;
 }
 
-export function checkAdmission(db: Db, active: ActivePolicy, s: Statement, signers: string[], threshold: number): Placement[] {
+export function checkAdmission(
+  db: Db,
+  active: ActivePolicy,
+  s: Statement,
+  signers: string[],
+  threshold: number,
+): Placement[] {
   return s.predicate.artifacts.map((a) => {
     const rule = decideRule(active, a, signers, threshold);
     const installed = installedVersion(db, a.name);

@@ -27,7 +27,16 @@ export const ruleSchema = z.strictObject({
   visibility: z.enum(['public', 'private', 'shared', 'community']).default('public'),
   /** Vendor keys pinned inside (ASCII-armored OpenPGP public keys, or PEM public keys for Sigstore): when set, each
    * artifact this rule admits must carry vendor evidence verifying with one of them (verifier/vendor-evidence.ts). */
-  vendorKeys: z.array(z.string().min(1).max(256 * 1024)).min(1).max(32).optional(),
+  vendorKeys: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(256 * 1024),
+    )
+    .min(1)
+    .max(32)
+    .optional(),
   /** Admit versions lower than the installed one (a deliberate downgrade). */
   allowDowngrade: z.boolean().default(false),
 });
@@ -43,6 +52,13 @@ export type Policy = z.infer<typeof policySchema>;
 export const DEFAULT_POLICY: Policy = {
   version: 1,
   rules: [
-    { name: 'default', artifacts: ['*'], vendors: ['*'], types: ['vm-image'], visibility: 'public', allowDowngrade: false },
+    {
+      name: 'default',
+      artifacts: ['*'],
+      vendors: ['*'],
+      types: ['vm-image'],
+      visibility: 'public',
+      allowDowngrade: false,
+    },
   ],
 };

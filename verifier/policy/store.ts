@@ -33,7 +33,8 @@ export function readPolicyFile(file: string): ActivePolicy {
   let text: string;
   try {
     const st = fs.statSync(file);
-    if (st.size > MAX_POLICY_BYTES) throw new EcluseError('E_INPUT', `${file} is larger than ${MAX_POLICY_BYTES} bytes`);
+    if (st.size > MAX_POLICY_BYTES)
+      throw new EcluseError('E_INPUT', `${file} is larger than ${MAX_POLICY_BYTES} bytes`);
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     if (e instanceof EcluseError) throw e;
@@ -48,7 +49,10 @@ export function readPolicyFile(file: string): ActivePolicy {
   const parsed = policySchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new EcluseError('E_INPUT', `${file}: ${issue ? `${issue.path.join('.') || '(top)'}: ${issue.message}` : 'invalid'}`);
+    throw new EcluseError(
+      'E_INPUT',
+      `${file}: ${issue ? `${issue.path.join('.') || '(top)'}: ${issue.message}` : 'invalid'}`,
+    );
   }
   const names = new Set<string>();
   for (const r of parsed.data.rules) {
