@@ -62,7 +62,9 @@ export function verifyRevocationList(bytes: Buffer, anchors: TrustAnchors): Revo
   if (file.keyId !== anchors.rootKeyId || !cryptoValid(file, anchors.root.publicKey)) {
     throw notRoot();
   }
-  const parsed = revocationListSchema.safeParse(parseBoundedJson(file.payload, 'the revocation list', LIMITS.statementBytes));
+  const parsed = revocationListSchema.safeParse(
+    parseBoundedJson(file.payload, 'the revocation list', LIMITS.statementBytes),
+  );
   if (!parsed.success || parsed.data.rootKeyId !== anchors.rootKeyId) {
     throw new EcluseError('E_FORMAT', 'the revocation list on the media is malformed', { check: 'revocations' });
   }
@@ -70,7 +72,10 @@ export function verifyRevocationList(bytes: Buffer, anchors: TrustAnchors): Revo
 }
 
 /** Reads the list of a KEYDIR (trust/revocations.sigstore.json), verified against its own root; null when none. */
-export function readKeyDirRevocations(keyDir: string, anchors: TrustAnchors): { list: RevocationList; bytes: Buffer } | null {
+export function readKeyDirRevocations(
+  keyDir: string,
+  anchors: TrustAnchors,
+): { list: RevocationList; bytes: Buffer } | null {
   const file = path.join(keyDir, 'trust', REVOCATIONS_FILE);
   if (!fs.existsSync(file)) return null;
   const bytes = fs.readFileSync(file);
@@ -118,7 +123,11 @@ export function signRevocationList(rootKey: crypto.KeyObject, list: RevocationLi
 }
 
 /** Signs `list` with the root key and writes it to KEYDIR/trust/ (atomically). */
-export async function writeRevocationList(keyDir: string, rootKey: crypto.KeyObject, list: RevocationList): Promise<void> {
+export async function writeRevocationList(
+  keyDir: string,
+  rootKey: crypto.KeyObject,
+  list: RevocationList,
+): Promise<void> {
   const signed = await signRevocationList(rootKey, list);
   const target = path.join(keyDir, 'trust', REVOCATIONS_FILE);
   fs.writeFileSync(`${target}.tmp`, signed, { mode: 0o644 });

@@ -15,7 +15,13 @@ import { LIMITS } from '../sneakernet/limits.js';
 import { parseBoundedJson } from '../sneakernet/statement.js';
 import { CERT_FILE, KEY_FILE, SIGNER_FILE } from './ceremony.js';
 import { readSignatureFile } from './envelope.js';
-import { DEFAULT_ROOT_VALIDITY_DAYS, DEFAULT_SIGNER_VALIDITY_DAYS, generateKey, issueRootCertificate, issueSignerCertificate } from './issue.js';
+import {
+  DEFAULT_ROOT_VALIDITY_DAYS,
+  DEFAULT_SIGNER_VALIDITY_DAYS,
+  generateKey,
+  issueRootCertificate,
+  issueSignerCertificate,
+} from './issue.js';
 import { exportPrivateKey, readPrivateKey } from './keyfile.js';
 import { keyIdOf } from './keyid.js';
 import { readKeyDirRevocations, REVOCATIONS_FILE, signRevocationList } from './revocation.js';
@@ -60,12 +66,19 @@ export function verifyRootChain(files: ReadonlyMap<string, Buffer>, anchors: Tru
     const v = current.rootVersion + 1;
     if (!offered.has(v)) break;
     const byOld = files.get(rootFileName(v, current.rootKeyId));
-    if (!byOld) throw rotationError('E_SIGNATURE', `root version ${v} on the media is not signed by root version ${v - 1}`);
-    const oldSig = readSignatureFile(rootFileName(v, current.rootKeyId).replace(/^root-[0-9]+\./, ''), byOld, ROOT_PAYLOAD_TYPE);
+    if (!byOld)
+      throw rotationError('E_SIGNATURE', `root version ${v} on the media is not signed by root version ${v - 1}`);
+    const oldSig = readSignatureFile(
+      rootFileName(v, current.rootKeyId).replace(/^root-[0-9]+\./, ''),
+      byOld,
+      ROOT_PAYLOAD_TYPE,
+    );
     if (!cryptoValid(oldSig, current.root.publicKey)) {
       throw rotationError('E_SIGNATURE', `root version ${v}: the signature of root version ${v - 1} does not verify`);
     }
-    const parsed = rootDocumentSchema.safeParse(parseBoundedJson(oldSig.payload, `root version ${v}`, LIMITS.certificateFileBytes * 2));
+    const parsed = rootDocumentSchema.safeParse(
+      parseBoundedJson(oldSig.payload, `root version ${v}`, LIMITS.certificateFileBytes * 2),
+    );
     if (!parsed.success) throw rotationError('E_FORMAT', `root version ${v} on the media is malformed`);
     const doc = parsed.data;
     if (doc.version !== v || doc.previousKeyId !== current.rootKeyId) {
@@ -78,11 +91,16 @@ export function verifyRootChain(files: ReadonlyMap<string, Buffer>, anchors: Tru
       throw rotationError('E_FORMAT', `root version ${v}: the certificate is unreadable`);
     }
     if (!cert.ca || !cert.verify(cert.publicKey) || keyIdOf(cert.publicKey) !== doc.rootKeyId) {
-      throw rotationError('E_FORMAT', `root version ${v}: the certificate is not a self-signed CA for key ${doc.rootKeyId.slice(0, 12)}`);
+      throw rotationError(
+        'E_FORMAT',
+        `root version ${v}: the certificate is not a self-signed CA for key ${doc.rootKeyId.slice(0, 12)}`,
+      );
     }
-    if (Date.parse(cert.validTo) < at.getTime()) throw rotationError('E_FORMAT', `root version ${v}: the certificate has expired`);
+    if (Date.parse(cert.validTo) < at.getTime())
+      throw rotationError('E_FORMAT', `root version ${v}: the certificate has expired`);
     const byNew = files.get(rootFileName(v, doc.rootKeyId));
-    if (!byNew) throw rotationError('E_SIGNATURE', `root version ${v} on the media is not signed by the new root itself`);
+    if (!byNew)
+      throw rotationError('E_SIGNATURE', `root version ${v} on the media is not signed by the new root itself`);
     const newSig = readSignatureFile(`${doc.rootKeyId}.sigstore.json`, byNew, ROOT_PAYLOAD_TYPE);
     if (!newSig.payload.equals(oldSig.payload) || !cryptoValid(newSig, cert.publicKey)) {
       throw rotationError('E_SIGNATURE', `root version ${v}: the new root's own signature does not verify`);
@@ -92,7 +110,10 @@ export function verifyRootChain(files: ReadonlyMap<string, Buffer>, anchors: Tru
   }
   const beyond = [...offered].filter((v) => v > current.rootVersion);
   if (beyond.length > 0) {
-    throw rotationError('E_FORMAT', `root version ${Math.min(...beyond)} is on the media but version ${current.rootVersion + 1} is not`);
+    throw rotationError(
+      'E_FORMAT',
+      `root version ${Math.min(...beyond)} is on the media but version ${current.rootVersion + 1} is not`,
+    );
   }
   return chain;
 }
@@ -150,14 +171,26 @@ export async function rotateRoot(o: {
     // Signers keep their keys; their certificates are issued again by the new root.
     const dir = path.join(signersDir, name);
     const old = new crypto.X509Certificate(fs.readFileSync(path.join(dir, CERT_FILE)));
-    const pem = issueSignerCertificate({ rootKey: newKey, rootCertPem: certificate, signerKey: old.publicKey, name, now, days: DEFAULT_SIGNER_VALIDITY_DAYS });
+    const pem = issueSignerCertificate({
+      rootKey: newKey,
+      rootCertPem: certificate,
+      signerKey: old.publicKey,
+      name,
+      now,
+      days: DEFAULT_SIGNER_VALIDITY_DAYS,
+    });
     const record = JSON.parse(fs.readFileSync(path.join(dir, SIGNER_FILE), 'utf8')) as Record<string, unknown>;
     const notAfter = new Date(new crypto.X509Certificate(pem).validTo).toISOString();
     return { dir, pem, record: `${JSON.stringify({ ...record, notBefore: now.toISOString(), notAfter }, null, 2)}\n` };
   });
   const revocations = readKeyDirRevocations(o.keyDir, o.anchors)?.list;
   const revocationFile = revocations
-    ? await signRevocationList(newKey, { ...revocations, rootKeyId, version: revocations.version + 1, issued: doc.issued })
+    ? await signRevocationList(newKey, {
+        ...revocations,
+        rootKeyId,
+        version: revocations.version + 1,
+        issued: doc.issued,
+      })
     : null;
   const newKeyPem = exportPrivateKey(newKey, pass);
 

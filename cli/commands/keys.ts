@@ -75,12 +75,21 @@ export function registerKeys(program: Command, ctx: () => CommandContext): void 
     .requiredOption('--keys <KEYDIR>', 'the key folder made by "ecluse keys init" (its root/ is needed)')
     .option('--validity-days <days>', 'how long the certificate is valid', '730')
     .option('--no-passphrase', 'write the new key unencrypted (test labs only)')
-    .addHelpText('after', '\nThe passphrase unlocks the root key and encrypts the new key.\n\nExample:\n  ecluse keys add-signer carol --keys /media/offline/site-keys\n')
+    .addHelpText(
+      'after',
+      '\nThe passphrase unlocks the root key and encrypts the new key.\n\nExample:\n  ecluse keys add-signer carol --keys /media/offline/site-keys\n',
+    )
     .action(async (name: string, o: { keys: string; validityDays: string; passphrase: boolean }) => {
       await report(ctx(), async () => {
-        const passphrase = await resolvePassphrase({ noPassphrase: !o.passphrase, purpose: 'the root key and the new signer key' });
+        const passphrase = await resolvePassphrase({
+          noPassphrase: !o.passphrase,
+          purpose: 'the root key and the new signer key',
+        });
         const r = await addSigner({ keyDir: o.keys, name, passphrase, validityDays: Number(o.validityDays) });
-        return { json: { signer: r }, human: `signer ${r.name}: ${r.dir} (key ${r.keyId.slice(0, 16)}, valid until ${r.notAfter})` };
+        return {
+          json: { signer: r },
+          human: `signer ${r.name}: ${r.dir} (key ${r.keyId.slice(0, 16)}, valid until ${r.notAfter})`,
+        };
       });
     });
 
@@ -93,7 +102,10 @@ export function registerKeys(program: Command, ctx: () => CommandContext): void 
     .argument('<NAME>', 'the signer to revoke')
     .requiredOption('--keys <KEYDIR>', 'the key folder made by "ecluse keys init" (its root/ is needed)')
     .option('--reason <TEXT>', 'why, for the audit log', '')
-    .addHelpText('after', '\nExample:\n  ecluse keys revoke alice --keys /media/offline/site-keys --reason "laptop lost"\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ecluse keys revoke alice --keys /media/offline/site-keys --reason "laptop lost"\n',
+    )
     .action(async (name: string, o: { keys: string; reason: string }) => {
       await report(ctx(), async () => {
         const anchors = loadTrustAnchors(path.join(o.keys, 'trust'));
@@ -119,7 +131,10 @@ export function registerKeys(program: Command, ctx: () => CommandContext): void 
         'Every later export carries the root documents; import stations follow them version by version.',
     )
     .requiredOption('--keys <KEYDIR>', 'the key folder made by "ecluse keys init" (its root/ is needed)')
-    .addHelpText('after', '\nThe old root key is kept as root/key-vN.pem: destroy it once every station has rotated.\n\nExample:\n  ecluse keys rotate-root --keys /media/offline/site-keys\n')
+    .addHelpText(
+      'after',
+      '\nThe old root key is kept as root/key-vN.pem: destroy it once every station has rotated.\n\nExample:\n  ecluse keys rotate-root --keys /media/offline/site-keys\n',
+    )
     .action(async (o: { keys: string }) => {
       await report(ctx(), async () => {
         const anchors = loadTrustAnchors(path.join(o.keys, 'trust'));

@@ -44,7 +44,10 @@ export function registerPolicy(program: Command, ctx: () => CommandContext, home
         const s = openSite(resolveHome(home()));
         try {
           const a = activePolicy(s.db);
-          return { json: { source: a.source, digest: a.digest, policy: a.policy }, human: [`${a.source} policy ${a.digest}`, ...describe(a.policy)] };
+          return {
+            json: { source: a.source, digest: a.digest, policy: a.policy },
+            human: [`${a.source} policy ${a.digest}`, ...describe(a.policy)],
+          };
         } finally {
           s.db.close();
         }
@@ -58,14 +61,20 @@ export function registerPolicy(program: Command, ctx: () => CommandContext, home
     .action(async (file: string) => {
       await report(ctx(), async () => {
         const p = readPolicyFile(file);
-        return { json: { digest: p.digest, policy: p.policy }, human: [`${file}: valid, digest ${p.digest}`, ...describe(p.policy)] };
+        return {
+          json: { digest: p.digest, policy: p.policy },
+          human: [`${file}: valid, digest ${p.digest}`, ...describe(p.policy)],
+        };
       });
     });
   policy
     .command('apply')
     .description('validate a policy file and put it in force (audited with the old and new digests)')
     .argument('<FILE>', 'policy file (YAML or JSON)')
-    .addHelpText('after', `\nExample:\n  ecluse --home /var/lib/ecluse policy apply site-policy.yaml\n${EXAMPLE_POLICY}\n`)
+    .addHelpText(
+      'after',
+      `\nExample:\n  ecluse --home /var/lib/ecluse policy apply site-policy.yaml\n${EXAMPLE_POLICY}\n`,
+    )
     .action(async (file: string) => {
       await report(ctx(), async () => {
         const p = readPolicyFile(file);
@@ -85,7 +94,10 @@ export function registerPolicy(program: Command, ctx: () => CommandContext, home
     .description('compare the catalog with the image files and their hashes; find orphans left by a crash')
     .option('--repair', 'remove orphaned files and staging left by a crash (never an image the catalog names)')
     .option('--quick', 'check presence and sizes only, not digests')
-    .addHelpText('after', '\nExit status: 0 consistent (or repaired), 1 problems remain (E_STORE).\n\nExample:\n  ecluse store check --repair --json\n')
+    .addHelpText(
+      'after',
+      '\nExit status: 0 consistent (or repaired), 1 problems remain (E_STORE).\n\nExample:\n  ecluse store check --repair --json\n',
+    )
     .action(async (o: { repair?: boolean; quick?: boolean }) => {
       await report(ctx(), async () => {
         const s = openSite(resolveHome(home()));
@@ -93,10 +105,14 @@ export function registerPolicy(program: Command, ctx: () => CommandContext, home
           const r = await checkStore(s, { repair: o.repair ?? false, quick: o.quick ?? false });
           const remaining = r.problems.filter((p) => !p.repaired);
           if (remaining.length > 0) {
-            throw new EcluseError('E_STORE', `${remaining.length} problem(s): ${remaining.map((p) => `${p.kind} ${p.image ?? p.path} (${p.detail})`).join('; ')}`, {
-              check: 'store',
-              problems: remaining,
-            });
+            throw new EcluseError(
+              'E_STORE',
+              `${remaining.length} problem(s): ${remaining.map((p) => `${p.kind} ${p.image ?? p.path} (${p.detail})`).join('; ')}`,
+              {
+                check: 'store',
+                problems: remaining,
+              },
+            );
           }
           return {
             json: r,
