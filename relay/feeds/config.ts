@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { parse as parseYaml } from 'yaml';
+import { readOperatorFile } from '../../sneakernet/operator-file.js';
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { CONTAINER_FORMATS, DISK_FORMATS } from '../../sneakernet/statement.js';
@@ -145,20 +145,7 @@ const fileSchema = z.strictObject({ feeds: z.array(z.unknown()).max(1000) });
 
 /** Reads a feeds file (YAML or JSON: `feeds: [...]`); key files are relative to the file's folder. */
 export function readFeedsFile(file: string): Feed[] {
-  let text: string;
-  try {
-    if (fs.statSync(file).size > 1024 * 1024) throw new EcluseError('E_INPUT', `${file} is larger than 1 MiB`);
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if (e instanceof EcluseError) throw e;
-    throw new EcluseError('E_NOT_FOUND', `cannot read ${file}: ${(e as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { maxAliasCount: 0, uniqueKeys: true });
-  } catch (e) {
-    throw new EcluseError('E_INPUT', `${file} is not valid YAML or JSON: ${(e as Error).message.split('\n')[0] ?? ''}`);
-  }
+  const raw = readOperatorFile(file, 1024 * 1024);
   const top = fileSchema.safeParse(raw);
   if (!top.success) throw new EcluseError('E_INPUT', `${file}: ${describe(top.error.issues[0])}`);
   const names = new Set<string>();

@@ -4,8 +4,7 @@
  * Applying a policy is audited with the old and new digests.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { readOperatorFile } from '../../sneakernet/operator-file.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { appendAudit } from '../audit.js';
 import { getSetting, setSetting, type Db } from '../db.js';
@@ -30,22 +29,7 @@ function digestOf(p: Policy): string {
 
 /** Parses and validates a policy file; refuses with E_INPUT naming the first problem. */
 export function readPolicyFile(file: string): ActivePolicy {
-  let text: string;
-  try {
-    const st = fs.statSync(file);
-    if (st.size > MAX_POLICY_BYTES)
-      throw new EcluseError('E_INPUT', `${file} is larger than ${MAX_POLICY_BYTES} bytes`);
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if (e instanceof EcluseError) throw e;
-    throw new EcluseError('E_NOT_FOUND', `cannot read ${file}: ${(e as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { maxAliasCount: 0, uniqueKeys: true });
-  } catch (e) {
-    throw new EcluseError('E_INPUT', `${file} is not valid YAML or JSON: ${(e as Error).message.split('\n')[0] ?? ''}`);
-  }
+  const raw = readOperatorFile(file, MAX_POLICY_BYTES);
   const parsed = policySchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

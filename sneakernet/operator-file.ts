@@ -1,0 +1,23 @@
+/**
+ * Reads a file an operator wrote (a policy, a feeds list): YAML or JSON (YAML is a superset), bounded in size, no
+ * aliases (no billion laughs), duplicate keys refused. Returns the parsed value for a schema to check.
+ */
+import fs from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { EcluseError } from './errors.js';
+
+export function readOperatorFile(file: string, maxBytes: number): unknown {
+  let text: string;
+  try {
+    if (fs.statSync(file).size > maxBytes) throw new EcluseError('E_INPUT', `${file} is larger than ${maxBytes} bytes`);
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (e instanceof EcluseError) throw e;
+    throw new EcluseError('E_NOT_FOUND', `cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return parseYaml(text, { maxAliasCount: 0, uniqueKeys: true }) as unknown;
+  } catch (e) {
+    throw new EcluseError('E_INPUT', `${file} is not valid YAML or JSON: ${(e as Error).message.split('\n')[0] ?? ''}`);
+  }
+}
