@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { inspectMedia } from '../../sneakernet/inspect.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { runImport, type ImportOutcome } from '../../verifier/import.js';
+import { imageSigner } from '../../verifier/image-signature.js';
 import { initSite, openSite } from '../../verifier/site.js';
 import { startGlanceServer } from '../../verifier/glance/server.js';
 import { resolveHome } from '../home.js';
@@ -28,6 +29,9 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
     .action(async (o: { trust: string; site: string; threshold: string }) => {
       await report(ctx(), async () => {
         const s = initSite(resolveHome(home()), { trustDir: o.trust, site: o.site, threshold: Number(o.threshold) });
+        // The station's image-signing key and certificate (img_signature), made now rather than during the first
+        // import: `ecluse site cert` can hand the certificate to Barbican before anything is imported.
+        await imageSigner(s.db, s.home.root, s.siteId);
         s.db.close();
         return {
           json: { site: s.siteId, threshold: s.threshold, rootKeyId: s.anchors.rootKeyId, home: s.home.root },
