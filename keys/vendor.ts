@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
-import { VerificationError, Verifier, toSignedEntity, toTrustMaterial, type KeyFinderFunc } from '@sigstore/verify';
+import { verifiesWithKey } from './offline-verifier.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { keyIdOf } from './keyid.js';
 
@@ -205,15 +205,6 @@ export function parseChecksums(text: string): ChecksumEntry[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Sigstore bundles by a vendor key
 
-/** No Fulcio, Rekor, CT log or TSA is trusted offline: only the pinned vendor keys. */
-const EMPTY_TRUSTED_ROOT: Parameters<typeof toTrustMaterial>[0] = {
-  mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-  tlogs: [],
-  certificateAuthorities: [],
-  ctlogs: [],
-  timestampAuthorities: [],
-};
-
 export interface SigstoreVendorCheck {
   bundle: Buffer;
   /** The pinned vendor public keys (PEM SPKI). */
@@ -283,18 +274,9 @@ export function verifySigstoreBlob(c: SigstoreVendorCheck): { keyId: string } {
   if (keys.length === 0) throw new EcluseError('E_VENDOR_UNTRUSTED', `${c.what}: no vendor key is pinned`);
   let verifiedBy: crypto.KeyObject | null = null;
   for (const key of keys) {
-    const finder: KeyFinderFunc = () => ({ publicKey: key, validFor: () => true });
-    const verifier = new Verifier(toTrustMaterial(EMPTY_TRUSTED_ROOT, finder), {
-      tlogThreshold: 0,
-      ctlogThreshold: 0,
-      timestampThreshold: 0,
-    });
-    try {
-      verifier.verify(toSignedEntity(offline, artifact));
+    if (verifiesWithKey(offline, key, artifact ? { artifact } : {})) {
       verifiedBy = key;
       break;
-    } catch (e) {
-      if (!(e instanceof VerificationError) && !(e instanceof Error)) throw e;
     }
   }
   if (!verifiedBy) {

@@ -6,10 +6,10 @@
  * by distinct key id.
  */
 import crypto from 'node:crypto';
-import { VerificationError, Verifier, toSignedEntity, toTrustMaterial, type KeyFinderFunc } from '@sigstore/verify';
 import { EcluseError } from '../sneakernet/errors.js';
 import { LIMITS } from '../sneakernet/limits.js';
 import { assessSignerCertificate } from './certcheck.js';
+import { verifiesWithKey } from './offline-verifier.js';
 import { readSignatureFile, type SignatureFile } from './envelope.js';
 import { shortKeyId } from './keyid.js';
 import type { TrustAnchors } from './trust.js';
@@ -33,32 +33,9 @@ export interface VerifiedStatement {
   signers: Array<{ keyId: string; name: string; notAfter: string }>;
 }
 
-/** No Fulcio, Rekor, CT log or TSA is trusted: only the keys the finder hands out. */
-const EMPTY_TRUSTED_ROOT: Parameters<typeof toTrustMaterial>[0] = {
-  mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-  tlogs: [],
-  certificateAuthorities: [],
-  ctlogs: [],
-  timestampAuthorities: [],
-};
-
 /** Verifies `file` with exactly `publicKey`; the hint must be the key id already tied to it. */
 export function cryptoValid(file: SignatureFile, publicKey: crypto.KeyObject): boolean {
-  const finder: KeyFinderFunc = (hint) => {
-    if (hint !== file.keyId) throw new VerificationError({ code: 'PUBLIC_KEY_ERROR', message: 'unexpected key hint' });
-    return { publicKey, validFor: () => true };
-  };
-  const verifier = new Verifier(toTrustMaterial(EMPTY_TRUSTED_ROOT, finder), {
-    tlogThreshold: 0,
-    ctlogThreshold: 0,
-    timestampThreshold: 0,
-  });
-  try {
-    verifier.verify(toSignedEntity(file.bundle));
-    return true;
-  } catch {
-    return false;
-  }
+  return verifiesWithKey(file.bundle, publicKey, { hint: file.keyId });
 }
 
 export function verifyStatementSignatures(input: VerifyStatementInput): VerifiedStatement {
