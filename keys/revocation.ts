@@ -21,6 +21,7 @@ import { keyIdOf } from './keyid.js';
 import { signDsse } from './signer.js';
 import type { TrustAnchors } from './trust.js';
 import { cryptoValid } from './verify.js';
+import { isoSeconds } from '../sneakernet/statement.js';
 
 export const REVOCATIONS_PAYLOAD_TYPE = 'application/vnd.ecluse.revocations+json';
 export const REVOCATIONS_FILE = 'revocations.sigstore.json';
@@ -44,8 +45,6 @@ export const revocationListSchema = z.strictObject({
 });
 
 export type RevocationList = z.infer<typeof revocationListSchema>;
-
-const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** Verifies a revocation list read from media against the pinned root. */
 export function verifyRevocationList(bytes: Buffer, anchors: TrustAnchors): RevocationList {

@@ -28,6 +28,7 @@ import { readKeyDirRevocations, REVOCATIONS_FILE, signRevocationList } from './r
 import { signDsse } from './signer.js';
 import { ROOT_CERT_FILE, TRUST_FILE, type TrustAnchors, type TrustFile } from './trust.js';
 import { cryptoValid } from './verify.js';
+import { isoSeconds } from '../sneakernet/statement.js';
 
 export const ROOT_PAYLOAD_TYPE = 'application/vnd.ecluse.root+json';
 export const ROOT_FILE_PATTERN = ROOT_DOCUMENT_PATTERN;
@@ -158,7 +159,7 @@ export async function rotateRoot(o: {
     previousKeyId: o.anchors.rootKeyId,
     rootKeyId,
     certificate,
-    issued: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    issued: isoSeconds(now),
   };
   const payload = Buffer.from(JSON.stringify(doc));
   const trustDir = path.join(o.keyDir, 'trust');

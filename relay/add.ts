@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { EcluseError } from '../sneakernet/errors.js';
 import { artifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
+import { isoSeconds } from '../sneakernet/statement.js';
 
 export interface AddOptions {
   file: string;
@@ -163,7 +164,7 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
       JSON.stringify(r.properties),
       r.vendor,
       r.source,
-      new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      isoSeconds(),
       r.evidence ?? null,
       r.feed ?? null,
     ) as ArtifactRow;

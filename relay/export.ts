@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
+import { syncDir, writeFileSynced } from '../sneakernet/durable.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { bundlePaths, bundlesDir, CERTIFICATE_SUFFIX, SIGNATURE_SUFFIX, TRUST_FILES } from '../sneakernet/layout.js';
 import {
@@ -25,6 +26,7 @@ import { checkConsistency, parseStatement } from '../sneakernet/statement.js';
 import { planVolumes } from '../sneakernet/volume-plan.js';
 import { writeVolume, type WrittenVolume } from '../sneakernet/volume-writer.js';
 import { blobPath, lastExport, type ArtifactRow, type ExportRow, type RelayHome } from './catalog.js';
+import { isoSeconds } from '../sneakernet/statement.js';
 
 /** What export needs of a signer (keys/signer.ts provides it). */
 export interface StatementSigner {
@@ -76,8 +78,6 @@ export interface ExportResult {
   bytes: number;
 }
 
-const isoSeconds = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-
 function toArtifact(row: ArtifactRow, evidence = true): Artifact {
   const e = evidence && row.evidence ? { evidence: vendorEvidenceSchema.parse(JSON.parse(row.evidence)) } : {};
   return {
@@ -92,25 +92,6 @@ function toArtifact(row: ArtifactRow, evidence = true): Artifact {
     properties: JSON.parse(row.properties) as Record<string, string>,
     provenance: { vendor: row.vendor, source: row.source, addedAt: row.added_at, ...e },
   };
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fd = await fs.promises.open(dir, 'r');
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
-}
-
-async function writeSynced(file: string, data: string | Buffer): Promise<void> {
-  const fd = await fs.promises.open(file, 'wx', 0o644);
-  try {
-    await fd.writeFile(data);
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
 }
 
 /**
@@ -379,8 +360,11 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
     for (const signer of o.signers) {
       const signature = await signer.signStatement(payload);
       for (const { tmp } of targets) {
-        await writeSynced(path.join(tmp.signatures, `${signer.keyId}${SIGNATURE_SUFFIX}`), signature);
-        await writeSynced(path.join(tmp.certificates, `${signer.keyId}${CERTIFICATE_SUFFIX}`), signer.certificatePem);
+        await writeFileSynced(path.join(tmp.signatures, `${signer.keyId}${SIGNATURE_SUFFIX}`), signature);
+        await writeFileSynced(
+          path.join(tmp.certificates, `${signer.keyId}${CERTIFICATE_SUFFIX}`),
+          signer.certificatePem,
+        );
       }
     }
     const trustFiles = [
@@ -390,7 +374,7 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
     if (trustFiles.length > 0) {
       for (const { tmp } of targets) {
         await fs.promises.mkdir(tmp.trust);
-        for (const f of trustFiles) await writeSynced(path.join(tmp.trust, f.name), f.bytes);
+        for (const f of trustFiles) await writeFileSynced(path.join(tmp.trust, f.name), f.bytes);
         await syncDir(tmp.trust);
       }
     }

@@ -198,6 +198,11 @@ export function canonicalVolumeSize(entries: ReadonlyArray<{ size: number }>): n
   return entries.reduce((sum, e) => sum + 512 + Math.ceil(e.size / 512) * 512, 1024);
 }
 
+/** The one spelling of times in signed documents: UTC to the second, `YYYY-MM-DDTHH:MM:SSZ`. */
+export function isoSeconds(d: Date = new Date()): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 /** Serialises a statement for signing: stable key order as built, no whitespace. */
 export function encodeStatement(s: Statement): Buffer {
   return Buffer.from(JSON.stringify(s), 'utf8');

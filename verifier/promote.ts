@@ -1,13 +1,14 @@
 /**
- * Promotion: staged artifacts become images in one step. Files are renamed into the store under fresh image ids
- * (invisible until the catalog names them), the folder is fsynced, then one SQLite transaction inserts the images,
- * advances the station's sequence, records the bundle and audits the decision. If the transaction fails, the renamed
- * files are removed; if the process dies between the renames and the commit, the files are orphans that no client
- * can see (`ecluse store check --repair` removes them).
+ * Promotion: staged artifacts become images in one step. Under one SQLite write transaction the checks run again, the
+ * staged files are renamed into the store under fresh image ids and the folder is fsynced, then the images are
+ * inserted, the station's sequence advanced, the bundle recorded and the decision audited. If the transaction fails,
+ * the renamed files are removed; if the process dies before the commit, they are orphans no client can see
+ * (`ecluse store check --repair`, which takes the same lock, removes them).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { syncDirSync } from '../sneakernet/durable.js';
 import type { Statement } from '../sneakernet/statement.js';
 import { appendAudit } from './audit.js';
 import { glanceTime } from './db.js';
@@ -42,15 +43,6 @@ export interface Promotion {
   placements: Placement[];
   media: string;
   now: Date;
-}
-
-function syncDirSync(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]> {

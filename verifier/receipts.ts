@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { bundleToJSON } from '@sigstore/bundle';
 import { DSSEBundleBuilder } from '@sigstore/sign';
+import { syncDir, writeFileSynced } from '../sneakernet/durable.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { MEDIA_ROOT_DIR } from '../sneakernet/layout.js';
 import {
@@ -113,15 +114,6 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
   };
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fd = await fs.promises.open(dir, 'r');
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
-}
-
 export interface WrittenReceipt {
   file: string;
   number: number;
@@ -148,13 +140,7 @@ export async function exportReceipt(site: Site, media: string, now = new Date())
   await fs.promises.mkdir(dir, { recursive: true });
   const name = receiptFileName(site.siteId, number);
   const tmp = path.join(dir, `.partial-${name}`);
-  const fd = await fs.promises.open(tmp, 'w', 0o644);
-  try {
-    await fd.writeFile(JSON.stringify(bundleToJSON(bundle)));
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
+  await writeFileSynced(tmp, JSON.stringify(bundleToJSON(bundle)), { flag: 'w' });
   await fs.promises.rename(tmp, path.join(dir, name));
   await syncDir(dir);
   site.db.transaction(() => {

@@ -16,6 +16,7 @@ import { fetchFeeds } from '../../relay/feeds/fetch.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 import { progressBar } from '../progress.js';
+import { isoSeconds } from '../../sneakernet/statement.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -110,7 +111,7 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
             const f: Feed = {
               config,
               trust: pinTrust(config, process.cwd()),
-              addedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+              addedAt: isoSeconds(),
             };
             saveFeed(h.db, f, false);
             const keys = [...f.trust.openpgp.map((k) => k.fingerprint), ...f.trust.sigstore.map((k) => k.keyId)];

@@ -19,6 +19,7 @@ import { CONTAINER_FORMATS, DISK_FORMATS } from '../../sneakernet/statement.js';
 import { keyIdOf } from '../../keys/keyid.js';
 import { readOpenPgpKey } from '../../keys/vendor.js';
 import type { RelayDb } from '../catalog.js';
+import { isoSeconds } from '../../sneakernet/statement.js';
 
 export const FEED_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /**
@@ -149,7 +150,7 @@ export function readFeedsFile(file: string): Feed[] {
   const top = fileSchema.safeParse(raw);
   if (!top.success) throw new EcluseError('E_INPUT', `${file}: ${describe(top.error.issues[0])}`);
   const names = new Set<string>();
-  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const now = isoSeconds();
   return top.data.feeds.map((f, i) => {
     const config = parseFeed(f, `${file}: feeds.${i}`);
     if (names.has(config.name)) throw new EcluseError('E_INPUT', `${file}: two feeds are named ${config.name}`);

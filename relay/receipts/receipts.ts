@@ -25,9 +25,10 @@ import {
 import { keyIdOf } from '../../keys/keyid.js';
 import { cryptoValid } from '../../keys/verify.js';
 import type { RelayDb, RelayHome } from '../catalog.js';
+import { isoSeconds } from '../../sneakernet/statement.js';
 
 const SITE = /^[A-Za-z0-9][A-Za-z0-9._+:~-]{0,254}$/;
-const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+const now = () => isoSeconds();
 
 function refuse(message: string, file?: string): EcluseError {
   return new EcluseError('E_RECEIPT', file ? `${file}: ${message}` : message, { check: 'receipt' });

@@ -12,7 +12,7 @@
  *              gt/gte/lt/lte/eq/neq, tag (repeat = AND), and any other key as an extra property by equality.
  * Identifiers in SQL come only from the fixed tables below; every user value is a bound parameter.
  */
-import type { Db, ImageRow } from '../db.js';
+import { glanceTime, type Db, type ImageRow } from '../db.js';
 import { badRequest } from './errors.js';
 import { CORE_ATTRIBUTES } from './record.js';
 
@@ -118,7 +118,7 @@ export function normalizeIsoTime(value: string): string | undefined {
   ) {
     return undefined;
   }
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return glanceTime(date);
 }
 
 function parseInteger(value: string): number | undefined {
