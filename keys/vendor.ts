@@ -212,8 +212,8 @@ export interface SigstoreVendorCheck {
   /** The artifact's digests as computed (or as the signed statement gives them). */
   sha256: string;
   sha512?: string;
-  /** The artifact's bytes, needed only for a message signature (read into memory). */
-  artifact?: () => Buffer;
+  /** The artifact's file, needed only for a message signature (streamed, never held in memory). */
+  artifactFile?: string;
   what: string;
 }
 
@@ -237,8 +237,22 @@ export function isMessageSignature(bytes: Buffer): boolean {
   }
 }
 
+/**
+ * A message signature (cosign sign-blob: SHA-256 over the artifact's bytes) checked with Node's crypto while the file
+ * streams through it: @sigstore/verify would need the whole artifact in memory.
+ */
+async function messageSignatureValid(file: string, signature: Buffer, key: crypto.KeyObject): Promise<boolean> {
+  const verify = crypto.createVerify('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) verify.update(chunk as Buffer);
+  try {
+    return verify.verify(key, signature);
+  } catch {
+    return false;
+  }
+}
+
 /** Returns the key id (SHA-256 of the SPKI DER) of the pinned key that verified the bundle. */
-export function verifySigstoreBlob(c: SigstoreVendorCheck): { keyId: string } {
+export async function verifySigstoreBlob(c: SigstoreVendorCheck): Promise<{ keyId: string }> {
   const bundle = readVendorBundle(c.bundle, c.what);
   if (bundle.verificationMaterial.content.$case !== 'publicKey') {
     throw new EcluseError(
@@ -253,7 +267,6 @@ export function verifySigstoreBlob(c: SigstoreVendorCheck): { keyId: string } {
     verificationMaterial: { ...bundle.verificationMaterial, tlogEntries: [], timestampVerificationData: undefined },
   };
   const content = bundle.content;
-  let artifact: Buffer | undefined;
   if (content.$case === 'messageSignature') {
     const md = content.messageSignature.messageDigest;
     if (md && md.digest.length > 0 && md.digest.toString('hex') !== c.sha256) {
@@ -261,8 +274,7 @@ export function verifySigstoreBlob(c: SigstoreVendorCheck): { keyId: string } {
         check: 'vendor-digest',
       });
     }
-    if (!c.artifact) throw new Error('verifySigstoreBlob: a message signature needs the artifact bytes');
-    artifact = c.artifact();
+    if (!c.artifactFile) throw new Error('verifySigstoreBlob: a message signature needs the artifact file');
   } else {
     if (content.dsseEnvelope.payloadType !== 'application/vnd.in-toto+json') {
       throw new EcluseError('E_VENDOR_SIGNATURE', `${c.what}: the DSSE payload is not an in-toto statement`, {
@@ -274,7 +286,11 @@ export function verifySigstoreBlob(c: SigstoreVendorCheck): { keyId: string } {
   if (keys.length === 0) throw new EcluseError('E_VENDOR_UNTRUSTED', `${c.what}: no vendor key is pinned`);
   let verifiedBy: crypto.KeyObject | null = null;
   for (const key of keys) {
-    if (verifiesWithKey(offline, key, artifact ? { artifact } : {})) {
+    const valid =
+      content.$case === 'messageSignature'
+        ? await messageSignatureValid(c.artifactFile as string, content.messageSignature.signature, key)
+        : verifiesWithKey(offline, key);
+    if (valid) {
       verifiedBy = key;
       break;
     }

@@ -222,7 +222,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
       detail: `${p.volumes.length} volume(s) and ${p.artifacts.length} artifact(s) match`,
     });
     verified.checks.push(
-      ...checkVendorEvidence(verified.policy, verified.placements, verified.statement, stager.staged),
+      ...(await checkVendorEvidence(verified.policy, verified.placements, verified.statement, stager.staged)),
     );
     const artifacts = stager.staged.map((s) => ({
       name: s.artifact.name,

@@ -9,7 +9,6 @@
  * message signature is over the artifact's bytes: at import it is checked over the staged file; `verify` (which
  * stages nothing) checks its signed digest only.
  */
-import fs from 'node:fs';
 import { EcluseError } from '../sneakernet/errors.js';
 import type { Statement } from '../sneakernet/statement.js';
 import {
@@ -36,18 +35,18 @@ function splitKeys(keys: string[]): { openpgp: Buffer[]; pem: string[] } {
   return { openpgp, pem };
 }
 
-export function checkVendorEvidence(
+export async function checkVendorEvidence(
   policy: ActivePolicy,
   placements: Placement[],
   statement: Statement,
   staged: StagedArtifact[],
-): CheckRecord[] {
+): Promise<CheckRecord[]> {
   const checked: string[] = [];
-  statement.predicate.artifacts.forEach((a, index) => {
+  for (const [index, a] of statement.predicate.artifacts.entries()) {
     const id = `${a.name}@${a.version}`;
     const ruleName = placements.find((p) => p.artifact === id)?.rule;
     const rule = policy.policy.rules.find((r) => r.name === ruleName);
-    if (!rule?.vendorKeys) return;
+    if (!rule?.vendorKeys) continue;
     const what = `${a.name} ${a.version}`;
     const ctx = { artifact: id, rule: rule.name };
     const e = a.provenance.evidence;
@@ -92,19 +91,19 @@ export function checkVendorEvidence(
           });
         }
         checked.push(`${id} (Sigstore digest only: the signature over the bytes is checked at import)`);
-        return;
+        continue;
       }
-      const { keyId } = verifySigstoreBlob({
+      const { keyId } = await verifySigstoreBlob({
         bundle,
         keys: keys.pem,
         sha256: a.sha256,
         sha512: a.sha512,
-        artifact: () => fs.readFileSync(file ?? ''),
+        artifactFile: file ?? '',
         what,
       });
       checked.push(`${id} (Sigstore ${keyId.slice(0, 12)})`);
     }
-  });
+  }
   return checked.length
     ? [{ check: 'vendor-evidence', outcome: 'pass', detail: `vendor signatures verified: ${checked.join(', ')}` }]
     : [];

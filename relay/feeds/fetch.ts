@@ -185,12 +185,12 @@ async function fetchRelease(home: RelayHome, feed: Feed, cand: Candidate, o: Fet
     }
     let evidence = await cand.evidence(got.sha256);
     if (evidence.kind === 'sigstore') {
-      const { keyId } = verifySigstoreBlob({
+      const { keyId } = await verifySigstoreBlob({
         bundle: Buffer.from(evidence.bundle, 'base64'),
         keys: feed.trust.sigstore.map((k) => k.pem),
         sha256: got.sha256,
         sha512: got.sha512,
-        artifact: () => fs.readFileSync(got.file),
+        artifactFile: got.file,
         what: `feed ${c.name}: ${cand.file}`,
       });
       evidence = { ...evidence, keyId };
