@@ -12,21 +12,24 @@ import { syncDir, writeFileSynced } from '../sneakernet/durable.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { bundlePaths, bundlesDir, CERTIFICATE_SUFFIX, SIGNATURE_SUFFIX, TRUST_FILES } from '../sneakernet/layout.js';
 import {
+  checkConsistency,
   encodeStatement,
   FORMAT_VERSION,
+  isoSeconds,
+  parseStatement,
   PREDICATE_TYPE,
   STATEMENT_TYPE,
   subjectName,
-  vendorEvidenceSchema,
-  type Artifact,
   type Statement,
 } from '../sneakernet/statement.js';
-import { acknowledgement } from './receipts/receipts.js';
-import { checkConsistency, parseStatement } from '../sneakernet/statement.js';
+import { literalSegments } from '../sneakernet/delta.js';
 import { planVolumes } from '../sneakernet/volume-plan.js';
 import { writeVolume, type WrittenVolume } from '../sneakernet/volume-writer.js';
 import { blobPath, lastExport, type ArtifactRow, type ExportRow, type RelayHome } from './catalog.js';
-import { isoSeconds } from '../sneakernet/statement.js';
+import { withDeltas, type DeltaSummary } from './delta.js';
+import { checkAcknowledged, selectArtifacts, toArtifact } from './export-plan.js';
+
+export { planExport, type ExportPlan } from './export-plan.js';
 
 /** What export needs of a signer (keys/signer.ts provides it). */
 export interface StatementSigner {
@@ -53,6 +56,8 @@ export interface ExportOptions {
   rootDocuments?: Array<{ name: string; bytes: Buffer }>;
   /** Leave the vendor evidence out of the statement (for import stations older than format 4.5). */
   noEvidence?: boolean;
+  /** Send every artifact whole, even where the import station holds an earlier release (format 4.6). */
+  noDelta?: boolean;
   /** Build on a bundle the import station has not acknowledged in a receipt yet. */
   force?: boolean;
   /** Rewrite an earlier bundle exactly (`--resend N`): its statement bytes as recorded, signed again. */
@@ -73,157 +78,11 @@ export interface ExportResult {
   /** Every medium and the volumes written on it. */
   media: Array<{ path: string; volumes: string[] }>;
   volumes: WrittenVolume[];
-  artifacts: Array<{ name: string; version: string; size: number; sha256: string }>;
+  artifacts: Array<{ name: string; version: string; size: number; sha256: string; delta?: DeltaSummary }>;
   signers: string[];
   bytes: number;
-}
-
-function toArtifact(row: ArtifactRow, evidence = true): Artifact {
-  const e = evidence && row.evidence ? { evidence: vendorEvidenceSchema.parse(JSON.parse(row.evidence)) } : {};
-  return {
-    name: row.name,
-    version: row.version,
-    type: 'vm-image',
-    size: row.size,
-    sha256: row.sha256,
-    sha512: row.sha512,
-    diskFormat: row.disk_format as Artifact['diskFormat'],
-    containerFormat: row.container_format as Artifact['containerFormat'],
-    properties: JSON.parse(row.properties) as Record<string, string>,
-    provenance: { vendor: row.vendor, source: row.source, addedAt: row.added_at, ...e },
-  };
-}
-
-/**
- * What the next export carries. Without a receipt from the site: everything not exported yet (or everything, with
- * `all`). With one: what the import station's inventory lacks, leaving out what bundles it has not acknowledged yet
- * are carrying (they are on their way).
- */
-export function selectArtifacts(home: RelayHome, site: string, all: boolean): { rows: ArtifactRow[]; basis: string } {
-  if (all) return { rows: home.db.prepare('SELECT * FROM artifacts ORDER BY id').all() as ArtifactRow[], basis: 'all' };
-  const ack = acknowledgement(home.db, site, home.station);
-  if (!ack) {
-    return {
-      rows: home.db.prepare('SELECT * FROM artifacts WHERE exported_in IS NULL ORDER BY id').all() as ArtifactRow[],
-      basis: 'not exported yet',
-    };
-  }
-  const inFlight = new Set(
-    (
-      home.db.prepare('SELECT bundle_id FROM exports WHERE sequence > ?').all(ack.sequence) as Array<{
-        bundle_id: string;
-      }>
-    ).map((r) => r.bundle_id),
-  );
-  const rows = (home.db.prepare('SELECT * FROM artifacts ORDER BY id').all() as ArtifactRow[]).filter(
-    (r) => !ack.inventory.has(r.sha256) && !(r.exported_in && inFlight.has(r.exported_in)),
-  );
-  return { rows, basis: `receipt ${ack.number} of site ${site} (acknowledges #${ack.sequence})` };
-}
-
-/** Refuses to chain onto a bundle the site has not acknowledged, when receipts are in use for it. */
-export function checkAcknowledged(home: RelayHome, site: string, force: boolean): void {
-  const ack = acknowledgement(home.db, site, home.station);
-  const previous = lastExport(home.db);
-  if (!ack || !previous || force) return;
-  if (previous.sequence > ack.sequence) {
-    throw new EcluseError(
-      'E_UNACKNOWLEDGED',
-      `site ${site} has acknowledged bundle #${ack.sequence} (receipt ${ack.number}) but this station last wrote #${previous.sequence}: import it and bring a receipt back (ecluse relay receipt import), resend it (export --resend ${ack.sequence + 1}), or build on it anyway with --force`,
-      { check: 'receipt' },
-    );
-  }
-}
-
-export interface MediumPlan {
-  medium: number;
-  volumes: string[];
-  bytes: number;
-  /** Free space the medium must have: its volumes, the signatures and certificates, and a 1 MiB margin. */
-  freeSpaceNeeded: number;
-}
-
-export interface ExportPlan {
-  basis: string;
-  sequence: number;
-  artifacts: Array<{
-    name: string;
-    version: string;
-    size: number;
-    sha256: string;
-    vendor: string | null;
-    evidence: boolean;
-  }>;
-  volumes: Array<{ name: string; size: number }>;
-  bytes: number;
-  mediaSize: number;
-  /** The fewest media of `mediaSize` bytes the bundle fits on (each medium gets at least one volume). */
-  mediaNeeded: number;
-  media: MediumPlan[];
-  /** False when a single volume plus its bundle files does not fit on one medium of `mediaSize`. */
-  fits: boolean;
-}
-
-/** Estimated bytes of the bundle files besides volumes: signatures, certificates, revocations (per medium). */
-const METADATA_ESTIMATE = (signers: number, artifacts: number) =>
-  16 * 1024 + signers * (3 * 1024 + 2 * 1024) * 2 + artifacts * 8 * 1024;
-const MARGIN = 1024 * 1024;
-
-/** Distribution of `n` volumes over `k` media: contiguous, in order, at least one each. */
-function shareOf(volumes: number, media: number): (i: number) => number {
-  const share = (k: number) => Math.floor((k * volumes) / media);
-  return (i) => {
-    for (let k = 0; k < media; k++) if (i >= share(k) && i < share(k + 1)) return k;
-    return media - 1;
-  };
-}
-
-/** `ecluse export --plan`: what the next export would write, on how many media, needing how much free space each. */
-export function planExport(
-  home: RelayHome,
-  o: { site: string; mediaBytes: number; all: boolean; signers: number; force?: boolean; noEvidence?: boolean },
-): ExportPlan {
-  const { rows, basis } = selectArtifacts(home, o.site, o.all);
-  if (rows.length === 0) throw new EcluseError('E_NOTHING_TO_EXPORT', `nothing to export (${basis})`);
-  const artifacts = rows.map((r) => toArtifact(r, !o.noEvidence));
-  const plan = planVolumes(artifacts, o.mediaBytes);
-  const meta = METADATA_ESTIMATE(o.signers, artifacts.length);
-  const layout = (n: number): MediumPlan[] => {
-    const on = shareOf(plan.length, n);
-    return Array.from({ length: n }, (_, k) => {
-      const vols = plan.filter((_, i) => on(i) === k);
-      const bytes = vols.reduce((x, v) => x + v.size, 0);
-      return { medium: k + 1, volumes: vols.map((v) => v.name), bytes, freeSpaceNeeded: bytes + meta + MARGIN };
-    });
-  };
-  let media = layout(plan.length);
-  const fits = media.every((m) => m.freeSpaceNeeded <= o.mediaBytes);
-  for (let n = 1; n <= plan.length && fits; n++) {
-    const l = layout(n);
-    if (l.every((m) => m.freeSpaceNeeded <= o.mediaBytes)) {
-      media = l;
-      break;
-    }
-  }
-  const total = plan.reduce((x, v) => x + v.size, 0);
-  return {
-    basis,
-    sequence: (lastExport(home.db)?.sequence ?? 0) + 1,
-    artifacts: rows.map((r) => ({
-      name: r.name,
-      version: r.version,
-      size: r.size,
-      sha256: r.sha256,
-      vendor: r.vendor,
-      evidence: !o.noEvidence && !!r.evidence,
-    })),
-    volumes: plan.map((v) => ({ name: v.name, size: v.size })),
-    bytes: total,
-    mediaSize: o.mediaBytes,
-    mediaNeeded: media.length,
-    media,
-    fits,
-  };
+  /** Bytes the deltas kept off the media. */
+  bytesSaved: number;
 }
 
 export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<ExportResult> {
@@ -248,7 +107,15 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
       throw new EcluseError('E_IO', `the stored copy of ${row.name} ${row.version} is missing or damaged`);
     }
   }
-  const artifacts = o.resend ? o.resend.statement.predicate.artifacts : rows.map((r) => toArtifact(r, !o.noEvidence));
+  const { artifacts, deltas } = o.resend
+    ? { artifacts: o.resend.statement.predicate.artifacts, deltas: [] }
+    : await withDeltas(
+        home,
+        o.site,
+        rows,
+        rows.map((r) => toArtifact(r, !o.noEvidence)),
+        o.noDelta ?? false,
+      );
   const plan = o.resend
     ? o.resend.statement.predicate.volumes.map((v) => ({ name: v.name, entries: v.entries, size: v.size }))
     : planVolumes(artifacts, o.mediaBytes);
@@ -299,7 +166,10 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
     for (const { tmp } of targets) {
       for (const dir of [tmp.root, tmp.signatures, tmp.certificates, tmp.volumes]) await fs.promises.mkdir(dir);
     }
-    const sources = artifacts.map((a) => ({ file: blobPath(home, a.sha256) }));
+    const sources = artifacts.map((a) => ({
+      file: blobPath(home, a.sha256),
+      ...(a.delta ? { segments: literalSegments(a.delta) } : {}),
+    }));
     const written: WrittenVolume[] = [];
     for (const [i, v] of plan.entries()) {
       const tmp = targets[onMedium[i] ?? 0]?.tmp;
@@ -423,9 +293,13 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
         volumes: plan.filter((_, i) => onMedium[i] === k).map((v) => v.name),
       })),
       volumes: written,
-      artifacts: artifacts.map((a) => ({ name: a.name, version: a.version, size: a.size, sha256: a.sha256 })),
+      artifacts: artifacts.map((a, i) => {
+        const delta = deltas[i];
+        return { name: a.name, version: a.version, size: a.size, sha256: a.sha256, ...(delta ? { delta } : {}) };
+      }),
       signers: o.signers.map((s) => s.name),
       bytes: total,
+      bytesSaved: deltas.reduce((n, d) => n + (d?.saved ?? 0), 0),
     };
   } catch (e) {
     for (const t of targets) await fs.promises.rm(t.tmpRoot, { recursive: true, force: true });

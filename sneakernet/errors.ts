@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   E_UNEXPECTED_FILE: 'the bundle folder holds a file the statement does not name',
   E_NO_BUNDLE: 'no écluse bundle was found on the media',
   E_TOO_MANY_BUNDLES: 'more than one bundle was found where one was expected',
+  E_DELTA_BASE: 'an image travels as a delta against a base image the import station does not hold',
   // media handling (import station daemon)
   E_MEDIA_REFUSED: 'the media is mounted writable, with unsafe options, or with a filesystem that is not accepted',
   E_MEDIA_REMOVED: 'the media was removed while it was being read; nothing was promoted',

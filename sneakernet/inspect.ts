@@ -3,6 +3,7 @@
  * statement they carry WITHOUT verifying it, so everything reported is what the media claims. Useful before an
  * import, to see which bundle a stick holds, which volumes are missing, and who claims to have signed it.
  */
+import { transferSize } from './delta.js';
 import { X509Certificate } from 'node:crypto';
 import { findBundles, readBundleFiles } from './bundle-files.js';
 import { EcluseError } from './errors.js';
@@ -19,7 +20,15 @@ export interface InspectedBundle {
     site: string;
     created: string;
     expires: string;
-    artifacts: Array<{ name: string; version: string; size: number; diskFormat: string; sha256: string }>;
+    artifacts: Array<{
+      name: string;
+      version: string;
+      size: number;
+      diskFormat: string;
+      sha256: string;
+      /** A delta artifact (4.6): its base, and the bytes the volumes carry. */
+      delta?: { base: string; carried: number };
+    }>;
     volumes: Array<{ name: string; size: number; present: boolean }>;
   } | null;
   problems: string[];
@@ -87,6 +96,9 @@ export async function inspectMedia(media: string): Promise<InspectedBundle[]> {
           size: a.size,
           diskFormat: a.diskFormat,
           sha256: a.sha256,
+          ...(a.delta
+            ? { delta: { base: `${a.delta.base.name}@${a.delta.base.version}`, carried: transferSize(a) } }
+            : {}),
         })),
         volumes: p.volumes.map((v) => ({ name: v.name, size: v.size, present: present.has(v.name) })),
       };

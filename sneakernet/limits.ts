@@ -31,6 +31,8 @@ export const LIMITS = {
   propertyValueLength: 65_535,
   /** Length of names, versions and identifiers. */
   nameLength: 255,
+  /** Operations of one artifact's delta recipe (4.6); the statement's own bound (4 MiB) applies too. */
+  deltaOps: 100_000,
   /** Entries directly in a bundle folder or media root that are read (the rest is refused or ignored). */
   directoryEntries: 20_000,
 } as const;

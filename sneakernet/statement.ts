@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
+import { deltaProblem, transferSize } from './delta.js';
 
 export const FORMAT_VERSION = 1;
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
@@ -108,6 +109,25 @@ export const provenanceSchema = z.strictObject({
   evidence: vendorEvidenceSchema.optional(),
 });
 
+/**
+ * Optional (4.6): the artifact travels as a delta against a base artifact the import station already holds. The ops
+ * rebuild the artifact in order: `base` copies a byte range of the base, `bundle` takes the next bytes of the
+ * artifact's volume entries (which then carry only those bytes). The rebuilt bytes must match `sha256`/`sha512`.
+ */
+export const deltaSchema = z.strictObject({
+  base: z.strictObject({ name: identifier, version: identifier, size, sha256: sha256Hex }),
+  ops: z
+    .array(
+      z.discriminatedUnion('from', [
+        z.strictObject({ from: z.literal('base'), offset: size, size: size.min(1) }),
+        z.strictObject({ from: z.literal('bundle'), size: size.min(1) }),
+      ]),
+    )
+    .min(1)
+    .max(LIMITS.deltaOps),
+});
+export type Delta = z.infer<typeof deltaSchema>;
+
 export const artifactSchema = z.strictObject({
   name: identifier,
   version: identifier,
@@ -119,6 +139,7 @@ export const artifactSchema = z.strictObject({
   containerFormat: z.enum(CONTAINER_FORMATS),
   properties,
   provenance: provenanceSchema,
+  delta: deltaSchema.optional(),
 });
 
 /** One tar entry of a volume: a piece `[offset, offset+size)` of an artifact, under a content-addressed path. */
@@ -289,6 +310,8 @@ export function checkConsistency(s: Statement): void {
     const key = subjectName(a);
     if (seen.has(key)) throw formatError(`artifact ${key} is listed twice`);
     seen.add(key);
+    const problem = deltaProblem(a);
+    if (problem) throw formatError(problem);
   }
   if (Date.parse(p.expires) <= Date.parse(p.created)) throw formatError('expires is not after created');
   if ((p.sequence === 1) !== (p.previous === null)) throw formatError('only bundle 1 of a station has no predecessor');
@@ -296,7 +319,8 @@ export function checkConsistency(s: Statement): void {
     throw formatError(`bundle ${p.sequence} names bundle ${p.previous.sequence} as its predecessor`);
   }
   // Entries, in volume order, must cover each artifact exactly once in order: artifact 0 from offset 0 to its size,
-  // then artifact 1, ... Pieces are numbered per artifact.
+  // then artifact 1, ... Pieces are numbered per artifact. A delta artifact's entries cover only what travels.
+  const carried = p.artifacts.map(transferSize);
   const pieces = p.artifacts.map(() => 0);
   for (const v of p.volumes) for (const e of v.entries) pieces[e.artifact] = (pieces[e.artifact] ?? 0) + 1;
   let artifact = 0;
@@ -307,10 +331,10 @@ export function checkConsistency(s: Statement): void {
     if (v.name !== volumeName(vi)) throw formatError(`volume ${vi + 1} is named ${v.name}, expected ${volumeName(vi)}`);
     for (const e of v.entries) {
       let a = p.artifacts[artifact];
-      if (a && offset === a.size && piece === 0 && e.artifact === artifact + 1) {
+      if (a && offset === carried[artifact] && piece === 0 && e.artifact === artifact + 1) {
         throw formatError(`artifact ${artifact} has no entry: the volume entries do not cover every artifact exactly`);
       }
-      if (a && offset === a.size && e.artifact === artifact + 1) {
+      if (a && offset === carried[artifact] && e.artifact === artifact + 1) {
         artifact++;
         offset = 0;
         piece = 0;
@@ -319,18 +343,25 @@ export function checkConsistency(s: Statement): void {
       if (!a || e.artifact !== artifact || e.offset !== offset) {
         throw formatError(`entry ${e.path} in ${v.name} is out of order`);
       }
-      if (e.size === 0 && (a.size !== 0 || piece > 0)) throw formatError(`entry ${e.path} in ${v.name} is empty`);
+      if (e.size === 0 && (carried[artifact] !== 0 || piece > 0))
+        throw formatError(`entry ${e.path} in ${v.name} is empty`);
       piece++;
       const expected = entryPath(a.sha256, piece, pieces[artifact] ?? 1);
       if (e.path !== expected) throw formatError(`entry ${e.path} in ${v.name} should be named ${expected}`);
       if (paths.has(e.path)) throw formatError(`entry ${e.path} appears twice`);
       paths.add(e.path);
       offset += e.size;
-      if (offset > a.size) throw formatError(`entries of ${a.name} add up to more than its size`);
+      if (offset > (carried[artifact] ?? 0)) {
+        throw formatError(
+          a.delta
+            ? `entries of ${a.name} add up to more than the ${carried[artifact]} bytes it carries`
+            : `entries of ${a.name} add up to more than its size`,
+        );
+      }
     }
   });
   const last = p.artifacts[artifact];
-  if (artifact !== p.artifacts.length - 1 || !last || offset !== last.size || piece === 0) {
+  if (artifact !== p.artifacts.length - 1 || !last || offset !== carried[artifact] || piece === 0) {
     throw formatError('the volume entries do not cover every artifact exactly');
   }
   for (const v of p.volumes) {

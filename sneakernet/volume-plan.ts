@@ -1,11 +1,13 @@
 /**
- * Splits artifacts over tar volumes so that no volume exceeds the media size. A ustar entry costs a 512-byte header
+ * Splits artifacts over tar volumes so that no volume exceeds the media size (a delta artifact counts only the bytes
+ * it carries). A ustar entry costs a 512-byte header
  * plus its data padded to 512; a volume ends with two zero blocks (1024 bytes). Artifacts are laid out in order; one
  * that does not fit in what is left of a volume continues in the next as another piece.
  */
 import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
-import { entryPath, volumeName } from './statement.js';
+import { entryPath, volumeName, type Delta } from './statement.js';
+import { transferSize } from './delta.js';
 
 export const BLOCK = 512;
 export const END_OF_ARCHIVE = 2 * BLOCK;
@@ -29,7 +31,7 @@ export interface PlannedVolume {
 const padded = (n: number) => Math.ceil(n / BLOCK) * BLOCK;
 
 export function planVolumes(
-  artifacts: ReadonlyArray<{ sha256: string; size: number }>,
+  artifacts: ReadonlyArray<{ sha256: string; size: number; delta?: Delta | undefined }>,
   mediaBytes: number,
 ): PlannedVolume[] {
   if (!Number.isSafeInteger(mediaBytes) || mediaBytes < MIN_VOLUME_BYTES) {
@@ -41,10 +43,11 @@ export function planVolumes(
   let used = END_OF_ARCHIVE;
   artifacts.forEach((a, index) => {
     let offset = 0;
+    const carried = transferSize(a);
     do {
       // Data that fits after one more header, in whole blocks (the last piece's padding fits in the same blocks).
       const dataRoom = () => Math.floor((capacity - used - BLOCK) / BLOCK) * BLOCK;
-      const remaining = a.size - offset;
+      const remaining = carried - offset;
       if (capacity - used < BLOCK || (remaining > 0 && dataRoom() <= 0)) {
         volumes.push([]);
         used = END_OF_ARCHIVE;
@@ -53,7 +56,7 @@ export function planVolumes(
       volumes[volumes.length - 1]?.push({ artifact: index, offset, size });
       used += BLOCK + padded(size);
       offset += size;
-    } while (offset < a.size);
+    } while (offset < carried);
   });
   if (volumes.length > LIMITS.volumes) {
     throw new EcluseError('E_USAGE', `the bundle would need ${volumes.length} volumes, more than ${LIMITS.volumes}`);

@@ -6,15 +6,21 @@
  */
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { EcluseError } from './errors.js';
 import type { PlannedVolume } from './volume-plan.js';
+import type { Segment } from './delta.js';
 
 export interface VolumeSource {
   /** Path of the file holding the artifact's bytes. */
   file: string;
+  /**
+   * For a delta artifact: the ranges of `file` that travel, in order (sneakernet/delta.ts `literalSegments`); entry
+   * offsets then count within their concatenation. Absent: the whole file travels.
+   */
+  segments?: Segment[];
 }
 
 export interface WrittenVolume {
@@ -28,6 +34,28 @@ export interface WriteProgress {
 }
 
 const CHUNK = 1024 * 1024;
+
+/** The ranges of the source file that make bytes `[offset, offset+size)` of what the artifact carries. */
+export function fileRanges(source: VolumeSource, offset: number, size: number): Segment[] {
+  if (!source.segments) return [{ offset, size }];
+  const out: Segment[] = [];
+  let carried = 0;
+  for (const seg of source.segments) {
+    const from = Math.max(offset, carried);
+    const to = Math.min(offset + size, carried + seg.size);
+    if (from < to) out.push({ offset: seg.offset + (from - carried), size: to - from });
+    carried += seg.size;
+    if (carried >= offset + size) break;
+  }
+  return out;
+}
+
+async function* readRanges(file: string, ranges: Segment[]): AsyncGenerator<Buffer> {
+  for (const r of ranges) {
+    const input = fs.createReadStream(file, { start: r.offset, end: r.offset + r.size - 1, highWaterMark: CHUNK });
+    for await (const chunk of input) yield chunk as Buffer;
+  }
+}
 
 export async function writeVolume(
   plan: PlannedVolume,
@@ -72,12 +100,9 @@ export async function writeVolume(
           return;
         }
         const sink = pack.entry(header, done);
-        const input = fs.createReadStream(source.file, {
-          start: entry.offset,
-          end: entry.offset + entry.size - 1,
-          highWaterMark: CHUNK,
-        });
-        pipeline(input, sink).catch(reject);
+        pipeline(Readable.from(readRanges(source.file, fileRanges(source, entry.offset, entry.size))), sink).catch(
+          reject,
+        );
       });
     }
     pack.finalize();

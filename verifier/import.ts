@@ -26,6 +26,7 @@ import { applyRootRotations } from './root-updates.js';
 import { promote, type PromotedImage } from './promote.js';
 import type { Site } from './site.js';
 import { ArtifactStager } from './staging.js';
+import { baseImageFile } from './rebuild.js';
 import { checkVendorEvidence } from './vendor-evidence.js';
 
 export interface ImportRequest {
@@ -115,6 +116,18 @@ function verifyStatement(site: Site, files: BundleFiles, now: Date, partial = fa
       outcome: 'pass',
       detail: `admitted by the ${policy.source} policy ${policy.digest.slice(0, 12)}: ${placements.map((p) => `${p.artifact} by rule ${p.rule}`).join(', ')}; no rollback`,
     });
+    // A delta needs its base in the store: refuse before reading a volume byte if one is missing.
+    const deltas = statement.predicate.artifacts.flatMap((a) => (a.delta ? [{ ...a, delta: a.delta }] : []));
+    for (const a of deltas) baseImageFile(site.db, site.home.images, a);
+    if (deltas.length > 0) {
+      checks.push({
+        check: 'delta-base',
+        outcome: 'pass',
+        detail: deltas
+          .map((a) => `${a.name} ${a.version} rebuilt from ${a.delta.base.name} ${a.delta.base.version}`)
+          .join(', '),
+      });
+    }
     const listed = new Set(statement.predicate.volumes.map((v) => v.name));
     for (const name of files.volumeFiles) {
       if (!listed.has(name)) {
@@ -198,7 +211,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     verified = verifyStatement(site, files, now);
     const p = verified.statement.predicate;
     if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
-    stager = new ArtifactStager(p.artifacts, stagingDir, pool);
+    stager = new ArtifactStager(p.artifacts, stagingDir, pool, (a) => baseImageFile(site.db, site.home.images, a));
     const total = p.volumes.reduce((s, v) => s + v.size, 0);
     let done = 0;
     for (const v of p.volumes) {

@@ -1,13 +1,17 @@
 /**
  * Receives artifact bytes from the volume reader: each artifact is written to a private staging file (or, when only
  * verifying, nowhere) while sha256, sha512 and md5 are computed, and checked against the signed statement when its
- * last piece has arrived. Pieces of one artifact may come from several volumes; they arrive in order.
+ * last piece has arrived. Pieces of one artifact may come from several volumes; they arrive in order. A delta
+ * artifact's pieces are the bytes its recipe takes from the bundle: the rebuilder interleaves them with copies from
+ * the base image, so what is written and hashed is the whole artifact either way.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { EcluseError } from '../sneakernet/errors.js';
 import type { ArtifactHasher, Digests, HashPool } from '../sneakernet/digests.js';
-import type { Artifact, VolumeEntry } from '../sneakernet/statement.js';
+import type { Artifact, Delta, VolumeEntry } from '../sneakernet/statement.js';
+import { transferSize } from '../sneakernet/delta.js';
+import { DeltaRebuilder } from './rebuild.js';
 
 export interface StagedArtifact {
   index: number;
@@ -30,7 +34,11 @@ interface Open {
   hasher: ArtifactHasher;
   handle: fs.promises.FileHandle | null;
   file: string | null;
+  /** Bytes of the artifact written (and hashed) so far. */
   written: number;
+  /** Bytes of the volume entries taken so far (= `written` unless a delta). */
+  received: number;
+  rebuilder: DeltaRebuilder | null;
   /** Writes started and not yet awaited, oldest first. */
   writes: Array<Promise<unknown>>;
 }
@@ -39,44 +47,71 @@ export class ArtifactStager {
   readonly staged: StagedArtifact[] = [];
   private current: Open | null = null;
 
-  /** `dir` null: verify only, write nothing. */
+  /**
+   * `dir` null: verify only, write nothing. `baseFile` finds the store file a delta artifact is rebuilt from (it
+   * refuses when the base is not there).
+   */
   constructor(
     private readonly artifacts: readonly Artifact[],
     private readonly dir: string | null,
     private readonly pool: HashPool,
+    private readonly baseFile: (a: Artifact & { delta: Delta }) => string = () => {
+      throw new EcluseError('E_DELTA_BASE', 'this reader has no image store to rebuild delta artifacts from');
+    },
   ) {}
 
   private async open(index: number): Promise<Open> {
     const artifact = this.artifacts[index];
     if (!artifact) throw new EcluseError('E_FORMAT', `entry for unknown artifact ${index}`);
+    const delta = artifact.delta;
+    const rebuilder = delta
+      ? await DeltaRebuilder.open({ ...artifact, delta }, this.baseFile({ ...artifact, delta }))
+      : null;
     const file = this.dir ? path.join(this.dir, `artifact-${index}`) : null;
-    const handle = file ? await fs.promises.open(file, 'wx', 0o600) : null;
-    return { index, artifact, hasher: this.pool.begin(), handle, file, written: 0, writes: [] };
+    const handle = file
+      ? await fs.promises.open(file, 'wx', 0o600).catch(async (e: unknown) => {
+          await rebuilder?.close();
+          throw e;
+        })
+      : null;
+    return { index, artifact, hasher: this.pool.begin(), handle, file, written: 0, received: 0, rebuilder, writes: [] };
+  }
+
+  /** Writes (positional, several in flight) and hashes the artifact's next bytes. */
+  private async emit(cur: Open, chunk: Buffer): Promise<void> {
+    // Start the write, hash while it runs; wait only when too many writes are in flight.
+    if (cur.handle) {
+      const write = cur.handle.write(chunk, 0, chunk.length, cur.written);
+      write.catch(() => undefined); // awaited below or in finish(); never an unhandled rejection
+      cur.writes.push(write);
+    }
+    cur.written += chunk.length;
+    await cur.hasher.update(chunk);
+    if (cur.writes.length >= WRITES_IN_FLIGHT) await cur.writes.shift();
   }
 
   /** The volume reader's sink: takes one entry's bytes. */
   readonly sink = async (entry: VolumeEntry, data: AsyncIterable<Buffer>): Promise<void> => {
     if (entry.offset === 0) this.current = await this.open(entry.artifact);
     const cur = this.current;
-    if (!cur || cur.index !== entry.artifact || cur.written !== entry.offset) {
+    if (!cur || cur.index !== entry.artifact || cur.received !== entry.offset) {
       throw new EcluseError('E_FORMAT', `entry ${entry.path} arrived out of order`, { check: 'volume-structure' });
     }
+    const emit = (chunk: Buffer) => this.emit(cur, chunk);
     for await (const chunk of data) {
-      // Start the write, hash while it runs; wait only when too many writes are in flight.
-      if (cur.handle) {
-        const write = cur.handle.write(chunk, 0, chunk.length, cur.written);
-        write.catch(() => undefined); // awaited below or in finish(); never an unhandled rejection
-        cur.writes.push(write);
-      }
-      cur.written += chunk.length;
-      await cur.hasher.update(chunk);
-      if (cur.writes.length >= WRITES_IN_FLIGHT) await cur.writes.shift();
+      cur.received += chunk.length;
+      if (cur.rebuilder) await cur.rebuilder.literal(chunk, emit);
+      else await emit(chunk);
     }
-    if (cur.written === cur.artifact.size) await this.finish(cur);
+    if (cur.received === transferSize(cur.artifact)) {
+      await cur.rebuilder?.finish(emit);
+      await this.finish(cur);
+    }
   };
 
   private async finish(cur: Open): Promise<void> {
     this.current = null;
+    await cur.rebuilder?.close();
     const digests = await cur.hasher.digest();
     if (cur.handle) {
       for (const w of cur.writes.splice(0)) await w;
@@ -85,19 +120,13 @@ export class ArtifactStager {
     }
     const a = cur.artifact;
     const where = { check: 'artifact-digest', artifact: `${a.name}@${a.version}` };
-    if (digests.sha256 !== a.sha256) {
-      throw new EcluseError(
-        'E_DIGEST',
-        `${a.name} ${a.version} does not match the sha256 in the signed statement`,
-        where,
-      );
-    }
-    if (digests.sha512 !== a.sha512) {
-      throw new EcluseError(
-        'E_DIGEST',
-        `${a.name} ${a.version} does not match the sha512 in the signed statement`,
-        where,
-      );
+    const what = a.delta
+      ? `${a.name} ${a.version}, rebuilt from the bundle and the base ${a.delta.base.name} ${a.delta.base.version} in the image store,`
+      : `${a.name} ${a.version}`;
+    for (const algorithm of ['sha256', 'sha512'] as const) {
+      if (digests[algorithm] !== a[algorithm]) {
+        throw new EcluseError('E_DIGEST', `${what} does not match the ${algorithm} in the signed statement`, where);
+      }
     }
     this.staged.push({ index: cur.index, artifact: a, file: cur.file, digests });
   }
@@ -109,6 +138,7 @@ export class ArtifactStager {
     if (cur) {
       await Promise.allSettled(cur.writes.splice(0));
       await cur.handle?.close().catch(() => undefined);
+      await cur.rebuilder?.close();
       await cur.hasher.digest().catch(() => undefined);
     }
   }

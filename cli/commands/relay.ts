@@ -194,9 +194,16 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     )
     .option('--force', 'build on a bundle the import station has not acknowledged in a receipt yet')
     .option('--no-evidence', 'leave the vendor evidence out of the statement (import stations older than format 4.5)')
+    .option(
+      '--no-delta',
+      'send every image whole, even where the import station holds an earlier release (import stations older than format 4.6)',
+    )
     .addHelpText(
       'after',
-      '\nSigner keys are unlocked with ECLUSE_PASSPHRASE or a terminal prompt.\n\nExample:\n' +
+      '\nSigner keys are unlocked with ECLUSE_PASSPHRASE or a terminal prompt.\n\n' +
+        'Deltas: once the import station sends receipts (ecluse relay receipt import), an image whose earlier release\n' +
+        'the site holds travels as a delta: only the content-defined chunks the site lacks, rebuilt and verified\n' +
+        'against the full sha256/sha512 inside. The summary and --plan say how many bytes that saves.\n\nExample:\n' +
         '  ecluse export --to /media/usb0 --site paris-1 --signer keys/signers/alice --signer keys/signers/bob --media-size 32G\n',
     )
     .action(
@@ -211,6 +218,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
         resend?: string;
         force?: boolean;
         evidence: boolean;
+        delta: boolean;
       }) => {
         await report<object>(ctx(), async () => {
           const mediaBytes = parseByteSize(o.mediaSize);
@@ -218,20 +226,23 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
             if (!o.site) throw new EcluseError('E_USAGE', "required option '--site <SITE_ID>' not specified");
             const h = openRelayHome(resolveHome(home()));
             try {
-              const p = planExport(h, {
+              const p = await planExport(h, {
                 site: o.site,
                 mediaBytes,
                 all: o.all ?? false,
                 signers: Math.max(o.signer.length, 1),
                 noEvidence: !o.evidence,
+                noDelta: !o.delta,
               });
               return {
                 json: { plan: p },
                 human: [
                   `bundle #${p.sequence} for site ${o.site} (${p.basis}): ${p.artifacts.length} artifact(s), ${p.volumes.length} volume(s), ${formatBytes(p.bytes)}`,
                   ...p.artifacts.map(
-                    (a) => `  ${a.name} ${a.version} (${formatBytes(a.size)})${a.evidence ? ', vendor evidence' : ''}`,
+                    (a) =>
+                      `  ${a.name} ${a.version} (${formatBytes(a.size)})${a.evidence ? ', vendor evidence' : ''}${a.delta ? `, delta against ${a.delta.base}: ${formatBytes(a.delta.carried)} carried` : ''}`,
                   ),
+                  ...(p.bytesSaved > 0 ? [`deltas save ${formatBytes(p.bytesSaved)}`] : []),
                   `${p.mediaNeeded} medium/media of ${formatBytes(p.mediaSize)}${p.fits ? '' : ' (a volume and its bundle files do not fit on one medium of that size: give a smaller --media-size)'}:`,
                   ...p.media.map(
                     (m) =>
@@ -286,6 +297,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
               resend,
               force: o.force ?? false,
               noEvidence: !o.evidence,
+              noDelta: !o.delta,
               signers,
               mediaBytes,
               expiresInMs,
@@ -309,6 +321,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
                   media: r.media,
                 },
                 artifacts: r.artifacts,
+                bytesSaved: r.bytesSaved,
               },
               human: [
                 `bundle ${r.station} #${r.sequence} (${r.bundleId}) for site ${r.site} ${resend ? 'resent' : 'written'} to ${r.path}`,
@@ -316,6 +329,14 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
                   ? r.media.map((m, k) => `  medium ${k + 1} of ${r.media.length}: ${m.path} (${m.volumes.join(', ')})`)
                   : []),
                 `${r.artifacts.length} artifact(s), ${r.volumes.length} volume(s), ${formatBytes(r.bytes)}, signed by ${r.signers.join(', ')}, expires ${r.expires}`,
+                ...r.artifacts.flatMap((a) =>
+                  a.delta
+                    ? [
+                        `  ${a.name} ${a.version}: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} of ${formatBytes(a.size)} carried (${formatBytes(a.delta.saved)} saved)`,
+                      ]
+                    : [],
+                ),
+                ...(r.bytesSaved > 0 ? [`deltas saved ${formatBytes(r.bytesSaved)}`] : []),
               ],
             };
           } finally {

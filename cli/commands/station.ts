@@ -59,7 +59,9 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
               `  station ${c.station} #${c.sequence} for site ${c.site}, created ${c.created}, expires ${c.expires}`,
             );
             for (const a of c.artifacts)
-              human.push(`  artifact ${a.name} ${a.version} (${a.diskFormat}, ${formatBytes(a.size)})`);
+              human.push(
+                `  artifact ${a.name} ${a.version} (${a.diskFormat}, ${formatBytes(a.size)})${a.delta ? `: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} carried` : ''}`,
+              );
             human.push(`  volumes: ${c.volumes.map((v) => `${v.name}${v.present ? '' : ' (missing)'}`).join(', ')}`);
           }
           for (const s of b.signatures)

@@ -1,0 +1,103 @@
+/**
+ * The export station's content-defined chunking and recipes (relay/delta.ts): streaming cuts equal whole-file cuts,
+ * cuts follow the content (an insertion near the start leaves the later chunks alone), and recipes merge runs.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import fastcdc from '@dstanesc/wasm-chunking-fastcdc-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRecipe, chunkFile, chunkParams, type Chunk } from '../../relay/delta.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ecluse-delta-'));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, bytes: Buffer): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, bytes);
+  return file;
+}
+
+/** Rebuilds `target` from `base` by following the recipe, as the import station does. */
+function rebuild(base: Buffer, ops: ReturnType<typeof buildRecipe>['ops'], target: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (const op of ops) {
+    parts.push(op.from === 'base' ? base.subarray(op.offset, op.offset + op.size) : target.subarray(at, at + op.size));
+    at += op.size;
+  }
+  return Buffer.concat(parts);
+}
+
+describe('chunkFile', () => {
+  it('cuts a file larger than its window exactly as chunking it whole would', async () => {
+    const bytes = randomBytes(40 * 1024 * 1024 + 12345);
+    const params = chunkParams(bytes.length);
+    const chunks = await chunkFile(write('big', bytes), params);
+    const cuts = fastcdc.compute_chunks(bytes, params.min, params.avg, params.max);
+    expect(chunks.map((c) => c.offset)).toEqual(Array.from(cuts).slice(0, -1));
+    expect(chunks.reduce((n, c) => n + c.size, 0)).toBe(bytes.length);
+    for (const c of chunks.slice(0, 50)) {
+      const sha = createHash('sha256')
+        .update(bytes.subarray(c.offset, c.offset + c.size))
+        .digest('hex');
+      expect(c.sha256).toBe(sha);
+    }
+    expect(chunks.every((c, i) => i === chunks.length - 1 || (c.size >= params.min && c.size <= params.max))).toBe(
+      true,
+    );
+  });
+
+  it('handles an empty file and a file smaller than one chunk', async () => {
+    expect(await chunkFile(write('empty', Buffer.alloc(0)), chunkParams(0))).toEqual([]);
+    const small = await chunkFile(write('small', Buffer.from('tiny')), chunkParams(4));
+    expect(small).toEqual([{ offset: 0, size: 4, sha256: createHash('sha256').update('tiny').digest('hex') }]);
+  });
+
+  it('finds the shared bytes after an insertion that shifts everything (what fixed blocks cannot)', async () => {
+    const v1 = randomBytes(8 * 1024 * 1024);
+    const v2 = Buffer.concat([v1.subarray(0, 1000), Buffer.from('inserted!'), v1.subarray(1000)]);
+    const params = chunkParams(v2.length);
+    const recipe = buildRecipe(await chunkFile(write('v1', v1), params), await chunkFile(write('v2', v2), params));
+    expect(recipe.carried).toBeLessThan(3 * params.max);
+    expect(rebuild(v1, recipe.ops, v2).equals(v2)).toBe(true);
+  });
+});
+
+describe('buildRecipe', () => {
+  const c = (offset: number, size: number, sha256: string): Chunk => ({ offset, size, sha256 });
+
+  it('merges copies of consecutive base bytes and runs of carried chunks', () => {
+    const base = [c(0, 10, 'a'), c(10, 10, 'b'), c(20, 10, 'c')];
+    const target = [c(0, 10, 'a'), c(10, 10, 'b'), c(20, 5, 'x'), c(25, 5, 'y'), c(30, 10, 'c'), c(40, 10, 'a')];
+    expect(buildRecipe(base, target)).toEqual({
+      carried: 10,
+      ops: [
+        { from: 'base', offset: 0, size: 20 },
+        { from: 'bundle', size: 10 },
+        { from: 'base', offset: 20, size: 10 },
+        { from: 'base', offset: 0, size: 10 },
+      ],
+    });
+  });
+
+  it('carries everything when nothing is shared', () => {
+    expect(buildRecipe([c(0, 10, 'a')], [c(0, 4, 'x'), c(4, 4, 'y')])).toEqual({
+      carried: 8,
+      ops: [{ from: 'bundle', size: 8 }],
+    });
+  });
+});
+
+describe('chunkParams', () => {
+  it('keeps 16 KiB chunks up to 1 GiB, then bounds the number of chunks', () => {
+    expect(chunkParams(1024 ** 3)).toEqual({ min: 4096, avg: 16384, max: 65536 });
+    const big = chunkParams(64 * 1024 ** 3);
+    expect((64 * 1024 ** 3) / big.avg).toBeLessThanOrEqual(65_536);
+    expect(chunkParams(2 ** 40).avg).toBe(1024 * 1024);
+  });
+});
