@@ -39,6 +39,16 @@ CREATE TABLE IF NOT EXISTS exports (
   volumes          INTEGER NOT NULL,
   bytes            INTEGER NOT NULL
 );
+-- Bundles replaced by \`export --replace N\` (lost, expired or refused inside): kept for the record.
+CREATE TABLE IF NOT EXISTS superseded_exports (
+  sequence         INTEGER NOT NULL,
+  bundle_id        TEXT PRIMARY KEY,
+  statement_sha256 TEXT NOT NULL,
+  site             TEXT NOT NULL,
+  created          TEXT NOT NULL,
+  superseded_at    TEXT NOT NULL,
+  superseded_by    TEXT NOT NULL
+);
 -- Vendor feeds (relay/feeds/): the declared config and the trust material pinned when it was declared.
 CREATE TABLE IF NOT EXISTS feeds (
   name       TEXT PRIMARY KEY,
@@ -140,6 +150,10 @@ export function openRelayHome(root: string): RelayHome {
     db.prepare("INSERT INTO settings (key, value) VALUES ('station', ?)").run(station);
   }
   return { root, db, blobs: path.join(root, 'blobs'), station };
+}
+
+export function exportAt(db: RelayDb, sequence: number): ExportRow | undefined {
+  return db.prepare('SELECT * FROM exports WHERE sequence = ?').get(sequence) as ExportRow | undefined;
 }
 
 export function lastExport(db: RelayDb): ExportRow | undefined {

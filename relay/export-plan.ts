@@ -5,7 +5,7 @@
 import { EcluseError } from '../sneakernet/errors.js';
 import { vendorEvidenceSchema, type Artifact } from '../sneakernet/statement.js';
 import { planVolumes } from '../sneakernet/volume-plan.js';
-import { lastExport, type ArtifactRow, type RelayHome } from './catalog.js';
+import { exportAt, lastExport, type ArtifactRow, type RelayHome } from './catalog.js';
 import { withDeltas, type DeltaSummary } from './delta.js';
 import { acknowledgement } from './receipts/receipts.js';
 
@@ -28,40 +28,84 @@ export function toArtifact(row: ArtifactRow, evidence = true): Artifact {
 /**
  * What the next export carries. Without a receipt from the site: everything not exported yet (or everything, with
  * `all`). With one: what the import station's inventory lacks, leaving out what bundles it has not acknowledged yet
- * are carrying (they are on their way).
+ * are carrying (they are on their way) and what bundles it acknowledged carried (it had them, and deleted them).
  */
-export function selectArtifacts(home: RelayHome, site: string, all: boolean): { rows: ArtifactRow[]; basis: string } {
+export function selectArtifacts(
+  home: RelayHome,
+  site: string,
+  all: boolean,
+  replaceFrom?: number,
+): { rows: ArtifactRow[]; basis: string } {
   if (all) return { rows: home.db.prepare('SELECT * FROM artifacts ORDER BY id').all() as ArtifactRow[], basis: 'all' };
   const ack = acknowledgement(home.db, site, home.station);
+  // Bundles being replaced (`--replace N`: N and after) carry nothing anymore.
+  const last = replaceFrom === undefined ? Number.MAX_SAFE_INTEGER : replaceFrom - 1;
   if (!ack) {
     return {
-      rows: home.db.prepare('SELECT * FROM artifacts WHERE exported_in IS NULL ORDER BY id').all() as ArtifactRow[],
+      rows: home.db
+        .prepare(
+          'SELECT * FROM artifacts WHERE exported_in IS NULL OR exported_in IN (SELECT bundle_id FROM exports WHERE sequence > ?) ORDER BY id',
+        )
+        .all(last) as ArtifactRow[],
       basis: 'not exported yet',
     };
   }
   const inFlight = new Set(
     (
-      home.db.prepare('SELECT bundle_id FROM exports WHERE sequence > ?').all(ack.sequence) as Array<{
+      home.db
+        .prepare('SELECT bundle_id FROM exports WHERE sequence > ? AND sequence <= ?')
+        .all(ack.sequence, last) as Array<{
+        bundle_id: string;
+      }>
+    ).map((r) => r.bundle_id),
+  );
+  // What a bundle the site acknowledged carried, the site has had: if its inventory lacks it now, an operator deleted
+  // it there, and sending it again would only be refused as a rollback.
+  const delivered = new Set(
+    (
+      home.db.prepare('SELECT bundle_id FROM exports WHERE sequence <= ?').all(ack.sequence) as Array<{
         bundle_id: string;
       }>
     ).map((r) => r.bundle_id),
   );
   const rows = (home.db.prepare('SELECT * FROM artifacts ORDER BY id').all() as ArtifactRow[]).filter(
-    (r) => !ack.inventory.has(r.sha256) && !(r.exported_in && inFlight.has(r.exported_in)),
+    (r) =>
+      !ack.inventory.has(r.sha256) && !(r.exported_in && (inFlight.has(r.exported_in) || delivered.has(r.exported_in))),
   );
   return { rows, basis: `receipt ${ack.number} of site ${site} (acknowledges #${ack.sequence})` };
 }
 
-/** Refuses to chain onto a bundle the site has not acknowledged, when receipts are in use for it. */
-export function checkAcknowledged(home: RelayHome, site: string, force: boolean): void {
+/**
+ * Refuses to chain onto a bundle the site has not acknowledged, when receipts are in use for it. With `replaceFrom`
+ * (`--replace N`), the new bundle chains onto bundle N-1, and N must be one the site has not acknowledged.
+ */
+export function checkAcknowledged(home: RelayHome, site: string, force: boolean, replaceFrom?: number): void {
   const ack = acknowledgement(home.db, site, home.station);
-  const previous = lastExport(home.db);
+  if (replaceFrom !== undefined) checkReplaceable(home, replaceFrom, ack?.sequence ?? 0, site);
+  const previous = replaceFrom === undefined ? lastExport(home.db) : exportAt(home.db, replaceFrom - 1);
   if (!ack || !previous || force) return;
   if (previous.sequence > ack.sequence) {
+    const next = exportAt(home.db, ack.sequence + 1);
+    const refusal = next && ack.refused.findLast((r) => r.bundleId === next.bundle_id);
     throw new EcluseError(
       'E_UNACKNOWLEDGED',
-      `site ${site} has acknowledged bundle #${ack.sequence} (receipt ${ack.number}) but this station last wrote #${previous.sequence}: import it and bring a receipt back (ecluse relay receipt import), resend it (export --resend ${ack.sequence + 1}), or build on it anyway with --force`,
+      refusal
+        ? `site ${site} refused bundle #${next.sequence} (${refusal.code}: ${refusal.message}): replace it with a new bundle #${next.sequence} built from what the site now holds (ecluse export --replace ${next.sequence})`
+        : `site ${site} has acknowledged bundle #${ack.sequence} (receipt ${ack.number}) but this station last wrote #${previous.sequence}: import it and bring a receipt back (ecluse relay receipt import), resend it (export --resend ${ack.sequence + 1}), replace it (export --replace ${ack.sequence + 1}), or build on it anyway with --force`,
       { check: 'receipt' },
+    );
+  }
+}
+
+function checkReplaceable(home: RelayHome, n: number, acknowledged: number, site: string): void {
+  const last = lastExport(home.db)?.sequence ?? 0;
+  if (!Number.isSafeInteger(n) || n < 1 || n > last) {
+    throw new EcluseError('E_NOT_FOUND', `this station has no bundle #${n} to replace (it last wrote #${last})`);
+  }
+  if (n <= acknowledged) {
+    throw new EcluseError(
+      'E_USAGE',
+      `site ${site} has already imported bundle #${n} (its receipt acknowledges #${acknowledged}): it cannot be replaced`,
     );
   }
 }
@@ -124,9 +168,11 @@ export async function planExport(
     force?: boolean;
     noEvidence?: boolean;
     noDelta?: boolean;
+    replace?: number;
   },
 ): Promise<ExportPlan> {
-  const { rows, basis } = selectArtifacts(home, o.site, o.all);
+  if (o.replace !== undefined) checkAcknowledged(home, o.site, true, o.replace);
+  const { rows, basis } = selectArtifacts(home, o.site, o.all, o.replace);
   if (rows.length === 0) throw new EcluseError('E_NOTHING_TO_EXPORT', `nothing to export (${basis})`);
   const { artifacts, deltas } = await withDeltas(
     home,
@@ -157,7 +203,7 @@ export async function planExport(
   const total = plan.reduce((x, v) => x + v.size, 0);
   return {
     basis,
-    sequence: (lastExport(home.db)?.sequence ?? 0) + 1,
+    sequence: o.replace ?? (lastExport(home.db)?.sequence ?? 0) + 1,
     artifacts: rows.map((r, i) => {
       const delta = deltas[i];
       return {

@@ -25,7 +25,7 @@ import {
 import { literalSegments } from '../sneakernet/delta.js';
 import { planVolumes } from '../sneakernet/volume-plan.js';
 import { writeVolume, type WrittenVolume } from '../sneakernet/volume-writer.js';
-import { blobPath, lastExport, type ArtifactRow, type ExportRow, type RelayHome } from './catalog.js';
+import { blobPath, exportAt, lastExport, type ArtifactRow, type ExportRow, type RelayHome } from './catalog.js';
 import { withDeltas, type DeltaSummary } from './delta.js';
 import { checkAcknowledged, selectArtifacts, toArtifact } from './export-plan.js';
 
@@ -60,6 +60,11 @@ export interface ExportOptions {
   noDelta?: boolean;
   /** Build on a bundle the import station has not acknowledged in a receipt yet. */
   force?: boolean;
+  /**
+   * Replace bundle N and any written after it (`--replace N`: lost, expired, or refused inside): a new bundle with
+   * sequence N chained onto N-1, carrying what the site lacks now; the old ones are recorded as superseded.
+   */
+  replace?: number;
   /** Rewrite an earlier bundle exactly (`--resend N`): its statement bytes as recorded, signed again. */
   resend?: { sequence: number; statement: Statement; payload: Buffer };
   now?: Date;
@@ -83,16 +88,20 @@ export interface ExportResult {
   bytes: number;
   /** Bytes the deltas kept off the media. */
   bytesSaved: number;
+  /** Bundles this one replaced (`--replace N`). */
+  replaced: Array<{ sequence: number; bundleId: string }>;
 }
 
 export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<ExportResult> {
   const keyIds = new Set(o.signers.map((s) => s.keyId));
   if (o.signers.length === 0) throw new EcluseError('E_USAGE', 'at least one --signer is required');
   if (keyIds.size !== o.signers.length) throw new EcluseError('E_USAGE', 'the same signer key was given twice');
-  if (!o.resend) checkAcknowledged(home, o.site, o.force ?? false);
+  if (o.resend && o.replace !== undefined)
+    throw new EcluseError('E_USAGE', '--resend and --replace do not go together');
+  if (!o.resend) checkAcknowledged(home, o.site, o.force ?? false, o.replace);
   const { rows, basis } = o.resend
     ? { rows: resendRows(home, o.resend.statement), basis: 'resend' }
-    : selectArtifacts(home, o.site, o.all);
+    : selectArtifacts(home, o.site, o.all, o.replace);
   if (rows.length === 0) {
     throw new EcluseError(
       'E_NOTHING_TO_EXPORT',
@@ -133,7 +142,7 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
   // Medium k holds volumes [share(k), share(k + 1)): contiguous, in order, at least one each.
   const share = (k: number) => Math.floor((k * plan.length) / mediaList.length);
   const onMedium = plan.map((_, i) => mediaList.findIndex((_m, k) => i >= share(k) && i < share(k + 1)));
-  const previous = lastExport(home.db);
+  const previous = o.replace !== undefined ? exportAt(home.db, o.replace - 1) : lastExport(home.db);
   const rp = o.resend?.statement.predicate;
   // A resent bundle is the same bundle: same statement, so the same tar mtime (its creation time) and bytes.
   const now = rp ? new Date(rp.created) : (o.now ?? new Date());
@@ -257,8 +266,10 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
       await syncDir(bundlesDir(t.media));
     }
     const statementSha256 = createHash('sha256').update(payload).digest('hex');
+    let replaced: ExportRow[] = [];
     if (!o.resend)
       home.db.transaction(() => {
+        if (o.replace !== undefined) replaced = supersede(home, o.replace, bundleId, now);
         home.db
           .prepare(
             `INSERT INTO exports (sequence, bundle_id, statement_sha256, site, created, expires, media, volumes, bytes,
@@ -300,6 +311,7 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
       signers: o.signers.map((s) => s.name),
       bytes: total,
       bytesSaved: deltas.reduce((n, d) => n + (d?.saved ?? 0), 0),
+      replaced: replaced.map((r) => ({ sequence: r.sequence, bundleId: r.bundle_id })),
     };
   } catch (e) {
     for (const t of targets) await fs.promises.rm(t.tmpRoot, { recursive: true, force: true });
@@ -307,6 +319,21 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
     for (const root of renamed) await fs.promises.rm(root, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** Records bundles `from` and after as superseded by `by`; what they carried counts as not exported. */
+function supersede(home: RelayHome, from: number, by: string, now: Date): ExportRow[] {
+  const old = home.db.prepare('SELECT * FROM exports WHERE sequence >= ? ORDER BY sequence').all(from) as ExportRow[];
+  const keep = home.db.prepare(
+    `INSERT INTO superseded_exports (sequence, bundle_id, statement_sha256, site, created, superseded_at, superseded_by)
+     VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  );
+  for (const r of old) {
+    keep.run(r.sequence, r.bundle_id, r.statement_sha256, r.site, r.created, isoSeconds(now), by);
+    home.db.prepare('UPDATE artifacts SET exported_in = NULL WHERE exported_in = ?').run(r.bundle_id);
+  }
+  home.db.prepare('DELETE FROM exports WHERE sequence >= ?').run(from);
+  return old;
 }
 
 /** The catalog rows of a recorded bundle's artifacts (their blobs are what the volumes are rebuilt from). */

@@ -95,7 +95,7 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
   const artifacts = (
     site.db
       .prepare(
-        "SELECT DISTINCT artifact_name AS name, artifact_version AS version, sha256 FROM images WHERE origin = 'bundle' AND artifact_name IS NOT NULL AND sha256 IS NOT NULL ORDER BY name, version",
+        "SELECT DISTINCT artifact_name AS name, artifact_version AS version, sha256 FROM images WHERE origin = 'bundle' AND artifact_name IS NOT NULL AND sha256 IS NOT NULL AND file IS NOT NULL ORDER BY name, version",
       )
       .all() as Array<{ name: string; version: string; sha256: string }>
   ).map((a) => ({ name: a.name, version: a.version, sha256: a.sha256 }));

@@ -192,6 +192,10 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
       '--resend <N>',
       'write bundle N again exactly as it was (same statement, chains as the original), signed again',
     )
+    .option(
+      '--replace <N>',
+      'replace bundle N (lost, expired, or refused inside) and any written after it: a new bundle N chained onto N-1, carrying what the site lacks now',
+    )
     .option('--force', 'build on a bundle the import station has not acknowledged in a receipt yet')
     .option('--no-evidence', 'leave the vendor evidence out of the statement (import stations older than format 4.5)')
     .option(
@@ -201,6 +205,8 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     .addHelpText(
       'after',
       '\nSigner keys are unlocked with ECLUSE_PASSPHRASE or a terminal prompt.\n\n' +
+        'A bundle lost, expired, or refused inside (the receipt says why): ecluse export --replace N writes a new\n' +
+        'bundle N in its place. --resend N writes the very same bundle again (same statement).\n\n' +
         'Deltas: once the import station sends receipts (ecluse relay receipt import), an image whose earlier release\n' +
         'the site holds travels as a delta: only the content-defined chunks the site lacks, rebuilt and verified\n' +
         'against the full sha256/sha512 inside. The summary and --plan say how many bytes that saves.\n\nExample:\n' +
@@ -216,12 +222,18 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
         all?: boolean;
         plan?: boolean;
         resend?: string;
+        replace?: string;
         force?: boolean;
         evidence: boolean;
         delta: boolean;
       }) => {
         await report<object>(ctx(), async () => {
           const mediaBytes = parseByteSize(o.mediaSize);
+          const replace = o.replace === undefined ? undefined : Number(o.replace);
+          if (replace !== undefined && (!Number.isSafeInteger(replace) || replace < 1))
+            throw new EcluseError('E_USAGE', '--replace wants a bundle sequence number');
+          if (replace !== undefined && o.resend !== undefined)
+            throw new EcluseError('E_USAGE', '--resend and --replace do not go together');
           if (o.plan) {
             if (!o.site) throw new EcluseError('E_USAGE', "required option '--site <SITE_ID>' not specified");
             const h = openRelayHome(resolveHome(home()));
@@ -233,6 +245,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
                 signers: Math.max(o.signer.length, 1),
                 noEvidence: !o.evidence,
                 noDelta: !o.delta,
+                ...(replace !== undefined ? { replace } : {}),
               });
               return {
                 json: { plan: p },
@@ -298,6 +311,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
               force: o.force ?? false,
               noEvidence: !o.evidence,
               noDelta: !o.delta,
+              ...(replace !== undefined ? { replace } : {}),
               signers,
               mediaBytes,
               expiresInMs,
@@ -322,6 +336,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
                 },
                 artifacts: r.artifacts,
                 bytesSaved: r.bytesSaved,
+                replaced: r.replaced,
               },
               human: [
                 `bundle ${r.station} #${r.sequence} (${r.bundleId}) for site ${r.site} ${resend ? 'resent' : 'written'} to ${r.path}`,
@@ -337,6 +352,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
                     : [],
                 ),
                 ...(r.bytesSaved > 0 ? [`deltas saved ${formatBytes(r.bytesSaved)}`] : []),
+                ...r.replaced.map((x) => `replaces bundle #${x.sequence} (${x.bundleId}), now superseded`),
               ],
             };
           } finally {

@@ -1,10 +1,12 @@
 /** The import station: `site init`, `inspect`, `verify`, `import`, `serve`. */
 import type { Command } from 'commander';
+import path from 'node:path';
 import { inspectMedia } from '../../sneakernet/inspect.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { runImport, type ImportOutcome } from '../../verifier/import.js';
 import { imageSigner } from '../../verifier/image-signature.js';
 import { initSite, openSite } from '../../verifier/site.js';
+import { receiptKey } from '../../verifier/receipts.js';
 import { startGlanceServer } from '../../verifier/glance/server.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
@@ -32,10 +34,22 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
         // The station's image-signing key and certificate (img_signature), made now rather than during the first
         // import: `ecluse site cert` can hand the certificate to Barbican before anything is imported.
         await imageSigner(s.db, s.home.root, s.siteId);
+        // And the receipt key, printed now so the operator can carry it out to pin at the export station.
+        const receipt = receiptKey(s);
         s.db.close();
+        const pubFile = path.join(s.home.root, 'receipts', 'receipt-key.pub.pem');
         return {
-          json: { site: s.siteId, threshold: s.threshold, rootKeyId: s.anchors.rootKeyId, home: s.home.root },
-          human: `import station for site ${s.siteId} ready in ${s.home.root}: root ${s.anchors.rootKeyId.slice(0, 16)}, ${s.threshold} signer(s) required`,
+          json: {
+            site: s.siteId,
+            threshold: s.threshold,
+            rootKeyId: s.anchors.rootKeyId,
+            home: s.home.root,
+            receiptKey: { keyId: receipt.keyId, publicKey: receipt.publicPem, file: pubFile },
+          },
+          human: [
+            `import station for site ${s.siteId} ready in ${s.home.root}: root ${s.anchors.rootKeyId.slice(0, 16)}, ${s.threshold} signer(s) required`,
+            `receipt key ${receipt.keyId} in ${pubFile}: pin it outside with "ecluse relay receipt trust FILE --site ${s.siteId}"`,
+          ],
         };
       });
     });

@@ -74,6 +74,8 @@ export interface Acknowledgement {
   sequence: number;
   /** sha256 of every artifact the site's store holds from bundles. */
   inventory: Set<string>;
+  /** The receipt's recent refusals. */
+  refused: Array<{ bundleId: string | null; code: string; message: string }>;
 }
 
 /** What the newest receipt taken from `site` says, or null when no receipt was taken (receipts not in use). */
@@ -87,6 +89,7 @@ export function acknowledgement(db: RelayDb, site: string, station: string): Ack
     issued: row.issued,
     sequence: r.stations.find((s) => s.station === station)?.sequence ?? 0,
     inventory: new Set(r.inventory.artifacts.map((a) => a.sha256)),
+    refused: r.refused.map((x) => ({ bundleId: x.bundleId, code: x.code, message: x.message })),
   };
 }
 

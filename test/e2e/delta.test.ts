@@ -213,4 +213,45 @@ describe('content-defined deltas', () => {
     expect(plan.plan.bytesSaved).toBe(0);
     expect(plan.plan.bytes).toBeGreaterThan(v2.length * 2);
   });
+
+  it('replaces a delta bundle refused for a base deleted inside with a new bundle built from the next receipt', async () => {
+    // The inside holds 1.0 and 2.0 (previous tests); 3.0 goes out as a delta against 2.0.
+    await receiptBack(2);
+    const v3 = nextRelease(v2, 0.05, 77).bytes;
+    await add('3.0', v3);
+    const e3 = (await w.exportTo(w.path('m3'))).json as Exported;
+    expect(e3.bundle.sequence).toBe(3);
+    expect(e3.artifacts[0]?.delta?.base).toBe('cloud@2.0');
+
+    // An operator deletes 2.0 inside (what Glance's DELETE does: the row and the file go).
+    const db = new Database(path.join(w.inside, 'ecluse.sqlite'));
+    const row = db.prepare("SELECT id, file FROM images WHERE artifact_version = '2.0'").get() as {
+      id: string;
+      file: string;
+    };
+    db.prepare('DELETE FROM images WHERE id = ?').run(row.id);
+    db.close();
+    fs.rmSync(path.join(w.inside, 'store', 'images', row.file));
+    await expectImportRefused(w, w.path('m3'), 'E_DELTA_BASE');
+
+    // The receipt carries the refusal out; the export station says what to do, then does it.
+    await receiptBack(3);
+    const blocked = await ecluse(
+      ['export', '--to', w.path('m3b'), '--site', w.site, '--signer', w.keys.signer('alice'), '--json'],
+      out(),
+    );
+    expect(blocked.code).toBe(1);
+    expect(blocked.json).toMatchObject({ ok: false, code: 'E_UNACKNOWLEDGED' });
+    expect(String((blocked.json as { message: string }).message)).toContain('--replace 3');
+    const e3b = (await w.exportTo(w.path('m3b'), ['--replace', '3'])).json as Exported & {
+      replaced: Array<{ sequence: number }>;
+    };
+    expect(e3b.bundle.sequence).toBe(3);
+    expect(e3b.replaced).toMatchObject([{ sequence: 3 }]);
+    expect(e3b.artifacts.map((a) => a.version)).toEqual(['3.0']);
+    expect(e3b.artifacts[0]?.delta?.base).toBe('cloud@1.0'); // what the receipt says the site still holds
+    const i3 = await w.importJson(w.path('m3b'));
+    expect(i3.code, i3.stderr).toBe(0);
+    expect(storedImage(w.inside, 'cloud', '3.0').equals(v3)).toBe(true);
+  });
 });

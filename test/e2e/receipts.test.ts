@@ -247,4 +247,14 @@ describe('feeds, vendor evidence, receipts and resend', () => {
       v.cleanup();
     }
   });
+
+  it('site init prints the receipt key, the one receipt key and receipts use', async () => {
+    const home = w.path('init-prints-key');
+    const init = (await ecluseOk(['site', 'init', '--trust', w.keys.trust, '--site', 'site-gamma', '--json'], { home }))
+      .json as { receiptKey: { keyId: string; publicKey: string; file: string } };
+    const key = (await ecluseOk(['receipt', 'key', '--json'], { home })).json as { keyId: string; publicKey: string };
+    expect(init.receiptKey.keyId).toMatch(/^[0-9a-f]{64}$/);
+    expect(init.receiptKey).toMatchObject({ keyId: key.keyId, publicKey: key.publicKey });
+    expect(fs.readFileSync(init.receiptKey.file, 'utf8')).toBe(key.publicKey);
+  });
 });
