@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS superseded_exports (
   superseded_at    TEXT NOT NULL,
   superseded_by    TEXT NOT NULL
 );
+-- Content-defined chunks of a blob (relay/delta.ts), kept so that a release is cut once, not at every export:
+-- \`chunks\` packs, per chunk, its size (uint32 BE) and SHA-256 (32 bytes); offsets follow from the sizes.
+CREATE TABLE IF NOT EXISTS chunk_lists (
+  sha256  TEXT NOT NULL,
+  avg     INTEGER NOT NULL,
+  chunks  BLOB NOT NULL,
+  PRIMARY KEY (sha256, avg)
+);
 -- Vendor feeds (relay/feeds/): the declared config and the trust material pinned when it was declared.
 CREATE TABLE IF NOT EXISTS feeds (
   name       TEXT PRIMARY KEY,

@@ -128,14 +128,42 @@ export function chooseBase(home: RelayHome, row: ArtifactRow, inventory: Readonl
   return null;
 }
 
+const PACKED = 4 + 32;
+
+/** The chunks of a blob of the catalog: from the cache, or cut now and cached (a blob's bytes never change). */
+export async function blobChunks(home: RelayHome, sha256: string, params: ChunkParams): Promise<Chunk[]> {
+  const row = home.db.prepare('SELECT chunks FROM chunk_lists WHERE sha256 = ? AND avg = ?').get(sha256, params.avg) as
+    { chunks: Buffer } | undefined;
+  if (row && row.chunks.length % PACKED === 0) {
+    const chunks: Chunk[] = [];
+    let offset = 0;
+    for (let at = 0; at < row.chunks.length; at += PACKED) {
+      const size = row.chunks.readUInt32BE(at);
+      chunks.push({ offset, size, sha256: row.chunks.toString('hex', at + 4, at + PACKED) });
+      offset += size;
+    }
+    return chunks;
+  }
+  const chunks = await chunkFile(blobPath(home, sha256), params);
+  const packed = Buffer.alloc(chunks.length * PACKED);
+  chunks.forEach((c, i) => {
+    packed.writeUInt32BE(c.size, i * PACKED);
+    packed.write(c.sha256, i * PACKED + 4, 'hex');
+  });
+  home.db
+    .prepare('INSERT OR REPLACE INTO chunk_lists (sha256, avg, chunks) VALUES (?, ?, ?)')
+    .run(sha256, params.avg, packed);
+  return chunks;
+}
+
 /** A delta is used only when it carries at most this share of the artifact (else the whole artifact travels). */
 export const WORTHWHILE = 0.8;
 
 /** The delta of `row` against `base`, or null when it would not save enough (or needs too many ops). */
 export async function deltaAgainst(home: RelayHome, row: ArtifactRow, base: ArtifactRow): Promise<Delta | null> {
   const params = chunkParams(Math.max(row.size, base.size));
-  const baseChunks = await chunkFile(blobPath(home, base.sha256), params);
-  const targetChunks = await chunkFile(blobPath(home, row.sha256), params);
+  const baseChunks = await blobChunks(home, base.sha256, params);
+  const targetChunks = await blobChunks(home, row.sha256, params);
   const recipe = buildRecipe(baseChunks, targetChunks);
   if (recipe.ops.length > LIMITS.deltaOps || recipe.carried > row.size * WORTHWHILE || row.size === 0) return null;
   return {

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import fastcdc from '@dstanesc/wasm-chunking-fastcdc-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildRecipe, chunkFile, chunkParams, type Chunk } from '../../relay/delta.js';
+import { blobChunks, buildRecipe, chunkFile, chunkParams, type Chunk } from '../../relay/delta.js';
+import { blobPath, openRelayHome } from '../../relay/catalog.js';
 
 let dir: string;
 beforeAll(() => {
@@ -65,6 +66,24 @@ describe('chunkFile', () => {
     const recipe = buildRecipe(await chunkFile(write('v1', v1), params), await chunkFile(write('v2', v2), params));
     expect(recipe.carried).toBeLessThan(3 * params.max);
     expect(rebuild(v1, recipe.ops, v2).equals(v2)).toBe(true);
+  });
+});
+
+describe('blobChunks', () => {
+  it('cuts a blob once and answers from the catalog afterwards', async () => {
+    const home = openRelayHome(path.join(dir, 'relay-home'));
+    try {
+      const bytes = randomBytes(3 * 1024 * 1024);
+      const sha = createHash('sha256').update(bytes).digest('hex');
+      fs.writeFileSync(blobPath(home, sha), bytes);
+      const params = chunkParams(bytes.length);
+      const first = await blobChunks(home, sha, params);
+      expect(first).toEqual(await chunkFile(blobPath(home, sha), params));
+      fs.rmSync(blobPath(home, sha)); // the second answer cannot come from the file
+      expect(await blobChunks(home, sha, params)).toEqual(first);
+    } finally {
+      home.db.close();
+    }
   });
 });
 
