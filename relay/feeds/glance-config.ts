@@ -94,7 +94,7 @@ export const glanceFeedSchema = z
         code: 'custom',
         path: ['certificates'],
         message:
-          'a glance feed pins the vendor certificates (certificates: {UUID: FILE}), or says requireSignature: false',
+          'a glance feed pins the vendor certificates (certificates: {UUID: FILE}; --certificate UUID=FILE), or says requireSignature: false (--allow-unsigned)',
       });
     }
     try {

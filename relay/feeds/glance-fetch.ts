@@ -37,6 +37,10 @@ import { readToken, requiresSignature, type GlanceFeedConfig, type PinnedGlanceC
 
 type GlanceFeed = Feed<GlanceFeedConfig>;
 
+/** A remote image name as shown in messages and logs: control characters replaced, so none can forge a line. */
+const shown = (name: string) => name.replace(/[\p{Cc}\u2028\u2029]/gu, '\uFFFD');
+const labelOf = (image: GlanceImage) => `${shown(image.name ?? '')} (${image.id})`;
+
 /** hashlib names (os_hash_algo) → Node's. */
 const OS_HASHES: Record<string, string> = {
   sha224: 'sha224',
@@ -153,7 +157,7 @@ async function fetchImage(
   o: FetchOptions,
 ): Promise<FetchedRelease> {
   const c = feed.config;
-  const label = `${image.name ?? ''} (${image.id})`;
+  const label = labelOf(image);
   const what = `feed ${c.name}: image ${label}`;
   if (image.size === null) throw refuse('E_VENDOR_DIGEST', `${what}: Glance publishes no size for it`);
   const osAlgo = image.osHashAlgo && image.osHashValue ? (OS_HASHES[image.osHashAlgo] ?? null) : null;
@@ -167,7 +171,7 @@ async function fetchImage(
   const trust = decideTrust(feed, image, what);
   const url = source.fileUrl(image.id);
   const partial = partialPath(home, c.name, url);
-  o.onFile?.(c.name, `${image.name ?? image.id} ${version}`);
+  o.onFile?.(c.name, `${shown(image.name ?? image.id)} ${version}`);
   let got;
   try {
     got = await download(url, partial, o.onProgress, {
@@ -296,7 +300,7 @@ export async function fetchGlanceFeed(
         feed: c.name,
         file: images.map((i) => i.id).join(', '),
         code: 'E_FEED',
-        message: `feed ${c.name}: ${images.length} images have version ${version} (${images.map((i) => `${i.name ?? ''} ${i.id}`).join(', ')}): narrow the selection`,
+        message: `feed ${c.name}: ${images.length} images have version ${version} (${images.map(labelOf).join(', ')}): narrow the selection`,
       });
       continue;
     }
@@ -307,7 +311,7 @@ export async function fetchGlanceFeed(
       const err = asEcluseError(e);
       result.refused.push({
         feed: c.name,
-        file: `${image.name ?? ''} (${image.id})`,
+        file: labelOf(image),
         code: err.code,
         message: err.message,
       });

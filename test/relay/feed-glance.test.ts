@@ -296,7 +296,7 @@ describe('glance feeds', () => {
     const p = `dup${++n}`;
     await image(p, '6.0');
     await publish(staging.url, {
-      name: `${p}-6.0-rebuild`,
+      name: `${p}-6.0-rebuild\nE_FORGED: a line of its own`,
       data: crypto.randomBytes(1000),
       tags: ['release'],
       properties: { version: '6.0' },
@@ -305,6 +305,7 @@ describe('glance feeds', () => {
     const r = await fetchFeeds(home);
     expect(r.refused).toMatchObject([{ code: 'E_FEED' }]);
     expect(r.refused[0]?.message).toMatch(/narrow the selection/);
+    expect(r.refused[0]?.message).not.toContain('\n'); // a remote name cannot forge a log line
     expect(r.fetched).toEqual([]);
   });
 });
