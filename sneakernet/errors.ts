@@ -51,7 +51,8 @@ export const ERROR_CODES = {
   E_STORE: 'the image store and its catalog disagree',
   E_TARGET: "pushing an image into the site's own Glance (a target) failed",
   // vendor feeds and vendor evidence (export station fetch; import station re-check)
-  E_VENDOR_SIGNATURE: "a vendor's signature (OpenPGP over a checksum file, or a Sigstore bundle) does not verify",
+  E_VENDOR_SIGNATURE:
+    "a vendor's signature (OpenPGP over a checksum file, a Sigstore bundle, a Glance image signature) does not verify",
   E_VENDOR_DIGEST: 'an artifact does not match the digest its vendor published',
   E_VENDOR_UNTRUSTED: 'an artifact is signed by a key not pinned for its vendor, or carries no vendor evidence',
   E_FEED: 'a vendor feed could not be read (network, HTTP status, missing file)',

@@ -73,6 +73,24 @@ const b64Chars = (bytes: number) => Math.ceil(bytes / 3) * 4;
  * The vendor's own proof that it published an artifact (optional; docs/FORMAT.md 4.5), kept by the export station
  * when it fetched the artifact from a feed and re-verified by the import station against vendor keys pinned inside.
  */
+/** Glance image-signature hash methods (`img_signature_hash_method`, as cursive names them). */
+export const GLANCE_HASH_METHODS = ['SHA-224', 'SHA-256', 'SHA-384', 'SHA-512'] as const;
+/** Glance image-signature key types (`img_signature_key_type`, as cursive names them). */
+export const GLANCE_KEY_TYPES = [
+  'RSA-PSS',
+  'DSA',
+  'ECC_SECT571K1',
+  'ECC_SECT409K1',
+  'ECC_SECT571R1',
+  'ECC_SECT409R1',
+  'ECC_SECP384R1',
+  'ECC_SECP521R1',
+] as const;
+/** Largest Glance image signature carried as evidence (decoded): 8 KiB (an RSA-16384 signature is 2 KiB). */
+export const EVIDENCE_GLANCE_SIGNATURE_BYTES = 8 * 1024;
+/** A Glance image id: a UUID, any case (the reference Glance accepts and returns lowercase). */
+export const GLANCE_IMAGE_ID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
+
 export const vendorEvidenceSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     /** A checksum file (SHA256SUMS, SHA512SUMS, CHECKSUM) signed with OpenPGP, listing the artifact. */
@@ -94,6 +112,41 @@ export const vendorEvidenceSchema = z.discriminatedUnion('kind', [
     keyId: sha256Hex,
     /** The Sigstore bundle (JSON) as published. */
     bundle: base64(b64Chars(EVIDENCE_SIGNATURE_BYTES)),
+  }),
+  z.strictObject({
+    /** An image read from an outside Glance (a staging cloud), with its Glance image signature when it had one. */
+    kind: z.literal('glance-image'),
+    /** The Glance endpoint the export station read it from (informative). */
+    endpoint: z.string().min(1).max(2048),
+    /** The image's id and name in that Glance (informative). */
+    imageId: z.string().regex(GLANCE_IMAGE_ID, 'a UUID'),
+    imageName: z.string().max(LIMITS.nameLength).nullable(),
+    /** `os_hash_algo` / `os_hash_value` and `checksum` (md5) as that Glance published them; null when it did not. */
+    osHashAlgo: z
+      .string()
+      .regex(/^[a-z0-9_]{1,32}$/, 'a hashlib name')
+      .nullable(),
+    osHashValue: z
+      .string()
+      .regex(/^(?:[0-9a-f]{2}){16,128}$/, 'lowercase hex')
+      .nullable(),
+    checksum: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/, '32 lowercase hex')
+      .nullable(),
+    /** The image's Glance signature (`img_signature*` properties); null: provenance only, no vendor signature. */
+    signature: z
+      .strictObject({
+        /** `img_signature_certificate_uuid`: the certificate's secret in the staging cloud's key manager. */
+        certificateUuid: z.string().regex(GLANCE_IMAGE_ID, 'a UUID'),
+        /** SHA-256 of the SPKI (DER) of the pinned certificate's key the export station verified with (informative). */
+        keyId: sha256Hex,
+        hashMethod: z.enum(GLANCE_HASH_METHODS),
+        keyType: z.enum(GLANCE_KEY_TYPES),
+        /** `img_signature`: base64 signature over the image bytes. */
+        value: base64(b64Chars(EVIDENCE_GLANCE_SIGNATURE_BYTES)),
+      })
+      .nullable(),
   }),
 ]);
 export type VendorEvidence = z.infer<typeof vendorEvidenceSchema>;

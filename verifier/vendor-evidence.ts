@@ -7,7 +7,7 @@
  *
  * Runs after the volume digests were checked (the statement's digests are then the bytes' digests). A Sigstore
  * message signature is over the artifact's bytes: at import it is checked over the staged file; `verify` (which
- * stages nothing) checks its signed digest only.
+ * stages nothing) checks its signed digest only. Glance image signatures: vendor-evidence-glance.ts.
  */
 import { EcluseError } from '../sneakernet/errors.js';
 import type { Statement } from '../sneakernet/statement.js';
@@ -23,6 +23,7 @@ import type { CheckRecord } from './freshness.js';
 import type { Placement } from './policy/admission.js';
 import type { ActivePolicy } from './policy/store.js';
 import type { StagedArtifact } from './staging.js';
+import { checkGlanceEvidence } from './vendor-evidence-glance.js';
 
 function splitKeys(keys: string[]): { openpgp: Buffer[]; pem: string[] } {
   const openpgp: Buffer[] = [];
@@ -58,7 +59,9 @@ export async function checkVendorEvidence(
       );
     }
     const keys = splitKeys(rule.vendorKeys);
-    if (e.kind === 'openpgp-checksums') {
+    if (e.kind === 'glance-image') {
+      checked.push(await checkGlanceEvidence(e, a, staged[index], keys.pem, ctx));
+    } else if (e.kind === 'openpgp-checksums') {
       const verified = verifyOpenPgp({
         keys: keys.openpgp,
         data: Buffer.from(e.checksums, 'base64'),

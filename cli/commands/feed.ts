@@ -4,9 +4,10 @@ import { EcluseError } from '../../sneakernet/errors.js';
 import { openRelayHome, type RelayHome } from '../../relay/catalog.js';
 import {
   applyFeeds,
+  declareFeed,
+  feedSource,
   listFeeds,
   parseFeed,
-  pinTrust,
   readFeedsFile,
   removeFeed,
   saveFeed,
@@ -16,10 +17,20 @@ import { fetchFeeds } from '../../relay/feeds/fetch.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 import { progressBar } from '../progress.js';
-import { isoSeconds } from '../../sneakernet/statement.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** `K=V` options into a record (`what` names the option in the usage error). */
+function pairs(list: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new EcluseError('E_USAGE', `${what} wants KEY=VALUE, got "${kv}"`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
 }
 
 function feedJson(f: Feed) {
@@ -28,9 +39,30 @@ function feedJson(f: Feed) {
     pinned: {
       openpgp: f.trust.openpgp.map((k) => k.fingerprint),
       sigstore: f.trust.sigstore.map((k) => k.keyId),
+      glance: (f.trust.glance ?? []).map((k) => ({
+        uuid: k.uuid,
+        keyId: k.keyId,
+        subject: k.subject,
+        notAfter: k.notAfter,
+      })),
     },
     addedAt: f.addedAt,
   };
+}
+
+/** What a feed pins, one short word each, for the human lines. */
+function pinnedWords(f: Feed): string[] {
+  return [
+    ...f.trust.openpgp.map((k) => k.fingerprint),
+    ...f.trust.sigstore.map((k) => k.keyId.slice(0, 16)),
+    ...(f.trust.glance ?? []).map((k) => `${k.uuid} (${k.subject})`),
+  ];
+}
+
+function pinnedLine(f: Feed): string {
+  const words = pinnedWords(f);
+  if (words.length > 0) return `pinned ${words.join(', ')}`;
+  return f.config.kind === 'glance' ? 'no certificate pinned: unsigned images, provenance only' : 'nothing pinned';
 }
 
 function withHome<T>(home: () => string | undefined, body: (h: RelayHome) => Promise<T>): Promise<T> {
@@ -48,8 +80,11 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
     .argument('<NAME>', 'a name for the feed')
     .requiredOption('--vendor <VENDOR>', 'who publishes it (matched by the site policy)')
     .requiredOption('--product <NAME>', 'the artifact (image) name at the site')
-    .requiredOption('--kind <KIND>', 'checksums (OpenPGP-signed SHA256SUMS/SHA512SUMS) or sigstore (blob + bundle)')
-    .requiredOption('--url <URL_OR_DIR>', 'the mirror: an http(s):// folder URL or a local folder')
+    .requiredOption(
+      '--kind <KIND>',
+      'checksums (OpenPGP-signed SHA256SUMS/SHA512SUMS), sigstore (blob + bundle) or glance (an outside Glance)',
+    )
+    .option('--url <URL_OR_DIR>', 'checksums, sigstore: the mirror, an http(s):// folder URL or a local folder')
     .option('--checksums <FILE>', 'checksums: the checksum file name (SHA256SUMS, SHA512SUMS, CHECKSUM)')
     .option('--signature <FILE>', 'checksums: the detached signature (SHA256SUMS.gpg); omit for a clear-signed file')
     .option('--openpgp-key <FILE>', 'checksums: the vendor OpenPGP public key to pin (repeatable)', collect, [])
@@ -57,8 +92,24 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
     .option('--bundle-suffix <SUFFIX>', 'sigstore: the bundle beside each artifact', '.sigstore.json')
     .option('--match <GLOB>', 'which published files are this product', '*')
     .option('--version-pattern <REGEX>', 'regular expression on the file name; its first group is the version')
-    .option('--disk-format <FORMAT>', 'raw, qcow2, ... (default: detected from each file)')
-    .option('--container-format <FORMAT>', 'bare, ovf, ...', 'bare')
+    .option('--endpoint <URL>', 'glance: the outside Glance base URL (https://glance.staging:9292)')
+    .option('--token-file <FILE>', 'glance: a file holding the token sent as X-Auth-Token (read at each fetch)')
+    .option('--token-env <VAR>', 'glance: an environment variable holding that token (read at each fetch)')
+    .option('--match-name <PATTERN>', 'glance: the image name, exact or a glob', '*')
+    .option('--match-tag <TAG>', 'glance: a tag the image must carry (repeatable: all of them)', collect, [])
+    .option('--match-property <K=V>', 'glance: a property the image must have (repeatable: all of them)', collect, [])
+    .option('--visibility <V>', 'glance: public, private, shared, community or all (default: what Glance lists)')
+    .option('--version-property <KEY>', 'glance: the image property holding the version (default: from the name)')
+    .option('--certificate <UUID=FILE>', 'glance: a vendor image-signing certificate to pin (repeatable)', collect, [])
+    .option('--allow-unsigned', 'glance: take unsigned images too (provenance only: policies pinning keys refuse them)')
+    .option(
+      '--copy-property <GLOB>',
+      'glance: image properties carried to the site (repeatable; default architecture, os_distro, os_version, os_type, hw_*)',
+      collect,
+      [],
+    )
+    .option('--disk-format <FORMAT>', "raw, qcow2, ... (default: detected from each file; glance: the image's)")
+    .option('--container-format <FORMAT>', "bare, ovf, ... (default: bare; glance: the image's)")
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -66,7 +117,11 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
         '    --url https://cloud.debian.org/images/cloud/trixie/latest/ --checksums SHA512SUMS --signature SHA512SUMS.sign \\\n' +
         "    --openpgp-key debian-cloud.asc --match 'debian-13-genericcloud-amd64*.qcow2'\n" +
         '  ecluse relay feed add appliance --vendor acme --product acme-fw --kind sigstore --url https://acme.example/fw/ \\\n' +
-        '    --public-key acme-release.pub\n',
+        '    --public-key acme-release.pub\n' +
+        '  ecluse relay feed add staging-ubuntu --vendor canonical --product ubuntu-24.04 --kind glance \\\n' +
+        "    --endpoint https://glance.staging.example:9292 --token-file staging.token --match-name 'ubuntu-24.04-*' \\\n" +
+        '    --match-tag release --match-property os_distro=ubuntu --version-property version \\\n' +
+        '    --certificate 6b8c1f8e-2f0a-4c43-9d61-0d3c5d6f7a10=vendor-signing.pem\n',
     )
     .action(
       async (
@@ -75,7 +130,18 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
           vendor: string;
           product: string;
           kind: string;
-          url: string;
+          url?: string;
+          endpoint?: string;
+          tokenFile?: string;
+          tokenEnv?: string;
+          matchName: string;
+          matchTag: string[];
+          matchProperty: string[];
+          visibility?: string;
+          versionProperty?: string;
+          certificate: string[];
+          allowUnsigned?: boolean;
+          copyProperty: string[];
           checksums?: string;
           signature?: string;
           openpgpKey: string[];
@@ -84,40 +150,52 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
           match: string;
           versionPattern?: string;
           diskFormat?: string;
-          containerFormat: string;
+          containerFormat?: string;
         },
       ) => {
         await report(ctx(), () =>
           withHome(home, async (h) => {
-            const config = parseFeed(
-              {
-                name,
-                vendor: o.vendor,
-                product: o.product,
-                kind: o.kind,
-                url: o.url,
-                checksums: o.checksums,
-                signature: o.signature,
-                openpgpKeys: o.openpgpKey.length ? o.openpgpKey : undefined,
-                publicKeys: o.publicKey.length ? o.publicKey : undefined,
-                bundleSuffix: o.bundleSuffix,
-                match: o.match,
-                versionPattern: o.versionPattern,
-                diskFormat: o.diskFormat,
-                containerFormat: o.containerFormat,
-              },
-              'feed',
-            );
-            const f: Feed = {
-              config,
-              trust: pinTrust(config, process.cwd()),
-              addedAt: isoSeconds(),
+            const common = {
+              name,
+              vendor: o.vendor,
+              product: o.product,
+              kind: o.kind,
+              versionPattern: o.versionPattern,
+              diskFormat: o.diskFormat,
+              containerFormat: o.containerFormat,
             };
+            const raw =
+              o.kind === 'glance'
+                ? {
+                    ...common,
+                    endpoint: o.endpoint,
+                    tokenFile: o.tokenFile,
+                    tokenEnv: o.tokenEnv,
+                    matchName: o.matchName,
+                    matchTags: o.matchTag,
+                    matchProperties: pairs(o.matchProperty, '--match-property'),
+                    visibility: o.visibility,
+                    versionProperty: o.versionProperty,
+                    certificates: pairs(o.certificate, '--certificate'),
+                    requireSignature: o.allowUnsigned ? false : undefined,
+                    copyProperties: o.copyProperty.length ? o.copyProperty : undefined,
+                  }
+                : {
+                    ...common,
+                    url: o.url,
+                    checksums: o.checksums,
+                    signature: o.signature,
+                    openpgpKeys: o.openpgpKey.length ? o.openpgpKey : undefined,
+                    publicKeys: o.publicKey.length ? o.publicKey : undefined,
+                    bundleSuffix: o.bundleSuffix,
+                    match: o.match,
+                  };
+            const f = declareFeed(parseFeed(raw, 'feed'), process.cwd());
             saveFeed(h.db, f, false);
-            const keys = [...f.trust.openpgp.map((k) => k.fingerprint), ...f.trust.sigstore.map((k) => k.keyId)];
+            const c = f.config;
             return Promise.resolve({
               json: { feed: feedJson(f) },
-              human: `feed ${name} added: ${config.vendor} ${config.product} (${config.kind}) from ${config.url}, pinned ${keys.join(', ')}`,
+              human: `feed ${name} added: ${c.vendor} ${c.product} (${c.kind}) from ${feedSource(c)}, ${pinnedLine(f)}`,
             });
           }),
         );
@@ -135,7 +213,7 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
             human: feeds.length
               ? feeds.map(
                   (f) =>
-                    `${f.config.name}: ${f.config.vendor} ${f.config.product} (${f.config.kind}) from ${f.config.url}; pinned ${[...f.trust.openpgp.map((k) => k.fingerprint), ...f.trust.sigstore.map((k) => k.keyId.slice(0, 16))].join(', ')}`,
+                    `${f.config.name}: ${f.config.vendor} ${f.config.product} (${f.config.kind}) from ${feedSource(f.config)}; ${pinnedLine(f)}`,
                 )
               : 'no feed is declared',
           });
@@ -179,7 +257,9 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
     .addHelpText(
       'after',
       '\nA release whose vendor check fails is refused (E_VENDOR_SIGNATURE, E_VENDOR_DIGEST, E_VENDOR_UNTRUSTED) and\n' +
-        'not kept; the command then exits 1. Interrupted downloads resume where they stopped (HTTP Range).\n',
+        'not kept; the command then exits 1. Interrupted downloads resume where they stopped (HTTP Range).\n' +
+        'A glance feed brings each selected active image whose version is not in the catalog yet, checking its size,\n' +
+        'os_hash_value, checksum and image signature (img_signature*) against the pinned certificates while it streams.\n',
     )
     .action(async (o: { feed?: string }) => {
       await report(ctx(), () =>

@@ -22,7 +22,13 @@ A policy file (YAML or JSON); the first rule whose globs match an artifact decid
     - name: appliance
       artifacts: ["acme-*"]
       allowDowngrade: true
-An artifact no rule matches is refused (E_NOT_ALLOWED). Without a policy, every artifact is admitted.`;
+    - name: staging-images
+      artifacts: ["ubuntu-*"]
+      vendors: ["canonical"]
+      vendorKeys: ["-----BEGIN CERTIFICATE-----\n..."]   # or PEM/OpenPGP public keys
+An artifact no rule matches is refused (E_NOT_ALLOWED). Without a policy, every artifact is admitted.
+vendorKeys (armored OpenPGP public keys, PEM public keys, PEM certificates) make the station re-verify the vendor
+evidence each artifact carries: OpenPGP checksum files, Sigstore bundles, Glance image signatures.`;
 
 function describe(p: Policy): string[] {
   return p.rules.map(

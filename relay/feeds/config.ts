@@ -8,6 +8,7 @@
  * - `checksums`: a checksum file (SHA256SUMS, SHA512SUMS, CHECKSUM) signed with OpenPGP, detached (`signature:`
  *   SHA256SUMS.gpg, .sign, .asc) or clear-signed (no `signature:`); the images it lists and `match` are candidates.
  * - `sigstore`: artifacts each with a Sigstore bundle beside them (`<file>.sigstore.json`), signed by a vendor key.
+ * - `glance`: images from an outside Glance, with Glance image signatures by pinned certificates (glance-config.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,27 +21,27 @@ import { keyIdOf } from '../../keys/keyid.js';
 import { readOpenPgpKey } from '../../keys/vendor.js';
 import type { RelayDb } from '../catalog.js';
 import { isoSeconds } from '../../sneakernet/statement.js';
+import { checkVersionPattern, commonFeedFields } from './common.js';
+import {
+  glanceFeedSchema,
+  pinCertificates,
+  withAbsolutePaths,
+  type GlanceFeedConfig,
+  type PinnedGlanceCertificate,
+} from './glance-config.js';
 
-export const FEED_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-/**
- * Default: the last `-` or `_` separated part that starts with a digit, before the extensions
- * (`demo-1.2.0.qcow2` → `1.2.0`, `cloud-13-20261101.qcow2` → `20261101`).
- */
-export const DEFAULT_VERSION_PATTERN = '(?:^|[-_])([0-9][0-9A-Za-z.+~]*?)(?:\\.[A-Za-z][A-Za-z0-9]*)*$';
+export { DEFAULT_VERSION_PATTERN, FEED_NAME, versionOf } from './common.js';
 
-export const feedSchema = z
+/** A feed reading files from a vendor mirror (an HTTP(S) folder or a local one). */
+export const mirrorFeedSchema = z
   .strictObject({
-    name: z.string().regex(FEED_NAME, 'letters, digits and . _ - (at most 64)'),
-    vendor: z.string().min(1).max(255),
-    product: z
-      .string()
-      .min(1)
-      .max(255)
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._+:~-]*$/, 'letters, digits and . _ + : ~ - only'),
-    type: z.literal('vm-image').default('vm-image'),
+    ...commonFeedFields,
     kind: z.enum(['checksums', 'sigstore']),
     /** `https://mirror.example/images/` or a local folder. */
-    url: z.string().min(1).max(4096),
+    url: z
+      .string({ error: 'a checksums or sigstore feed names its mirror (url: an http(s) folder or a local folder)' })
+      .min(1)
+      .max(4096),
     /** checksums: the checksum file's name in `url`. */
     checksums: z.string().min(1).max(255).optional(),
     /** checksums: the detached signature's name; absent when the checksum file is clear-signed. */
@@ -53,8 +54,6 @@ export const feedSchema = z
     bundleSuffix: z.string().min(1).max(64).default('.sigstore.json'),
     /** A glob on file names: which of the published files are this product. */
     match: z.string().min(1).max(255).default('*'),
-    /** A regular expression on the file name whose first group is the version. */
-    versionPattern: z.string().min(1).max(512).default(DEFAULT_VERSION_PATTERN),
     diskFormat: z.enum(DISK_FORMATS).optional(),
     containerFormat: z.enum(CONTAINER_FORMATS).default('bare'),
     properties: z.record(z.string(), z.string()).default({}),
@@ -73,29 +72,26 @@ export const feedSchema = z
     if (f.kind === 'sigstore' && !f.publicKeys) {
       ctx.addIssue({ code: 'custom', path: ['publicKeys'], message: 'a sigstore feed pins the vendor public key(s)' });
     }
-    try {
-      const re = new RegExp(f.versionPattern);
-      if (!/\((?!\?)/.test(re.source)) throw new Error('it has no capturing group');
-    } catch (e) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['versionPattern'],
-        message: `not a usable regular expression: ${(e as Error).message}`,
-      });
-    }
+    checkVersionPattern(f.versionPattern, ctx);
   });
+
+export const feedSchema = z.discriminatedUnion('kind', [mirrorFeedSchema, glanceFeedSchema]);
 
 export type FeedInput = z.input<typeof feedSchema>;
 export type FeedConfig = z.output<typeof feedSchema>;
+export type MirrorFeedConfig = z.output<typeof mirrorFeedSchema>;
+export type { GlanceFeedConfig };
 
 /** What was pinned when the feed was declared. */
 export interface FeedTrust {
   openpgp: Array<{ fingerprint: string; key: string /* base64 of the binary packets */ }>;
   sigstore: Array<{ keyId: string; pem: string }>;
+  /** glance: the vendor image-signing certificates, by uuid (absent in feeds declared before the glance kind). */
+  glance?: PinnedGlanceCertificate[];
 }
 
-export interface Feed {
-  config: FeedConfig;
+export interface Feed<C extends FeedConfig = FeedConfig> {
+  config: C;
   trust: FeedTrust;
   addedAt: string;
 }
@@ -115,6 +111,7 @@ function readKeyMaterial(spec: string, baseDir: string, what: string): Buffer {
 
 /** Reads and pins the trust material a feed names (paths relative to `baseDir`). */
 export function pinTrust(config: FeedConfig, baseDir: string): FeedTrust {
+  if (config.kind === 'glance') return { openpgp: [], sigstore: [], glance: pinCertificates(config, baseDir) };
   const openpgp = (config.openpgpKeys ?? []).map((spec) => {
     const { packets, fingerprint } = readOpenPgpKey(readKeyMaterial(spec, baseDir, 'OpenPGP key'));
     return { fingerprint, key: packets.toString('base64') };
@@ -142,6 +139,15 @@ export function parseFeed(raw: unknown, where: string): FeedConfig {
   return r.data;
 }
 
+/** A feed as declared now: its config (paths it reads later made absolute) and its trust material pinned. */
+export function declareFeed(config: FeedConfig, baseDir: string, addedAt = isoSeconds()): Feed {
+  const stored = config.kind === 'glance' ? withAbsolutePaths(config, baseDir) : config;
+  return { config: stored, trust: pinTrust(config, baseDir), addedAt };
+}
+
+/** Where a feed reads from: a mirror's URL or folder, or a Glance endpoint. */
+export const feedSource = (c: FeedConfig): string => (c.kind === 'glance' ? c.endpoint : c.url);
+
 const fileSchema = z.strictObject({ feeds: z.array(z.unknown()).max(1000) });
 
 /** Reads a feeds file (YAML or JSON: `feeds: [...]`); key files are relative to the file's folder. */
@@ -155,7 +161,7 @@ export function readFeedsFile(file: string): Feed[] {
     const config = parseFeed(f, `${file}: feeds.${i}`);
     if (names.has(config.name)) throw new EcluseError('E_INPUT', `${file}: two feeds are named ${config.name}`);
     names.add(config.name);
-    return { config, trust: pinTrust(config, path.dirname(path.resolve(file))), addedAt: now };
+    return declareFeed(config, path.dirname(path.resolve(file)), now);
   });
 }
 
@@ -201,12 +207,4 @@ export function listFeeds(db: RelayDb): Feed[] {
 export function removeFeed(db: RelayDb, name: string): void {
   const r = db.prepare('DELETE FROM feeds WHERE name = ?').run(name);
   if (r.changes === 0) throw new EcluseError('E_NOT_FOUND', `no feed named ${name}`);
-}
-
-/** The version a published file name carries, or null when the pattern does not match or is not an identifier. */
-export function versionOf(config: FeedConfig, file: string): string | null {
-  const m = new RegExp(config.versionPattern).exec(file);
-  const v = m?.[1];
-  if (!v || !/^[A-Za-z0-9][A-Za-z0-9._+:~-]*$/.test(v) || v.length > 255) return null;
-  return v;
 }

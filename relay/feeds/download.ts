@@ -86,45 +86,83 @@ export async function listSource(base: string): Promise<string[]> {
   return [...names];
 }
 
-export interface Downloaded {
+/** Anything fed every byte of the artifact in order (a digest, a signature verifier). */
+export interface Tap {
+  update(chunk: Buffer): void;
+}
+
+export interface Downloaded<T extends Tap = Tap> {
   file: string;
   size: number;
   sha256: string;
   sha512: string;
   /** Bytes that were already on disk from an earlier, interrupted fetch. */
   resumedFrom: number;
+  /** The taps that saw every byte of `file` (made by `DownloadOptions.taps`). */
+  taps: T[];
 }
 
-async function hashExisting(file: string, h256: ReturnType<typeof createHash>, h512: ReturnType<typeof createHash>) {
+export interface DownloadOptions<T extends Tap = Tap> {
+  /** Request headers (an X-Auth-Token). */
+  headers?: Record<string, string>;
+  /** `error` where a redirect must not carry the headers elsewhere (default `follow`). */
+  redirect?: 'follow' | 'error';
+  /** Makes the taps fed every byte (those already on disk first); made again when the download starts over. */
+  taps?: () => T[];
+  /**
+   * The size the vendor published: a server announcing or sending another size is refused (E_VENDOR_DIGEST) before
+   * or as soon as it shows, and a partial file longer than it is started over.
+   */
+  expectedSize?: number;
+  /** What the refusals name (default: the source URL). */
+  what?: string;
+}
+
+async function feedExisting(file: string, sinks: Tap[]): Promise<number> {
   let n = 0;
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) {
-    h256.update(chunk as Buffer);
-    h512.update(chunk as Buffer);
+    for (const s of sinks) s.update(chunk as Buffer);
     n += (chunk as Buffer).length;
   }
   return n;
+}
+
+function sizeRefusal(what: string, got: string, expected: number): EcluseError {
+  return new EcluseError('E_VENDOR_DIGEST', `${what}: ${got}, the vendor published ${expected} bytes`, {
+    check: 'vendor-digest',
+  });
 }
 
 /**
  * Streams `source` into `partial` (kept across runs), resuming where an earlier run stopped. On return the file is
  * complete and fsynced; the caller checks the digests and renames or removes it.
  */
-export async function download(
+export async function download<T extends Tap = Tap>(
   source: string,
   partial: string,
   onProgress?: (done: number, total: number) => void,
-): Promise<Downloaded> {
-  const h256 = createHash('sha256');
-  const h512 = createHash('sha512');
+  o: DownloadOptions<T> = {},
+): Promise<Downloaded<T>> {
+  const what = o.what ?? source;
+  const expected = o.expectedSize;
+  const fresh = () => ({ h256: createHash('sha256'), h512: createHash('sha512'), taps: o.taps?.() ?? [] });
+  let sinks = fresh();
   let have = 0;
-  if (fs.existsSync(partial)) have = await hashExisting(partial, h256, h512);
+  if (fs.existsSync(partial)) {
+    if (expected !== undefined && (await fs.promises.stat(partial)).size > expected) {
+      await fs.promises.rm(partial, { force: true });
+    } else have = await feedExisting(partial, [sinks.h256, sinks.h512, ...sinks.taps]);
+  }
   let body: Readable;
   let total: number;
   let append = have > 0;
   if (isHttp(source)) {
     let res: Response;
     try {
-      res = await fetch(source, { redirect: 'follow', headers: have > 0 ? { range: `bytes=${have}-` } : {} });
+      res = await fetch(source, {
+        redirect: o.redirect ?? 'follow',
+        headers: { ...o.headers, ...(have > 0 ? { range: `bytes=${have}-` } : {}) },
+      });
     } catch (e) {
       throw feedError(source, (e as Error).message);
     }
@@ -132,9 +170,12 @@ export async function download(
       // The partial file already holds everything (or more than) the server has: start again to be sure.
       await res.body?.cancel();
       await fs.promises.rm(partial, { force: true });
-      return download(source, partial, onProgress);
+      return download(source, partial, onProgress, o);
     }
-    if (!res.ok) throw feedError(source, `HTTP ${res.status}`);
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw feedError(source, `HTTP ${res.status}`);
+    }
     const length = Number(res.headers.get('content-length') ?? 'NaN');
     if (res.status === 206) {
       const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
@@ -149,6 +190,10 @@ export async function download(
       have = 0;
       total = length;
     }
+    if (expected !== undefined && Number.isFinite(total) && total !== expected) {
+      await res.body?.cancel();
+      throw sizeRefusal(what, `the server sends ${total} bytes`, expected);
+    }
     if (!res.body) throw feedError(source, 'an empty response');
     body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
   } else {
@@ -161,12 +206,12 @@ export async function download(
     if (!st.isFile()) throw feedError(source, 'not a regular file');
     if (have > st.size) {
       await fs.promises.rm(partial, { force: true });
-      return download(source, partial, onProgress);
+      return download(source, partial, onProgress, o);
     }
     total = st.size;
     body = fs.createReadStream(source, { start: have, highWaterMark: 1024 * 1024 });
   }
-  const hashes = append ? { h256, h512 } : { h256: createHash('sha256'), h512: createHash('sha512') };
+  if (!append) sinks = fresh();
   let done = have;
   await fs.promises.mkdir(path.dirname(partial), { recursive: true });
   try {
@@ -174,9 +219,14 @@ export async function download(
       body,
       new Transform({
         transform(chunk: Buffer, _e, cb) {
-          hashes.h256.update(chunk);
-          hashes.h512.update(chunk);
           done += chunk.length;
+          if (expected !== undefined && done > expected) {
+            cb(sizeRefusal(what, `the server sent more than ${expected} bytes`, expected));
+            return;
+          }
+          sinks.h256.update(chunk);
+          sinks.h512.update(chunk);
+          for (const t of sinks.taps) t.update(chunk);
           onProgress?.(done, Number.isFinite(total) ? total : done);
           cb(null, chunk);
         },
@@ -184,6 +234,7 @@ export async function download(
       fs.createWriteStream(partial, { flags: append ? 'a' : 'w', mode: 0o600 }),
     );
   } catch (e) {
+    if (e instanceof EcluseError) throw e;
     throw feedError(
       source,
       `the transfer stopped after ${done} bytes (run fetch again to resume): ${(e as Error).message}`,
@@ -192,14 +243,18 @@ export async function download(
   if (Number.isFinite(total) && done !== total) {
     throw feedError(source, `the transfer stopped after ${done} of ${total} bytes (run fetch again to resume)`);
   }
+  if (expected !== undefined && done !== expected) {
+    throw sizeRefusal(what, `the server sent ${done} bytes`, expected);
+  }
   const fd = await fs.promises.open(partial, 'r');
   await fd.sync();
   await fd.close();
   return {
     file: partial,
     size: done,
-    sha256: hashes.h256.digest('hex'),
-    sha512: hashes.h512.digest('hex'),
+    sha256: sinks.h256.digest('hex'),
+    sha512: sinks.h512.digest('hex'),
     resumedFrom: append ? have : 0,
+    taps: sinks.taps,
   };
 }

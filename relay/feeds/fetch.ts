@@ -6,6 +6,9 @@
  * compare with the signed digest (E_VENDOR_DIGEST) → record it with its evidence.
  * sigstore feed: list the mirror → for each matching file with a bundle beside it and not yet in the catalog: stream
  * it, verify the bundle with the pinned keys and the file's digest → record it with its evidence.
+ * glance feed: list the outside Glance → for each selected active image not yet in the catalog: check its signature
+ * properties against the pinned certificates, stream it (resumable) while checking size, os_hash, md5 and the
+ * signature → record it with its evidence (glance-fetch.ts).
  *
  * Evidence (docs/FORMAT.md 4.5) is kept in the catalog and as files beside the blob
  * (`<home>/evidence/<sha256>/`): the checksum file, the signature or bundle, and `evidence.json`.
@@ -13,8 +16,6 @@
  * the command then fails with the first refusal's code.
  */
 import fs from 'node:fs';
-import path from 'node:path';
-import { createHash } from 'node:crypto';
 import picomatch from 'picomatch';
 import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
 import { EVIDENCE_CHECKSUMS_BYTES, EVIDENCE_SIGNATURE_BYTES, type VendorEvidence } from '../../sneakernet/statement.js';
@@ -22,8 +23,10 @@ import { parseChecksums, verifyOpenPgp, verifySigstoreBlob } from '../../keys/ve
 import { recordBlob, validate } from '../add.js';
 import { blobPath, type RelayHome } from '../catalog.js';
 import { sniffDiskFormat } from '../disk-format.js';
-import { listFeeds, versionOf, type Feed } from './config.js';
+import { listFeeds, versionOf, type Feed, type MirrorFeedConfig } from './config.js';
 import { download, joinSource, listSource, readSmall } from './download.js';
+import { evidenceDir, partialPath, writeEvidenceFiles, type EvidenceFile } from './evidence-files.js';
+import { fetchGlanceFeed } from './glance-fetch.js';
 
 export interface FetchedRelease {
   feed: string;
@@ -63,23 +66,13 @@ interface Candidate {
   expected?: { algorithm: 'sha256' | 'sha512'; digest: string };
   evidence: (sha256: string) => Promise<VendorEvidence>;
   /** Evidence files to keep beside the blob. */
-  files: Array<{ name: string; bytes: Buffer }>;
+  files: EvidenceFile[];
 }
 
-function partialPath(home: RelayHome, feed: string, source: string): string {
-  const id = createHash('sha256').update(`${feed}\n${source}`).digest('hex').slice(0, 32);
-  return path.join(home.blobs, `.fetch-${id}`);
-}
-
-async function writeEvidenceFiles(home: RelayHome, sha256: string, files: Candidate['files'], e: VendorEvidence) {
-  const dir = path.join(home.root, 'evidence', sha256);
-  await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-  for (const f of files) await fs.promises.writeFile(path.join(dir, path.basename(f.name)), f.bytes);
-  await fs.promises.writeFile(path.join(dir, 'evidence.json'), `${JSON.stringify(e, null, 2)}\n`);
-}
+type MirrorFeed = Feed<MirrorFeedConfig>;
 
 /** The candidates of a checksums feed, after its signature verified. */
-async function checksumCandidates(feed: Feed): Promise<Candidate[]> {
+async function checksumCandidates(feed: MirrorFeed): Promise<Candidate[]> {
   const c = feed.config;
   const sumsName = c.checksums ?? 'SHA256SUMS';
   const sums = await readSmall(joinSource(c.url, sumsName), EVIDENCE_CHECKSUMS_BYTES);
@@ -139,7 +132,7 @@ async function checksumCandidates(feed: Feed): Promise<Candidate[]> {
   return out;
 }
 
-async function sigstoreCandidates(feed: Feed): Promise<Candidate[]> {
+async function sigstoreCandidates(feed: MirrorFeed): Promise<Candidate[]> {
   const c = feed.config;
   const names = await listSource(c.url);
   const present = new Set(names);
@@ -166,7 +159,12 @@ async function sigstoreCandidates(feed: Feed): Promise<Candidate[]> {
   return out;
 }
 
-async function fetchRelease(home: RelayHome, feed: Feed, cand: Candidate, o: FetchOptions): Promise<FetchedRelease> {
+async function fetchRelease(
+  home: RelayHome,
+  feed: MirrorFeed,
+  cand: Candidate,
+  o: FetchOptions,
+): Promise<FetchedRelease> {
   const c = feed.config;
   const source = joinSource(c.url, cand.file);
   const partial = partialPath(home, c.name, source);
@@ -245,9 +243,14 @@ export async function fetchFeeds(home: RelayHome, o: FetchOptions = {}): Promise
   const has = home.db.prepare('SELECT sha256 FROM artifacts WHERE name = ? AND version = ?');
   for (const feed of feeds) {
     const c = feed.config;
+    if (c.kind === 'glance') {
+      await fetchGlanceFeed(home, { ...feed, config: c }, o, result, (name, version) => !!has.get(name, version));
+      continue;
+    }
     let candidates: Candidate[];
     try {
-      candidates = c.kind === 'checksums' ? await checksumCandidates(feed) : await sigstoreCandidates(feed);
+      const mirror = { ...feed, config: c };
+      candidates = c.kind === 'checksums' ? await checksumCandidates(mirror) : await sigstoreCandidates(mirror);
     } catch (e) {
       const err = asEcluseError(e);
       result.refused.push({ feed: c.name, file: null, code: err.code, message: err.message });
@@ -259,7 +262,7 @@ export async function fetchFeeds(home: RelayHome, o: FetchOptions = {}): Promise
         continue;
       }
       try {
-        result.fetched.push(await fetchRelease(home, feed, cand, o));
+        result.fetched.push(await fetchRelease(home, { ...feed, config: c }, cand, o));
       } catch (e) {
         const err = asEcluseError(e);
         result.refused.push({ feed: c.name, file: cand.file, code: err.code, message: err.message });
@@ -270,8 +273,4 @@ export async function fetchFeeds(home: RelayHome, o: FetchOptions = {}): Promise
 }
 
 /** The evidence files kept for a blob (for `relay list`-style tools and tests). */
-export function evidenceDir(home: RelayHome, sha256: string): string {
-  return path.join(home.root, 'evidence', sha256);
-}
-
-export { blobPath };
+export { blobPath, evidenceDir };

@@ -25,7 +25,8 @@ export const ruleSchema = z.strictObject({
    * signers as the site's threshold requires. Default: any trusted signer. */
   signers: z.array(z.string().min(1).max(64)).min(1).optional(),
   visibility: z.enum(['public', 'private', 'shared', 'community']).default('public'),
-  /** Vendor keys pinned inside (ASCII-armored OpenPGP public keys, or PEM public keys for Sigstore): when set, each
+  /** Vendor keys pinned inside (ASCII-armored OpenPGP public keys; PEM public keys for Sigstore and Glance image
+   * signatures; PEM X.509 certificates for Glance image signatures, used only within their validity): when set, each
    * artifact this rule admits must carry vendor evidence verifying with one of them (verifier/vendor-evidence.ts). */
   vendorKeys: z
     .array(

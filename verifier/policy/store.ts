@@ -3,9 +3,10 @@
  * its normalised JSON (defaults filled in), so the digest names what is enforced, not how the file was spelled.
  * Applying a policy is audited with the old and new digests.
  */
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { readOperatorFile } from '../../sneakernet/operator-file.js';
 import { EcluseError } from '../../sneakernet/errors.js';
+import { readOpenPgpKey } from '../../keys/vendor.js';
 import { appendAudit } from '../audit.js';
 import { getSetting, setSetting, type Db } from '../db.js';
 import { DEFAULT_POLICY, policySchema, type Policy } from './schema.js';
@@ -42,8 +43,28 @@ export function readPolicyFile(file: string): ActivePolicy {
   for (const r of parsed.data.rules) {
     if (names.has(r.name)) throw new EcluseError('E_INPUT', `${file}: two rules are named ${r.name}`);
     names.add(r.name);
+    (r.vendorKeys ?? []).forEach((k, i) => {
+      if (!usableVendorKey(k)) {
+        throw new EcluseError(
+          'E_INPUT',
+          `${file}: rule ${r.name}: vendorKeys.${i} is not an armored OpenPGP public key, a PEM public key or a PEM certificate`,
+        );
+      }
+    });
   }
   return { policy: parsed.data, digest: digestOf(parsed.data), source: 'applied' };
+}
+
+/** Whether a pinned vendor key can be read as what it says it is. */
+function usableVendorKey(k: string): boolean {
+  try {
+    if (k.includes('-----BEGIN PGP PUBLIC KEY BLOCK-----')) readOpenPgpKey(Buffer.from(k, 'utf8'));
+    else if (k.includes('-----BEGIN CERTIFICATE-----')) new crypto.X509Certificate(k);
+    else crypto.createPublicKey(k);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function activePolicy(db: Db): ActivePolicy {
