@@ -16,6 +16,7 @@ import { transferSize } from '../sneakernet/delta.js';
 import type { Artifact, Delta } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { acknowledgement } from './receipts/receipts.js';
+import { buildRecipe, refineInPlace } from './recipe.js';
 
 export interface Chunk {
   offset: number;
@@ -82,36 +83,6 @@ export async function chunkFile(file: string, params: ChunkParams): Promise<Chun
   }
 }
 
-export interface Recipe {
-  ops: Delta['ops'];
-  /** Bytes that travel in the bundle. */
-  carried: number;
-}
-
-/**
- * The recipe rebuilding `target` from `base`: a target chunk found in the base is copied from it, any other travels;
- * runs of copies from consecutive base bytes, and runs of travelling chunks, are merged into one op each.
- */
-export function buildRecipe(base: readonly Chunk[], target: readonly Chunk[]): Recipe {
-  const index = new Map<string, number>();
-  for (const c of base) if (!index.has(c.sha256)) index.set(c.sha256, c.offset);
-  const ops: Delta['ops'] = [];
-  let carried = 0;
-  for (const c of target) {
-    const at = index.get(c.sha256);
-    const last = ops[ops.length - 1];
-    if (at !== undefined) {
-      if (last?.from === 'base' && last.offset + last.size === at) last.size += c.size;
-      else ops.push({ from: 'base', offset: at, size: c.size });
-    } else {
-      carried += c.size;
-      if (last?.from === 'bundle') last.size += c.size;
-      else ops.push({ from: 'bundle', size: c.size });
-    }
-  }
-  return { ops, carried };
-}
-
 /**
  * The release of the same artifact the import station holds (its receipts' inventory) and this station still has
  * the bytes of: the newest one added. Null when there is none.
@@ -164,7 +135,12 @@ export async function deltaAgainst(home: RelayHome, row: ArtifactRow, base: Arti
   const params = chunkParams(Math.max(row.size, base.size));
   const baseChunks = await blobChunks(home, base.sha256, params);
   const targetChunks = await blobChunks(home, row.sha256, params);
-  const recipe = buildRecipe(baseChunks, targetChunks);
+  const recipe = await refineInPlace(
+    buildRecipe(baseChunks, targetChunks),
+    blobPath(home, base.sha256),
+    blobPath(home, row.sha256),
+    base.size,
+  );
   if (recipe.ops.length > LIMITS.deltaOps || recipe.carried > row.size * WORTHWHILE || row.size === 0) return null;
   return {
     base: { name: base.name, version: base.version, size: base.size, sha256: base.sha256 },
