@@ -7,6 +7,7 @@
  * listing with an error rather than a loop. The token, when there is one, goes in X-Auth-Token; redirects are refused
  * so that it never follows one elsewhere.
  */
+import { CORE_ATTRIBUTES } from '../../verifier/glance/record.js';
 import picomatch from 'picomatch';
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
@@ -49,35 +50,8 @@ export interface GlanceImage {
   raw: Record<string, unknown>;
 }
 
-/** Attributes of the record that are not extra properties (glance-compat.md). */
-const CORE = new Set([
-  'id',
-  'name',
-  'status',
-  'visibility',
-  'protected',
-  'os_hidden',
-  'checksum',
-  'os_hash_algo',
-  'os_hash_value',
-  'size',
-  'virtual_size',
-  'container_format',
-  'disk_format',
-  'min_disk',
-  'min_ram',
-  'owner',
-  'created_at',
-  'updated_at',
-  'tags',
-  'self',
-  'file',
-  'schema',
-  'direct_url',
-  'locations',
-  'stores',
-  'properties',
-]);
+/** Attributes of the record that are not extra properties (glance-compat.md): the same list our Glance API uses. */
+const CORE = CORE_ATTRIBUTES;
 
 /** Query parameters Glance reads as something other than a property filter. */
 const RESERVED_QUERY = new Set([...CORE, 'limit', 'marker', 'sort', 'sort_key', 'sort_dir', 'member_status']);
