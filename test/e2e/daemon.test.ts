@@ -4,15 +4,21 @@
  * runs (spawned CLI), then unmounted. Needs root (mount, losetup): CI runs as root; otherwise the suite is skipped
  * and says why.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  kindSkip,
+  makeImage,
+  MediaBench,
+  mediaSkipReason,
+  startDaemon as start,
+  type DaemonProcess,
+  type Kind,
+} from '../helpers/media.js';
 import {
   auditSince,
   bundleOn,
-  CLI,
   copyMedia,
   ecluseOk,
   flipByte,
@@ -26,132 +32,14 @@ import {
 
 const MiB = 1024 * 1024;
 
-function kernelFilesystems(): Set<string> {
-  try {
-    return new Set(
-      fs
-        .readFileSync('/proc/filesystems', 'utf8')
-        .split('\n')
-        .map((l) => l.trim().split(/\s+/).pop() ?? ''),
-    );
-  } catch {
-    return new Set();
-  }
-}
+if (mediaSkipReason) console.warn(`daemon e2e tests skipped: ${mediaSkipReason}`);
 
-function which(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const isRoot = process.getuid?.() === 0;
-const kernelFs = kernelFilesystems();
-const whyNot = !isRoot
-  ? 'they mount loop devices, which needs root (CI runs as root; run `sudo npx vitest run test/e2e/daemon.test.ts`)'
-  : !which('mkfs.ext4') || !which('losetup')
-    ? 'mkfs.ext4 or losetup is missing (run scripts/install-deps.sh)'
-    : !kernelFs.has('ext4')
-      ? 'this kernel cannot mount ext4'
-      : null;
-if (whyNot) console.warn(`daemon e2e tests skipped: ${whyNot}`);
-
-type Kind = 'ext4' | 'vfat' | 'iso9660';
-function kindSkip(kind: Kind): string | null {
-  if (!kernelFs.has(kind)) return `this kernel cannot mount ${kind} (not in /proc/filesystems)`;
-  const tool = { ext4: 'mkfs.ext4', vfat: 'mkfs.vfat', iso9660: 'xorriso' }[kind];
-  if (!which(tool)) return `${tool} is missing (run scripts/install-deps.sh)`;
-  return null;
-}
-
-const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-
-/** A filesystem image holding the files of `from`. */
-function makeImage(kind: Kind, from: string, image: string, label: string): void {
-  const bytes = fs.readdirSync(from, { recursive: true }).length * 4096 + dirBytes(from);
-  const size = Math.max(16 * MiB, Math.ceil((bytes * 1.3) / MiB) * MiB + 8 * MiB);
-  if (kind === 'ext4') {
-    run('mkfs.ext4', ['-q', '-F', '-L', label, '-d', from, image, `${size / 1024}k`]);
-  } else if (kind === 'iso9660') {
-    run('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', label, '-o', image, from]);
-  } else {
-    fs.writeFileSync(image, '');
-    fs.truncateSync(image, size);
-    run('mkfs.vfat', ['-n', label.slice(0, 11).toUpperCase(), image]);
-    const mnt = tmpDir('ecluse-vfat-fill-');
-    run('mount', ['-o', 'loop', image, mnt]);
-    try {
-      fs.cpSync(from, mnt, { recursive: true });
-    } finally {
-      run('umount', [mnt]);
-      fs.rmSync(mnt, { recursive: true });
-    }
-  }
-}
-
-function dirBytes(dir: string): number {
-  let n = 0;
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[]) {
-    if (e.isFile()) n += fs.statSync(path.join(e.parentPath, e.name)).size;
-  }
-  return n;
-}
-
-interface Event {
-  event: string;
-  code?: string | null;
-  bundle?: string | null;
-  message: string;
-  [k: string]: unknown;
-}
-
-class Daemon {
-  readonly events: Event[] = [];
-  stderr = '';
-  private exited: Promise<number | null>;
-  constructor(
-    readonly child: ChildProcess,
-    readonly home: string,
-  ) {
-    const rl = readline.createInterface({ input: child.stdout! });
-    rl.on('line', (line) => {
-      try {
-        this.events.push(JSON.parse(line) as Event);
-      } catch {
-        this.events.push({ event: 'unparsed', message: line });
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  }
-  async waitFor(pred: (e: Event) => boolean, what: string, timeoutMs = 30_000): Promise<Event> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const e = this.events.find(pred);
-      if (e) return e;
-      if (Date.now() > end) {
-        throw new Error(
-          `timed out waiting for ${what}; events: ${JSON.stringify(this.events, null, 1)}\n${this.stderr}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill('SIGTERM');
-    return this.exited;
-  }
-}
-
-describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => {
+describe.skipIf(mediaSkipReason !== null)('ecluse daemon with real mounted media', () => {
   let keys: Keys;
   let keysDir: string;
   const worlds: World[] = [];
-  const mounts: string[] = [];
-  let daemon: Daemon | null = null;
+  const bench = new MediaBench();
+  let daemon: DaemonProcess | null = null;
 
   beforeAll(async () => {
     keysDir = tmpDir('ecluse-daemon-keys-');
@@ -160,13 +48,7 @@ describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => 
   afterEach(async () => {
     await daemon?.stop();
     daemon = null;
-    for (const m of mounts.splice(0)) {
-      try {
-        run('umount', ['-l', m]);
-      } catch {
-        // already gone
-      }
-    }
+    bench.cleanup();
   });
   afterAll(() => {
     for (const w of worlds) w.cleanup();
@@ -181,31 +63,14 @@ describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => 
     return { w, mediaRoot };
   }
 
-  function startDaemon(w: World, mediaRoot: string, extra: string[] = []): Daemon {
-    const child = spawn(
-      process.execPath,
-      [CLI, '--home', w.inside, 'daemon', '--media-root', mediaRoot, '--poll-ms', '100', ...extra],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: '' } },
-    );
-    daemon = new Daemon(child, w.inside);
+  function startDaemon(w: World, mediaRoot: string, extra: string[] = []): DaemonProcess {
+    daemon = start(w, mediaRoot, { extra });
     return daemon;
   }
 
-  /** Makes an image of `folder` and mounts it at `<mediaRoot>/<name>` (ro,nosuid,nodev,noexec unless `options`). */
-  function insert(w: World, kind: Kind, folder: string, mediaRoot: string, name: string, options?: string): string {
-    const image = w.path(`${name}.img`);
-    if (!fs.existsSync(image)) makeImage(kind, folder, image, name);
-    const mp = path.join(mediaRoot, name);
-    fs.mkdirSync(mp, { recursive: true });
-    const opts = options ?? `ro,nosuid,nodev,noexec${kind === 'ext4' ? ',noload' : ''}`;
-    run('mount', ['-t', kind, '-o', `loop,${opts}`, image, mp]);
-    mounts.push(mp);
-    return mp;
-  }
-
-  function pull(mp: string): void {
-    run('umount', ['-l', mp]);
-  }
+  const insert = (w: World, kind: Kind, folder: string, mediaRoot: string, name: string, options?: string) =>
+    bench.insert(w, kind, folder, mediaRoot, name, options);
+  const pull = (mp: string) => bench.pull(mp);
 
   const status = async (w: World) =>
     (await ecluseOk(['status', '--json'], { home: w.inside })).json as {

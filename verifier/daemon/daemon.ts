@@ -3,7 +3,7 @@
  * systemd-mount mount them: systemd/), re-checks each mount's filesystem and options, records the device, finds the
  * bundles and imports them in sequence order, one medium after the other. A bundle over several media is assembled
  * volume by volume in a private folder until its last volume arrives. A medium unmounted while it is being read
- * aborts what it was feeding (nothing is promoted). Every step is audited, logged as a JSON line, and reflected in
+ * aborts what it was feeding (nothing is promoted). Every step is audited, logged (log.ts: the journal), and reflected in
  * the status file the operator's screen reads.
  */
 import path from 'node:path';
