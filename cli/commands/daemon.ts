@@ -71,13 +71,18 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
     .option('--media-root <DIR>', `where media are mounted (repeatable; default ${DEFAULT_MEDIA_ROOT})`, collect, [])
     .option('--poll-ms <MS>', 'how often the mount table is read', '500')
     .option('--read-rate <SIZE>', 'read media at most this fast per second, e.g. 50M (default: no limit)')
+    .option(
+      '--allow-fuse-drivers',
+      'also accept vfat and iso9660 media served by the FUSE drivers fusefat and fuseiso (kernels without those\n' +
+        'filesystems); still only when mounted ro,nosuid,nodev,noexec; other FUSE filesystems stay refused',
+    )
     .addHelpText(
       'after',
       '\nStatus: `ecluse status` (or GET /status.json on `ecluse serve`). Stops on SIGTERM.\n' +
         'Under systemd each event is a journal entry with ECLUSE_* fields (journalctl -u ecluse-daemon -o json).\n\n' +
         'Example:\n  ecluse --home /var/lib/ecluse daemon --media-root /run/ecluse/media\n',
     )
-    .action(async (o: { mediaRoot: string[]; pollMs: string; readRate?: string }) => {
+    .action(async (o: { mediaRoot: string[]; pollMs: string; readRate?: string; allowFuseDrivers?: boolean }) => {
       const roots = (o.mediaRoot.length > 0 ? o.mediaRoot : [DEFAULT_MEDIA_ROOT]).map((r) => path.resolve(r));
       const pollMs = Number(o.pollMs);
       let site;
@@ -96,6 +101,7 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
           log: log.log,
           notifier,
           watchdogMs: watchdogMs(),
+          mediaPolicy: { allowFuseDrivers: o.allowFuseDrivers === true },
           ...(readRate ? { readRate } : {}),
         });
         await runDaemonUntilSignal(daemon);

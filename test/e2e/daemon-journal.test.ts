@@ -38,7 +38,7 @@ describe.skipIf(mediaSkipReason !== null)('ecluse daemon logging to the journal 
   afterEach(async () => {
     await daemon?.stop();
     daemon = null;
-    bench.cleanup();
+    await bench.cleanup();
     for (const c of cleanups.splice(0).reverse()) await c();
   });
   afterAll(() => {
@@ -92,12 +92,12 @@ describe.skipIf(mediaSkipReason !== null)('ecluse daemon logging to the journal 
       'daemon.started',
     );
     await systemd.until((n) => n.some((m) => String(m).startsWith('READY=1\nSTATUS=')), 'READY=1');
-    bench.insert(w, 'ext4', bad, mediaRoot, 'hostile');
+    await bench.insert(w, 'ext4', bad, mediaRoot, 'hostile');
     await journal.until(
       has((e) => e.ECLUSE_EVENT === 'import.refused'),
       'the refusal',
     );
-    bench.insert(w, 'ext4', good, mediaRoot, 'good');
+    await bench.insert(w, 'ext4', good, mediaRoot, 'good');
     await journal.until(
       has((e) => e.ECLUSE_EVENT === 'import.accepted'),
       'the import',
@@ -180,11 +180,11 @@ describe.skipIf(mediaSkipReason !== null)('ecluse daemon logging to the journal 
         }
       };
       await waitQuery('start', 'ECLUSE_EVENT=daemon.started');
-      bench.insert(w, 'ext4', bad, mediaRoot, 'hostile');
+      await bench.insert(w, 'ext4', bad, mediaRoot, 'hostile');
       const [refused] = await waitQuery('refusal', 'ECLUSE_CODE=E_DIGEST');
       expect(refused).toMatchObject({ ECLUSE_EVENT: 'import.refused', ECLUSE_BUNDLE: id, PRIORITY: '4' });
       expect(refused?._TRANSPORT).toBe('journal');
-      bench.insert(w, 'ext4', good, mediaRoot, 'good');
+      await bench.insert(w, 'ext4', good, mediaRoot, 'good');
       await waitQuery('import', 'ECLUSE_EVENT=import.accepted');
       const ofBundle = query(`ECLUSE_BUNDLE=${id}`).map((e) => e.ECLUSE_EVENT);
       expect(ofBundle).toEqual(expect.arrayContaining(['import.refused', 'image.promoted', 'import.accepted']));

@@ -16,7 +16,14 @@ import { runImport, verifyBundleOnMedium, type BundleOnMedium } from '../import.
 import type { Site } from '../site.js';
 import { copyVolume, createAssembly, findAssembly, listAssemblies, removeAssembly, type Assembly } from './assembly.js';
 import { describeIdentity, mediaIdentity, type IdentityRoots, type MediaIdentity } from './identity.js';
-import { checkMediaMount, mountWarnings } from './media-policy.js';
+import {
+  checkMediaMount,
+  DEFAULT_MEDIA_POLICY,
+  describeFilesystem,
+  mountWarnings,
+  type MediaFilesystem,
+  type MediaPolicy,
+} from './media-policy.js';
 import { mediaMounts, mountKey, readMountTable, type MountEntry } from './mountinfo.js';
 import { type DaemonLog } from './log.js';
 import { type Notifier } from './notify.js';
@@ -40,6 +47,8 @@ export interface DaemonOptions {
   readRate?: number;
   mountinfo?: string;
   identityRoots?: IdentityRoots;
+  /** Which mounts are accepted beyond the kernel's filesystems (FUSE drivers); default: none. */
+  mediaPolicy?: MediaPolicy;
 }
 
 interface Medium {
@@ -270,8 +279,9 @@ export class ImportDaemon {
     m.status.message = 'reading';
     this.writeStatus(true);
     m.identity = await mediaIdentity(m.mount, this.o.identityRoots).catch(() => null);
+    let filesystem: MediaFilesystem;
     try {
-      checkMediaMount(m.mount);
+      filesystem = checkMediaMount(m.mount, this.o.mediaPolicy ?? DEFAULT_MEDIA_POLICY);
     } catch (e) {
       this.refuseMedium(m, asEcluseError(e));
       return;
@@ -281,10 +291,12 @@ export class ImportDaemon {
       this.audit({
         kind: 'media.inserted',
         outcome: 'info',
-        message: `${who} mounted on ${m.mount.mountPoint} (${m.mount.fstype}, ${m.mount.options.join(',')})`,
+        message: `${who} mounted on ${m.mount.mountPoint} (${describeFilesystem(filesystem)}, ${m.mount.options.join(',')})`,
         media: m.mount.mountPoint,
         details: {
           identity: m.identity,
+          filesystem: filesystem.filesystem,
+          fuseDriver: filesystem.fuseDriver,
           fstype: m.mount.fstype,
           options: m.mount.options,
           superOptions: m.mount.superOptions,
