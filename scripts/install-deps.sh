@@ -6,6 +6,9 @@
 #   glance-api, python3-openstacksdk, python3-cursive: the reference Glance, the SDK and Nova's signature library
 #   chromium: the browser test of the audit web view (driven by playwright-core)
 #   e2fsprogs, dosfstools, xorriso: mkfs.ext4, mkfs.vfat and ISO images for the daemon tests (real loop mounts)
+#   fusefat, fuseiso: the FUSE drivers that mount vfat and iso9660 in the daemon tests on kernels without them
+#   mtools, exfat-fuse, exfatprogs: the FUSE tests' sticks that the daemon must refuse (Windows-style 8.3 names,
+#     exFAT through fuseblk)
 #   systemd, udev: systemd-analyze (verify and score the units), udevadm (the mount helper)
 #   gpgv: verifies vendors' OpenPGP-signed checksum files (relay fetch, and vendor evidence at import)
 #   gnupg: gpg, which the feed tests use to make vendor keys and signatures
@@ -29,6 +32,11 @@ command -v faketime >/dev/null || need+=(faketime)
 command -v mkfs.ext4 >/dev/null || [ -x /usr/sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 command -v mkfs.vfat >/dev/null || [ -x /usr/sbin/mkfs.vfat ] || need+=(dosfstools)
 command -v xorriso >/dev/null || need+=(xorriso)
+command -v fusefat >/dev/null || need+=(fusefat)
+command -v fuseiso >/dev/null || need+=(fuseiso)
+command -v mcopy >/dev/null || need+=(mtools)
+[ -x /sbin/mount.exfat-fuse ] || [ -x /usr/sbin/mount.exfat-fuse ] || need+=(exfat-fuse)
+command -v mkfs.exfat >/dev/null || [ -x /usr/sbin/mkfs.exfat ] || [ -x /sbin/mkfs.exfat ] || need+=(exfatprogs)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v udevadm >/dev/null || [ -x /usr/bin/udevadm ] || need+=(udev)
 command -v gpgv >/dev/null || need+=(gpgv)

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { ImportDaemon, runDaemonUntilSignal } from '../../verifier/daemon/daemon.js';
-import { jsonLog } from '../../verifier/daemon/log.js';
+import { daemonLog } from '../../verifier/daemon/log.js';
 import { systemdNotifier, watchdogMs } from '../../verifier/daemon/notify.js';
 import { openSite } from '../../verifier/site.js';
 import { resolveHome } from '../home.js';
@@ -65,17 +65,24 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
     .command('daemon')
     .description(
       'run the import station: notice media mounted under the media roots, check them, import their bundles in\n' +
-        'sequence order, one medium after the other (run by ecluse-daemon.service; logs one JSON line per event)',
+        'sequence order, one medium after the other (run by ecluse-daemon.service; logs to the journal, or one JSON\n' +
+        'line per event on stdout)',
     )
     .option('--media-root <DIR>', `where media are mounted (repeatable; default ${DEFAULT_MEDIA_ROOT})`, collect, [])
     .option('--poll-ms <MS>', 'how often the mount table is read', '500')
     .option('--read-rate <SIZE>', 'read media at most this fast per second, e.g. 50M (default: no limit)')
+    .option(
+      '--allow-fuse-drivers',
+      'also accept vfat and iso9660 media served by the FUSE drivers fusefat and fuseiso (kernels without those\n' +
+        'filesystems); still only when mounted ro,nosuid,nodev,noexec; other FUSE filesystems stay refused',
+    )
     .addHelpText(
       'after',
-      '\nStatus: `ecluse status` (or GET /status.json on `ecluse serve`). Stops on SIGTERM.\n\nExample:\n' +
-        '  ecluse --home /var/lib/ecluse daemon --media-root /run/ecluse/media\n',
+      '\nStatus: `ecluse status` (or GET /status.json on `ecluse serve`). Stops on SIGTERM.\n' +
+        'Under systemd each event is a journal entry with ECLUSE_* fields (journalctl -u ecluse-daemon -o json).\n\n' +
+        'Example:\n  ecluse --home /var/lib/ecluse daemon --media-root /run/ecluse/media\n',
     )
-    .action(async (o: { mediaRoot: string[]; pollMs: string; readRate?: string }) => {
+    .action(async (o: { mediaRoot: string[]; pollMs: string; readRate?: string; allowFuseDrivers?: boolean }) => {
       const roots = (o.mediaRoot.length > 0 ? o.mediaRoot : [DEFAULT_MEDIA_ROOT]).map((r) => path.resolve(r));
       const pollMs = Number(o.pollMs);
       let site;
@@ -85,16 +92,21 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
         }
         const readRate = o.readRate ? parseByteSize(o.readRate) : undefined;
         site = openSite(resolveHome(home()));
+        const log = daemonLog();
+        const notifier = systemdNotifier();
         const daemon = new ImportDaemon({
           site,
           mediaRoots: roots,
           pollMs,
-          log: jsonLog(),
-          notifier: systemdNotifier(),
+          log: log.log,
+          notifier,
           watchdogMs: watchdogMs(),
+          mediaPolicy: { allowFuseDrivers: o.allowFuseDrivers === true },
           ...(readRate ? { readRate } : {}),
         });
         await runDaemonUntilSignal(daemon);
+        notifier.close();
+        log.close();
         site.db.close();
         process.exit(0);
       } catch (e) {

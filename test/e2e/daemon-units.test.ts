@@ -46,6 +46,7 @@ describe.skipIf(!hasAnalyze)('systemd units (install-units)', () => {
     const units = path.join(root, 'usr/lib/systemd/system');
     const daemonUnit = fs.readFileSync(path.join(units, 'ecluse-daemon.service'), 'utf8');
     expect(daemonUnit).toContain('Type=notify');
+    expect(daemonUnit).toMatch(/^NotifyAccess=main$/m);
     expect(daemonUnit).toMatch(/^WatchdogSec=/m);
     expect(daemonUnit).toContain(`ExecStart=${CLI} --home /var/lib/ecluse daemon`);
     const mount = fs.readFileSync(path.join(root, 'usr/libexec/ecluse/ecluse-mount'), 'utf8');

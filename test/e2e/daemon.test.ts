@@ -1,18 +1,27 @@
 /**
- * The import daemon against real filesystems: images made with mkfs.ext4 (and mkfs.vfat / xorriso when the kernel
- * can mount them), loop-mounted ro,nosuid,nodev,noexec under a temporary media root while the real `ecluse daemon`
- * runs (spawned CLI), then unmounted. Needs root (mount, losetup): CI runs as root; otherwise the suite is skipped
- * and says why.
+ * The import daemon against real filesystems: images made with mkfs.ext4, mkfs.vfat and xorriso, loop-mounted
+ * ro,nosuid,nodev,noexec under a temporary media root while the real `ecluse daemon` runs (spawned CLI), then
+ * unmounted. vfat and iso9660 are mounted by the kernel when it has them, else by the FUSE drivers fusefat and
+ * fuseiso (the daemon then runs with --allow-fuse-drivers); they are skipped only when neither can, saying why.
+ * Needs root (mount, losetup): CI runs as root; otherwise the suite is skipped and says why.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  FUSE_DRIVER,
+  kindSkip,
+  makeImage,
+  mountMethod,
+  MediaBench,
+  mediaSkipReason,
+  startDaemon as start,
+  type DaemonProcess,
+  type Kind,
+} from '../helpers/media.js';
 import {
   auditSince,
   bundleOn,
-  CLI,
   copyMedia,
   ecluseOk,
   flipByte,
@@ -26,132 +35,14 @@ import {
 
 const MiB = 1024 * 1024;
 
-function kernelFilesystems(): Set<string> {
-  try {
-    return new Set(
-      fs
-        .readFileSync('/proc/filesystems', 'utf8')
-        .split('\n')
-        .map((l) => l.trim().split(/\s+/).pop() ?? ''),
-    );
-  } catch {
-    return new Set();
-  }
-}
+if (mediaSkipReason) console.warn(`daemon e2e tests skipped: ${mediaSkipReason}`);
 
-function which(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const isRoot = process.getuid?.() === 0;
-const kernelFs = kernelFilesystems();
-const whyNot = !isRoot
-  ? 'they mount loop devices, which needs root (CI runs as root; run `sudo npx vitest run test/e2e/daemon.test.ts`)'
-  : !which('mkfs.ext4') || !which('losetup')
-    ? 'mkfs.ext4 or losetup is missing (run scripts/install-deps.sh)'
-    : !kernelFs.has('ext4')
-      ? 'this kernel cannot mount ext4'
-      : null;
-if (whyNot) console.warn(`daemon e2e tests skipped: ${whyNot}`);
-
-type Kind = 'ext4' | 'vfat' | 'iso9660';
-function kindSkip(kind: Kind): string | null {
-  if (!kernelFs.has(kind)) return `this kernel cannot mount ${kind} (not in /proc/filesystems)`;
-  const tool = { ext4: 'mkfs.ext4', vfat: 'mkfs.vfat', iso9660: 'xorriso' }[kind];
-  if (!which(tool)) return `${tool} is missing (run scripts/install-deps.sh)`;
-  return null;
-}
-
-const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-
-/** A filesystem image holding the files of `from`. */
-function makeImage(kind: Kind, from: string, image: string, label: string): void {
-  const bytes = fs.readdirSync(from, { recursive: true }).length * 4096 + dirBytes(from);
-  const size = Math.max(16 * MiB, Math.ceil((bytes * 1.3) / MiB) * MiB + 8 * MiB);
-  if (kind === 'ext4') {
-    run('mkfs.ext4', ['-q', '-F', '-L', label, '-d', from, image, `${size / 1024}k`]);
-  } else if (kind === 'iso9660') {
-    run('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', label, '-o', image, from]);
-  } else {
-    fs.writeFileSync(image, '');
-    fs.truncateSync(image, size);
-    run('mkfs.vfat', ['-n', label.slice(0, 11).toUpperCase(), image]);
-    const mnt = tmpDir('ecluse-vfat-fill-');
-    run('mount', ['-o', 'loop', image, mnt]);
-    try {
-      fs.cpSync(from, mnt, { recursive: true });
-    } finally {
-      run('umount', [mnt]);
-      fs.rmSync(mnt, { recursive: true });
-    }
-  }
-}
-
-function dirBytes(dir: string): number {
-  let n = 0;
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[]) {
-    if (e.isFile()) n += fs.statSync(path.join(e.parentPath, e.name)).size;
-  }
-  return n;
-}
-
-interface Event {
-  event: string;
-  code?: string | null;
-  bundle?: string | null;
-  message: string;
-  [k: string]: unknown;
-}
-
-class Daemon {
-  readonly events: Event[] = [];
-  stderr = '';
-  private exited: Promise<number | null>;
-  constructor(
-    readonly child: ChildProcess,
-    readonly home: string,
-  ) {
-    const rl = readline.createInterface({ input: child.stdout! });
-    rl.on('line', (line) => {
-      try {
-        this.events.push(JSON.parse(line) as Event);
-      } catch {
-        this.events.push({ event: 'unparsed', message: line });
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  }
-  async waitFor(pred: (e: Event) => boolean, what: string, timeoutMs = 30_000): Promise<Event> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const e = this.events.find(pred);
-      if (e) return e;
-      if (Date.now() > end) {
-        throw new Error(
-          `timed out waiting for ${what}; events: ${JSON.stringify(this.events, null, 1)}\n${this.stderr}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill('SIGTERM');
-    return this.exited;
-  }
-}
-
-describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => {
+describe.skipIf(mediaSkipReason !== null)('ecluse daemon with real mounted media', () => {
   let keys: Keys;
   let keysDir: string;
   const worlds: World[] = [];
-  const mounts: string[] = [];
-  let daemon: Daemon | null = null;
+  const bench = new MediaBench();
+  let daemon: DaemonProcess | null = null;
 
   beforeAll(async () => {
     keysDir = tmpDir('ecluse-daemon-keys-');
@@ -160,13 +51,7 @@ describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => 
   afterEach(async () => {
     await daemon?.stop();
     daemon = null;
-    for (const m of mounts.splice(0)) {
-      try {
-        run('umount', ['-l', m]);
-      } catch {
-        // already gone
-      }
-    }
+    await bench.cleanup();
   });
   afterAll(() => {
     for (const w of worlds) w.cleanup();
@@ -181,31 +66,14 @@ describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => 
     return { w, mediaRoot };
   }
 
-  function startDaemon(w: World, mediaRoot: string, extra: string[] = []): Daemon {
-    const child = spawn(
-      process.execPath,
-      [CLI, '--home', w.inside, 'daemon', '--media-root', mediaRoot, '--poll-ms', '100', ...extra],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: '' } },
-    );
-    daemon = new Daemon(child, w.inside);
+  function startDaemon(w: World, mediaRoot: string, extra: string[] = []): DaemonProcess {
+    daemon = start(w, mediaRoot, { extra });
     return daemon;
   }
 
-  /** Makes an image of `folder` and mounts it at `<mediaRoot>/<name>` (ro,nosuid,nodev,noexec unless `options`). */
-  function insert(w: World, kind: Kind, folder: string, mediaRoot: string, name: string, options?: string): string {
-    const image = w.path(`${name}.img`);
-    if (!fs.existsSync(image)) makeImage(kind, folder, image, name);
-    const mp = path.join(mediaRoot, name);
-    fs.mkdirSync(mp, { recursive: true });
-    const opts = options ?? `ro,nosuid,nodev,noexec${kind === 'ext4' ? ',noload' : ''}`;
-    run('mount', ['-t', kind, '-o', `loop,${opts}`, image, mp]);
-    mounts.push(mp);
-    return mp;
-  }
-
-  function pull(mp: string): void {
-    run('umount', ['-l', mp]);
-  }
+  const insert = (w: World, kind: Kind, folder: string, mediaRoot: string, name: string, options?: string) =>
+    bench.insert(w, kind, folder, mediaRoot, name, options ? { options } : {});
+  const pull = (mp: string) => bench.pull(mp);
 
   const status = async (w: World) =>
     (await ecluseOk(['status', '--json'], { home: w.inside })).json as {
@@ -220,17 +88,20 @@ describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => 
 
   for (const kind of ['ext4', 'vfat', 'iso9660'] as const) {
     const skip = kindSkip(kind);
+    const method = mountMethod(kind);
+    const via = method === 'fuse' ? ` (mounted by ${FUSE_DRIVER[kind]}: the kernel has no ${kind})` : '';
+    if (skip) console.warn(`daemon e2e: the ${kind} test is skipped: ${skip}`);
     it.skipIf(skip !== null)(
-      `imports a bundle from one ${kind} stick${skip ? ` (skipped: ${skip})` : ''}`,
+      `imports a bundle from one ${kind} stick${via}${skip ? ` (skipped: ${skip})` : ''}`,
       async () => {
         const { w, mediaRoot } = await setup();
         const img = await w.addImage('debian', '13.1', 3 * MiB + 123);
         const folder = w.path('stick');
         const exported = (await w.exportTo(folder)).json as { bundle: { id: string } };
-        const d = startDaemon(w, mediaRoot);
+        const d = startDaemon(w, mediaRoot, method === 'fuse' ? ['--allow-fuse-drivers'] : []);
         await d.waitFor((e) => e.event === 'daemon.started', 'start');
         expect((await status(w)).status.state).toBe('idle');
-        insert(w, kind, folder, mediaRoot, `${kind}stick`);
+        await insert(w, kind, folder, mediaRoot, `${kind}stick`);
         const done = await d.waitFor(
           (e) => e.event === 'import.accepted' || e.event === 'import.refused',
           'the import',
@@ -276,14 +147,14 @@ describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => 
     const id = r.bundle.id;
     const d = startDaemon(w, mediaRoot);
     await d.waitFor((e) => e.event === 'daemon.started', 'start');
-    insert(w, 'ext4', sticks[2] as string, mediaRoot, 'third');
+    await insert(w, 'ext4', sticks[2] as string, mediaRoot, 'third');
     const w1 = await d.waitFor((e) => e.event === 'bundle.waiting', 'waiting after the third stick');
     expect(w1.message).toMatch(/^insert volume 1 of 3 of bundle .* #1 /);
     expect((await status(w)).status).toMatchObject({ state: 'waiting', waiting: [{ have: ['vol-0003.tar'] }] });
-    insert(w, 'ext4', sticks[0] as string, mediaRoot, 'first');
+    await insert(w, 'ext4', sticks[0] as string, mediaRoot, 'first');
     await d.waitFor((e) => e.event === 'bundle.waiting' && e.message.startsWith('insert volume 2 of 3'), 'volume 2');
     expect(snapshot(w.inside).images).toHaveLength(0);
-    insert(w, 'ext4', sticks[1] as string, mediaRoot, 'second');
+    await insert(w, 'ext4', sticks[1] as string, mediaRoot, 'second');
     const done = await d.waitFor((e) => e.event === 'import.accepted' || e.event === 'import.refused', 'the import');
     expect(done).toMatchObject({ event: 'import.accepted', bundle: id });
     const file = fs.readdirSync(path.join(w.inside, 'store', 'images'))[0] as string;
@@ -292,65 +163,79 @@ describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => 
     expect(fs.readdirSync(path.join(w.inside, 'daemon', 'assembly'))).toEqual([]);
   });
 
-  it('a stick pulled mid-copy aborts cleanly; re-inserted, its volume is read again from the start', async () => {
-    const { w, mediaRoot } = await setup();
-    const img = await w.addImage('big', '3.0', 5 * MiB);
-    const sticks = [w.path('s1'), w.path('s2'), w.path('s3')];
-    await w.exportTo(sticks[0] as string, [
-      '--to',
-      sticks[1] as string,
-      '--to',
-      sticks[2] as string,
-      '--media-size',
-      '2M',
-    ]);
-    const d = startDaemon(w, mediaRoot, ['--read-rate', '1M']);
-    await d.waitFor((e) => e.event === 'daemon.started', 'start');
-    insert(w, 'ext4', sticks[0] as string, mediaRoot, 'first');
-    await d.waitFor((e) => e.event === 'bundle.waiting', 'volume 1 kept');
-    const second = insert(w, 'ext4', sticks[1] as string, mediaRoot, 'second');
-    // Wait until the copy of volume 2 is under way, then pull the stick (lazy unmount: the open file still reads).
-    const until = Date.now() + 20_000;
-    for (;;) {
-      const s = JSON.parse(fs.readFileSync(path.join(w.inside, 'daemon', 'status.json'), 'utf8')) as {
-        progress: { volume: string; bytesDone: number } | null;
-      };
-      if (s.progress?.volume === 'vol-0002.tar' && s.progress.bytesDone > 0) break;
-      if (Date.now() > until) throw new Error('the copy of volume 2 never started');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    pull(second);
-    const interrupted = await d.waitFor((e) => e.event === 'import.interrupted', 'the interruption');
-    expect(interrupted).toMatchObject({ code: 'E_MEDIA_REMOVED' });
-    await new Promise((r) => setTimeout(r, 300));
-    const s = (await status(w)).status;
-    expect(s).toMatchObject({ waiting: [{ have: ['vol-0001.tar'], missing: ['vol-0002.tar', 'vol-0003.tar'] }] });
-    expect(s.last).toMatchObject({ outcome: 'interrupted', code: 'E_MEDIA_REMOVED' });
-    expect(snapshot(w.inside).images).toHaveLength(0);
-    const assembly = fs.readdirSync(path.join(w.inside, 'daemon', 'assembly'))[0] as string;
-    expect(
-      fs.readdirSync(path.join(w.inside, 'daemon', 'assembly', assembly)).filter((n) => n.startsWith('.part')),
-    ).toEqual([]);
-    // Re-inserted (a new mount of the same image), then the last stick.
-    const count = d.events.filter((e) => e.event === 'volume.collected').length;
-    insert(w, 'ext4', sticks[1] as string, mediaRoot, 'second');
-    await d.waitFor(
-      () => d.events.filter((e) => e.event === 'volume.collected').length > count,
-      'volume 2 again',
-      30_000,
+  for (const kind of ['ext4', 'vfat'] as const) {
+    const skip = kindSkip(kind);
+    const method = mountMethod(kind);
+    const via = method === 'fuse' ? ` by ${FUSE_DRIVER[kind]}` : '';
+    it.skipIf(skip !== null)(
+      `${kind === 'ext4' ? 'an' : 'a'} ${kind} stick${via} pulled mid-copy aborts cleanly; re-inserted, its volume is read again from the start${
+        skip ? ` (skipped: ${skip})` : ''
+      }`,
+      async () => {
+        const { w, mediaRoot } = await setup();
+        const img = await w.addImage('big', '3.0', 5 * MiB);
+        const sticks = [w.path('s1'), w.path('s2'), w.path('s3')];
+        await w.exportTo(sticks[0] as string, [
+          '--to',
+          sticks[1] as string,
+          '--to',
+          sticks[2] as string,
+          '--media-size',
+          '2M',
+        ]);
+        const d = startDaemon(w, mediaRoot, [
+          '--read-rate',
+          '1M',
+          ...(method === 'fuse' ? ['--allow-fuse-drivers'] : []),
+        ]);
+        await d.waitFor((e) => e.event === 'daemon.started', 'start');
+        await insert(w, kind, sticks[0] as string, mediaRoot, 'first');
+        await d.waitFor((e) => e.event === 'bundle.waiting', 'volume 1 kept');
+        const second = await insert(w, kind, sticks[1] as string, mediaRoot, 'second');
+        // Wait until the copy of volume 2 is under way, then pull the stick (lazy unmount: the open file still reads).
+        const until = Date.now() + 20_000;
+        for (;;) {
+          const s = JSON.parse(fs.readFileSync(path.join(w.inside, 'daemon', 'status.json'), 'utf8')) as {
+            progress: { volume: string; bytesDone: number } | null;
+          };
+          if (s.progress?.volume === 'vol-0002.tar' && s.progress.bytesDone > 0) break;
+          if (Date.now() > until) throw new Error('the copy of volume 2 never started');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        pull(second);
+        const interrupted = await d.waitFor((e) => e.event === 'import.interrupted', 'the interruption');
+        expect(interrupted).toMatchObject({ code: 'E_MEDIA_REMOVED' });
+        await new Promise((r) => setTimeout(r, 300));
+        const s = (await status(w)).status;
+        expect(s).toMatchObject({ waiting: [{ have: ['vol-0001.tar'], missing: ['vol-0002.tar', 'vol-0003.tar'] }] });
+        expect(s.last).toMatchObject({ outcome: 'interrupted', code: 'E_MEDIA_REMOVED' });
+        expect(snapshot(w.inside).images).toHaveLength(0);
+        const assembly = fs.readdirSync(path.join(w.inside, 'daemon', 'assembly'))[0] as string;
+        expect(
+          fs.readdirSync(path.join(w.inside, 'daemon', 'assembly', assembly)).filter((n) => n.startsWith('.part')),
+        ).toEqual([]);
+        // Re-inserted (a new mount of the same image), then the last stick.
+        const count = d.events.filter((e) => e.event === 'volume.collected').length;
+        await insert(w, kind, sticks[1] as string, mediaRoot, 'second');
+        await d.waitFor(
+          () => d.events.filter((e) => e.event === 'volume.collected').length > count,
+          'volume 2 again',
+          30_000,
+        );
+        await insert(w, kind, sticks[2] as string, mediaRoot, 'third');
+        const done = await d.waitFor(
+          (e) => e.event === 'import.accepted' || e.event === 'import.refused',
+          'the import',
+          30_000,
+        );
+        expect(done.event).toBe('import.accepted');
+        const file = fs.readdirSync(path.join(w.inside, 'store', 'images'))[0] as string;
+        expect(fs.readFileSync(path.join(w.inside, 'store', 'images', file)).equals(img.bytes)).toBe(true);
+        expect(auditSince(w.inside).filter((a) => a.kind === 'import.interrupted')).toHaveLength(1);
+        expect(auditSince(w.inside).filter((a) => a.kind === 'import.refused')).toHaveLength(0);
+      },
     );
-    insert(w, 'ext4', sticks[2] as string, mediaRoot, 'third');
-    const done = await d.waitFor(
-      (e) => e.event === 'import.accepted' || e.event === 'import.refused',
-      'the import',
-      30_000,
-    );
-    expect(done.event).toBe('import.accepted');
-    const file = fs.readdirSync(path.join(w.inside, 'store', 'images'))[0] as string;
-    expect(fs.readFileSync(path.join(w.inside, 'store', 'images', file)).equals(img.bytes)).toBe(true);
-    expect(auditSince(w.inside).filter((a) => a.kind === 'import.interrupted')).toHaveLength(1);
-    expect(auditSince(w.inside).filter((a) => a.kind === 'import.refused')).toHaveLength(0);
-  });
+  }
 
   it('two sticks inserted together, the later bundle first: imported in sequence order', async () => {
     const { w, mediaRoot } = await setup();
@@ -360,10 +245,10 @@ describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => 
     await w.addImage('img', '2.0', 200 * 1024);
     const two = w.path('two');
     const b2 = ((await w.exportTo(two)).json as { bundle: { id: string } }).bundle.id;
-    makeImage('ext4', one, w.path('one.img'), 'one');
-    makeImage('ext4', two, w.path('two.img'), 'two');
-    insert(w, 'ext4', two, mediaRoot, 'two');
-    insert(w, 'ext4', one, mediaRoot, 'one');
+    await makeImage('ext4', one, w.path('one.img'), 'one');
+    await makeImage('ext4', two, w.path('two.img'), 'two');
+    await insert(w, 'ext4', two, mediaRoot, 'two');
+    await insert(w, 'ext4', one, mediaRoot, 'one');
     const d = startDaemon(w, mediaRoot);
     await d.waitFor((e) => e.event === 'import.accepted' && e.bundle === b2, 'the second bundle');
     const outcomes = d.events.filter((e) => e.event.startsWith('import.')).map((e) => `${e.event}:${e.bundle}`);
@@ -380,11 +265,11 @@ describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => 
     await w.exportTo(folder);
     const d = startDaemon(w, mediaRoot);
     await d.waitFor((e) => e.event === 'daemon.started', 'start');
-    insert(w, 'ext4', folder, mediaRoot, 'rwstick', 'rw,nosuid,nodev,noexec');
+    await insert(w, 'ext4', folder, mediaRoot, 'rwstick', 'rw,nosuid,nodev,noexec');
     const refused = await d.waitFor((e) => e.event === 'media.refused', 'the refusal');
     expect(refused).toMatchObject({ code: 'E_MEDIA_REFUSED' });
     expect(refused.message).toContain('writable');
-    insert(w, 'ext4', folder, mediaRoot, 'execstick', 'ro,nosuid,nodev,noload');
+    await insert(w, 'ext4', folder, mediaRoot, 'execstick', 'ro,nosuid,nodev,noload');
     const second = await d.waitFor(
       (e) => e.event === 'media.refused' && e.message.includes('missing noexec'),
       'the second refusal',
@@ -405,12 +290,12 @@ describe.skipIf(whyNot !== null)('ecluse daemon with real mounted media', () => 
     flipByte(bundleOn(bad).volume(1), 512 + 4096);
     const d = startDaemon(w, mediaRoot);
     await d.waitFor((e) => e.event === 'daemon.started', 'start');
-    insert(w, 'ext4', bad, mediaRoot, 'hostile');
+    await insert(w, 'ext4', bad, mediaRoot, 'hostile');
     const refused = await d.waitFor((e) => e.event === 'import.refused', 'the refusal');
     expect(refused).toMatchObject({ code: 'E_DIGEST' });
     await d.waitFor((e) => e.event === 'media.done', 'done with the hostile stick');
     expect(snapshot(w.inside)).toMatchObject({ images: [], staging: [] });
-    insert(w, 'ext4', good, mediaRoot, 'good');
+    await insert(w, 'ext4', good, mediaRoot, 'good');
     const done = await d.waitFor((e) => e.event === 'import.accepted', 'the good import');
     expect(done.bundle).toBe(bundleOn(good).id);
     expect(d.child.exitCode).toBeNull();

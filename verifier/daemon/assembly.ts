@@ -168,3 +168,11 @@ export async function copyVolume(a: Assembly, mediaVolumesDir: string, v: Volume
     await fd.close().catch(() => undefined);
   }
 }
+
+/** `insert volume 2 of 3 of bundle outside-1 #4 (6f1c2a9e)`: what the operator is asked for next. */
+export function waitingMessage(a: Assembly): string {
+  const n = a.meta.volumes.length;
+  const next = a.missing[0];
+  const which = next ? a.meta.volumes.indexOf(next) + 1 : n;
+  return `insert volume ${which} of ${n} of bundle ${a.meta.station} #${a.meta.sequence} (${a.meta.bundle.slice(0, 8)})`;
+}

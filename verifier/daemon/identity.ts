@@ -112,16 +112,43 @@ export function usbIdentity(sysDevice: string): UsbIdentity | null {
   return null;
 }
 
-export async function mediaIdentity(m: MountEntry, roots: IdentityRoots = DEFAULT_ROOTS): Promise<MediaIdentity> {
-  let sysDevice: string | null = null;
+/**
+ * The block device behind the mount: its own device number for kernel filesystems (and fuseblk); for a FUSE driver
+ * that opened the device itself (fuse.fusefat, whose mount has an anonymous device number), the device its mount
+ * source names, when that is a block device here.
+ */
+function blockDevice(m: MountEntry, roots: IdentityRoots): { majorMinor: string; sysDevice: string } | null {
+  const sysOf = (majorMinor: string) => {
+    try {
+      return fs.realpathSync(path.join(roots.sys, 'dev', 'block', majorMinor));
+    } catch {
+      return null;
+    }
+  };
+  const own = sysOf(m.device);
+  if (own) return { majorMinor: m.device, sysDevice: own };
+  if (!m.fstype.startsWith('fuse') || !m.source.startsWith('/dev/')) return null;
   try {
-    sysDevice = fs.realpathSync(path.join(roots.sys, 'dev', 'block', m.device));
+    const st = fs.statSync(m.source, { bigint: true });
+    if (!st.isBlockDevice()) return null;
+    // Linux's dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31.
+    const major = ((st.rdev >> 8n) & 0xfffn) | ((st.rdev >> 32n) & ~0xfffn);
+    const minor = (st.rdev & 0xffn) | ((st.rdev >> 12n) & ~0xffn);
+    const majorMinor = `${major}:${minor}`;
+    const sysDevice = sysOf(majorMinor);
+    return sysDevice ? { majorMinor, sysDevice } : null;
   } catch {
-    sysDevice = null;
+    return null;
   }
+}
+
+export async function mediaIdentity(m: MountEntry, roots: IdentityRoots = DEFAULT_ROOTS): Promise<MediaIdentity> {
+  const block = blockDevice(m, roots);
+  const sysDevice = block?.sysDevice ?? null;
+  const majorMinor = block?.majorMinor ?? m.device;
   const kernelName = sysDevice ? path.basename(sysDevice) : null;
   const devicePath = kernelName ? path.join(roots.dev, kernelName) : m.source.startsWith('/dev/') ? m.source : null;
-  const udev = udevProperties(roots, m.device);
+  const udev = udevProperties(roots, majorMinor);
   let fsUuid = udev.get('ID_FS_UUID') ?? (kernelName ? byLink(roots, 'uuid', kernelName) : null);
   let fsLabel = udev.get('ID_FS_LABEL') ?? (kernelName ? byLink(roots, 'label', kernelName) : null);
   if (fsUuid === null && devicePath && roots.blkid && fs.existsSync(roots.blkid)) {
@@ -132,7 +159,7 @@ export async function mediaIdentity(m: MountEntry, roots: IdentityRoots = DEFAUL
   return {
     kernelName,
     devicePath,
-    majorMinor: m.device,
+    majorMinor,
     fsUuid,
     fsLabel,
     usb:

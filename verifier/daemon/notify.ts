@@ -1,29 +1,32 @@
 /**
- * systemd's notification protocol (sd_notify): READY=1, WATCHDOG=1, STATUS=..., STOPPING=1. Node cannot send on a
- * Unix datagram socket without a native addon, so the messages go through `systemd-notify` (the unit sets
- * NotifyAccess=all so that systemd takes them from this child process). Outside systemd ($NOTIFY_SOCKET unset) it
- * does nothing. An interface, so tests can record what would be sent.
+ * systemd's notification protocol (sd_notify(3)): READY=1, WATCHDOG=1, STATUS=..., STOPPING=1, newline-separated in
+ * one datagram sent from the main process to $NOTIFY_SOCKET (so the unit can say NotifyAccess=main). Outside
+ * systemd ($NOTIFY_SOCKET unset) it does nothing. An interface, so tests can record what would be sent.
  */
-import { execFile } from 'node:child_process';
+import { assertSocketPath, datagramSender } from './unix-datagram.js';
 
 export interface Notifier {
   notify(fields: Record<string, string>): void;
+  close(): void;
 }
 
-export const nullNotifier: Notifier = { notify: () => undefined };
+export const nullNotifier: Notifier = { notify: () => undefined, close: () => undefined };
+
+/** `READY=1\nSTATUS=...`: one assignment a line, so a value's own newlines become spaces. */
+export function notifyMessage(fields: Record<string, string>): Buffer {
+  const lines = Object.entries(fields).map(([k, v]) => `${k}=${v.replace(/[\r\n]+/g, ' ')}`);
+  return Buffer.from(lines.join('\n'), 'utf8');
+}
 
 export function systemdNotifier(env: NodeJS.ProcessEnv = process.env): Notifier {
-  if (!env.NOTIFY_SOCKET) return nullNotifier;
+  const socket = env.NOTIFY_SOCKET;
+  if (!socket) return nullNotifier;
+  assertSocketPath(socket);
+  const sender = datagramSender();
   return {
-    notify(fields) {
-      const args = [`--pid=${process.pid}`];
-      for (const [k, v] of Object.entries(fields)) {
-        if (k === 'READY' && v === '1') args.push('--ready');
-        else if (k === 'STATUS') args.push(`--status=${v.replace(/\n/g, ' ').slice(0, 200)}`);
-        else args.push(`${k}=${v.replace(/\n/g, ' ')}`);
-      }
-      execFile('systemd-notify', args, { timeout: 5000 }, () => undefined);
-    },
+    // Like sd_notify's callers, the daemon goes on when systemd is not listening: there is nobody to tell.
+    notify: (fields) => void sender.send(socket, notifyMessage(fields)),
+    close: () => sender.close(),
   };
 }
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { checkMediaMount, mountWarnings } from '../../../verifier/daemon/media-policy.js';
+import { checkMediaMount, describeFilesystem, mountWarnings } from '../../../verifier/daemon/media-policy.js';
 import { decodeMountField, mediaMounts, parseMountinfo } from '../../../verifier/daemon/mountinfo.js';
 import { readStatus, statusRoutes, writeStatus, type DaemonStatus } from '../../../verifier/daemon/status.js';
 import { EcluseError } from '../../../sneakernet/errors.js';
@@ -58,6 +58,59 @@ describe('mount table', () => {
     expect(refusal(superRw).message).toContain('writable underneath');
     expect(mountWarnings({ ...ext4!, superOptions: ['ro'] })).toHaveLength(1);
     expect(mountWarnings(ext4!)).toEqual([]);
+  });
+});
+
+describe('FUSE drivers (--allow-fuse-drivers)', () => {
+  // What mountinfo shows for Debian's fusefat, fuseiso and exfat-fuse mounts (seen on a kernel without vfat).
+  const FUSE = [
+    '50 27 0:39 / /m/fat ro,nosuid,nodev,noexec,relatime - fuse.fusefat /dev/loop0 ro,user_id=0,group_id=0,allow_other',
+    '51 27 0:40 / /m/iso ro,nosuid,nodev,noexec,relatime - fuse.fuseiso /dev/loop1 ro,user_id=0,group_id=0,allow_other',
+    '52 27 7:2 / /m/exfat ro,nosuid,nodev,relatime - fuseblk /dev/loop2 ro,user_id=0,group_id=0,default_permissions',
+    '53 27 0:41 / /m/plain ro,nosuid,nodev,noexec,relatime - fuse /dev/loop3 ro,user_id=0,group_id=0',
+    '54 27 0:42 / /m/fatexec ro,nosuid,nodev,relatime - fuse.fusefat /dev/loop4 ro,user_id=0,group_id=0',
+    '55 27 0:43 / /m/fatrw rw,nosuid,nodev,noexec,relatime - fuse.fusefat /dev/loop5 rw,user_id=0,group_id=0',
+  ].join('\n');
+  const [fat, iso, exfat, plain, fatExec, fatRw] = parseMountinfo(FUSE);
+  const allow = { allowFuseDrivers: true };
+  const refusal = (m: ReturnType<typeof parseMountinfo>[number] | undefined, policy = allow) => {
+    try {
+      checkMediaMount(m!, policy);
+    } catch (e) {
+      return e as EcluseError;
+    }
+    throw new Error('accepted');
+  };
+
+  it('are refused by default, saying how to accept them', () => {
+    const e = refusal(fat, { allowFuseDrivers: false });
+    expect(e).toMatchObject({
+      code: 'E_MEDIA_REFUSED',
+      context: { check: 'media-filesystem', fstype: 'fuse.fusefat' },
+    });
+    expect(e.message).toContain('vfat served by the FUSE driver fusefat');
+    expect(e.message).toContain('--allow-fuse-drivers');
+    expect(refusal(iso, { allowFuseDrivers: false }).message).toContain('iso9660 served by the FUSE driver fuseiso');
+  });
+
+  it('when allowed, map fusefat to vfat and fuseiso to iso9660, and still require ro,nosuid,nodev,noexec', () => {
+    const f = checkMediaMount(fat!, allow);
+    expect(f).toEqual({ filesystem: 'vfat', fuseDriver: 'fuse.fusefat' });
+    expect(describeFilesystem(f)).toBe('vfat via fuse.fusefat');
+    expect(checkMediaMount(iso!, allow)).toEqual({ filesystem: 'iso9660', fuseDriver: 'fuse.fuseiso' });
+    expect(refusal(fatExec).message).toContain('missing noexec');
+    expect(refusal(fatRw)).toMatchObject({ context: { check: 'media-options' } });
+    expect(refusal(fatRw).message).toContain('writable');
+    expect(mountWarnings(fat!)).toEqual(['vfat served in user space by the FUSE driver fusefat, not by the kernel']);
+    expect(checkMediaMount(parseMountinfo(TABLE)[1]!, allow)).toEqual({ filesystem: 'ext4', fuseDriver: null });
+  });
+
+  it('other FUSE filesystems stay refused even when allowed: fuseblk (exfat-fuse, ntfs-3g), a bare fuse, sshfs', () => {
+    expect(refusal(exfat).message).toContain('fuseblk does not say which driver serves it');
+    expect(refusal(plain).message).toContain('FUSE filesystem (fuse) not known');
+    const sshfs = parseMountinfo(TABLE)[5];
+    expect(refusal(sshfs)).toMatchObject({ code: 'E_MEDIA_REFUSED', context: { check: 'media-filesystem' } });
+    expect(refusal(sshfs).message).toContain('fuse.fusefat, fuse.fuseiso');
   });
 });
 
