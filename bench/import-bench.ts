@@ -4,86 +4,11 @@
  * Targets (issue 2 / DESIGN.md): import wall time ≤ 1.5× cp, import peak RSS < 200 MiB. Informational: the exit
  * status is 0 unless something failed to run; the verdict is printed.
  */
-import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseByteSize } from '../sneakernet/volume-plan.js';
-
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-
-interface Run {
-  seconds: number;
-  maxRssMiB: number | null;
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, rusage?: string): Promise<Run> {
-  const started = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.trim()}`));
-      let maxRssMiB: number | null = null;
-      if (rusage && fs.existsSync(rusage)) {
-        maxRssMiB = (JSON.parse(fs.readFileSync(rusage, 'utf8')) as { maxRssKiB: number }).maxRssKiB / 1024;
-      }
-      resolve({ seconds, maxRssMiB });
-    });
-  });
-}
-
-function ecluse(args: string[], home: string, rusage: string): Promise<Run> {
-  return run(
-    process.execPath,
-    [CLI, '--home', home, ...args],
-    { ECLUSE_RUSAGE_FILE: rusage, ECLUSE_PASSPHRASE: 'bench' },
-    rusage,
-  );
-}
-
-async function makeImage(file: string, bytes: number): Promise<void> {
-  const fd = await fs.promises.open(file, 'w');
-  const chunk = Buffer.alloc(8 * 1024 * 1024);
-  for (let done = 0; done < bytes;) {
-    const n = Math.min(chunk.length, bytes - done);
-    randomFillSync(chunk, 0, n);
-    await fd.write(chunk, 0, n);
-    done += n;
-  }
-  await fd.close();
-}
-
-async function dropFile(file: string): Promise<void> {
-  await fs.promises.rm(file, { force: true });
-}
-
-const row = (label: string, r: Run, base?: Run) =>
-  `${label.padEnd(26)} ${r.seconds.toFixed(2).padStart(8)} s ${(r.maxRssMiB === null ? '-' : `${r.maxRssMiB.toFixed(0)} MiB`).padStart(10)}` +
-  (base ? `   ×${(r.seconds / base.seconds).toFixed(2)} of cp` : '');
-
-/** Flushes dirty pages and, as root, empties the page cache, so each timed run reads from the disk like media. */
-async function cold(): Promise<boolean> {
-  await run('sync', []);
-  try {
-    fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function median(runs: Run[]): Run {
-  const sorted = [...runs].sort((a, b) => a.seconds - b.seconds);
-  const m = sorted[Math.floor(sorted.length / 2)] as Run;
-  const rss = runs.map((r) => r.maxRssMiB).filter((x): x is number => x !== null);
-  return { seconds: m.seconds, maxRssMiB: rss.length ? Math.max(...rss) : null };
-}
+import { CLI, cold, dropFile, ecluse, makeImage, median, row, run, type Run } from './common.js';
 
 async function main(): Promise<void> {
   const sizeArg = process.argv.slice(2).find((a) => !a.startsWith('-')) ?? '1G';

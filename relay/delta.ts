@@ -42,7 +42,7 @@ export function chunkParams(size: number): ChunkParams {
 }
 
 /** Bytes read per call of the chunker; a chunk never spans more than the carried tail plus one window. */
-const WINDOW = 16 * 1024 * 1024;
+const WINDOW = 4 * 1024 * 1024;
 
 /**
  * Cuts a file into content-defined chunks, streaming: each window is cut, every chunk but the last (which may only

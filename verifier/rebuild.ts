@@ -33,6 +33,11 @@ export function baseImageFile(db: Db, imagesDir: string, a: Artifact & { delta: 
   return file;
 }
 
+/**
+ * Takes the artifact's next bytes. It may still be using a buffer it was given (a write in flight) when it returns,
+ * but must be done with it once `buffers - 1` further calls have returned: base bytes are read into a fixed set of
+ * `buffers` buffers, reused in turn, so memory stays flat whatever the size of the copies.
+ */
 export type Emit = (bytes: Buffer) => Promise<void>;
 
 /** Follows one artifact's recipe: `literal` takes the bundle's bytes as they arrive, `finish` the copies after them. */
@@ -40,14 +45,20 @@ export class DeltaRebuilder {
   private op = 0;
   /** Bytes of the current `bundle` op already taken. */
   private taken = 0;
+  private readonly pool: Buffer[];
+  private next = 0;
 
   constructor(
     private readonly artifact: Artifact & { delta: Delta },
     private readonly base: fs.promises.FileHandle,
-  ) {}
+    buffers: number,
+  ) {
+    this.pool = Array.from({ length: buffers }, () => Buffer.allocUnsafe(PIECE));
+  }
 
-  static async open(a: Artifact & { delta: Delta }, baseFile: string): Promise<DeltaRebuilder> {
-    return new DeltaRebuilder(a, await fs.promises.open(baseFile, 'r'));
+  /** `buffers`: how many base buffers the emitter may hold at once, plus one (see Emit). */
+  static async open(a: Artifact & { delta: Delta }, baseFile: string, buffers: number): Promise<DeltaRebuilder> {
+    return new DeltaRebuilder(a, await fs.promises.open(baseFile, 'r'), buffers);
   }
 
   /** Bytes the bundle carries for this artifact, in order. */
@@ -93,7 +104,7 @@ export class DeltaRebuilder {
     for (let op = this.artifact.delta.ops[this.op]; op?.from === 'base'; op = this.artifact.delta.ops[++this.op]) {
       for (let at = 0; at < op.size; at += PIECE) {
         const n = Math.min(PIECE, op.size - at);
-        const buf = Buffer.allocUnsafe(n);
+        const buf = (this.pool[this.next++ % this.pool.length] as Buffer).subarray(0, n);
         const { bytesRead } = await this.base.read(buf, 0, n, op.offset + at);
         if (bytesRead !== n) {
           const b = this.artifact.delta.base;

@@ -65,7 +65,7 @@ export class ArtifactStager {
     if (!artifact) throw new EcluseError('E_FORMAT', `entry for unknown artifact ${index}`);
     const delta = artifact.delta;
     const rebuilder = delta
-      ? await DeltaRebuilder.open({ ...artifact, delta }, this.baseFile({ ...artifact, delta }))
+      ? await DeltaRebuilder.open({ ...artifact, delta }, this.baseFile({ ...artifact, delta }), WRITES_IN_FLIGHT + 1)
       : null;
     const file = this.dir ? path.join(this.dir, `artifact-${index}`) : null;
     const handle = file
