@@ -7,7 +7,6 @@
  * counter; a slot is reused when all of them are past it. Signalling is Atomics (wait/notify), not a message per chunk.
  * Memory is bounded by the ring (`SLOTS` × `SLOT_BYTES`) whatever the artifact size.
  */
-import type crypto from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -16,13 +15,6 @@ export interface Digests {
   sha256: string;
   sha512: string;
   md5: string;
-  /** With a signing key: RSA-PSS (SHA-256, MGF1, maximum salt) signature over the same bytes, base64. */
-  signature?: string;
-}
-
-export interface HashPoolOptions {
-  /** Also sign every stream with this RSA key (in the sha256 worker, from the same bytes: no second read). */
-  signingKey?: crypto.KeyObject;
 }
 
 const SLOT_BYTES = 1024 * 1024;
@@ -53,14 +45,11 @@ export class HashPool {
   private readonly slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(SLOT_BYTES));
   private readonly views = this.slots.map((s) => new Uint8Array(s));
   private readonly workers: Worker[];
-  private readonly digestWaiters: Array<Array<(m: { hex: string; signature?: string }) => void>> = ALGORITHMS.map(
-    () => [],
-  );
+  private readonly digestWaiters: Array<Array<(m: { hex: string }) => void>> = ALGORITHMS.map(() => []);
   private failure: Error | null = null;
   private busy = false;
 
-  constructor(options: HashPoolOptions = {}) {
-    const signingKey = options.signingKey?.export({ type: 'pkcs8', format: 'pem' }).toString();
+  constructor() {
     this.workers = ALGORITHMS.map((algorithm, w) => {
       const worker = new Worker(workerScript(), {
         workerData: {
@@ -69,13 +58,10 @@ export class HashPool {
           control: this.control.buffer,
           lengths: this.lengths.buffer,
           slots: this.slots,
-          ...(algorithm === 'sha256' && signingKey ? { signingKey } : {}),
         },
       });
       worker.unref();
-      worker.on('message', (m: { reader: number; hex: string; signature?: string }) =>
-        this.digestWaiters[m.reader - 1]?.shift()?.(m),
-      );
+      worker.on('message', (m: { reader: number; hex: string }) => this.digestWaiters[m.reader - 1]?.shift()?.(m));
       worker.on('error', (e) => {
         this.failure = e;
       });
@@ -123,15 +109,13 @@ export class HashPool {
   /** Ends the current stream and returns its digests. */
   async finish(): Promise<Digests> {
     const replies = this.workers.map(
-      (_, i) => new Promise<{ hex: string; signature?: string }>((resolve) => this.digestWaiters[i]?.push(resolve)),
+      (_, i) => new Promise<{ hex: string }>((resolve) => this.digestWaiters[i]?.push(resolve)),
     );
     await this.room();
     this.publish(END);
     const [sha256, sha512, md5] = await Promise.all(replies);
     this.busy = false;
-    const digests: Digests = { sha256: sha256?.hex ?? '', sha512: sha512?.hex ?? '', md5: md5?.hex ?? '' };
-    if (sha256?.signature) digests.signature = sha256.signature;
-    return digests;
+    return { sha256: sha256?.hex ?? '', sha512: sha512?.hex ?? '', md5: md5?.hex ?? '' };
   }
 
   /** Starts hashing one stream. */

@@ -100,17 +100,44 @@ export function setCertificateUuid(db: Db, uuid: string): void {
   setSetting(db, CERT_UUID_SETTING, uuid.toLowerCase());
 }
 
-/** RSA-PSS (SHA-256, MGF1 SHA-256, maximum salt) signature over the bytes of `file`, base64. */
+/** What forge's EMSA-PSS encoder needs of a message digest: the digest, already computed (by OpenSSL). */
+interface ComputedDigest {
+  digest(): forge.util.ByteStringBuffer;
+}
+
+/**
+ * RSA-PSS (SHA-256, MGF1 SHA-256, maximum salt) signature, base64, of bytes whose SHA-256 is `sha256` (hex), computed
+ * by whoever already read them: importing hashes each image once, and the signature needs no second pass over it.
+ * Node's crypto only signs data it hashes itself, so the EMSA-PSS encoding (RFC 8017 9.1.1) is node-forge's, its salt
+ * from Node's CSPRNG, and the RSA private-key operation on the encoded message is OpenSSL's.
+ */
+export function signSha256Digest(key: crypto.KeyObject, sha256: string): string {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error('signSha256Digest: not a sha256 digest');
+  const modulusBits = key.asymmetricKeyDetails?.modulusLength;
+  if (key.asymmetricKeyType !== 'rsa' || !modulusBits) throw new Error('the image-signing key is not an RSA key');
+  const hashLength = 32;
+  const encodedLength = Math.ceil((modulusBits - 1) / 8);
+  const pss = forge.pss.create({
+    md: forge.md.sha256.create(),
+    mgf: forge.mgf.mgf1.create(forge.md.sha256.create()),
+    // RSA_PSS_SALTLEN_MAX_SIGN: the longest salt the modulus leaves room for.
+    saltLength: encodedLength - hashLength - 2,
+    prng: { getBytesSync: (n: number) => crypto.randomBytes(n).toString('binary') },
+  }) as { encode(md: ComputedDigest, modulusBits: number): string };
+  const computed: ComputedDigest = {
+    digest: () => forge.util.createBuffer(Buffer.from(sha256, 'hex').toString('binary')),
+  };
+  const encoded = Buffer.from(pss.encode(computed, modulusBits), 'binary');
+  // The encoded message is one octet shorter than the modulus when its bit length is a multiple of 8.
+  const block = Buffer.concat([Buffer.alloc(Math.ceil(modulusBits / 8) - encoded.length), encoded]);
+  return crypto.privateEncrypt({ key, padding: crypto.constants.RSA_NO_PADDING }, block).toString('base64');
+}
+
+/** The signature of `signSha256Digest` over the bytes of `file`. */
 export async function signFile(key: crypto.KeyObject, file: string): Promise<string> {
-  const signer = crypto.createSign('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) signer.update(chunk as Buffer);
-  return signer
-    .sign({
-      key,
-      padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
-      saltLength: crypto.constants.RSA_PSS_SALTLEN_MAX_SIGN,
-    })
-    .toString('base64');
+  const hash = crypto.createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return signSha256Digest(key, hash.digest('hex'));
 }
 
 /** Verifies a Glance image signature over `file` with a certificate (PEM or DER), as cursive does. */
@@ -131,12 +158,12 @@ export async function verifyFileSignature(cert: string | Buffer, file: string, s
 export async function imageSignatureProperties(
   site: { db: Db; home: { root: string }; siteId: string },
   file: string,
-  /** The signature already computed over the same bytes while they were staged (HashPool with the signing key). */
-  precomputed?: string,
+  /** The sha256 of the file's bytes when already computed (as they were staged): the file is then not read again. */
+  sha256?: string,
 ): Promise<Record<string, string>> {
   const signer = await imageSigner(site.db, site.home.root, site.siteId);
   return {
-    img_signature: precomputed ?? (await signFile(signer.key, file)),
+    img_signature: sha256 ? signSha256Digest(signer.key, sha256) : await signFile(signer.key, file),
     img_signature_hash_method: SIGNATURE_HASH_METHOD,
     img_signature_key_type: SIGNATURE_KEY_TYPE,
     img_signature_certificate_uuid: signer.certUuid,

@@ -13,7 +13,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { asEcluseError, EcluseError } from '../sneakernet/errors.js';
 import { chooseBundle, readBundleFiles, type BundleFiles } from '../sneakernet/bundle-files.js';
 import { HashPool } from '../sneakernet/digests.js';
-import { imageSigner } from './image-signature.js';
 import { parseStatement, type Statement } from '../sneakernet/statement.js';
 import { readVolume, type EntrySink } from '../sneakernet/volume-reader.js';
 import { verifyStatementSignatures } from '../keys/verify.js';
@@ -193,11 +192,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     req.mode === 'import'
       ? path.join(site.home.staging, `import-${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`)
       : null;
-  // Importing also signs each image for Glance (img_signature) from the same bytes, in the sha256 worker.
-  const pool =
-    req.mode === 'import'
-      ? new HashPool({ signingKey: (await imageSigner(site.db, site.home.root, site.siteId)).key })
-      : new HashPool();
+  const pool = new HashPool();
   let stager: ArtifactStager | null = null;
   try {
     bundleId = await chooseBundle(req.media, req.bundleId);

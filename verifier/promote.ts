@@ -79,10 +79,10 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
         },
       });
     }
-    // Glance image signatures (img_signature*), by this station's key over the staged bytes (a local re-read).
+    // Glance image signatures (img_signature*), by this station's key, from the sha256 of the staged bytes.
     for (const i of images) {
-      const precomputed = o.staged.find((s) => s.file === i.staged)?.digests.signature;
-      Object.assign(i.properties, await imageSignatureProperties(site, i.staged, precomputed));
+      const sha256 = o.staged.find((s) => s.file === i.staged)?.digests.sha256;
+      Object.assign(i.properties, await imageSignatureProperties(site, i.staged, sha256));
     }
     const at = glanceTime(o.now);
     const db = site.db;

@@ -15,6 +15,7 @@ import {
   imageSigner,
   setCertificateUuid,
   signingPaths,
+  signSha256Digest,
   verifyFileSignature,
 } from '../../../verifier/image-signature.js';
 
@@ -84,4 +85,43 @@ describe('image signatures', () => {
     expect(after.certUuid).toBe(uuid);
     expect(() => setCertificateUuid(db, 'not-a-uuid')).toThrow();
   });
+
+  // Importing signs from the sha256 it already computed while staging: the signature must be the one Node and openssl
+  // expect over the bytes themselves, with the maximum salt, whatever the modulus length (3072: the encoded message
+  // fills the modulus; 2049: it is one octet shorter).
+  it.each([3072, 2049])(
+    'signs a sha256 computed elsewhere (RSA-%i): Node and openssl verify over the bytes',
+    (bits) => {
+      const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: bits });
+      const data = crypto.randomBytes(100_000);
+      const digest = crypto.createHash('sha256').update(data).digest('hex');
+      const signatures = new Set<string>();
+      for (let i = 0; i < 3; i++) {
+        const signature = Buffer.from(signSha256Digest(privateKey, digest), 'base64');
+        signatures.add(signature.toString('hex'));
+        const options = { key: publicKey, padding: crypto.constants.RSA_PKCS1_PSS_PADDING };
+        const max = Math.ceil((bits - 1) / 8) - 32 - 2;
+        expect(crypto.verify('sha256', data, { ...options, saltLength: max }, signature)).toBe(true);
+        expect(crypto.verify('sha256', data, { ...options, saltLength: max - 1 }, signature)).toBe(false);
+        const other = Buffer.from(data);
+        other[7] = (other[7] as number) ^ 1;
+        expect(crypto.verify('sha256', other, { ...options, saltLength: max }, signature)).toBe(false);
+      }
+      expect(signatures.size).toBe(3); // a fresh random salt each time
+      const file = path.join(dir, `signed-${bits}.bin`);
+      const sig = path.join(dir, `signed-${bits}.sig`);
+      const pub = path.join(dir, `signed-${bits}.pem`);
+      fs.writeFileSync(file, data);
+      fs.writeFileSync(sig, Buffer.from(signSha256Digest(privateKey, digest), 'base64'));
+      fs.writeFileSync(pub, publicKey.export({ type: 'spki', format: 'pem' }));
+      const out = execFileSync('openssl', [
+        'dgst',
+        '-sha256',
+        ...['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:max', '-sigopt', 'rsa_mgf1_md:sha256'],
+        ...['-verify', pub, '-signature', sig, file],
+      ]).toString();
+      expect(out.trim()).toBe('Verified OK');
+      expect(() => signSha256Digest(privateKey, 'not hex')).toThrow();
+    },
+  );
 });
