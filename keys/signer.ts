@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { bundleToJSON } from '@sigstore/bundle';
-import { DSSEBundleBuilder, type Signature, type Signer } from '@sigstore/sign';
+import type { Signature, Signer } from '@sigstore/sign';
 import { z } from 'zod';
 import { EcluseError } from '../sneakernet/errors.js';
 import { PAYLOAD_TYPE } from '../sneakernet/statement.js';
@@ -52,8 +52,17 @@ export function localSigner(privateKey: crypto.KeyObject, publicKeyPem: string, 
 export async function signDsse(privateKey: crypto.KeyObject, payloadType: string, payload: Buffer): Promise<string> {
   const publicKey = crypto.createPublicKey(privateKey);
   const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const builder = new DSSEBundleBuilder({ signer: localSigner(privateKey, pem, keyIdOf(publicKey)), witnesses: [] });
+  const builder = await dsseBuilder(localSigner(privateKey, pem, keyIdOf(publicKey)));
   return JSON.stringify(bundleToJSON(await builder.create({ data: payload, type: payloadType })));
+}
+
+/**
+ * A DSSE bundle builder without witnesses (no Rekor, no timestamp authority: offline). @sigstore/sign is loaded on
+ * first use: with its HTTP stack it is the heaviest module of the CLI, and most commands never sign.
+ */
+async function dsseBuilder(signer: Signer) {
+  const { DSSEBundleBuilder } = await import('@sigstore/sign');
+  return new DSSEBundleBuilder({ signer, witnesses: [] });
 }
 
 /**
@@ -89,13 +98,13 @@ export async function loadSigner(
   const publicKey = crypto.createPublicKey(privateKey);
   const keyId = keyIdOf(publicKey);
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const builder = new DSSEBundleBuilder({ signer: localSigner(privateKey, publicKeyPem, keyId), witnesses: [] });
+  const signer = localSigner(privateKey, publicKeyPem, keyId);
   return {
     name,
     keyId,
     certificatePem,
     async signStatement(payload: Buffer): Promise<string> {
-      const bundle = await builder.create({ data: payload, type: PAYLOAD_TYPE });
+      const bundle = await (await dsseBuilder(signer)).create({ data: payload, type: PAYLOAD_TYPE });
       return JSON.stringify(bundleToJSON(bundle));
     },
   };

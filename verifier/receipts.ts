@@ -8,8 +8,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { bundleToJSON } from '@sigstore/bundle';
-import { DSSEBundleBuilder } from '@sigstore/sign';
 import { syncDir, writeFileSynced } from '../sneakernet/durable.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { MEDIA_ROOT_DIR } from '../sneakernet/layout.js';
@@ -22,7 +20,7 @@ import {
   type Receipt,
 } from '../sneakernet/receipt.js';
 import { keyIdOf } from '../keys/keyid.js';
-import { localSigner } from '../keys/signer.js';
+import { signDsse } from '../keys/signer.js';
 import { appendAudit } from './audit.js';
 import { getSetting, glanceTime, setSetting } from './db.js';
 import type { Site } from './site.js';
@@ -128,19 +126,12 @@ export async function exportReceipt(site: Site, media: string, now = new Date())
   const key = receiptKey(site);
   const number = Number(getSetting(site.db, 'receipt_number') ?? '0') + 1;
   const receipt = buildReceipt(site, number, key.keyId, now);
-  const builder = new DSSEBundleBuilder({
-    signer: localSigner(key.privateKey, key.publicPem, key.keyId),
-    witnesses: [],
-  });
-  const bundle = await builder.create({
-    data: Buffer.from(JSON.stringify(receipt), 'utf8'),
-    type: RECEIPT_PAYLOAD_TYPE,
-  });
+  const signed = await signDsse(key.privateKey, RECEIPT_PAYLOAD_TYPE, Buffer.from(JSON.stringify(receipt), 'utf8'));
   const dir = path.join(media, MEDIA_ROOT_DIR, RECEIPTS_DIR);
   await fs.promises.mkdir(dir, { recursive: true });
   const name = receiptFileName(site.siteId, number);
   const tmp = path.join(dir, `.partial-${name}`);
-  await writeFileSynced(tmp, JSON.stringify(bundleToJSON(bundle)), { flag: 'w' });
+  await writeFileSynced(tmp, signed, { flag: 'w' });
   await fs.promises.rename(tmp, path.join(dir, name));
   await syncDir(dir);
   site.db.transaction(() => {

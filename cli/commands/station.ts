@@ -7,7 +7,6 @@ import { runImport, type ImportOutcome } from '../../verifier/import.js';
 import { imageSigner } from '../../verifier/image-signature.js';
 import { initSite, openSite } from '../../verifier/site.js';
 import { receiptKey } from '../../verifier/receipts.js';
-import { startGlanceServer } from '../../verifier/glance/server.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 import { progressBar } from '../progress.js';
@@ -146,6 +145,8 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
         return;
       }
       const s = openSite(resolveHome(home()));
+      // Loaded here: express and the web view are not needed by the other commands of this group.
+      const { startGlanceServer } = await import('../../verifier/glance/server.js');
       const server = await startGlanceServer({
         db: s.db,
         imagesDir: s.home.images,
