@@ -22,6 +22,7 @@ import { BLOCK, END_OF_ARCHIVE } from './volume-plan.js';
 export type EntrySink = (entry: VolumeEntry, data: AsyncIterable<Buffer>) => Promise<void>;
 
 const CHUNK = 1024 * 1024;
+const READ_AHEAD = 8 * CHUNK;
 
 /** Opens a file on the media refusing links and anything but a regular file. */
 export async function openMediaFile(file: string, what: string): Promise<{ fd: fs.promises.FileHandle; size: number }> {
@@ -91,7 +92,7 @@ export async function readVolume(
     let read = 0;
     const endOfArchive = volume.size - END_OF_ARCHIVE;
     const meter = new Transform({
-      highWaterMark: CHUNK,
+      highWaterMark: READ_AHEAD,
       transform(chunk: Buffer, _enc, cb) {
         const start = read;
         read += chunk.length;
