@@ -14,6 +14,7 @@ import {
   type Feed,
 } from '../../relay/feeds/config.js';
 import { fetchFeeds } from '../../relay/feeds/fetch.js';
+import { parseDuration } from '../duration.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 import { progressBar } from '../progress.js';
@@ -254,6 +255,7 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
     .command('fetch')
     .description('bring the new releases of the feeds into the catalog, checking each vendor signature')
     .option('--feed <NAME>', 'only this feed')
+    .option('--stall-timeout <DURATION>', 'stop a download when no byte arrives for this long (resumable)', '60s')
     .addHelpText(
       'after',
       '\nA release whose vendor check fails is refused (E_VENDOR_SIGNATURE, E_VENDOR_DIGEST, E_VENDOR_UNTRUSTED) and\n' +
@@ -261,12 +263,14 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
         'A glance feed brings each selected active image whose version is not in the catalog yet, checking its size,\n' +
         'os_hash_value, checksum and image signature (img_signature*) against the pinned certificates while it streams.\n',
     )
-    .action(async (o: { feed?: string }) => {
+    .action(async (o: { feed?: string; stallTimeout: string }) => {
       await report(ctx(), () =>
         withHome(home, async (h) => {
+          const stallTimeoutMs = parseDuration(o.stallTimeout);
           let bar = progressBar('fetching', !ctx().json);
           const r = await fetchFeeds(h, {
             feed: o.feed,
+            stallTimeoutMs,
             onFile: (feedName, file) => {
               bar.stop();
               bar = progressBar(`${feedName} ${file}`, !ctx().json);

@@ -116,6 +116,41 @@ export interface DownloadOptions<T extends Tap = Tap> {
   expectedSize?: number;
   /** What the refusals name (default: the source URL). */
   what?: string;
+  /** Give up (resumable) when no byte arrives for this long, headers included (default STALL_TIMEOUT_MS). */
+  stallTimeoutMs?: number;
+}
+
+const seconds = (ms: number) => Number((ms / 1000).toFixed(1));
+
+/** A transfer with no byte for this long is stopped (and resumed by the next fetch). */
+export const STALL_TIMEOUT_MS = 60_000;
+
+/**
+ * An abort signal that fires when `alive()` has not been called for `ms`: a server that stops sending without closing
+ * the connection would otherwise hold the fetch for undici's 5 minutes per phase, or forever between its checks.
+ */
+function stallWatch(ms: number): { signal: AbortSignal; alive(): void; stop(): void; stalled(): boolean } {
+  const controller = new AbortController();
+  let last = Date.now();
+  let stalled = false;
+  const timer = setInterval(
+    () => {
+      if (Date.now() - last < ms) return;
+      stalled = true;
+      clearInterval(timer);
+      controller.abort(new Error(`no byte arrived for ${seconds(ms)} s`));
+    },
+    Math.min(ms, 1000),
+  );
+  timer.unref();
+  return {
+    signal: controller.signal,
+    alive: () => {
+      last = Date.now();
+    },
+    stop: () => clearInterval(timer),
+    stalled: () => stalled,
+  };
 }
 
 async function feedExisting(file: string, sinks: Tap[]): Promise<number> {
@@ -156,105 +191,125 @@ export async function download<T extends Tap = Tap>(
   let body: Readable;
   let total: number;
   let append = have > 0;
-  if (isHttp(source)) {
-    let res: Response;
-    try {
-      res = await fetch(source, {
-        redirect: o.redirect ?? 'follow',
-        headers: { ...o.headers, ...(have > 0 ? { range: `bytes=${have}-` } : {}) },
-      });
-    } catch (e) {
-      throw feedError(source, (e as Error).message);
-    }
-    if (res.status === 416 && have > 0) {
-      // The partial file already holds everything (or more than) the server has: start again to be sure.
-      await res.body?.cancel();
-      await fs.promises.rm(partial, { force: true });
-      return download(source, partial, onProgress, o);
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw feedError(source, `HTTP ${res.status}`);
-    }
-    const length = Number(res.headers.get('content-length') ?? 'NaN');
-    if (res.status === 206) {
-      const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
-      if (!range || Number(range[1]) !== have) {
-        await res.body?.cancel();
-        throw feedError(source, 'the server answered a resumed download with another range');
-      }
-      total = range[3] === '*' ? have + length : Number(range[3]);
-    } else {
-      // 200: the server ignores Range (or there was nothing to resume): start from the first byte.
-      append = false;
-      have = 0;
-      total = length;
-    }
-    if (expected !== undefined && Number.isFinite(total) && total !== expected) {
-      await res.body?.cancel();
-      throw sizeRefusal(what, `the server sends ${total} bytes`, expected);
-    }
-    if (!res.body) throw feedError(source, 'an empty response');
-    body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-  } else {
-    let st: fs.Stats;
-    try {
-      st = await fs.promises.stat(source);
-    } catch (e) {
-      throw feedError(source, (e as Error).message);
-    }
-    if (!st.isFile()) throw feedError(source, 'not a regular file');
-    if (have > st.size) {
-      await fs.promises.rm(partial, { force: true });
-      return download(source, partial, onProgress, o);
-    }
-    total = st.size;
-    body = fs.createReadStream(source, { start: have, highWaterMark: 1024 * 1024 });
-  }
-  if (!append) sinks = fresh();
-  let done = have;
-  await fs.promises.mkdir(path.dirname(partial), { recursive: true });
+  const watch = stallWatch(o.stallTimeoutMs ?? STALL_TIMEOUT_MS);
   try {
-    await pipeline(
-      body,
-      new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          done += chunk.length;
-          if (expected !== undefined && done > expected) {
-            cb(sizeRefusal(what, `the server sent more than ${expected} bytes`, expected));
-            return;
-          }
-          sinks.h256.update(chunk);
-          sinks.h512.update(chunk);
-          for (const t of sinks.taps) t.update(chunk);
-          onProgress?.(done, Number.isFinite(total) ? total : done);
-          cb(null, chunk);
-        },
-      }),
-      fs.createWriteStream(partial, { flags: append ? 'a' : 'w', mode: 0o600 }),
-    );
+    return await transfer();
   } catch (e) {
-    if (e instanceof EcluseError) throw e;
+    if (e instanceof EcluseError || !watch.stalled()) throw e;
     throw feedError(
       source,
-      `the transfer stopped after ${done} bytes (run fetch again to resume): ${(e as Error).message}`,
+      `no byte arrived for ${seconds(o.stallTimeoutMs ?? STALL_TIMEOUT_MS)} s (run fetch again to resume)`,
     );
+  } finally {
+    watch.stop();
   }
-  if (Number.isFinite(total) && done !== total) {
-    throw feedError(source, `the transfer stopped after ${done} of ${total} bytes (run fetch again to resume)`);
+
+  async function transfer(): Promise<Downloaded<T>> {
+    if (isHttp(source)) {
+      let res: Response;
+      try {
+        res = await fetch(source, {
+          redirect: o.redirect ?? 'follow',
+          headers: { ...o.headers, ...(have > 0 ? { range: `bytes=${have}-` } : {}) },
+          signal: watch.signal,
+        });
+      } catch (e) {
+        if (watch.stalled()) throw e;
+        throw feedError(source, (e as Error).message);
+      }
+      watch.alive();
+      if (res.status === 416 && have > 0) {
+        // The partial file already holds everything (or more than) the server has: start again to be sure.
+        await res.body?.cancel();
+        await fs.promises.rm(partial, { force: true });
+        return download(source, partial, onProgress, o);
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw feedError(source, `HTTP ${res.status}`);
+      }
+      const length = Number(res.headers.get('content-length') ?? 'NaN');
+      if (res.status === 206) {
+        const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
+        if (!range || Number(range[1]) !== have) {
+          await res.body?.cancel();
+          throw feedError(source, 'the server answered a resumed download with another range');
+        }
+        total = range[3] === '*' ? have + length : Number(range[3]);
+      } else {
+        // 200: the server ignores Range (or there was nothing to resume): start from the first byte.
+        append = false;
+        have = 0;
+        total = length;
+      }
+      if (expected !== undefined && Number.isFinite(total) && total !== expected) {
+        await res.body?.cancel();
+        throw sizeRefusal(what, `the server sends ${total} bytes`, expected);
+      }
+      if (!res.body) throw feedError(source, 'an empty response');
+      body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    } else {
+      let st: fs.Stats;
+      try {
+        st = await fs.promises.stat(source);
+      } catch (e) {
+        throw feedError(source, (e as Error).message);
+      }
+      if (!st.isFile()) throw feedError(source, 'not a regular file');
+      if (have > st.size) {
+        await fs.promises.rm(partial, { force: true });
+        return download(source, partial, onProgress, o);
+      }
+      total = st.size;
+      body = fs.createReadStream(source, { start: have, highWaterMark: 1024 * 1024 });
+    }
+    if (!append) sinks = fresh();
+    let done = have;
+    await fs.promises.mkdir(path.dirname(partial), { recursive: true });
+    try {
+      await pipeline(
+        body,
+        new Transform({
+          transform(chunk: Buffer, _e, cb) {
+            watch.alive();
+            done += chunk.length;
+            if (expected !== undefined && done > expected) {
+              cb(sizeRefusal(what, `the server sent more than ${expected} bytes`, expected));
+              return;
+            }
+            sinks.h256.update(chunk);
+            sinks.h512.update(chunk);
+            for (const t of sinks.taps) t.update(chunk);
+            onProgress?.(done, Number.isFinite(total) ? total : done);
+            cb(null, chunk);
+          },
+        }),
+        fs.createWriteStream(partial, { flags: append ? 'a' : 'w', mode: 0o600 }),
+        { signal: watch.signal },
+      );
+    } catch (e) {
+      if (e instanceof EcluseError || watch.stalled()) throw e;
+      throw feedError(
+        source,
+        `the transfer stopped after ${done} bytes (run fetch again to resume): ${(e as Error).message}`,
+      );
+    }
+    if (Number.isFinite(total) && done !== total) {
+      throw feedError(source, `the transfer stopped after ${done} of ${total} bytes (run fetch again to resume)`);
+    }
+    if (expected !== undefined && done !== expected) {
+      throw sizeRefusal(what, `the server sent ${done} bytes`, expected);
+    }
+    const fd = await fs.promises.open(partial, 'r');
+    await fd.sync();
+    await fd.close();
+    return {
+      file: partial,
+      size: done,
+      sha256: sinks.h256.digest('hex'),
+      sha512: sinks.h512.digest('hex'),
+      resumedFrom: append ? have : 0,
+      taps: sinks.taps,
+    };
   }
-  if (expected !== undefined && done !== expected) {
-    throw sizeRefusal(what, `the server sent ${done} bytes`, expected);
-  }
-  const fd = await fs.promises.open(partial, 'r');
-  await fd.sync();
-  await fd.close();
-  return {
-    file: partial,
-    size: done,
-    sha256: sinks.h256.digest('hex'),
-    sha512: sinks.h512.digest('hex'),
-    resumedFrom: append ? have : 0,
-    taps: sinks.taps,
-  };
 }

@@ -57,6 +57,8 @@ export interface FetchOptions {
   feed?: string;
   onFile?: (feed: string, file: string) => void;
   onProgress?: (done: number, total: number) => void;
+  /** A download with no byte for this long stops (resumable); default STALL_TIMEOUT_MS. */
+  stallTimeoutMs?: number;
 }
 
 interface Candidate {
@@ -169,7 +171,7 @@ async function fetchRelease(
   const source = joinSource(c.url, cand.file);
   const partial = partialPath(home, c.name, source);
   o.onFile?.(c.name, cand.file);
-  const got = await download(source, partial, o.onProgress);
+  const got = await download(source, partial, o.onProgress, { stallTimeoutMs: o.stallTimeoutMs });
   try {
     if (cand.expected) {
       const actual = cand.expected.algorithm === 'sha256' ? got.sha256 : got.sha512;

@@ -178,6 +178,7 @@ async function fetchImage(
       headers: source.headers(),
       redirect: 'error',
       expectedSize: image.size,
+      stallTimeoutMs: o.stallTimeoutMs,
       what,
       // sha512 is computed anyway (the catalog's); another os_hash_algo gets its own digest.
       taps: () => [

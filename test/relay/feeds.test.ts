@@ -137,6 +137,22 @@ describe('vendor feeds', () => {
     expect(second.fetched[0]?.sha256).toBe(sha256(w.images['cloud-13-20261101.qcow2']));
   });
 
+  it('stops a download that stalls (no byte for the stall timeout), keeps it, and resumes it on the next fetch', async () => {
+    const w = await checksumWorld();
+    w.mirror.stallNext('cloud-13-20261115.qcow2', 50_000);
+    const started = Date.now();
+    const first = await fetchFeeds(w.home, { stallTimeoutMs: 1500 });
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(first.refused).toHaveLength(1);
+    expect(first.refused[0]).toMatchObject({ code: 'E_FEED' });
+    expect(first.refused[0]?.message).toMatch(/no byte arrived for 1.5 s \(run fetch again to resume\)/);
+    expect(first.fetched.map((f) => f.version)).toEqual(['20261101']);
+    const second = await fetchFeeds(w.home, { stallTimeoutMs: 1500 });
+    expect(second.refused).toEqual([]);
+    expect(second.fetched[0]?.resumedFrom).toBe(50_000);
+    expect(second.fetched[0]?.sha256).toBe(sha256(w.images['cloud-13-20261115.qcow2']));
+  });
+
   it('refuses a checksum file whose signature is bad: E_VENDOR_SIGNATURE', async () => {
     const w = await checksumWorld();
     const sums = path.join(w.mirror.dir, 'SHA256SUMS');

@@ -1,6 +1,6 @@
 /**
  * Vendor fixtures for feed tests: an HTTP mirror on 127.0.0.1 serving a folder (autoindex, Range, and an optional
- * cut-off to test resumed downloads), OpenPGP keys made with `gpg --batch --quick-gen-key` in a throw-away
+ * cut-off or stall to test resumed downloads), OpenPGP keys made with `gpg --batch --quick-gen-key` in a throw-away
  * GNUPGHOME (no network), and Sigstore bundles signed with an ECDSA P-256 key made with Node's crypto.
  */
 import { execFileSync } from 'node:child_process';
@@ -20,11 +20,14 @@ export interface Mirror {
   log: Array<{ path: string; range: string | undefined; status: number }>;
   /** Cut the next download of `file` after this many bytes (the connection is destroyed). */
   cutNext(file: string, bytes: number): void;
+  /** Send `bytes` of the next download of `file`, then nothing more, keeping the connection open. */
+  stallNext(file: string, bytes: number): void;
   close(): Promise<void>;
 }
 
 export async function startMirror(dir: string): Promise<Mirror> {
   const cuts = new Map<string, number>();
+  const stalls = new Map<string, number>();
   const log: Mirror['log'] = [];
   const server = http.createServer((req, res) => {
     const name = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/').replace(/^\/+/, '');
@@ -64,6 +67,12 @@ export async function startMirror(dir: string): Promise<Mirror> {
       res.writeHead(200, { 'content-length': String(size), 'accept-ranges': 'bytes' });
       done(200);
     }
+    const stall = stalls.get(name);
+    if (stall !== undefined) {
+      stalls.delete(name);
+      fs.createReadStream(file, { start, end: start + stall - 1 }).on('data', (c) => res.write(c));
+      return; // and never ends: closeAllConnections() at close
+    }
     const cut = cuts.get(name);
     if (cut !== undefined) {
       cuts.delete(name);
@@ -81,6 +90,7 @@ export async function startMirror(dir: string): Promise<Mirror> {
     dir,
     log,
     cutNext: (file, bytes) => cuts.set(file, bytes),
+    stallNext: (file, bytes) => stalls.set(file, bytes),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
