@@ -128,7 +128,7 @@ export function signSha256Digest(key: crypto.KeyObject, sha256: string): string 
     digest: () => forge.util.createBuffer(Buffer.from(sha256, 'hex').toString('binary')),
   };
   const encoded = Buffer.from(pss.encode(computed, modulusBits), 'binary');
-  // The encoded message is one octet shorter than the modulus when its bit length is a multiple of 8.
+  // The encoded message is ceil((bits - 1) / 8) octets: one short of the modulus when bits - 1 is a multiple of 8.
   const block = Buffer.concat([Buffer.alloc(Math.ceil(modulusBits / 8) - encoded.length), encoded]);
   return crypto.privateEncrypt({ key, padding: crypto.constants.RSA_NO_PADDING }, block).toString('base64');
 }
