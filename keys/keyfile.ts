@@ -12,6 +12,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import * as asn1js from 'asn1js';
+import path from 'node:path';
+import { syncDir, writeFileSynced } from '../sneakernet/durable.js';
 import { EcluseError } from '../sneakernet/errors.js';
 
 const ENCRYPTED_HEADER = '-----BEGIN ENCRYPTED PRIVATE KEY-----';
@@ -113,4 +115,25 @@ export async function readPrivateKey(
       { cause: e },
     );
   }
+}
+
+/**
+ * Encrypts the key in `file` again under `newPassphrase` (scrypt, whatever the file used before): the new file is
+ * written beside it, fsynced and renamed over it, so a crash leaves either the old or the new file, never neither.
+ */
+export async function changePassphrase(
+  file: string,
+  oldPassphrase: () => Promise<string | null>,
+  newPassphrase: string,
+): Promise<void> {
+  const key = await readPrivateKey(file, oldPassphrase);
+  const next = path.join(path.dirname(file), `.${path.basename(file)}.new-${process.pid}`);
+  try {
+    await writeFileSynced(next, exportPrivateKey(key, newPassphrase), { flag: 'wx', mode: 0o600 });
+    await fs.promises.rename(next, file);
+  } catch (e) {
+    await fs.promises.rm(next, { force: true });
+    throw new EcluseError('E_IO', `cannot replace ${file}: ${(e as Error).message}`, { check: 'key' }, { cause: e });
+  }
+  await syncDir(path.dirname(file));
 }

@@ -8,6 +8,14 @@ import { EcluseError } from '../sneakernet/errors.js';
 /** The environment variable that supplies the passphrase to scripts and services. */
 export const PASSPHRASE_ENV = 'ECLUSE_PASSPHRASE';
 
+/** The new passphrase of `ecluse keys passwd`, for scripts. */
+export const NEW_PASSPHRASE_ENV = 'ECLUSE_NEW_PASSPHRASE';
+
+/** One signer's own passphrase variable (`ECLUSE_PASSPHRASE_ALICE`), tried before ECLUSE_PASSPHRASE. */
+export function signerPassphraseEnv(name: string): string {
+  return `${PASSPHRASE_ENV}_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
 export interface ResolvePassphraseOptions {
   /** True when the operator chose `--no-passphrase`. */
   noPassphrase: boolean;
@@ -15,20 +23,23 @@ export interface ResolvePassphraseOptions {
   purpose: string;
   /** Ask twice and require both answers to match (when a new key is being encrypted). Ignored for the env var. */
   confirm?: boolean;
+  /** The environment variables tried, in order, before the terminal (default: ECLUSE_PASSPHRASE). */
+  env?: readonly string[];
 }
 
 export async function resolvePassphrase(opts: ResolvePassphraseOptions): Promise<string | null> {
   if (opts.noPassphrase) return null;
-  const fromEnv = process.env[PASSPHRASE_ENV];
-  if (fromEnv !== undefined) {
-    if (fromEnv === '')
-      throw new EcluseError('E_PASSPHRASE', `${PASSPHRASE_ENV} is set but empty`, { check: 'passphrase' });
+  const names = opts.env ?? [PASSPHRASE_ENV];
+  for (const name of names) {
+    const fromEnv = process.env[name];
+    if (fromEnv === undefined) continue;
+    if (fromEnv === '') throw new EcluseError('E_PASSPHRASE', `${name} is set but empty`, { check: 'passphrase' });
     return fromEnv;
   }
   if (!process.stdin.isTTY) {
     throw new EcluseError(
       'E_PASSPHRASE',
-      `a passphrase is needed for ${opts.purpose}: set ${PASSPHRASE_ENV} or run from a terminal`,
+      `a passphrase is needed for ${opts.purpose}: set ${names.join(' or ')} or run from a terminal`,
       { check: 'passphrase' },
     );
   }

@@ -1,11 +1,13 @@
 /** `ecluse keys init`: the offline root ceremony. */
 import type { Command } from 'commander';
+import fs from 'node:fs';
 import path from 'node:path';
-import { addSigner, initKeys } from '../../keys/ceremony.js';
+import { KEY_FILE, addSigner, initKeys } from '../../keys/ceremony.js';
 import { revokeSigner } from '../../keys/revocation.js';
 import { rotateRoot } from '../../keys/root-rotation.js';
 import { loadTrustAnchors } from '../../keys/trust.js';
-import { resolvePassphrase } from '../../keys/passphrase.js';
+import { NEW_PASSPHRASE_ENV, PASSPHRASE_ENV, resolvePassphrase, signerPassphraseEnv } from '../../keys/passphrase.js';
+import { changePassphrase, readPrivateKey } from '../../keys/keyfile.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { report, warn, type CommandContext } from '../output.js';
 
@@ -146,6 +148,49 @@ export function registerKeys(program: Command, ctx: () => CommandContext): void 
         return {
           json: r,
           human: `site root version ${r.version} (key ${r.rootKeyId.slice(0, 16)}); signers certified again: ${r.signers.join(', ') || 'none'}`,
+        };
+      });
+    });
+
+  keys
+    .command('passwd')
+    .description(
+      "change the passphrase of one private key: a signer's (KEYDIR/signers/NAME), the root's (KEYDIR/root) or a key\n" +
+        'file. The key is encrypted again with scrypt (files from before scrypt are upgraded) and replaced atomically;\n' +
+        'the certificate and everything inside stay as they are. Give each operator their own passphrase.',
+    )
+    .argument('<KEY>', 'a folder holding key.pem, or the key file itself')
+    .addHelpText(
+      'after',
+      '\nThe current passphrase comes from ECLUSE_PASSPHRASE_<NAME> (a signer folder named NAME), else\n' +
+        'ECLUSE_PASSPHRASE, else the terminal; the new one from ECLUSE_NEW_PASSPHRASE, else the terminal (asked twice).\n' +
+        'At export, each --signer folder NAME takes its passphrase from ECLUSE_PASSPHRASE_<NAME> when that is set.\n\n' +
+        'Example:\n  ecluse keys passwd /media/alice/site-keys/signers/alice\n',
+    )
+    .action(async (key: string) => {
+      await report(ctx(), async () => {
+        const isDir = fs.existsSync(key) && fs.statSync(key).isDirectory();
+        const file = path.resolve(isDir ? path.join(key, KEY_FILE) : key);
+        if (!fs.existsSync(file)) throw new EcluseError('E_KEY', `no private key at ${file}`, { check: 'key' });
+        const name = path.basename(path.dirname(file));
+        const current = () =>
+          resolvePassphrase({
+            noPassphrase: false,
+            purpose: `the key ${file}`,
+            env: [signerPassphraseEnv(name), PASSPHRASE_ENV],
+          });
+        // The current passphrase is checked before a new one is asked for.
+        await readPrivateKey(file, current);
+        const fresh = await resolvePassphrase({
+          noPassphrase: false,
+          purpose: `the key ${file} (new passphrase)`,
+          confirm: true,
+          env: [NEW_PASSPHRASE_ENV],
+        });
+        await changePassphrase(file, current, fresh as string);
+        return {
+          json: { file, kdf: 'scrypt', cipher: 'aes-256-cbc' },
+          human: `${file}: encrypted again under the new passphrase (scrypt, AES-256-CBC)`,
         };
       });
     });

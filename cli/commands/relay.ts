@@ -6,7 +6,7 @@ import { readKeyDirRevocations } from '../../keys/revocation.js';
 import { keyDirRootFiles } from '../../keys/root-rotation.js';
 import { loadTrustAnchors } from '../../keys/trust.js';
 import { loadSigner } from '../../keys/signer.js';
-import { resolvePassphrase } from '../../keys/passphrase.js';
+import { PASSPHRASE_ENV, resolvePassphrase, signerPassphraseEnv } from '../../keys/passphrase.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { addArtifact } from '../../relay/add.js';
@@ -293,7 +293,13 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
           const signers = [];
           for (const dir of o.signer) {
             signers.push(
-              await loadSigner(dir, () => resolvePassphrase({ noPassphrase: false, purpose: `signer ${dir}` })),
+              await loadSigner(dir, () =>
+                resolvePassphrase({
+                  noPassphrase: false,
+                  purpose: `signer ${dir}`,
+                  env: [signerPassphraseEnv(path.basename(path.resolve(dir))), PASSPHRASE_ENV],
+                }),
+              ),
             );
           }
           const revocations = newestRevocations(o.signer, signers);
