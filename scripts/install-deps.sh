@@ -12,6 +12,7 @@
 #   systemd, udev: systemd-analyze (verify and score the units), udevadm (the mount helper)
 #   gpgv: verifies vendors' OpenPGP-signed checksum files (relay fetch, and vendor evidence at import)
 #   gnupg: gpg, which the feed tests use to make vendor keys and signatures
+#   keystone: the real Keystone (loopback, SQLite) that the outside-Glance feed authenticates against in the tests
 # Usage: install-deps.sh [demo|test] (default test). `demo` installs only what `npm run demo` uses (the first four).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
@@ -41,6 +42,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v udevadm >/dev/null || [ -x /usr/bin/udevadm ] || need+=(udev)
 command -v gpgv >/dev/null || need+=(gpgv)
 command -v gpg >/dev/null || need+=(gnupg)
+command -v keystone-manage >/dev/null || need+=(keystone)
 fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then

@@ -96,6 +96,12 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
     .option('--endpoint <URL>', 'glance: the outside Glance base URL (https://glance.staging:9292)')
     .option('--token-file <FILE>', 'glance: a file holding the token sent as X-Auth-Token (read at each fetch)')
     .option('--token-env <VAR>', 'glance: an environment variable holding that token (read at each fetch)')
+    .option('--keystone <URL>', 'glance: authenticate with this Keystone v3 (OS_AUTH_URL) instead of a token')
+    .option('--app-credential-id <ID>', 'glance, --keystone: the application credential id')
+    .option('--app-credential-secret-file <FILE>', 'glance, --keystone: a file holding its secret (read at each fetch)')
+    .option('--app-credential-secret-env <VAR>', 'glance, --keystone: an environment variable holding its secret')
+    .option('--region <REGION>', 'glance, --keystone: the catalog region of the image endpoint (without --endpoint)')
+    .option('--interface <I>', 'glance, --keystone: public, internal or admin catalog endpoint', 'public')
     .option('--match-name <PATTERN>', 'glance: the image name, exact or a glob', '*')
     .option('--match-tag <TAG>', 'glance: a tag the image must carry (repeatable: all of them)', collect, [])
     .option('--match-property <K=V>', 'glance: a property the image must have (repeatable: all of them)', collect, [])
@@ -122,7 +128,9 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
         '  ecluse relay feed add staging-ubuntu --vendor canonical --product ubuntu-24.04 --kind glance \\\n' +
         "    --endpoint https://glance.staging.example:9292 --token-file staging.token --match-name 'ubuntu-24.04-*' \\\n" +
         '    --match-tag release --match-property os_distro=ubuntu --version-property version \\\n' +
-        '    --certificate 6b8c1f8e-2f0a-4c43-9d61-0d3c5d6f7a10=vendor-signing.pem\n',
+        '    --certificate 6b8c1f8e-2f0a-4c43-9d61-0d3c5d6f7a10=vendor-signing.pem\n' +
+        '  (or, with a Keystone application credential and the image endpoint from its catalog:\n' +
+        '    --keystone https://keystone.staging.example:5000/v3 --app-credential-id ID --app-credential-secret-file FILE)\n',
     )
     .action(
       async (
@@ -135,6 +143,12 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
           endpoint?: string;
           tokenFile?: string;
           tokenEnv?: string;
+          keystone?: string;
+          appCredentialId?: string;
+          appCredentialSecretFile?: string;
+          appCredentialSecretEnv?: string;
+          region?: string;
+          interface: string;
           matchName: string;
           matchTag: string[];
           matchProperty: string[];
@@ -172,6 +186,17 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
                     endpoint: o.endpoint,
                     tokenFile: o.tokenFile,
                     tokenEnv: o.tokenEnv,
+                    keystone:
+                      o.keystone === undefined
+                        ? undefined
+                        : {
+                            authUrl: o.keystone,
+                            applicationCredentialId: o.appCredentialId,
+                            applicationCredentialSecretFile: o.appCredentialSecretFile,
+                            applicationCredentialSecretEnv: o.appCredentialSecretEnv,
+                            region: o.region,
+                            interface: o.interface,
+                          },
                     matchName: o.matchName,
                     matchTags: o.matchTag,
                     matchProperties: pairs(o.matchProperty, '--match-property'),

@@ -24,6 +24,7 @@ import { isoSeconds } from '../../sneakernet/statement.js';
 import { checkVersionPattern, commonFeedFields } from './common.js';
 import {
   glanceFeedSchema,
+  glanceSource,
   pinCertificates,
   withAbsolutePaths,
   type GlanceFeedConfig,
@@ -146,7 +147,7 @@ export function declareFeed(config: FeedConfig, baseDir: string, addedAt = isoSe
 }
 
 /** Where a feed reads from: a mirror's URL or folder, or a Glance endpoint. */
-export const feedSource = (c: FeedConfig): string => (c.kind === 'glance' ? c.endpoint : c.url);
+export const feedSource = (c: FeedConfig): string => (c.kind === 'glance' ? glanceSource(c) : c.url);
 
 const fileSchema = z.strictObject({ feeds: z.array(z.unknown()).max(1000) });
 

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { LIMITS } from '../../sneakernet/limits.js';
 import { GLANCE_IMAGE_ID, parseBoundedJson } from '../../sneakernet/statement.js';
-import type { GlanceFeedConfig } from './glance-config.js';
+import { glanceSource, type GlanceFeedConfig, type ResolvedGlanceConfig } from './glance-config.js';
 
 /** Bounds on what an outside Glance may send. */
 export const LIMITS_GLANCE = {
@@ -85,7 +85,7 @@ const pageSchema = z.looseObject({
 });
 
 function feedError(c: GlanceFeedConfig, why: string): EcluseError {
-  return new EcluseError('E_FEED', `feed ${c.name}: ${c.endpoint}: ${why}`, { check: 'feed' });
+  return new EcluseError('E_FEED', `feed ${c.name}: ${glanceSource(c)}: ${why}`, { check: 'feed' });
 }
 
 /** The record's extra properties; E_FEED when there are more than a record may carry. */
@@ -170,11 +170,16 @@ export class GlanceSource {
   readonly root: string;
 
   constructor(
-    private readonly config: GlanceFeedConfig,
-    private readonly token: string | undefined,
+    private readonly config: ResolvedGlanceConfig,
+    private token: string | undefined,
     private readonly timeoutMs = 60_000,
   ) {
     this.root = glanceRoot(config.endpoint);
+  }
+
+  /** The token sent from now on (a renewed Keystone token). */
+  useToken(token: string): void {
+    this.token = token;
   }
 
   headers(): Record<string, string> {

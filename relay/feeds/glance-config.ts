@@ -9,6 +9,10 @@
  *     kind: glance
  *     endpoint: https://glance.staging.example:9292
  *     tokenFile: staging.token          # or tokenEnv: STAGING_TOKEN; never the token itself
+ *     # or, instead of a token, a Keystone application credential (a token is asked for at each fetch, and again
+ *     # before it expires; without `endpoint` the image endpoint is taken from the Keystone catalog):
+ *     # keystone: { authUrl: https://keystone.staging.example:5000/v3, applicationCredentialId: ID,
+ *     #             applicationCredentialSecretFile: staging.secret, region: RegionOne }
  *     matchName: 'ubuntu-24.04-*'
  *     matchTags: [release]
  *     matchProperties: { os_distro: ubuntu }
@@ -36,22 +40,56 @@ const propertyKey = z
   .max(255)
   .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
 
+const httpUrl = z
+  .string()
+  .max(2048)
+  .regex(/^https?:\/\/[^\s?#]+$/i, 'an http(s):// URL without query or fragment')
+  .refine((u) => URL.canParse(u), 'not a URL');
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name');
+
+/** A Keystone v3 application credential (what `openstack application credential create` gives). */
+export const keystoneAuthSchema = z
+  .strictObject({
+    /** The Keystone v3 URL (`OS_AUTH_URL`); `/v3` is added when missing. */
+    authUrl: httpUrl,
+    applicationCredentialId: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'an application credential id'),
+    /** A file holding the secret (read at each fetch; made absolute when declared). */
+    applicationCredentialSecretFile: z.string().min(1).max(4096).optional(),
+    /** An environment variable holding it. */
+    applicationCredentialSecretEnv: envName.optional(),
+    applicationCredentialSecret: z
+      .never({ error: 'a feed file never holds a secret: name a file or an environment variable' })
+      .optional(),
+    /** Which catalog endpoint of type `image` (when the feed gives no `endpoint`). */
+    region: z.string().min(1).max(255).optional(),
+    interface: z.enum(['public', 'internal', 'admin']).default('public'),
+  })
+  .superRefine((k, ctx) => {
+    const given = [k.applicationCredentialSecretFile, k.applicationCredentialSecretEnv].filter((x) => x !== undefined);
+    if (given.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['applicationCredentialSecretFile'],
+        message: 'give applicationCredentialSecretFile or applicationCredentialSecretEnv (one of them)',
+      });
+    }
+  });
+
+export type KeystoneAuth = z.output<typeof keystoneAuthSchema>;
+
 export const glanceFeedSchema = z
   .strictObject({
     ...commonFeedFields,
     kind: z.literal('glance'),
-    /** The Glance base URL (what `openstack --os-image-url` takes), http(s). */
-    endpoint: z
-      .string()
-      .max(2048)
-      .regex(/^https?:\/\/[^\s?#]+$/i, 'an http(s):// URL without query or fragment'),
+    /** The Glance base URL (what `openstack --os-image-url` takes), http(s); from the Keystone catalog if absent. */
+    endpoint: httpUrl.optional(),
+    /** Authenticate with Keystone (instead of a token file or variable). */
+    keystone: keystoneAuthSchema.optional(),
     /** A file holding the token sent as X-Auth-Token (read at each fetch; made absolute when declared). */
     tokenFile: z.string().min(1).max(4096).optional(),
     /** An environment variable holding that token. */
-    tokenEnv: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'an environment variable name')
-      .optional(),
+    tokenEnv: envName.optional(),
     token: z
       .never({
         error: 'a feed file never holds a token: name a file (tokenFile) or an environment variable (tokenEnv)',
@@ -83,6 +121,20 @@ export const glanceFeedSchema = z
     if (f.tokenFile !== undefined && f.tokenEnv !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['tokenEnv'], message: 'give tokenFile or tokenEnv, not both' });
     }
+    if (f.keystone !== undefined && (f.tokenFile !== undefined || f.tokenEnv !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['keystone'],
+        message: 'give keystone or a token (tokenFile, tokenEnv), not both',
+      });
+    }
+    if (f.endpoint === undefined && f.keystone === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['endpoint'],
+        message: 'give the Glance endpoint, or keystone to take it from the catalog',
+      });
+    }
     if (Object.keys(f.matchProperties).length > 32) {
       ctx.addIssue({ code: 'custom', path: ['matchProperties'], message: 'at most 32 properties' });
     }
@@ -97,15 +149,17 @@ export const glanceFeedSchema = z
           'a glance feed pins the vendor certificates (certificates: {UUID: FILE}; --certificate UUID=FILE), or says requireSignature: false (--allow-unsigned)',
       });
     }
-    try {
-      new URL(f.endpoint);
-    } catch {
-      ctx.addIssue({ code: 'custom', path: ['endpoint'], message: 'not a URL' });
-    }
     checkVersionPattern(f.versionPattern, ctx);
   });
 
 export type GlanceFeedConfig = z.output<typeof glanceFeedSchema>;
+
+/** A glance feed's config with its endpoint known (given, or found in the Keystone catalog). */
+export type ResolvedGlanceConfig = GlanceFeedConfig & { endpoint: string };
+
+/** Where a glance feed reads from, for operators: the endpoint, or the Keystone that will name it. */
+export const glanceSource = (c: GlanceFeedConfig): string =>
+  c.endpoint ?? `the image endpoint in the catalog of ${c.keystone?.authUrl ?? '?'}`;
 
 /** A certificate pinned for a glance feed, under the uuid its images name. */
 export interface PinnedGlanceCertificate extends PinnedCertificate {
@@ -137,9 +191,18 @@ export function pinCertificates(c: GlanceFeedConfig, baseDir: string, now = new 
   });
 }
 
-/** The config as stored: `tokenFile` made absolute (it is read at each fetch, from wherever fetch runs). */
+/** The config as stored: secret files made absolute (they are read at each fetch, from wherever fetch runs). */
 export function withAbsolutePaths(c: GlanceFeedConfig, baseDir: string): GlanceFeedConfig {
-  return c.tokenFile === undefined ? c : { ...c, tokenFile: path.resolve(baseDir, c.tokenFile) };
+  const k = c.keystone;
+  return {
+    ...c,
+    ...(c.tokenFile === undefined ? {} : { tokenFile: path.resolve(baseDir, c.tokenFile) }),
+    ...(k?.applicationCredentialSecretFile === undefined
+      ? {}
+      : {
+          keystone: { ...k, applicationCredentialSecretFile: path.resolve(baseDir, k.applicationCredentialSecretFile) },
+        }),
+  };
 }
 
 /** The token to send, read now from the file or environment variable the feed names; undefined without one. */

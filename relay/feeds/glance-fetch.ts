@@ -33,6 +33,7 @@ import { download, type Tap } from './download.js';
 import { partialPath, writeEvidenceFiles } from './evidence-files.js';
 import type { FetchedRelease, FetchOptions, FetchResult } from './fetch.js';
 import { GlanceSource, listQuery, selects, type GlanceImage } from './glance-api.js';
+import { KeystoneSession } from './keystone.js';
 import { readToken, requiresSignature, type GlanceFeedConfig, type PinnedGlanceCertificate } from './glance-config.js';
 
 type GlanceFeed = Feed<GlanceFeedConfig>;
@@ -210,7 +211,7 @@ async function fetchImage(
     }
     const evidence: VendorEvidence = vendorEvidenceSchema.parse({
       kind: 'glance-image',
-      endpoint: c.endpoint,
+      endpoint: c.endpoint ?? source.root,
       imageId: image.id,
       imageName: image.name,
       osHashAlgo: image.osHashValue ? image.osHashAlgo : null,
@@ -277,8 +278,20 @@ export async function fetchGlanceFeed(
   const c = feed.config;
   const byVersion = new Map<string, GlanceImage[]>();
   let source: GlanceSource;
+  let keystone: KeystoneSession | null = null;
   try {
-    source = new GlanceSource(c, readToken(c));
+    if (c.keystone) {
+      keystone = await KeystoneSession.open(c);
+      const endpoint = c.endpoint ?? keystone.imageEndpoint;
+      if (endpoint === null) {
+        throw new EcluseError(
+          'E_FEED',
+          `feed ${c.name}: the Keystone catalog names no ${c.keystone.interface} image endpoint${c.keystone.region ? ` in region ${c.keystone.region}` : ''}; give --endpoint`,
+          { check: 'feed' },
+        );
+      }
+      source = new GlanceSource({ ...c, endpoint }, keystone.current);
+    } else source = new GlanceSource({ ...c, endpoint: c.endpoint as string }, readToken(c));
     for await (const image of source.list(listQuery(c))) {
       if (!selects(c, image)) continue;
       const version = versionOfImage(c, image);
@@ -307,6 +320,7 @@ export async function fetchGlanceFeed(
     }
     const image = images[0] as GlanceImage;
     try {
+      if (keystone) source.useToken(await keystone.token());
       result.fetched.push(await fetchImage(home, feed, source, image, version, o));
     } catch (e) {
       const err = asEcluseError(e);

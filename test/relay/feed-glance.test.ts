@@ -292,6 +292,24 @@ describe('glance feeds', () => {
     expect(() => outside({ matchName: 'x' }, [old])).toThrow(/expired/);
   });
 
+  it('takes a Keystone application credential instead of a token, never the secret itself', () => {
+    const keystone = { authUrl: 'https://keystone.example/v3', applicationCredentialId: 'abc123' };
+    const ok = outside({ endpoint: undefined, keystone: { ...keystone, applicationCredentialSecretFile: 'k.secret' } });
+    const stored = ok.home.db.prepare('SELECT config FROM feeds').get() as { config: string };
+    // The secret file is made absolute when declared (fetch may run elsewhere); the endpoint comes from the catalog.
+    expect(JSON.parse(stored.config)).toMatchObject({
+      keystone: { ...keystone, applicationCredentialSecretFile: path.join(ok.root, 'k.secret'), interface: 'public' },
+    });
+    expect(() => outside({ keystone: { ...keystone, applicationCredentialSecret: 's3cret' } })).toThrow(
+      /never holds a secret/,
+    );
+    expect(() => outside({ keystone })).toThrow(/applicationCredentialSecretFile or applicationCredentialSecretEnv/);
+    expect(() => outside({ keystone: { ...keystone, applicationCredentialSecretEnv: 'S' }, tokenEnv: 'T' })).toThrow(
+      /keystone or a token/,
+    );
+    expect(() => outside({ endpoint: undefined })).toThrow(/or keystone to take it from the catalog/);
+  });
+
   it('refuses two different images claiming the same version (E_FEED), fetching neither', async () => {
     const p = `dup${++n}`;
     await image(p, '6.0');
