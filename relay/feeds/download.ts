@@ -26,6 +26,28 @@ function feedError(source: string, why: string): EcluseError {
   return new EcluseError('E_FEED', `cannot read ${source}: ${why}`, { check: 'feed' });
 }
 
+/**
+ * The body of an HTTP answer, whole, if it is at most `max` bytes (by its Content-Length, then by what arrives);
+ * null, with the rest of the body dropped, when it is longer.
+ */
+export async function readBoundedBody(res: Response, max: number): Promise<Buffer | null> {
+  if (Number(res.headers.get('content-length') ?? '0') > max) {
+    await res.body?.cancel();
+    return null;
+  }
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+    n += chunk.length;
+    if (n > max) {
+      await res.body?.cancel().catch(() => undefined);
+      return null;
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
 /** Reads a whole (small) file from the mirror, at most `max` bytes; null when it does not exist (404 / ENOENT). */
 export async function readSmall(source: string, max: number): Promise<Buffer | null> {
   if (isHttp(source)) {
@@ -37,18 +59,9 @@ export async function readSmall(source: string, max: number): Promise<Buffer | n
     }
     if (res.status === 404 || res.status === 410) return null;
     if (!res.ok) throw feedError(source, `HTTP ${res.status}`);
-    const declared = Number(res.headers.get('content-length') ?? '0');
-    if (declared > max) throw feedError(source, `it is ${declared} bytes, more than the ${max} allowed`);
-    const chunks: Buffer[] = [];
-    let n = 0;
-    if (res.body) {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        n += chunk.length;
-        if (n > max) throw feedError(source, `it is more than the ${max} bytes allowed`);
-        chunks.push(Buffer.from(chunk));
-      }
-    }
-    return Buffer.concat(chunks);
+    const body = await readBoundedBody(res, max);
+    if (body === null) throw feedError(source, `it is more than the ${max} bytes allowed`);
+    return body;
   }
   try {
     const st = await fs.promises.stat(source);

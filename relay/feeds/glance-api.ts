@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { LIMITS } from '../../sneakernet/limits.js';
 import { GLANCE_IMAGE_ID, parseBoundedJson } from '../../sneakernet/statement.js';
+import { readBoundedBody } from './download.js';
 import { glanceSource, type GlanceFeedConfig, type ResolvedGlanceConfig } from './glance-config.js';
 
 /** Bounds on what an outside Glance may send. */
@@ -218,19 +219,10 @@ export class GlanceSource {
       await res.body?.cancel();
       throw feedError(c, `HTTP ${res.status}`);
     }
-    if (Number(res.headers.get('content-length') ?? '0') > max) {
-      await res.body?.cancel();
-      throw feedError(c, `a response of more than ${max} bytes`);
-    }
-    const chunks: Buffer[] = [];
-    let n = 0;
-    for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
-      n += chunk.length;
-      if (n > max) throw feedError(c, `a response of more than ${max} bytes`);
-      chunks.push(Buffer.from(chunk));
-    }
+    const body = await readBoundedBody(res, max);
+    if (body === null) throw feedError(c, `a response of more than ${max} bytes`);
     try {
-      return parseBoundedJson(Buffer.concat(chunks), 'the response', max);
+      return parseBoundedJson(body, 'the response', max);
     } catch (e) {
       throw feedError(c, (e as Error).message);
     }

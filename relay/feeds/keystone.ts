@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
+import { readBoundedBody } from './download.js';
 import type { GlanceFeedConfig, KeystoneAuth } from './glance-config.js';
 
 /** A token this close to its expiry is replaced before the next request. */
@@ -140,10 +141,11 @@ export class KeystoneSession {
       await res.body?.cancel();
       throw keystoneError(c, 'the answer carries no usable X-Subject-Token');
     }
-    const text = await boundedText(res, c);
+    const answer = await readBoundedBody(res, MAX_RESPONSE);
+    if (answer === null) throw keystoneError(c, `an answer of more than ${MAX_RESPONSE} bytes`);
     let parsed: z.infer<typeof tokenResponseSchema>;
     try {
-      parsed = tokenResponseSchema.parse(JSON.parse(text));
+      parsed = tokenResponseSchema.parse(JSON.parse(answer.toString('utf8')));
     } catch {
       throw keystoneError(c, 'the token answer is not a Keystone v3 token');
     }
@@ -158,15 +160,4 @@ export class KeystoneSession {
     const url = endpoints[0]?.url;
     return { token, expiresAt, imageEndpoint: url && /^https?:\/\//i.test(url) && URL.canParse(url) ? url : null };
   }
-}
-
-async function boundedText(res: Response, c: GlanceFeedConfig): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
-    n += chunk.length;
-    if (n > MAX_RESPONSE) throw keystoneError(c, `an answer of more than ${MAX_RESPONSE} bytes`);
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
