@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runClient, startEcluseServe, type Peer } from '../conformance/peers.js';
 import { ecluse, ecluseOk, world, type World } from '../helpers/world.js';
 import { haveKeystone, startKeystone, type KeystonePeer } from '../helpers/keystone.js';
-import { publish } from '../relay/glance-fixtures.js';
+import { glanceFeedAddArgs, publish } from '../relay/glance-fixtures.js';
 
 if (!haveKeystone())
   console.warn('glance feed through Keystone: skipped, keystone is not installed (scripts/install-deps.sh)');
@@ -23,29 +23,10 @@ describe.skipIf(!haveKeystone())('glance feed through Keystone', () => {
 
   const feedAdd = (name: string, args: string[]) =>
     ecluseOk(
-      [
-        'relay',
-        'feed',
-        'add',
-        name,
-        '--kind',
-        'glance',
-        '--vendor',
-        'vendorix',
-        '--product',
-        'vendor-os',
-        '--keystone',
-        keystone.url,
-        '--app-credential-id',
-        credentialId,
-        '--match-name',
-        'vendor-os-*',
-        '--version-property',
-        'version',
-        '--allow-unsigned',
-        ...args,
-        '--json',
-      ],
+      glanceFeedAddArgs(name, 'vendor-os', [
+        ...['--keystone', keystone.url, '--app-credential-id', credentialId],
+        ...['--match-name', 'vendor-os-*', '--allow-unsigned', ...args],
+      ]),
       { home: w.outside },
     );
 

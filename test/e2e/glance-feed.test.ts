@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEcluseServe, startRealGlance, type Peer } from '../conformance/peers.js';
 import { ecluse, ecluseOk, expectImportRefused, world, type World } from '../helpers/world.js';
-import { addProperties, publish, rsaSigner, type CertSigner } from '../relay/glance-fixtures.js';
+import { addProperties, glanceFeedAddArgs, publish, rsaSigner, type CertSigner } from '../relay/glance-fixtures.js';
 
 const SDK_SIGNER = `
 import base64, sys
@@ -65,27 +65,7 @@ describe('glance feed: staging cloud to site', () => {
   }
 
   const feedAdd = (name: string, args: string[], product = 'vendor-os') =>
-    ecluseOk(
-      [
-        'relay',
-        'feed',
-        'add',
-        name,
-        '--kind',
-        'glance',
-        '--vendor',
-        'vendorix',
-        '--product',
-        product,
-        '--endpoint',
-        staging.url,
-        '--version-property',
-        'version',
-        ...args,
-        '--json',
-      ],
-      { home: w.outside },
-    );
+    ecluseOk(glanceFeedAddArgs(name, product, ['--endpoint', staging.url, ...args]), { home: w.outside });
 
   beforeAll(async () => {
     w = await world();

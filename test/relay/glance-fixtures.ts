@@ -222,3 +222,11 @@ export async function startGlanceProxy(target: string): Promise<GlanceProxy> {
       }),
   };
 }
+
+/** `ecluse relay feed add NAME --kind glance` for the vendor "vendorix" (versions from the `version` property). */
+export function glanceFeedAddArgs(name: string, product: string, args: string[]): string[] {
+  return [
+    ...['relay', 'feed', 'add', name, '--kind', 'glance', '--vendor', 'vendorix', '--product', product],
+    ...['--version-property', 'version', ...args, '--json'],
+  ];
+}
