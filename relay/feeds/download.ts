@@ -235,6 +235,7 @@ export async function download<T extends Tap = Tap>(
         // The partial file already holds everything (or more than) the server has: start again to be sure.
         await res.body?.cancel();
         await fs.promises.rm(partial, { force: true });
+        watch.stop(); // the fresh start has its own watch
         return download(source, partial, onProgress, o);
       }
       if (!res.ok) {
@@ -271,6 +272,7 @@ export async function download<T extends Tap = Tap>(
       if (!st.isFile()) throw feedError(source, 'not a regular file');
       if (have > st.size) {
         await fs.promises.rm(partial, { force: true });
+        watch.stop(); // the fresh start has its own watch
         return download(source, partial, onProgress, o);
       }
       total = st.size;
