@@ -18,7 +18,7 @@ import {
   GLANCE_HASH_METHODS,
   GLANCE_IMAGE_ID,
   GLANCE_KEY_TYPES,
-} from '../sneakernet/statement.js';
+} from '../sneakernet/evidence.js';
 import { keyIdOf } from './keyid.js';
 
 export type GlanceHashMethod = (typeof GLANCE_HASH_METHODS)[number];

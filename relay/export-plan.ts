@@ -3,7 +3,8 @@
  * sends receipts, exactly what its inventory lacks), the deltas against releases it holds, and `ecluse export --plan`.
  */
 import { EcluseError } from '../sneakernet/errors.js';
-import { vendorEvidenceSchema, type Artifact } from '../sneakernet/statement.js';
+import { type Artifact } from '../sneakernet/statement.js';
+import { vendorEvidenceSchema } from '../sneakernet/evidence.js';
 import { planVolumes } from '../sneakernet/volume-plan.js';
 import { exportAt, lastExport, type ArtifactRow, type RelayHome } from './catalog.js';
 import { withDeltas, type DeltaSummary } from './delta.js';

@@ -7,16 +7,16 @@ import { z } from 'zod';
 import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
 import { deltaProblem, transferSize } from './delta.js';
+import { vendorEvidenceSchema } from './evidence.js';
+import { sha256Hex, sha512Hex } from './schema-parts.js';
+
+export { sha256Hex, sha512Hex };
 
 export const FORMAT_VERSION = 1;
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
 export const PREDICATE_TYPE = 'https://ecluse.dev/bundle/v1';
 /** DSSE payload type of the signed statement. */
 export const PAYLOAD_TYPE = 'application/vnd.in-toto+json';
-
-const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `${bytes * 2} lowercase hex`);
-export const sha256Hex = hex(32);
-export const sha512Hex = hex(64);
 
 /** Names, versions and ids: printable, no path separators, no control characters. */
 const identifier = z
@@ -46,7 +46,8 @@ export const DISK_FORMATS = [
 ] as const;
 export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] as const;
 
-const propertyKey = z
+/** A Glance property name as the statement carries it (also what feeds may name and copy). */
+export const propertyKey = z
   .string()
   .min(1)
   .max(LIMITS.propertyKeyLength)
@@ -54,102 +55,6 @@ const propertyKey = z
 const properties = z
   .record(propertyKey, z.string().max(LIMITS.propertyValueLength))
   .refine((p) => Object.keys(p).length <= LIMITS.properties, `at most ${LIMITS.properties} properties`);
-
-/** Standard base64 (RFC 4648 §4, padded) of at most `maxChars` characters. */
-const base64 = (maxChars: number) =>
-  z
-    .string()
-    .min(1)
-    .max(maxChars)
-    .regex(/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/, 'base64');
-
-/** Largest vendor checksum file (or clear-signed document) carried as evidence: 256 KiB. */
-export const EVIDENCE_CHECKSUMS_BYTES = 256 * 1024;
-/** Largest detached OpenPGP signature or Sigstore bundle carried as evidence: 64 KiB. */
-export const EVIDENCE_SIGNATURE_BYTES = 64 * 1024;
-const b64Chars = (bytes: number) => Math.ceil(bytes / 3) * 4;
-
-/**
- * The vendor's own proof that it published an artifact (optional; docs/FORMAT.md 4.5), kept by the export station
- * when it fetched the artifact from a feed and re-verified by the import station against vendor keys pinned inside.
- */
-/** Glance image-signature hash methods (`img_signature_hash_method`, as cursive names them). */
-export const GLANCE_HASH_METHODS = ['SHA-224', 'SHA-256', 'SHA-384', 'SHA-512'] as const;
-/** Glance image-signature key types (`img_signature_key_type`, as cursive names them). */
-export const GLANCE_KEY_TYPES = [
-  'RSA-PSS',
-  'DSA',
-  'ECC_SECT571K1',
-  'ECC_SECT409K1',
-  'ECC_SECT571R1',
-  'ECC_SECT409R1',
-  'ECC_SECP384R1',
-  'ECC_SECP521R1',
-] as const;
-/** Largest Glance image signature carried as evidence (decoded): 8 KiB (an RSA-16384 signature is 2 KiB). */
-export const EVIDENCE_GLANCE_SIGNATURE_BYTES = 8 * 1024;
-/** A Glance image id: a UUID, any case (the reference Glance accepts and returns lowercase). */
-export const GLANCE_IMAGE_ID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
-
-export const vendorEvidenceSchema = z.discriminatedUnion('kind', [
-  z.strictObject({
-    /** A checksum file (SHA256SUMS, SHA512SUMS, CHECKSUM) signed with OpenPGP, listing the artifact. */
-    kind: z.literal('openpgp-checksums'),
-    /** Fingerprint (uppercase hex) of the vendor key that made the signature, as the export station saw it. */
-    keyFingerprint: z.string().regex(/^(?:[0-9A-F]{40}|[0-9A-F]{64})$/, 'an OpenPGP fingerprint in uppercase hex'),
-    /** The artifact's file name in the checksum file. */
-    file: z.string().min(1).max(LIMITS.nameLength),
-    algorithm: z.enum(['sha256', 'sha512']),
-    /** The checksum file as published (for a clear-signed file: the whole clear-signed document). */
-    checksums: base64(b64Chars(EVIDENCE_CHECKSUMS_BYTES)),
-    /** The detached signature (binary or ASCII-armored) over `checksums`; null when `checksums` is clear-signed. */
-    signature: base64(b64Chars(EVIDENCE_SIGNATURE_BYTES)).nullable(),
-  }),
-  z.strictObject({
-    /** A Sigstore bundle by a vendor key: a message signature over the artifact, or a DSSE in-toto statement naming it. */
-    kind: z.literal('sigstore'),
-    /** SHA-256 of the vendor public key's SubjectPublicKeyInfo (DER), as the export station saw it. */
-    keyId: sha256Hex,
-    /** The Sigstore bundle (JSON) as published. */
-    bundle: base64(b64Chars(EVIDENCE_SIGNATURE_BYTES)),
-  }),
-  z.strictObject({
-    /** An image read from an outside Glance (a staging cloud), with its Glance image signature when it had one. */
-    kind: z.literal('glance-image'),
-    /** The Glance endpoint the export station read it from (informative). */
-    endpoint: z.string().min(1).max(2048),
-    /** The image's id and name in that Glance (informative). */
-    imageId: z.string().regex(GLANCE_IMAGE_ID, 'a UUID'),
-    imageName: z.string().max(LIMITS.nameLength).nullable(),
-    /** `os_hash_algo` / `os_hash_value` and `checksum` (md5) as that Glance published them; null when it did not. */
-    osHashAlgo: z
-      .string()
-      .regex(/^[a-z0-9_]{1,32}$/, 'a hashlib name')
-      .nullable(),
-    osHashValue: z
-      .string()
-      .regex(/^(?:[0-9a-f]{2}){16,128}$/, 'lowercase hex')
-      .nullable(),
-    checksum: z
-      .string()
-      .regex(/^[0-9a-f]{32}$/, '32 lowercase hex')
-      .nullable(),
-    /** The image's Glance signature (`img_signature*` properties); null: provenance only, no vendor signature. */
-    signature: z
-      .strictObject({
-        /** `img_signature_certificate_uuid`: the certificate's secret in the staging cloud's key manager. */
-        certificateUuid: z.string().regex(GLANCE_IMAGE_ID, 'a UUID'),
-        /** SHA-256 of the SPKI (DER) of the pinned certificate's key the export station verified with (informative). */
-        keyId: sha256Hex,
-        hashMethod: z.enum(GLANCE_HASH_METHODS),
-        keyType: z.enum(GLANCE_KEY_TYPES),
-        /** `img_signature`: base64 signature over the image bytes. */
-        value: base64(b64Chars(EVIDENCE_GLANCE_SIGNATURE_BYTES)),
-      })
-      .nullable(),
-  }),
-]);
-export type VendorEvidence = z.infer<typeof vendorEvidenceSchema>;
 
 export const provenanceSchema = z.strictObject({
   /** Who published the artifact (free text at v1; vendor feeds fill it). */

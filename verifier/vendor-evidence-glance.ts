@@ -11,7 +11,8 @@
  */
 import fs from 'node:fs';
 import { EcluseError, type ErrorCode } from '../sneakernet/errors.js';
-import type { Artifact, VendorEvidence } from '../sneakernet/statement.js';
+import type { Artifact } from '../sneakernet/statement.js';
+import type { VendorEvidence } from '../sneakernet/evidence.js';
 import { streamingVerifier, usableKeys } from '../keys/glance-signature.js';
 import type { StagedArtifact } from './staging.js';
 

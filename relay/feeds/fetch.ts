@@ -18,26 +18,17 @@
 import fs from 'node:fs';
 import picomatch from 'picomatch';
 import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
-import { EVIDENCE_CHECKSUMS_BYTES, EVIDENCE_SIGNATURE_BYTES, type VendorEvidence } from '../../sneakernet/statement.js';
+import { EVIDENCE_CHECKSUMS_BYTES, EVIDENCE_SIGNATURE_BYTES, type VendorEvidence } from '../../sneakernet/evidence.js';
 import { parseChecksums, verifyOpenPgp, verifySigstoreBlob } from '../../keys/vendor.js';
-import { recordBlob, validate } from '../add.js';
+import { validate } from '../add.js';
 import { blobPath, type RelayHome } from '../catalog.js';
 import { sniffDiskFormat } from '../disk-format.js';
 import { listFeeds, versionOf, type Feed, type MirrorFeedConfig } from './config.js';
 import { download, joinSource, listSource, readSmall } from './download.js';
-import { evidenceDir, partialPath, writeEvidenceFiles, type EvidenceFile } from './evidence-files.js';
+import { evidenceDir, keepRelease, partialPath, type EvidenceFile, type FetchedRelease } from './evidence-files.js';
 import { fetchGlanceFeed } from './glance-fetch.js';
 
-export interface FetchedRelease {
-  feed: string;
-  name: string;
-  version: string;
-  file: string;
-  size: number;
-  sha256: string;
-  resumedFrom: number;
-  evidence: VendorEvidence['kind'];
-}
+export type { FetchedRelease } from './evidence-files.js';
 
 export interface FeedRefusal {
   feed: string;
@@ -203,12 +194,9 @@ async function fetchRelease(
       containerFormat: c.containerFormat,
       properties: c.properties,
     });
-    await writeEvidenceFiles(home, got.sha256, cand.files, evidence);
-    const r = await recordBlob(home, {
-      tmp: got.file,
-      size: got.size,
-      sha256: got.sha256,
-      sha512: got.sha512,
+    return await keepRelease(home, got, {
+      feed: c.name,
+      file: cand.file,
       name: c.product,
       version: cand.version,
       diskFormat,
@@ -216,19 +204,9 @@ async function fetchRelease(
       properties: c.properties,
       vendor: c.vendor,
       source,
-      evidence: JSON.stringify(evidence),
-      feed: c.name,
+      evidence,
+      files: cand.files,
     });
-    return {
-      feed: c.name,
-      name: r.artifact.name,
-      version: r.artifact.version,
-      file: cand.file,
-      size: r.artifact.size,
-      sha256: r.artifact.sha256,
-      resumedFrom: got.resumedFrom,
-      evidence: evidence.kind,
-    };
   } catch (e) {
     // Bytes that failed a vendor check are not kept (a resumed download must not build on them).
     await fs.promises.rm(partial, { force: true });

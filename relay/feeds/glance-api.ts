@@ -12,7 +12,8 @@ import picomatch from 'picomatch';
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { LIMITS } from '../../sneakernet/limits.js';
-import { GLANCE_IMAGE_ID, parseBoundedJson } from '../../sneakernet/statement.js';
+import { parseBoundedJson } from '../../sneakernet/statement.js';
+import { GLANCE_IMAGE_ID } from '../../sneakernet/evidence.js';
 import { readBoundedBody } from './download.js';
 import { glanceSource, type GlanceFeedConfig, type ResolvedGlanceConfig } from './glance-config.js';
 

@@ -26,7 +26,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
-import { CONTAINER_FORMATS, DISK_FORMATS, GLANCE_IMAGE_ID } from '../../sneakernet/statement.js';
+import { CONTAINER_FORMATS, DISK_FORMATS, propertyKey } from '../../sneakernet/statement.js';
+import { GLANCE_IMAGE_ID } from '../../sneakernet/evidence.js';
 import { readCertificate, type PinnedCertificate } from '../../keys/glance-signature.js';
 import { checkVersionPattern, commonFeedFields } from './common.js';
 
@@ -34,11 +35,6 @@ import { checkVersionPattern, commonFeedFields } from './common.js';
 export const DEFAULT_COPY_PROPERTIES = ['architecture', 'os_distro', 'os_version', 'os_type', 'hw_*'];
 
 const glob = z.string().min(1).max(255);
-const propertyKey = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
 
 const httpUrl = z
   .string()

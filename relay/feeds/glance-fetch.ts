@@ -14,8 +14,9 @@ import fs from 'node:fs';
 import picomatch from 'picomatch';
 import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
 import { LIMITS } from '../../sneakernet/limits.js';
-import { CONTAINER_FORMATS, DISK_FORMATS, vendorEvidenceSchema } from '../../sneakernet/statement.js';
-import type { VendorEvidence } from '../../sneakernet/statement.js';
+import { CONTAINER_FORMATS, DISK_FORMATS, propertyKey } from '../../sneakernet/statement.js';
+import { vendorEvidenceSchema } from '../../sneakernet/evidence.js';
+import type { VendorEvidence } from '../../sneakernet/evidence.js';
 import {
   checkValidity,
   keyFits,
@@ -25,13 +26,13 @@ import {
   type GlanceSignature,
   type StreamingVerifier,
 } from '../../keys/glance-signature.js';
-import { recordBlob, validate } from '../add.js';
+import { validate } from '../add.js';
 import type { RelayHome } from '../catalog.js';
 import { asVersion, versionOf } from './common.js';
 import type { Feed } from './config.js';
 import { download, type Tap } from './download.js';
-import { partialPath, writeEvidenceFiles } from './evidence-files.js';
-import type { FetchedRelease, FetchOptions, FetchResult } from './fetch.js';
+import { keepRelease, partialPath, type FetchedRelease } from './evidence-files.js';
+import type { FetchOptions, FetchResult } from './fetch.js';
 import { GlanceSource, listQuery, selects, type GlanceImage } from './glance-api.js';
 import { KeystoneSession } from './keystone.js';
 import { readToken, requiresSignature, type GlanceFeedConfig, type PinnedGlanceCertificate } from './glance-config.js';
@@ -128,7 +129,7 @@ function carriedProperties(c: GlanceFeedConfig, image: GlanceImage): Record<stri
   for (const [k, v] of Object.entries(image.properties).sort(([a], [b]) => a.localeCompare(b))) {
     if (Object.keys(out).length >= LIMITS.properties - Object.keys(c.properties).length) break;
     if ((SIGNATURE_PROPERTIES as readonly string[]).includes(k) || k.startsWith('ecluse_') || !take(k)) continue;
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/.test(k)) continue;
+    if (!propertyKey.safeParse(k).success) continue;
     out[k] = v;
   }
   return { ...out, ...c.properties };
@@ -228,12 +229,9 @@ async function fetchImage(
         : null,
     });
     const record = Buffer.from(`${JSON.stringify(image.raw, null, 2)}\n`);
-    await writeEvidenceFiles(home, got.sha256, [{ name: 'glance-image.json', bytes: record }], evidence);
-    const r = await recordBlob(home, {
-      tmp: got.file,
-      size: got.size,
-      sha256: got.sha256,
-      sha512: got.sha512,
+    return await keepRelease(home, got, {
+      feed: c.name,
+      file: label,
       name: c.product,
       version,
       diskFormat,
@@ -241,19 +239,9 @@ async function fetchImage(
       properties,
       vendor: c.vendor,
       source: source.imageUrl(image.id),
-      evidence: JSON.stringify(evidence),
-      feed: c.name,
+      evidence,
+      files: [{ name: 'glance-image.json', bytes: record }],
     });
-    return {
-      feed: c.name,
-      name: r.artifact.name,
-      version: r.artifact.version,
-      file: label,
-      size: r.artifact.size,
-      sha256: r.artifact.sha256,
-      resumedFrom: got.resumedFrom,
-      evidence: evidence.kind,
-    };
   } catch (e) {
     // Bytes that failed a vendor check are not kept (a resumed download must not build on them).
     await fs.promises.rm(partial, { force: true });

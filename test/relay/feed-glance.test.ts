@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRelayHome, type RelayHome } from '../../relay/catalog.js';
 import { applyFeeds, listFeeds, readFeedsFile } from '../../relay/feeds/config.js';
 import { fetchFeeds } from '../../relay/feeds/fetch.js';
-import { vendorEvidenceSchema } from '../../sneakernet/statement.js';
+import { vendorEvidenceSchema } from '../../sneakernet/evidence.js';
 import { glanceFixture, type GlanceFixture } from '../helpers/glance-fixture.js';
 import {
   ecSigner,
