@@ -51,9 +51,41 @@ export const receiptSchema = z.strictObject({
         bundleId: z.string().max(64).nullable(),
         station: z.string().max(255).nullable(),
         message: z.string().max(4096),
+        /** Addition: the refused bundle's sequence in its station's chain for this site, when the statement was read. */
+        sequence: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+        /**
+         * Addition: the artifacts this refusal is about (E_NOT_ALLOWED: the ones the site policy refused, with the rule;
+         * E_ROLLBACK: the ones not newer than the site holds). The export station leaves these out of its next export.
+         */
+        artifacts: z
+          .array(
+            z.strictObject({
+              name: z.string().min(1).max(255),
+              version: z.string().min(1).max(255),
+              sha256: hex256,
+              rule: z.string().max(255).nullable(),
+            }),
+          )
+          .max(1000)
+          .optional(),
       }),
     )
     .max(1000),
+  /**
+   * Addition: bundles the import station has not accepted below each station's high-water mark (missing, or refused
+   * and not accepted since): a gap is named, it does not block (docs/FORMAT.md section 6).
+   */
+  gaps: z
+    .array(
+      z.strictObject({
+        station: identifier,
+        sequence: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+        /** The code of the last refusal of that sequence, or null when the bundle never arrived. */
+        refusedWith: z.string().max(64).nullable(),
+      }),
+    )
+    .max(10_000)
+    .optional(),
   /** What the store holds that came through bundles; `sha256` digests the sorted `name\tversion\tsha256\n` lines. */
   inventory: z.strictObject({
     sha256: hex256,
