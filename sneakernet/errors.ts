@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   E_PASSPHRASE: { category: 'failure', meaning: 'a private key could not be unlocked' },
   E_KEY: { category: 'failure', meaning: 'a key or certificate is unusable' },
   E_IO: { category: 'failure', meaning: 'reading or writing a file failed' },
+  E_DATABASE: { category: 'failure', meaning: "the station's database (ecluse.sqlite) is damaged, not a database, or cannot be opened" },
+  E_ADDRESS_IN_USE: { category: 'failure', meaning: 'the address to listen on is already taken by another program' },
   E_STORE: { category: 'refused', meaning: 'the image store and its catalog disagree' },
   E_TARGET: { category: 'failure', meaning: "pushing an image into the site's own Glance (a target) failed" },
   // vendor feeds and vendor evidence (export station fetch; import station re-check)

@@ -8,6 +8,7 @@ import { loadTrustAnchors } from '../../keys/trust.js';
 import { loadSigner } from '../../keys/signer.js';
 import { PASSPHRASE_ENV, resolvePassphrase, signerPassphraseEnv } from '../../keys/passphrase.js';
 import { EcluseError } from '../../sneakernet/errors.js';
+import { unreadableFile } from '../../sneakernet/input-file.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { addArtifact } from '../../relay/add.js';
 import { openRelayHome } from '../../relay/catalog.js';
@@ -75,7 +76,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
         try {
           pem = await fs.promises.readFile(keyFile, 'utf8');
         } catch (e) {
-          throw new EcluseError('E_NOT_FOUND', `cannot read ${keyFile}: ${(e as Error).message}`);
+          throw unreadableFile(keyFile, e, 'receipt key file');
         }
         const h = openRelayHome(resolveHome(home()));
         try {
