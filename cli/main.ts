@@ -115,6 +115,9 @@ const commandPath = (c: Command): string => {
   return names.join(' ');
 };
 for (const c of allCommands(program)) {
+  // Descriptions are prose: commander wraps them at the terminal's width, so a line break written in the source
+  // (to keep it under 120 columns) becomes a space; a blank line or an indented line stays as written.
+  c.description(c.description().replace(/([^\n])\n(?=[^\s])/g, '$1 '));
   c.exitOverride();
   c.enablePositionalOptions();
   c.showHelpAfterError(false);

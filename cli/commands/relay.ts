@@ -70,6 +70,10 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     .argument('<KEYFILE>', 'the receipt public key (PEM)')
     .requiredOption('--site <SITE_ID>', 'the site whose import station holds that key')
     .option('--replace', 'replace the key pinned for that site')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ecluse --home /var/lib/ecluse-relay relay receipt trust /media/usb0/receipt.pub --site paris-1\n',
+    )
     .action(async (keyFile: string, o: { site: string; replace?: boolean }) => {
       await report(ctx(), async () => {
         let pem: string;
@@ -91,6 +95,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     .command('import')
     .description('take the receipts on the media: verified against the pinned key of their site, newer than the last')
     .argument('<MEDIA_DIR>')
+    .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse-relay relay receipt import /media/usb0\n')
     .action(async (media: string) => {
       await report(ctx(), async () => {
         const h = openRelayHome(resolveHome(home()));

@@ -140,7 +140,9 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
     .action(async (o: { listen: string }) => {
       const m = /^(.*):([0-9]{1,5})$/.exec(o.listen);
       if (!m || !m[1] || !m[2] || Number(m[2]) > 65535) {
-        process.stderr.write(`E_USAGE: --listen wants HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:9292 (got ${o.listen})\n`);
+        process.stderr.write(
+          `E_USAGE: --listen wants HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:9292 (got ${o.listen})\n`,
+        );
         process.exitCode = 2;
         return;
       }
