@@ -8,7 +8,7 @@ import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
 import { deltaProblem, transferSize } from './delta.js';
 import { vendorEvidenceSchema } from './evidence.js';
-import { sha256Hex, sha512Hex } from './schema-parts.js';
+import { imageName, sha256Hex, sha512Hex } from './schema-parts.js';
 
 export { sha256Hex, sha512Hex };
 
@@ -73,7 +73,7 @@ export const provenanceSchema = z.strictObject({
  * artifact's volume entries (which then carry only those bytes). The rebuilt bytes must match `sha256`/`sha512`.
  */
 export const deltaSchema = z.strictObject({
-  base: z.strictObject({ name: identifier, version: identifier, size, sha256: sha256Hex }),
+  base: z.strictObject({ name: imageName, version: identifier, size, sha256: sha256Hex }),
   ops: z
     .array(
       z.discriminatedUnion('from', [
@@ -87,7 +87,8 @@ export const deltaSchema = z.strictObject({
 export type Delta = z.infer<typeof deltaSchema>;
 
 export const artifactSchema = z.strictObject({
-  name: identifier,
+  /** An image name (4.7): spaces and non-ASCII letters allowed, NFC, no control characters, at most 255. */
+  name: imageName,
   version: identifier,
   type: z.literal('vm-image'),
   size,

@@ -117,7 +117,10 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     .command('add')
     .description('add a VM image (or another artifact) to the export station catalog, to go in the next export')
     .argument('<FILE>', 'the image file')
-    .requiredOption('--name <NAME>', 'image name at the site (Glance name)')
+    .requiredOption(
+      '--name <NAME>',
+      'image name at the site (the Glance name): letters of any script, digits, spaces and punctuation, at most 255',
+    )
     .requiredOption('--version <VERSION>', 'version of this release (e.g. 1.2.0, 2026.11.21)')
     .option('--disk-format <FORMAT>', 'raw, qcow2, vmdk, vhdx, iso, ... (default: detected from the file)')
     .option('--container-format <FORMAT>', 'bare, ovf, ova, ...', 'bare')
@@ -146,7 +149,8 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
             const diskFormat = o.diskFormat ?? (await sniffDiskFormat(file));
             const r = await addArtifact(h, {
               file,
-              name: o.name,
+              // As typed, in NFC: "débian" typed with a combining accent is the same name as the precomposed one.
+              name: o.name.normalize('NFC'),
               version: o.version,
               diskFormat,
               containerFormat: o.containerFormat,
