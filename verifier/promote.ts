@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { virtualSizeOf } from './disk-header.js';
 import { randomUUID } from 'node:crypto';
 import { syncDirSync } from '../sneakernet/durable.js';
 import type { Statement } from '../sneakernet/statement.js';
@@ -48,7 +49,9 @@ export interface Promotion {
 export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]> {
   const p = o.statement.predicate;
   const moved: string[] = [];
-  const images: Array<PromotedImage & { file: string; staged: string; properties: Record<string, string> }> = [];
+  const images: Array<
+    PromotedImage & { file: string; staged: string; properties: Record<string, string>; virtual_size: number | null }
+  > = [];
   try {
     for (const s of o.staged) {
       if (!s.file) throw new Error('promote: artifact was not staged');
@@ -67,6 +70,7 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
         container_format: a.containerFormat,
         file: id,
         staged: s.file,
+        virtual_size: null,
         properties: {
           ...a.properties,
           ecluse_version: a.version,
@@ -79,8 +83,10 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
         },
       });
     }
-    // Glance image signatures (img_signature*), by this station's key, from the sha256 of the staged bytes.
+    // Glance image signatures (img_signature*), by this station's key, from the sha256 of the staged bytes; the
+    // virtual size from a qcow2 header, as Glance's own import reads it.
     for (const i of images) {
+      i.virtual_size = await virtualSizeOf(i.staged, i.disk_format);
       const sha256 = o.staged.find((s) => s.file === i.staged)?.digests.sha256;
       Object.assign(i.properties, await imageSignatureProperties(site, i.staged, sha256));
     }
@@ -105,7 +111,7 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
         `INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value,
            size, virtual_size, container_format, disk_format, min_disk, min_ram, owner, created_at, updated_at, file,
            origin, bundle_id, artifact_name, artifact_version, sha256, properties, tags)
-         VALUES (?, ?, 'active', ?, 0, 0, ?, 'sha512', ?, ?, NULL, ?, ?, 0, 0, NULL, ?, ?, ?, 'bundle', ?, ?, ?, ?, ?, '[]')`,
+         VALUES (?, ?, 'active', ?, 0, 0, ?, 'sha512', ?, ?, ?, ?, ?, 0, 0, NULL, ?, ?, ?, 'bundle', ?, ?, ?, ?, ?, '[]')`,
       );
       for (const i of images) {
         hideOlder.run(at, i.name);
@@ -117,6 +123,7 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
           i.checksum,
           i.os_hash_value,
           i.size,
+          i.virtual_size,
           i.container_format,
           i.disk_format,
           at,
@@ -181,5 +188,5 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
   // Staging into the site's own Glance, if targets are set (issue 5): after the commit; never fails the import.
   const promotedIds = images.map((i) => i.id);
   await pushToTargets(site.db, site.home.images, promotedIds);
-  return images.map(({ file: _f, staged: _s, properties: _p, ...rest }) => rest);
+  return images.map(({ file: _f, staged: _s, properties: _p, virtual_size: _v, ...rest }) => rest);
 }

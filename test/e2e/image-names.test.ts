@@ -3,7 +3,7 @@
  * travel in the signed statement, become the Glance `name` served by `ecluse serve`, and come back out in the
  * signed receipt's inventory; a name with a control character is refused at `relay add` with the reason.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,8 +29,10 @@ describe('image names as operators write them', () => {
     w = await world();
     const names = ['Ubuntu 24.04 LTS (Noble)', 'de\u0301bian-13-e\u0301'];
     for (const [i, name] of names.entries()) {
-      const file = w.path(`img-${i}.raw`);
-      fs.writeFileSync(file, Buffer.alloc(20_000, i + 1));
+      // The first is a real qcow2 (a 1 GiB disk): its virtual_size comes from its header, as Glance's import does.
+      const file = w.path(i === 0 ? 'img-0.qcow2' : `img-${i}.raw`);
+      if (i === 0) execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, '1G']);
+      else fs.writeFileSync(file, Buffer.alloc(20_000, i + 1));
       const r = await ecluseOk(['relay', 'add', file, '--name', name, '--version', '1.0', '--json'], {
         home: w.outside,
       });
@@ -48,16 +50,21 @@ describe('image names as operators write them', () => {
       env: { ...process.env, ECLUSE_HOME: w.inside, ECLUSE_PASSPHRASE: PASSPHRASE },
       stdio: 'ignore',
     });
-    let list: { images: Array<{ name: string }> } | null = null;
+    let list: { images: Array<{ name: string; virtual_size: number | null; disk_format: string }> } | null = null;
     for (let i = 0; i < 100 && !list; i++) {
       try {
         const res = await fetch(`http://127.0.0.1:${port}/v2/images`);
-        if (res.ok) list = (await res.json()) as { images: Array<{ name: string }> };
+        if (res.ok) list = (await res.json()) as typeof list;
       } catch {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
     expect(list?.images.map((i) => i.name).sort()).toEqual(['Ubuntu 24.04 LTS (Noble)', 'débian-13-é'].sort());
+    expect(list?.images.find((i) => i.name === 'Ubuntu 24.04 LTS (Noble)')).toMatchObject({
+      disk_format: 'qcow2',
+      virtual_size: 1024 ** 3,
+    });
+    expect(list?.images.find((i) => i.name === 'débian-13-é')?.virtual_size).toBeNull();
     const one = await fetch(`http://127.0.0.1:${port}/v2/images?name=${encodeURIComponent('débian-13-é')}`);
     expect(((await one.json()) as { images: unknown[] }).images).toHaveLength(1);
 
@@ -72,7 +79,7 @@ describe('image names as operators write them', () => {
 
   it('refuses a name with a control character at relay add, saying which', async () => {
     const home = w?.outside ?? '';
-    const file = w?.path('img-0.raw') ?? '';
+    const file = w?.path('img-1.raw') ?? '';
     const r = await ecluse(['relay', 'add', file, '--name', 'evil\u202Etxt', '--version', '2'], { home });
     expect(r.code).toBe(2);
     expect(r.stderr.trimEnd()).toBe(
