@@ -86,7 +86,7 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
     // Glance image signatures (img_signature*), by this station's key, from the sha256 of the staged bytes; the
     // virtual size from a qcow2 header, as Glance's own import reads it.
     for (const i of images) {
-      i.virtual_size = await virtualSizeOf(i.staged, i.disk_format);
+      i.virtual_size = await virtualSizeOf(i.staged, i.disk_format, i.size);
       const sha256 = o.staged.find((s) => s.file === i.staged)?.digests.sha256;
       Object.assign(i.properties, await imageSignatureProperties(site, i.staged, sha256));
     }
