@@ -179,9 +179,9 @@ describe('version order (E_ROLLBACK)', () => {
 });
 
 describe('a gap left by a refused bundle', () => {
-  it('E_SEQUENCE_GAP says the missing bundle was refused here, when, and why', async () => {
+  it('order: strict — E_SEQUENCE_GAP says the missing bundle was refused here, when, why, and how to resend it', async () => {
     const w = await fresh();
-    await applyPolicy(w, DEBIAN_ONLY);
+    await applyPolicy(w, `order: strict\n${DEBIAN_ONLY}`);
     await w.addImage('windows-2025', '1', 2048);
     await w.exportTo(w.path('m1'), [], { signers: [keys.signer('bob')] });
     await expectImportRefused(w, w.path('m1'), 'E_NOT_ALLOWED');
@@ -189,7 +189,25 @@ describe('a gap left by a refused bundle', () => {
     await w.exportTo(w.path('m2'), [], { signers: [keys.signer('bob')] });
     const r = await expectImportRefused(w, w.path('m2'), 'E_SEQUENCE_GAP');
     expect((r.json as { message: string }).message).toMatch(
-      /bundle 1 was refused here at .*: E_NOT_ALLOWED; export it again/,
+      new RegExp(
+        `^bundle 1 from station \\S+ has not been imported; this is 2 and the site policy asks for strict order \\(bundle 1 was refused here at \\S+: E_NOT_ALLOWED\\); import bundle 1 first, or export it again outside: ecluse export --resend 1 --site ${w.site} --to MEDIA$`,
+      ),
     );
+  });
+
+  it('order: tolerant (the default) — the next bundle is accepted and the gap is named with its refusal', async () => {
+    const w = await fresh();
+    await applyPolicy(w, DEBIAN_ONLY);
+    await w.addImage('windows-2025', '1', 2048);
+    await w.exportTo(w.path('m1'), [], { signers: [keys.signer('bob')] });
+    await expectImportRefused(w, w.path('m1'), 'E_NOT_ALLOWED');
+    await w.addImage('debian-13', '1', 2048);
+    await w.exportTo(w.path('m2'), [], { signers: [keys.signer('bob')] });
+    const r = await w.importJson(w.path('m2'));
+    expect(r.json).toMatchObject({ ok: true, bundle: { sequence: 2 }, chain: { position: 'ahead', missing: [1] } });
+    const status = await ecluseOk(['status', '--json'], { home: w.inside });
+    expect((status.json as { gaps: unknown }).gaps).toEqual([
+      { station: expect.any(String), sequence: 1, refusedWith: 'E_NOT_ALLOWED' },
+    ]);
   });
 });
