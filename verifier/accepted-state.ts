@@ -34,7 +34,9 @@ export const MAX_GAPS_LISTED = 10_000;
 
 /** Adds the link columns to `bundles` (idempotent: columns are only ever added). */
 export function migrateAcceptedState(db: Db): void {
-  const columns = new Set((db.prepare('PRAGMA table_info(bundles)').all() as Array<{ name: string }>).map((c) => c.name));
+  const columns = new Set(
+    (db.prepare('PRAGMA table_info(bundles)').all() as Array<{ name: string }>).map((c) => c.name),
+  );
   if (!columns.has('previous_bundle_id')) db.exec('ALTER TABLE bundles ADD COLUMN previous_bundle_id TEXT');
   if (!columns.has('previous_sha256')) db.exec('ALTER TABLE bundles ADD COLUMN previous_sha256 TEXT');
 }
@@ -88,8 +90,7 @@ export function acceptedById(db: Db, bundleId: string): AcceptedBundle | null {
 
 export function acceptedAt(db: Db, station: string, sequence: number): AcceptedBundle | null {
   const r = db.prepare('SELECT * FROM bundles WHERE station = ? AND sequence = ? LIMIT 1').get(station, sequence) as
-    | BundleRow
-    | undefined;
+    BundleRow | undefined;
   return r ? acceptedOf(r) : null;
 }
 

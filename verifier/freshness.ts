@@ -92,7 +92,7 @@ export function checkFreshness(
       const missing = range(h + 1, p.sequence - 1);
       if (order === 'strict') {
         const refused = lastRefusal(db, p.station, h + 1);
-        const was = refused ? ` (bundle ${h + 1} was refused here at ${refused.at}: ${refused.code}; export it again)` : '';
+        const was = refused ? ` (bundle ${h + 1} was refused here at ${refused.at}: ${refused.code})` : '';
         throw fail(
           'E_SEQUENCE_GAP',
           'sequence',
@@ -100,7 +100,9 @@ export function checkFreshness(
         );
       }
       position = { kind: 'ahead', skipped: Array.from({ length: p.sequence - 1 - h }, (_, i) => h + 1 + i) };
-      checks.push(passed('sequence', `${from} #${p.sequence} is above #${h}: ${missing} missing (named, not blocking)`));
+      checks.push(
+        passed('sequence', `${from} #${p.sequence} is above #${h}: ${missing} missing (named, not blocking)`),
+      );
     } else {
       position = { kind: 'next' };
       checks.push(passed('sequence', `${from} #${p.sequence} follows #${h}`));
@@ -120,7 +122,9 @@ export function checkFreshness(
             : `bundle 1 from ${from} names a predecessor`,
         );
       }
-      checks.push(passed('chain', before ? `names #${before.sequence} (${before.bundleId})` : 'the first of its chain'));
+      checks.push(
+        passed('chain', before ? `names #${before.sequence} (${before.bundleId})` : 'the first of its chain'),
+      );
     } else {
       checks.push(
         passed('chain', `names #${p.sequence - 1} (${p.previous?.bundleId ?? 'none'}), to be checked when it arrives`),
@@ -137,8 +141,7 @@ export function checkFreshness(
       );
     }
     checks.push(passed('sequence', `${from} #${p.sequence} is late (below #${h}): it fills a gap`));
-    const named =
-      successor.previous?.bundleId === p.bundleId && successor.previous.statementSha256 === statementSha256;
+    const named = successor.previous?.bundleId === p.bundleId && successor.previous.statementSha256 === statementSha256;
     if (!named) {
       throw fail(
         'E_CHAIN',
@@ -147,7 +150,10 @@ export function checkFreshness(
       );
     }
     const before = acceptedAt(db, p.station, p.sequence - 1);
-    if (before && !(p.previous?.bundleId === before.bundleId && p.previous.statementSha256 === before.statementSha256)) {
+    if (
+      before &&
+      !(p.previous?.bundleId === before.bundleId && p.previous.statementSha256 === before.statementSha256)
+    ) {
       throw fail(
         'E_CHAIN',
         'chain',

@@ -151,7 +151,9 @@ export function checkState(
     checks.push(
       passed(
         'delta-base',
-        deltas.map((a) => `${a.name} ${a.version} rebuilt from ${a.delta.base.name} ${a.delta.base.version}`).join(', '),
+        deltas
+          .map((a) => `${a.name} ${a.version} rebuilt from ${a.delta.base.name} ${a.delta.base.version}`)
+          .join(', '),
       ),
     );
   }

@@ -66,9 +66,7 @@ export interface BundleSummary {
 
 /** Where the bundle sits in its station's chain, for `--json`: `next`, `ahead` (above a gap) or `late` (into one). */
 export type ChainJson =
-  | { position: 'next' }
-  | { position: 'ahead'; missing: number[] }
-  | { position: 'late'; successor: number };
+  { position: 'next' } | { position: 'ahead'; missing: number[] } | { position: 'late'; successor: number };
 
 export interface ImportOutcome {
   bundle: BundleSummary;

@@ -104,7 +104,14 @@ export async function promote(
     const db = site.db;
     db.transaction(() => {
       // The state may have moved since the checks ran (another import): check again under the write lock.
-      const again = checkFreshness(db, site.siteId, verified.statement, verified.statementSha256, o.now, verified.policy.policy.order);
+      const again = checkFreshness(
+        db,
+        site.siteId,
+        verified.statement,
+        verified.statementSha256,
+        o.now,
+        verified.policy.policy.order,
+      );
       checkAdmission(db, verified.policy, verified.statement, verified.signers, site.threshold);
       // Files enter the store under the same write lock as their catalog rows, so `store check --repair` (which
       // takes it too) never sees a promoted file that the catalog does not name yet.
@@ -209,9 +216,15 @@ export async function promote(
 function auditPosition(db: Site['db'], v: VerifiedBundle, position: ChainPosition, media: string): void {
   const p = v.statement.predicate;
   if (position.kind === 'ahead') {
-    const refused = new Map(gaps(db).filter((g) => g.station === p.station).map((g) => [g.sequence, g.refusedWith]));
+    const refused = new Map(
+      gaps(db)
+        .filter((g) => g.station === p.station)
+        .map((g) => [g.sequence, g.refusedWith]),
+    );
     const skipped = position.skipped.slice(0, MAX_GAPS_LISTED);
-    const named = skipped.map((n) => `#${n}${refused.get(n) ? ` (refused here: ${refused.get(n)})` : ' (not seen here)'}`);
+    const named = skipped.map(
+      (n) => `#${n}${refused.get(n) ? ` (refused here: ${refused.get(n)})` : ' (not seen here)'}`,
+    );
     appendAudit(db, {
       kind: 'bundle.gap',
       outcome: 'info',
@@ -219,7 +232,10 @@ function auditPosition(db: Site['db'], v: VerifiedBundle, position: ChainPositio
       bundleId: p.bundleId,
       station: p.station,
       media,
-      details: { sequence: p.sequence, missing: skipped.map((n) => ({ sequence: n, refusedWith: refused.get(n) ?? null })) },
+      details: {
+        sequence: p.sequence,
+        missing: skipped.map((n) => ({ sequence: n, refusedWith: refused.get(n) ?? null })),
+      },
     });
   } else if (position.kind === 'late') {
     appendAudit(db, {

@@ -31,7 +31,10 @@ import type { Site } from './site.js';
  * What a receipt takes from an `import.refused` event's details (refusal.ts writes them; events written before the
  * details had this shape give what they have): the sequence, and the artifacts refused with their rule.
  */
-function refusalDetails(text: string): { sequence: number | null; artifacts: NonNullable<Receipt['refused'][number]['artifacts']> } {
+function refusalDetails(text: string): {
+  sequence: number | null;
+  artifacts: NonNullable<Receipt['refused'][number]['artifacts']>;
+} {
   let d: unknown;
   try {
     d = JSON.parse(text);
@@ -159,7 +162,14 @@ export async function exportReceipt(site: Site, media: string, now = new Date())
     appendAudit(site.db, {
       kind: 'receipt.exported',
       outcome: 'info',
-      message: `receipt ${number} written to ${media}: ${receipt.stations.map((s) => `${s.station} #${s.sequence}`).join(', ') || 'no bundle yet'}, ${receipt.inventory.artifacts.length} artifact(s)${receipt.gaps?.length ? `, ${receipt.gaps.length} gap(s): ${receipt.gaps.slice(0, 20).map((g) => `${g.station} #${g.sequence}`).join(', ')}` : ''}`,
+      message: `receipt ${number} written to ${media}: ${receipt.stations.map((s) => `${s.station} #${s.sequence}`).join(', ') || 'no bundle yet'}, ${receipt.inventory.artifacts.length} artifact(s)${
+        receipt.gaps?.length
+          ? `, ${receipt.gaps.length} gap(s): ${receipt.gaps
+              .slice(0, 20)
+              .map((g) => `${g.station} #${g.sequence}`)
+              .join(', ')}`
+          : ''
+      }`,
       media,
       details: { number, keyId: key.keyId, inventorySha256: receipt.inventory.sha256 },
     });

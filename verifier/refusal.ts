@@ -84,7 +84,8 @@ export function recordRefusal(
       code: err.code,
       message: err.line(),
       ...where,
-      artifact: details.artifacts.length === 1 ? `${details.artifacts[0]?.name}@${details.artifacts[0]?.version}` : null,
+      artifact:
+        details.artifacts.length === 1 ? `${details.artifacts[0]?.name}@${details.artifacts[0]?.version}` : null,
       details: { ...details },
     });
   })();

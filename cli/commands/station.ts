@@ -26,9 +26,12 @@ function outcomeJson(r: ImportOutcome, targets: TargetOutcome[]) {
 function chainLine(r: ImportOutcome): string[] {
   if (r.chain.position === 'ahead') {
     const m = r.chain.missing;
-    return [`  gap: bundle(s) ${m.join(', ')} of station ${r.bundle.station} not imported (named in the audit log, the status and the next receipt)`];
+    return [
+      `  gap: bundle(s) ${m.join(', ')} of station ${r.bundle.station} not imported (named in the audit log, the status and the next receipt)`,
+    ];
   }
-  if (r.chain.position === 'late') return [`  late: fills a gap, named as predecessor by the accepted #${r.chain.successor}`];
+  if (r.chain.position === 'late')
+    return [`  late: fills a gap, named as predecessor by the accepted #${r.chain.successor}`];
   return [];
 }
 
@@ -139,7 +142,9 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
                       `${head}: imported`,
                       ...chainLine(r),
                       ...r.images.map((i) => `  image ${i.id} ${i.name} ${i.version} (${formatBytes(i.size)})`),
-                      ...r.alreadyHere.map((a) => `  ${a.name} ${a.version} already here (same digest): not promoted again`),
+                      ...r.alreadyHere.map(
+                        (a) => `  ${a.name} ${a.version} already here (same digest): not promoted again`,
+                      ),
                       ...targets.map((t) =>
                         t.outcome === 'pushed'
                           ? `  pushed image ${t.imageId} to target ${t.target} as ${t.remoteId ?? '?'}`

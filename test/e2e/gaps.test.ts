@@ -196,7 +196,9 @@ describe('order: tolerant (the default)', () => {
     expect(r.code, r.stderr).toBe(0);
     const json = r.json as ImportJson;
     expect(json.images).toEqual([]);
-    expect(json.alreadyHere).toEqual([{ name: 'debian-13', version: '1.0', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    expect(json.alreadyHere).toEqual([
+      { name: 'debian-13', version: '1.0', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    ]);
     const after = snapshot(w.inside);
     expect(after.images).toEqual(before.images);
     expect(after.files).toEqual(before.files);

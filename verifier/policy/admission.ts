@@ -104,7 +104,13 @@ function refusedOf(a: Artifact, rule: string | null): RefusedArtifact {
 /** One error naming every refused artifact: the first one's line, then how many more (all in `context.artifacts`). */
 function refusal(code: 'E_NOT_ALLOWED' | 'E_ROLLBACK', found: Array<{ err: EcluseError; artifact: RefusedArtifact }>) {
   const first = found[0] as (typeof found)[number];
-  const more = found.length > 1 ? `; and ${found.slice(1).map((f) => `${f.artifact.name} ${f.artifact.version}`).join(', ')} too (${found.length} artifacts refused)` : '';
+  const more =
+    found.length > 1
+      ? `; and ${found
+          .slice(1)
+          .map((f) => `${f.artifact.name} ${f.artifact.version}`)
+          .join(', ')} too (${found.length} artifacts refused)`
+      : '';
   return new EcluseError(code, `${first.err.message}${more}`, {
     ...first.err.context,
     artifacts: found.map((f) => f.artifact),
