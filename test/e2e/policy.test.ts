@@ -4,6 +4,7 @@
  * decision.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   auditSince,
@@ -112,6 +113,38 @@ describe('policy', () => {
     await w.exportTo(w.path('m'));
     const r = await expectImportRefused(w, w.path('m'), 'E_NOT_ALLOWED');
     expect((r.json as { message: string }).message).toContain('must be among bob');
+  });
+
+  it('every refused artifact is named, with its rule, in the refusal and the receipt; the line ends with the replace command', async () => {
+    const w = await fresh();
+    await applyPolicy(w, DEBIAN_ONLY);
+    await w.addImage('windows-2025', '1', 4096);
+    await w.addImage('debian-13', '2', 65 * 1024);
+    await w.addImage('debian-12', '1', 4096);
+    await w.exportTo(w.path('m'), [], { signers: [keys.signer('bob')] });
+    const r = await expectImportRefused(w, w.path('m'), 'E_NOT_ALLOWED');
+    const message = (r.json as { message: string }).message;
+    expect(message).toContain('(2 artifacts refused)');
+    expect(message).toMatch(
+      new RegExp(`; export a replacement outside: ecluse export --replace 1 --site ${w.site} --to MEDIA$`),
+    );
+    await ecluseOk(['receipt', 'export', '--to', w.path('r'), '--json'], { home: w.inside });
+    const folder = path.join(w.path('r'), 'ecluse', 'receipts');
+    const signed = JSON.parse(fs.readFileSync(path.join(folder, fs.readdirSync(folder)[0]!), 'utf8')) as {
+      dsseEnvelope: { payload: string };
+    };
+    const receipt = JSON.parse(Buffer.from(signed.dsseEnvelope.payload, 'base64').toString('utf8')) as {
+      refused: Array<{ code: string; sequence: number; artifacts: unknown[] }>;
+    };
+    expect(receipt.refused).toHaveLength(1);
+    expect(receipt.refused[0]).toMatchObject({ code: 'E_NOT_ALLOWED', sequence: 1 });
+    expect(receipt.refused[0]?.artifacts).toEqual(
+      expect.arrayContaining([
+        { name: 'windows-2025', version: '1', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), rule: null },
+        { name: 'debian-13', version: '2', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), rule: 'debian' },
+      ]),
+    );
+    expect(receipt.refused[0]?.artifacts).toHaveLength(2);
   });
 
   it('an admitted artifact lands with the rule visibility, and the decision records the policy digest', async () => {
