@@ -32,6 +32,18 @@ export interface RunOptions {
   home?: string;
   env?: Record<string, string>;
   timeoutMs?: number;
+  /**
+   * `export --to DIR` wants DIR to exist (a mounted medium): by default the helper makes every `--to` folder of an
+   * `export` line first, as an operator mounts the stick. False leaves them as they are (to test the refusal).
+   */
+  makeMediaDirs?: boolean;
+}
+
+function makeMediaDirs(args: string[]): void {
+  for (const [i, a] of args.entries()) {
+    const next = args[i + 1];
+    if (a === '--to' && next !== undefined) fs.mkdirSync(next, { recursive: true });
+  }
 }
 
 function parseJson(stdout: string): unknown {
@@ -49,6 +61,7 @@ export async function ecluse(args: string[], o: RunOptions = {}): Promise<RunRes
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before the slow tests`);
   const env: NodeJS.ProcessEnv = { ...process.env, ECLUSE_PASSPHRASE: PASSPHRASE, ...o.env };
   delete env.ECLUSE_HOME;
+  if (o.makeMediaDirs !== false && args[0] === 'export') makeMediaDirs(args);
   if (o.home !== undefined) env.ECLUSE_HOME = o.home;
   try {
     const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], {
