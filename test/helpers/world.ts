@@ -32,18 +32,12 @@ export interface RunOptions {
   home?: string;
   env?: Record<string, string>;
   timeoutMs?: number;
-  /**
-   * `export --to DIR` wants DIR to exist (a mounted medium): by default the helper makes every `--to` folder of an
-   * `export` line first, as an operator mounts the stick. False leaves them as they are (to test the refusal).
-   */
-  makeMediaDirs?: boolean;
 }
 
-function makeMediaDirs(args: string[]): void {
-  for (const [i, a] of args.entries()) {
-    const next = args[i + 1];
-    if (a === '--to' && next !== undefined) fs.mkdirSync(next, { recursive: true });
-  }
+/** A folder standing in for a mounted medium: `export --to DIR` wants DIR to exist, as a mounted stick does. */
+export function mediaDir(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 function parseJson(stdout: string): unknown {
@@ -61,7 +55,6 @@ export async function ecluse(args: string[], o: RunOptions = {}): Promise<RunRes
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before the slow tests`);
   const env: NodeJS.ProcessEnv = { ...process.env, ECLUSE_PASSPHRASE: PASSPHRASE, ...o.env };
   delete env.ECLUSE_HOME;
-  if (o.makeMediaDirs !== false && args[0] === 'export') makeMediaDirs(args);
   if (o.home !== undefined) env.ECLUSE_HOME = o.home;
   try {
     const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], {
@@ -309,6 +302,8 @@ export async function world(o: WorldOptions = {}): Promise<World> {
       return added;
     },
     async exportTo(media, extraArgs = [], eo = {}) {
+      mediaDir(media);
+      for (const [i, a] of extraArgs.entries()) if (a === '--to') mediaDir(extraArgs[i + 1] as string);
       const signers = (eo.signers ?? [keys.signer('alice')]).flatMap((s) => ['--signer', s]);
       const site = extraArgs.includes('--site') ? [] : ['--site', w.site];
       return ecluseOk(['export', '--to', media, ...site, ...signers, ...extraArgs, '--json'], { home: w.outside });
