@@ -50,6 +50,7 @@ import {
   world,
   type RunResult,
   type World,
+  mediaDir,
 } from '../helpers/world.js';
 import { LIMITS } from '../../sneakernet/limits.js';
 
@@ -208,7 +209,18 @@ describe('hostile signatures', () => {
     fs.cpSync(site.keys.signer('alice'), again, { recursive: true });
     const media = w.path('media');
     const r = await ecluse(
-      ['export', '--to', media, '--site', w.site, '--signer', site.keys.signer('alice'), '--signer', again, '--json'],
+      [
+        'export',
+        '--to',
+        mediaDir(media),
+        '--site',
+        w.site,
+        '--signer',
+        site.keys.signer('alice'),
+        '--signer',
+        again,
+        '--json',
+      ],
       { home: w.outside },
     );
     expect(r.code, r.stderr).toBe(2);
@@ -294,7 +306,7 @@ describe('hostile clocks (libfaketime)', () => {
         [
           'export',
           '--to',
-          w.path('media-2'),
+          mediaDir(w.path('media-2')),
           '--site',
           w.site,
           '--signer',
@@ -329,7 +341,7 @@ describe('hostile clocks (libfaketime)', () => {
     await w.addImage('img', '1', 64 * KiB);
     const media = w.path('media');
     const out = await ecluseOk(
-      ['export', '--to', media, '--site', w.site, '--signer', site.keys.signer('alice'), '--json'],
+      ['export', '--to', mediaDir(media), '--site', w.site, '--signer', site.keys.signer('alice'), '--json'],
       { home: w.outside, env: fakeTimeEnv('+2d') },
     );
     const created = (out.json as { bundle: { created: string } }).bundle.created;

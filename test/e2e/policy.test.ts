@@ -16,6 +16,7 @@ import {
   world,
   type Keys,
   type World,
+  mediaDir,
 } from '../helpers/world.js';
 
 let keys: Keys;
@@ -186,7 +187,7 @@ describe('version order (E_ROLLBACK)', () => {
     const file = w.path('other.raw');
     fs.writeFileSync(file, Buffer.alloc(2048, 7));
     await ecluseOk(['relay', 'add', file, '--name', 'debian-13', '--version', '1.2.0'], { home: otherStation });
-    await ecluseOk(['export', '--to', w.path('m2'), '--site', w.site, '--signer', keys.signer('alice')], {
+    await ecluseOk(['export', '--to', mediaDir(w.path('m2')), '--site', w.site, '--signer', keys.signer('alice')], {
       home: otherStation,
     });
     const r = await expectImportRefused(w, w.path('m2'), 'E_ROLLBACK');
