@@ -186,7 +186,7 @@ function digestError(volume: Volume, file: string): EcluseError {
   const folder = path.dirname(path.resolve(file));
   return new EcluseError(
     'E_DIGEST',
-    `volume ${volume.name} does not match the sha256 in the signed statement (read from ${folder}): write that volume again (ecluse export --resend N at the export station)`,
+    `volume ${volume.name} does not match the sha256 in the signed statement (read from ${folder})`,
     { check: 'volume-digest', volume: volume.name, folder },
   );
 }

@@ -2,49 +2,18 @@
 import type { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readKeyDirRevocations } from '../../keys/revocation.js';
-import { keyDirRootFiles } from '../../keys/root-rotation.js';
-import { loadTrustAnchors } from '../../keys/trust.js';
-import { loadSigner } from '../../keys/signer.js';
-import { PASSPHRASE_ENV, resolvePassphrase, signerPassphraseEnv } from '../../keys/passphrase.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { unreadableFile } from '../../sneakernet/input-file.js';
-import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { addArtifact } from '../../relay/add.js';
 import { openRelayHome } from '../../relay/catalog.js';
-import { exportBundle, planExport, resendSource } from '../../relay/export.js';
 import { importReceipts, trustReceiptKey } from '../../relay/receipts/receipts.js';
-import type { Statement } from '../../sneakernet/statement.js';
 import { sniffDiskFormat } from '../../relay/disk-format.js';
-import { parseDuration } from '../duration.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 import { progressBar } from '../progress.js';
 import { registerFeeds } from './feed.js';
-
-/**
- * The newest revocation list of the signers' key folders (KEYDIR/trust/, beside KEYDIR/signers/), verified against
- * that folder's root. Refuses to sign with a key the list revokes: the import station would refuse the bundle.
- */
-function newestRevocations(dirs: string[], signers: Array<{ name: string; keyId: string }>): Buffer | null {
-  let best: { version: number; bytes: Buffer } | null = null;
-  for (const dir of dirs) {
-    const keyDir = path.resolve(dir, '..', '..');
-    if (!fs.existsSync(path.join(keyDir, 'trust', 'trust.json'))) continue;
-    const found = readKeyDirRevocations(keyDir, loadTrustAnchors(path.join(keyDir, 'trust')));
-    if (!found) continue;
-    for (const s of signers) {
-      const r = found.list.revoked.find((x) => x.keyId === s.keyId);
-      if (r)
-        throw new EcluseError(
-          'E_REVOKED',
-          `signer ${s.name} was revoked on ${r.revokedAt}; the import station would refuse its signature`,
-        );
-    }
-    if (!best || found.list.version > best.version) best = { version: found.list.version, bytes: found.bytes };
-  }
-  return best?.bytes ?? null;
-}
+import { registerExport } from './export.js';
+import { registerCatalog } from './relay-catalog.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -183,199 +152,6 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
       },
     );
 
-  program
-    .command('export')
-    .description('write everything added since the last export as one signed bundle onto media, split into volumes')
-    .option(
-      '--to <MEDIA_DIR>',
-      'where the media is mounted (or any folder standing in for it); repeat to spread the volumes over several media',
-      collect,
-      [],
-    )
-    .option('--site <SITE_ID>', 'the destination site; the import station refuses bundles for other sites')
-    .option('--signer <DIR>', 'a signer folder (KEYDIR/signers/NAME); repeat for m-of-n', collect, [])
-    .option('--media-size <SIZE>', 'largest volume to write, e.g. 4G, 700M', '4G')
-    .option('--expires <DURATION>', 'how long the bundle may be imported, e.g. 30d, 12h', '30d')
-    .option('--all', 'export the whole catalog again, not only what is new')
-    .option('--plan', 'show what would be written, on how many media and the free space each needs; write nothing')
-    .option(
-      '--resend <N>',
-      'write bundle N again exactly as it was (same statement, chains as the original), signed again',
-    )
-    .option(
-      '--replace <N>',
-      'replace bundle N (lost, expired, or refused inside) and any written after it: a new bundle N chained onto N-1, carrying what the site lacks now',
-    )
-    .option('--force', 'build on a bundle the import station has not acknowledged in a receipt yet')
-    .option('--no-evidence', 'leave the vendor evidence out of the statement (import stations older than format 4.5)')
-    .option(
-      '--no-delta',
-      'send every image whole, even where the import station holds an earlier release (import stations older than format 4.6)',
-    )
-    .addHelpText(
-      'after',
-      '\nSigner keys are unlocked with ECLUSE_PASSPHRASE or a terminal prompt.\n\n' +
-        'A bundle lost, expired, or refused inside (the receipt says why): ecluse export --replace N writes a new\n' +
-        'bundle N in its place. --resend N writes the very same bundle again (same statement).\n\n' +
-        'Deltas: once the import station sends receipts (ecluse relay receipt import), an image whose earlier release\n' +
-        'the site holds travels as a delta: only the content-defined chunks the site lacks, rebuilt and verified\n' +
-        'against the full sha256/sha512 inside. The summary and --plan say how many bytes that saves.\n\nExample:\n' +
-        '  ecluse export --to /media/usb0 --site paris-1 --signer keys/signers/alice --signer keys/signers/bob --media-size 32G\n',
-    )
-    .action(
-      async (o: {
-        to: string[];
-        site: string;
-        signer: string[];
-        mediaSize: string;
-        expires: string;
-        all?: boolean;
-        plan?: boolean;
-        resend?: string;
-        replace?: string;
-        force?: boolean;
-        evidence: boolean;
-        delta: boolean;
-      }) => {
-        await report<object>(ctx(), async () => {
-          const mediaBytes = parseByteSize(o.mediaSize);
-          const replace = o.replace === undefined ? undefined : Number(o.replace);
-          if (replace !== undefined && (!Number.isSafeInteger(replace) || replace < 1))
-            throw new EcluseError('E_USAGE', '--replace wants a bundle sequence number');
-          if (replace !== undefined && o.resend !== undefined)
-            throw new EcluseError('E_USAGE', '--resend and --replace do not go together');
-          if (o.plan) {
-            if (!o.site) throw new EcluseError('E_USAGE', "required option '--site <SITE_ID>' not specified");
-            const h = openRelayHome(resolveHome(home()));
-            try {
-              const p = await planExport(h, {
-                site: o.site,
-                mediaBytes,
-                all: o.all ?? false,
-                signers: Math.max(o.signer.length, 1),
-                noEvidence: !o.evidence,
-                noDelta: !o.delta,
-                ...(replace !== undefined ? { replace } : {}),
-              });
-              return {
-                json: { plan: p },
-                human: [
-                  `bundle #${p.sequence} for site ${o.site} (${p.basis}): ${p.artifacts.length} artifact(s), ${p.volumes.length} volume(s), ${formatBytes(p.bytes)}`,
-                  ...p.artifacts.map(
-                    (a) =>
-                      `  ${a.name} ${a.version} (${formatBytes(a.size)})${a.evidence ? ', vendor evidence' : ''}${a.delta ? `, delta against ${a.delta.base}: ${formatBytes(a.delta.carried)} carried` : ''}`,
-                  ),
-                  ...(p.bytesSaved > 0 ? [`deltas save ${formatBytes(p.bytesSaved)}`] : []),
-                  `${p.mediaNeeded} medium/media of ${formatBytes(p.mediaSize)}${p.fits ? '' : ' (a volume and its bundle files do not fit on one medium of that size: give a smaller --media-size)'}:`,
-                  ...p.media.map(
-                    (m) =>
-                      `  medium ${m.medium}: ${m.volumes.join(', ')} - needs ${formatBytes(m.freeSpaceNeeded)} free`,
-                  ),
-                  'nothing was written',
-                ],
-              };
-            } finally {
-              h.db.close();
-            }
-          }
-          if (o.to.length === 0) throw new EcluseError('E_USAGE', "required option '--to <MEDIA_DIR>' not specified");
-          if (o.signer.length === 0) throw new EcluseError('E_USAGE', "required option '--signer <DIR>' not specified");
-          let resend: { sequence: number; statement: Statement; payload: Buffer } | undefined;
-          let site = o.site;
-          if (o.resend !== undefined) {
-            const n = Number(o.resend);
-            if (!Number.isSafeInteger(n) || n < 1)
-              throw new EcluseError('E_USAGE', '--resend wants a bundle sequence number');
-            const hh = openRelayHome(resolveHome(home()));
-            try {
-              const src = resendSource(hh, n);
-              if (site && site !== src.site)
-                throw new EcluseError('E_USAGE', `bundle #${n} was made for site ${src.site}, not ${site}`);
-              site = src.site;
-              resend = { sequence: n, statement: src.statement, payload: src.payload };
-            } finally {
-              hh.db.close();
-            }
-          }
-          if (!site) throw new EcluseError('E_USAGE', "required option '--site <SITE_ID>' not specified");
-          const expiresInMs = parseDuration(o.expires);
-          for (const to of o.to) if (!fs.existsSync(to)) fs.mkdirSync(to, { recursive: true });
-          const signers = [];
-          for (const dir of o.signer) {
-            signers.push(
-              await loadSigner(dir, () =>
-                resolvePassphrase({
-                  noPassphrase: false,
-                  purpose: `signer ${dir}`,
-                  env: [signerPassphraseEnv(path.basename(path.resolve(dir))), PASSPHRASE_ENV],
-                }),
-              ),
-            );
-          }
-          const revocations = newestRevocations(o.signer, signers);
-          const rootDocuments =
-            o.signer.length > 0 ? keyDirRootFiles(path.resolve(o.signer[0] as string, '..', '..')) : [];
-          const h = openRelayHome(resolveHome(home()));
-          const bar = progressBar('writing', !ctx().json);
-          try {
-            const r = await exportBundle(h, {
-              revocations,
-              rootDocuments,
-              media: o.to.length === 1 ? (o.to[0] as string) : o.to,
-              site,
-              resend,
-              force: o.force ?? false,
-              noEvidence: !o.evidence,
-              noDelta: !o.delta,
-              ...(replace !== undefined ? { replace } : {}),
-              signers,
-              mediaBytes,
-              expiresInMs,
-              all: o.all ?? false,
-              onProgress: (d, t) => bar.update(d, t),
-            });
-            bar.stop();
-            return {
-              json: {
-                bundle: {
-                  id: r.bundleId,
-                  station: r.station,
-                  sequence: r.sequence,
-                  site: r.site,
-                  created: r.created,
-                  expires: r.expires,
-                  path: r.path,
-                  signers: r.signers,
-                  bytes: r.bytes,
-                  volumes: r.volumes,
-                  media: r.media,
-                },
-                artifacts: r.artifacts,
-                bytesSaved: r.bytesSaved,
-                replaced: r.replaced,
-              },
-              human: [
-                `bundle ${r.station} #${r.sequence} (${r.bundleId}) for site ${r.site} ${resend ? 'resent' : 'written'} to ${r.path}`,
-                ...(r.media.length > 1
-                  ? r.media.map((m, k) => `  medium ${k + 1} of ${r.media.length}: ${m.path} (${m.volumes.join(', ')})`)
-                  : []),
-                `${r.artifacts.length} artifact(s), ${r.volumes.length} volume(s), ${formatBytes(r.bytes)}, signed by ${r.signers.join(', ')}, expires ${r.expires}`,
-                ...r.artifacts.flatMap((a) =>
-                  a.delta
-                    ? [
-                        `  ${a.name} ${a.version}: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} of ${formatBytes(a.size)} carried (${formatBytes(a.delta.saved)} saved)`,
-                      ]
-                    : [],
-                ),
-                ...(r.bytesSaved > 0 ? [`deltas saved ${formatBytes(r.bytesSaved)}`] : []),
-                ...r.replaced.map((x) => `replaces bundle #${x.sequence} (${x.bundleId}), now superseded`),
-              ],
-            };
-          } finally {
-            bar.stop();
-            h.db.close();
-          }
-        });
-      },
-    );
+  registerCatalog(relay, ctx, home);
+  registerExport(program, ctx, home);
 }

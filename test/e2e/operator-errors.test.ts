@@ -242,7 +242,7 @@ describe('bundles, exports and policy', () => {
     const r = await ecluse(['import', media], { home: w.inside });
     expect(r.code).toBe(1);
     expect(lastLine(r.stderr)).toBe(
-      `E_DIGEST: volume ${path.basename(last)} does not match the sha256 in the signed statement (read from ${b.volumesDir}): write that volume again (ecluse export --resend N at the export station)`,
+      `E_DIGEST: volume ${path.basename(last)} does not match the sha256 in the signed statement (read from ${b.volumesDir}); export it again outside: ecluse export --resend 1 --site ${w.site} --to MEDIA`,
     );
   });
 
