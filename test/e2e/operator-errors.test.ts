@@ -233,14 +233,14 @@ describe('bundles, exports and policy', () => {
   it('corruption in the last volume names the volume and the folder it was read from, not the artifact', async () => {
     const w = await fresh();
     const media = w.path('media-split');
-    await w.addImage('img-b', '1', 150 * 1024);
-    await w.exportTo(media, ['--media-size', '64K']);
+    await w.addImage('img-b', '1', 400 * 1024);
+    await w.exportTo(media, ['--media-size', '256K']);
     const b = bundleOn(media);
     expect(b.volumes.length).toBeGreaterThan(1);
     const last = b.volume(b.volumes.length);
     flipByte(last, 512 + 100); // inside the last piece of img-b's bytes
     const r = await ecluse(['import', media], { home: w.inside });
-    expect(r.code).toBe(1);
+    expect(r.code, r.stderr).toBe(1);
     expect(lastLine(r.stderr)).toBe(
       `E_DIGEST: volume ${path.basename(last)} does not match the sha256 in the signed statement (read from ${b.volumesDir}); export it again outside: ecluse export --resend 1 --site ${w.site} --to MEDIA`,
     );
@@ -250,6 +250,7 @@ describe('bundles, exports and policy', () => {
     const w = await fresh();
     await w.addImage('once', '1', 10_000);
     await w.exportTo(w.path('m1'));
+    fs.mkdirSync(w.path('m2'));
     const r = await ecluse(['export', '--to', w.path('m2'), '--site', w.site, '--signer', keys.signer('alice')], {
       home: w.outside,
     });
