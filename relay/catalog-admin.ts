@@ -82,8 +82,7 @@ export interface Removed {
 export function removeArtifact(home: RelayHome, ref: string, force: boolean): Removed {
   const { name, version } = parseArtifactRef(ref);
   const row = home.db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(name, version) as
-    | ArtifactRow
-    | undefined;
+    ArtifactRow | undefined;
   if (!row) {
     throw new EcluseError('E_NOT_FOUND', `${name}@${version} is not in the catalog (ecluse relay list shows what is)`);
   }
