@@ -241,3 +241,46 @@ describe('an artifact refused by the site policy', () => {
   // Waits for refused[].artifacts in receipts (work-b); then: it('...', policyRefusalJourney, 300_000).
   it.todo('is left out of the next export after the receipt (policyRefusalJourney)');
 });
+
+/**
+ * A gap does not freeze the export station either: bundle 2 spoiled on its stick is refused inside, bundle 3 is
+ * accepted above the gap (a tolerant import station, work-b of issue 12); after the receipt, `relay sites` names the
+ * gap with its code, the next export is not blocked and carries again what bundle 2 carried.
+ */
+export async function gapJourney(): Promise<void> {
+  const v = await world({ site: A });
+  try {
+    const out = { home: v.outside };
+    await ecluseOk(['receipt', 'key', '--out', v.path('receipt.pub'), '--json'], { home: v.inside });
+    await ecluseOk(['relay', 'receipt', 'trust', v.path('receipt.pub'), '--site', A, '--json'], out);
+    await v.addImage('base', '1', 10_000);
+    await v.exportTo(v.path('m1'));
+    expect((await v.importJson(v.path('m1'))).code).toBe(0);
+    await v.addImage('tools', '1', 10_000);
+    await v.exportTo(v.path('m2'));
+    const vol = fs.readdirSync(v.path('m2', 'ecluse', 'bundles'))[0] ?? '';
+    const tar = v.path('m2', 'ecluse', 'bundles', vol, 'volumes', 'vol-0001.tar');
+    const bytes = fs.readFileSync(tar);
+    bytes[1024] = (bytes[1024] ?? 0) ^ 0xff;
+    fs.writeFileSync(tar, bytes);
+    expect((await v.importJson(v.path('m2'))).json).toMatchObject({ ok: false, code: 'E_DIGEST' });
+    await v.addImage('base', '2', 10_000);
+    await v.exportTo(v.path('m3'), ['--force']);
+    expect((await v.importJson(v.path('m3'))).code).toBe(0);
+    await ecluseOk(['receipt', 'export', '--to', mediaDir(v.path('back')), '--json'], { home: v.inside });
+    await ecluseOk(['relay', 'receipt', 'import', v.path('back'), '--json'], out);
+    const s = ((await ecluseOk(['relay', 'sites', '--json'], out)).json as SitesJson).sites[0];
+    expect(s).toMatchObject({ lastAccepted: { sequence: 3 }, refused: [{ sequence: 2, code: 'E_DIGEST' }] });
+    expect(s?.nextExport).toMatchObject({ sequence: 4, artifacts: [{ name: 'tools', version: '1' }], refusal: null });
+    const next = (await v.exportTo(v.path('m4'))).json as Exported;
+    expect(next.bundle.sequence).toBe(4);
+    expect((await v.importJson(v.path('m4'))).code).toBe(0);
+  } finally {
+    v.cleanup();
+  }
+}
+
+describe('a gap at a site', () => {
+  // Waits for the tolerant import station and gaps in receipts (work-b); then: it('...', gapJourney, 300_000).
+  it.todo('names the gap in relay sites and does not block the next export (gapJourney)');
+});
