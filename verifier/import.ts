@@ -8,10 +8,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { asEcluseError, EcluseError } from '../sneakernet/errors.js';
-import { chooseBundle, readBundleFiles, type BundleFiles } from '../sneakernet/bundle-files.js';
+import { readBundleFiles, type BundleFiles } from '../sneakernet/bundle-files.js';
+import { readBundleAcross } from '../sneakernet/media-set.js';
 import { HashPool } from '../sneakernet/digests.js';
 import { parseStatement, type Statement } from '../sneakernet/statement.js';
 import { readVolume, type EntrySink } from '../sneakernet/volume-reader.js';
@@ -25,16 +26,23 @@ import { applyRootRotations } from './root-updates.js';
 import { promote, type PromotedImage } from './promote.js';
 import type { Site } from './site.js';
 import { ArtifactStager } from './staging.js';
+import { claimStagingDir, newStagingDir, removeOrphanStaging } from './staging-area.js';
+import { checkStoreRoom } from './space.js';
+import { recordInterruption } from './interruption.js';
 import { baseImageFile } from './rebuild.js';
 import { checkVendorEvidence } from './vendor-evidence.js';
 
 export interface ImportRequest {
-  media: string;
+  /** Where the media is mounted; several folders when one bundle's volumes are spread over several media. */
+  media: string | readonly string[];
   bundleId?: string;
   mode: 'verify' | 'import';
   now?: Date;
   onProgress?: (bytes: number, total: number) => void;
-  /** Aborts the import (the media was removed): nothing is promoted, and the abort is not audited as a refusal. */
+  /**
+   * Aborts the import: nothing is promoted, and the abort is not audited as a refusal. The media was removed
+   * (E_MEDIA_REMOVED, the default reason), or the operator interrupted it (reason: an E_INTERRUPTED error, audited).
+   */
   signal?: AbortSignal;
   /** What the audit log names as the media (default `media`): the daemon names the stick, not its staging copy. */
   auditMedia?: string;
@@ -188,23 +196,25 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
   const now = req.now ?? new Date();
   let verified: Verified | null = null;
   let bundleId: string | null = req.bundleId ?? null;
-  const stagingDir =
-    req.mode === 'import'
-      ? path.join(site.home.staging, `import-${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`)
-      : null;
+  const media = typeof req.media === 'string' ? [req.media] : req.media;
+  const auditMedia = req.auditMedia ?? media.join(', ');
+  const stagingDir = req.mode === 'import' ? newStagingDir(site) : null;
+  const release = stagingDir ? claimStagingDir(stagingDir) : () => undefined;
   const pool = new HashPool();
   let stager: ArtifactStager | null = null;
   try {
-    bundleId = await chooseBundle(req.media, req.bundleId);
-    const files = await readBundleFiles(req.media, bundleId);
+    if (req.mode === 'import') removeOrphanStaging(site, auditMedia);
+    const files = await readBundleAcross(media, req.bundleId);
+    bundleId = files.bundleId;
     // Newer roots (rotation) and a newer revocation list, signed as they must be, apply from now on, whatever becomes
     // of this bundle; roots first, since the list may be signed by the new root. `verify` applies them in memory only.
     const record = req.mode === 'import';
-    const auditMedia = req.auditMedia ?? req.media;
     applyRootRotations(site, files.rootDocuments, { record, media: auditMedia, at: timeFloor(site.db, now) });
     if (record) revokedKeys(site, files.revocations, { record, media: auditMedia });
     verified = verifyStatement(site, files, now);
     const p = verified.statement.predicate;
+    // Room for every artifact in the store, before a volume is opened.
+    if (stagingDir) verified.checks.push(await checkStoreRoom(verified.statement, site.home.staging));
     if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
     stager = new ArtifactStager(p.artifacts, stagingDir, pool, (a) => baseImageFile(site.db, site.home.images, a));
     const total = p.volumes.reduce((s, v) => s + v.size, 0);
@@ -212,7 +222,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     for (const v of p.volumes) {
       req.signal?.throwIfAborted();
       await readVolume(
-        path.join(files.paths.volumes, v.name),
+        files.volumeAt.get(v.name) ?? path.join(files.paths.volumes, v.name),
         v,
         guardSink(stager.sink, req.signal, req.readRate),
         (n) => {
@@ -249,20 +259,24 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
       signers: verified.signers,
       staged: stager.staged,
       checks: verified.checks,
-      media: req.auditMedia ?? req.media,
+      media: auditMedia,
       now,
     });
     return { bundle: summary(verified), checks: verified.checks, images, artifacts };
   } catch (e) {
     const err = removedOr(e, req.signal);
+    if (bundleId === null && typeof err.context.bundleId === 'string') bundleId = err.context.bundleId;
     await stager?.abort();
-    if (req.mode === 'import' && err.code !== 'E_MEDIA_REMOVED') {
-      recordRefusal(site, err, verified, bundleId, req.auditMedia ?? req.media);
+    if (req.mode === 'import' && err.code === 'E_INTERRUPTED') {
+      recordInterruption(site, err, verified?.statement.predicate ?? null, bundleId, auditMedia);
+    } else if (req.mode === 'import' && err.code !== 'E_MEDIA_REMOVED') {
+      recordRefusal(site, err, verified, bundleId, auditMedia);
     }
     throw err;
   } finally {
     await pool.close();
     if (stagingDir) await fs.promises.rm(stagingDir, { recursive: true, force: true });
+    release();
   }
 }
 

@@ -4,6 +4,9 @@
  * last piece has arrived. Pieces of one artifact may come from several volumes; they arrive in order. A delta
  * artifact's pieces are the bytes its recipe takes from the bundle: the rebuilder interleaves them with copies from
  * the base image, so what is written and hashed is the whole artifact either way.
+ *
+ * Every write is checked to have written all its bytes; a full disk is `E_NO_SPACE` (never a bare I/O error), and
+ * `abort()` removes every file this stager wrote, so a failure leaves no half-written artifact behind.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +15,7 @@ import type { ArtifactHasher, Digests, HashPool } from '../sneakernet/digests.js
 import type { Artifact, Delta, VolumeEntry } from '../sneakernet/statement.js';
 import { transferSize } from '../sneakernet/delta.js';
 import { DeltaRebuilder } from './rebuild.js';
+import { isNoSpace, noSpaceError } from './space.js';
 
 export interface StagedArtifact {
   index: number;
@@ -81,7 +85,7 @@ export class ArtifactStager {
   private async emit(cur: Open, chunk: Buffer): Promise<void> {
     // Start the write, hash while it runs; wait only when too many writes are in flight.
     if (cur.handle) {
-      const write = cur.handle.write(chunk, 0, chunk.length, cur.written);
+      const write = writeFully(cur.handle, chunk, cur.written);
       write.catch(() => undefined); // awaited below or in finish(); never an unhandled rejection
       cur.writes.push(write);
     }
@@ -90,8 +94,18 @@ export class ArtifactStager {
     if (cur.writes.length >= WRITES_IN_FLIGHT) await cur.writes.shift();
   }
 
-  /** The volume reader's sink: takes one entry's bytes. */
+  /** The volume reader's sink: takes one entry's bytes (a full disk becomes E_NO_SPACE). */
   readonly sink = async (entry: VolumeEntry, data: AsyncIterable<Buffer>): Promise<void> => {
+    try {
+      await this.take(entry, data);
+    } catch (e) {
+      if (!isNoSpace(e) || !this.dir) throw e;
+      const a = this.artifacts[entry.artifact];
+      throw noSpaceError(e, `staging ${a ? `${a.name} ${a.version}` : 'an artifact'}`, this.dir);
+    }
+  };
+
+  private async take(entry: VolumeEntry, data: AsyncIterable<Buffer>): Promise<void> {
     if (entry.offset === 0) this.current = await this.open(entry.artifact);
     const cur = this.current;
     if (!cur || cur.index !== entry.artifact || cur.received !== entry.offset) {
@@ -107,7 +121,7 @@ export class ArtifactStager {
       await cur.rebuilder?.finish(emit);
       await this.finish(cur);
     }
-  };
+  }
 
   private async finish(cur: Open): Promise<void> {
     this.current = null;
@@ -131,7 +145,10 @@ export class ArtifactStager {
     this.staged.push({ index: cur.index, artifact: a, file: cur.file, digests });
   }
 
-  /** Closes whatever is still open (after a failure). */
+  /**
+   * After a failure: closes whatever is still open and removes every file written, at once (before the refusal is
+   * audited: on a full disk the audit log needs the room the staged files took).
+   */
   async abort(): Promise<void> {
     const cur = this.current;
     this.current = null;
@@ -141,5 +158,21 @@ export class ArtifactStager {
       await cur.rebuilder?.close();
       await cur.hasher.digest().catch(() => undefined);
     }
+    const files = [cur?.file, ...this.staged.map((s) => s.file)].filter((f): f is string => typeof f === 'string');
+    await Promise.all(files.map((f) => fs.promises.rm(f, { force: true })));
+  }
+}
+
+/** Writes all of `chunk` at `position` (a short write, as a filling disk makes, is continued, not lost). */
+async function writeFully(handle: fs.promises.FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
+    if (bytesWritten <= 0) {
+      throw Object.assign(new Error(`write returned ${bytesWritten} bytes at offset ${position + done}`), {
+        code: 'ENOSPC',
+      });
+    }
+    done += bytesWritten;
   }
 }
