@@ -27,7 +27,7 @@ import { promote, type PromotedImage } from './promote.js';
 import type { Site } from './site.js';
 import { ArtifactStager } from './staging.js';
 import { claimStagingDir, newStagingDir, removeOrphanStaging } from './staging-area.js';
-import { checkStoreRoom } from './space.js';
+import { auditUnlessFull, checkStoreRoom } from './space.js';
 import { recordInterruption } from './interruption.js';
 import { baseImageFile } from './rebuild.js';
 import { checkVendorEvidence } from './vendor-evidence.js';
@@ -268,9 +268,11 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     if (bundleId === null && typeof err.context.bundleId === 'string') bundleId = err.context.bundleId;
     await stager?.abort();
     if (req.mode === 'import' && err.code === 'E_INTERRUPTED') {
-      recordInterruption(site, err, verified?.statement.predicate ?? null, bundleId, auditMedia);
+      throw auditUnlessFull(err, () =>
+        recordInterruption(site, err, verified?.statement.predicate ?? null, bundleId, auditMedia),
+      );
     } else if (req.mode === 'import' && err.code !== 'E_MEDIA_REMOVED') {
-      recordRefusal(site, err, verified, bundleId, auditMedia);
+      throw auditUnlessFull(err, () => recordRefusal(site, err, verified, bundleId, auditMedia));
     }
     throw err;
   } finally {

@@ -69,3 +69,22 @@ export function noSpaceError(e: unknown, what: string, dir: string): EcluseError
     { cause: e },
   );
 }
+
+/**
+ * Writes the audit record of a failed import; when the disk is too full for that as well (another writer took the
+ * room the removed staging gave back), the operator still gets the original error, told that it is not in the log.
+ */
+export function auditUnlessFull(err: EcluseError, write: () => void): EcluseError {
+  try {
+    write();
+    return err;
+  } catch (e) {
+    if (!isNoSpace(e)) throw e;
+    return new EcluseError(
+      err.code,
+      `${err.message} (this could not be written to the audit log: the disk is full)`,
+      err.context,
+      { cause: err.cause ?? e },
+    );
+  }
+}

@@ -50,6 +50,8 @@ interface Open {
 export class ArtifactStager {
   readonly staged: StagedArtifact[] = [];
   private current: Open | null = null;
+  /** Every file opened for writing, kept or not: what `abort()` removes. */
+  private readonly written = new Set<string>();
 
   /**
    * `dir` null: verify only, write nothing. `baseFile` finds the store file a delta artifact is rebuilt from (it
@@ -72,6 +74,7 @@ export class ArtifactStager {
       ? await DeltaRebuilder.open({ ...artifact, delta }, this.baseFile({ ...artifact, delta }), WRITES_IN_FLIGHT + 1)
       : null;
     const file = this.dir ? path.join(this.dir, `artifact-${index}`) : null;
+    if (file) this.written.add(file);
     const handle = file
       ? await fs.promises.open(file, 'wx', 0o600).catch(async (e: unknown) => {
           await rebuilder?.close();
@@ -125,12 +128,23 @@ export class ArtifactStager {
 
   private async finish(cur: Open): Promise<void> {
     this.current = null;
-    await cur.rebuilder?.close();
-    const digests = await cur.hasher.digest();
-    if (cur.handle) {
-      for (const w of cur.writes.splice(0)) await w;
-      await cur.handle.sync();
-      await cur.handle.close();
+    let digests: Digests;
+    let closed = false;
+    try {
+      await cur.rebuilder?.close();
+      digests = await cur.hasher.digest();
+      if (cur.handle) {
+        for (const w of cur.writes.splice(0)) await w;
+        await cur.handle.sync();
+        await cur.handle.close();
+      }
+      closed = true;
+    } finally {
+      // A write that failed (a full disk) must not leave the file open: its blocks would stay taken after removal.
+      if (!closed) {
+        await Promise.allSettled(cur.writes.splice(0));
+        await cur.handle?.close().catch(() => undefined);
+      }
     }
     const a = cur.artifact;
     const where = { check: 'artifact-digest', artifact: `${a.name}@${a.version}` };
@@ -158,8 +172,7 @@ export class ArtifactStager {
       await cur.rebuilder?.close();
       await cur.hasher.digest().catch(() => undefined);
     }
-    const files = [cur?.file, ...this.staged.map((s) => s.file)].filter((f): f is string => typeof f === 'string');
-    await Promise.all(files.map((f) => fs.promises.rm(f, { force: true })));
+    await Promise.all([...this.written].map((f) => fs.promises.rm(f, { force: true })));
   }
 }
 
