@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { EcluseError } from '../sneakernet/errors.js';
 import type { Statement } from '../sneakernet/statement.js';
 import { formatBytes } from '../sneakernet/units.js';
-import type { CheckRecord } from './freshness.js';
+import { passed, type CheckRecord } from './checks.js';
 
 /** Kept free beyond the artifacts: what promotion adds to the catalog, the audit log and the SQLite journal. */
 export const STORE_MARGIN_BYTES = 1024 * 1024;
@@ -47,11 +47,7 @@ export async function checkStoreRoom(statement: Statement, stagingDir: string): 
       { check: 'space', needed: room.needed, free: room.free },
     );
   }
-  return {
-    check: 'space',
-    outcome: 'pass',
-    detail: `the bundle needs ${formatBytes(room.needed)}, the store has ${formatBytes(room.free)} free`,
-  };
+  return passed('space', `the bundle needs ${formatBytes(room.needed)}, the store has ${formatBytes(room.free)} free`);
 }
 
 /** True for "the disk is full" in any of its spellings: ENOSPC, EDQUOT (a quota), SQLite's SQLITE_FULL. */
