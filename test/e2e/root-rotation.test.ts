@@ -146,6 +146,7 @@ describe('root rotation after a revocation', () => {
     const file = w.path('evil.raw');
     fs.writeFileSync(file, Buffer.alloc(4096, 7));
     await ecluseOk(['relay', 'add', file, '--name', 'evil', '--version', '1'], { home: thief });
+    fs.mkdirSync(w.path('m3'));
     const signed = await ecluse(
       ['export', '--to', w.path('m3'), '--site', w.site, '--signer', path.join(stolen, 'signers', 'alice')],
       { home: thief },

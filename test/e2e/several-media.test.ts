@@ -39,6 +39,8 @@ beforeAll(async () => {
 });
 afterAll(() => w?.cleanup());
 
+/** The recovery a missing volume names: the bundle written again outside (or the missing stick given). */
+const resend = () => `export it again outside: ecluse export --resend 1 --site ${w.site} --to MEDIA`;
 const volumesOn = (stick: string) => fs.readdirSync(path.join(stick, 'ecluse', 'bundles', id, 'volumes')).sort();
 
 describe('a bundle over several media', () => {
@@ -56,7 +58,7 @@ describe('a bundle over several media', () => {
     const r = await expectImportRefused(w, sticks[0] as string, 'E_MISSING_VOLUME');
     const n = sticks.flatMap(volumesOn).length;
     expect((r.json as { message: string }).message).toBe(
-      `${lacking.join(', ')} of the ${n} volumes of bundle ${id} ${lacking.length === 1 ? 'is' : 'are'} not on the media`,
+      `${lacking.join(', ')} of the ${n} volumes of bundle ${id} ${lacking.length === 1 ? 'is' : 'are'} not on the media; ${resend()}`,
     );
   });
 
@@ -69,7 +71,7 @@ describe('a bundle over several media', () => {
     const n = sticks.flatMap(volumesOn).length;
     const missing = volumesOn(b);
     expect(json.message).toBe(
-      `${missing.join(', ')} of the ${n} volumes of bundle ${id} ${missing.length === 1 ? 'is' : 'are'} not on the media`,
+      `${missing.join(', ')} of the ${n} volumes of bundle ${id} ${missing.length === 1 ? 'is' : 'are'} not on the media; ${resend()}`,
     );
     expect(snapshot(w.inside)).toEqual(before);
   });
