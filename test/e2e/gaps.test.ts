@@ -21,6 +21,7 @@ import {
   expectImportRefused,
   flipByte,
   makeKeys,
+  mediaDir,
   PASSPHRASE,
   snapshot,
   tmpDir,
@@ -188,7 +189,7 @@ describe('order: tolerant (the default)', () => {
     await ecluseOk(['relay', 'add', img.file, '--name', 'debian-13', '--version', '1.0', '--disk-format', 'raw'], {
       home: other,
     });
-    await ecluseOk(['export', '--to', w.path('m2'), '--site', w.site, '--signer', keys.signer('alice')], {
+    await ecluseOk(['export', '--to', mediaDir(w.path('m2')), '--site', w.site, '--signer', keys.signer('alice')], {
       home: other,
     });
     const before = snapshot(w.inside);
