@@ -31,6 +31,7 @@ export const IMPORT_CHECKS = {
   'delta-base': '5j',
   volumes: '6',
   'volumes-present': '6b',
+  'media-file': '7b',
   'volume-size': '7c',
   'volume-structure': '7d',
   'entry-size': '7e',
