@@ -494,7 +494,7 @@ describe('hostile media layout', () => {
     fs.rmSync(path.join(bundle.signaturesDir, sig!.name));
     mkfifo(path.join(bundle.signaturesDir, sig!.name));
     const r = await expectRefusedNotHung(w, media, 'E_FORMAT');
-    expect(messageOf(r)).toBe(`signature ${sig!.name} is not a regular file`);
+    expect(messageOf(r)).toBe(`signature ${sig!.name} is not a regular file${resendUnknown(w)}`);
   });
 
   it('E_UNEXPECTED_FILE: an unlisted file directly in the bundle folder', async () => {
