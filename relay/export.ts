@@ -182,7 +182,11 @@ export async function exportBundle(home: RelayHome, o: ExportOptions): Promise<E
     const written: WrittenVolume[] = [];
     for (const [i, v] of plan.entries()) {
       const tmp = targets[onMedium[i] ?? 0]?.tmp;
-      if (!tmp) throw new Error('export: no medium for a volume');
+      if (!tmp)
+        throw new EcluseError(
+          'E_INTERNAL',
+          `volume ${v.name} was planned onto no medium (a bug: report it with this line)`,
+        );
       written.push(
         await writeVolume(v, sources, path.join(tmp.volumes, v.name), now, (n) => {
           done += n;

@@ -19,6 +19,8 @@ import { checkAdmission, type Placement } from './policy/admission.js';
 import type { ActivePolicy } from './policy/store.js';
 import type { Site } from './site.js';
 import type { StagedArtifact } from './staging.js';
+import { subjectName } from '../sneakernet/subject.js';
+import { EcluseError } from '../sneakernet/errors.js';
 
 export interface PromotedImage {
   id: string;
@@ -51,7 +53,11 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
   const images: Array<PromotedImage & { file: string; staged: string; properties: Record<string, string> }> = [];
   try {
     for (const s of o.staged) {
-      if (!s.file) throw new Error('promote: artifact was not staged');
+      if (!s.file)
+        throw new EcluseError(
+          'E_INTERNAL',
+          `${subjectName(s.artifact)} reached promotion without being staged (a bug: report it with this line)`,
+        );
       const id = randomUUID();
       const a = s.artifact;
       images.push({
@@ -109,7 +115,7 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
       );
       for (const i of images) {
         hideOlder.run(at, i.name);
-        const visibility = o.placements.find((pl) => pl.artifact === `${i.name}@${i.version}`)?.visibility ?? 'public';
+        const visibility = o.placements.find((pl) => pl.artifact === subjectName(i))?.visibility ?? 'public';
         insert.run(
           i.id,
           i.name,
@@ -155,7 +161,7 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
           message: `${i.name} ${i.version} is image ${i.id}`,
           bundleId: p.bundleId,
           station: p.station,
-          artifact: `${i.name}@${i.version}`,
+          artifact: subjectName(i),
           details: { imageId: i.id, size: i.size, sha256: i.sha256 },
         });
       }

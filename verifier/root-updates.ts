@@ -3,22 +3,12 @@
  * (keys/root-rotation.ts). Each newer root that verifies is pinned in the database, with its audit line, in one
  * transaction, and applies at once, whatever the fate of the bundle that carried it. `verify` uses them in memory.
  */
-import crypto from 'node:crypto';
-import { keyIdOf } from '../keys/keyid.js';
 import { verifyRootChain } from '../keys/root-rotation.js';
-import type { TrustAnchors } from '../keys/trust.js';
 import { appendAudit } from './audit.js';
-import { getSetting, setSetting, type Db } from './db.js';
+import { setSetting } from './db.js';
 import type { Site } from './site.js';
 
-/** The newest root pinned by rotation, if it is newer than the installed trust folder's. */
-export function rotatedAnchors(db: Db, installed: TrustAnchors): TrustAnchors {
-  const pem = getSetting(db, 'root_pem');
-  const version = Number(getSetting(db, 'root_version') ?? '0');
-  if (!pem || version <= installed.rootVersion) return installed;
-  const root = new crypto.X509Certificate(pem);
-  return { root, rootKeyId: keyIdOf(root.publicKey), rootVersion: version };
-}
+export { rotatedAnchors } from './pinned-root.js';
 
 /** Follows the root documents of a bundle; updates `site.anchors` (and, when recording, the database). */
 export function applyRootRotations(

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { EcluseError } from '../sneakernet/errors.js';
 import { installTrust, loadTrustAnchors, type TrustAnchors } from '../keys/trust.js';
 import { appendAudit } from './audit.js';
-import { rotatedAnchors } from './root-updates.js';
+import { rotatedAnchors } from './pinned-root.js';
 import { getSetting, openDb, setSetting, type Db } from './db.js';
 import { importHome, type ImportHome } from './home.js';
 

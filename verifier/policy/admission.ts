@@ -11,6 +11,7 @@ import type { Db } from '../db.js';
 import type { ActivePolicy } from './store.js';
 import type { PolicyRule } from './schema.js';
 import { compareVersions } from './version-order.js';
+import { subjectName } from '../../sneakernet/subject.js';
 
 export interface Placement {
   artifact: string;
@@ -23,7 +24,7 @@ const matches = (globs: string[], value: string) => globs.some((g) => picomatch.
 function refuse(a: Artifact, rule: string, why: string): EcluseError {
   return new EcluseError('E_NOT_ALLOWED', `${a.name} ${a.version} is not allowed: ${why} (policy rule ${rule})`, {
     check: 'policy',
-    artifact: `${a.name}@${a.version}`,
+    artifact: subjectName(a),
     rule,
   });
 }
@@ -39,7 +40,7 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
       `${a.name} ${a.version} is not allowed: no policy rule admits it${vendor ? ` from vendor ${vendor}` : ''}`,
       {
         check: 'policy',
-        artifact: `${a.name}@${a.version}`,
+        artifact: subjectName(a),
       },
     );
   }
@@ -92,10 +93,10 @@ export function checkAdmission(
           order === 0
             ? `${a.name} ${a.version} is already installed`
             : `${a.name} ${a.version} is older than ${installed}, already installed (policy rule ${rule.name} does not allow a downgrade)`,
-          { check: 'rollback', artifact: `${a.name}@${a.version}` },
+          { check: 'rollback', artifact: subjectName(a) },
         );
       }
     }
-    return { artifact: `${a.name}@${a.version}`, rule: rule.name, visibility: rule.visibility };
+    return { artifact: subjectName(a), rule: rule.name, visibility: rule.visibility };
   });
 }

@@ -6,11 +6,13 @@
  * still fails is recorded `failed` (see `ecluse target list`, `ecluse target push` to retry).
  */
 import path from 'node:path';
+import { subjectName } from '../../sneakernet/subject.js';
 import { appendAudit } from '../audit.js';
 import { glanceTime, type Db, type ImageRow } from '../db.js';
 import { extraProperties, imageTags } from '../glance/record.js';
 import { GlanceClient } from './client.js';
 import { listTargets, type Target } from './targets.js';
+import { EcluseError } from '../../sneakernet/errors.js';
 
 export interface PushOptions {
   attempts?: number;
@@ -86,16 +88,24 @@ async function attempt(
   let remote = await client.getImage(remoteId);
   while (remote.status !== 'active') {
     if (remote.status === 'killed' || remote.status === 'deleted' || Date.now() > deadline) {
-      throw new Error(`the remote image is ${String(remote.status)}, not active`);
+      throw new EcluseError('E_TARGET', `the remote image is ${String(remote.status)}, not active`, {
+        check: 'target-push',
+      });
     }
     await sleep(o.pollMs);
     remote = await client.getImage(remoteId);
   }
   if (remote.checksum !== row.checksum) {
-    throw new Error(`the remote checksum ${String(remote.checksum)} is not the bundle's ${String(row.checksum)}`);
+    throw new EcluseError(
+      'E_TARGET',
+      `the remote checksum ${String(remote.checksum)} is not the bundle's ${String(row.checksum)}`,
+      { check: 'target-push' },
+    );
   }
   if (remote.os_hash_value !== row.os_hash_value) {
-    throw new Error(`the remote os_hash_value does not match the bundle's sha512`);
+    throw new EcluseError('E_TARGET', `the remote os_hash_value does not match the bundle's sha512`, {
+      check: 'target-push',
+    });
   }
   if (Object.keys(later).length > 0) {
     await client.request('PATCH', `/v2/images/${remoteId}`, {
@@ -125,7 +135,9 @@ export async function pushImage(
     return { ...base, remoteId: null, ok: false, attempts: 0, message };
   }
   const file = path.join(imagesDir, path.basename(row.file));
-  const artifact = row.artifact_name ? `${row.artifact_name}@${row.artifact_version ?? ''}` : null;
+  const artifact = row.artifact_name
+    ? subjectName({ name: row.artifact_name, version: row.artifact_version ?? '' })
+    : null;
   let lastError = '';
   for (let n = 1; n <= o.attempts; n++) {
     record(db, { ...base, remoteId: null, status: 'pending', message: `attempt ${n}`, attempts: n });
