@@ -8,9 +8,10 @@
 import path from 'node:path';
 import { subjectName } from '../../sneakernet/subject.js';
 import { appendAudit } from '../audit.js';
-import { glanceTime, type Db, type ImageRow } from '../db.js';
+import type { Db, ImageRow } from '../db.js';
 import { extraProperties, imageTags } from '../glance/record.js';
 import { GlanceClient } from './client.js';
+import { recordPush } from './push-records.js';
 import { listTargets, type Target } from './targets.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 
@@ -51,17 +52,6 @@ export function remoteRecord(
     min_ram: row.min_ram,
     tags: imageTags(row),
   };
-}
-
-function record(
-  db: Db,
-  r: { target: string; imageId: string; remoteId: string | null; status: string; message: string; attempts: number },
-): void {
-  db.prepare(
-    `INSERT INTO target_pushes (target, image_id, remote_id, status, message, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT(target, image_id) DO UPDATE SET remote_id = excluded.remote_id, status = excluded.status,
-       message = excluded.message, attempts = excluded.attempts, updated_at = excluded.updated_at`,
-  ).run(r.target, r.imageId, r.remoteId, r.status, r.message, r.attempts, glanceTime());
 }
 
 async function attempt(
@@ -131,7 +121,7 @@ export async function pushImage(
   const base = { target: target.name, imageId };
   if (!row || !row.file || row.status !== 'active') {
     const message = `image ${imageId} has no active data to push`;
-    record(db, { ...base, remoteId: null, status: 'failed', message, attempts: 0 });
+    recordPush(db, { ...base, remoteId: null, status: 'failed', message, attempts: 0 });
     return { ...base, remoteId: null, ok: false, attempts: 0, message };
   }
   const file = path.join(imagesDir, path.basename(row.file));
@@ -140,12 +130,12 @@ export async function pushImage(
     : null;
   let lastError = '';
   for (let n = 1; n <= o.attempts; n++) {
-    record(db, { ...base, remoteId: null, status: 'pending', message: `attempt ${n}`, attempts: n });
+    recordPush(db, { ...base, remoteId: null, status: 'pending', message: `attempt ${n}`, attempts: n });
     let remoteId: string | null = null;
     try {
       remoteId = await attempt(client, target, row, file, o, (id) => {
         remoteId = id;
-        record(db, {
+        recordPush(db, {
           ...base,
           remoteId: id,
           status: 'pending',
@@ -155,7 +145,7 @@ export async function pushImage(
       });
       const message = `image ${row.name ?? imageId} pushed to ${target.name} as ${remoteId} (checksum and sha512 match)`;
       db.transaction(() => {
-        record(db, { ...base, remoteId, status: 'active', message, attempts: n });
+        recordPush(db, { ...base, remoteId, status: 'active', message, attempts: n });
         appendAudit(db, {
           kind: 'target.pushed',
           outcome: 'info',
@@ -191,7 +181,7 @@ export async function pushImage(
     }
   }
   const message = `push of ${row.name ?? imageId} to ${target.name} failed after ${o.attempts} attempts: ${lastError}`;
-  record(db, { ...base, remoteId: null, status: 'failed', message, attempts: o.attempts });
+  recordPush(db, { ...base, remoteId: null, status: 'failed', message, attempts: o.attempts });
   return { ...base, remoteId: null, ok: false, attempts: o.attempts, message };
 }
 
