@@ -108,7 +108,5 @@ export async function checkVendorEvidence(
       checked.push(`${id} (Sigstore ${keyId.slice(0, 12)})`);
     }
   }
-  return checked.length
-    ? [passed('vendor-evidence', `vendor signatures verified: ${checked.join(', ')}`)]
-    : [];
+  return checked.length ? [passed('vendor-evidence', `vendor signatures verified: ${checked.join(', ')}`)] : [];
 }

@@ -114,8 +114,11 @@ function planLines(p: ExportPlan): string[] {
     ...leftOutLines(p),
   ];
   if (p.bytesSaved > 0) lines.push(`deltas save ${formatBytes(p.bytesSaved)}`);
-  lines.push(`${p.mediaNeeded} medium/media of ${formatBytes(p.mediaSize)} (volumes of at most ${formatBytes(p.volumeCapacity)}):`);
-  if (!p.fits) lines.push('  a volume and its bundle files do not fit on one medium of that size: give a smaller --media-size');
+  lines.push(
+    `${p.mediaNeeded} medium/media of ${formatBytes(p.mediaSize)} (volumes of at most ${formatBytes(p.volumeCapacity)}):`,
+  );
+  if (!p.fits)
+    lines.push('  a volume and its bundle files do not fit on one medium of that size: give a smaller --media-size');
   for (const m of p.media) {
     const free = m.freeSpace === null ? '' : `, ${formatBytes(m.freeSpace)} free`;
     const where = m.path === null ? '' : ` ${m.path}`;
