@@ -9,6 +9,7 @@ import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { carriedBy, knownSites } from './chains.js';
 import { recordEvent } from './events.js';
 import { siteState, type SiteState } from './site-state.js';
+import { subjectName } from '../sneakernet/subject.js';
 
 export type DeliveryState = 'delivered' | 'on its way' | 'refused' | 'not yet exported';
 
@@ -111,7 +112,7 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
       blobRemoved = true;
     }
     recordEvent(home.db, 'artifact.removed', {
-      subject: `${name}@${version}`,
+      subject: subjectName({ name, version }),
       details: { sha256: row.sha256, size: row.size, forced: force, stillCarriedBy: pending },
     });
   })();

@@ -8,7 +8,7 @@
  *   carried, `relay_events` keeps what operators did. Bundles written before keep their numbers (they are signed): a
  *   site's chain may then skip the numbers that went to other sites (see docs/FORMAT.md section 11).
  */
-import type { RelayDb } from './catalog.js';
+import type { RelayDb } from './relay-db.js';
 
 export const SCHEMA_VERSION = 1;
 

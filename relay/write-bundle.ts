@@ -307,8 +307,8 @@ function record(home: RelayHome, prepared: PreparedExport, payload: Buffer, medi
       site: plan.site,
       subject: `#${plan.sequence} ${plan.bundleId}`,
       details: {
-        artifacts: plan.artifacts.map((a) => `${a.name}@${a.version}`),
-        leftOut: plan.leftOut.map((a) => `${a.name}@${a.version}`),
+        artifacts: plan.artifacts.map((a) => subjectName(a)),
+        leftOut: plan.leftOut.map((a) => subjectName(a)),
         forced: plan.acknowledgement.forced,
       },
     });

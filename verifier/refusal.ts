@@ -9,6 +9,7 @@
  * is (expired, refused by policy or version order, a malformed signed volume).
  */
 import type { EcluseError, ErrorCode } from '../sneakernet/errors.js';
+import { subjectName } from '../sneakernet/subject.js';
 import { highWater } from './accepted-state.js';
 import { appendAudit } from './audit.js';
 import { failedCheck, type CheckRecord, type StepId } from './checks.js';
@@ -85,8 +86,7 @@ export function recordRefusal(
       code: err.code,
       message: err.line(),
       ...where,
-      artifact:
-        details.artifacts.length === 1 ? `${details.artifacts[0]?.name}@${details.artifacts[0]?.version}` : null,
+      artifact: details.artifacts.length === 1 && details.artifacts[0] ? subjectName(details.artifacts[0]) : null,
       details: { ...details },
     });
   })();
