@@ -29,7 +29,7 @@ const matchesVendor = (globs: string[], vendor: string) =>
 function refuse(a: Artifact, rule: string, why: string): EcluseError {
   return new EcluseError('E_NOT_ALLOWED', `${a.name} ${a.version} is not allowed: ${why} (policy rule ${rule})`, {
     check: 'policy',
-    artifact: `${a.name}@${a.version}`,
+    artifact: subjectName(a),
     rule,
   });
 }
@@ -45,7 +45,7 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
       `${a.name} ${a.version} is not allowed: no policy rule admits it${vendor ? ` from vendor ${vendor}` : ''}`,
       {
         check: 'policy',
-        artifact: `${a.name}@${a.version}`,
+        artifact: subjectName(a),
       },
     );
   }
