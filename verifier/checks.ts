@@ -33,6 +33,7 @@ export const IMPORT_CHECKS = {
   volumes: '6',
   'volumes-present': '6b',
   space: '6c',
+  'media-file': '7b',
   'volume-size': '7c',
   'volume-structure': '7d',
   'entry-size': '7e',

@@ -252,9 +252,9 @@ function guardSink(sink: EntrySink, signal: AbortSignal | undefined, rate: numbe
       (async function* () {
         for await (const chunk of data) {
           signal?.throwIfAborted();
-          if (rate) await sleep(((chunk as Buffer).length / rate) * 1000);
+          if (rate) await sleep((chunk.length / rate) * 1000);
           signal?.throwIfAborted();
-          yield chunk as Buffer;
+          yield chunk;
         }
       })(),
     );

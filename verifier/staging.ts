@@ -16,6 +16,7 @@ import type { Artifact, Delta, VolumeEntry } from '../sneakernet/statement.js';
 import { transferSize } from '../sneakernet/delta.js';
 import { DeltaRebuilder } from './rebuild.js';
 import { isNoSpace, noSpaceError } from './space.js';
+import { subjectName } from '../sneakernet/subject.js';
 
 export interface StagedArtifact {
   index: number;
@@ -147,7 +148,7 @@ export class ArtifactStager {
       }
     }
     const a = cur.artifact;
-    const where = { check: 'artifact-digest', artifact: `${a.name}@${a.version}` };
+    const where = { check: 'artifact-digest', artifact: subjectName(a) };
     const what = a.delta
       ? `${a.name} ${a.version}, rebuilt from the bundle and the base ${a.delta.base.name} ${a.delta.base.version} in the image store,`
       : `${a.name} ${a.version}`;

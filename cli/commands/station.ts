@@ -1,6 +1,5 @@
 /** The import station: `site init`, `inspect`, `verify`, `import`, `serve`. */
 import type { Command } from 'commander';
-import path from 'node:path';
 import { inspectMedia } from '../../sneakernet/inspect.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
@@ -59,7 +58,7 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
         // And the receipt key, printed now so the operator can carry it out to pin at the export station.
         const receipt = receiptKey(s);
         s.db.close();
-        const pubFile = path.join(s.home.root, 'receipts', 'receipt-key.pub.pem');
+        const pubFile = s.home.receiptKey.pub;
         return {
           json: {
             site: s.siteId,
@@ -211,6 +210,7 @@ Examples:
       const server = await startGlanceServer({
         db: s.db,
         imagesDir: s.home.images,
+        stagingDir: s.home.staging,
         host: m[1].replace(/^\[|\]$/g, ''),
         port: Number(m[2]),
       });
