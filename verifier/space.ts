@@ -50,10 +50,7 @@ export async function checkStoreRoom(statement: Statement, stagingDir: string): 
   return passed('space', `the bundle needs ${formatBytes(room.needed)}, the store has ${formatBytes(room.free)} free`);
 }
 
-/**
- * True for "the disk is full" in any of its spellings: ENOSPC, EDQUOT (a quota), SQLite's SQLITE_FULL, or an
- * E_NO_SPACE already raised.
- */
+/** True for "the disk is full" in any of its spellings: ENOSPC, EDQUOT (a quota), SQLite's SQLITE_FULL, a short write. */
 export function isNoSpace(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || code === 'E_NO_SPACE';

@@ -183,7 +183,7 @@ async function writeFully(handle: fs.promises.FileHandle, chunk: Buffer, positio
   while (done < chunk.length) {
     const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
     if (bytesWritten <= 0) {
-      throw new EcluseError('E_NO_SPACE', `the disk took no more bytes at offset ${position + done}`, {
+      throw new EcluseError('E_NO_SPACE', `a write stored ${bytesWritten} bytes at offset ${position + done}`, {
         check: 'space',
       });
     }
