@@ -165,6 +165,11 @@ export function asEcluseError(e: unknown): EcluseError {
   // eslint-disable-next-line no-restricted-syntax
   const err = e instanceof Error ? e : new Error(String(e));
   const errno = (err as NodeJS.ErrnoException).code;
+  // A full disk is something the operator can fix, wherever it happens (a write, a rename, SQLite's journal).
+  if (errno === 'ENOSPC' || errno === 'EDQUOT' || errno === 'SQLITE_FULL') {
+    const message = `the disk is full (${err.message}): make room, then try again`;
+    return new EcluseError('E_NO_SPACE', message, {}, { cause: err });
+  }
   if (typeof errno === 'string' && /^E[A-Z]+$/.test(errno) && 'syscall' in err) {
     return new EcluseError('E_IO', err.message, {}, { cause: err });
   }

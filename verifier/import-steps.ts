@@ -224,7 +224,7 @@ export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<
   for (const vol of p.volumes) {
     o.signal?.throwIfAborted();
     await readVolume(
-      path.join(v.files.paths.volumes, vol.name),
+      v.files.volumeAt.get(vol.name) ?? path.join(v.files.paths.volumes, vol.name),
       vol,
       guardSink(stager.sink, o.signal, o.readRate),
       (n) => {
