@@ -8,9 +8,9 @@ import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
 import { deltaProblem, transferSize } from './delta.js';
 import { vendorEvidenceSchema } from './evidence.js';
-import { sha256Hex, sha512Hex } from './schema-parts.js';
+import { md5Hex, sha256Hex, sha512Hex } from './schema-parts.js';
 
-export { sha256Hex, sha512Hex };
+export { md5Hex, sha256Hex, sha512Hex };
 
 export const FORMAT_VERSION = 1;
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
@@ -93,6 +93,12 @@ export const artifactSchema = z.strictObject({
   size,
   sha256: sha256Hex,
   sha512: sha512Hex,
+  /**
+   * Optional (4.7): the artifact's MD5 (Glance's `checksum`), computed by the export station in the pass that computed
+   * sha256 and sha512. The import station takes it, and `sha512`, as signed attestations; it verifies sha256 over
+   * every byte (and all three when its policy says `verifyAllDigests`). Absent: the import station computes it.
+   */
+  md5: md5Hex.optional(),
   diskFormat: z.enum(DISK_FORMATS),
   containerFormat: z.enum(CONTAINER_FORMATS),
   properties,

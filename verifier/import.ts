@@ -24,7 +24,7 @@ import { revokedKeys } from './revocations.js';
 import { applyRootRotations } from './root-updates.js';
 import { promote, type PromotedImage } from './promote.js';
 import type { Site } from './site.js';
-import { ArtifactStager } from './staging.js';
+import { ArtifactStager, digestsToCompute } from './staging.js';
 import { baseImageFile } from './rebuild.js';
 import { checkVendorEvidence } from './vendor-evidence.js';
 
@@ -192,7 +192,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     req.mode === 'import'
       ? path.join(site.home.staging, `import-${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`)
       : null;
-  const pool = new HashPool();
+  let pool: HashPool | null = null;
   let stager: ArtifactStager | null = null;
   try {
     bundleId = await chooseBundle(req.media, req.bundleId);
@@ -206,6 +206,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     verified = verifyStatement(site, files, now);
     const p = verified.statement.predicate;
     if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
+    pool = new HashPool(digestsToCompute(p.artifacts, verified.policy.policy.verifyAllDigests === true));
     stager = new ArtifactStager(p.artifacts, stagingDir, pool, (a) => baseImageFile(site.db, site.home.images, a));
     const total = p.volumes.reduce((s, v) => s + v.size, 0);
     let done = 0;
@@ -261,7 +262,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     }
     throw err;
   } finally {
-    await pool.close();
+    await pool?.close();
     if (stagingDir) await fs.promises.rm(stagingDir, { recursive: true, force: true });
   }
 }

@@ -44,6 +44,8 @@ export const ruleSchema = z.strictObject({
 
 export const policySchema = z.strictObject({
   version: z.literal(1),
+  /** Recompute md5 and sha512 over every byte instead of taking the statement's signed values (docs/FORMAT.md 4.7). */
+  verifyAllDigests: z.boolean().optional(),
   rules: z.array(ruleSchema).min(1).max(1000),
 });
 
