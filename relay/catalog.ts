@@ -129,7 +129,7 @@ function md5OfFile(file: string): string | null {
   try {
     const hash = createHash('md5');
     const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
     return hash.digest('hex');
   } finally {
     fs.closeSync(fd);

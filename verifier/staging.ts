@@ -142,15 +142,15 @@ export class ArtifactStager {
       const signed = a[algorithm];
       const got = computed[algorithm];
       if (got !== undefined && signed !== undefined && got !== signed) {
-        throw new EcluseError(
-          'E_DIGEST',
-          `${what} does not match the ${algorithm} in the signed statement`,
-          { ...where, algorithm },
-        );
+        throw new EcluseError('E_DIGEST', `${what} does not match the ${algorithm} in the signed statement`, {
+          ...where,
+          algorithm,
+        });
       }
     }
     const md5 = computed.md5 ?? a.md5;
-    if (md5 === undefined) throw new EcluseError('E_INTERNAL', `no md5 for ${what}: it was neither signed nor computed`);
+    if (md5 === undefined)
+      throw new EcluseError('E_INTERNAL', `no md5 for ${what}: it was neither signed nor computed`);
     const attested = [
       ...(computed.md5 === undefined ? (['md5'] as const) : []),
       ...(computed.sha512 === undefined ? (['sha512'] as const) : []),
