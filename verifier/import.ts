@@ -193,6 +193,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
       ? path.join(site.home.staging, `import-${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`)
       : null;
   let pool: HashPool | null = null;
+  let volumePool: HashPool<'sha256'> | null = null;
   let stager: ArtifactStager | null = null;
   try {
     bundleId = await chooseBundle(req.media, req.bundleId);
@@ -207,6 +208,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     const p = verified.statement.predicate;
     if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
     pool = new HashPool(digestsToCompute(p.artifacts, verified.policy.policy.verifyAllDigests === true));
+    volumePool = new HashPool(['sha256']);
     stager = new ArtifactStager(p.artifacts, stagingDir, pool, (a) => baseImageFile(site.db, site.home.images, a));
     const total = p.volumes.reduce((s, v) => s + v.size, 0);
     let done = 0;
@@ -220,6 +222,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
           done += n;
           req.onProgress?.(done, total);
         },
+        { hashPool: volumePool },
       );
     }
     if (stager.staged.length !== p.artifacts.length) {
@@ -263,6 +266,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     throw err;
   } finally {
     await pool?.close();
+    await volumePool?.close();
     if (stagingDir) await fs.promises.rm(stagingDir, { recursive: true, force: true });
   }
 }
