@@ -19,6 +19,7 @@ export interface Digests {
 }
 
 const SLOT_BYTES = 1024 * 1024;
+/** Ring depth by default (a Glance upload, a store check); an import lends smaller rings (memory flat and low). */
 const SLOTS = 16;
 const END = -1;
 const WRITE = 0;
@@ -44,16 +45,21 @@ export class HashPool<A extends Algorithm = Algorithm> {
   private readonly algorithms: readonly Algorithm[];
   /** [write counter, read counter of worker 0, 1, ...] */
   private readonly control: Int32Array;
-  private readonly lengths = new Int32Array(new SharedArrayBuffer(4 * SLOTS));
-  private readonly slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(SLOT_BYTES));
-  private readonly views = this.slots.map((s) => new Uint8Array(s));
+  private readonly ringSlots: number;
+  private readonly lengths: Int32Array;
+  private readonly slots: SharedArrayBuffer[];
+  private readonly views: Uint8Array[];
   private readonly workers: Worker[];
   private readonly digestWaiters: Array<Array<(m: { hex: string }) => void>>;
   private failure: Error | null = null;
   private busy = false;
 
   /** `algorithms`: sha256 is always computed; the default is all three (a Glance upload, a store check). */
-  constructor(algorithms: readonly A[] = ALGORITHMS as unknown as readonly A[]) {
+  constructor(algorithms: readonly A[] = ALGORITHMS as unknown as readonly A[], o: { slots?: number } = {}) {
+    this.ringSlots = o.slots ?? SLOTS;
+    this.lengths = new Int32Array(new SharedArrayBuffer(4 * this.ringSlots));
+    this.slots = Array.from({ length: this.ringSlots }, () => new SharedArrayBuffer(SLOT_BYTES));
+    this.views = this.slots.map((s) => new Uint8Array(s));
     this.algorithms = ['sha256', ...ALGORITHMS.filter((a) => a !== 'sha256' && algorithms.includes(a as A))];
     this.control = new Int32Array(new SharedArrayBuffer(4 * (1 + this.algorithms.length)));
     this.digestWaiters = this.algorithms.map(() => []);
@@ -90,7 +96,7 @@ export class HashPool<A extends Algorithm = Algorithm> {
           slowest = r;
         }
       }
-      if (lag < SLOTS) return;
+      if (lag < this.ringSlots) return;
       const seen = Atomics.load(this.control, slowest);
       const w = waitAsync(this.control, slowest, seen, 1000);
       if (w.async) await w.value;
@@ -98,7 +104,7 @@ export class HashPool<A extends Algorithm = Algorithm> {
   }
 
   private publish(length: number): void {
-    Atomics.store(this.lengths, Atomics.load(this.control, WRITE) % SLOTS, length);
+    Atomics.store(this.lengths, Atomics.load(this.control, WRITE) % this.ringSlots, length);
     Atomics.add(this.control, WRITE, 1);
     Atomics.notify(this.control, WRITE);
   }
@@ -108,7 +114,7 @@ export class HashPool<A extends Algorithm = Algorithm> {
     for (let at = 0; at < chunk.length; at += SLOT_BYTES) {
       const piece = chunk.subarray(at, at + SLOT_BYTES);
       await this.room();
-      this.views[Atomics.load(this.control, WRITE) % SLOTS]?.set(piece);
+      this.views[Atomics.load(this.control, WRITE) % this.ringSlots]?.set(piece);
       this.publish(piece.length);
     }
   }

@@ -38,7 +38,7 @@ function volumeHash(pool: HashPool<'sha256'> | undefined): VolumeHash {
 export type EntrySink = (entry: VolumeEntry, data: AsyncIterable<Buffer>) => Promise<void>;
 
 const CHUNK = 1024 * 1024;
-const READ_AHEAD = 8 * CHUNK;
+const READ_AHEAD = 2 * CHUNK;
 
 /** Opens a file on the media refusing links and anything but a regular file. */
 export async function openMediaFile(file: string, what: string): Promise<{ fd: fs.promises.FileHandle; size: number }> {

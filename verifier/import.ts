@@ -207,8 +207,9 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     verified = verifyStatement(site, files, now);
     const p = verified.statement.predicate;
     if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
-    pool = new HashPool(digestsToCompute(p.artifacts, verified.policy.policy.verifyAllDigests === true));
-    volumePool = new HashPool(['sha256']);
+    // Two SHA-256 workers (the volume's, the artifact's) on rings of 4 MiB: the memory stays flat whatever the size.
+    pool = new HashPool(digestsToCompute(p.artifacts, verified.policy.policy.verifyAllDigests === true), { slots: 4 });
+    volumePool = new HashPool(['sha256'], { slots: 4 });
     stager = new ArtifactStager(p.artifacts, stagingDir, pool, (a) => baseImageFile(site.db, site.home.images, a));
     const total = p.volumes.reduce((s, v) => s + v.size, 0);
     let done = 0;
