@@ -232,7 +232,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     verified.checks.push({
       check: 'digests',
       outcome: 'pass',
-      detail: `${p.volumes.length} volume(s) and ${p.artifacts.length} artifact(s) match`,
+      detail: `${p.volumes.length} volume(s) and ${p.artifacts.length} artifact(s) match${attestedNote(stager.staged)}`,
     });
     verified.checks.push(
       ...(await checkVendorEvidence(verified.policy, verified.placements, verified.statement, stager.staged)),
@@ -270,6 +270,12 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     await volumePool?.close();
     if (stagingDir) await fs.promises.rm(stagingDir, { recursive: true, force: true });
   }
+}
+
+/** What the audit says of the digests taken from the signed statement rather than computed (docs/FORMAT.md 4.7). */
+function attestedNote(staged: ReadonlyArray<{ attested: string[] }>): string {
+  const taken = [...new Set(staged.flatMap((s) => s.attested))].sort();
+  return taken.length === 0 ? ' (every digest computed)' : ` (SHA-256 computed; ${taken.join(' and ')} as signed)`;
 }
 
 /** An abort (the media was removed) wins over whatever error reading the vanished media produced. */
