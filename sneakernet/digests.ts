@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { EcluseError } from './errors.js';
 
 export interface Digests {
   sha256: string;
@@ -29,7 +30,13 @@ export type Algorithm = (typeof ALGORITHMS)[number];
 /** Atomics.waitAsync (Node 16+; typed only from lib ES2024, which Node 20 does not fully implement). */
 const waitAsync = (
   Atomics as unknown as {
-    waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string };
+    waitAsync(
+      this: void,
+      a: Int32Array,
+      i: number,
+      v: number,
+      t: number,
+    ): { async: boolean; value: Promise<string> | string };
   }
 ).waitAsync;
 
@@ -133,7 +140,11 @@ export class HashPool<A extends Algorithm = Algorithm> {
 
   /** Starts hashing one stream. */
   begin(): ArtifactHasher<A> {
-    if (this.busy) throw new Error('HashPool: a hasher is already active');
+    if (this.busy)
+      throw new EcluseError(
+        'E_INTERNAL',
+        'a hash pool was asked for a second hasher while one is active (a bug: report it with this line)',
+      );
     this.busy = true;
     return new ArtifactHasher(this);
   }
