@@ -5,6 +5,7 @@ import { LIMITS } from './limits.js';
 const hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`), `${bytes * 2} lowercase hex`);
 export const sha256Hex = hex(32);
 export const sha512Hex = hex(64);
+export const md5Hex = hex(16);
 
 /** Standard base64 (RFC 4648 §4, padded) of at most `maxChars` characters. */
 export const base64 = (maxChars: number) =>

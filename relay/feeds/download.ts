@@ -133,6 +133,8 @@ export interface Downloaded<T extends Tap = Tap> {
   size: number;
   sha256: string;
   sha512: string;
+  /** Glance's `checksum`, computed in the same pass and carried signed (docs/FORMAT.md 4.8). */
+  md5: string;
   /** Bytes that were already on disk from an earlier, interrupted fetch. */
   resumedFrom: number;
   /** The taps that saw every byte of `file` (made by `DownloadOptions.taps`). */
@@ -218,13 +220,18 @@ export async function download<T extends Tap = Tap>(
 ): Promise<Downloaded<T>> {
   const what = o.what ?? source;
   const expected = o.expectedSize;
-  const fresh = () => ({ h256: createHash('sha256'), h512: createHash('sha512'), taps: o.taps?.() ?? [] });
+  const fresh = () => ({
+    h256: createHash('sha256'),
+    h512: createHash('sha512'),
+    h5: createHash('md5'),
+    taps: o.taps?.() ?? [],
+  });
   let sinks = fresh();
   let have = 0;
   if (fs.existsSync(partial)) {
     if (expected !== undefined && (await fs.promises.stat(partial)).size > expected) {
       await fs.promises.rm(partial, { force: true });
-    } else have = await feedExisting(partial, [sinks.h256, sinks.h512, ...sinks.taps]);
+    } else have = await feedExisting(partial, [sinks.h256, sinks.h512, sinks.h5, ...sinks.taps]);
   }
   let body: Readable;
   let total: number;
@@ -319,6 +326,7 @@ export async function download<T extends Tap = Tap>(
             }
             sinks.h256.update(chunk);
             sinks.h512.update(chunk);
+            sinks.h5.update(chunk);
             for (const t of sinks.taps) t.update(chunk);
             onProgress?.(done, Number.isFinite(total) ? total : done);
             cb(null, chunk);
@@ -348,6 +356,7 @@ export async function download<T extends Tap = Tap>(
       size: done,
       sha256: sinks.h256.digest('hex'),
       sha512: sinks.h512.digest('hex'),
+      md5: sinks.h5.digest('hex'),
       resumedFrom: append ? have : 0,
       taps: sinks.taps,
     };

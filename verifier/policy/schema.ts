@@ -44,6 +44,8 @@ export const ruleSchema = z.strictObject({
 
 export const policySchema = z.strictObject({
   version: z.literal(1),
+  /** Recompute md5 and sha512 over every byte instead of taking the statement's signed values (docs/FORMAT.md 4.8). */
+  verifyAllDigests: z.boolean().optional(),
   /** Order of each export station's bundles (docs/FORMAT.md section 6, step 5d): `tolerant` (absent: the default)
    * accepts a bundle above a missing or refused one and names the gap; `strict` refuses it (E_SEQUENCE_GAP). */
   order: z.enum(['tolerant', 'strict']).optional(),
