@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   E_IO: { category: 'failure', meaning: 'reading or writing a file failed' },
   E_STORE: { category: 'refused', meaning: 'the image store and its catalog disagree' },
   E_TARGET: { category: 'failure', meaning: "pushing an image into the site's own Glance (a target) failed" },
+  E_KEYSTONE: { category: 'failure', meaning: "the site's Keystone (token validation for the Glance API) is unreachable or refuses the station's service user" },
   // vendor feeds and vendor evidence (export station fetch; import station re-check)
   E_VENDOR_SIGNATURE: { category: 'refused', meaning: "a vendor's signature (OpenPGP over a checksum file, a Sigstore bundle, a Glance image signature) does not verify" },
   E_VENDOR_DIGEST: { category: 'refused', meaning: 'an artifact does not match the digest its vendor published' },

@@ -7,19 +7,36 @@
  *     `glance --os-auth-token x` (which send a placeholder token) keep working on the station itself, as the
  *     reference Glance without Keystone treats every request as an admin's;
  *   - any other client gets 401.
+ *
+ * At a site with Keystone (`ecluse site keystone`), a token that is not écluse's own is validated by the site's
+ * Keystone (keystone-tokens.ts): its roles give `admin`, `member` or `reader`, and its project is the `owner` of what
+ * it creates and decides what it sees (access.ts), as in Glance. Loopback clients without a valid token are then
+ * refused too: the site's users, not the station's console, use that API.
  */
 import crypto from 'node:crypto';
 import type express from 'express';
 import { glanceTime, type Db } from '../db.js';
+import { EcluseError } from '../../sneakernet/errors.js';
 import { GlanceHttpError } from './errors.js';
+import type { KeystoneIdentity, KeystoneTokens } from './keystone-tokens.js';
 
 export type Role = 'reader' | 'admin';
 export const ROLES: readonly Role[] = ['reader', 'admin'];
 
+/** What a request may do: `member` is a Keystone user's (create and change what its project owns). */
+export type ApiRole = Role | 'member';
+
 export interface AuthContext {
-  role: Role;
-  /** The token's id, or undefined for a loopback client without a token. */
+  role: ApiRole;
+  /** The token's id, or undefined for a loopback client without a token and for Keystone users. */
   tokenId: string | undefined;
+  /**
+   * The Keystone project of the request (images' `owner`), null for a token scoped to no project; undefined for
+   * écluse's own tokens and loopback, which see every image (as the reference Glance without Keystone does).
+   */
+  project?: string | null;
+  /** The Keystone user id, for the audit. */
+  user?: string;
 }
 
 export interface TokenRecord {
@@ -84,20 +101,56 @@ export function isLoopback(address: string | undefined): boolean {
   return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
 }
 
-export function unauthorized(): GlanceHttpError {
+export function unauthorized(keystone?: KeystoneTokens): GlanceHttpError {
+  if (keystone) {
+    return new GlanceHttpError(401, undefined, {
+      detail: `A valid token of the site's Keystone (${keystone.settings.url}) or an écluse API token is required in X-Auth-Token.`,
+      headers: { 'WWW-Authenticate': `Keystone uri="${keystone.settings.url.replace(/\/v3\/?$/, '')}"` },
+    });
+  }
   return new GlanceHttpError(401, undefined, {
     detail: 'A valid écluse API token is required in X-Auth-Token (ecluse token create) for clients beyond loopback.',
     headers: { 'WWW-Authenticate': 'X-Auth-Token' },
   });
 }
 
-export function authMiddleware(db: Db): express.RequestHandler {
-  return (req, res, next) => {
+/** Glance's roles from Keystone's: admin, else member (or the legacy _member_), else reader. */
+export function roleOf(roles: readonly string[]): ApiRole {
+  if (roles.includes('admin')) return 'admin';
+  if (roles.includes('member') || roles.includes('_member_')) return 'member';
+  return 'reader';
+}
+
+/** Paths anyone may read without a token, as Glance's unauthenticated version discovery. */
+const OPEN_PATHS = /^\/(versions)?$/;
+
+export function authMiddleware(db: Db, keystone?: KeystoneTokens): express.RequestHandler {
+  return async (req, res, next) => {
     const token = req.get('x-auth-token');
     const known = token ? tokenRole(db, token) : undefined;
     let ctx: AuthContext;
     if (known) ctx = { role: known.role, tokenId: known.id };
-    else if (isLoopback(req.socket.remoteAddress)) ctx = { role: 'admin', tokenId: undefined };
+    else if (keystone) {
+      let identity: KeystoneIdentity | null = null;
+      if (token) {
+        try {
+          identity = await keystone.validate(token);
+        } catch (e) {
+          if (e instanceof EcluseError) {
+            throw new GlanceHttpError(503, undefined, { detail: 'The site\'s Keystone cannot validate tokens now.' });
+          }
+          throw e;
+        }
+      }
+      if (!identity) {
+        if (OPEN_PATHS.test(req.path) && req.method === 'GET') {
+          next();
+          return;
+        }
+        throw unauthorized(keystone);
+      }
+      ctx = { role: roleOf(identity.roles), tokenId: undefined, project: identity.projectId, user: identity.userId };
+    } else if (isLoopback(req.socket.remoteAddress)) ctx = { role: 'admin', tokenId: undefined };
     else throw unauthorized();
     res.locals.auth = ctx;
     next();
@@ -108,9 +161,14 @@ export function authOf(res: express.Response): AuthContext {
   return (res.locals.auth as AuthContext | undefined) ?? { role: 'reader', tokenId: undefined };
 }
 
+const policyRefusal = (action: string) => new GlanceHttpError(403, `You are not authorized to complete ${action} action.`);
+
 /** 403 in Glance's policy words unless the request is an admin's. */
 export function requireAdmin(res: express.Response, action: string): void {
-  if (authOf(res).role !== 'admin') {
-    throw new GlanceHttpError(403, `You are not authorized to complete ${action} action.`);
-  }
+  if (authOf(res).role !== 'admin') throw policyRefusal(action);
+}
+
+/** 403 in Glance's policy words for a reader: admins and a Keystone project's members may write. */
+export function requireWriter(res: express.Response, action: string): void {
+  if (authOf(res).role === 'reader') throw policyRefusal(action);
 }

@@ -15,6 +15,8 @@ import { imageFileRoutes } from './image-file.js';
 import { imageReadRoutes } from './images-read.js';
 import { imageWriteRoutes, methodNotAllowedRoutes } from './images-write.js';
 import { authMiddleware } from './auth.js';
+import { keystoneSettings } from './keystone-settings.js';
+import { KeystoneTokens } from './keystone-tokens.js';
 import { auditWebRouter } from '../web/router.js';
 import { memberRoutes } from './members.js';
 import { HashPools, recoverUploads, uploadRoutes } from './upload.js';
@@ -31,6 +33,8 @@ export interface GlanceAppOptions {
   baseUrl?: (req: express.Request) => string;
   /** Hash worker pools for uploads (closed by the caller); default a new set. */
   hashPools?: HashPools;
+  /** The site's Keystone validating its users' tokens (keystone-tokens.ts); default none. */
+  keystone?: KeystoneTokens;
 }
 
 export interface GlanceServerOptions {
@@ -71,7 +75,7 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
     next();
   });
   app.use('/audit', auditWebRouter({ db: opts.db })); // issue 6: the audit web view (its own login)
-  app.use(authMiddleware(opts.db));
+  app.use(authMiddleware(opts.db, opts.keystone));
   app.use(statusRoutes(opts.imagesDir)); // the import daemon's status (issue 4): GET /status.json
   app.use(versionRoutes(baseUrl));
   app.use(schemaRoutes());
@@ -91,12 +95,14 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
 
 export async function startGlanceServer(opts: GlanceServerOptions): Promise<GlanceServer> {
   const pools = new HashPools();
+  const keystone = keystoneSettings(opts.db);
   recoverUploads(opts.db, opts.stagingDir ?? path.join(opts.imagesDir, '..', 'staging'));
   const app = createGlanceApp({
     db: opts.db,
     imagesDir: opts.imagesDir,
     ...(opts.stagingDir ? { stagingDir: opts.stagingDir } : {}),
     hashPools: pools,
+    ...(keystone ? { keystone: new KeystoneTokens(keystone) } : {}),
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
