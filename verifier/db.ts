@@ -7,6 +7,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { AUDIT_LOG_SCHEMA } from './audit/schema.js';
 import { GLANCE_SCHEMA } from './glance/tables.js';
+import { METADEFS_SCHEMA } from './glance/metadefs-tables.js';
 
 export type Db = Database.Database;
 
@@ -19,6 +20,7 @@ const SCHEMA_VERSION = 1;
 const MODULE_SCHEMAS: string[] = [
   GLANCE_SCHEMA, // tokens, image members, Glance targets (issue 5)
   AUDIT_LOG_SCHEMA, // Merkle leaves, checkpoints, exports, web accounts (issue 6)
+  METADEFS_SCHEMA, // Glance metadata definitions (issue 16)
 ];
 
 const CORE_SCHEMA = `

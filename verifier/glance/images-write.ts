@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
 import { getSetting, glanceTime, type Db, type ImageRow } from '../db.js';
-import { authOf, requireAdmin, requireWriter } from './auth.js';
+import { authOf, requireWriter } from './auth.js';
 import { checkPublish, requireOwner, visible } from './access.js';
 import { readJson, mediaType } from './body.js';
 import {
@@ -251,9 +251,11 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
   router.post('/v2/images/:id/actions/:action', (req, res) => {
     const action = req.params.action;
     if (action !== 'deactivate' && action !== 'reactivate') throw new GlanceHttpError(404, undefined);
-    requireAdmin(res, action);
+    // As Glance's default policy: the image's owner (a member of its project) may deactivate it, not only admins.
+    requireWriter(res, action);
     const id = req.params.id;
     const row = visible(db, res, findImage(db, id), () => imageNotFound(id));
+    requireOwner(res, row, action);
     checkWritable(db, row);
     const [from, to] = action === 'deactivate' ? ['active', 'deactivated'] : ['deactivated', 'active'];
     db.transaction(() => {

@@ -19,6 +19,8 @@ import { keystoneSettings } from './keystone-settings.js';
 import { KeystoneTokens } from './keystone-tokens.js';
 import { auditWebRouter } from '../web/router.js';
 import { memberRoutes } from './members.js';
+import { metadefRoutes } from './metadefs-routes.js';
+import { loadDistributionMetadefs } from './metadefs-store.js';
 import { HashPools, recoverUploads, uploadRoutes } from './upload.js';
 import { schemaRoutes } from './schemas.js';
 import { unversionedHandler, versionRoutes } from './versions.js';
@@ -76,6 +78,11 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
   });
   app.use('/audit', auditWebRouter({ db: opts.db })); // issue 6: the audit web view (its own login)
   app.use(authMiddleware(opts.db, opts.keystone));
+  // As the reference server: `/v2/images/` is not the collection (an empty image id is not found).
+  app.use('/v2/images/', (req, _res, next) => {
+    if (req.originalUrl.split('?')[0] === '/v2/images/') throw notFound();
+    next();
+  });
   app.use(statusRoutes(opts.imagesDir)); // the import daemon's status (issue 4): GET /status.json
   app.use(versionRoutes(baseUrl));
   app.use(schemaRoutes());
@@ -84,6 +91,7 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
   app.use(uploadRoutes(opts.db, { images: opts.imagesDir, staging: stagingDir }, pools));
   app.use(imageWriteRoutes(opts.db, opts.imagesDir, baseUrl));
   app.use(memberRoutes(opts.db));
+  app.use(metadefRoutes(opts.db));
   app.use(methodNotAllowedRoutes());
   app.use(unversionedHandler(baseUrl));
   app.use(() => {
@@ -96,6 +104,7 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
 export async function startGlanceServer(opts: GlanceServerOptions): Promise<GlanceServer> {
   const pools = new HashPools();
   const keystone = keystoneSettings(opts.db);
+  loadDistributionMetadefs(opts.db);
   recoverUploads(opts.db, opts.stagingDir ?? path.join(opts.imagesDir, '..', 'staging'));
   const app = createGlanceApp({
     db: opts.db,
