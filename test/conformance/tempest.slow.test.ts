@@ -13,7 +13,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, ecluseOk, PASSPHRASE, REPO, world, type AddedImage, type World } from '../helpers/world.js';
+import { CLI, ecluse, ecluseOk, PASSPHRASE, REPO, world, type AddedImage, type World } from '../helpers/world.js';
+import { EcluseError } from '../../sneakernet/errors.js';
+import { parseKeystoneSettings } from '../../verifier/glance/keystone-settings.js';
+import { KeystoneTokens } from '../../verifier/glance/keystone-tokens.js';
 import { DELIBERATE_DIFFERENCES, TEMPEST_SKIPS_OF_REAL_GLANCE } from './differences.js';
 import { clientEnv, runClient } from './peers.js';
 
@@ -243,6 +246,60 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
       expect(viewerList.map((i) => i.ID)).toContain(created.id);
       await os('demo', ['image', 'delete', created.id]);
     }, 300_000);
+
+    it('token validation: roles and project from Keystone, cached within its bound, revocation honoured after it', async () => {
+      let now = Date.now();
+      const settings = parseKeystoneSettings({
+        url: KEYSTONE,
+        user: 'glance',
+        passwordFile: w.path('glance.pw'),
+        project: 'service',
+        cacheSeconds: 5,
+      });
+      const k = new KeystoneTokens(settings, () => now);
+      const token = (await os('demo', ['token', 'issue', '-f', 'value', '-c', 'id'])).trim();
+      const demoProject = JSON.parse(await adminOs(['project', 'show', '-f', 'json', 'demo'])) as { id: string };
+      const who = await k.validate(token);
+      expect(who?.projectId).toBe(demoProject.id);
+      expect(who?.roles).toContain('member');
+      expect(await k.validate('not-a-token')).toBeNull();
+      expect(await k.validate('x'.repeat(9000))).toBeNull();
+      await os('demo', ['token', 'revoke', token]);
+      expect((await k.validate(token))?.projectId).toBe(demoProject.id); // still within the 5 s answer
+      now += 6_000;
+      expect(await k.validate(token)).toBeNull(); // asked again: revoked
+      // and through the API: the revoked token is a 401 with Glance's body and Keystone's WWW-Authenticate
+      await new Promise((r) => setTimeout(r, 31_000)); // past ecluse serve's own 30 s answer (the default)
+      const res = await fetch(`${IMAGE_URL}/v2/images`, { headers: { 'X-Auth-Token': token, Accept: 'application/json' } });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Keystone uri="http://127.0.0.1:5000"');
+      expect(((await res.json()) as { title: string }).title).toBe('Unauthorized');
+      // a wrong service password: E_KEYSTONE, naming the check
+      fs.writeFileSync(w.path('wrong.pw'), 'wrong\n');
+      const wrong = new KeystoneTokens(parseKeystoneSettings({ ...settings, passwordFile: w.path('wrong.pw') }));
+      const err = await wrong.validate(token).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(EcluseError);
+      expect((err as EcluseError).code).toBe('E_KEYSTONE');
+    }, 180_000);
+
+    it('ecluse site keystone: refuses a wrong service password at once (exit 3, E_KEYSTONE), --json without secrets', async () => {
+      const bad = await ecluse(
+        ['site', 'keystone', '--url', KEYSTONE, '--user', 'glance', '--password-file', w.path('wrong.pw'), '--project', 'service', '--json'],
+        { home: w.inside },
+      );
+      expect(bad.code).toBe(3);
+      expect((bad.json as { code: string }).code).toBe('E_KEYSTONE');
+      const usage = await ecluse(['site', 'keystone', '--url', KEYSTONE, '--user', 'glance', '--json'], { home: w.inside });
+      expect(usage.code).toBe(2);
+      expect((usage.json as { code: string }).code).toBe('E_USAGE');
+      const good = await ecluseOk(
+        ['site', 'keystone', '--url', KEYSTONE, '--user', 'glance', '--password-file', w.path('glance.pw'), '--project', 'service', '--cache-seconds', '10', '--json'],
+        { home: w.inside },
+      );
+      const shown = good.json as { keystone: Record<string, unknown> };
+      expect(shown.keystone).toMatchObject({ url: KEYSTONE, user: 'glance', project: 'service', userDomain: 'Default', cacheSeconds: 10 });
+      expect(JSON.stringify(good.json)).not.toContain(GLANCE_PW);
+    }, 120_000);
 
     it("openstacksdk's functional image tests pass", async () => {
       const cwd = w.path('sdk');
