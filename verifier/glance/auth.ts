@@ -125,34 +125,51 @@ export function roleOf(roles: readonly string[]): ApiRole {
 const OPEN_PATHS = /^\/(versions)?$/;
 
 export function authMiddleware(db: Db, keystone?: KeystoneTokens): express.RequestHandler {
+  if (!keystone) {
+    return (req, res, next) => {
+      const token = req.get('x-auth-token');
+      const known = token ? tokenRole(db, token) : undefined;
+      let ctx: AuthContext;
+      if (known) ctx = { role: known.role, tokenId: known.id };
+      else if (isLoopback(req.socket.remoteAddress)) ctx = { role: 'admin', tokenId: undefined };
+      else throw unauthorized();
+      res.locals.auth = ctx;
+      next();
+    };
+  }
   return async (req, res, next) => {
     const token = req.get('x-auth-token');
     const known = token ? tokenRole(db, token) : undefined;
-    let ctx: AuthContext;
-    if (known) ctx = { role: known.role, tokenId: known.id };
-    else if (keystone) {
-      let identity: KeystoneIdentity | null = null;
-      if (token) {
-        try {
-          identity = await keystone.validate(token);
-        } catch (e) {
-          if (e instanceof EcluseError) {
-            throw new GlanceHttpError(503, undefined, { detail: 'The site\'s Keystone cannot validate tokens now.' });
-          }
-          throw e;
+    if (known) {
+      res.locals.auth = { role: known.role, tokenId: known.id } satisfies AuthContext;
+      next();
+      return;
+    }
+    let identity: KeystoneIdentity | null = null;
+    if (token) {
+      try {
+        identity = await keystone.validate(token);
+      } catch (e) {
+        if (e instanceof EcluseError) {
+          console.error(`glance api: ${e.message}`);
+          throw new GlanceHttpError(503, undefined, { detail: "The site's Keystone cannot validate tokens now." });
         }
+        throw e;
       }
-      if (!identity) {
-        if (OPEN_PATHS.test(req.path) && req.method === 'GET') {
-          next();
-          return;
-        }
-        throw unauthorized(keystone);
+    }
+    if (!identity) {
+      if (OPEN_PATHS.test(req.path) && req.method === 'GET') {
+        next();
+        return;
       }
-      ctx = { role: roleOf(identity.roles), tokenId: undefined, project: identity.projectId, user: identity.userId };
-    } else if (isLoopback(req.socket.remoteAddress)) ctx = { role: 'admin', tokenId: undefined };
-    else throw unauthorized();
-    res.locals.auth = ctx;
+      throw unauthorized(keystone);
+    }
+    res.locals.auth = {
+      role: roleOf(identity.roles),
+      tokenId: undefined,
+      project: identity.projectId,
+      user: identity.userId,
+    } satisfies AuthContext;
     next();
   };
 }
