@@ -273,7 +273,9 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
       const res = await fetch(`${IMAGE_URL}/v2/images`, { headers: { 'X-Auth-Token': token, Accept: 'application/json' } });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Keystone uri="http://127.0.0.1:5000"');
-      expect(((await res.json()) as { title: string }).title).toBe('Unauthorized');
+      expect(await res.json()).toEqual({
+        error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' },
+      });
       // a wrong service password: E_KEYSTONE, naming the check
       fs.writeFileSync(w.path('wrong.pw'), 'wrong\n');
       const wrong = new KeystoneTokens(parseKeystoneSettings({ ...settings, passwordFile: w.path('wrong.pw') }));

@@ -17,7 +17,7 @@ import crypto from 'node:crypto';
 import type express from 'express';
 import { glanceTime, type Db } from '../db.js';
 import { EcluseError } from '../../sneakernet/errors.js';
-import { GlanceHttpError } from './errors.js';
+import { GlanceHttpError, pyJson } from './errors.js';
 import type { KeystoneIdentity, KeystoneTokens } from './keystone-tokens.js';
 
 export type Role = 'reader' | 'admin';
@@ -101,17 +101,26 @@ export function isLoopback(address: string | undefined): boolean {
   return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
 }
 
-export function unauthorized(keystone?: KeystoneTokens): GlanceHttpError {
-  if (keystone) {
-    return new GlanceHttpError(401, undefined, {
-      detail: `A valid token of the site's Keystone (${keystone.settings.url}) or an écluse API token is required in X-Auth-Token.`,
-      headers: { 'WWW-Authenticate': `Keystone uri="${keystone.settings.url.replace(/\/v3\/?$/, '')}"` },
-    });
-  }
+export function unauthorized(): GlanceHttpError {
   return new GlanceHttpError(401, undefined, {
     detail: 'A valid écluse API token is required in X-Auth-Token (ecluse token create) for clients beyond loopback.',
     headers: { 'WWW-Authenticate': 'X-Auth-Token' },
   });
+}
+
+/**
+ * The 401 Glance answers at a Keystone site (keystonemiddleware's, whatever the Accept): a JSON body and where to get
+ * a token.
+ */
+function rejectAsKeystonemiddleware(res: express.Response, keystone: KeystoneTokens): void {
+  const body = pyJson({
+    error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' },
+  });
+  res.status(401);
+  res.setHeader('WWW-Authenticate', `Keystone uri="${keystone.settings.url.replace(/\/v3\/?$/, '')}"`);
+  res.setHeader('Content-Type', 'application/json; charset=UTF-8');
+  res.setHeader('Content-Length', String(Buffer.byteLength(body)));
+  res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
 /** Glance's roles from Keystone's: admin, else member (or the legacy _member_), else reader. */
@@ -162,7 +171,8 @@ export function authMiddleware(db: Db, keystone?: KeystoneTokens): express.Reque
         next();
         return;
       }
-      throw unauthorized(keystone);
+      rejectAsKeystonemiddleware(res, keystone);
+      return;
     }
     res.locals.auth = {
       role: roleOf(identity.roles),
