@@ -20,6 +20,7 @@ import { KeystoneTokens } from './keystone-tokens.js';
 import { auditWebRouter } from '../web/router.js';
 import { memberRoutes } from './members.js';
 import { metadefRoutes } from './metadefs-routes.js';
+import { taskRoutes } from './tasks.js';
 import { loadDistributionMetadefs } from './metadefs-store.js';
 import { HashPools, recoverUploads, uploadRoutes } from './upload.js';
 import { schemaRoutes } from './schemas.js';
@@ -92,6 +93,7 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
   app.use(imageWriteRoutes(opts.db, opts.imagesDir, baseUrl));
   app.use(memberRoutes(opts.db));
   app.use(metadefRoutes(opts.db));
+  app.use(taskRoutes(opts.db));
   app.use(methodNotAllowedRoutes());
   app.use(unversionedHandler(baseUrl));
   app.use(() => {
