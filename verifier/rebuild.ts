@@ -26,7 +26,7 @@ export function baseImageFile(db: Db, imagesDir: string, a: Artifact & { delta: 
   if (!file || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
     throw new EcluseError(
       'E_DELTA_BASE',
-      `${a.name} ${a.version} is a delta against ${b.name} ${b.version} (sha256 ${b.sha256.slice(0, 12)}…), which is not in the image store: take a receipt out (ecluse receipt export) and replace this bundle at the export station (ecluse export --replace N, N its sequence)`,
+      `${a.name} ${a.version} is a delta against ${b.name} ${b.version} (sha256 ${b.sha256.slice(0, 12)}…), which is not in the image store: take a receipt out (ecluse receipt export) for the export station`,
       { check: 'delta-base', artifact: `${a.name}@${a.version}` },
     );
   }

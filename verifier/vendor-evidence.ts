@@ -19,7 +19,7 @@ import {
   verifyOpenPgp,
   verifySigstoreBlob,
 } from '../keys/vendor.js';
-import type { CheckRecord } from './freshness.js';
+import { passed, type CheckRecord } from './checks.js';
 import type { Placement } from './policy/admission.js';
 import type { ActivePolicy } from './policy/store.js';
 import type { StagedArtifact } from './staging.js';
@@ -108,6 +108,6 @@ export async function checkVendorEvidence(
     }
   }
   return checked.length
-    ? [{ check: 'vendor-evidence', outcome: 'pass', detail: `vendor signatures verified: ${checked.join(', ')}` }]
+    ? [passed('vendor-evidence', `vendor signatures verified: ${checked.join(', ')}`)]
     : [];
 }

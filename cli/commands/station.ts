@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { inspectMedia } from '../../sneakernet/inspect.js';
 import { EcluseError } from '../../sneakernet/errors.js';
-import { runImport, type ImportOutcome } from '../../verifier/import.js';
+import { pushPromoted, runImport, type ImportOutcome, type TargetOutcome } from '../../verifier/import.js';
 import { imageSigner } from '../../verifier/image-signature.js';
 import { initSite, openSite } from '../../verifier/site.js';
 import { receiptKey } from '../../verifier/receipts.js';
@@ -11,8 +11,28 @@ import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 import { progressBar } from '../progress.js';
 
-function outcomeJson(r: ImportOutcome) {
-  return { bundle: r.bundle, checks: r.checks, images: r.images, artifacts: r.artifacts };
+function outcomeJson(r: ImportOutcome, targets: TargetOutcome[]) {
+  return {
+    bundle: r.bundle,
+    chain: r.chain,
+    checks: r.checks,
+    images: r.images,
+    alreadyHere: r.alreadyHere,
+    artifacts: r.artifacts,
+    targets,
+  };
+}
+
+function chainLine(r: ImportOutcome): string[] {
+  if (r.chain.position === 'ahead') {
+    const m = r.chain.missing;
+    return [
+      `  gap: bundle(s) ${m.join(', ')} of station ${r.bundle.station} not imported (named in the audit log, the status and the next receipt)`,
+    ];
+  }
+  if (r.chain.position === 'late')
+    return [`  late: fills a gap, named as predecessor by the accepted #${r.chain.successor}`];
+  return [];
 }
 
 export function registerStation(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
@@ -106,10 +126,12 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
           try {
             const r = await runImport(s, { media, bundleId: o.bundle, mode, onProgress: (d, t) => bar.update(d, t) });
             bar.stop();
+            // The site's own Glance targets, after the commit (none configured: nothing); a failure is reported.
+            const targets = mode === 'import' ? await pushPromoted(s, r) : [];
             const b = r.bundle;
             const head = `bundle ${b.station} #${b.sequence} (${b.id}) signed by ${b.signers.join(', ')}`;
             return {
-              json: outcomeJson(r),
+              json: outcomeJson(r, targets),
               human:
                 mode === 'verify'
                   ? [
@@ -118,7 +140,16 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
                     ]
                   : [
                       `${head}: imported`,
+                      ...chainLine(r),
                       ...r.images.map((i) => `  image ${i.id} ${i.name} ${i.version} (${formatBytes(i.size)})`),
+                      ...r.alreadyHere.map(
+                        (a) => `  ${a.name} ${a.version} already here (same digest): not promoted again`,
+                      ),
+                      ...targets.map((t) =>
+                        t.outcome === 'pushed'
+                          ? `  pushed image ${t.imageId} to target ${t.target} as ${t.remoteId ?? '?'}`
+                          : `  E_TARGET: push of image ${t.imageId} to target ${t.target} failed: ${t.error ?? ''}; retry with "ecluse target push"`,
+                      ),
                     ],
             };
           } finally {

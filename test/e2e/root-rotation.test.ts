@@ -17,6 +17,7 @@ import {
   tmpDir,
   world,
   type World,
+  mediaDir,
 } from '../helpers/world.js';
 
 const roots: string[] = [];
@@ -49,7 +50,7 @@ describe('root rotation', () => {
     const rotated = auditSince(w.inside).filter((a) => a.kind === 'trust.root-rotated');
     expect(rotated).toHaveLength(1);
     await w.addImage('c', '1', 2048);
-    const r = await ecluse(['export', '--to', w.path('m3'), '--site', w.site, '--signer', oldAlice], {
+    const r = await ecluse(['export', '--to', mediaDir(w.path('m3')), '--site', w.site, '--signer', oldAlice], {
       home: w.outside,
     });
     expect(r.code, r.stderr).toBe(0);

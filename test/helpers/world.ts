@@ -34,6 +34,12 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
+/** A folder standing in for a mounted medium: `export --to DIR` wants DIR to exist, as a mounted stick does. */
+export function mediaDir(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 function parseJson(stdout: string): unknown {
   const text = stdout.trim();
   if (text === '') return undefined;
@@ -296,6 +302,8 @@ export async function world(o: WorldOptions = {}): Promise<World> {
       return added;
     },
     async exportTo(media, extraArgs = [], eo = {}) {
+      mediaDir(media);
+      for (const [i, a] of extraArgs.entries()) if (a === '--to') mediaDir(extraArgs[i + 1] as string);
       const signers = (eo.signers ?? [keys.signer('alice')]).flatMap((s) => ['--signer', s]);
       const site = extraArgs.includes('--site') ? [] : ['--site', w.site];
       return ecluseOk(['export', '--to', media, ...site, ...signers, ...extraArgs, '--json'], { home: w.outside });
