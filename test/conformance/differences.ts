@@ -46,7 +46,8 @@ export const DELIBERATE_DIFFERENCES: readonly Difference[] = [
     why: 'interoperable import is not offered: web-download, copy-image and glance-download would reach a network or another cloud the air-gapped side must not, and the data path is PUT /file (what openstackclient, glanceclient and openstacksdk use by default)',
     tempest: {
       flag: 'import_image=false',
-      skips: /(ImportImagesTest|ImportCopyImagesTest|MultiStoresImportImagesTest|ImportImagesNegativeTest)\b.*(import is not available|import method)/,
+      skips:
+        /(ImportImagesTest|ImportCopyImagesTest|MultiStoresImportImagesTest|ImportImagesNegativeTest)\b.*(import is not available|import method)/,
     },
   },
   {
@@ -84,7 +85,10 @@ export const DELIBERATE_DIFFERENCES: readonly Difference[] = [
     where: 'image locations (PATCH /locations, direct_url, show_multiple_locations)',
     what: 'images have no locations; adding one is refused',
     why: 'a location points the image at bytes outside the store that nobody verified; the store serves only what it verified',
-    tempest: { flag: 'manage_locations=false', skips: /ImageLocationsTest\b.*show_multiple_locations is not available/ },
+    tempest: {
+      flag: 'manage_locations=false',
+      skips: /ImageLocationsTest\b.*show_multiple_locations is not available/,
+    },
   },
   {
     id: 'no-cache-api',

@@ -108,7 +108,9 @@ function explain(skip: { test: string; reason: string }): string | undefined {
   const line = `${skip.test} ${skip.reason}`;
   const real = TEMPEST_SKIPS_OF_REAL_GLANCE.find((s) => s.skips.test(line));
   if (real) return `real Glance skips it too: ${real.why}`;
-  const d = DELIBERATE_DIFFERENCES.find((x) => x.tempest && FEATURES.split(/\s+/).includes(x.tempest.flag) && x.tempest.skips.test(line));
+  const d = DELIBERATE_DIFFERENCES.find(
+    (x) => x.tempest && FEATURES.split(/\s+/).includes(x.tempest.flag) && x.tempest.skips.test(line),
+  );
   return d ? `deliberate difference ${d.id} (${d.tempest?.flag}): ${d.why}` : undefined;
 }
 
@@ -127,7 +129,19 @@ beforeAll(async () => {
   await script(['start', IMAGE_URL], 900_000);
   fs.writeFileSync(w.path('glance.pw'), `${GLANCE_PW}\n`, { mode: 0o600 });
   await ecluseOk(
-    ['site', 'keystone', '--url', KEYSTONE, '--user', 'glance', '--password-file', w.path('glance.pw'), '--project', 'service', '--json'],
+    [
+      'site',
+      'keystone',
+      '--url',
+      KEYSTONE,
+      '--user',
+      'glance',
+      '--password-file',
+      w.path('glance.pw'),
+      '--project',
+      'service',
+      '--json',
+    ],
     { home: w.inside },
   );
   await startServe(w.inside);
@@ -205,7 +219,10 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
       const list = JSON.parse(await os('demo', ['image', 'list', '-f', 'json'])) as { Name: string; ID: string }[];
       const found = list.find((i) => i.Name === bundleImage.name);
       expect(found, JSON.stringify(list)).toBeDefined();
-      const shown = JSON.parse(await os('viewer', ['image', 'show', '-f', 'json', found!.ID])) as Record<string, unknown>;
+      const shown = JSON.parse(await os('viewer', ['image', 'show', '-f', 'json', found!.ID])) as Record<
+        string,
+        unknown
+      >;
       expect(shown.name).toBe(bundleImage.name);
       expect(shown.status).toBe('active');
       const out = w.path('downloaded.img');
@@ -218,7 +235,11 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
       const token = (await os('devstack-admin', ['token', 'issue', '-f', 'value', '-c', 'id'])).trim();
       const patched = await fetch(`${IMAGE_URL}/v2/images/${found!.ID}`, {
         method: 'PATCH',
-        headers: { 'X-Auth-Token': token, 'Content-Type': 'application/openstack-images-v2.1-json-patch', Accept: 'application/json' },
+        headers: {
+          'X-Auth-Token': token,
+          'Content-Type': 'application/openstack-images-v2.1-json-patch',
+          Accept: 'application/json',
+        },
         body: JSON.stringify([{ op: 'add', path: '/x', value: 'y' }]),
       });
       expect(patched.status).toBe(403);
@@ -227,13 +248,30 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
 
     it('a reader cannot upload; another project does not see a private image; the owner does', async () => {
       fs.writeFileSync(w.path('up.img'), Buffer.alloc(4096, 7));
-      const refused = await os('viewer', ['image', 'create', '--file', w.path('up.img'), '--disk-format', 'raw', 'by-reader']).catch(
-        (e: Error) => e,
-      );
+      const refused = await os('viewer', [
+        'image',
+        'create',
+        '--file',
+        w.path('up.img'),
+        '--disk-format',
+        'raw',
+        'by-reader',
+      ]).catch((e: Error) => e);
       expect(refused).toBeInstanceOf(Error);
       expect(String(refused)).toMatch(/403|not authorized|Forbidden/i);
       const created = JSON.parse(
-        await os('demo', ['image', 'create', '-f', 'json', '--private', '--file', w.path('up.img'), '--disk-format', 'raw', 'demo-private']),
+        await os('demo', [
+          'image',
+          'create',
+          '-f',
+          'json',
+          '--private',
+          '--file',
+          w.path('up.img'),
+          '--disk-format',
+          'raw',
+          'demo-private',
+        ]),
       ) as { id: string; owner: string; visibility: string };
       expect(created.visibility).toBe('private');
       const demoProject = JSON.parse(await adminOs(['project', 'show', '-f', 'json', 'demo'])) as { id: string };
@@ -270,7 +308,9 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
       expect(await k.validate(token)).toBeNull(); // asked again: revoked
       // and through the API: the revoked token is a 401 with Glance's body and Keystone's WWW-Authenticate
       await new Promise((r) => setTimeout(r, 31_000)); // past ecluse serve's own 30 s answer (the default)
-      const res = await fetch(`${IMAGE_URL}/v2/images`, { headers: { 'X-Auth-Token': token, Accept: 'application/json' } });
+      const res = await fetch(`${IMAGE_URL}/v2/images`, {
+        headers: { 'X-Auth-Token': token, Accept: 'application/json' },
+      });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Keystone uri="http://127.0.0.1:5000"');
       expect(await res.json()).toEqual({
@@ -286,20 +326,54 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
 
     it('ecluse site keystone: refuses a wrong service password at once (exit 3, E_KEYSTONE), --json without secrets', async () => {
       const bad = await ecluse(
-        ['site', 'keystone', '--url', KEYSTONE, '--user', 'glance', '--password-file', w.path('wrong.pw'), '--project', 'service', '--json'],
+        [
+          'site',
+          'keystone',
+          '--url',
+          KEYSTONE,
+          '--user',
+          'glance',
+          '--password-file',
+          w.path('wrong.pw'),
+          '--project',
+          'service',
+          '--json',
+        ],
         { home: w.inside },
       );
       expect(bad.code).toBe(3);
       expect((bad.json as { code: string }).code).toBe('E_KEYSTONE');
-      const usage = await ecluse(['site', 'keystone', '--url', KEYSTONE, '--user', 'glance', '--json'], { home: w.inside });
+      const usage = await ecluse(['site', 'keystone', '--url', KEYSTONE, '--user', 'glance', '--json'], {
+        home: w.inside,
+      });
       expect(usage.code).toBe(2);
       expect((usage.json as { code: string }).code).toBe('E_USAGE');
       const good = await ecluseOk(
-        ['site', 'keystone', '--url', KEYSTONE, '--user', 'glance', '--password-file', w.path('glance.pw'), '--project', 'service', '--cache-seconds', '10', '--json'],
+        [
+          'site',
+          'keystone',
+          '--url',
+          KEYSTONE,
+          '--user',
+          'glance',
+          '--password-file',
+          w.path('glance.pw'),
+          '--project',
+          'service',
+          '--cache-seconds',
+          '10',
+          '--json',
+        ],
         { home: w.inside },
       );
       const shown = good.json as { keystone: Record<string, unknown> };
-      expect(shown.keystone).toMatchObject({ url: KEYSTONE, user: 'glance', project: 'service', userDomain: 'Default', cacheSeconds: 10 });
+      expect(shown.keystone).toMatchObject({
+        url: KEYSTONE,
+        user: 'glance',
+        project: 'service',
+        userDomain: 'Default',
+        cacheSeconds: 10,
+      });
       expect(JSON.stringify(good.json)).not.toContain(GLANCE_PW);
     }, 120_000);
 
@@ -309,11 +383,25 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
       fs.writeFileSync(path.join(cwd, 'CONTRIBUTING.rst'), 'not an image\n');
       // OS_TEST_TIMEOUT: the suite's own per-test limit is 5 s, which three Keystone logins per test overrun on a
       // loaded 2-core machine (against the real Glance too); it is the harness's limit, not the API's.
-      const env = { ...clients, OS_CLOUD: 'devstack-admin', OPENSTACKSDK_IMAGE: bundleImage.name, OS_TEST_TIMEOUT: '120' };
+      const env = {
+        ...clients,
+        OS_CLOUD: 'devstack-admin',
+        OPENSTACKSDK_IMAGE: bundleImage.name,
+        OS_TEST_TIMEOUT: '120',
+      };
       const out = await new Promise<string>((resolve) => {
         const child = spawn(
           '/usr/bin/python3',
-          ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--pyargs', 'openstack.tests.functional.image.v2.test_image', 'openstack.tests.functional.cloud.test_image'],
+          [
+            '-m',
+            'pytest',
+            '-q',
+            '-p',
+            'no:cacheprovider',
+            '--pyargs',
+            'openstack.tests.functional.image.v2.test_image',
+            'openstack.tests.functional.cloud.test_image',
+          ],
           { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] },
         );
         let text = '';
@@ -321,7 +409,8 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
         child.stderr.on('data', (d: Buffer) => (text += d.toString()));
         child.on('close', () => resolve(text));
       });
-      const summary = [...out.matchAll(/^=*\s*(\d+ (?:passed|failed).*?) in [\d.]+s/gm)].at(-1)?.[1] ?? out.slice(-2000);
+      const summary =
+        [...out.matchAll(/^=*\s*(\d+ (?:passed|failed).*?) in [\d.]+s/gm)].at(-1)?.[1] ?? out.slice(-2000);
       console.log(`openstacksdk functional image tests against ecluse serve: ${summary}`);
       expect(summary, out.slice(-6000)).toMatch(/^14 passed/);
       expect(summary).not.toMatch(/failed|error/);

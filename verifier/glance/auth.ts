@@ -188,7 +188,8 @@ export function authOf(res: express.Response): AuthContext {
   return (res.locals.auth as AuthContext | undefined) ?? { role: 'reader', tokenId: undefined };
 }
 
-const policyRefusal = (action: string) => new GlanceHttpError(403, `You are not authorized to complete ${action} action.`);
+const policyRefusal = (action: string) =>
+  new GlanceHttpError(403, `You are not authorized to complete ${action} action.`);
 
 /** 403 in Glance's policy words unless the request is an admin's. */
 export function requireAdmin(res: express.Response, action: string): void {

@@ -49,10 +49,16 @@ function checkComplete(s: KeystoneSettings): void {
     );
   }
   if (appCred && (s.appCredentialId === undefined || s.appCredentialSecretFile === undefined)) {
-    throw new EcluseError('E_USAGE', 'an application credential needs both --app-credential-id and --app-credential-secret-file');
+    throw new EcluseError(
+      'E_USAGE',
+      'an application credential needs both --app-credential-id and --app-credential-secret-file',
+    );
   }
   if (!appCred && (s.user === undefined || s.passwordFile === undefined || s.project === undefined)) {
-    throw new EcluseError('E_USAGE', 'the service user needs --user, --password-file and --project (or an application credential)');
+    throw new EcluseError(
+      'E_USAGE',
+      'the service user needs --user, --password-file and --project (or an application credential)',
+    );
   }
 }
 
@@ -73,7 +79,10 @@ export function keystoneSettings(db: Db): KeystoneSettings | null {
   try {
     return parseKeystoneSettings(JSON.parse(raw));
   } catch {
-    throw new EcluseError('E_INPUT', `the stored Keystone settings are unreadable: set them again with "ecluse site keystone"`);
+    throw new EcluseError(
+      'E_INPUT',
+      `the stored Keystone settings are unreadable: set them again with "ecluse site keystone"`,
+    );
   }
 }
 

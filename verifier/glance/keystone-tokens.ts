@@ -35,7 +35,10 @@ const tokenSchema = z.looseObject({
     expires_at: z.string().max(64),
     user: z.looseObject({ id: z.string().max(255), name: z.string().max(255).default('') }),
     project: z.looseObject({ id: z.string().max(255) }).optional(),
-    roles: z.array(z.looseObject({ name: z.string().max(255) })).max(1000).default([]),
+    roles: z
+      .array(z.looseObject({ name: z.string().max(255) }))
+      .max(1000)
+      .default([]),
   }),
 });
 
@@ -61,7 +64,8 @@ function readSecretFile(s: KeystoneSettings, file: string): string {
   } catch (e) {
     throw keystoneError(s, `cannot read the secret file ${file}: ${(e as Error).message}`);
   }
-  if (secret === '' || /[\r\n]/.test(secret)) throw keystoneError(s, `the secret file ${file} is empty or not one line`);
+  if (secret === '' || /[\r\n]/.test(secret))
+    throw keystoneError(s, `the secret file ${file} is empty or not one line`);
   return secret;
 }
 
@@ -212,16 +216,21 @@ export class KeystoneTokens {
     let expiresAt = NaN;
     try {
       if (res.status === 201 || res.status === 200) {
-        const parsed = z.looseObject({ token: z.looseObject({ expires_at: z.string().max(64) }) }).parse(
-          await boundedJson(res),
-        );
+        const parsed = z
+          .looseObject({ token: z.looseObject({ expires_at: z.string().max(64) }) })
+          .parse(await boundedJson(res));
         expiresAt = Date.parse(parsed.token.expires_at);
       } else await res.body?.cancel();
     } catch {
       expiresAt = NaN;
     }
     if (res.status === 401) throw keystoneError(s, 'HTTP 401: the service user or its secret was refused');
-    if ((res.status !== 201 && res.status !== 200) || !token || !TOKEN_SHAPE.test(token) || !Number.isFinite(expiresAt)) {
+    if (
+      (res.status !== 201 && res.status !== 200) ||
+      !token ||
+      !TOKEN_SHAPE.test(token) ||
+      !Number.isFinite(expiresAt)
+    ) {
       throw keystoneError(s, `HTTP ${res.status}: no usable service token`);
     }
     return { token, expiresAt };

@@ -9,6 +9,7 @@ import { authOf, requireAdmin } from './auth.js';
 import { seesAll } from './access.js';
 import { readJson } from './body.js';
 import { badRequest, conflict, forbidden, GlanceHttpError, sendJson } from './errors.js';
+import { METADEF_SCHEMAS } from './metadefs-schemas.js';
 import { ensureResourceType, putItem, type ItemKind, type ItemRow, type NamespaceRow } from './metadefs-store.js';
 
 const NAME = z.string().min(1).max(80);
@@ -22,12 +23,24 @@ const namespaceBody = z.looseObject({
   protected: z.boolean().default(false),
   owner: z.string().max(255).nullish(),
   resource_type_associations: z
-    .array(z.looseObject({ name: NAME, prefix: z.string().max(80).nullish(), properties_target: z.string().max(80).nullish() }))
+    .array(
+      z.looseObject({
+        name: NAME,
+        prefix: z.string().max(80).nullish(),
+        properties_target: z.string().max(80).nullish(),
+      }),
+    )
     .max(100)
     .default([]),
   properties: z.record(NAME, DEF).default({}),
-  objects: z.array(z.looseObject({ name: NAME })).max(1000).default([]),
-  tags: z.array(z.looseObject({ name: NAME })).max(1000).default([]),
+  objects: z
+    .array(z.looseObject({ name: NAME }))
+    .max(1000)
+    .default([]),
+  tags: z
+    .array(z.looseObject({ name: NAME }))
+    .max(1000)
+    .default([]),
 });
 const objectBody = z.looseObject({
   name: NAME,
@@ -47,7 +60,9 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);
   if (!r.success) {
     const i = r.error.issues[0];
-    throw badRequest(`Provided object does not match schema: ${i?.path.join('.') || 'body'}: ${i?.message ?? 'invalid'}`);
+    throw badRequest(
+      `Provided object does not match schema: ${i?.path.join('.') || 'body'}: ${i?.message ?? 'invalid'}`,
+    );
   }
   return r.data;
 }
@@ -55,7 +70,8 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 const nsNotFound = (ns: string) => new GlanceHttpError(404, `Metadata definition namespace=${ns} was not found.`);
 const itemNotFound = (kind: string, name: string, ns: string) =>
   new GlanceHttpError(404, `Metadata definition ${kind}=${name} not found in namespace=${ns}.`);
-const strip = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined));
+const strip = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined));
 
 export function metadefRoutes(db: Db): express.Router {
   const router = express.Router({ caseSensitive: true });
@@ -89,9 +105,15 @@ export function metadefRoutes(db: Db): express.Router {
       throw e;
     }
   };
-  const touch = (ns: string) => db.prepare('UPDATE metadef_namespaces SET updated_at = ? WHERE namespace = ?').run(glanceTime(), ns);
+  const touch = (ns: string) =>
+    db.prepare('UPDATE metadef_namespaces SET updated_at = ? WHERE namespace = ?').run(glanceTime(), ns);
 
-  const association = (r: ItemRow) => ({ name: r.name, ...strip(JSON.parse(r.doc) as Record<string, unknown>), created_at: r.created_at, updated_at: r.updated_at });
+  const association = (r: ItemRow) => ({
+    name: r.name,
+    ...strip(JSON.parse(r.doc) as Record<string, unknown>),
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+  });
   const objectRecord = (r: ItemRow) => ({
     name: r.name,
     ...(JSON.parse(r.doc) as object),
@@ -102,7 +124,8 @@ export function metadefRoutes(db: Db): express.Router {
   });
   const propertyRecord = (r: ItemRow) => ({ name: r.name, ...(JSON.parse(r.doc) as object) });
   const tagRecord = (r: ItemRow) => ({ name: r.name, created_at: r.created_at, updated_at: r.updated_at });
-  const propertiesOf = (ns: string) => Object.fromEntries(items(ns, 'property').map((r) => [r.name, JSON.parse(r.doc) as object]));
+  const propertiesOf = (ns: string) =>
+    Object.fromEntries(items(ns, 'property').map((r) => [r.name, JSON.parse(r.doc) as object]));
 
   const nsRecord = (row: NamespaceRow, full: boolean) => {
     const assoc = items(row.namespace, 'resource_type').map(association);
@@ -131,31 +154,52 @@ export function metadefRoutes(db: Db): express.Router {
     const params = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
     const types = params.get('resource_types')?.split(',').filter(Boolean);
     const visibility = params.get('visibility');
-    const rows = (db.prepare('SELECT * FROM metadef_namespaces ORDER BY created_at, namespace').all() as NamespaceRow[])
-      .filter((r) => {
-        try {
-          findNs(res, r.namespace);
-        } catch {
-          return false;
-        }
-        if (visibility && (JSON.parse(r.doc) as { visibility: string }).visibility !== visibility) return false;
-        return !types || items(r.namespace, 'resource_type').some((a) => types.includes(a.name));
-      });
-    sendJson(res, 200, { namespaces: rows.map((r) => nsRecord(r, false)), first: base, schema: '/v2/schemas/metadefs/namespaces' });
+    const rows = (
+      db.prepare('SELECT * FROM metadef_namespaces ORDER BY created_at, namespace').all() as NamespaceRow[]
+    ).filter((r) => {
+      try {
+        findNs(res, r.namespace);
+      } catch {
+        return false;
+      }
+      if (visibility && (JSON.parse(r.doc) as { visibility: string }).visibility !== visibility) return false;
+      return !types || items(r.namespace, 'resource_type').some((a) => types.includes(a.name));
+    });
+    sendJson(res, 200, {
+      namespaces: rows.map((r) => nsRecord(r, false)),
+      first: base,
+      schema: '/v2/schemas/metadefs/namespaces',
+    });
   });
   router.post(base, async (req, res) => {
     requireAdmin(res, 'add_metadef_namespace');
     const b = parse(namespaceBody, await readJson(req));
     const at = glanceTime();
-    const doc = strip({ display_name: b.display_name, description: b.description, visibility: b.visibility, protected: b.protected, owner: b.owner ?? authOf(res).project ?? 'admin' });
+    const doc = strip({
+      display_name: b.display_name,
+      description: b.description,
+      visibility: b.visibility,
+      protected: b.protected,
+      owner: b.owner ?? authOf(res).project ?? 'admin',
+    });
     db.transaction(() => {
       if (db.prepare('SELECT 1 FROM metadef_namespaces WHERE namespace = ?').get(b.namespace)) {
         throw conflict(`Namespace ${b.namespace} already exists`);
       }
-      db.prepare('INSERT INTO metadef_namespaces (namespace, doc, created_at, updated_at) VALUES (?, ?, ?, ?)').run(b.namespace, JSON.stringify(doc), at, at);
+      db.prepare('INSERT INTO metadef_namespaces (namespace, doc, created_at, updated_at) VALUES (?, ?, ?, ?)').run(
+        b.namespace,
+        JSON.stringify(doc),
+        at,
+        at,
+      );
       for (const a of b.resource_type_associations) {
         ensureResourceType(db, a.name, at);
-        addItem(b.namespace, 'resource_type', a.name, strip({ prefix: a.prefix, properties_target: a.properties_target }));
+        addItem(
+          b.namespace,
+          'resource_type',
+          a.name,
+          strip({ prefix: a.prefix, properties_target: a.properties_target }),
+        );
       }
       for (const [name, p] of Object.entries(b.properties)) addItem(b.namespace, 'property', name, p);
       for (const o of b.objects) {
@@ -172,17 +216,33 @@ export function metadefRoutes(db: Db): express.Router {
     const row = findNs(res, req.params.ns);
     const b = parse(namespaceBody, await readJson(req));
     const old = JSON.parse(row.doc) as Record<string, unknown>;
-    const doc = strip({ ...old, display_name: b.display_name, description: b.description, visibility: b.visibility, protected: b.protected, owner: b.owner ?? old.owner });
+    const doc = strip({
+      ...old,
+      display_name: b.display_name,
+      description: b.description,
+      visibility: b.visibility,
+      protected: b.protected,
+      owner: b.owner ?? old.owner,
+    });
     db.transaction(() => {
       if (b.namespace !== row.namespace) {
         if (db.prepare('SELECT 1 FROM metadef_namespaces WHERE namespace = ?').get(b.namespace)) {
           throw conflict(`Namespace ${b.namespace} already exists`);
         }
-        db.prepare('INSERT INTO metadef_namespaces (namespace, doc, created_at, updated_at) VALUES (?, ?, ?, ?)').run(b.namespace, row.doc, row.created_at, row.updated_at);
+        db.prepare('INSERT INTO metadef_namespaces (namespace, doc, created_at, updated_at) VALUES (?, ?, ?, ?)').run(
+          b.namespace,
+          row.doc,
+          row.created_at,
+          row.updated_at,
+        );
         db.prepare('UPDATE metadef_items SET namespace = ? WHERE namespace = ?').run(b.namespace, row.namespace);
         db.prepare('DELETE FROM metadef_namespaces WHERE namespace = ?').run(row.namespace);
       }
-      db.prepare('UPDATE metadef_namespaces SET doc = ?, updated_at = ? WHERE namespace = ?').run(JSON.stringify(doc), glanceTime(), b.namespace);
+      db.prepare('UPDATE metadef_namespaces SET doc = ?, updated_at = ? WHERE namespace = ?').run(
+        JSON.stringify(doc),
+        glanceTime(),
+        b.namespace,
+      );
     }).immediate();
     sendJson(res, 200, nsRecord(findNs(res, b.namespace), false));
   });
@@ -197,7 +257,12 @@ export function metadefRoutes(db: Db): express.Router {
   });
 
   // Objects and properties: one definition each, renamed by PUT with another name.
-  const definitions = (kind: 'object' | 'property', segment: string, body: z.ZodType<{ name: string }>, record: (r: ItemRow) => object) => {
+  const definitions = (
+    kind: 'object' | 'property',
+    segment: string,
+    body: z.ZodType<{ name: string }>,
+    record: (r: ItemRow) => object,
+  ) => {
     router.post(`${base}/:ns/${segment}`, async (req, res) => {
       requireAdmin(res, `add_metadef_${kind}`);
       const ns = findNs(res, req.params.ns).namespace;
@@ -220,7 +285,12 @@ export function metadefRoutes(db: Db): express.Router {
       db.transaction(() => {
         db.prepare('DELETE FROM metadef_items WHERE namespace = ? AND kind = ? AND name = ?').run(ns, kind, cur.name);
         addItem(ns, kind, name, kind === 'object' ? strip(rest) : rest);
-        db.prepare('UPDATE metadef_items SET created_at = ? WHERE namespace = ? AND kind = ? AND name = ?').run(cur.created_at, ns, kind, name);
+        db.prepare('UPDATE metadef_items SET created_at = ? WHERE namespace = ? AND kind = ? AND name = ?').run(
+          cur.created_at,
+          ns,
+          kind,
+          name,
+        );
       }).immediate();
       sendJson(res, 200, record(findItem(ns, kind, name)));
     });
@@ -228,7 +298,11 @@ export function metadefRoutes(db: Db): express.Router {
       requireAdmin(res, `delete_metadef_${kind}`);
       const ns = findNs(res, req.params.ns).namespace;
       findItem(ns, kind, req.params.name);
-      db.prepare('DELETE FROM metadef_items WHERE namespace = ? AND kind = ? AND name = ?').run(ns, kind, req.params.name);
+      db.prepare('DELETE FROM metadef_items WHERE namespace = ? AND kind = ? AND name = ?').run(
+        ns,
+        kind,
+        req.params.name,
+      );
       res.status(204).end();
     });
   };
@@ -286,7 +360,9 @@ export function metadefRoutes(db: Db): express.Router {
       if (db.prepare("SELECT 1 FROM metadef_items WHERE namespace = ? AND kind = 'tag' AND name = ?").get(ns, b.name)) {
         throw conflict(`A metadata tag with name=${b.name} already exists in namespace=${ns}.`);
       }
-      db.prepare("UPDATE metadef_items SET name = ?, updated_at = ? WHERE namespace = ? AND kind = 'tag' AND name = ?").run(b.name, glanceTime(), ns, req.params.name);
+      db.prepare(
+        "UPDATE metadef_items SET name = ?, updated_at = ? WHERE namespace = ? AND kind = 'tag' AND name = ?",
+      ).run(b.name, glanceTime(), ns, req.params.name);
     }
     sendJson(res, 200, tagRecord(findItem(ns, 'tag', b.name)));
   });
@@ -300,7 +376,11 @@ export function metadefRoutes(db: Db): express.Router {
 
   // Resource types and a namespace's associations with them
   router.get('/v2/metadefs/resource_types', (_req, res) => {
-    const rows = db.prepare('SELECT * FROM metadef_resource_types ORDER BY name').all() as { name: string; created_at: string; updated_at: string }[];
+    const rows = db.prepare('SELECT * FROM metadef_resource_types ORDER BY name').all() as {
+      name: string;
+      created_at: string;
+      updated_at: string;
+    }[];
     sendJson(res, 200, { resource_types: rows });
   });
   router.get(`${base}/:ns/resource_types`, (req, res) => {
@@ -319,40 +399,17 @@ export function metadefRoutes(db: Db): express.Router {
     requireAdmin(res, 'remove_metadef_resource_type_association');
     const ns = findNs(res, req.params.ns).namespace;
     findItem(ns, 'resource_type', req.params.name);
-    db.prepare("DELETE FROM metadef_items WHERE namespace = ? AND kind = 'resource_type' AND name = ?").run(ns, req.params.name);
+    db.prepare("DELETE FROM metadef_items WHERE namespace = ? AND kind = 'resource_type' AND name = ?").run(
+      ns,
+      req.params.name,
+    );
     res.status(204).end();
   });
 
-  // Schemas: what each document holds (written for écluse; the names are the ones Glance serves them under).
-  const schema = (name: string, properties: Record<string, unknown>, required: string[] = []) => ({
-    name,
-    properties,
-    ...(required.length ? { required } : {}),
-    additionalProperties: false,
-  });
-  const str = (description: string) => ({ type: 'string', description });
-  const times = { created_at: { ...str('Date and time of creation'), readOnly: true, format: 'date-time' }, updated_at: { ...str('Date and time of the last change'), readOnly: true, format: 'date-time' } };
-  const namespace = schema('namespace', { namespace: str('The unique name of the namespace'), display_name: str('A name for people'), description: str('What the namespace is for'), visibility: { type: 'string', enum: ['public', 'private'] }, protected: { type: 'boolean' }, owner: str('The project owning the namespace'), ...times }, ['namespace']);
-  const association_ = schema('resource_type_association', { name: str('A resource type (OS::Glance::Image...)'), prefix: str('Prefix of property names for this resource type'), properties_target: str('Where the properties apply'), ...times }, ['name']);
-  const object = schema('object', { name: str('The object name'), description: str('What the object is'), required: { type: 'array', items: { type: 'string' } }, properties: { type: 'object' }, ...times }, ['name']);
-  const property = schema('property', { name: str('The property name'), title: str('A title for people'), type: str('The JSON type'), description: str('What the property means') }, ['name', 'title', 'type']);
-  const tag = schema('tag', { name: str('The tag'), ...times }, ['name']);
-  const list = (name: string, key: string, item: object) => ({ name, properties: { [key]: { type: 'array', items: item }, first: { type: 'string' }, next: { type: 'string' }, schema: { type: 'string' } }, links: [{ rel: 'first', href: '{first}' }, { rel: 'next', href: '{next}' }, { rel: 'describedby', href: '{schema}' }] });
-  const schemas: Record<string, object> = {
-    namespace,
-    namespaces: list('namespaces', 'namespaces', namespace),
-    resource_type: association_,
-    resource_types: list('resource_type_associations', 'resource_type_associations', association_),
-    object,
-    objects: list('objects', 'objects', object),
-    property,
-    properties: { name: 'properties', properties: { properties: { type: 'object', additionalProperties: property } } },
-    tag,
-    tags: list('tags', 'tags', tag),
-  };
+  // Schemas (metadefs-schemas.ts)
   router.get('/v2/schemas/metadefs/:kind', (req, res) => {
-    const s = schemas[req.params.kind];
-    if (!s || !Object.hasOwn(schemas, req.params.kind)) throw new GlanceHttpError(404, undefined);
+    const s = METADEF_SCHEMAS[req.params.kind];
+    if (!s || !Object.hasOwn(METADEF_SCHEMAS, req.params.kind)) throw new GlanceHttpError(404, undefined);
     sendJson(res, 200, s);
   });
 

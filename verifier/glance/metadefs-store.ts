@@ -12,7 +12,6 @@ import { appendAudit } from '../audit.js';
 import { getSetting, glanceTime, setSetting, type Db } from '../db.js';
 export { METADEFS_SCHEMA } from './metadefs-tables.js';
 
-
 export type ItemKind = 'object' | 'property' | 'tag' | 'resource_type';
 
 export interface NamespaceRow {
@@ -44,15 +43,31 @@ const fileSchema = z.looseObject({
   protected: z.boolean().default(true),
   owner: z.string().max(255).optional(),
   resource_type_associations: z
-    .array(z.looseObject({ name: NAME, prefix: z.string().max(80).optional(), properties_target: z.string().max(80).optional() }))
+    .array(
+      z.looseObject({
+        name: NAME,
+        prefix: z.string().max(80).optional(),
+        properties_target: z.string().max(80).optional(),
+      }),
+    )
     .max(100)
     .default([]),
   properties: z.record(NAME, z.record(z.string(), z.unknown())).default({}),
   objects: z
-    .array(z.looseObject({ name: NAME, description: z.string().max(8192).optional(), required: z.array(z.string()).optional(), properties: z.record(NAME, z.record(z.string(), z.unknown())).optional() }))
+    .array(
+      z.looseObject({
+        name: NAME,
+        description: z.string().max(8192).optional(),
+        required: z.array(z.string()).optional(),
+        properties: z.record(NAME, z.record(z.string(), z.unknown())).optional(),
+      }),
+    )
     .max(1000)
     .default([]),
-  tags: z.array(z.looseObject({ name: NAME })).max(1000).default([]),
+  tags: z
+    .array(z.looseObject({ name: NAME }))
+    .max(1000)
+    .default([]),
 });
 
 export function ensureResourceType(db: Db, name: string, at = glanceTime()): void {
@@ -73,9 +88,16 @@ export function putItem(db: Db, namespace: string, kind: ItemKind, name: string,
  * Loads the distribution's definitions once (the setting `metadefs_loaded` remembers it). A file that does not parse
  * is left out and named in the audit; the others load. Returns how many namespaces were loaded.
  */
-export function loadDistributionMetadefs(db: Db, dir = process.env.ECLUSE_METADEFS_DIR ?? DEFAULT_METADEFS_DIR): number {
+export function loadDistributionMetadefs(
+  db: Db,
+  dir = process.env.ECLUSE_METADEFS_DIR ?? DEFAULT_METADEFS_DIR,
+): number {
   if (getSetting(db, 'metadefs_loaded') !== undefined || dir === '' || !fs.existsSync(dir)) return 0;
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort().slice(0, MAX_FILES);
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .slice(0, MAX_FILES);
   const skipped: string[] = [];
   let loaded = 0;
   db.transaction(() => {
