@@ -9,6 +9,7 @@ import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { carriedBy, knownSites } from './chains.js';
 import { recordEvent } from './events.js';
 import { siteState, type SiteState } from './site-state.js';
+import { subjectName } from '../sneakernet/subject.js';
 
 export type DeliveryState = 'delivered' | 'on its way' | 'refused' | 'not yet exported';
 
@@ -82,8 +83,7 @@ export interface Removed {
 export function removeArtifact(home: RelayHome, ref: string, force: boolean): Removed {
   const { name, version } = parseArtifactRef(ref);
   const row = home.db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(name, version) as
-    | ArtifactRow
-    | undefined;
+    ArtifactRow | undefined;
   if (!row) {
     throw new EcluseError('E_NOT_FOUND', `${name}@${version} is not in the catalog (ecluse relay list shows what is)`);
   }
@@ -112,7 +112,7 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
       blobRemoved = true;
     }
     recordEvent(home.db, 'artifact.removed', {
-      subject: `${name}@${version}`,
+      subject: subjectName({ name, version }),
       details: { sha256: row.sha256, size: row.size, forced: force, stillCarriedBy: pending },
     });
   })();

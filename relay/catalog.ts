@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { isoSeconds } from '../sneakernet/statement.js';
 import { migrateCatalog } from './migrations.js';
 
-export type RelayDb = Database.Database;
+import type { RelayDb } from './relay-db.js';
+
+export type { RelayDb };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -7,8 +7,7 @@ import type { ExportRow, RelayDb } from './catalog.js';
 
 export function exportAt(db: RelayDb, site: string, sequence: number): ExportRow | undefined {
   return db.prepare('SELECT * FROM exports WHERE site = ? AND sequence = ?').get(site, sequence) as
-    | ExportRow
-    | undefined;
+    ExportRow | undefined;
 }
 
 /** The site's newest bundle (below `before` when given). */
@@ -27,7 +26,9 @@ export function chainOf(db: RelayDb, site: string): ExportRow[] {
 export function knownSites(db: RelayDb): string[] {
   return (
     db
-      .prepare('SELECT site FROM exports UNION SELECT site FROM receipts UNION SELECT site FROM receipt_keys ORDER BY 1')
+      .prepare(
+        'SELECT site FROM exports UNION SELECT site FROM receipts UNION SELECT site FROM receipt_keys ORDER BY 1',
+      )
       .all() as Array<{ site: string }>
   ).map((r) => r.site);
 }

@@ -62,7 +62,12 @@ function requireSite(site: string | undefined): string {
 }
 
 function ackSummary(state: SiteState, force: boolean): Resolved['acknowledgement'] {
-  return { receipt: state.receipt?.number ?? null, acknowledged: state.acknowledged, lastWritten: state.lastWritten, forced: force };
+  return {
+    receipt: state.receipt?.number ?? null,
+    acknowledged: state.acknowledged,
+    lastWritten: state.lastWritten,
+    forced: force,
+  };
 }
 
 /** The next bundle of the site's chain. */
@@ -142,7 +147,10 @@ export function resendRow(home: RelayHome, n: number, site: string | undefined):
   ) as ExportRow[];
   const [row, other] = rows;
   if (!row) {
-    throw new EcluseError('E_NOT_FOUND', `this station never wrote bundle #${n}${site === undefined ? '' : ` for site ${site}`}`);
+    throw new EcluseError(
+      'E_NOT_FOUND',
+      `this station never wrote bundle #${n}${site === undefined ? '' : ` for site ${site}`}`,
+    );
   }
   if (other) {
     throw new EcluseError(

@@ -19,7 +19,8 @@ import { resolveFresh, resolveReplace, resolveResend, type Resolved } from './ex
 
 export type { MediumPlan } from './media-plan.js';
 
-export type ExportMode = { kind: 'fresh' } | { kind: 'resend'; sequence: number } | { kind: 'replace'; sequence: number };
+export type ExportMode =
+  { kind: 'fresh' } | { kind: 'resend'; sequence: number } | { kind: 'replace'; sequence: number };
 
 export interface ExportRequest {
   mode: ExportMode;

@@ -51,7 +51,7 @@ const roundUp = (n: number, b: number) => Math.ceil(n / b) * b;
 
 function duBytes(p: string): number {
   let n = 0;
-  for (const e of fs.readdirSync(p, { withFileTypes: true, recursive: true }) as fs.Dirent[]) {
+  for (const e of fs.readdirSync(p, { withFileTypes: true, recursive: true })) {
     if (e.isFile()) n += fs.statSync(path.join(e.parentPath, e.name)).size;
   }
   return n;

@@ -8,7 +8,7 @@
  *   carried, `relay_events` keeps what operators did. Bundles written before keep their numbers (they are signed): a
  *   site's chain may then skip the numbers that went to other sites (see docs/FORMAT.md section 11).
  */
-import type { RelayDb } from './catalog.js';
+import type { RelayDb } from './relay-db.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -64,7 +64,9 @@ function perSiteChains(db: RelayDb, schema: string, now: string): void {
      SELECT exported_in, id FROM artifacts WHERE exported_in IN (SELECT bundle_id FROM exports WHERE statement IS NULL)`,
   );
   db.exec('DROP TABLE exports_v0');
-  db.prepare("INSERT INTO relay_events (at, kind, site, subject, details) VALUES (?, 'catalog.migrated', NULL, ?, ?)").run(
+  db.prepare(
+    "INSERT INTO relay_events (at, kind, site, subject, details) VALUES (?, 'catalog.migrated', NULL, ?, ?)",
+  ).run(
     now,
     'schema 1',
     JSON.stringify({ from: 0, to: 1, bundles: rows.length, change: 'one chain per destination site' }),

@@ -52,7 +52,7 @@ export function selectForSite(
   } else if (!state.ack) {
     const sent = carried(['accepted', 'refused', 'missing', 'on its way']);
     rows = all.filter((r) => !sent.has(r.id));
-    basis = `not exported to site ${state.site} yet`;
+    basis = `no receipt from site ${state.site} yet: what no bundle for it carried`;
   } else {
     const ack = state.ack;
     const settled = carried(['accepted', 'on its way']);

@@ -92,7 +92,11 @@ export async function writeBundle(
 ): Promise<ExportResult> {
   const { plan } = prepared;
   if (plan.refusal) {
-    throw new EcluseError(plan.refusal.code, plan.refusal.message, plan.refusal.check ? { check: plan.refusal.check } : {});
+    throw new EcluseError(
+      plan.refusal.code,
+      plan.refusal.message,
+      plan.refusal.check ? { check: plan.refusal.check } : {},
+    );
   }
   if (signers.length === 0) throw new EcluseError('E_USAGE', 'at least one --signer is required');
   if (new Set(signers.map((s) => s.keyId)).size !== signers.length) {
@@ -176,7 +180,10 @@ export async function writeBundle(
       for (const t of targets) {
         current = t.media;
         await writeFileSynced(path.join(t.tmp.signatures, `${signer.keyId}${SIGNATURE_SUFFIX}`), signature);
-        await writeFileSynced(path.join(t.tmp.certificates, `${signer.keyId}${CERTIFICATE_SUFFIX}`), signer.certificatePem);
+        await writeFileSynced(
+          path.join(t.tmp.certificates, `${signer.keyId}${CERTIFICATE_SUFFIX}`),
+          signer.certificatePem,
+        );
       }
     }
     const trustFiles = [
@@ -300,8 +307,8 @@ function record(home: RelayHome, prepared: PreparedExport, payload: Buffer, medi
       site: plan.site,
       subject: `#${plan.sequence} ${plan.bundleId}`,
       details: {
-        artifacts: plan.artifacts.map((a) => `${a.name}@${a.version}`),
-        leftOut: plan.leftOut.map((a) => `${a.name}@${a.version}`),
+        artifacts: plan.artifacts.map((a) => subjectName(a)),
+        leftOut: plan.leftOut.map((a) => subjectName(a)),
         forced: plan.acknowledgement.forced,
       },
     });

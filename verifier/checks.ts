@@ -8,6 +8,7 @@
 export const IMPORT_CHECKS = {
   bundle: '1',
   layout: '2',
+  'media-set': '2',
   revocations: '3r',
   revocation: '3r',
   'root-rotation': '3r',
@@ -31,6 +32,8 @@ export const IMPORT_CHECKS = {
   'delta-base': '5j',
   volumes: '6',
   'volumes-present': '6b',
+  space: '6c',
+  'media-file': '7b',
   'volume-size': '7c',
   'volume-structure': '7d',
   'entry-size': '7e',

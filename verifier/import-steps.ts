@@ -224,7 +224,7 @@ export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<
   for (const vol of p.volumes) {
     o.signal?.throwIfAborted();
     await readVolume(
-      path.join(v.files.paths.volumes, vol.name),
+      v.files.volumeAt.get(vol.name) ?? path.join(v.files.paths.volumes, vol.name),
       vol,
       guardSink(stager.sink, o.signal, o.readRate),
       (n) => {
@@ -252,9 +252,9 @@ function guardSink(sink: EntrySink, signal: AbortSignal | undefined, rate: numbe
       (async function* () {
         for await (const chunk of data) {
           signal?.throwIfAborted();
-          if (rate) await sleep(((chunk as Buffer).length / rate) * 1000);
+          if (rate) await sleep((chunk.length / rate) * 1000);
           signal?.throwIfAborted();
-          yield chunk as Buffer;
+          yield chunk;
         }
       })(),
     );

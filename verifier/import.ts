@@ -9,10 +9,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { asEcluseError, EcluseError } from '../sneakernet/errors.js';
 import type { BundleFiles } from '../sneakernet/bundle-files.js';
 import { readBundleFiles } from '../sneakernet/bundle-files.js';
+import { readBundleAcross } from '../sneakernet/media-set.js';
 import { HashPool } from '../sneakernet/digests.js';
 import type { Statement } from '../sneakernet/statement.js';
 import { appendAudit } from './audit.js';
@@ -22,7 +22,6 @@ import {
   checkState,
   checkStatement,
   checkVolumeFiles,
-  findBundle,
   recordTrustUpdate,
   stageVolumes,
   updateTrust,
@@ -33,17 +32,25 @@ import { promote, type AlreadyHere, type PromotedImage } from './promote.js';
 import { recordRefusal, refusedBundle, withRecovery, type RefusedBundle } from './refusal.js';
 import type { Site } from './site.js';
 import type { ArtifactStager } from './staging.js';
+import { claimStagingDir, newStagingDir, removeOrphanStaging } from './staging-area.js';
+import { auditUnlessFull, checkStoreRoom } from './space.js';
+import { recordInterruption } from './interruption.js';
 import { pushToTargets } from './targets/push.js';
 
 export type { VerifiedBundle } from './import-steps.js';
 
 export interface ImportRequest {
-  media: string;
+  /** Where the media is mounted; several folders when one bundle's volumes are spread over several media. */
+  media: string | readonly string[];
   bundleId?: string;
   mode: 'verify' | 'import';
   now?: Date;
   onProgress?: (bytes: number, total: number) => void;
-  /** Aborts the import (the media was removed): nothing is promoted, and the abort is not audited as a refusal. */
+  /**
+   * Aborts the import: nothing is promoted, and the abort is not audited as a refusal. The media was removed
+   * (E_MEDIA_REMOVED, the default reason), or the operator interrupted it (reason: an E_INTERRUPTED error, audited as
+   * `import.interrupted`).
+   */
   signal?: AbortSignal;
   /** What the audit log names as the media (default `media`): the daemon names the stick, not its staging copy. */
   auditMedia?: string;
@@ -122,17 +129,18 @@ function verifyFiles(
 
 export async function runImport(site: Site, req: ImportRequest): Promise<ImportOutcome> {
   const now = req.now ?? new Date();
-  const media = req.auditMedia ?? req.media;
+  const folders = typeof req.media === 'string' ? [req.media] : req.media;
+  const media = req.auditMedia ?? folders.join(', ');
   let verified: VerifiedBundle | null = null;
   let known: Partial<RefusedBundle> = { bundleId: req.bundleId ?? null };
-  const stagingDir =
-    req.mode === 'import'
-      ? path.join(site.home.staging, `import-${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`)
-      : null;
+  const stagingDir = req.mode === 'import' ? newStagingDir(site) : null;
+  const release = stagingDir ? claimStagingDir(stagingDir) : () => undefined;
   const pool = new HashPool();
   let stager: ArtifactStager | null = null;
   try {
-    const files = await findBundle(req.media, req.bundleId);
+    // Staging left by an import whose process is gone (SIGKILL, power cut) goes first (audited).
+    if (req.mode === 'import') removeOrphanStaging(site, media);
+    const files = await readBundleAcross(folders, req.bundleId);
     known = { bundleId: files.bundleId };
     verified = verifyFiles(site, files, now, {
       record: req.mode === 'import',
@@ -140,6 +148,8 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
       known: (b) => (known = b),
     });
     checkVolumeFiles(verified, false);
+    // Room for every artifact in the store, before a volume is opened.
+    if (stagingDir) verified.checks.push(await checkStoreRoom(verified.statement, site.home.staging));
     if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
     const staged = await stageVolumes(verified, {
       site,
@@ -166,16 +176,27 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     return { ...base, checks: [...verified.checks, ...staged.checks], ...promoted };
   } catch (e) {
     const err = removedOr(e, req.signal);
+    if (known.bundleId == null && typeof err.context.bundleId === 'string') known = { bundleId: err.context.bundleId };
+    // Removes (and closes) every staged file first: on a full disk the audit needs the room they took.
     await (stager as ArtifactStager | null)?.abort();
     const bundle = refusedBundle(err, known);
+    if (err.code === 'E_INTERRUPTED') {
+      if (req.mode === 'import') {
+        throw auditUnlessFull(err, () =>
+          recordInterruption(site, err, verified?.statement.predicate ?? null, bundle.bundleId, media),
+        );
+      }
+      throw err;
+    }
     if (err.code !== 'E_MEDIA_REMOVED') withRecovery(site, err, bundle);
     if (req.mode === 'import' && err.code !== 'E_MEDIA_REMOVED') {
-      recordRefusal(site, err, bundle, media, verified?.checks ?? []);
+      throw auditUnlessFull(err, () => recordRefusal(site, err, bundle, media, verified?.checks ?? []));
     }
     throw err;
   } finally {
     await pool.close();
     if (stagingDir) await fs.promises.rm(stagingDir, { recursive: true, force: true });
+    release();
   }
 }
 

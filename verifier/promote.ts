@@ -181,7 +181,7 @@ export async function promote(
           message: `${i.name} ${i.version} is image ${i.id}`,
           bundleId: p.bundleId,
           station: p.station,
-          artifact: `${i.name}@${i.version}`,
+          artifact: subjectName(i),
           details: { imageId: i.id, size: i.size, sha256: i.sha256 },
         });
       }

@@ -55,8 +55,8 @@ export interface ReceiptKey {
 }
 
 export function receiptKey(site: Site): ReceiptKey {
-  const dir = path.join(site.home.root, 'receipts');
-  const file = path.join(dir, 'receipt-key.pem');
+  const dir = site.home.receipts;
+  const file = site.home.receiptKey.priv;
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -70,7 +70,7 @@ export function receiptKey(site: Site): ReceiptKey {
   }
   const publicKey = crypto.createPublicKey(privateKey);
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const pubFile = path.join(dir, 'receipt-key.pub.pem');
+  const pubFile = site.home.receiptKey.pub;
   if (!fs.existsSync(pubFile)) fs.writeFileSync(pubFile, publicPem, { mode: 0o644 });
   return { privateKey, publicPem, keyId: keyIdOf(publicKey) };
 }

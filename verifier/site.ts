@@ -29,11 +29,13 @@ export function initSite(root: string, o: { trustDir: string; site: string; thre
   }
   const home = importHome(root);
   const db = openDb(root);
-  if (getSetting(db, 'site_id')) {
+  const existing = getSetting(db, 'site_id');
+  if (existing) {
     db.close();
     throw new EcluseError(
       'E_ALREADY_INITIALIZED',
-      `${root} is already the import station of site ${getSetting(db, 'site_id') ?? ''}`,
+      `${root} is already the import station of site ${existing}; nothing was changed (see "ecluse site show"; to set up another site, give another --home)`,
+      { check: 'site' },
     );
   }
   const anchors = installTrust(o.trustDir, home.trust);

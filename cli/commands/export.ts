@@ -10,7 +10,7 @@ import { keyDirRootFiles } from '../../keys/root-rotation.js';
 import { loadTrustAnchors } from '../../keys/trust.js';
 import { loadSigner } from '../../keys/signer.js';
 import { PASSPHRASE_ENV, resolvePassphrase, signerPassphraseEnv } from '../../keys/passphrase.js';
-import { EcluseError } from '../../sneakernet/errors.js';
+import { EcluseError, exitCodeFor } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { openRelayHome } from '../../relay/catalog.js';
 import { planExport, writeBundle, type ExportPlan, type ExportRequest, type ExportResult } from '../../relay/export.js';
@@ -114,8 +114,11 @@ function planLines(p: ExportPlan): string[] {
     ...leftOutLines(p),
   ];
   if (p.bytesSaved > 0) lines.push(`deltas save ${formatBytes(p.bytesSaved)}`);
-  lines.push(`${p.mediaNeeded} medium/media of ${formatBytes(p.mediaSize)} (volumes of at most ${formatBytes(p.volumeCapacity)}):`);
-  if (!p.fits) lines.push('  a volume and its bundle files do not fit on one medium of that size: give a smaller --media-size');
+  lines.push(
+    `${p.mediaNeeded} medium/media of ${formatBytes(p.mediaSize)} (volumes of at most ${formatBytes(p.volumeCapacity)}):`,
+  );
+  if (!p.fits)
+    lines.push('  a volume and its bundle files do not fit on one medium of that size: give a smaller --media-size');
   for (const m of p.media) {
     const free = m.freeSpace === null ? '' : `, ${formatBytes(m.freeSpace)} free`;
     const where = m.path === null ? '' : ` ${m.path}`;
@@ -129,6 +132,13 @@ function planLines(p: ExportPlan): string[] {
   lines.push('nothing was written');
   return lines;
 }
+
+/** How the summary names what was done, per mode. */
+const WRITTEN: Record<ExportRequest['mode']['kind'], string> = {
+  fresh: 'written',
+  replace: 'written',
+  resend: 'resent',
+};
 
 function resultJson(r: ExportResult): object {
   return {
@@ -187,7 +197,7 @@ function onInterrupt(ctx: CommandContext): () => void {
     const message = `the export was interrupted (${signal}); ${removed.length} unfinished bundle folder(s) removed, nothing was recorded: run the export again`;
     if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: false, code: 'E_INTERRUPTED', message })}\n`);
     process.stderr.write(`E_INTERRUPTED: ${message}\n`);
-    process.exit(3);
+    process.exit(exitCodeFor('E_INTERRUPTED'));
   };
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
@@ -281,8 +291,7 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
             onProgress: (d, t) => bar.update(d, t),
           });
           bar.stop();
-          const verb = request.mode.kind === 'resend' ? 'resent' : 'written';
-          return { json: resultJson(r), human: resultLines(r, verb) };
+          return { json: resultJson(r), human: resultLines(r, WRITTEN[request.mode.kind]) };
         } finally {
           stopWatching();
           bar.stop();

@@ -41,7 +41,8 @@ export function registerReceipt(program: Command, ctx: () => CommandContext, hom
             human: [
               `receipt ${r.number} of site ${s.siteId} written to ${r.file}: ${r.stations.map((x) => `${x.station} #${x.sequence}`).join(', ') || 'no bundle yet'}, ${r.inventory} artifact(s)`,
               ...r.gaps.map(
-                (g) => `  gap: ${g.station} #${g.sequence} ${g.refusedWith ? `refused here (${g.refusedWith})` : 'never arrived'}`,
+                (g) =>
+                  `  gap: ${g.station} #${g.sequence} ${g.refusedWith ? `refused here (${g.refusedWith})` : 'never arrived'}`,
               ),
             ],
           };

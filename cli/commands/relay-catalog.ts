@@ -72,16 +72,20 @@ function siteLines(r: SiteReport): string[] {
   else lines.push(`  receipt ${r.receipt.number} (${r.receipt.issued})`);
   if (r.lastAccepted) lines.push(`  last bundle accepted: #${r.lastAccepted.sequence} (${r.lastAccepted.bundleId})`);
   for (const b of r.refused) lines.push(`  refused: #${b.sequence} ${b.code ?? ''} ${b.message ?? ''}`.trimEnd());
-  for (const b of r.missing) lines.push(`  missing: #${b.sequence} never arrived (a gap; the next export carries what it lacked)`);
+  for (const b of r.missing)
+    lines.push(`  missing: #${b.sequence} never arrived (a gap; the next export carries what it lacked)`);
   for (const b of r.onItsWay) lines.push(`  on its way: #${b.sequence} (no receipt says anything of it yet)`);
   for (const a of r.refusedByPolicy) {
     lines.push(`  refused by policy: ${a.name} ${a.version}${a.rule === null ? '' : ` (rule ${a.rule})`}`);
   }
   const n = r.nextExport;
   if (n.refusal) lines.push(`  next export: ${n.refusal.code}: ${n.refusal.message}`);
-  else lines.push(`  next export #${n.sequence} carries: ${n.artifacts.map((a) => `${a.name} ${a.version}`).join(', ')}`);
+  else
+    lines.push(`  next export #${n.sequence} carries: ${n.artifacts.map((a) => `${a.name} ${a.version}`).join(', ')}`);
   if (n.leftOut.length > 0) {
-    lines.push(`  and leaves out: ${n.leftOut.map((a) => `${a.name} ${a.version}`).join(', ')} (--include-refused sends them)`);
+    lines.push(
+      `  and leaves out: ${n.leftOut.map((a) => `${a.name} ${a.version}`).join(', ')} (--include-refused sends them)`,
+    );
   }
   return lines;
 }
@@ -99,7 +103,10 @@ export function registerCatalog(relay: Command, ctx: () => CommandContext, home:
     .command('sites')
     .description('per site: last bundle accepted, bundles refused or missing, artifacts refused, the next export')
     .option('--site <SITE_ID>', 'only this site')
-    .addHelpText('after', '\nRead after `ecluse relay receipt import MEDIA`.\n\nExample:\n  ecluse relay sites --json\n')
+    .addHelpText(
+      'after',
+      '\nRead after `ecluse relay receipt import MEDIA`.\n\nExample:\n  ecluse relay sites --json\n',
+    )
     .action(async (o: { site?: string }) => {
       await report(ctx(), () =>
         withHome(async (h) => {
@@ -141,7 +148,8 @@ export function registerCatalog(relay: Command, ctx: () => CommandContext, home:
         withHome((h) => {
           const r = removeArtifact(h, ref, o.force ?? false);
           const human = [`removed ${r.name} ${r.version} (${formatBytes(r.size)}, sha256 ${r.sha256.slice(0, 16)}…)`];
-          for (const b of r.stillCarriedBy) human.push(`  bundle #${b.sequence} for site ${b.site} still carries it: it cannot be resent`);
+          for (const b of r.stillCarriedBy)
+            human.push(`  bundle #${b.sequence} for site ${b.site} still carries it: it cannot be resent`);
           return { json: { removed: r }, human };
         }),
       );

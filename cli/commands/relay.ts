@@ -1,7 +1,6 @@
 /** `ecluse relay add` and `ecluse export`: the export station. */
 import type { Command } from 'commander';
 import fs from 'node:fs';
-import path from 'node:path';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { addArtifact } from '../../relay/add.js';
 import { openRelayHome } from '../../relay/catalog.js';

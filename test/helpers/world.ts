@@ -122,7 +122,8 @@ export interface Snapshot {
 
 function listFiles(root: string): string[] {
   if (!fs.existsSync(root)) return [];
-  return (fs.readdirSync(root, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+  return fs
+    .readdirSync(root, { recursive: true, withFileTypes: true })
     .map((d) => path.relative(root, path.join(d.parentPath, d.name)))
     .sort();
 }
@@ -159,6 +160,8 @@ export interface AuditRow {
   code: string | null;
   message: string;
   bundle_id: string | null;
+  /** JSON text, '{}' when there is nothing to add. */
+  details: string;
 }
 
 /** Audit rows with seq greater than `after`. */

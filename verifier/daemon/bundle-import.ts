@@ -14,6 +14,7 @@ import { copyVolume, createAssembly, findAssembly, removeAssembly, waitingMessag
 import type { DaemonLog } from './log.js';
 import { short, type Medium } from './medium.js';
 import type { StatusPublisher } from './status-publisher.js';
+import { subjectName } from '../../sneakernet/subject.js';
 
 export interface BundleImportOptions {
   site: Site;
@@ -225,7 +226,7 @@ export class BundleImporter {
         this.o.log({
           event: 'image.promoted',
           bundle: id,
-          artifact: `${i.name}@${i.version}`,
+          artifact: subjectName(i),
           image: i.id,
           message: `${i.name} ${i.version} is image ${i.id}`,
         });

@@ -26,7 +26,7 @@ const matches = (globs: string[], value: string) => globs.some((g) => picomatch.
 function refuse(a: Artifact, rule: string, why: string): EcluseError {
   return new EcluseError('E_NOT_ALLOWED', `${a.name} ${a.version} is not allowed: ${why} (policy rule ${rule})`, {
     check: 'policy',
-    artifact: `${a.name}@${a.version}`,
+    artifact: subjectName(a),
     rule,
   });
 }
@@ -42,7 +42,7 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
       `${a.name} ${a.version} is not allowed: no policy rule admits it${vendor ? ` from vendor ${vendor}` : ''}`,
       {
         check: 'policy',
-        artifact: `${a.name}@${a.version}`,
+        artifact: subjectName(a),
       },
     );
   }
