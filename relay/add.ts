@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EcluseError } from '../sneakernet/errors.js';
+import { assertReadableFile } from '../sneakernet/input-file.js';
 import { artifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
@@ -61,13 +62,7 @@ export function validate(
 
 export async function addArtifact(home: RelayHome, o: AddOptions): Promise<AddResult> {
   validate(o);
-  let st: fs.Stats;
-  try {
-    st = await fs.promises.stat(o.file);
-  } catch {
-    throw new EcluseError('E_NOT_FOUND', `no such file: ${o.file}`);
-  }
-  if (!st.isFile()) throw new EcluseError('E_INPUT', `${o.file} is not a regular file`);
+  const st = await assertReadableFile(o.file, 'image file');
   const tmp = path.join(home.blobs, `.incoming-${randomBytes(8).toString('hex')}`);
   const sha256 = createHash('sha256');
   const sha512 = createHash('sha512');

@@ -8,7 +8,7 @@ import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
 import { deltaProblem, deltaSchema, transferSize, type Delta } from './delta.js';
 import { vendorEvidenceSchema } from './evidence.js';
-import { artifactSize, identifier, sha256Hex, sha512Hex } from './schema-parts.js';
+import { artifactSize, identifier, imageName, sha256Hex, sha512Hex } from './schema-parts.js';
 import { subjectName } from './subject.js';
 import { CONTAINER_FORMATS, DISK_FORMATS, propertyKey } from './glance-vocabulary.js';
 
@@ -46,7 +46,8 @@ export const provenanceSchema = z.strictObject({
 });
 
 export const artifactSchema = z.strictObject({
-  name: identifier,
+  /** An image name (4.7): spaces and non-ASCII letters allowed, NFC, no control characters, at most 255. */
+  name: imageName,
   version: identifier,
   type: z.literal('vm-image'),
   size,

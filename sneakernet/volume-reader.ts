@@ -10,6 +10,7 @@
  * bytes are not the ones that were signed), otherwise E_FORMAT (the signed volume itself is malformed).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -140,8 +141,18 @@ export async function readVolume(
     } catch (e) {
       failure = e;
     }
-    // The sink's own failures (a digest, the staging disk) are not about the volume's structure.
-    if (sinkFailure !== null) throw asEcluseError(sinkFailure);
+    // The sink's own failures (a digest, the staging disk) are not about the volume's structure. But an artifact
+    // that does not match may be the victim of a damaged volume (its last bytes are in this one): the volume is
+    // hashed to its end first, so the operator is told which volume to write again, not only which artifact.
+    if (sinkFailure !== null) {
+      const err = asEcluseError(sinkFailure);
+      if (err.code === 'E_DIGEST' && err.context.check === 'artifact-digest') {
+        for await (const chunk of fd.createReadStream({ start: read, highWaterMark: CHUNK, autoClose: false }))
+          hash.update(chunk as Buffer);
+        if (hash.digest('hex') !== volume.sha256) throw digestError(volume, file);
+      }
+      throw err;
+    }
     if (failure instanceof EcluseError && failure.code !== 'E_FORMAT' && failure.code !== 'E_SIZE') throw failure;
     if (failure !== null) {
       // Finish hashing what is left so a changed byte is reported as such, whatever the parser made of it.
@@ -150,11 +161,11 @@ export async function readVolume(
           hash.update(chunk as Buffer);
         }
       }
-      if (hash.digest('hex') !== volume.sha256) throw digestError(volume);
+      if (hash.digest('hex') !== volume.sha256) throw digestError(volume, file);
       if (failure instanceof EcluseError) throw failure;
       throw formatError(volume.name, `is not a valid tar archive (${(failure as Error).message})`);
     }
-    if (hash.digest('hex') !== volume.sha256) throw digestError(volume);
+    if (hash.digest('hex') !== volume.sha256) throw digestError(volume, file);
     if (index !== volume.entries.length) {
       throw formatError(volume.name, `holds ${index} entries, the statement lists ${volume.entries.length}`);
     }
@@ -171,9 +182,11 @@ export async function readVolume(
   }
 }
 
-function digestError(volume: Volume): EcluseError {
-  return new EcluseError('E_DIGEST', `volume ${volume.name} does not match the sha256 in the signed statement`, {
-    check: 'volume-digest',
-    volume: volume.name,
-  });
+function digestError(volume: Volume, file: string): EcluseError {
+  const folder = path.dirname(path.resolve(file));
+  return new EcluseError(
+    'E_DIGEST',
+    `volume ${volume.name} does not match the sha256 in the signed statement (read from ${folder})`,
+    { check: 'volume-digest', volume: volume.name, folder },
+  );
 }

@@ -8,7 +8,6 @@
  * the site's own Glance is the caller's next step (`pushPromoted`), reported beside the outcome.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { asEcluseError, EcluseError } from '../sneakernet/errors.js';
 import type { BundleFiles } from '../sneakernet/bundle-files.js';
 import { readBundleFiles } from '../sneakernet/bundle-files.js';

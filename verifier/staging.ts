@@ -183,8 +183,8 @@ async function writeFully(handle: fs.promises.FileHandle, chunk: Buffer, positio
   while (done < chunk.length) {
     const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
     if (bytesWritten <= 0) {
-      throw Object.assign(new Error(`write returned ${bytesWritten} bytes at offset ${position + done}`), {
-        code: 'ENOSPC',
+      throw new EcluseError('E_NO_SPACE', `a write stored ${bytesWritten} bytes at offset ${position + done}`, {
+        check: 'space',
       });
     }
     done += bytesWritten;

@@ -14,7 +14,7 @@ A policy file (YAML or JSON); the first rule whose globs match an artifact decid
   rules:
     - name: debian
       artifacts: ["debian-*"]
-      vendors: ["Debian"]
+      vendors: ["debian"]
       diskFormats: [qcow2, raw]
       maxSize: 20G
       signers: [alice, bob]
@@ -27,6 +27,7 @@ A policy file (YAML or JSON); the first rule whose globs match an artifact decid
       vendors: ["canonical"]
       vendorKeys: ["-----BEGIN CERTIFICATE-----\n..."]   # or PEM/OpenPGP public keys
 An artifact no rule matches is refused (E_NOT_ALLOWED). Without a policy, every artifact is admitted.
+vendors match the --vendor given at the export station without regard to case (debian, Debian and DEBIAN are one).
 vendorKeys (armored OpenPGP public keys, PEM public keys, PEM certificates) make the station re-verify the vendor
 evidence each artifact carries: OpenPGP checksum files, Sigstore bundles, Glance image signatures.`;
 

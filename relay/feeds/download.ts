@@ -48,14 +48,38 @@ export async function readBoundedBody(res: Response, max: number): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
+/** fetch()'s own message is only "fetch failed": the reason is in its cause (ECONNREFUSED, other side closed, ...). */
+export function fetchFailure(e: unknown): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  const cause = err.cause;
+  if (!cause) return err.message;
+  return `${err.message} (${[cause.code, cause.message].filter(Boolean).join(': ')})`;
+}
+
+/**
+ * A GET of a small file, tried a second time when the first attempt found its kept-alive connection closed by the
+ * server in the meantime (the server's idle timeout racing our request): the request never reached the server, so
+ * sending it again is safe. Any other failure is reported as it is.
+ */
+async function fetchRetryingStaleSocket(source: string): Promise<Response> {
+  const once = (): Promise<Response> => fetch(source, { redirect: 'follow', signal: AbortSignal.timeout(60_000) });
+  try {
+    return await once();
+  } catch (e) {
+    const code = (e as { cause?: { code?: string } }).cause?.code;
+    if (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET') throw e;
+    return await once();
+  }
+}
+
 /** Reads a whole (small) file from the mirror, at most `max` bytes; null when it does not exist (404 / ENOENT). */
 export async function readSmall(source: string, max: number): Promise<Buffer | null> {
   if (isHttp(source)) {
     let res: Response;
     try {
-      res = await fetch(source, { redirect: 'follow', signal: AbortSignal.timeout(60_000) });
+      res = await fetchRetryingStaleSocket(source);
     } catch (e) {
-      throw feedError(source, (e as Error).message);
+      throw feedError(source, fetchFailure(e));
     }
     if (res.status === 404 || res.status === 410) return null;
     if (!res.ok) throw feedError(source, `HTTP ${res.status}`);

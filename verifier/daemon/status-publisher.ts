@@ -8,7 +8,15 @@ import { listAssemblies, waitingMessage } from './assembly.js';
 import type { DaemonLog } from './log.js';
 import type { Medium } from './medium.js';
 import type { Notifier } from './notify.js';
-import { writeStatus, type DaemonStatus, type LastOutcome, type Progress, type WaitingBundle } from './status.js';
+import {
+  lastImportFromDb,
+  newerOutcome,
+  writeStatus,
+  type DaemonStatus,
+  type LastOutcome,
+  type Progress,
+  type WaitingBundle,
+} from './status.js';
 
 export interface StatusPublisherOptions {
   home: string;
@@ -27,10 +35,14 @@ export class StatusPublisher {
   /** The bundle being copied or imported, or null. */
   progress: Progress | null = null;
   private last: LastOutcome | null = null;
+  /** The last decision in the database (imports at the command line too), refreshed on each forced write. */
+  private lastInDb: LastOutcome | null = null;
   private lastWatchdog = 0;
   private lastWrite = 0;
 
-  constructor(private readonly o: StatusPublisherOptions) {}
+  constructor(private readonly o: StatusPublisherOptions) {
+    this.lastInDb = lastImportFromDb(o.home);
+  }
 
   setLast(
     outcome: LastOutcome['outcome'],
@@ -86,7 +98,8 @@ export class StatusPublisher {
         : `importing bundle ${p.station} #${p.sequence}: ${p.percent}%`;
     }
     if (waiting[0]) return waiting[0].message;
-    if (this.last) return `idle; last: ${this.last.message}`;
+    const last = newerOutcome(this.last, this.lastInDb);
+    if (last) return `idle; last: ${last.message}`;
     return 'idle: insert a medium';
   }
 
@@ -95,6 +108,7 @@ export class StatusPublisher {
     const now = Date.now();
     if (!force && now - this.lastWrite < 250) return;
     this.lastWrite = now;
+    if (force) this.lastInDb = lastImportFromDb(this.o.home);
     const waiting = this.waiting();
     const s: DaemonStatus = {
       state:
@@ -115,7 +129,7 @@ export class StatusPublisher {
       progress: this.progress ? { ...this.progress } : null,
       waiting,
       media: [...this.o.media()].map((m) => ({ ...m.status })),
-      last: this.last,
+      last: newerOutcome(this.last, this.lastInDb),
     };
     try {
       writeStatus(this.o.home, s);

@@ -15,7 +15,7 @@ export const ruleSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
   /** Globs on the artifact name. */
   artifacts: z.array(glob).min(1),
-  /** Globs on the vendor the statement names (an artifact without vendor matches only "*"). Default: any. */
+  /** Globs on the vendor the statement names, case-insensitive (an artifact without vendor matches only "*"). Default: any. */
   vendors: z.array(glob).min(1).default(['*']),
   types: z.array(z.literal('vm-image')).min(1).default(['vm-image']),
   diskFormats: z.array(z.enum(DISK_FORMATS)).min(1).optional(),
