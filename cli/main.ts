@@ -71,6 +71,7 @@ const GROUPS: Array<{ words: string[]; load: () => Promise<Register> }> = [
   { words: ['status'], load: async () => (await import('./commands/status.js')).registerStatus },
   { words: ['token'], load: async () => (await import('./commands/token.js')).registerToken },
   { words: ['site'], load: async () => (await import('./commands/site-cert.js')).registerSiteCert },
+  { words: ['site'], load: async () => (await import('./commands/site-keystone.js')).registerSiteKeystone },
   { words: ['target'], load: async () => (await import('./commands/target.js')).registerTarget },
   { words: ['audit'], load: async () => (await import('./commands/audit.js')).registerAudit },
   { words: ['user'], load: async () => (await import('./commands/user.js')).registerUser },

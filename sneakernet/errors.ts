@@ -73,6 +73,7 @@ export const ERROR_CODES = {
   E_ADDRESS_IN_USE: { category: 'failure', meaning: 'the address to listen on is already taken by another program' },
   E_STORE: { category: 'refused', meaning: 'the image store and its catalog disagree' },
   E_TARGET: { category: 'failure', meaning: "pushing an image into the site's own Glance (a target) failed" },
+  E_KEYSTONE: { category: 'failure', meaning: "the site's Keystone (token validation for the Glance API) is unreachable or refuses the station's service user" },
   // vendor feeds and vendor evidence (export station fetch; import station re-check)
   E_VENDOR_SIGNATURE: {
     category: 'refused',

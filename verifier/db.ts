@@ -8,6 +8,7 @@ import { EcluseError } from '../sneakernet/errors.js';
 import { unreadableFile } from '../sneakernet/input-file.js';
 import { AUDIT_LOG_SCHEMA } from './audit/schema.js';
 import { GLANCE_SCHEMA } from './glance/tables.js';
+import { METADEFS_SCHEMA } from './glance/metadefs-tables.js';
 import { importHome } from './home.js';
 
 export type Db = Database.Database;
@@ -21,6 +22,7 @@ const SCHEMA_VERSION = 1;
 const MODULE_SCHEMAS: string[] = [
   GLANCE_SCHEMA, // tokens, image members, Glance targets (issue 5)
   AUDIT_LOG_SCHEMA, // Merkle leaves, checkpoints, exports, web accounts (issue 6)
+  METADEFS_SCHEMA, // Glance metadata definitions (issue 16)
 ];
 
 const CORE_SCHEMA = `

@@ -13,6 +13,11 @@ export interface Difference {
   what: string;
   /** Why it is on purpose. */
   why: string;
+  /**
+   * Where Tempest (tempest.slow.test.ts) meets it: the `[image-feature-enabled]` flag in test/conformance/tempest-features
+   * that switches its tests off, and the skipped tests (test id or `setUpClass (Class)`) it explains.
+   */
+  tempest?: { flag: string; skips: RegExp };
 }
 
 export const DELIBERATE_DIFFERENCES: readonly Difference[] = [
@@ -38,7 +43,12 @@ export const DELIBERATE_DIFFERENCES: readonly Difference[] = [
     id: 'no-import-methods',
     where: '/v2/info/import value, OpenStack-image-import-methods header value',
     what: 'an empty list instead of glance-direct, web-download, copy-image',
-    why: 'interoperable import is not offered: web-download would reach a network the air-gapped side must not, and the data path is PUT /file (what openstackclient, glanceclient and openstacksdk use by default)',
+    why: 'interoperable import is not offered: web-download, copy-image and glance-download would reach a network or another cloud the air-gapped side must not, and the data path is PUT /file (what openstackclient, glanceclient and openstacksdk use by default)',
+    tempest: {
+      flag: 'import_image=false',
+      skips:
+        /(ImportImagesTest|ImportCopyImagesTest|MultiStoresImportImagesTest|ImportImagesNegativeTest)\b.*(import is not available|import method)/,
+    },
   },
   {
     id: 'tag-order',
@@ -71,10 +81,38 @@ export const DELIBERATE_DIFFERENCES: readonly Difference[] = [
     why: 'openstackclient resolves the project through the identity API at the same endpoint under --os-auth-type none; there is no Keystone here and project ids are opaque',
   },
   {
+    id: 'no-locations',
+    where: 'image locations (PATCH /locations, direct_url, show_multiple_locations)',
+    what: 'images have no locations; adding one is refused',
+    why: 'a location points the image at bytes outside the store that nobody verified; the store serves only what it verified',
+    tempest: {
+      flag: 'manage_locations=false',
+      skips: /ImageLocationsTest\b.*show_multiple_locations is not available/,
+    },
+  },
+  {
+    id: 'no-cache-api',
+    where: '/v2/cache (the image cache API)',
+    what: 'no cache API (404)',
+    why: 'images are served from the local store itself: there is no slower backend to cache in front of',
+    tempest: { flag: 'image_caching_enabled=false', skips: /ImageCachingTest\b.*not configured with glance caching/ },
+  },
+  {
     id: 'auth-beyond-loopback',
     where: 'any request from a non-loopback address without a known X-Auth-Token',
     what: '401 (the reference peer runs without Keystone and serves anyone)',
     why: 'an import station must not serve its store to the network without a token (`ecluse token create`)',
+  },
+];
+
+/**
+ * What Tempest skips against the real Glance here too (../shared/peers/tempest-glance.sh, its header): the remote
+ * import and delete tests need a second Glance (`image_remote`).
+ */
+export const TEMPEST_SKIPS_OF_REAL_GLANCE: readonly { skips: RegExp; why: string }[] = [
+  {
+    skips: /\.ImportImagesTest\.test_remote_(import|delete)\b/,
+    why: 'needs a second image service (image_remote), which the real Glance here lacks too',
   },
 ];
 

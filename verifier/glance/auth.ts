@@ -7,19 +7,36 @@
  *     `glance --os-auth-token x` (which send a placeholder token) keep working on the station itself, as the
  *     reference Glance without Keystone treats every request as an admin's;
  *   - any other client gets 401.
+ *
+ * At a site with Keystone (`ecluse site keystone`), a token that is not écluse's own is validated by the site's
+ * Keystone (keystone-tokens.ts): its roles give `admin`, `member` or `reader`, and its project is the `owner` of what
+ * it creates and decides what it sees (access.ts), as in Glance. Loopback clients without a valid token are then
+ * refused too: the site's users, not the station's console, use that API.
  */
 import crypto from 'node:crypto';
 import type express from 'express';
 import { glanceTime, type Db } from '../db.js';
-import { GlanceHttpError } from './errors.js';
+import { EcluseError } from '../../sneakernet/errors.js';
+import { GlanceHttpError, pyJson } from './errors.js';
+import type { KeystoneIdentity, KeystoneTokens } from './keystone-tokens.js';
 
 export type Role = 'reader' | 'admin';
 export const ROLES: readonly Role[] = ['reader', 'admin'];
 
+/** What a request may do: `member` is a Keystone user's (create and change what its project owns). */
+export type ApiRole = Role | 'member';
+
 export interface AuthContext {
-  role: Role;
-  /** The token's id, or undefined for a loopback client without a token. */
+  role: ApiRole;
+  /** The token's id, or undefined for a loopback client without a token and for Keystone users. */
   tokenId: string | undefined;
+  /**
+   * The Keystone project of the request (images' `owner`), null for a token scoped to no project; undefined for
+   * écluse's own tokens and loopback, which see every image (as the reference Glance without Keystone does).
+   */
+  project?: string | null;
+  /** The Keystone user id, for the audit. */
+  user?: string;
 }
 
 export interface TokenRecord {
@@ -91,15 +108,78 @@ export function unauthorized(): GlanceHttpError {
   });
 }
 
-export function authMiddleware(db: Db): express.RequestHandler {
-  return (req, res, next) => {
+/**
+ * The 401 Glance answers at a Keystone site (keystonemiddleware's, whatever the Accept): a JSON body and where to get
+ * a token.
+ */
+function rejectAsKeystonemiddleware(res: express.Response, keystone: KeystoneTokens): void {
+  const body = pyJson({
+    error: { code: 401, title: 'Unauthorized', message: 'The request you have made requires authentication.' },
+  });
+  res.status(401);
+  res.setHeader('WWW-Authenticate', `Keystone uri="${keystone.settings.url.replace(/\/v3\/?$/, '')}"`);
+  res.setHeader('Content-Type', 'application/json; charset=UTF-8');
+  res.setHeader('Content-Length', String(Buffer.byteLength(body)));
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+/** Glance's roles from Keystone's: admin, else member (or the legacy _member_), else reader. */
+export function roleOf(roles: readonly string[]): ApiRole {
+  if (roles.includes('admin')) return 'admin';
+  if (roles.includes('member') || roles.includes('_member_')) return 'member';
+  return 'reader';
+}
+
+/** Paths anyone may read without a token, as Glance's unauthenticated version discovery. */
+const OPEN_PATHS = /^\/(versions)?$/;
+
+export function authMiddleware(db: Db, keystone?: KeystoneTokens): express.RequestHandler {
+  if (!keystone) {
+    return (req, res, next) => {
+      const token = req.get('x-auth-token');
+      const known = token ? tokenRole(db, token) : undefined;
+      let ctx: AuthContext;
+      if (known) ctx = { role: known.role, tokenId: known.id };
+      else if (isLoopback(req.socket.remoteAddress)) ctx = { role: 'admin', tokenId: undefined };
+      else throw unauthorized();
+      res.locals.auth = ctx;
+      next();
+    };
+  }
+  return async (req, res, next) => {
     const token = req.get('x-auth-token');
     const known = token ? tokenRole(db, token) : undefined;
-    let ctx: AuthContext;
-    if (known) ctx = { role: known.role, tokenId: known.id };
-    else if (isLoopback(req.socket.remoteAddress)) ctx = { role: 'admin', tokenId: undefined };
-    else throw unauthorized();
-    res.locals.auth = ctx;
+    if (known) {
+      res.locals.auth = { role: known.role, tokenId: known.id } satisfies AuthContext;
+      next();
+      return;
+    }
+    let identity: KeystoneIdentity | null = null;
+    if (token) {
+      try {
+        identity = await keystone.validate(token);
+      } catch (e) {
+        if (e instanceof EcluseError) {
+          console.error(`glance api: ${e.message}`);
+          throw new GlanceHttpError(503, undefined, { detail: "The site's Keystone cannot validate tokens now." });
+        }
+        throw e;
+      }
+    }
+    if (!identity) {
+      if (OPEN_PATHS.test(req.path) && req.method === 'GET') {
+        next();
+        return;
+      }
+      rejectAsKeystonemiddleware(res, keystone);
+      return;
+    }
+    res.locals.auth = {
+      role: roleOf(identity.roles),
+      tokenId: undefined,
+      project: identity.projectId,
+      user: identity.userId,
+    } satisfies AuthContext;
     next();
   };
 }
@@ -108,9 +188,15 @@ export function authOf(res: express.Response): AuthContext {
   return (res.locals.auth as AuthContext | undefined) ?? { role: 'reader', tokenId: undefined };
 }
 
+const policyRefusal = (action: string) =>
+  new GlanceHttpError(403, `You are not authorized to complete ${action} action.`);
+
 /** 403 in Glance's policy words unless the request is an admin's. */
 export function requireAdmin(res: express.Response, action: string): void {
-  if (authOf(res).role !== 'admin') {
-    throw new GlanceHttpError(403, `You are not authorized to complete ${action} action.`);
-  }
+  if (authOf(res).role !== 'admin') throw policyRefusal(action);
+}
+
+/** 403 in Glance's policy words for a reader: admins and a Keystone project's members may write. */
+export function requireWriter(res: express.Response, action: string): void {
+  if (authOf(res).role === 'reader') throw policyRefusal(action);
 }

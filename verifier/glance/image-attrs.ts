@@ -129,7 +129,8 @@ export function validateAttribute(key: string, value: unknown): void {
 /** 403 for read-only and reserved attributes, as Glance words them (create puts the reserved one in the detail). */
 export function checkSettable(key: string, on: 'create' | 'patch' = 'patch'): void {
   if (READ_ONLY_ATTRIBUTES.has(key)) throw forbidden(`Attribute '${key}' is read-only.`);
-  if (RESERVED_ATTRIBUTES.has(key)) {
+  // As Glance: the os_glance_ namespace is for the server's own use (import status, stores being copied...).
+  if (RESERVED_ATTRIBUTES.has(key) || key.startsWith('os_glance')) {
     if (on === 'create') throw new GlanceHttpError(403, undefined, { detail: `Attribute '${key}' is reserved.` });
     throw forbidden(`Attribute '${key}' is reserved.`);
   }

@@ -9,9 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Db } from '../db.js';
-import { badRequest, GlanceHttpError } from './errors.js';
+import { badRequest, GlanceHttpError, imageNotFound } from './errors.js';
 import { findImage } from './images-read.js';
 import { authOf } from './auth.js';
+import { visible } from './access.js';
 
 const DOWNLOAD_CHUNK = 1024 * 1024;
 
@@ -76,7 +77,8 @@ export function imageFileRoutes(db: Db, imagesDir: string): express.Router {
   const router = express.Router({ caseSensitive: true });
 
   router.get('/v2/images/:id/file', async (req, res) => {
-    const row = findImage(db, req.params.id);
+    const id = req.params.id;
+    const row = visible(db, res, findImage(db, id), () => imageNotFound(id));
     // As the reference server: only admins (and no-auth loopback clients, who are admins) download deactivated data.
     if (row.status === 'deactivated' && authOf(res).role !== 'admin') {
       throw new GlanceHttpError(403, 'The requested image has been deactivated. Image data download is forbidden.');

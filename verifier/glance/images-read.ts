@@ -6,6 +6,8 @@ import type { Db, ImageRow } from '../db.js';
 import { imageNotFound, sendJson } from './errors.js';
 import { parseListQuery, selectPage } from './list-query.js';
 import { imageRecord } from './record.js';
+import { authOf } from './auth.js';
+import { listScope, visible } from './access.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -41,7 +43,10 @@ export function imageReadRoutes(db: Db): express.Router {
   const router = express.Router({ caseSensitive: true });
 
   router.get('/v2/images', (req, res) => {
-    const query = parseListQuery(requestParams(req));
+    const params = requestParams(req);
+    const query = parseListQuery(params);
+    const scope = listScope(authOf(res), params);
+    if (scope) query.filters.push(scope);
     const rows = selectPage(db, query);
     const body: { images: ReturnType<typeof imageRecord>[]; first: string; schema: string; next?: string } = {
       images: rows.map(imageRecord),
@@ -54,7 +59,8 @@ export function imageReadRoutes(db: Db): express.Router {
   });
 
   router.get('/v2/images/:id', (req, res) => {
-    sendJson(res, 200, imageRecord(findImage(db, req.params.id)));
+    const id = req.params.id;
+    sendJson(res, 200, imageRecord(visible(db, res, findImage(db, id), () => imageNotFound(id))));
   });
 
   return router;

@@ -10,7 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
 import { getSetting, glanceTime, type Db, type ImageRow } from '../db.js';
-import { requireAdmin } from './auth.js';
+import { authOf, requireWriter } from './auth.js';
+import { checkPublish, requireOwner, visible } from './access.js';
 import { readJson, mediaType } from './body.js';
 import {
   badRequest,
@@ -65,7 +66,7 @@ function getRow(db: Db, id: string): ImageRow {
 // ----------------------------------------------------------------------------------------------------------------
 // Create
 
-function createImage(db: Db, body: unknown): ImageRow {
+function createImage(db: Db, body: unknown, res: express.Response): ImageRow {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw badRequest('Body expected in request.');
   }
@@ -97,6 +98,10 @@ function createImage(db: Db, body: unknown): ImageRow {
     else m.extras[k] = v as string;
   }
   checkLimits(m);
+  checkPublish(res, m.core.visibility, m.core.owner, true);
+  // As Glance with Keystone: the image belongs to the creator's project unless an admin names another owner.
+  const project = authOf(res).project;
+  if (m.core.owner === null && project) m.core.owner = project;
   id = (id ?? crypto.randomUUID()).toLowerCase();
   const at = glanceTime();
   const row: ImageRow = {
@@ -151,9 +156,9 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
   const router = express.Router({ caseSensitive: true });
 
   router.post('/v2/images', async (req, res) => {
-    requireAdmin(res, 'add_image');
+    requireWriter(res, 'add_image');
     const body = await readJson(req);
-    const row = createImage(db, body);
+    const row = createImage(db, body, res);
     res.setHeader('Location', `${baseUrl(req).replace(/\/+$/, '')}/v2/images/${row.id}`);
     res.setHeader('OpenStack-image-import-methods', IMPORT_METHODS.join(','));
     res.setHeader('OpenStack-image-store-ids', STORE_ID);
@@ -166,13 +171,16 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
       throw unsupportedMediaType(req.get('content-type'), { 'Accept-Patch': PATCH_MEDIA_TYPES.join(', ') });
     }
     const ops = parsePatch(await readJson(req), type === PATCH_MEDIA_TYPES[0]);
-    requireAdmin(res, 'modify_image');
-    const row = findImage(db, req.params.id);
+    requireWriter(res, 'modify_image');
+    const id = req.params.id;
+    const row = visible(db, res, findImage(db, id), () => imageNotFound(id));
+    requireOwner(res, row, 'modify_image');
     checkWritable(db, row);
     const updated = db
       .transaction(() => {
         const current = getRow(db, row.id);
         const m = applyPatch(current, ops);
+        if (m.core.visibility !== current.visibility) checkPublish(res, m.core.visibility, m.core.owner, false);
         saveModel(db, row.id, m, glanceTime());
         return getRow(db, row.id);
       })
@@ -181,12 +189,15 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
   });
 
   router.delete('/v2/images/:id', async (req, res) => {
-    requireAdmin(res, 'delete_image');
+    requireWriter(res, 'delete_image');
     const id = req.params.id;
-    const row = isUuid(id)
+    const found = isUuid(id)
       ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined)
       : undefined;
-    if (!row) throw new GlanceHttpError(404, `Failed to find image ${id} to delete`);
+    const gone = () => new GlanceHttpError(404, `Failed to find image ${id} to delete`);
+    if (!found) throw gone();
+    const row = visible(db, res, found, gone);
+    requireOwner(res, row, 'delete_image');
     checkWritable(db, row);
     if (row.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
     db.transaction(() => {
@@ -198,8 +209,10 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
   });
 
   router.put('/v2/images/:id/tags/:tag', (req, res) => {
-    requireAdmin(res, 'modify_image');
-    const row = findImageOr(db, req.params.id);
+    requireWriter(res, 'modify_image');
+    const id = req.params.id;
+    const row = visible(db, res, findImageOr(db, id), () => new GlanceHttpError(404, `Image ${id} not found.`));
+    requireOwner(res, row, 'modify_image');
     checkWritable(db, row);
     const tag = req.params.tag;
     validateAttribute('tags', [tag]);
@@ -217,8 +230,10 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
   });
 
   router.delete('/v2/images/:id/tags/:tag', (req, res) => {
-    requireAdmin(res, 'modify_image');
-    const row = findImageOr(db, req.params.id);
+    requireWriter(res, 'modify_image');
+    const id = req.params.id;
+    const row = visible(db, res, findImageOr(db, id), () => new GlanceHttpError(404, `Image ${id} not found.`));
+    requireOwner(res, row, 'modify_image');
     checkWritable(db, row);
     const tag = req.params.tag;
     db.transaction(() => {
@@ -236,8 +251,11 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
   router.post('/v2/images/:id/actions/:action', (req, res) => {
     const action = req.params.action;
     if (action !== 'deactivate' && action !== 'reactivate') throw new GlanceHttpError(404, undefined);
-    requireAdmin(res, action);
-    const row = findImage(db, req.params.id);
+    // As Glance's default policy: the image's owner (a member of its project) may deactivate it, not only admins.
+    requireWriter(res, action);
+    const id = req.params.id;
+    const row = visible(db, res, findImage(db, id), () => imageNotFound(id));
+    requireOwner(res, row, action);
     checkWritable(db, row);
     const [from, to] = action === 'deactivate' ? ['active', 'deactivated'] : ['deactivated', 'active'];
     db.transaction(() => {

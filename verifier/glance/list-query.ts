@@ -62,7 +62,9 @@ export type Filter =
   | { kind: 'time'; column: (typeof TIME_COLUMNS)[number]; op: (typeof TIME_OPS)[keyof typeof TIME_OPS]; value: string }
   | { kind: 'tag'; value: string }
   | { kind: 'property'; key: string; value: string }
-  | { kind: 'nothing' };
+  | { kind: 'nothing' }
+  /** A condition built elsewhere (access.ts: what a Keystone project may see), with its bound values. */
+  | { kind: 'sql'; sql: string; values: (string | number)[] };
 
 export interface ListQuery {
   limit: number;
@@ -281,6 +283,9 @@ function filterSql(f: Filter, params: Bound[]): string {
       return `json_extract(images.properties, ?) = ?`;
     case 'nothing':
       return '0';
+    case 'sql':
+      params.push(...f.values);
+      return `(${f.sql})`;
   }
 }
 

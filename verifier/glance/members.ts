@@ -9,7 +9,8 @@
  */
 import express from 'express';
 import { glanceTime, type Db } from '../db.js';
-import { requireAdmin } from './auth.js';
+import { authOf, requireWriter } from './auth.js';
+import { owns, requireOwner, seesAll, visible } from './access.js';
 import { readJson } from './body.js';
 import { badRequest, conflict, forbidden, GlanceHttpError, sendJson } from './errors.js';
 import { checkWritable, findImageOr, IMPORT_METHODS, STORE_ID } from './images-write.js';
@@ -78,26 +79,37 @@ export function memberRoutes(db: Db): express.Router {
   router.get('/v2/schemas/member', (_req, res) => sendJson(res, 200, MEMBER_SCHEMA));
   router.get('/v2/schemas/members', (_req, res) => sendJson(res, 200, MEMBERS_SCHEMA));
 
+  const seen = (res: express.Response, id: string) =>
+    visible(db, res, findImageOr(db, id), () => new GlanceHttpError(404, `Image ${id} not found.`));
+
   router.get('/v2/images/:id/members', (req, res) => {
-    const row = findImageOr(db, req.params.id);
+    const row = seen(res, req.params.id);
     if (row.visibility !== 'shared') {
       throw forbidden(`Not allowed to list members for image ${row.id}: Only shared images have members.`);
     }
     const rows = db
       .prepare('SELECT * FROM image_members WHERE image_id = ? ORDER BY created_at, member_id')
       .all(row.id) as MemberRow[];
+    // A member project sees its own membership only; the owner (and admins) every member.
+    const ctx = authOf(res);
+    if (!owns(ctx, row)) rows.splice(0, rows.length, ...rows.filter((m) => m.member_id === ctx.project));
     sendJson(res, 200, { members: rows.map(memberRecord), schema: '/v2/schemas/members' });
   });
 
   router.get('/v2/images/:id/members/:member', (req, res) => {
-    const row = findImageOr(db, req.params.id);
+    const row = seen(res, req.params.id);
+    const ctx = authOf(res);
+    if (!owns(ctx, row) && req.params.member !== ctx.project) {
+      throw new GlanceHttpError(404, `${req.params.member} not found in the member list of the image ${row.id}.`);
+    }
     sendJson(res, 200, memberRecord(getMember(db, row.id, req.params.member)));
   });
 
   router.post('/v2/images/:id/members', async (req, res) => {
     const body = objectBody(await readJson(req));
-    requireAdmin(res, 'add_member');
-    const row = findImageOr(db, req.params.id);
+    requireWriter(res, 'add_member');
+    const row = seen(res, req.params.id);
+    requireOwner(res, row, 'add_member');
     checkWritable(db, row);
     const member = body.member;
     if (typeof member !== 'string' || member === '' || member.length > 255) {
@@ -127,8 +139,13 @@ export function memberRoutes(db: Db): express.Router {
 
   router.put('/v2/images/:id/members/:member', async (req, res) => {
     const body = objectBody(await readJson(req));
-    requireAdmin(res, 'modify_member');
-    const row = findImageOr(db, req.params.id);
+    requireWriter(res, 'modify_member');
+    const row = seen(res, req.params.id);
+    // As Glance: a member's status is set by that member's project (admins too), not by the image's owner.
+    const ctx = authOf(res);
+    if (!seesAll(ctx) && req.params.member !== ctx.project) {
+      throw forbidden(`You are not authorized to complete modify_member action.`);
+    }
     if (row.visibility !== 'shared') throw forbidden(`Not allowed to update members for image ${row.id}.`);
     const status = body.status;
     if (typeof status !== 'string' || !['pending', 'accepted', 'rejected'].includes(status)) {
@@ -147,8 +164,9 @@ export function memberRoutes(db: Db): express.Router {
   });
 
   router.delete('/v2/images/:id/members/:member', (req, res) => {
-    requireAdmin(res, 'delete_member');
-    const row = findImageOr(db, req.params.id);
+    requireWriter(res, 'delete_member');
+    const row = seen(res, req.params.id);
+    requireOwner(res, row, 'delete_member');
     checkWritable(db, row);
     getMember(db, row.id, req.params.member);
     db.prepare('DELETE FROM image_members WHERE image_id = ? AND member_id = ?').run(row.id, req.params.member);

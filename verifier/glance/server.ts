@@ -15,8 +15,13 @@ import { imageFileRoutes } from './image-file.js';
 import { imageReadRoutes } from './images-read.js';
 import { imageWriteRoutes, methodNotAllowedRoutes } from './images-write.js';
 import { authMiddleware } from './auth.js';
+import { keystoneSettings } from './keystone-settings.js';
+import { KeystoneTokens } from './keystone-tokens.js';
 import { auditWebRouter } from '../web/router.js';
 import { memberRoutes } from './members.js';
+import { metadefRoutes } from './metadefs-routes.js';
+import { taskRoutes } from './tasks.js';
+import { loadDistributionMetadefs } from './metadefs-store.js';
 import { HashPools, recoverUploads, uploadRoutes } from './upload.js';
 import { schemaRoutes } from './schemas.js';
 import { unversionedHandler, versionRoutes } from './versions.js';
@@ -31,6 +36,8 @@ export interface GlanceAppOptions {
   baseUrl?: (req: express.Request) => string;
   /** Hash worker pools for uploads (closed by the caller); default a new set. */
   hashPools?: HashPools;
+  /** The site's Keystone validating its users' tokens (keystone-tokens.ts); default none. */
+  keystone?: KeystoneTokens;
 }
 
 export interface GlanceServerOptions {
@@ -71,7 +78,12 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
     next();
   });
   app.use('/audit', auditWebRouter({ db: opts.db })); // issue 6: the audit web view (its own login)
-  app.use(authMiddleware(opts.db));
+  app.use(authMiddleware(opts.db, opts.keystone));
+  // As the reference server: `/v2/images/` is not the collection (an empty image id is not found).
+  app.use('/v2/images/', (req, _res, next) => {
+    if (req.originalUrl.split('?')[0] === '/v2/images/') throw notFound();
+    next();
+  });
   app.use(statusRoutes(opts.imagesDir)); // the import daemon's status (issue 4): GET /status.json
   app.use(versionRoutes(baseUrl));
   app.use(schemaRoutes());
@@ -80,6 +92,8 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
   app.use(uploadRoutes(opts.db, { images: opts.imagesDir, staging: stagingDir }, pools));
   app.use(imageWriteRoutes(opts.db, opts.imagesDir, baseUrl));
   app.use(memberRoutes(opts.db));
+  app.use(metadefRoutes(opts.db));
+  app.use(taskRoutes(opts.db));
   app.use(methodNotAllowedRoutes());
   app.use(unversionedHandler(baseUrl));
   app.use(() => {
@@ -116,12 +130,15 @@ function listenError(e: NodeJS.ErrnoException, host: string, port: number): Eclu
 
 export async function startGlanceServer(opts: GlanceServerOptions): Promise<GlanceServer> {
   const pools = new HashPools();
+  const keystone = keystoneSettings(opts.db);
+  loadDistributionMetadefs(opts.db);
   recoverUploads(opts.db, opts.stagingDir);
   const app = createGlanceApp({
     db: opts.db,
     imagesDir: opts.imagesDir,
     stagingDir: opts.stagingDir,
     hashPools: pools,
+    ...(keystone ? { keystone: new KeystoneTokens(keystone) } : {}),
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

@@ -11,9 +11,10 @@ import path from 'node:path';
 import express from 'express';
 import { glanceTime, type Db, type ImageRow } from '../db.js';
 import { HashPool, type Digests } from '../../sneakernet/digests.js';
-import { requireAdmin } from './auth.js';
+import { requireWriter } from './auth.js';
+import { requireOwner, visible } from './access.js';
 import { mediaType } from './body.js';
-import { conflict, GlanceHttpError, unsupportedMediaType } from './errors.js';
+import { conflict, GlanceHttpError, imageNotFound, unsupportedMediaType } from './errors.js';
 import { checkWritable } from './images-write.js';
 import { findImage } from './images-read.js';
 
@@ -126,8 +127,10 @@ export function uploadRoutes(db: Db, dirs: { images: string; staging: string }, 
   router.put('/v2/images/:id/file', async (req, res) => {
     const type = mediaType(req);
     if (type !== 'application/octet-stream') throw unsupportedMediaType(req.get('content-type'));
-    requireAdmin(res, 'upload_image');
-    const row = findImage(db, req.params.id);
+    requireWriter(res, 'upload_image');
+    const id = req.params.id;
+    const row = visible(db, res, findImage(db, id), () => imageNotFound(id));
+    requireOwner(res, row, 'upload_image');
     checkWritable(db, row);
     const claimed = db
       .prepare("UPDATE images SET status = 'saving', updated_at = ? WHERE id = ? AND status = 'queued'")

@@ -76,7 +76,7 @@ describe('discovery', () => {
     const r = await fetch(`${fx.url}/v2`, { redirect: 'manual' });
     expect(r.status).toBe(302);
     expect(r.headers.get('location')).toBe(`${fx.url}/v2/`);
-    const nf = await get('/v2/metadefs/namespaces', JSON_ONLY);
+    const nf = await get('/v2/no-such-resource', JSON_ONLY);
     expect(nf.status).toBe(404);
     expect(await nf.json()).toEqual({
       message: 'The resource could not be found.<br /><br />\n\n\n',
