@@ -50,7 +50,7 @@ export async function assertReadableFile(file: string, what = 'file'): Promise<f
   } catch (e) {
     throw unreadableFile(file, e, what);
   }
-  if (st.isDirectory()) throw unreadableFile(file, Object.assign(new Error('EISDIR'), { code: 'EISDIR' }), what);
+  if (st.isDirectory()) throw unreadableFile(file, { code: 'EISDIR' }, what);
   if (!st.isFile()) throw new EcluseError('E_INPUT', `${file} is not a regular file`, { check: 'input-file', file });
   try {
     await fs.promises.access(file, fs.constants.R_OK);

@@ -50,15 +50,19 @@ describe('image names as operators write them', () => {
       env: { ...process.env, ECLUSE_HOME: w.inside, ECLUSE_PASSPHRASE: PASSPHRASE },
       stdio: 'ignore',
     });
-    let list: { images: Array<{ name: string; virtual_size: number | null; disk_format: string }> } | null = null;
-    for (let i = 0; i < 100 && !list; i++) {
-      try {
-        const res = await fetch(`http://127.0.0.1:${port}/v2/images`);
-        if (res.ok) list = (await res.json()) as typeof list;
-      } catch {
-        await new Promise((r) => setTimeout(r, 200));
+    type ImageList = { images: Array<{ name: string; virtual_size: number | null; disk_format: string }> };
+    const fetchList = async (): Promise<ImageList | null> => {
+      for (let i = 0; i < 100; i++) {
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/v2/images`);
+          if (res.ok) return (await res.json()) as ImageList;
+        } catch {
+          await new Promise((r) => setTimeout(r, 200));
+        }
       }
-    }
+      return null;
+    };
+    const list = await fetchList();
     expect(list?.images.map((i) => i.name).sort()).toEqual(['Ubuntu 24.04 LTS (Noble)', 'débian-13-é'].sort());
     expect(list?.images.find((i) => i.name === 'Ubuntu 24.04 LTS (Noble)')).toMatchObject({
       disk_format: 'qcow2',

@@ -187,9 +187,10 @@ describe('audit web view in chromium', () => {
     await page.waitForURL(`${base}/audit/`);
 
     // Words broken in two by the layout (hashes, ids and paths in .mono may wrap anywhere; a hyphen is a break).
+    // Runs in Chromium, given as source text: the DOM's types are not the tests' (Node's) types.
     const brokenWords = () =>
-      page.evaluate(() => {
-        const broken: string[] = [];
+      page.evaluate<string[]>(String.raw`(() => {
+        const broken = [];
         for (const cell of document.querySelectorAll(
           'main td, main th, main h1, main h2, main h3, main dt, main dd, main li, main p',
         )) {
@@ -207,7 +208,7 @@ describe('audit web view in chromium', () => {
           }
         }
         return broken;
-      });
+      })()`);
     const pages: Array<[string, string]> = [
       ['overview', `${base}/audit/`],
       ['bundle-refused', `${base}/audit/bundle/${refusedBundle}`],
@@ -223,7 +224,7 @@ describe('audit web view in chromium', () => {
       await shot(page, `10-${name}-1280`);
       await page.setViewportSize({ width: 390, height: 844 });
       await page.goto(url);
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
       expect(overflow, `${name} at 390 px`).toBeLessThanOrEqual(1);
       await shot(page, `11-${name}-390`);
     }

@@ -53,6 +53,7 @@ describe('glance-image vendor evidence, inside', () => {
       artifact,
       file,
       digests: { sha256: artifact.sha256, sha512: artifact.sha512, md5: hash('md5', data) },
+      attested: [],
     };
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
