@@ -17,8 +17,10 @@ import { listAssemblies, waitingMessage } from './assembly.js';
 import { BundleImporter } from './bundle-import.js';
 import type { IdentityRoots } from './identity.js';
 import { ImportQueue } from './import-queue.js';
+import { Inbox } from './inbox.js';
 import type { DaemonLog } from './log.js';
 import { DEFAULT_MEDIA_POLICY, type MediaPolicy } from './media-policy.js';
+import type { Medium } from './medium.js';
 import { MediumReader } from './medium-reader.js';
 import { MountWatcher } from './mount-watch.js';
 import type { Notifier } from './notify.js';
@@ -37,6 +39,8 @@ export interface DaemonOptions {
   identityRoots?: IdentityRoots;
   /** Which mounts are accepted beyond the kernel's filesystems (FUSE drivers); default: none. */
   mediaPolicy?: MediaPolicy;
+  /** The data-diode inbox folder (inbox.ts), or none. */
+  inbox?: string;
 }
 
 export class ImportDaemon {
@@ -44,6 +48,7 @@ export class ImportDaemon {
   private readonly watcher: MountWatcher;
   private readonly status: StatusPublisher;
   private readonly reader: MediumReader;
+  private readonly inbox: Inbox | null;
   private stopped = false;
   private pollTimer: NodeJS.Timeout | null = null;
   private worker: Promise<void> | null = null;
@@ -62,7 +67,7 @@ export class ImportDaemon {
       log: o.log,
       notifier: o.notifier,
       watchdogMs: o.watchdogMs,
-      media: () => this.watcher.media.values(),
+      media: () => this.media(),
       busy: () => this.queue.busy,
     });
     const bundles = new BundleImporter({
@@ -70,7 +75,7 @@ export class ImportDaemon {
       log: o.log,
       status: this.status,
       ...(o.readRate ? { readRate: o.readRate } : {}),
-      onImported: () => this.queue.requeueDeferred(this.watcher.media.values()),
+      onImported: () => this.queue.requeueDeferred(this.media()),
     });
     this.reader = new MediumReader({
       site: o.site,
@@ -81,6 +86,15 @@ export class ImportDaemon {
       ...(o.identityRoots ? { identityRoots: o.identityRoots } : {}),
       stopped: () => this.stopped,
     });
+    this.inbox = o.inbox
+      ? new Inbox({ dir: o.inbox, site: o.site, log: o.log, onReceived: (m) => this.queue.add(m) })
+      : null;
+  }
+
+  /** The media mounted now and the inbox deliveries being handled. */
+  private *media(): Iterable<Medium> {
+    yield* this.watcher.media.values();
+    if (this.inbox) yield* this.inbox.items.values();
   }
 
   async start(): Promise<void> {
@@ -92,9 +106,16 @@ export class ImportDaemon {
       });
     }
     await this.poll();
+    await this.inbox?.start();
     this.pollTimer = setInterval(() => void this.poll(), this.o.pollMs);
     this.worker = this.queue.run(
-      (m) => this.reader.read(m),
+      async (m) => {
+        try {
+          await this.reader.read(m);
+        } finally {
+          if (!this.stopped || m.outcomes.size > 0) this.inbox?.finish(m);
+        }
+      },
       (e) => {
         const err = asEcluseError(e);
         this.o.log({ event: 'daemon.error', level: 'error', code: err.code, message: err.message });
@@ -107,8 +128,9 @@ export class ImportDaemon {
     this.o.notifier.notify({ READY: '1', STATUS: this.status.statusLine() });
     this.o.log({
       event: 'daemon.started',
-      message: `watching ${this.o.mediaRoots.join(', ')} for media`,
+      message: `watching ${this.o.mediaRoots.join(', ')} for media${this.o.inbox ? ` and the inbox ${this.o.inbox}` : ''}`,
       mediaRoots: this.o.mediaRoots,
+      inbox: this.o.inbox ?? null,
     });
     this.status.write(true);
   }
@@ -117,6 +139,10 @@ export class ImportDaemon {
     this.stopped = true;
     this.o.notifier.notify({ STOPPING: '1' });
     if (this.pollTimer) clearInterval(this.pollTimer);
+    await this.inbox?.stop();
+    for (const m of this.inbox?.items.values() ?? []) {
+      m.abort.abort(new EcluseError('E_MEDIA_REMOVED', 'the daemon is stopping; nothing was promoted'));
+    }
     this.watcher.abortAll(new EcluseError('E_MEDIA_REMOVED', 'the daemon is stopping; nothing was promoted'));
     this.queue.stop();
     await this.worker;
