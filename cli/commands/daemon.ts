@@ -3,10 +3,12 @@ import type { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EcluseError } from '../../sneakernet/errors.js';
+import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { ImportDaemon, runDaemonUntilSignal } from '../../verifier/daemon/daemon.js';
 import { checkInboxDir } from '../../verifier/daemon/inbox.js';
+import { libusbSource } from '../../verifier/daemon/usb-source.js';
+import type { UsbDeviceSource } from '../../verifier/daemon/usb-sticks.js';
 import { daemonLog } from '../../verifier/daemon/log.js';
 import { systemdNotifier, watchdogMs } from '../../verifier/daemon/notify.js';
 import { openSite } from '../../verifier/site.js';
@@ -75,6 +77,14 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
       'also take bundles from a data-diode inbox: DIR/ecluse/bundles/<id>/ as on a stick, read once the sender\n' +
         'has written DIR/ecluse/bundles/<id>.complete last; then moved to DIR/.done/ or DIR/.refused/',
     )
+    .option('--no-usb', 'do not watch USB hotplug (the usb package); media are still noticed when mounted')
+    .option('--mount-timeout <SECONDS>', 'report a plugged stick that is not mounted within this time', '30')
+    .option(
+      '--allow-stick-serial <SERIAL>',
+      "read only the site's own sticks, by USB serial (repeatable; identity, not authentication)",
+      collect,
+      [],
+    )
     .option('--poll-ms <MS>', 'how often the mount table is read', '500')
     .option('--read-rate <SIZE>', 'read media at most this fast per second, e.g. 50M (default: no limit)')
     .option(
@@ -93,6 +103,9 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
       async (o: {
         mediaRoot: string[];
         inbox?: string;
+        usb: boolean;
+        mountTimeout: string;
+        allowStickSerial: string[];
         pollMs: string;
         readRate?: string;
         allowFuseDrivers?: boolean;
@@ -107,9 +120,22 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
           const readRate = o.readRate ? parseByteSize(o.readRate) : undefined;
           const inbox = o.inbox ? path.resolve(o.inbox) : undefined;
           if (inbox) checkInboxDir(inbox);
+          const mountTimeout = Number(o.mountTimeout);
+          if (!Number.isInteger(mountTimeout) || mountTimeout < 1 || mountTimeout > 3600) {
+            throw new EcluseError('E_USAGE', '--mount-timeout must be a whole number of seconds from 1 to 3600');
+          }
+          const allowedSerials = o.allowStickSerial.length > 0 ? o.allowStickSerial : null;
           site = openSite(resolveHome(home()));
           const log = daemonLog();
           const notifier = systemdNotifier();
+          let usbSource: UsbDeviceSource | null = null;
+          if (o.usb) {
+            try {
+              usbSource = await libusbSource();
+            } catch (e) {
+              log.log({ event: 'usb.unavailable', level: 'warning', message: asEcluseError(e).line() });
+            }
+          }
           const daemon = new ImportDaemon({
             site,
             mediaRoots: roots,
@@ -117,7 +143,8 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
             log: log.log,
             notifier,
             watchdogMs: watchdogMs(),
-            mediaPolicy: { allowFuseDrivers: o.allowFuseDrivers === true },
+            mediaPolicy: { allowFuseDrivers: o.allowFuseDrivers === true, allowedSerials },
+            ...(usbSource ? { usb: { source: usbSource, mountTimeoutMs: mountTimeout * 1000, allowedSerials } } : {}),
             ...(readRate ? { readRate } : {}),
             ...(inbox ? { inbox } : {}),
           });

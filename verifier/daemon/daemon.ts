@@ -25,6 +25,7 @@ import { MediumReader } from './medium-reader.js';
 import { MountWatcher } from './mount-watch.js';
 import type { Notifier } from './notify.js';
 import { StatusPublisher } from './status-publisher.js';
+import { UsbSticks, type UsbDeviceSource } from './usb-sticks.js';
 
 export interface DaemonOptions {
   site: Site;
@@ -41,6 +42,8 @@ export interface DaemonOptions {
   mediaPolicy?: MediaPolicy;
   /** The data-diode inbox folder (inbox.ts), or none. */
   inbox?: string;
+  /** USB hotplug (usb-sticks.ts), or none. */
+  usb?: { source: UsbDeviceSource; mountTimeoutMs: number; allowedSerials: readonly string[] | null };
 }
 
 export class ImportDaemon {
@@ -49,6 +52,7 @@ export class ImportDaemon {
   private readonly status: StatusPublisher;
   private readonly reader: MediumReader;
   private readonly inbox: Inbox | null;
+  private readonly sticks: UsbSticks | null;
   private stopped = false;
   private pollTimer: NodeJS.Timeout | null = null;
   private worker: Promise<void> | null = null;
@@ -69,6 +73,7 @@ export class ImportDaemon {
       watchdogMs: o.watchdogMs,
       media: () => this.media(),
       busy: () => this.queue.busy,
+      sticks: () => this.sticks?.list() ?? [],
     });
     const bundles = new BundleImporter({
       site: o.site,
@@ -89,6 +94,15 @@ export class ImportDaemon {
     this.inbox = o.inbox
       ? new Inbox({ dir: o.inbox, site: o.site, log: o.log, onReceived: (m) => this.queue.add(m) })
       : null;
+    this.sticks = o.usb
+      ? new UsbSticks({
+          ...o.usb,
+          db: o.site.db,
+          log: o.log,
+          roots: o.identityRoots ?? { sys: '/sys' },
+          onChange: () => this.status.write(true),
+        })
+      : null;
   }
 
   /** The media mounted now and the inbox deliveries being handled. */
@@ -105,6 +119,7 @@ export class ImportDaemon {
         message: `${waitingMessage(a)} (kept from before)`,
       });
     }
+    this.sticks?.start();
     await this.poll();
     await this.inbox?.start();
     this.pollTimer = setInterval(() => void this.poll(), this.o.pollMs);
@@ -139,6 +154,7 @@ export class ImportDaemon {
     this.stopped = true;
     this.o.notifier.notify({ STOPPING: '1' });
     if (this.pollTimer) clearInterval(this.pollTimer);
+    this.sticks?.stop();
     await this.inbox?.stop();
     for (const m of this.inbox?.items.values() ?? []) {
       m.abort.abort(new EcluseError('E_MEDIA_REMOVED', 'the daemon is stopping; nothing was promoted'));
@@ -153,6 +169,7 @@ export class ImportDaemon {
   private async poll(): Promise<void> {
     if (this.stopped) return;
     if (!(await this.watcher.poll())) return;
+    this.sticks?.tick(this.watcher.media.values());
     this.status.watchdog();
     this.status.write(false);
   }

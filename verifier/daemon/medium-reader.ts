@@ -13,6 +13,7 @@ import { describeIdentity, mediaIdentity, type IdentityRoots } from './identity.
 import type { DaemonLog } from './log.js';
 import {
   checkMediaMount,
+  checkStickSerial,
   describeFilesystem,
   mountWarnings,
   type MediaFilesystem,
@@ -83,6 +84,7 @@ export class MediumReader {
     let filesystem: MediaFilesystem;
     try {
       filesystem = checkMediaMount(m.mount, this.o.mediaPolicy);
+      checkStickSerial(m.identity?.usb?.serial, this.o.mediaPolicy);
     } catch (e) {
       this.refuse(m, asEcluseError(e));
       return false;

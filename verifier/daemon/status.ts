@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
+import type { StickStatus } from './usb-sticks.js';
 
 export type DaemonState = 'idle' | 'reading' | 'importing' | 'waiting' | 'stopped';
 
@@ -58,6 +59,8 @@ export interface DaemonStatus {
   waiting: WaitingBundle[];
   media: MediumStatus[];
   last: LastOutcome | null;
+  /** USB sticks plugged in now (hotplug), mounted or not; absent from older daemons. */
+  sticks?: StickStatus[];
 }
 
 export function daemonDir(home: string): string {
