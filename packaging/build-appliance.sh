@@ -4,10 +4,11 @@
 # configured, nothing listening but ecluse-serve on loopback), as a raw ext4 disk image plus the kernel and initramfs
 # to boot it (QEMU -kernel/-initrd, root=/dev/vda). No bootloader is installed yet.
 #
-# Usage: packaging/build-appliance.sh [--deb FILE] [--cache DIR] [--mirror URL]      (npm run appliance)
+# Usage: packaging/build-appliance.sh [--deb FILE] [--cache DIR] [--mirror URL] [--key-only]      (npm run appliance)
 #   --deb FILE    the package to install (default: build it with packaging/build-deb.sh)
 #   --cache DIR   where images are kept, by a hash of their inputs (default /var/cache/ecluse-appliance)
 #   --mirror URL  Debian mirror (default http://deb.debian.org/debian)
+#   --key-only    print the cache key of these inputs and stop
 # Reuses the cached image when the inputs (the .deb, this script, the mirror, the suite) did not change. The last line
 # on stdout is the folder holding disk.img, vmlinuz, initrd.img and inputs.json. Needs root, mmdebstrap, mkfs.ext4.
 set -euo pipefail
@@ -16,12 +17,14 @@ cache=/var/cache/ecluse-appliance
 mirror=http://deb.debian.org/debian
 suite=trixie
 deb=
+key_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --deb) deb=${2:?}; shift 2 ;;
     --cache) cache=${2:?}; shift 2 ;;
     --mirror) mirror=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --key-only) key_only=1; shift ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-appliance: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,8 +37,19 @@ if [ -z "$deb" ]; then deb=$(bash "$repo/packaging/build-deb.sh" | tail -n 1); f
 [ -f "$deb" ] || { echo "build-appliance: $deb is not a file" >&2; exit 2; }
 deb=$(cd "$(dirname "$deb")" && pwd)/$(basename "$deb")
 
-key=$( (sha256sum <"$deb"; sha256sum <"$0"; echo "$mirror $suite") | sha256sum | cut -c1-16)
+# The key: what the package holds (control fields, each file's bytes, links; not its timestamps), this script, the
+# mirror and the suite.
+debkey() {
+  local x
+  x=$(mktemp -d)
+  dpkg-deb -x "$1" "$x"
+  dpkg-deb -f "$1"
+  (cd "$x" && find . -type f -print0 | sort -z | xargs -0 sha256sum && find . -type l -printf '%p -> %l\n' | sort)
+  rm -rf "$x"
+}
+key=$( (debkey "$deb"; sha256sum <"$0"; echo "$mirror $suite") | sha256sum | cut -c1-16)
 dest="$cache/$key"
+if [ "$key_only" = 1 ]; then echo "$key"; exit 0; fi
 if [ -f "$dest/inputs.json" ]; then
   echo "build-appliance: reusing $dest (inputs unchanged)" >&2
   echo "$dest"
