@@ -59,6 +59,7 @@ async function main(): Promise<void> {
     const add = (file: string, version: string) =>
       ecluse(['relay', 'add', file, '--name', 'bench', '--version', version, '--disk-format', 'raw'], out, rusage);
     const exportTo = async (media: string) => {
+      fs.mkdirSync(media, { recursive: true }); // export --to wants a mounted medium: a folder that exists
       await cold();
       return ecluse(
         ['export', '--to', media, '--site', 'bench', '--signer', signer, '--media-size', '4G'],

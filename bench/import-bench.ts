@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     ]);
     const out = path.join(root, 'outside');
     const media = path.join(root, 'media');
+    fs.mkdirSync(media, { recursive: true }); // export --to wants a mounted medium: a folder that exists
     const signer = path.join(root, 'keys/signers/alice');
     const trust = path.join(root, 'keys/trust');
     await cold();

@@ -82,7 +82,7 @@ export function prepareSlowMedia(mediaDir: string, workDir: string, bytesPerSeco
     cleanup() {
       sh('umount', [mountPoint]);
       sh('losetup', ['-d', loop]);
-      fs.rmdirSync(cgroup as string);
+      fs.rmdirSync(cgroup);
       fs.rmSync(image, { force: true });
     },
   };

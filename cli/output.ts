@@ -38,13 +38,5 @@ export function warn(message: string): void {
   process.stderr.write(`warning: ${message}\n`);
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
-}
+/** Sizes as operators read them (one source: sneakernet/units.ts). */
+export { formatBytes } from '../sneakernet/units.js';

@@ -152,7 +152,8 @@ export async function initKeys(opts: InitKeysOptions): Promise<InitKeysResult> {
   }
   try {
     const [rootKey, ...signerKeys] = await Promise.all([generateKey(), ...opts.signers.map(() => generateKey())]);
-    if (!rootKey) throw new Error('no root key was generated');
+    if (!rootKey)
+      throw new EcluseError('E_INTERNAL', 'the ceremony generated no root key (a bug: report it with this line)');
     if (!fs.existsSync(out)) fs.mkdirSync(out, { recursive: true, mode: 0o700 });
     mkdirFresh(rootDir, 0o700);
     const rootCertPem = issueRootCertificate({

@@ -44,16 +44,18 @@ export function assessSignerCertificate(
   if (!cert.checkIssued(anchors.root) || !cert.verify(anchors.root.publicKey)) {
     return untrusted("was not issued by this site's root");
   }
-  if (cert.ca) return untrusted("is a CA certificate, not a signer's");
-  const details = cert.publicKey.asymmetricKeyDetails;
-  if (cert.publicKey.asymmetricKeyType !== 'rsa' || (details?.modulusLength ?? 0) < KEY_BITS) {
-    return untrusted(`is not for an RSA key of at least ${KEY_BITS} bits`);
-  }
   let fields;
   try {
     fields = readCertificateFields(cert.raw);
   } catch {
     return untrusted('could not be decoded');
+  }
+  // Rule 5 reads basicConstraints itself: Node's `ca` (OpenSSL's X509_check_ca) is false for CA:TRUE when keyUsage
+  // lacks keyCertSign, and such a certificate is still a CA's (an openssl-minted one showed it).
+  if (cert.ca || fields.ca) return untrusted("is a CA certificate, not a signer's");
+  const details = cert.publicKey.asymmetricKeyDetails;
+  if (cert.publicKey.asymmetricKeyType !== 'rsa' || (details?.modulusLength ?? 0) < KEY_BITS) {
+    return untrusted(`is not for an RSA key of at least ${KEY_BITS} bits`);
   }
   const ou = fields.subject.get(OID.organizationalUnit) ?? [];
   const cn = fields.subject.get(OID.commonName) ?? [];

@@ -6,8 +6,10 @@
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
 import {
+  BasicConstraints,
   Certificate,
   ExtendedKeyUsage,
+  id_ce_basicConstraints,
   id_ce_extKeyUsage,
   id_ce_keyUsage,
   KeyUsage as KeyUsageExtension,
@@ -18,6 +20,7 @@ export const OID = {
   commonName: '2.5.4.3',
   organizationalUnit: '2.5.4.11',
   organization: '2.5.4.10',
+  basicConstraints: id_ce_basicConstraints,
   keyUsage: id_ce_keyUsage,
   extKeyUsage: id_ce_extKeyUsage,
   codeSigning: '1.3.6.1.5.5.7.3.3',
@@ -35,6 +38,8 @@ export interface CertificateFields {
   subject: Map<string, string[]>;
   keyUsage: KeyUsage | null;
   extKeyUsage: string[] | null;
+  /** basicConstraints cA (false when the extension is absent), whatever the key usage says. */
+  ca: boolean;
 }
 
 /** Reads the subject, key usage and extended key usage of a DER certificate. Throws on any malformation. */
@@ -49,6 +54,7 @@ export function readCertificateFields(der: Buffer): CertificateFields {
   }
   let keyUsage: KeyUsage | null = null;
   let extKeyUsage: string[] | null = null;
+  let ca = false;
   for (const ext of cert.tbsCertificate.extensions ?? []) {
     if (ext.extnID === OID.keyUsage) {
       const flags = AsnConvert.parse(ext.extnValue, KeyUsageExtension).toNumber();
@@ -59,7 +65,9 @@ export function readCertificateFields(der: Buffer): CertificateFields {
       };
     } else if (ext.extnID === OID.extKeyUsage) {
       extKeyUsage = [...AsnConvert.parse(ext.extnValue, ExtendedKeyUsage)];
+    } else if (ext.extnID === OID.basicConstraints) {
+      ca = AsnConvert.parse(ext.extnValue, BasicConstraints).cA;
     }
   }
-  return { subject, keyUsage, extKeyUsage };
+  return { subject, keyUsage, extKeyUsage, ca };
 }

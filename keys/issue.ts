@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { OID, readCertificateFields } from './der.js';
+import { EcluseError } from '../sneakernet/errors.js';
 
 export const KEY_BITS = 3072;
 export const DEFAULT_ROOT_VALIDITY_DAYS = 3650;
@@ -33,7 +34,7 @@ type Attribute = { shortName: string; value: string; valueTagClass: number };
 
 function attr(shortName: string, value: string): Attribute {
   // UTF8String, so that "écluse" survives (forge encodes the JavaScript string to UTF-8 itself).
-  return { shortName, value, valueTagClass: forge.asn1.Type.UTF8 as number };
+  return { shortName, value, valueTagClass: forge.asn1.Type.UTF8 };
 }
 
 function toForgePrivate(key: crypto.KeyObject): forge.pki.rsa.PrivateKey {
@@ -90,7 +91,13 @@ function rootSubject(rootCertPem: string): Attribute[] {
   const fields = readCertificateFields(new crypto.X509Certificate(rootCertPem).raw);
   const cn = fields.subject.get(OID.commonName);
   const o = fields.subject.get(OID.organization);
-  if (cn?.length !== 1 || o?.length !== 1) throw new Error('the root certificate subject is not CN=…, O=…');
+  if (cn?.length !== 1 || o?.length !== 1) {
+    throw new EcluseError(
+      'E_KEY',
+      'the root certificate\'s subject is not "CN=…, O=…": issue certificates from a root made by "ecluse keys init"',
+      { check: 'root-subject' },
+    );
+  }
   return [attr('CN', cn[0] as string), attr('O', o[0] as string)];
 }
 

@@ -68,7 +68,13 @@ export function exportPrivateKey(key: crypto.KeyObject, passphrase: string | nul
   const pem = `${ENCRYPTED_HEADER}\n${lines.join('\n')}\n-----END ENCRYPTED PRIVATE KEY-----\n`;
   // Written only once OpenSSL reads it back as the same key under this passphrase.
   const back = crypto.createPrivateKey({ key: pem, format: 'pem', passphrase: passphrase });
-  if (!back.equals(key)) throw new Error('the encrypted private key does not read back as the same key');
+  if (!back.equals(key)) {
+    throw new EcluseError(
+      'E_KEY',
+      'the encrypted private key does not read back as the same key under its passphrase: nothing was written; try again, and report it if it happens again',
+      { check: 'key-encryption' },
+    );
+  }
   return pem;
 }
 

@@ -2,7 +2,7 @@
  * Root rotation, as TUF rotates its root: version N+1 of the site root is announced by a root document signed by the
  * root of version N **and** by the new root itself, versions consecutive. The ceremony (`ecluse keys rotate-root`)
  * writes `KEYDIR/trust/root-<v>.<key-id>.sigstore.json` (one file per signature, same payload), re-certifies the
- * existing signers under the new root and re-signs the revocation list. Every export carries all of these files; the
+ * existing signers under the new root (never a revoked one) and re-signs the revocation list. Every export carries all of these files; the
  * import station walks them from the version it holds, one version at a time, and pins each new root it can verify.
  */
 import crypto from 'node:crypto';
@@ -141,7 +141,7 @@ export async function rotateRoot(o: {
   anchors: TrustAnchors;
   passphrase: () => Promise<string | null>;
   now?: Date;
-}): Promise<{ version: number; rootKeyId: string; signers: string[] }> {
+}): Promise<{ version: number; rootKeyId: string; signers: string[]; notCertified: string[] }> {
   const now = o.now ?? new Date();
   const rootDir = path.join(o.keyDir, 'root');
   const pass = await o.passphrase();
@@ -167,11 +167,19 @@ export async function rotateRoot(o: {
   const byOld = await signDsse(oldKey, ROOT_PAYLOAD_TYPE, payload);
   const byNew = await signDsse(newKey, ROOT_PAYLOAD_TYPE, payload);
   const signersDir = path.join(o.keyDir, 'signers');
-  const signers = fs.existsSync(signersDir) ? fs.readdirSync(signersDir).sort() : [];
+  const revocations = readKeyDirRevocations(o.keyDir, o.anchors)?.list;
+  const revokedIds = new Set((revocations?.revoked ?? []).map((r) => r.keyId));
+  // A revoked signer is never certified again: its folder keeps the certificate of the old root (refused inside, as
+  // the key stays on the revocation list the new root signs).
+  const all = fs.existsSync(signersDir) ? fs.readdirSync(signersDir).sort() : [];
+  const certificateOf = (name: string) =>
+    new crypto.X509Certificate(fs.readFileSync(path.join(signersDir, name, CERT_FILE)));
+  const revoked = all.filter((name) => revokedIds.has(keyIdOf(certificateOf(name).publicKey)));
+  const signers = all.filter((name) => !revoked.includes(name));
   const recertified = signers.map((name) => {
     // Signers keep their keys; their certificates are issued again by the new root.
     const dir = path.join(signersDir, name);
-    const old = new crypto.X509Certificate(fs.readFileSync(path.join(dir, CERT_FILE)));
+    const old = certificateOf(name);
     const pem = issueSignerCertificate({
       rootKey: newKey,
       rootCertPem: certificate,
@@ -184,7 +192,6 @@ export async function rotateRoot(o: {
     const notAfter = new Date(new crypto.X509Certificate(pem).validTo).toISOString();
     return { dir, pem, record: `${JSON.stringify({ ...record, notBefore: now.toISOString(), notAfter }, null, 2)}\n` };
   });
-  const revocations = readKeyDirRevocations(o.keyDir, o.anchors)?.list;
   const revocationFile = revocations
     ? await signRevocationList(newKey, {
         ...revocations,
@@ -209,5 +216,5 @@ export async function rotateRoot(o: {
   const trust: TrustFile = { formatVersion: 1, rootVersion: version, rootKeyId, createdAt: now.toISOString() };
   writeAtomic(path.join(trustDir, ROOT_CERT_FILE), certificate, 0o644);
   writeAtomic(path.join(trustDir, TRUST_FILE), `${JSON.stringify(trust, null, 2)}\n`, 0o644);
-  return { version, rootKeyId, signers };
+  return { version, rootKeyId, signers, notCertified: revoked };
 }

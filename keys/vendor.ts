@@ -274,7 +274,12 @@ export async function verifySigstoreBlob(c: SigstoreVendorCheck): Promise<{ keyI
         check: 'vendor-digest',
       });
     }
-    if (!c.artifactFile) throw new Error('verifySigstoreBlob: a message signature needs the artifact file');
+    if (!c.artifactFile) {
+      throw new EcluseError(
+        'E_INTERNAL',
+        `${c.what}: a message signature was checked without the artifact's file (a bug: report it with this line)`,
+      );
+    }
   } else {
     if (content.dsseEnvelope.payloadType !== 'application/vnd.in-toto+json') {
       throw new EcluseError('E_VENDOR_SIGNATURE', `${c.what}: the DSSE payload is not an in-toto statement`, {

@@ -6,8 +6,12 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { isoSeconds } from '../sneakernet/statement.js';
+import { migrateCatalog } from './migrations.js';
 
-export type RelayDb = Database.Database;
+import type { RelayDb } from './relay-db.js';
+
+export type { RelayDb };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -25,19 +29,39 @@ CREATE TABLE IF NOT EXISTS artifacts (
   vendor           TEXT,
   source           TEXT NOT NULL,
   added_at         TEXT NOT NULL,
+  -- Unused since schema 1 (bundle_artifacts says what each bundle carried); kept so old homes stay readable.
   exported_in      TEXT,
   UNIQUE (name, version)
 );
+-- Every bundle written, per destination site: each site has its own chain (sequence 1, 2, 3 ... and \`previous\`).
 CREATE TABLE IF NOT EXISTS exports (
-  sequence         INTEGER PRIMARY KEY,
+  site             TEXT NOT NULL,
+  sequence         INTEGER NOT NULL,
   bundle_id        TEXT NOT NULL UNIQUE,
   statement_sha256 TEXT NOT NULL,
-  site             TEXT NOT NULL,
   created          TEXT NOT NULL,
   expires          TEXT NOT NULL,
   media            TEXT NOT NULL,
   volumes          INTEGER NOT NULL,
-  bytes            INTEGER NOT NULL
+  bytes            INTEGER NOT NULL,
+  statement        BLOB,
+  media_bytes      INTEGER,
+  PRIMARY KEY (site, sequence)
+);
+-- Which artifacts each bundle carried (what a site has been sent is the union over its bundles).
+CREATE TABLE IF NOT EXISTS bundle_artifacts (
+  bundle_id   TEXT NOT NULL,
+  artifact_id INTEGER NOT NULL,
+  PRIMARY KEY (bundle_id, artifact_id)
+);
+-- The export station's own record of what operators did (exports, replacements, removals, receipts taken).
+CREATE TABLE IF NOT EXISTS relay_events (
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  at      TEXT NOT NULL,
+  kind    TEXT NOT NULL,
+  site    TEXT,
+  subject TEXT,
+  details TEXT NOT NULL
 );
 -- Bundles replaced by \`export --replace N\` (lost, expired or refused inside): kept for the record.
 CREATE TABLE IF NOT EXISTS superseded_exports (
@@ -87,12 +111,9 @@ const COLUMNS: Array<{ table: string; column: string; decl: string }> = [
   // The vendor evidence (JSON, format 4.5) kept for an artifact fetched from a feed; NULL for `relay add`.
   { table: 'artifacts', column: 'evidence', decl: 'TEXT' },
   { table: 'artifacts', column: 'feed', decl: 'TEXT' },
-  // The exact statement bytes of an export (for `export --resend N`) and the media size it was planned for.
-  { table: 'exports', column: 'statement', decl: 'BLOB' },
-  { table: 'exports', column: 'media_bytes', decl: 'INTEGER' },
 ];
 
-function migrate(db: RelayDb): void {
+function addColumns(db: RelayDb): void {
   for (const c of COLUMNS) {
     const cols = db.prepare(`PRAGMA table_info(${c.table})`).all() as Array<{ name: string }>;
     if (!cols.some((x) => x.name === c.column)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.decl}`);
@@ -119,10 +140,10 @@ export interface ArtifactRow {
 }
 
 export interface ExportRow {
+  site: string;
   sequence: number;
   bundle_id: string;
   statement_sha256: string;
-  site: string;
   created: string;
   expires: string;
   media: string;
@@ -149,8 +170,7 @@ export function openRelayHome(root: string): RelayHome {
   const db = new Database(path.join(root, 'relay.sqlite'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  db.exec(SCHEMA);
-  migrate(db);
+  migrateCatalog(db, SCHEMA, () => addColumns(db), isoSeconds());
   let station = (db.prepare("SELECT value FROM settings WHERE key = 'station'").get() as { value: string } | undefined)
     ?.value;
   if (!station) {
@@ -158,12 +178,4 @@ export function openRelayHome(root: string): RelayHome {
     db.prepare("INSERT INTO settings (key, value) VALUES ('station', ?)").run(station);
   }
   return { root, db, blobs: path.join(root, 'blobs'), station };
-}
-
-export function exportAt(db: RelayDb, sequence: number): ExportRow | undefined {
-  return db.prepare('SELECT * FROM exports WHERE sequence = ?').get(sequence) as ExportRow | undefined;
-}
-
-export function lastExport(db: RelayDb): ExportRow | undefined {
-  return db.prepare('SELECT * FROM exports ORDER BY sequence DESC LIMIT 1').get() as ExportRow | undefined;
 }

@@ -15,20 +15,12 @@ import { LIMITS } from '../sneakernet/limits.js';
 import { transferSize } from '../sneakernet/delta.js';
 import type { Artifact, Delta } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
+import type { Chunk, ChunkParams } from './chunk.js';
 import { acknowledgement } from './receipts/receipts.js';
 import { buildRecipe, refineInPlace } from './recipe.js';
+import { subjectName } from '../sneakernet/subject.js';
 
-export interface Chunk {
-  offset: number;
-  size: number;
-  sha256: string;
-}
-
-export interface ChunkParams {
-  min: number;
-  avg: number;
-  max: number;
-}
+export type { Chunk, ChunkParams } from './chunk.js';
 
 /**
  * Chunk sizes for an artifact of `size` bytes: 16 KiB on average up to 1 GiB (small enough that scattered changes of
@@ -183,7 +175,7 @@ export async function withDeltas(
     if (!delta) continue;
     out[i] = { ...a, delta };
     const carried = transferSize(out[i]);
-    deltas[i] = { base: `${base.name}@${base.version}`, carried, saved: a.size - carried, ops: delta.ops.length };
+    deltas[i] = { base: subjectName(base), carried, saved: a.size - carried, ops: delta.ops.length };
   }
   // Recipes live in the signed statement: keep it well inside its bound, dropping the longest recipes first.
   const budget = LIMITS.statementBytes / 2;

@@ -1,210 +1,187 @@
 /**
- * What the next export carries and how it lands on media: the selection (everything new, or, once the import station
- * sends receipts, exactly what its inventory lacks), the deltas against releases it holds, and `ecluse export --plan`.
+ * `ecluse export`, step one: the plan. `planExport(home, request)` decides everything an export does before a byte is
+ * written (which artifacts, as deltas or whole, the volumes and which medium each goes on, the free space each medium
+ * needs, the acknowledgement rule, the statement's identity) and, when the export must not happen, the refusal. It
+ * writes nothing. `ecluse export --plan` prints this object; `ecluse export` hands the same object to `writeBundle`.
+ *
+ * One resolver per mode produces the content: fresh (what the site lacks), resend (bundle N's statement as recorded),
+ * replace (a new bundle N from what the site lacks now).
  */
-import { EcluseError } from '../sneakernet/errors.js';
-import { type Artifact } from '../sneakernet/statement.js';
-import { vendorEvidenceSchema } from '../sneakernet/evidence.js';
-import { planVolumes } from '../sneakernet/volume-plan.js';
-import { exportAt, lastExport, type ArtifactRow, type RelayHome } from './catalog.js';
+import fs from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { EcluseError, type ErrorCode } from '../sneakernet/errors.js';
+import { isoSeconds, type Artifact } from '../sneakernet/statement.js';
+import { MIN_VOLUME_BYTES, planVolumes, type PlannedVolume } from '../sneakernet/volume-plan.js';
+import { blobPath, type ArtifactRow, type ExportRow, type RelayHome } from './catalog.js';
 import { withDeltas, type DeltaSummary } from './delta.js';
-import { acknowledgement } from './receipts/receipts.js';
+import { placeOnMedia, type MediumPlan } from './media-plan.js';
+import { resolveFresh, resolveReplace, resolveResend, type Resolved } from './export-modes.js';
 
-export function toArtifact(row: ArtifactRow, evidence = true): Artifact {
-  const e = evidence && row.evidence ? { evidence: vendorEvidenceSchema.parse(JSON.parse(row.evidence)) } : {};
-  return {
-    name: row.name,
-    version: row.version,
-    type: 'vm-image',
-    size: row.size,
-    sha256: row.sha256,
-    sha512: row.sha512,
-    diskFormat: row.disk_format as Artifact['diskFormat'],
-    containerFormat: row.container_format as Artifact['containerFormat'],
-    properties: JSON.parse(row.properties) as Record<string, string>,
-    provenance: { vendor: row.vendor, source: row.source, addedAt: row.added_at, ...e },
-  };
+export type { MediumPlan } from './media-plan.js';
+
+export type ExportMode =
+  { kind: 'fresh' } | { kind: 'resend'; sequence: number } | { kind: 'replace'; sequence: number };
+
+export interface ExportRequest {
+  mode: ExportMode;
+  /** The destination site (for a resend, optional: the site bundle N was written for). */
+  site?: string;
+  /** Where the media are mounted; empty for a plan that only says how many media of `mediaBytes` it needs. */
+  media: string[];
+  /** The size of each medium (the largest share of the bundle one medium takes, bundle files and margin included). */
+  mediaBytes: number;
+  /** How many signers will sign (their files are part of each medium's share). */
+  signers: number;
+  expiresInMs: number;
+  all: boolean;
+  force: boolean;
+  /** Send artifacts the site refused by policy anyway. */
+  includeRefused: boolean;
+  noEvidence: boolean;
+  noDelta: boolean;
+  now?: Date;
 }
 
-/**
- * What the next export carries. Without a receipt from the site: everything not exported yet (or everything, with
- * `all`). With one: what the import station's inventory lacks, leaving out what bundles it has not acknowledged yet
- * are carrying (they are on their way) and what bundles it acknowledged carried (it had them, and deleted them).
- */
-export function selectArtifacts(
-  home: RelayHome,
-  site: string,
-  all: boolean,
-  replaceFrom?: number,
-): { rows: ArtifactRow[]; basis: string } {
-  if (all) return { rows: home.db.prepare('SELECT * FROM artifacts ORDER BY id').all() as ArtifactRow[], basis: 'all' };
-  const ack = acknowledgement(home.db, site, home.station);
-  // Bundles being replaced (`--replace N`: N and after) carry nothing anymore.
-  const last = replaceFrom === undefined ? Number.MAX_SAFE_INTEGER : replaceFrom - 1;
-  if (!ack) {
-    return {
-      rows: home.db
-        .prepare(
-          'SELECT * FROM artifacts WHERE exported_in IS NULL OR exported_in IN (SELECT bundle_id FROM exports WHERE sequence > ?) ORDER BY id',
-        )
-        .all(last) as ArtifactRow[],
-      basis: 'not exported yet',
-    };
-  }
-  const inFlight = new Set(
-    (
-      home.db
-        .prepare('SELECT bundle_id FROM exports WHERE sequence > ? AND sequence <= ?')
-        .all(ack.sequence, last) as Array<{
-        bundle_id: string;
-      }>
-    ).map((r) => r.bundle_id),
-  );
-  // What a bundle the site acknowledged carried, the site has had: if its inventory lacks it now, an operator deleted
-  // it there, and sending it again would only be refused as a rollback.
-  const delivered = new Set(
-    (
-      home.db.prepare('SELECT bundle_id FROM exports WHERE sequence <= ?').all(ack.sequence) as Array<{
-        bundle_id: string;
-      }>
-    ).map((r) => r.bundle_id),
-  );
-  const rows = (home.db.prepare('SELECT * FROM artifacts ORDER BY id').all() as ArtifactRow[]).filter(
-    (r) =>
-      !ack.inventory.has(r.sha256) && !(r.exported_in && (inFlight.has(r.exported_in) || delivered.has(r.exported_in))),
-  );
-  return { rows, basis: `receipt ${ack.number} of site ${site} (acknowledges #${ack.sequence})` };
-}
-
-/**
- * Refuses to chain onto a bundle the site has not acknowledged, when receipts are in use for it. With `replaceFrom`
- * (`--replace N`), the new bundle chains onto bundle N-1, and N must be one the site has not acknowledged.
- */
-export function checkAcknowledged(home: RelayHome, site: string, force: boolean, replaceFrom?: number): void {
-  const ack = acknowledgement(home.db, site, home.station);
-  if (replaceFrom !== undefined) checkReplaceable(home, replaceFrom, ack?.sequence ?? 0, site);
-  const previous = replaceFrom === undefined ? lastExport(home.db) : exportAt(home.db, replaceFrom - 1);
-  if (!ack || !previous || force) return;
-  if (previous.sequence > ack.sequence) {
-    const next = exportAt(home.db, ack.sequence + 1);
-    const refusal = next && ack.refused.findLast((r) => r.bundleId === next.bundle_id);
-    throw new EcluseError(
-      'E_UNACKNOWLEDGED',
-      refusal
-        ? `site ${site} refused bundle #${next.sequence} (${refusal.code}: ${refusal.message}): replace it with a new bundle #${next.sequence} built from what the site now holds (ecluse export --replace ${next.sequence})`
-        : `site ${site} has acknowledged bundle #${ack.sequence} (receipt ${ack.number}) but this station last wrote #${previous.sequence}: import it and bring a receipt back (ecluse relay receipt import), resend it (export --resend ${ack.sequence + 1}), replace it (export --replace ${ack.sequence + 1}), or build on it anyway with --force`,
-      { check: 'receipt' },
-    );
-  }
-}
-
-function checkReplaceable(home: RelayHome, n: number, acknowledged: number, site: string): void {
-  const last = lastExport(home.db)?.sequence ?? 0;
-  if (!Number.isSafeInteger(n) || n < 1 || n > last) {
-    throw new EcluseError('E_NOT_FOUND', `this station has no bundle #${n} to replace (it last wrote #${last})`);
-  }
-  if (n <= acknowledged) {
-    throw new EcluseError(
-      'E_USAGE',
-      `site ${site} has already imported bundle #${n} (its receipt acknowledges #${acknowledged}): it cannot be replaced`,
-    );
-  }
-}
-
-export interface MediumPlan {
-  medium: number;
-  volumes: string[];
-  bytes: number;
-  /** Free space the medium must have: its volumes, the signatures and certificates, and a 1 MiB margin. */
-  freeSpaceNeeded: number;
+export interface PlannedArtifact {
+  name: string;
+  version: string;
+  size: number;
+  sha256: string;
+  vendor: string | null;
+  evidence: boolean;
+  /** Present when the artifact travels as a delta: against which release, and the bytes carried and saved. */
+  delta?: DeltaSummary;
 }
 
 export interface ExportPlan {
-  basis: string;
+  mode: ExportMode['kind'];
+  station: string;
+  site: string;
+  /** The statement's identity: the bundle this export writes. */
+  bundleId: string;
   sequence: number;
-  artifacts: Array<{
-    name: string;
-    version: string;
-    size: number;
-    sha256: string;
-    vendor: string | null;
-    evidence: boolean;
-    /** Present when the artifact travels as a delta: against which release, and the bytes carried and saved. */
-    delta?: DeltaSummary;
-  }>;
+  previous: { bundleId: string; sequence: number; statementSha256: string } | null;
+  created: string;
+  expires: string;
+  basis: string;
+  /** The acknowledgement rule as applied: the site's newest receipt and the bundles it has not accounted for. */
+  acknowledgement: { receipt: number | null; acknowledged: number | null; lastWritten: number; forced: boolean };
+  artifacts: PlannedArtifact[];
+  /** Artifacts the site refused by policy, left out (`--include-refused` sends them). */
+  leftOut: Array<{ name: string; version: string; sha256: string; reason: string; code: string; rule: string | null }>;
   /** Bytes the deltas keep off the media (0 without receipts or without earlier releases inside). */
   bytesSaved: number;
   volumes: Array<{ name: string; size: number }>;
   bytes: number;
   mediaSize: number;
+  /** The largest volume written: the media size less the bundle files and the margin (docs/FORMAT.md 12). */
+  volumeCapacity: number;
   /** The fewest media of `mediaSize` bytes the bundle fits on (each medium gets at least one volume). */
   mediaNeeded: number;
   media: MediumPlan[];
   /** False when a single volume plus its bundle files does not fit on one medium of `mediaSize`. */
   fits: boolean;
+  /** Bundles of the site this one replaces (`--replace N`). */
+  replaces: Array<{ sequence: number; bundleId: string }>;
+  /** Why `export` would refuse to write this plan, or null when it would write it. */
+  refusal: { code: ErrorCode; message: string; check?: string } | null;
 }
 
-/** Estimated bytes of the bundle files besides volumes: signatures, certificates, revocations (per medium). */
-const METADATA_ESTIMATE = (signers: number, artifacts: number) =>
-  16 * 1024 + signers * (3 * 1024 + 2 * 1024) * 2 + artifacts * 8 * 1024;
-const MARGIN = 1024 * 1024;
+/** What `writeBundle` needs besides the plan: the statement's artifacts, the volumes' entries, the catalog rows. */
+export interface PreparedExport {
+  plan: ExportPlan;
+  artifacts: Artifact[];
+  volumes: PlannedVolume[];
+  artifactIds: number[];
+  /** A resend writes these statement bytes again. */
+  resendPayload: Buffer | null;
+}
 
-/** Distribution of `n` volumes over `k` media: contiguous, in order, at least one each. */
-function shareOf(volumes: number, media: number): (i: number) => number {
-  const share = (k: number) => Math.floor((k * volumes) / media);
-  return (i) => {
-    for (let k = 0; k < media; k++) if (i >= share(k) && i < share(k + 1)) return k;
-    return media - 1;
+function refusalOf(e: EcluseError): NonNullable<ExportPlan['refusal']> {
+  return {
+    code: e.code,
+    message: e.message,
+    ...(typeof e.context.check === 'string' ? { check: e.context.check } : {}),
   };
 }
 
-/** `ecluse export --plan`: what the next export would write, on how many media, needing how much free space each. */
-export async function planExport(
-  home: RelayHome,
-  o: {
-    site: string;
-    mediaBytes: number;
-    all: boolean;
-    signers: number;
-    force?: boolean;
-    noEvidence?: boolean;
-    noDelta?: boolean;
-    replace?: number;
-  },
-): Promise<ExportPlan> {
-  if (o.replace !== undefined) checkAcknowledged(home, o.site, true, o.replace);
-  const { rows, basis } = selectArtifacts(home, o.site, o.all, o.replace);
-  if (rows.length === 0) throw new EcluseError('E_NOTHING_TO_EXPORT', `nothing to export (${basis})`);
-  const { artifacts, deltas } = await withDeltas(
-    home,
-    o.site,
-    rows,
-    rows.map((r) => toArtifact(r, !o.noEvidence)),
-    o.noDelta ?? false,
-  );
-  const plan = planVolumes(artifacts, o.mediaBytes);
-  const meta = METADATA_ESTIMATE(o.signers, artifacts.length);
-  const layout = (n: number): MediumPlan[] => {
-    const on = shareOf(plan.length, n);
-    return Array.from({ length: n }, (_, k) => {
-      const vols = plan.filter((_, i) => on(i) === k);
-      const bytes = vols.reduce((x, v) => x + v.size, 0);
-      return { medium: k + 1, volumes: vols.map((v) => v.name), bytes, freeSpaceNeeded: bytes + meta + MARGIN };
-    });
-  };
-  let media = layout(plan.length);
-  const fits = media.every((m) => m.freeSpaceNeeded <= o.mediaBytes);
-  for (let n = 1; n <= plan.length && fits; n++) {
-    const l = layout(n);
-    if (l.every((m) => m.freeSpaceNeeded <= o.mediaBytes)) {
-      media = l;
-      break;
+async function missingBlob(home: RelayHome, rows: ArtifactRow[]): Promise<EcluseError | null> {
+  for (const row of rows) {
+    const st = await fs.promises.stat(blobPath(home, row.sha256)).catch(() => null);
+    if (!st || st.size !== row.size) {
+      return new EcluseError(
+        'E_IO',
+        `the stored copy of ${row.name} ${row.version} is missing or damaged: add it again (ecluse relay add FILE --name ${row.name} --version ${row.version}) or remove it (ecluse relay remove ${row.name}@${row.version})`,
+      );
     }
   }
-  const total = plan.reduce((x, v) => x + v.size, 0);
-  return {
-    basis,
-    sequence: o.replace ?? (lastExport(home.db)?.sequence ?? 0) + 1,
+  return null;
+}
+
+/** One resolver per mode: what the bundle carries, its place in the site's chain, and why it may not be written. */
+function resolve(home: RelayHome, request: ExportRequest, now: Date): Resolved {
+  switch (request.mode.kind) {
+    case 'resend':
+      return resolveResend(home, request.mode.sequence, request.site, now);
+    case 'replace':
+      return resolveReplace(home, request.mode.sequence, request);
+    case 'fresh':
+      return resolveFresh(home, request);
+  }
+}
+
+function previousOf(row: ExportRow | undefined): ExportPlan['previous'] {
+  return row ? { bundleId: row.bundle_id, sequence: row.sequence, statementSha256: row.statement_sha256 } : null;
+}
+
+export async function planExport(home: RelayHome, request: ExportRequest): Promise<PreparedExport> {
+  const now = request.now ?? new Date();
+  const resolved = resolve(home, request, now);
+  const rows = resolved.rows;
+  const { artifacts, deltas } =
+    resolved.statement !== null
+      ? { artifacts: resolved.statement.predicate.artifacts, deltas: [] as Array<DeltaSummary | undefined> }
+      : await withDeltas(home, resolved.site, rows, resolved.artifacts, request.noDelta);
+  const refusals: EcluseError[] = [];
+  if (resolved.refusal) refusals.push(resolved.refusal);
+  if (rows.length === 0) {
+    const why = [resolved.basis];
+    if (resolved.leftOut.length > 0) {
+      why.push(`${resolved.leftOut.length} artifact(s) its policy refused left out, --include-refused sends them`);
+    }
+    refusals.push(
+      new EcluseError(
+        'E_NOTHING_TO_EXPORT',
+        `nothing to export for site ${resolved.site} (${why.join('; ')}); use --all to export everything again`,
+      ),
+    );
+  }
+  const blob = await missingBlob(home, rows);
+  if (blob) refusals.push(blob);
+  const placement = await placeOnMedia({
+    media: request.media,
+    mediaBytes: request.mediaBytes,
+    signers: request.signers,
+    artifacts: artifacts.length,
+    volumes: (capacity) =>
+      resolved.statement !== null
+        ? resolved.statement.predicate.volumes.map((v) => ({ name: v.name, entries: v.entries, size: v.size }))
+        : planVolumes(artifacts, Math.max(capacity, MIN_VOLUME_BYTES)),
+  });
+  refusals.push(...placement.refusals);
+  const identity = resolved.statement?.predicate;
+  const created = identity?.created ?? isoSeconds(now);
+  const plan: ExportPlan = {
+    mode: request.mode.kind,
+    station: home.station,
+    site: resolved.site,
+    bundleId: identity?.bundleId ?? randomUUID(),
+    sequence: resolved.sequence,
+    previous: identity ? identity.previous : previousOf(resolved.previous),
+    created,
+    expires: identity?.expires ?? isoSeconds(new Date(Date.parse(created) + request.expiresInMs)),
+    basis: resolved.basis,
+    acknowledgement: resolved.acknowledgement,
     artifacts: rows.map((r, i) => {
       const delta = deltas[i];
       return {
@@ -213,16 +190,27 @@ export async function planExport(
         size: r.size,
         sha256: r.sha256,
         vendor: r.vendor,
-        evidence: !o.noEvidence && !!r.evidence,
+        evidence: artifacts[i]?.provenance.evidence !== undefined,
         ...(delta ? { delta } : {}),
       };
     }),
+    leftOut: resolved.leftOut,
     bytesSaved: deltas.reduce((n, d) => n + (d?.saved ?? 0), 0),
-    volumes: plan.map((v) => ({ name: v.name, size: v.size })),
-    bytes: total,
-    mediaSize: o.mediaBytes,
-    mediaNeeded: media.length,
-    media,
-    fits,
+    volumes: placement.volumes.map((v) => ({ name: v.name, size: v.size })),
+    bytes: placement.volumes.reduce((n, v) => n + v.size, 0),
+    mediaSize: request.mediaBytes,
+    volumeCapacity: placement.capacity,
+    mediaNeeded: placement.media.length,
+    media: placement.media,
+    fits: placement.fits,
+    replaces: resolved.replaces.map((r) => ({ sequence: r.sequence, bundleId: r.bundle_id })),
+    refusal: refusals[0] ? refusalOf(refusals[0]) : null,
+  };
+  return {
+    plan,
+    artifacts,
+    volumes: placement.volumes,
+    artifactIds: rows.map((r) => r.id),
+    resendPayload: resolved.payload,
   };
 }

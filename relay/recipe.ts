@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import { LIMITS } from '../sneakernet/limits.js';
 import type { Delta } from '../sneakernet/statement.js';
-import type { Chunk } from './delta.js';
+import type { Chunk } from './chunk.js';
+import { EcluseError } from '../sneakernet/errors.js';
 
 export interface Recipe {
   ops: Delta['ops'];
@@ -80,6 +81,7 @@ async function compareRun(
   at: number,
   size: number,
   baseAt: number,
+  files: { base: string; target: string },
 ): Promise<Op[]> {
   const ops: Op[] = [];
   const a = Buffer.alloc(WINDOW);
@@ -87,7 +89,14 @@ async function compareRun(
   for (let done = 0; done < size;) {
     const n = Math.min(WINDOW, size - done);
     const [ra, rb] = await Promise.all([target.read(a, 0, n, at + done), base.read(b, 0, n, baseAt + done)]);
-    if (ra.bytesRead !== n || rb.bytesRead !== n) throw new Error('recipe: a blob is shorter than its catalog size');
+    if (ra.bytesRead !== n || rb.bytesRead !== n) {
+      const short = ra.bytesRead !== n ? files.target : files.base;
+      throw new EcluseError(
+        'E_STORE',
+        `the catalog blob ${short} is shorter than the catalog records: the relay home is damaged; restore it from a backup, or remove the file and fetch or add that release again`,
+        { check: 'catalog-blob', file: short },
+      );
+    }
     for (let p = 0; p < n;) {
       // Pieces end on the artifact's block boundaries.
       const end = Math.min(n, IN_PLACE_BLOCK * Math.floor((at + done + p) / IN_PLACE_BLOCK + 1) - (at + done));
@@ -120,7 +129,8 @@ export async function refineInPlace(
     for (const [i, op] of recipe.ops.entries()) {
       const baseAt = op.from === 'bundle' ? inPlaceBase(recipe.ops, i, at, op.size, baseSize) : null;
       if (op.from === 'bundle' && baseAt !== null) {
-        for (const o of await compareRun(base, target, at, op.size, baseAt)) push(ops, o);
+        for (const o of await compareRun(base, target, at, op.size, baseAt, { base: baseFile, target: targetFile }))
+          push(ops, o);
       } else push(ops, op);
       at += op.size;
       if (ops.length > LIMITS.deltaOps) return recipe;

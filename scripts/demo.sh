@@ -29,6 +29,7 @@ ecluse --home "$DEMO/outside" relay add "$DEMO/demo-cloud-1.0.0.qcow2" --name de
   --property os_distro=debian --property hw_disk_bus=virtio
 
 say "export station: bundle signed by alice and bob, split into 64 MiB volumes, onto the 'USB stick'"
+mkdir -p "$DEMO/usb-stick" # export writes onto a mounted medium: the folder must exist
 ecluse --home "$DEMO/outside" export --to "$DEMO/usb-stick" --site demo-site \
   --signer "$DEMO/keys/signers/alice" --signer "$DEMO/keys/signers/bob" --media-size 64M --expires 30d
 

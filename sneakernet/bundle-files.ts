@@ -30,8 +30,10 @@ export interface BundleFiles {
   signatures: Array<{ name: string; bytes: Buffer }>;
   /** Certificates by key id. */
   certificates: Map<string, Buffer>;
-  /** Names of the files in `volumes/`. */
+  /** Names of the files in `volumes/` (of every medium, when the bundle was gathered from several). */
   volumeFiles: string[];
+  /** Where each of `volumeFiles` is: `paths.volumes/<name>`, or on another medium of the set (media-set.ts). */
+  volumeAt: Map<string, string>;
   /** The revocation list travelling with the bundle (unverified), or null. */
   revocations: Buffer | null;
   /** Root documents travelling with the bundle (unverified), by file name. */
@@ -162,5 +164,6 @@ export async function readBundleFiles(media: string, bundleId: string): Promise<
       rootDocuments.set(e.name, await readSmallFile(file, `trust/${e.name}`, LIMITS.certificateFileBytes * 4));
     } else throw unexpected(bundleId, `${TRUST_DIR}/${e.name}`);
   }
-  return { bundleId, paths, signatures, certificates, volumeFiles, revocations, rootDocuments };
+  const volumeAt = new Map(volumeFiles.map((name) => [name, path.join(paths.volumes, name)]));
+  return { bundleId, paths, signatures, certificates, volumeFiles, volumeAt, revocations, rootDocuments };
 }

@@ -4,7 +4,38 @@
  * the arithmetic both stations share: how many bytes travel, which ranges of the artifact they are, and the rules a
  * recipe must follow.
  */
-import type { Artifact, Delta } from './statement.js';
+import { z } from 'zod';
+import { LIMITS } from './limits.js';
+import { artifactSize, identifier, sha256Hex } from './schema-parts.js';
+import { subjectName } from './subject.js';
+
+/**
+ * Optional (4.6): the artifact travels as a delta against a base artifact the import station already holds. The ops
+ * rebuild the artifact in order: `base` copies a byte range of the base, `bundle` takes the next bytes of the
+ * artifact's volume entries (which then carry only those bytes). The rebuilt bytes must match `sha256`/`sha512`.
+ */
+export const deltaSchema = z.strictObject({
+  base: z.strictObject({ name: identifier, version: identifier, size: artifactSize, sha256: sha256Hex }),
+  ops: z
+    .array(
+      z.discriminatedUnion('from', [
+        z.strictObject({ from: z.literal('base'), offset: artifactSize, size: artifactSize.min(1) }),
+        z.strictObject({ from: z.literal('bundle'), size: artifactSize.min(1) }),
+      ]),
+    )
+    .min(1)
+    .max(LIMITS.deltaOps),
+});
+export type Delta = z.infer<typeof deltaSchema>;
+
+/** What a recipe is checked against: the artifact it rebuilds (the statement's `Artifact` is one). */
+export interface DeltaSubject {
+  name: string;
+  version: string;
+  size: number;
+  sha256: string;
+  delta?: Delta | undefined;
+}
 
 /** A byte range of an artifact. */
 export interface Segment {
@@ -13,7 +44,7 @@ export interface Segment {
 }
 
 /** Bytes of the artifact the volume entries carry: all of it, or only the `bundle` ops of a delta. */
-export function transferSize(a: Pick<Artifact, 'size' | 'delta'>): number {
+export function transferSize(a: Pick<DeltaSubject, 'size' | 'delta'>): number {
   if (!a.delta) return a.size;
   let n = 0;
   for (const op of a.delta.ops) if (op.from === 'bundle') n += op.size;
@@ -39,19 +70,20 @@ export function literalSegments(delta: Delta): Segment[] {
 }
 
 /** What is wrong with an artifact's recipe (4.3 rule 10), or null. */
-export function deltaProblem(a: Artifact): string | null {
+export function deltaProblem(a: DeltaSubject): string | null {
   const d = a.delta;
   if (!d) return null;
-  if (d.base.sha256 === a.sha256) return `${a.name}@${a.version} names itself as its delta base`;
+  const key = subjectName(a);
+  if (d.base.sha256 === a.sha256) return `${key} names itself as its delta base`;
   let total = 0;
   for (const [i, op] of d.ops.entries()) {
     if (op.from === 'base' && op.offset + op.size > d.base.size) {
-      return `delta op ${i} of ${a.name}@${a.version} reads past the end of its base (${d.base.size} bytes)`;
+      return `delta op ${i} of ${key} reads past the end of its base (${d.base.size} bytes)`;
     }
     total += op.size;
   }
   if (total !== a.size) {
-    return `the delta ops of ${a.name}@${a.version} rebuild ${total} bytes, not its size ${a.size}`;
+    return `the delta ops of ${key} rebuild ${total} bytes, not its size ${a.size}`;
   }
   return null;
 }

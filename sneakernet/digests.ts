@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { EcluseError } from './errors.js';
 
 export interface Digests {
   sha256: string;
@@ -26,7 +27,13 @@ const ALGORITHMS = ['sha256', 'sha512', 'md5'] as const;
 /** Atomics.waitAsync (Node 16+; typed only from lib ES2024, which Node 20 does not fully implement). */
 const waitAsync = (
   Atomics as unknown as {
-    waitAsync(a: Int32Array, i: number, v: number, t: number): { async: boolean; value: Promise<string> | string };
+    waitAsync(
+      this: void,
+      a: Int32Array,
+      i: number,
+      v: number,
+      t: number,
+    ): { async: boolean; value: Promise<string> | string };
   }
 ).waitAsync;
 
@@ -120,7 +127,11 @@ export class HashPool {
 
   /** Starts hashing one stream. */
   begin(): ArtifactHasher {
-    if (this.busy) throw new Error('HashPool: a hasher is already active');
+    if (this.busy)
+      throw new EcluseError(
+        'E_INTERNAL',
+        'a hash pool was asked for a second hasher while one is active (a bug: report it with this line)',
+      );
     this.busy = true;
     return new ArtifactHasher(this);
   }

@@ -25,16 +25,37 @@ export const ERROR_CODES = {
   E_UNEXPECTED_FILE: { category: 'refused', meaning: 'the bundle folder holds a file the statement does not name' },
   E_NO_BUNDLE: { category: 'refused', meaning: 'no écluse bundle was found on the media' },
   E_TOO_MANY_BUNDLES: { category: 'refused', meaning: 'more than one bundle was found where one was expected' },
-  E_DELTA_BASE: { category: 'refused', meaning: 'an image travels as a delta against a base image the import station does not hold' },
+  E_DELTA_BASE: {
+    category: 'refused',
+    meaning: 'an image travels as a delta against a base image the import station does not hold',
+  },
   // media handling (import station daemon)
-  E_MEDIA_REFUSED: { category: 'refused', meaning: 'the media is mounted writable, with unsafe options, or with a filesystem that is not accepted' },
-  E_MEDIA_REMOVED: { category: 'failure', meaning: 'the media was removed while it was being read; nothing was promoted' },
+  E_MEDIA_REFUSED: {
+    category: 'refused',
+    meaning: 'the media is mounted writable, with unsafe options, or with a filesystem that is not accepted',
+  },
+  E_MEDIA_REMOVED: {
+    category: 'failure',
+    meaning: 'the media was removed while it was being read; nothing was promoted',
+  },
   // the audit log (import station)
-  E_AUDIT_TAMPERED: { category: 'refused', meaning: 'an audit event does not hash to the leaf logged for it, or the log differs from a signed checkpoint' },
-  E_AUDIT_MISSING: { category: 'refused', meaning: 'an audit event or leaf that was logged is missing (deleted or truncated)' },
+  E_AUDIT_TAMPERED: {
+    category: 'refused',
+    meaning: 'an audit event does not hash to the leaf logged for it, or the log differs from a signed checkpoint',
+  },
+  E_AUDIT_MISSING: {
+    category: 'refused',
+    meaning: 'an audit event or leaf that was logged is missing (deleted or truncated)',
+  },
   E_AUDIT_ORDER: { category: 'refused', meaning: 'audit events are not in the order they were logged' },
-  E_AUDIT_CHECKPOINT: { category: 'refused', meaning: 'a checkpoint of the audit log is not signed by the audit key, or is malformed' },
-  E_AUDIT_CONSISTENCY: { category: 'refused', meaning: 'an audit export is not an append-only extension of the previous checkpoint' },
+  E_AUDIT_CHECKPOINT: {
+    category: 'refused',
+    meaning: 'a checkpoint of the audit log is not signed by the audit key, or is malformed',
+  },
+  E_AUDIT_CONSISTENCY: {
+    category: 'refused',
+    meaning: 'an audit export is not an append-only extension of the previous checkpoint',
+  },
   // the web view
   E_AUTH: { category: 'refused', meaning: 'a login is required, or the login failed' },
   E_RATE_LIMITED: { category: 'refused', meaning: 'too many failed logins; wait before trying again' },
@@ -51,15 +72,35 @@ export const ERROR_CODES = {
   E_STORE: { category: 'refused', meaning: 'the image store and its catalog disagree' },
   E_TARGET: { category: 'failure', meaning: "pushing an image into the site's own Glance (a target) failed" },
   // vendor feeds and vendor evidence (export station fetch; import station re-check)
-  E_VENDOR_SIGNATURE: { category: 'refused', meaning: "a vendor's signature (OpenPGP over a checksum file, a Sigstore bundle, a Glance image signature) does not verify" },
+  E_VENDOR_SIGNATURE: {
+    category: 'refused',
+    meaning:
+      "a vendor's signature (OpenPGP over a checksum file, a Sigstore bundle, a Glance image signature) does not verify",
+  },
   E_VENDOR_DIGEST: { category: 'refused', meaning: 'an artifact does not match the digest its vendor published' },
-  E_VENDOR_UNTRUSTED: { category: 'refused', meaning: 'an artifact is signed by a key not pinned for its vendor, or carries no vendor evidence' },
+  E_VENDOR_UNTRUSTED: {
+    category: 'refused',
+    meaning: 'an artifact is signed by a key not pinned for its vendor, or carries no vendor evidence',
+  },
   E_FEED: { category: 'failure', meaning: 'a vendor feed could not be read (network, HTTP status, missing file)' },
   // import receipts (the way back out)
-  E_RECEIPT: { category: 'refused', meaning: 'an import receipt is not signed by the pinned receipt key, is for another site, or is older than one taken' },
-  E_UNACKNOWLEDGED: { category: 'refused', meaning: 'the import station has not acknowledged the last bundle (no receipt names it yet)' },
-  E_NO_SPACE: { category: 'failure', meaning: 'a disk (the store, the media, a staging folder) has no room for what must be written' },
-  E_INTERRUPTED: { category: 'failure', meaning: 'the work was interrupted (Ctrl-C, SIGTERM); nothing half-done was kept' },
+  E_RECEIPT: {
+    category: 'refused',
+    meaning:
+      'an import receipt is not signed by the pinned receipt key, is for another site, or is older than one taken',
+  },
+  E_UNACKNOWLEDGED: {
+    category: 'refused',
+    meaning: 'the import station has not acknowledged the last bundle (no receipt names it yet)',
+  },
+  E_NO_SPACE: {
+    category: 'failure',
+    meaning: 'a disk (the store, the media, a staging folder) has no room for what must be written',
+  },
+  E_INTERRUPTED: {
+    category: 'failure',
+    meaning: 'the work was interrupted (Ctrl-C, SIGTERM); nothing half-done was kept',
+  },
   E_INTERNAL: { category: 'failure', meaning: 'an internal error (a bug: please report it)' },
 } as const satisfies Record<string, { category: ErrorCategory; meaning: string }>;
 
@@ -120,8 +161,15 @@ export function isEcluseError(e: unknown): e is EcluseError {
 /** Wraps anything thrown into an EcluseError, keeping codes already assigned. */
 export function asEcluseError(e: unknown): EcluseError {
   if (e instanceof EcluseError) return e;
+  // Wraps a non-Error throw (a string, an object) so that it keeps a stack; it leaves here as E_INTERNAL.
+  // eslint-disable-next-line no-restricted-syntax
   const err = e instanceof Error ? e : new Error(String(e));
   const errno = (err as NodeJS.ErrnoException).code;
+  // A full disk is something the operator can fix, wherever it happens (a write, a rename, SQLite's journal).
+  if (errno === 'ENOSPC' || errno === 'EDQUOT' || errno === 'SQLITE_FULL') {
+    const message = `the disk is full (${err.message}): make room, then try again`;
+    return new EcluseError('E_NO_SPACE', message, {}, { cause: err });
+  }
   if (typeof errno === 'string' && /^E[A-Z]+$/.test(errno) && 'syscall' in err) {
     return new EcluseError('E_IO', err.message, {}, { cause: err });
   }

@@ -9,6 +9,7 @@ import { findBundles, readBundleFiles } from './bundle-files.js';
 import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
 import { parseBoundedJson, parseStatement, type Statement } from './statement.js';
+import { subjectName } from './subject.js';
 
 export interface InspectedBundle {
   id: string;
@@ -96,9 +97,7 @@ export async function inspectMedia(media: string): Promise<InspectedBundle[]> {
           size: a.size,
           diskFormat: a.diskFormat,
           sha256: a.sha256,
-          ...(a.delta
-            ? { delta: { base: `${a.delta.base.name}@${a.delta.base.version}`, carried: transferSize(a) } }
-            : {}),
+          ...(a.delta ? { delta: { base: subjectName(a.delta.base), carried: transferSize(a) } } : {}),
         })),
         volumes: p.volumes.map((v) => ({ name: v.name, size: v.size, present: present.has(v.name) })),
       };

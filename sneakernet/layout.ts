@@ -6,6 +6,7 @@
  *       certificates/<key-id>.pem           the signer's X.509 certificate, issued by the site root
  *       volumes/vol-0001.tar ...            tar volumes holding the artifacts under content-addressed names
  *       trust/revocations.sigstore.json     optional: the site's newest revocation list, signed by the site root
+ *       trust/root-<v>.<key-id>.sigstore.json  optional: root documents, a pair per root rotation (FORMAT.md 8.2)
  *
  * `<key-id>` is the lowercase hex SHA-256 of the signer's SubjectPublicKeyInfo (DER). Anything outside `ecluse/` is
  * not ours and is ignored (a vfat stick has `System Volume Information`); anything unexpected inside a bundle folder
@@ -18,7 +19,10 @@ export const BUNDLES_DIR = 'bundles';
 export const SIGNATURES_DIR = 'signatures';
 export const CERTIFICATES_DIR = 'certificates';
 export const VOLUMES_DIR = 'volumes';
-/** Trust updates travelling with the bundle: `trust/revocations.sigstore.json` (a revocation list signed by the root). */
+/**
+ * Trust updates travelling with the bundle (FORMAT.md 8.2): `trust/revocations.sigstore.json` (a revocation list signed
+ * by the root) and root documents (ROOT_DOCUMENT_PATTERN); nothing else.
+ */
 export const TRUST_DIR = 'trust';
 export const TRUST_FILES = ['revocations.sigstore.json'] as const;
 /** Root documents announcing root version N (one file per signature: by root N-1 and by root N). */

@@ -6,11 +6,17 @@
 import { z } from 'zod';
 import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
-import { deltaProblem, transferSize } from './delta.js';
+import { deltaProblem, deltaSchema, transferSize, type Delta } from './delta.js';
 import { vendorEvidenceSchema } from './evidence.js';
-import { sha256Hex, sha512Hex } from './schema-parts.js';
+import { artifactSize, identifier, sha256Hex, sha512Hex } from './schema-parts.js';
+import { subjectName } from './subject.js';
+import { CONTAINER_FORMATS, DISK_FORMATS, propertyKey } from './glance-vocabulary.js';
 
 export { sha256Hex, sha512Hex };
+/** The delta recipe (4.6) and the artifact key, re-exported for their importers (they live in delta.ts, subject.ts). */
+export { deltaSchema, subjectName, type Delta };
+/** The Glance vocabulary the statement uses, re-exported for its importers (it lives in glance-vocabulary.ts). */
+export { CONTAINER_FORMATS, DISK_FORMATS, propertyKey };
 
 export const FORMAT_VERSION = 1;
 export const STATEMENT_TYPE = 'https://in-toto.io/Statement/v1';
@@ -18,40 +24,12 @@ export const PREDICATE_TYPE = 'https://ecluse.dev/bundle/v1';
 /** DSSE payload type of the signed statement. */
 export const PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 
-/** Names, versions and ids: printable, no path separators, no control characters. */
-const identifier = z
-  .string()
-  .min(1)
-  .max(LIMITS.nameLength)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._+:~-]*$/, 'letters, digits and . _ + : ~ - only');
 /** UTC to the second, `YYYY-MM-DDTHH:MM:SSZ`: one spelling per instant, so text order is time order. */
 const isoTime = z.iso.datetime({ offset: false, precision: 0 });
-const size = z.number().int().nonnegative().max(LIMITS.artifactBytes);
+const size = artifactSize;
 /** Lowercase RFC 9562 UUIDs only (the same spelling as the bundle folder name). */
 const uuid = z.uuid().regex(/^[0-9a-f-]+$/, 'lowercase');
 
-/** Disk and container formats Glance knows (glance-compat.md). */
-export const DISK_FORMATS = [
-  'ami',
-  'ari',
-  'aki',
-  'vhd',
-  'vhdx',
-  'vmdk',
-  'raw',
-  'qcow2',
-  'vdi',
-  'iso',
-  'ploop',
-] as const;
-export const CONTAINER_FORMATS = ['ami', 'ari', 'aki', 'bare', 'ovf', 'ova', 'docker', 'compressed'] as const;
-
-/** A Glance property name as the statement carries it (also what feeds may name and copy). */
-export const propertyKey = z
-  .string()
-  .min(1)
-  .max(LIMITS.propertyKeyLength)
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
 const properties = z
   .record(propertyKey, z.string().max(LIMITS.propertyValueLength))
   .refine((p) => Object.keys(p).length <= LIMITS.properties, `at most ${LIMITS.properties} properties`);
@@ -66,25 +44,6 @@ export const provenanceSchema = z.strictObject({
   /** Optional (4.5): the vendor's signature material, re-verified inside when the policy pins vendor keys. */
   evidence: vendorEvidenceSchema.optional(),
 });
-
-/**
- * Optional (4.6): the artifact travels as a delta against a base artifact the import station already holds. The ops
- * rebuild the artifact in order: `base` copies a byte range of the base, `bundle` takes the next bytes of the
- * artifact's volume entries (which then carry only those bytes). The rebuilt bytes must match `sha256`/`sha512`.
- */
-export const deltaSchema = z.strictObject({
-  base: z.strictObject({ name: identifier, version: identifier, size, sha256: sha256Hex }),
-  ops: z
-    .array(
-      z.discriminatedUnion('from', [
-        z.strictObject({ from: z.literal('base'), offset: size, size: size.min(1) }),
-        z.strictObject({ from: z.literal('bundle'), size: size.min(1) }),
-      ]),
-    )
-    .min(1)
-    .max(LIMITS.deltaOps),
-});
-export type Delta = z.infer<typeof deltaSchema>;
 
 export const artifactSchema = z.strictObject({
   name: identifier,
@@ -151,11 +110,6 @@ export type VolumeEntry = z.infer<typeof entrySchema>;
 export type Volume = z.infer<typeof volumeSchema>;
 export type Predicate = z.infer<typeof predicateSchema>;
 export type Statement = z.infer<typeof statementSchema>;
-
-/** The in-toto subject name of an artifact. */
-export function subjectName(a: Pick<Artifact, 'name' | 'version'>): string {
-  return `${a.name}@${a.version}`;
-}
 
 /**
  * Path of a tar entry: `blobs/sha256/<hex>` for an artifact stored whole, `blobs/sha256/<hex>.partNNNN` (1-based)
@@ -260,7 +214,7 @@ export function checkConsistency(s: Statement): void {
   p.artifacts.forEach((a, i) => {
     const subj = s.subject[i];
     if (!subj || subj.name !== subjectName(a) || subj.digest.sha256 !== a.sha256 || subj.digest.sha512 !== a.sha512) {
-      throw formatError(`subject ${i} does not match artifact ${a.name}@${a.version}`);
+      throw formatError(`subject ${i} does not match artifact ${subjectName(a)}`);
     }
   });
   const seen = new Set<string>();

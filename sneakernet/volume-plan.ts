@@ -68,7 +68,11 @@ export function planVolumes(
     entries: pieces.map((p) => {
       const n = (pieceNumber[p.artifact] = (pieceNumber[p.artifact] ?? 0) + 1);
       const artifact = artifacts[p.artifact];
-      if (!artifact) throw new Error('planVolumes: bad artifact index');
+      if (!artifact)
+        throw new EcluseError(
+          'E_INTERNAL',
+          `the volume plan names artifact ${p.artifact}, which is not in the bundle (a bug: report it with this line)`,
+        );
       return { ...p, path: entryPath(artifact.sha256, n, piecesOf[p.artifact] ?? 1) };
     }),
     size: END_OF_ARCHIVE + pieces.reduce((sum, p) => sum + BLOCK + padded(p.size), 0),

@@ -83,7 +83,12 @@ export async function writeVolume(
   const feed = async () => {
     for (const entry of plan.entries) {
       const source = sources[entry.artifact];
-      if (!source) throw new Error(`writeVolume: no source for artifact ${entry.artifact}`);
+      if (!source) {
+        throw new EcluseError(
+          'E_INTERNAL',
+          `the volume plan names artifact ${entry.artifact}, which has no source (a bug: report it with this line)`,
+        );
+      }
       await new Promise<void>((resolve, reject) => {
         const header = {
           name: entry.path,

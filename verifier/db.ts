@@ -3,10 +3,10 @@
  * per-station state, the bundles seen, and the audit log. One file, WAL mode, every change in a transaction.
  */
 import Database from 'better-sqlite3';
-import path from 'node:path';
 import fs from 'node:fs';
 import { AUDIT_LOG_SCHEMA } from './audit/schema.js';
 import { GLANCE_SCHEMA } from './glance/tables.js';
+import { importHome } from './home.js';
 
 export type Db = Database.Database;
 
@@ -102,7 +102,7 @@ CREATE INDEX IF NOT EXISTS audit_bundle ON audit (bundle_id);
 `;
 
 export function dbPath(home: string): string {
-  return path.join(home, 'ecluse.sqlite');
+  return importHome(home).database;
 }
 
 export function openDb(home: string, options: { readonly?: boolean } = {}): Db {

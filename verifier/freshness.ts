@@ -1,30 +1,38 @@
 /**
- * Checks of the verified statement against the station's monotonic state: destination site, replay, order and chain
- * per export station, expiry against a time floor (the later of the clock and the newest bundle accepted, so a
- * wound-back clock does not revive an expired bundle) and creation time not in the future.
+ * Steps 5a–5g of docs/FORMAT.md section 6: the verified statement against the accepted state (accepted-state.ts):
+ * destination site, replay, order and chain per export station, expiry against a time floor (the later of the clock
+ * and the newest bundle accepted, so a wound-back clock does not revive an expired bundle) and creation time not in
+ * the future.
+ *
+ * Order (5d) depends on the site policy's `order`: `tolerant` (default) accepts a bundle above a gap and names the gap;
+ * `strict` refuses it (E_SEQUENCE_GAP). In both, a bundle below the high-water mark that was never accepted (a late
+ * bundle) is accepted only when its accepted successor named it as `previous` (5e, the chain checked backwards).
  */
-import { EcluseError } from '../sneakernet/errors.js';
+import { EcluseError, type ErrorCode } from '../sneakernet/errors.js';
 import type { Statement } from '../sneakernet/statement.js';
+import { acceptedAt, acceptedById, highWater, lastRefusal } from './accepted-state.js';
+import { passed, type CheckName, type CheckRecord } from './checks.js';
 import type { Db } from './db.js';
+
+export type { CheckRecord } from './checks.js';
 
 /** How far ahead of the clock a statement's creation time may be (clocks of two stations differ). */
 export const CREATED_SKEW_MS = 60 * 60 * 1000;
 
-interface StationRow {
-  station: string;
-  sequence: number;
-  bundle_id: string;
-  statement_sha256: string;
-}
+/** The site policy's `order` (docs/FORMAT.md section 6, step 5d). */
+export type OrderMode = 'tolerant' | 'strict';
 
-/** When bundle `sequence` of `station` was last refused here, and why (to explain a gap). */
-function lastRefusal(db: Db, station: string, sequence: number): { at: string; code: string } | undefined {
-  return db
-    .prepare(
-      `SELECT at, code FROM audit WHERE kind = 'import.refused' AND station = ? AND json_extract(details, '$.sequence') = ?
-       ORDER BY seq DESC LIMIT 1`,
-    )
-    .get(station, sequence) as { at: string; code: string } | undefined;
+/** Where an accepted bundle sits in its station's chain. */
+export type ChainPosition =
+  | { kind: 'next' }
+  /** Above the high-water mark with `skipped` sequences never accepted in between (tolerant order only). */
+  | { kind: 'ahead'; skipped: number[] }
+  /** Below the high-water mark, filling a gap: its accepted `successor` named it. */
+  | { kind: 'late'; successor: number };
+
+export interface FreshnessResult {
+  checks: CheckRecord[];
+  position: ChainPosition;
 }
 
 /** The later of the clock and the creation time of the newest bundle accepted. */
@@ -37,68 +45,126 @@ export function timeFloor(db: Db, now: Date): Date {
   return new Date(Math.max(now.getTime(), newest));
 }
 
-export interface CheckRecord {
-  check: string;
-  outcome: 'pass' | 'fail';
-  detail: string;
+function range(from: number, to: number): string {
+  return from === to ? `bundle ${from}` : `bundles ${from} to ${to}`;
 }
 
 /** Runs the checks in order; throws the first failure, returns the record of those that passed. */
-export function checkFreshness(db: Db, siteId: string, s: Statement, now: Date): CheckRecord[] {
+export function checkFreshness(
+  db: Db,
+  siteId: string,
+  s: Statement,
+  /** The statement digest (FORMAT.md 4.4) of the verified payload: what a successor's `previous` names. */
+  statementSha256: string,
+  now: Date,
+  order: OrderMode = 'tolerant',
+): FreshnessResult {
   const p = s.predicate;
-  const passed: CheckRecord[] = [];
-  const fail = (code: ConstructorParameters<typeof EcluseError>[0], check: string, message: string) =>
-    new EcluseError(code, message, { check, bundleId: p.bundleId, station: p.station });
+  const checks: CheckRecord[] = [];
+  const fail = (code: ErrorCode, check: CheckName, message: string) =>
+    new EcluseError(code, message, { check, bundleId: p.bundleId, station: p.station, sequence: p.sequence });
+  const from = `station ${p.station}`;
 
+  // 5a
   if (p.site !== siteId)
     throw fail('E_WRONG_SITE', 'site', `bundle ${p.bundleId} is for site ${p.site}, this is site ${siteId}`);
-  passed.push({ check: 'site', outcome: 'pass', detail: `for site ${siteId}` });
+  checks.push(passed('site', `for site ${siteId}`));
 
-  const seen = db.prepare('SELECT station, sequence FROM bundles WHERE bundle_id = ?').get(p.bundleId) as
-    { station: string; sequence: number } | undefined;
-  if (seen) {
+  // 5b, 5c
+  if (acceptedById(db, p.bundleId)) {
     throw fail('E_REPLAY', 'replay', `bundle ${p.station} #${p.sequence} (${p.bundleId}) was already imported`);
   }
-  const last = db.prepare('SELECT * FROM stations WHERE station = ?').get(p.station) as StationRow | undefined;
-  const lastSeq = last?.sequence ?? 0;
-  if (p.sequence <= lastSeq) {
+  const same = acceptedAt(db, p.station, p.sequence);
+  if (same) {
     throw fail(
       'E_REPLAY',
       'replay',
-      `bundle ${p.sequence} from station ${p.station} is not newer than bundle ${lastSeq}, already imported`,
+      `bundle ${p.sequence} from ${from} was already imported (as ${same.bundleId}); this one (${p.bundleId}) is not it`,
     );
   }
-  if (p.sequence > lastSeq + 1) {
-    const missing =
-      p.sequence - 1 === lastSeq + 1 ? `bundle ${lastSeq + 1}` : `bundles ${lastSeq + 1} to ${p.sequence - 1}`;
-    const refused = lastRefusal(db, p.station, lastSeq + 1);
-    const was = refused
-      ? ` (bundle ${lastSeq + 1} was refused here at ${refused.at}: ${refused.code}; export it again)`
-      : '';
-    throw fail(
-      'E_SEQUENCE_GAP',
-      'sequence',
-      `${missing} from station ${p.station} ${p.sequence - 1 === lastSeq + 1 ? 'has' : 'have'} not been imported; this is ${p.sequence}${was}`,
-    );
-  }
-  const chained = last
-    ? p.previous?.bundleId === last.bundle_id && p.previous.statementSha256 === last.statement_sha256
-    : p.previous === null;
-  if (!chained) {
-    throw fail(
-      'E_CHAIN',
-      'chain',
-      last
-        ? `bundle ${p.sequence} from station ${p.station} does not name bundle ${last.sequence} (${last.bundle_id}) as its predecessor`
-        : `bundle 1 from station ${p.station} names a predecessor`,
-    );
-  }
-  passed.push({
-    check: 'sequence',
-    outcome: 'pass',
-    detail: `station ${p.station} #${p.sequence} follows #${lastSeq}`,
-  });
 
+  const high = highWater(db, p.station);
+  const h = high?.sequence ?? 0;
+  let position: ChainPosition;
+  if (p.sequence > h) {
+    // 5d: above the high-water mark.
+    if (p.sequence > h + 1) {
+      const missing = range(h + 1, p.sequence - 1);
+      if (order === 'strict') {
+        const refused = lastRefusal(db, p.station, h + 1);
+        const was = refused ? ` (bundle ${h + 1} was refused here at ${refused.at}: ${refused.code})` : '';
+        throw fail(
+          'E_SEQUENCE_GAP',
+          'sequence',
+          `${missing} from ${from} ${p.sequence - 1 === h + 1 ? 'has' : 'have'} not been imported; this is ${p.sequence} and the site policy asks for strict order${was}`,
+        );
+      }
+      position = { kind: 'ahead', skipped: Array.from({ length: p.sequence - 1 - h }, (_, i) => h + 1 + i) };
+      checks.push(
+        passed('sequence', `${from} #${p.sequence} is above #${h}: ${missing} missing (named, not blocking)`),
+      );
+    } else {
+      position = { kind: 'next' };
+      checks.push(passed('sequence', `${from} #${p.sequence} follows #${h}`));
+    }
+    // 5e: the predecessor, when it was accepted, is the one this bundle names.
+    const before = p.sequence === h + 1 ? high : acceptedAt(db, p.station, p.sequence - 1);
+    if (p.sequence === h + 1 || before) {
+      const chained = before
+        ? p.previous?.bundleId === before.bundleId && p.previous.statementSha256 === before.statementSha256
+        : p.previous === null;
+      if (!chained) {
+        throw fail(
+          'E_CHAIN',
+          'chain',
+          before
+            ? `bundle ${p.sequence} from ${from} does not name bundle ${before.sequence} (${before.bundleId}) as its predecessor`
+            : `bundle 1 from ${from} names a predecessor`,
+        );
+      }
+      checks.push(
+        passed('chain', before ? `names #${before.sequence} (${before.bundleId})` : 'the first of its chain'),
+      );
+    } else {
+      checks.push(
+        passed('chain', `names #${p.sequence - 1} (${p.previous?.bundleId ?? 'none'}), to be checked when it arrives`),
+      );
+    }
+  } else {
+    // 5d: a late bundle, below the high-water mark: only through the link its accepted successor signed.
+    const successor = acceptedAt(db, p.station, p.sequence + 1);
+    if (!successor) {
+      throw fail(
+        'E_SEQUENCE_GAP',
+        'sequence',
+        `bundle ${p.sequence + 1} from ${from}, which must name this bundle ${p.sequence} as its predecessor, has not been imported; import bundle ${p.sequence + 1} first`,
+      );
+    }
+    checks.push(passed('sequence', `${from} #${p.sequence} is late (below #${h}): it fills a gap`));
+    const named = successor.previous?.bundleId === p.bundleId && successor.previous.statementSha256 === statementSha256;
+    if (!named) {
+      throw fail(
+        'E_CHAIN',
+        'chain',
+        `bundle ${p.sequence} (${p.bundleId}) from ${from} is not the bundle ${p.sequence} that the accepted bundle ${successor.sequence} names as its predecessor${successor.previous ? ` (${successor.previous.bundleId})` : ''}`,
+      );
+    }
+    const before = acceptedAt(db, p.station, p.sequence - 1);
+    if (
+      before &&
+      !(p.previous?.bundleId === before.bundleId && p.previous.statementSha256 === before.statementSha256)
+    ) {
+      throw fail(
+        'E_CHAIN',
+        'chain',
+        `bundle ${p.sequence} from ${from} does not name bundle ${before.sequence} (${before.bundleId}) as its predecessor`,
+      );
+    }
+    position = { kind: 'late', successor: successor.sequence };
+    checks.push(passed('chain', `named as predecessor by the accepted #${successor.sequence} (${successor.bundleId})`));
+  }
+
+  // 5f, 5g
   const floor = timeFloor(db, now);
   if (Date.parse(p.expires) <= floor.getTime()) {
     throw fail('E_EXPIRED', 'expiry', `the statement expired at ${p.expires} (time floor ${floor.toISOString()})`);
@@ -110,6 +176,6 @@ export function checkFreshness(db: Db, siteId: string, s: Statement, now: Date):
       `the statement was created at ${p.created}, after this station's clock ${now.toISOString()}`,
     );
   }
-  passed.push({ check: 'freshness', outcome: 'pass', detail: `created ${p.created}, expires ${p.expires}` });
-  return passed;
+  checks.push(passed('freshness', `created ${p.created}, expires ${p.expires}`));
+  return { checks, position };
 }

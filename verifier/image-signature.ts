@@ -13,10 +13,11 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import forge from 'node-forge';
 import { generateKey } from '../keys/issue.js';
 import { getSetting, setSetting, type Db } from './db.js';
+import { EcluseError } from '../sneakernet/errors.js';
+import { importHome, type ImportHome } from './home.js';
 
 export const SIGNATURE_HASH_METHOD = 'SHA-256';
 export const SIGNATURE_KEY_TYPE = 'RSA-PSS';
@@ -24,15 +25,10 @@ export const CERT_UUID_SETTING = 'image_signing_cert_uuid';
 const VALIDITY_DAYS = 3650;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export interface SigningPaths {
-  dir: string;
-  key: string;
-  cert: string;
-}
+export type SigningPaths = ImportHome['signing'];
 
 export function signingPaths(homeRoot: string): SigningPaths {
-  const dir = path.join(homeRoot, 'signing');
-  return { dir, key: path.join(dir, 'image-signing.key'), cert: path.join(dir, 'image-signing.crt') };
+  return importHome(homeRoot).signing;
 }
 
 export interface ImageSigner {
@@ -89,14 +85,20 @@ export async function imageSigner(db: Db, homeRoot: string, siteId: string): Pro
   const certPem = fs.readFileSync(p.cert, 'utf8');
   // The certificate must be for this key (checked with Node's crypto, not forge).
   if (!new crypto.X509Certificate(certPem).checkPrivateKey(key)) {
-    throw new Error(`${p.cert} is not the certificate of ${p.key}`);
+    throw new EcluseError(
+      'E_KEY',
+      `${p.cert} is not the certificate of ${p.key}: put back the pair made together, or remove both files to make a new pair (then export the new certificate with "ecluse site cert" for Barbican)`,
+      { check: 'image-signing-key' },
+    );
   }
   return { key, certPem, certUuid: getSetting(db, CERT_UUID_SETTING) as string };
 }
 
 /** Records the uuid Barbican gave the certificate's secret. */
 export function setCertificateUuid(db: Db, uuid: string): void {
-  if (!UUID.test(uuid)) throw new Error(`"${uuid}" is not a uuid`);
+  if (!UUID.test(uuid)) {
+    throw new EcluseError('E_USAGE', `"${uuid}" is not a uuid: give the uuid at the end of the Barbican secret's href`);
+  }
   setSetting(db, CERT_UUID_SETTING, uuid.toLowerCase());
 }
 
@@ -112,14 +114,23 @@ interface ComputedDigest {
  * from Node's CSPRNG, and the RSA private-key operation on the encoded message is OpenSSL's.
  */
 export function signSha256Digest(key: crypto.KeyObject, sha256: string): string {
-  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error('signSha256Digest: not a sha256 digest');
+  if (!/^[0-9a-f]{64}$/.test(sha256))
+    throw new EcluseError(
+      'E_INTERNAL',
+      `an image signature was asked over "${sha256}", not a sha256 (a bug: report it with this line)`,
+    );
   const modulusBits = key.asymmetricKeyDetails?.modulusLength;
-  if (key.asymmetricKeyType !== 'rsa' || !modulusBits) throw new Error('the image-signing key is not an RSA key');
+  if (key.asymmetricKeyType !== 'rsa' || !modulusBits)
+    throw new EcluseError(
+      'E_KEY',
+      "the image-signing key is not an RSA key: remove the signing folder's key and certificate to make a new pair",
+      { check: 'image-signing-key' },
+    );
   const hashLength = 32;
   const encodedLength = Math.ceil((modulusBits - 1) / 8);
   const pss = forge.pss.create({
     md: forge.md.sha256.create(),
-    mgf: forge.mgf.mgf1.create(forge.md.sha256.create()),
+    mgf: forge.mgf.mgf1.create(forge.md.sha256.create()) as unknown, // typed `any` by @types/node-forge
     // RSA_PSS_SALTLEN_MAX_SIGN: the longest salt the modulus leaves room for.
     saltLength: encodedLength - hashLength - 2,
     prng: { getBytesSync: (n: number) => crypto.randomBytes(n).toString('binary') },

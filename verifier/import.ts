@@ -2,39 +2,55 @@
  * The import pipeline: `verify` runs every check and writes nothing; `import` also stages each artifact privately
  * while it is read (the media is read once), and promotes everything atomically when every check has passed.
  *
- * Order: find the bundle → signatures (against the pinned root, threshold of distinct signers) → statement schema →
- * site, replay, sequence, chain, expiry → files on the media → every volume and artifact digest → promotion.
- * A refusal changes nothing but the audit log; the staging folder is removed.
+ * `runImport` is the one entry point (the CLI, the daemon and any wrapper call it): it runs the named steps of
+ * import-steps.ts in the order of docs/FORMAT.md section 6, then `promote`. A refusal changes nothing but the audit
+ * log (refusal.ts, the one writer of `import.refused`); the staging folder is removed. Pushing the promoted images to
+ * the site's own Glance is the caller's next step (`pushPromoted`), reported beside the outcome.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { asEcluseError, EcluseError } from '../sneakernet/errors.js';
-import { chooseBundle, readBundleFiles, type BundleFiles } from '../sneakernet/bundle-files.js';
+import type { BundleFiles } from '../sneakernet/bundle-files.js';
+import { readBundleFiles } from '../sneakernet/bundle-files.js';
+import { readBundleAcross } from '../sneakernet/media-set.js';
 import { HashPool } from '../sneakernet/digests.js';
-import { parseStatement, type Statement } from '../sneakernet/statement.js';
-import { readVolume, type EntrySink } from '../sneakernet/volume-reader.js';
-import { verifyStatementSignatures } from '../keys/verify.js';
+import type { Statement } from '../sneakernet/statement.js';
 import { appendAudit } from './audit.js';
-import { checkFreshness, timeFloor, type CheckRecord } from './freshness.js';
-import { checkAdmission, type Placement } from './policy/admission.js';
-import { activePolicy, type ActivePolicy } from './policy/store.js';
-import { revokedKeys } from './revocations.js';
-import { applyRootRotations } from './root-updates.js';
-import { promote, type PromotedImage } from './promote.js';
+import type { CheckRecord } from './checks.js';
+import type { ChainPosition } from './freshness.js';
+import {
+  checkState,
+  checkStatement,
+  checkVolumeFiles,
+  recordTrustUpdate,
+  stageVolumes,
+  updateTrust,
+  verifySignatures,
+  type VerifiedBundle,
+} from './import-steps.js';
+import { promote, type AlreadyHere, type PromotedImage } from './promote.js';
+import { recordRefusal, refusedBundle, withRecovery, type RefusedBundle } from './refusal.js';
 import type { Site } from './site.js';
-import { ArtifactStager } from './staging.js';
-import { baseImageFile } from './rebuild.js';
-import { checkVendorEvidence } from './vendor-evidence.js';
+import type { ArtifactStager } from './staging.js';
+import { claimStagingDir, newStagingDir, removeOrphanStaging } from './staging-area.js';
+import { auditUnlessFull, checkStoreRoom } from './space.js';
+import { recordInterruption } from './interruption.js';
+import { pushToTargets } from './targets/push.js';
+
+export type { VerifiedBundle } from './import-steps.js';
 
 export interface ImportRequest {
-  media: string;
+  /** Where the media is mounted; several folders when one bundle's volumes are spread over several media. */
+  media: string | readonly string[];
   bundleId?: string;
   mode: 'verify' | 'import';
   now?: Date;
   onProgress?: (bytes: number, total: number) => void;
-  /** Aborts the import (the media was removed): nothing is promoted, and the abort is not audited as a refusal. */
+  /**
+   * Aborts the import: nothing is promoted, and the abort is not audited as a refusal. The media was removed
+   * (E_MEDIA_REMOVED, the default reason), or the operator interrupted it (reason: an E_INTERRUPTED error, audited as
+   * `import.interrupted`).
+   */
   signal?: AbortSignal;
   /** What the audit log names as the media (default `media`): the daemon names the stick, not its staging copy. */
   auditMedia?: string;
@@ -55,120 +71,28 @@ export interface BundleSummary {
   bytes: number;
 }
 
+/** Where the bundle sits in its station's chain, for `--json`: `next`, `ahead` (above a gap) or `late` (into one). */
+export type ChainJson =
+  { position: 'next' } | { position: 'ahead'; missing: number[] } | { position: 'late'; successor: number };
+
 export interface ImportOutcome {
   bundle: BundleSummary;
+  chain: ChainJson;
   checks: CheckRecord[];
   images: PromotedImage[];
+  /** Artifacts the store already held, same version and digest: not promoted again (import mode). */
+  alreadyHere: AlreadyHere[];
   /** Verify mode: the artifacts that matched. */
   artifacts: Array<{ name: string; version: string; size: number; sha256: string; md5: string }>;
 }
 
-interface Verified {
-  policy: ActivePolicy;
-  placements: Placement[];
-  files: BundleFiles;
-  statement: Statement;
-  statementSha256: string;
-  signers: string[];
-  checks: CheckRecord[];
+function chainJson(p: ChainPosition): ChainJson {
+  if (p.kind === 'ahead') return { position: 'ahead', missing: p.skipped.slice(0, 1000) };
+  if (p.kind === 'late') return { position: 'late', successor: p.successor };
+  return { position: 'next' };
 }
 
-/** Signatures, statement and state checks: everything that needs no volume byte. */
-function verifyStatement(site: Site, files: BundleFiles, now: Date, partial = false): Verified {
-  const checks: CheckRecord[] = [];
-  const { payload, signers } = verifyStatementSignatures({
-    signatures: files.signatures,
-    certificates: files.certificates,
-    anchors: site.anchors,
-    threshold: site.threshold,
-    at: timeFloor(site.db, now),
-    revoked: revokedKeys(site, files.revocations, { record: false, media: '' }),
-  });
-  checks.push({
-    check: 'signatures',
-    outcome: 'pass',
-    detail: `${signers.length} trusted signer(s) (${signers.map((s) => s.name).join(', ')}), ${site.threshold} required`,
-  });
-  const statement = parseStatement(payload);
-  try {
-    if (statement.predicate.bundleId !== files.bundleId) {
-      throw new EcluseError(
-        'E_FORMAT',
-        `the folder ${files.bundleId} holds the statement of bundle ${statement.predicate.bundleId}`,
-        {
-          check: 'layout',
-        },
-      );
-    }
-    checks.push({ check: 'statement', outcome: 'pass', detail: 'well-formed format v1 statement' });
-    checks.push(...checkFreshness(site.db, site.siteId, statement, now));
-    const policy = activePolicy(site.db);
-    const placements = checkAdmission(
-      site.db,
-      policy,
-      statement,
-      signers.map((x) => x.name),
-      site.threshold,
-    );
-    checks.push({
-      check: 'policy',
-      outcome: 'pass',
-      detail: `admitted by the ${policy.source} policy ${policy.digest.slice(0, 12)}: ${placements.map((p) => `${p.artifact} by rule ${p.rule}`).join(', ')}; no rollback`,
-    });
-    // A delta needs its base in the store: refuse before reading a volume byte if one is missing.
-    const deltas = statement.predicate.artifacts.flatMap((a) => (a.delta ? [{ ...a, delta: a.delta }] : []));
-    for (const a of deltas) baseImageFile(site.db, site.home.images, a);
-    if (deltas.length > 0) {
-      checks.push({
-        check: 'delta-base',
-        outcome: 'pass',
-        detail: deltas
-          .map((a) => `${a.name} ${a.version} rebuilt from ${a.delta.base.name} ${a.delta.base.version}`)
-          .join(', '),
-      });
-    }
-    const listed = new Set(statement.predicate.volumes.map((v) => v.name));
-    for (const name of files.volumeFiles) {
-      if (!listed.has(name)) {
-        throw new EcluseError('E_UNEXPECTED_FILE', `volumes/${name} is not named in the signed statement`, {
-          check: 'volumes',
-        });
-      }
-    }
-    const present = new Set(files.volumeFiles);
-    const missing = statement.predicate.volumes.filter((v) => !present.has(v.name));
-    if (missing.length > 0 && !partial) {
-      const n = statement.predicate.volumes.length;
-      throw new EcluseError(
-        'E_MISSING_VOLUME',
-        `${missing.map((v) => v.name).join(', ')} of the ${n} volumes of bundle ${files.bundleId} ${missing.length === 1 ? 'is' : 'are'} not on the media`,
-        { check: 'volumes', bundleId: files.bundleId },
-      );
-    }
-    if (!partial) {
-      checks.push({ check: 'volumes-present', outcome: 'pass', detail: `${present.size} volume(s), none extra` });
-    }
-    return {
-      files,
-      statement,
-      statementSha256: createHash('sha256').update(payload).digest('hex'),
-      signers: signers.map((s) => s.name),
-      checks,
-      policy,
-      placements,
-    };
-  } catch (e) {
-    // Whatever is refused from here on, the audit names the bundle's station and sequence (to explain later gaps).
-    if (e instanceof EcluseError) {
-      e.context.bundleId ??= statement.predicate.bundleId;
-      e.context.station ??= statement.predicate.station;
-      e.context.sequence ??= statement.predicate.sequence;
-    }
-    throw e;
-  }
-}
-
-function summary(v: Verified): BundleSummary {
+function summary(v: VerifiedBundle): BundleSummary {
   const p = v.statement.predicate;
   return {
     id: p.bundleId,
@@ -184,55 +108,59 @@ function summary(v: Verified): BundleSummary {
   };
 }
 
+/**
+ * Steps 3r–5 on a bundle's files: trust update (recorded when `record`), signatures, statement, state. Errors raised
+ * once the statement is verified name its bundle, station and sequence (the audit explains later gaps with them).
+ */
+function verifyFiles(
+  site: Site,
+  files: BundleFiles,
+  now: Date,
+  o: { record: boolean; media: string; known: (b: Partial<RefusedBundle>) => void },
+): VerifiedBundle {
+  const trust = updateTrust(site, files, now);
+  if (o.record) recordTrustUpdate(site, trust, o.media);
+  const signed = verifySignatures(site, files, trust, now);
+  const checked = checkStatement(files, signed.payload);
+  const p = checked.statement.predicate;
+  o.known({ bundleId: p.bundleId, station: p.station, sequence: p.sequence });
+  return checkState(site, files, signed, checked, now);
+}
+
 export async function runImport(site: Site, req: ImportRequest): Promise<ImportOutcome> {
   const now = req.now ?? new Date();
-  let verified: Verified | null = null;
-  let bundleId: string | null = req.bundleId ?? null;
-  const stagingDir =
-    req.mode === 'import'
-      ? path.join(site.home.staging, `import-${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`)
-      : null;
+  const folders = typeof req.media === 'string' ? [req.media] : req.media;
+  const media = req.auditMedia ?? folders.join(', ');
+  let verified: VerifiedBundle | null = null;
+  let known: Partial<RefusedBundle> = { bundleId: req.bundleId ?? null };
+  const stagingDir = req.mode === 'import' ? newStagingDir(site) : null;
+  const release = stagingDir ? claimStagingDir(stagingDir) : () => undefined;
   const pool = new HashPool();
   let stager: ArtifactStager | null = null;
   try {
-    bundleId = await chooseBundle(req.media, req.bundleId);
-    const files = await readBundleFiles(req.media, bundleId);
-    // Newer roots (rotation) and a newer revocation list, signed as they must be, apply from now on, whatever becomes
-    // of this bundle; roots first, since the list may be signed by the new root. `verify` applies them in memory only.
-    const record = req.mode === 'import';
-    const auditMedia = req.auditMedia ?? req.media;
-    applyRootRotations(site, files.rootDocuments, { record, media: auditMedia, at: timeFloor(site.db, now) });
-    if (record) revokedKeys(site, files.revocations, { record, media: auditMedia });
-    verified = verifyStatement(site, files, now);
-    const p = verified.statement.predicate;
-    if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
-    stager = new ArtifactStager(p.artifacts, stagingDir, pool, (a) => baseImageFile(site.db, site.home.images, a));
-    const total = p.volumes.reduce((s, v) => s + v.size, 0);
-    let done = 0;
-    for (const v of p.volumes) {
-      req.signal?.throwIfAborted();
-      await readVolume(
-        path.join(files.paths.volumes, v.name),
-        v,
-        guardSink(stager.sink, req.signal, req.readRate),
-        (n) => {
-          done += n;
-          req.onProgress?.(done, total);
-        },
-      );
-    }
-    if (stager.staged.length !== p.artifacts.length) {
-      throw new EcluseError('E_FORMAT', 'the volumes ended before every artifact was complete', { check: 'volumes' });
-    }
-    verified.checks.push({
-      check: 'digests',
-      outcome: 'pass',
-      detail: `${p.volumes.length} volume(s) and ${p.artifacts.length} artifact(s) match`,
+    // Staging left by an import whose process is gone (SIGKILL, power cut) goes first (audited).
+    if (req.mode === 'import') removeOrphanStaging(site, media);
+    const files = await readBundleAcross(folders, req.bundleId);
+    known = { bundleId: files.bundleId };
+    verified = verifyFiles(site, files, now, {
+      record: req.mode === 'import',
+      media,
+      known: (b) => (known = b),
     });
-    verified.checks.push(
-      ...(await checkVendorEvidence(verified.policy, verified.placements, verified.statement, stager.staged)),
-    );
-    const artifacts = stager.staged.map((s) => ({
+    checkVolumeFiles(verified, false);
+    // Room for every artifact in the store, before a volume is opened.
+    if (stagingDir) verified.checks.push(await checkStoreRoom(verified.statement, site.home.staging));
+    if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
+    const staged = await stageVolumes(verified, {
+      site,
+      dir: stagingDir,
+      pool,
+      onStager: (s) => (stager = s),
+      onProgress: req.onProgress,
+      signal: req.signal,
+      readRate: req.readRate,
+    });
+    const artifacts = staged.artifacts.map((s) => ({
       name: s.artifact.name,
       version: s.artifact.version,
       size: s.artifact.size,
@@ -240,29 +168,35 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
       md5: s.digests.md5,
     }));
     req.signal?.throwIfAborted();
-    if (req.mode === 'verify') return { bundle: summary(verified), checks: verified.checks, images: [], artifacts };
-    const images = await promote(site, {
-      statement: verified.statement,
-      statementSha256: verified.statementSha256,
-      policy: verified.policy,
-      placements: verified.placements,
-      signers: verified.signers,
-      staged: stager.staged,
-      checks: verified.checks,
-      media: req.auditMedia ?? req.media,
-      now,
-    });
-    return { bundle: summary(verified), checks: verified.checks, images, artifacts };
+    const base = { bundle: summary(verified), chain: chainJson(verified.position), artifacts };
+    if (req.mode === 'verify') {
+      return { ...base, checks: [...verified.checks, ...staged.checks], images: [], alreadyHere: [] };
+    }
+    const promoted = await promote(site, verified, staged, { media, now });
+    return { ...base, checks: [...verified.checks, ...staged.checks], ...promoted };
   } catch (e) {
     const err = removedOr(e, req.signal);
-    await stager?.abort();
+    if (known.bundleId == null && typeof err.context.bundleId === 'string') known = { bundleId: err.context.bundleId };
+    // Removes (and closes) every staged file first: on a full disk the audit needs the room they took.
+    await (stager as ArtifactStager | null)?.abort();
+    const bundle = refusedBundle(err, known);
+    if (err.code === 'E_INTERRUPTED') {
+      if (req.mode === 'import') {
+        throw auditUnlessFull(err, () =>
+          recordInterruption(site, err, verified?.statement.predicate ?? null, bundle.bundleId, media),
+        );
+      }
+      throw err;
+    }
+    if (err.code !== 'E_MEDIA_REMOVED') withRecovery(site, err, bundle);
     if (req.mode === 'import' && err.code !== 'E_MEDIA_REMOVED') {
-      recordRefusal(site, err, verified, bundleId, req.auditMedia ?? req.media);
+      throw auditUnlessFull(err, () => recordRefusal(site, err, bundle, media, verified?.checks ?? []));
     }
     throw err;
   } finally {
     await pool.close();
     if (stagingDir) await fs.promises.rm(stagingDir, { recursive: true, force: true });
+    release();
   }
 }
 
@@ -278,21 +212,46 @@ function removedOr(e: unknown, signal: AbortSignal | undefined): EcluseError {
   return asEcluseError(e);
 }
 
-/** Passes entry bytes to the stager, stopping at the first chunk after an abort. */
-function guardSink(sink: EntrySink, signal: AbortSignal | undefined, rate: number | undefined): EntrySink {
-  if (!signal && !rate) return sink;
-  return (entry, data) =>
-    sink(
-      entry,
-      (async function* () {
-        for await (const chunk of data) {
-          signal?.throwIfAborted();
-          if (rate) await sleep(((chunk as Buffer).length / rate) * 1000);
-          signal?.throwIfAborted();
-          yield chunk as Buffer;
-        }
-      })(),
-    );
+/** What pushing one promoted image to one of the site's own Glance targets came to (`import --json` `targets`). */
+export interface TargetOutcome {
+  target: string;
+  imageId: string;
+  outcome: 'pushed' | 'failed';
+  remoteId: string | null;
+  error: string | null;
+}
+
+/**
+ * After a promotion: pushes the new images to the site's own Glance targets (none configured: nothing), audits one
+ * `import.targets` line, and returns each result. Never throws: a failed push is retried with `ecluse target push`.
+ */
+export async function pushPromoted(site: Site, outcome: ImportOutcome): Promise<TargetOutcome[]> {
+  if (outcome.images.length === 0) return [];
+  const results = await pushToTargets(
+    site.db,
+    site.home.images,
+    outcome.images.map((i) => i.id),
+  );
+  const targets = results.map((r) => ({
+    target: r.target,
+    imageId: r.imageId,
+    outcome: r.ok ? ('pushed' as const) : ('failed' as const),
+    remoteId: r.remoteId,
+    error: r.ok ? null : r.message,
+  }));
+  if (targets.length > 0) {
+    const failed = targets.filter((t) => t.outcome === 'failed');
+    appendAudit(site.db, {
+      kind: 'import.targets',
+      outcome: failed.length ? 'fail' : 'info',
+      code: failed.length ? 'E_TARGET' : null,
+      message: `bundle ${outcome.bundle.station} #${outcome.bundle.sequence}: ${targets.length - failed.length} of ${targets.length} push(es) to the site's Glance done${failed.length ? `; retry with "ecluse target push"` : ''}`,
+      bundleId: outcome.bundle.id,
+      station: outcome.bundle.station,
+      details: { targets },
+    });
+  }
+  return targets;
 }
 
 /** What the daemon learns from one medium before it has every volume of a bundle. */
@@ -305,8 +264,8 @@ export interface BundleOnMedium {
 }
 
 /**
- * Verifies what one medium holds of a bundle without needing every volume on it: signatures, statement, freshness,
- * policy, and no file the statement does not name. A refusal is audited (naming `auditMedia`) and thrown.
+ * Verifies what one medium holds of a bundle without needing every volume on it: steps 3r–6 (trust updates
+ * recorded), no file the statement does not name. A refusal is audited (naming `auditMedia`) and thrown.
  */
 export async function verifyBundleOnMedium(
   site: Site,
@@ -314,71 +273,20 @@ export async function verifyBundleOnMedium(
   bundleId: string,
   o: { now?: Date; auditMedia?: string } = {},
 ): Promise<BundleOnMedium> {
-  let verified: Verified | null = null;
+  const now = o.now ?? new Date();
+  const auditMedia = o.auditMedia ?? media;
+  let verified: VerifiedBundle | null = null;
+  let known: Partial<RefusedBundle> = { bundleId };
   try {
     const files = await readBundleFiles(media, bundleId);
-    applyRootRotations(site, files.rootDocuments, {
-      record: true,
-      media: o.auditMedia ?? media,
-      at: timeFloor(site.db, o.now ?? new Date()),
-    });
-    revokedKeys(site, files.revocations, { record: true, media: o.auditMedia ?? media });
-    verified = verifyStatement(site, files, o.now ?? new Date(), true);
-    const present = new Set(files.volumeFiles);
-    return {
-      bundle: summary(verified),
-      statement: verified.statement,
-      files,
-      present: verified.statement.predicate.volumes.map((v) => v.name).filter((n) => present.has(n)),
-    };
+    verified = verifyFiles(site, files, now, { record: true, media: auditMedia, known: (b) => (known = b) });
+    const present = checkVolumeFiles(verified, true);
+    return { bundle: summary(verified), statement: verified.statement, files, present };
   } catch (e) {
     const err = asEcluseError(e);
-    recordRefusal(site, err, verified, bundleId, o.auditMedia ?? media);
+    const bundle = refusedBundle(err, known);
+    withRecovery(site, err, bundle);
+    recordRefusal(site, err, bundle, auditMedia, verified?.checks ?? []);
     throw err;
   }
-}
-
-function contextText(err: EcluseError, key: string): string | null {
-  const v = err.context[key];
-  return typeof v === 'string' ? v : null;
-}
-
-function recordRefusal(site: Site, err: EcluseError, v: Verified | null, bundleId: string | null, media: string): void {
-  const p = v?.statement.predicate;
-  const failedCheck = typeof err.context.check === 'string' ? err.context.check : 'import';
-  site.db.transaction(() => {
-    for (const c of v?.checks ?? []) {
-      appendAudit(site.db, {
-        kind: `check.${c.check}`,
-        outcome: 'pass',
-        message: c.detail,
-        bundleId: p?.bundleId ?? bundleId,
-        station: p?.station ?? contextText(err, 'station'),
-        media,
-      });
-    }
-    appendAudit(site.db, {
-      kind: `check.${failedCheck}`,
-      outcome: 'fail',
-      code: err.code,
-      message: err.message,
-      bundleId: p?.bundleId ?? bundleId,
-      station: p?.station ?? contextText(err, 'station'),
-      media,
-    });
-    appendAudit(site.db, {
-      kind: 'import.refused',
-      outcome: 'refused',
-      code: err.code,
-      message: `${err.code}: ${err.message}`,
-      bundleId: p?.bundleId ?? bundleId,
-      station: p?.station ?? contextText(err, 'station'),
-      media,
-      details: {
-        check: failedCheck,
-        sequence: p?.sequence ?? (typeof err.context.sequence === 'number' ? err.context.sequence : null),
-        policyDigest: activePolicy(site.db).digest,
-      },
-    });
-  })();
 }

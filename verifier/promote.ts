@@ -9,16 +9,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { syncDirSync } from '../sneakernet/durable.js';
-import type { Statement } from '../sneakernet/statement.js';
+import { EcluseError } from '../sneakernet/errors.js';
+import { subjectName } from '../sneakernet/statement.js';
+import { gaps, MAX_GAPS_LISTED, recordAccepted } from './accepted-state.js';
 import { appendAudit } from './audit.js';
 import { glanceTime } from './db.js';
-import { checkFreshness, type CheckRecord } from './freshness.js';
+import { checkFreshness, type ChainPosition } from './freshness.js';
 import { imageSignatureProperties } from './image-signature.js';
-import { pushToTargets } from './targets/push.js';
-import { checkAdmission, type Placement } from './policy/admission.js';
-import type { ActivePolicy } from './policy/store.js';
+import type { StagedBundle, VerifiedBundle } from './import-steps.js';
+import { checkAdmission } from './policy/admission.js';
 import type { Site } from './site.js';
-import type { StagedArtifact } from './staging.js';
 
 export interface PromotedImage {
   id: string;
@@ -33,27 +33,43 @@ export interface PromotedImage {
   container_format: string;
 }
 
-export interface Promotion {
-  statement: Statement;
-  statementSha256: string;
-  signers: string[];
-  staged: StagedArtifact[];
-  checks: CheckRecord[];
-  policy: ActivePolicy;
-  placements: Placement[];
-  media: string;
-  now: Date;
+/** An artifact the store already held (same name, version and digest): not promoted twice. */
+export interface AlreadyHere {
+  name: string;
+  version: string;
+  sha256: string;
 }
 
-export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]> {
-  const p = o.statement.predicate;
+export interface Promoted {
+  images: PromotedImage[];
+  alreadyHere: AlreadyHere[];
+}
+
+/**
+ * Step 9: the staged artifacts become images and the bundle joins the accepted state, in one transaction that
+ * checks the state again under the write lock. Only commits: pushes to the site's own Glance are the caller's.
+ */
+export async function promote(
+  site: Site,
+  verified: VerifiedBundle,
+  staged: StagedBundle,
+  o: { media: string; now: Date },
+): Promise<Promoted> {
+  const p = verified.statement.predicate;
+  const checks = [...verified.checks, ...staged.checks];
   const moved: string[] = [];
+  const here = new Set(verified.placements.filter((pl) => pl.alreadyHere).map((pl) => pl.artifact));
+  const alreadyHere: AlreadyHere[] = [];
   const images: Array<PromotedImage & { file: string; staged: string; properties: Record<string, string> }> = [];
   try {
-    for (const s of o.staged) {
-      if (!s.file) throw new Error('promote: artifact was not staged');
-      const id = randomUUID();
+    for (const s of staged.artifacts) {
       const a = s.artifact;
+      if (here.has(subjectName(a))) {
+        alreadyHere.push({ name: a.name, version: a.version, sha256: s.digests.sha256 });
+        continue;
+      }
+      if (!s.file) throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but not staged`);
+      const id = randomUUID();
       images.push({
         id,
         name: a.name,
@@ -73,7 +89,7 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
           ecluse_bundle_id: p.bundleId,
           ecluse_station: p.station,
           ecluse_sequence: String(p.sequence),
-          ecluse_signers: o.signers.join(','),
+          ecluse_signers: verified.signers.join(','),
           ecluse_sha256: a.sha256,
           ...(a.provenance.vendor ? { ecluse_vendor: a.provenance.vendor } : {}),
         },
@@ -81,15 +97,22 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
     }
     // Glance image signatures (img_signature*), by this station's key, from the sha256 of the staged bytes.
     for (const i of images) {
-      const sha256 = o.staged.find((s) => s.file === i.staged)?.digests.sha256;
+      const sha256 = staged.artifacts.find((s) => s.file === i.staged)?.digests.sha256;
       Object.assign(i.properties, await imageSignatureProperties(site, i.staged, sha256));
     }
     const at = glanceTime(o.now);
     const db = site.db;
     db.transaction(() => {
       // The state may have moved since the checks ran (another import): check again under the write lock.
-      checkFreshness(db, site.siteId, o.statement, o.now);
-      checkAdmission(db, o.policy, o.statement, o.signers, site.threshold);
+      const again = checkFreshness(
+        db,
+        site.siteId,
+        verified.statement,
+        verified.statementSha256,
+        o.now,
+        verified.policy.policy.order,
+      );
+      checkAdmission(db, verified.policy, verified.statement, verified.signers, site.threshold);
       // Files enter the store under the same write lock as their catalog rows, so `store check --repair` (which
       // takes it too) never sees a promoted file that the catalog does not name yet.
       for (const i of images) {
@@ -109,7 +132,7 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
       );
       for (const i of images) {
         hideOlder.run(at, i.name);
-        const visibility = o.placements.find((pl) => pl.artifact === `${i.name}@${i.version}`)?.visibility ?? 'public';
+        const visibility = verified.placements.find((pl) => pl.artifact === subjectName(i))?.visibility ?? 'public';
         insert.run(
           i.id,
           i.name,
@@ -129,16 +152,18 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
           JSON.stringify(i.properties),
         );
       }
-      db.prepare(
-        `INSERT INTO stations (station, sequence, bundle_id, statement_sha256, created, accepted_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(station) DO UPDATE SET sequence = excluded.sequence, bundle_id = excluded.bundle_id,
-           statement_sha256 = excluded.statement_sha256, created = excluded.created, accepted_at = excluded.accepted_at`,
-      ).run(p.station, p.sequence, p.bundleId, o.statementSha256, p.created, at);
-      db.prepare(
-        `INSERT INTO bundles (bundle_id, station, sequence, statement_sha256, created, expires, signers, imported_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(p.bundleId, p.station, p.sequence, o.statementSha256, p.created, p.expires, JSON.stringify(o.signers), at);
-      for (const c of o.checks) {
+      recordAccepted(db, {
+        bundleId: p.bundleId,
+        station: p.station,
+        sequence: p.sequence,
+        statementSha256: verified.statementSha256,
+        previous: p.previous ? { bundleId: p.previous.bundleId, statementSha256: p.previous.statementSha256 } : null,
+        created: p.created,
+        expires: p.expires,
+        signers: verified.signers,
+        at,
+      });
+      for (const c of checks) {
         appendAudit(db, {
           kind: `check.${c.check}`,
           outcome: 'pass',
@@ -148,6 +173,7 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
           media: o.media,
         });
       }
+      auditPosition(db, verified, again.position, o.media);
       for (const i of images) {
         appendAudit(db, {
           kind: 'image.promoted',
@@ -155,22 +181,24 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
           message: `${i.name} ${i.version} is image ${i.id}`,
           bundleId: p.bundleId,
           station: p.station,
-          artifact: `${i.name}@${i.version}`,
+          artifact: subjectName(i),
           details: { imageId: i.id, size: i.size, sha256: i.sha256 },
         });
       }
       appendAudit(db, {
         kind: 'import.accepted',
         outcome: 'accepted',
-        message: `bundle ${p.station} #${p.sequence} accepted: ${images.length} image(s), signed by ${o.signers.join(', ')}`,
+        message: `bundle ${p.station} #${p.sequence} accepted${again.position.kind === 'late' ? ' late (named by its accepted successor)' : ''}: ${images.length} image(s)${alreadyHere.length ? `, ${alreadyHere.length} already here` : ''}, signed by ${verified.signers.join(', ')}`,
         bundleId: p.bundleId,
         station: p.station,
         media: o.media,
         details: {
           sequence: p.sequence,
-          statementSha256: o.statementSha256,
-          policyDigest: o.policy.digest,
+          statementSha256: verified.statementSha256,
+          policyDigest: verified.policy.digest,
           images: images.map((i) => i.id),
+          position: again.position.kind,
+          alreadyHere: alreadyHere.map((a) => subjectName(a)),
         },
       });
     }).immediate();
@@ -178,8 +206,46 @@ export async function promote(site: Site, o: Promotion): Promise<PromotedImage[]
     for (const f of moved) await fs.promises.rm(f, { force: true });
     throw e;
   }
-  // Staging into the site's own Glance, if targets are set (issue 5): after the commit; never fails the import.
-  const promotedIds = images.map((i) => i.id);
-  await pushToTargets(site.db, site.home.images, promotedIds);
-  return images.map(({ file: _f, staged: _s, properties: _p, ...rest }) => rest);
+  return {
+    images: images.map(({ file: _f, staged: _s, properties: _p, ...rest }) => rest),
+    alreadyHere,
+  };
+}
+
+/** The gap a bundle above it names, or the gap a late bundle fills: one audit event each. */
+function auditPosition(db: Site['db'], v: VerifiedBundle, position: ChainPosition, media: string): void {
+  const p = v.statement.predicate;
+  if (position.kind === 'ahead') {
+    const refused = new Map(
+      gaps(db)
+        .filter((g) => g.station === p.station)
+        .map((g) => [g.sequence, g.refusedWith]),
+    );
+    const skipped = position.skipped.slice(0, MAX_GAPS_LISTED);
+    const named = skipped.map(
+      (n) => `#${n}${refused.get(n) ? ` (refused here: ${refused.get(n)})` : ' (not seen here)'}`,
+    );
+    appendAudit(db, {
+      kind: 'bundle.gap',
+      outcome: 'info',
+      message: `bundle ${p.station} #${p.sequence} accepted above a gap: ${named.join(', ')} not imported; a late one is accepted if #${p.sequence} names it`,
+      bundleId: p.bundleId,
+      station: p.station,
+      media,
+      details: {
+        sequence: p.sequence,
+        missing: skipped.map((n) => ({ sequence: n, refusedWith: refused.get(n) ?? null })),
+      },
+    });
+  } else if (position.kind === 'late') {
+    appendAudit(db, {
+      kind: 'bundle.gap-filled',
+      outcome: 'info',
+      message: `bundle ${p.station} #${p.sequence} accepted late: the accepted #${position.successor} names it as its predecessor`,
+      bundleId: p.bundleId,
+      station: p.station,
+      media,
+      details: { sequence: p.sequence, successor: position.successor },
+    });
+  }
 }

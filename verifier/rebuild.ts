@@ -9,6 +9,7 @@ import path from 'node:path';
 import { EcluseError } from '../sneakernet/errors.js';
 import type { Artifact, Delta } from '../sneakernet/statement.js';
 import type { Db } from './db.js';
+import { subjectName } from '../sneakernet/subject.js';
 
 /** Bytes read from the base per emitted piece. */
 const PIECE = 1024 * 1024;
@@ -26,8 +27,8 @@ export function baseImageFile(db: Db, imagesDir: string, a: Artifact & { delta: 
   if (!file || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
     throw new EcluseError(
       'E_DELTA_BASE',
-      `${a.name} ${a.version} is a delta against ${b.name} ${b.version} (sha256 ${b.sha256.slice(0, 12)}…), which is not in the image store: take a receipt out (ecluse receipt export) and replace this bundle at the export station (ecluse export --replace N, N its sequence)`,
-      { check: 'delta-base', artifact: `${a.name}@${a.version}` },
+      `${a.name} ${a.version} is a delta against ${b.name} ${b.version} (sha256 ${b.sha256.slice(0, 12)}…), which is not in the image store: take a receipt out (ecluse receipt export) for the export station`,
+      { check: 'delta-base', artifact: subjectName(a) },
     );
   }
   return file;
@@ -111,7 +112,7 @@ export class DeltaRebuilder {
           throw new EcluseError(
             'E_DELTA_BASE',
             `the base ${b.name} ${b.version} in the image store is shorter than its catalog says: run ecluse store check`,
-            { check: 'delta-base', artifact: `${this.artifact.name}@${this.artifact.version}` },
+            { check: 'delta-base', artifact: subjectName(this.artifact) },
           );
         }
         await emit(buf);

@@ -17,13 +17,36 @@ import {
   RECEIPT_TYPE,
   RECEIPTS_DIR,
   receiptFileName,
+  receiptSchema,
   type Receipt,
 } from '../sneakernet/receipt.js';
 import { keyIdOf } from '../keys/keyid.js';
 import { signDsse } from '../keys/signer.js';
 import { appendAudit } from './audit.js';
 import { getSetting, glanceTime, setSetting } from './db.js';
+import { gaps, highWaters, MAX_GAPS_LISTED } from './accepted-state.js';
 import type { Site } from './site.js';
+
+/**
+ * What a receipt takes from an `import.refused` event's details (refusal.ts writes them; events written before the
+ * details had this shape give what they have): the sequence, and the artifacts refused with their rule.
+ */
+function refusalDetails(text: string): {
+  sequence: number | null;
+  artifacts: NonNullable<Receipt['refused'][number]['artifacts']>;
+} {
+  let d: unknown;
+  try {
+    d = JSON.parse(text);
+  } catch {
+    d = {};
+  }
+  const o = (typeof d === 'object' && d !== null ? d : {}) as { sequence?: unknown; artifacts?: unknown };
+  const sequence =
+    typeof o.sequence === 'number' && Number.isSafeInteger(o.sequence) && o.sequence > 0 ? o.sequence : null;
+  const parsed = receiptSchema.shape.refused.element.shape.artifacts.safeParse(o.artifacts);
+  return { sequence, artifacts: parsed.success ? (parsed.data ?? []) : [] };
+}
 
 export interface ReceiptKey {
   privateKey: crypto.KeyObject;
@@ -32,8 +55,8 @@ export interface ReceiptKey {
 }
 
 export function receiptKey(site: Site): ReceiptKey {
-  const dir = path.join(site.home.root, 'receipts');
-  const file = path.join(dir, 'receipt-key.pem');
+  const dir = site.home.receipts;
+  const file = site.home.receiptKey.priv;
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -47,32 +70,23 @@ export function receiptKey(site: Site): ReceiptKey {
   }
   const publicKey = crypto.createPublicKey(privateKey);
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const pubFile = path.join(dir, 'receipt-key.pub.pem');
+  const pubFile = site.home.receiptKey.pub;
   if (!fs.existsSync(pubFile)) fs.writeFileSync(pubFile, publicPem, { mode: 0o644 });
   return { privateKey, publicPem, keyId: keyIdOf(publicKey) };
 }
 
 /** The receipt as of now (not signed, not numbered yet). */
 export function buildReceipt(site: Site, number: number, keyId: string, now = new Date()): Receipt {
-  const stations = (
-    site.db
-      .prepare('SELECT station, sequence, bundle_id, statement_sha256 FROM stations ORDER BY station')
-      .all() as Array<{
-      station: string;
-      sequence: number;
-      bundle_id: string;
-      statement_sha256: string;
-    }>
-  ).map((s) => ({
+  const stations = highWaters(site.db).map((s) => ({
     station: s.station,
     sequence: s.sequence,
-    bundleId: s.bundle_id,
-    statementSha256: s.statement_sha256,
+    bundleId: s.bundleId,
+    statementSha256: s.statementSha256,
   }));
   const refused = (
     site.db
       .prepare(
-        "SELECT at, code, bundle_id, station, message FROM audit WHERE kind = 'import.refused' ORDER BY seq DESC LIMIT 100",
+        "SELECT at, code, bundle_id, station, message, details FROM audit WHERE kind = 'import.refused' ORDER BY seq DESC LIMIT 100",
       )
       .all() as Array<{
       at: string;
@@ -80,16 +94,22 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
       bundle_id: string | null;
       station: string | null;
       message: string;
+      details: string;
     }>
   )
     .reverse()
-    .map((r) => ({
-      at: r.at.replace(/\.\d+Z$/, 'Z'),
-      code: r.code ?? 'E_INTERNAL',
-      bundleId: r.bundle_id,
-      station: r.station,
-      message: r.message.slice(0, 4096),
-    }));
+    .map((r) => {
+      const d = refusalDetails(r.details);
+      return {
+        at: r.at.replace(/\.\d+Z$/, 'Z'),
+        code: r.code ?? 'E_INTERNAL',
+        bundleId: r.bundle_id,
+        station: r.station,
+        message: r.message.slice(0, 4096),
+        sequence: d.sequence,
+        ...(d.artifacts.length > 0 ? { artifacts: d.artifacts.slice(0, 1000) } : {}),
+      };
+    });
   const artifacts = (
     site.db
       .prepare(
@@ -105,6 +125,7 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
     keyId,
     stations,
     refused,
+    gaps: gaps(site.db, MAX_GAPS_LISTED),
     inventory: {
       sha256: crypto.createHash('sha256').update(inventoryLines(artifacts)).digest('hex'),
       artifacts,
@@ -119,6 +140,8 @@ export interface WrittenReceipt {
   stations: Receipt['stations'];
   inventory: number;
   refused: number;
+  /** Bundles below a station's high-water mark not accepted (missing or refused): named, not blocking. */
+  gaps: NonNullable<Receipt['gaps']>;
 }
 
 /** Signs and writes the next receipt onto the media; the number advances only once it is on the media. */
@@ -139,7 +162,14 @@ export async function exportReceipt(site: Site, media: string, now = new Date())
     appendAudit(site.db, {
       kind: 'receipt.exported',
       outcome: 'info',
-      message: `receipt ${number} written to ${media}: ${receipt.stations.map((s) => `${s.station} #${s.sequence}`).join(', ') || 'no bundle yet'}, ${receipt.inventory.artifacts.length} artifact(s)`,
+      message: `receipt ${number} written to ${media}: ${receipt.stations.map((s) => `${s.station} #${s.sequence}`).join(', ') || 'no bundle yet'}, ${receipt.inventory.artifacts.length} artifact(s)${
+        receipt.gaps?.length
+          ? `, ${receipt.gaps.length} gap(s): ${receipt.gaps
+              .slice(0, 20)
+              .map((g) => `${g.station} #${g.sequence}`)
+              .join(', ')}`
+          : ''
+      }`,
       media,
       details: { number, keyId: key.keyId, inventorySha256: receipt.inventory.sha256 },
     });
@@ -151,5 +181,6 @@ export async function exportReceipt(site: Site, media: string, now = new Date())
     stations: receipt.stations,
     inventory: receipt.inventory.artifacts.length,
     refused: receipt.refused.length,
+    gaps: receipt.gaps ?? [],
   };
 }

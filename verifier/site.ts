@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { EcluseError } from '../sneakernet/errors.js';
 import { installTrust, loadTrustAnchors, type TrustAnchors } from '../keys/trust.js';
 import { appendAudit } from './audit.js';
+import { migrateAcceptedState } from './accepted-state.js';
 import { rotatedAnchors } from './root-updates.js';
 import { getSetting, openDb, setSetting, type Db } from './db.js';
 import { importHome, type ImportHome } from './home.js';
@@ -28,14 +29,17 @@ export function initSite(root: string, o: { trustDir: string; site: string; thre
   }
   const home = importHome(root);
   const db = openDb(root);
-  if (getSetting(db, 'site_id')) {
+  const existing = getSetting(db, 'site_id');
+  if (existing) {
     db.close();
     throw new EcluseError(
       'E_ALREADY_INITIALIZED',
-      `${root} is already the import station of site ${getSetting(db, 'site_id') ?? ''}`,
+      `${root} is already the import station of site ${existing}; nothing was changed (see "ecluse site show"; to set up another site, give another --home)`,
+      { check: 'site' },
     );
   }
   const anchors = installTrust(o.trustDir, home.trust);
+  migrateAcceptedState(db);
   for (const dir of [home.images, home.staging]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   db.transaction(() => {
     setSetting(db, 'site_id', o.site);
@@ -61,6 +65,7 @@ export function openSite(root: string): Site {
   const db = openDb(root);
   const siteId = getSetting(db, 'site_id');
   if (!siteId) throw new EcluseError('E_NOT_INITIALIZED', `${root} has no site id: run "ecluse site init"`);
+  migrateAcceptedState(db);
   for (const dir of [home.images, home.staging]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return {
     home,

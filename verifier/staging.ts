@@ -4,6 +4,9 @@
  * last piece has arrived. Pieces of one artifact may come from several volumes; they arrive in order. A delta
  * artifact's pieces are the bytes its recipe takes from the bundle: the rebuilder interleaves them with copies from
  * the base image, so what is written and hashed is the whole artifact either way.
+ *
+ * Every write is checked to have written all its bytes; a full disk is `E_NO_SPACE` (never a bare I/O error), and
+ * `abort()` removes every file this stager wrote, so a failure leaves no half-written artifact behind.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +15,8 @@ import type { ArtifactHasher, Digests, HashPool } from '../sneakernet/digests.js
 import type { Artifact, Delta, VolumeEntry } from '../sneakernet/statement.js';
 import { transferSize } from '../sneakernet/delta.js';
 import { DeltaRebuilder } from './rebuild.js';
+import { isNoSpace, noSpaceError } from './space.js';
+import { subjectName } from '../sneakernet/subject.js';
 
 export interface StagedArtifact {
   index: number;
@@ -46,6 +51,8 @@ interface Open {
 export class ArtifactStager {
   readonly staged: StagedArtifact[] = [];
   private current: Open | null = null;
+  /** Every file opened for writing, kept or not: what `abort()` removes. */
+  private readonly written = new Set<string>();
 
   /**
    * `dir` null: verify only, write nothing. `baseFile` finds the store file a delta artifact is rebuilt from (it
@@ -68,6 +75,7 @@ export class ArtifactStager {
       ? await DeltaRebuilder.open({ ...artifact, delta }, this.baseFile({ ...artifact, delta }), WRITES_IN_FLIGHT + 1)
       : null;
     const file = this.dir ? path.join(this.dir, `artifact-${index}`) : null;
+    if (file) this.written.add(file);
     const handle = file
       ? await fs.promises.open(file, 'wx', 0o600).catch(async (e: unknown) => {
           await rebuilder?.close();
@@ -81,7 +89,7 @@ export class ArtifactStager {
   private async emit(cur: Open, chunk: Buffer): Promise<void> {
     // Start the write, hash while it runs; wait only when too many writes are in flight.
     if (cur.handle) {
-      const write = cur.handle.write(chunk, 0, chunk.length, cur.written);
+      const write = writeFully(cur.handle, chunk, cur.written);
       write.catch(() => undefined); // awaited below or in finish(); never an unhandled rejection
       cur.writes.push(write);
     }
@@ -90,8 +98,18 @@ export class ArtifactStager {
     if (cur.writes.length >= WRITES_IN_FLIGHT) await cur.writes.shift();
   }
 
-  /** The volume reader's sink: takes one entry's bytes. */
+  /** The volume reader's sink: takes one entry's bytes (a full disk becomes E_NO_SPACE). */
   readonly sink = async (entry: VolumeEntry, data: AsyncIterable<Buffer>): Promise<void> => {
+    try {
+      await this.take(entry, data);
+    } catch (e) {
+      if (!isNoSpace(e) || !this.dir) throw e;
+      const a = this.artifacts[entry.artifact];
+      throw noSpaceError(e, `staging ${a ? `${a.name} ${a.version}` : 'an artifact'}`, this.dir);
+    }
+  };
+
+  private async take(entry: VolumeEntry, data: AsyncIterable<Buffer>): Promise<void> {
     if (entry.offset === 0) this.current = await this.open(entry.artifact);
     const cur = this.current;
     if (!cur || cur.index !== entry.artifact || cur.received !== entry.offset) {
@@ -107,19 +125,30 @@ export class ArtifactStager {
       await cur.rebuilder?.finish(emit);
       await this.finish(cur);
     }
-  };
+  }
 
   private async finish(cur: Open): Promise<void> {
     this.current = null;
-    await cur.rebuilder?.close();
-    const digests = await cur.hasher.digest();
-    if (cur.handle) {
-      for (const w of cur.writes.splice(0)) await w;
-      await cur.handle.sync();
-      await cur.handle.close();
+    let digests: Digests;
+    let closed = false;
+    try {
+      await cur.rebuilder?.close();
+      digests = await cur.hasher.digest();
+      if (cur.handle) {
+        for (const w of cur.writes.splice(0)) await w;
+        await cur.handle.sync();
+        await cur.handle.close();
+      }
+      closed = true;
+    } finally {
+      // A write that failed (a full disk) must not leave the file open: its blocks would stay taken after removal.
+      if (!closed) {
+        await Promise.allSettled(cur.writes.splice(0));
+        await cur.handle?.close().catch(() => undefined);
+      }
     }
     const a = cur.artifact;
-    const where = { check: 'artifact-digest', artifact: `${a.name}@${a.version}` };
+    const where = { check: 'artifact-digest', artifact: subjectName(a) };
     const what = a.delta
       ? `${a.name} ${a.version}, rebuilt from the bundle and the base ${a.delta.base.name} ${a.delta.base.version} in the image store,`
       : `${a.name} ${a.version}`;
@@ -131,7 +160,10 @@ export class ArtifactStager {
     this.staged.push({ index: cur.index, artifact: a, file: cur.file, digests });
   }
 
-  /** Closes whatever is still open (after a failure). */
+  /**
+   * After a failure: closes whatever is still open and removes every file written, at once (before the refusal is
+   * audited: on a full disk the audit log needs the room the staged files took).
+   */
   async abort(): Promise<void> {
     const cur = this.current;
     this.current = null;
@@ -141,5 +173,20 @@ export class ArtifactStager {
       await cur.rebuilder?.close();
       await cur.hasher.digest().catch(() => undefined);
     }
+    await Promise.all([...this.written].map((f) => fs.promises.rm(f, { force: true })));
+  }
+}
+
+/** Writes all of `chunk` at `position` (a short write, as a filling disk makes, is continued, not lost). */
+async function writeFully(handle: fs.promises.FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < chunk.length) {
+    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
+    if (bytesWritten <= 0) {
+      throw Object.assign(new Error(`write returned ${bytesWritten} bytes at offset ${position + done}`), {
+        code: 'ENOSPC',
+      });
+    }
+    done += bytesWritten;
   }
 }

@@ -1,14 +1,16 @@
 /**
  * `ecluse store check [--repair]`: compares the catalog, the image files and their hashes. Reports images whose file is
  * missing, of the wrong size or with other digests; files in the store no catalog row names (left by a crash between
- * a rename and its commit); and staging folders of imports whose process is gone. `--repair` removes only the last two
- * kinds (never an image the catalog names), under the same write lock promotion takes.
+ * a rename and its commit); and staging folders of imports whose process is gone (the next import removes those too).
+ * `--repair` removes only the last two kinds (never an image the catalog names), under the same write lock promotion
+ * takes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { HashPool } from '../sneakernet/digests.js';
 import { appendAudit } from './audit.js';
 import type { Site } from './site.js';
+import { orphanStaging } from './staging-area.js';
 
 export interface StoreProblem {
   kind: 'missing-file' | 'size-mismatch' | 'digest-mismatch' | 'orphan-file' | 'orphan-staging';
@@ -31,15 +33,6 @@ interface Row {
   checksum: string | null;
   os_hash_value: string | null;
   sha256: string | null;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function digestFile(pool: HashPool, file: string) {
@@ -113,10 +106,7 @@ export async function checkStore(site: Site, o: { repair: boolean; quick?: boole
       if (o.repair) fs.rmSync(file, { recursive: true, force: true });
       problems.push({ kind: 'orphan-file', path: file, detail: 'no catalog row names this file', repaired: o.repair });
     }
-    for (const name of fs.existsSync(site.home.staging) ? fs.readdirSync(site.home.staging) : []) {
-      const pid = Number(/^import-([0-9]+)-/.exec(name)?.[1] ?? NaN);
-      if (Number.isInteger(pid) && processAlive(pid)) continue;
-      const dir = path.join(site.home.staging, name);
+    for (const dir of orphanStaging(site)) {
       if (o.repair) fs.rmSync(dir, { recursive: true, force: true });
       problems.push({
         kind: 'orphan-staging',

@@ -19,11 +19,12 @@ import {
   verifyOpenPgp,
   verifySigstoreBlob,
 } from '../keys/vendor.js';
-import type { CheckRecord } from './freshness.js';
+import { passed, type CheckRecord } from './checks.js';
 import type { Placement } from './policy/admission.js';
 import type { ActivePolicy } from './policy/store.js';
 import type { StagedArtifact } from './staging.js';
 import { checkGlanceEvidence } from './vendor-evidence-glance.js';
+import { subjectName } from '../sneakernet/subject.js';
 
 function splitKeys(keys: string[]): { openpgp: Buffer[]; pem: string[] } {
   const openpgp: Buffer[] = [];
@@ -44,7 +45,7 @@ export async function checkVendorEvidence(
 ): Promise<CheckRecord[]> {
   const checked: string[] = [];
   for (const [index, a] of statement.predicate.artifacts.entries()) {
-    const id = `${a.name}@${a.version}`;
+    const id = subjectName(a);
     const ruleName = placements.find((p) => p.artifact === id)?.rule;
     const rule = policy.policy.rules.find((r) => r.name === ruleName);
     if (!rule?.vendorKeys) continue;
@@ -107,7 +108,5 @@ export async function checkVendorEvidence(
       checked.push(`${id} (Sigstore ${keyId.slice(0, 12)})`);
     }
   }
-  return checked.length
-    ? [{ check: 'vendor-evidence', outcome: 'pass', detail: `vendor signatures verified: ${checked.join(', ')}` }]
-    : [];
+  return checked.length ? [passed('vendor-evidence', `vendor signatures verified: ${checked.join(', ')}`)] : [];
 }

@@ -155,7 +155,9 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
           process.exit(0);
         } catch (e) {
           site?.db.close();
-          await report(ctx(), () => Promise.reject(e));
+          await report(ctx(), async () => {
+            throw e;
+          });
         }
       },
     );

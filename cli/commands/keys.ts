@@ -129,7 +129,8 @@ export function registerKeys(program: Command, ctx: () => CommandContext): void 
     .command('rotate-root')
     .description(
       'replace the site root (a ceremony): a new root key, announced by a document signed by the old and the new root;\n' +
-        'the signers are certified again by the new root (they keep their keys), the revocation list is signed again.\n' +
+        'the signers are certified again by the new root (they keep their keys; a revoked signer is not), the\n' +
+        'revocation list is signed again.\n' +
         'Every later export carries the root documents; import stations follow them version by version.',
     )
     .requiredOption('--keys <KEYDIR>', 'the key folder made by "ecluse keys init" (its root/ is needed)')
@@ -147,7 +148,12 @@ export function registerKeys(program: Command, ctx: () => CommandContext): void 
         });
         return {
           json: r,
-          human: `site root version ${r.version} (key ${r.rootKeyId.slice(0, 16)}); signers certified again: ${r.signers.join(', ') || 'none'}`,
+          human: [
+            `site root version ${r.version} (key ${r.rootKeyId.slice(0, 16)}); signers certified again: ${r.signers.join(', ') || 'none'}`,
+            ...(r.notCertified.length > 0
+              ? [`not certified again (revoked): ${r.notCertified.join(', ')}; they stay on the revocation list`]
+              : []),
+          ],
         };
       });
     });

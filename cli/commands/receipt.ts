@@ -38,7 +38,13 @@ export function registerReceipt(program: Command, ctx: () => CommandContext, hom
           const r = await exportReceipt(s, o.to);
           return {
             json: { receipt: r },
-            human: `receipt ${r.number} of site ${s.siteId} written to ${r.file}: ${r.stations.map((x) => `${x.station} #${x.sequence}`).join(', ') || 'no bundle yet'}, ${r.inventory} artifact(s)`,
+            human: [
+              `receipt ${r.number} of site ${s.siteId} written to ${r.file}: ${r.stations.map((x) => `${x.station} #${x.sequence}`).join(', ') || 'no bundle yet'}, ${r.inventory} artifact(s)`,
+              ...r.gaps.map(
+                (g) =>
+                  `  gap: ${g.station} #${g.sequence} ${g.refusedWith ? `refused here (${g.refusedWith})` : 'never arrived'}`,
+              ),
+            ],
           };
         } finally {
           s.db.close();

@@ -1,18 +1,40 @@
 /** The import station: `site init`, `inspect`, `verify`, `import`, `serve`. */
 import type { Command } from 'commander';
-import path from 'node:path';
 import { inspectMedia } from '../../sneakernet/inspect.js';
 import { EcluseError } from '../../sneakernet/errors.js';
-import { runImport, type ImportOutcome } from '../../verifier/import.js';
+import { parseByteSize } from '../../sneakernet/volume-plan.js';
+import { pushPromoted, runImport, type ImportOutcome, type TargetOutcome } from '../../verifier/import.js';
 import { imageSigner } from '../../verifier/image-signature.js';
 import { initSite, openSite } from '../../verifier/site.js';
 import { receiptKey } from '../../verifier/receipts.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
+import { interruptible } from '../interrupt.js';
 import { progressBar } from '../progress.js';
+import { registerSiteSettings } from './site-settings.js';
 
-function outcomeJson(r: ImportOutcome) {
-  return { bundle: r.bundle, checks: r.checks, images: r.images, artifacts: r.artifacts };
+function outcomeJson(r: ImportOutcome, targets: TargetOutcome[]) {
+  return {
+    bundle: r.bundle,
+    chain: r.chain,
+    checks: r.checks,
+    images: r.images,
+    alreadyHere: r.alreadyHere,
+    artifacts: r.artifacts,
+    targets,
+  };
+}
+
+function chainLine(r: ImportOutcome): string[] {
+  if (r.chain.position === 'ahead') {
+    const m = r.chain.missing;
+    return [
+      `  gap: bundle(s) ${m.join(', ')} of station ${r.bundle.station} not imported (named in the audit log, the status and the next receipt)`,
+    ];
+  }
+  if (r.chain.position === 'late')
+    return [`  late: fills a gap, named as predecessor by the accepted #${r.chain.successor}`];
+  return [];
 }
 
 export function registerStation(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
@@ -36,7 +58,7 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
         // And the receipt key, printed now so the operator can carry it out to pin at the export station.
         const receipt = receiptKey(s);
         s.db.close();
-        const pubFile = path.join(s.home.root, 'receipts', 'receipt-key.pub.pem');
+        const pubFile = s.home.receiptKey.pub;
         return {
           json: {
             site: s.siteId,
@@ -52,6 +74,8 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
         };
       });
     });
+
+  registerSiteSettings(site, ctx, home);
 
   program
     .command('inspect')
@@ -93,23 +117,50 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
           ? 'run every check of an import, changing nothing (reads every byte)'
           : 'verify the bundle on the media, stage its images privately and promote them atomically; audited',
       )
-      .argument('<MEDIA_DIR>', 'where the media is mounted')
+      .argument('<MEDIA_DIR...>', 'where the media is mounted; several folders when the bundle spans several media')
       .option('--bundle <ID>', 'the bundle to take when the media holds several')
+      .option('--read-rate <SIZE>', 'read the media at most this fast per second, e.g. 50M (default: no limit)')
       .addHelpText(
         'after',
-        `\nExit status: 0 ${mode === 'verify' ? 'all checks passed' : 'imported'}, 1 refused (the line names the check and its E_ code), 2 bad usage, 3 local failure.\n\nExample:\n  ecluse ${mode} /run/ecluse/media/sdb1 --json\n`,
+        `\nA bundle written over several media (export --to A --to B ...) is ${mode === 'verify' ? 'verified' : 'imported'} from all of them at once:
+give every folder, in any order; each volume is read where it lies. Ctrl-C stops cleanly: nothing is kept${mode === 'import' ? ',\nthe staging folder is removed and the interruption is audited' : ''}.
+
+Exit status: 0 ${mode === 'verify' ? 'all checks passed' : 'imported'}, 1 refused (the line names the check and its E_ code), 2 bad usage, 3 local failure
+(E_NO_SPACE, E_INTERRUPTED, ...).
+
+Examples:
+  ecluse ${mode} /run/ecluse/media/sdb1 --json
+  ecluse ${mode} /run/ecluse/media/sdb1 /run/ecluse/media/sdc1 /run/ecluse/media/sdd1
+`,
       )
-      .action(async (media: string, o: { bundle?: string }) => {
+      .action(async (media: string[], o: { bundle?: string; readRate?: string }) => {
         await report(ctx(), async () => {
+          const readRate = o.readRate === undefined ? undefined : parseByteSize(o.readRate);
+          if (readRate === 0) throw new EcluseError('E_USAGE', '--read-rate must be more than 0 bytes per second');
           const s = openSite(resolveHome(home()));
           const bar = progressBar(mode === 'verify' ? 'verifying' : 'importing', !ctx().json);
+          const next =
+            mode === 'import'
+              ? 'nothing was promoted and the staging folder was removed; run the import again'
+              : 'nothing was changed; run the verification again';
           try {
-            const r = await runImport(s, { media, bundleId: o.bundle, mode, onProgress: (d, t) => bar.update(d, t) });
+            const r = await interruptible({ what: mode, next }, (signal) =>
+              runImport(s, {
+                media,
+                bundleId: o.bundle,
+                mode,
+                signal,
+                ...(readRate ? { readRate } : {}),
+                onProgress: (d, t) => bar.update(d, t),
+              }),
+            );
             bar.stop();
+            // The site's own Glance targets, after the commit (none configured: nothing); a failure is reported.
+            const targets = mode === 'import' ? await pushPromoted(s, r) : [];
             const b = r.bundle;
             const head = `bundle ${b.station} #${b.sequence} (${b.id}) signed by ${b.signers.join(', ')}`;
             return {
-              json: outcomeJson(r),
+              json: outcomeJson(r, targets),
               human:
                 mode === 'verify'
                   ? [
@@ -118,7 +169,16 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
                     ]
                   : [
                       `${head}: imported`,
+                      ...chainLine(r),
                       ...r.images.map((i) => `  image ${i.id} ${i.name} ${i.version} (${formatBytes(i.size)})`),
+                      ...r.alreadyHere.map(
+                        (a) => `  ${a.name} ${a.version} already here (same digest): not promoted again`,
+                      ),
+                      ...targets.map((t) =>
+                        t.outcome === 'pushed'
+                          ? `  pushed image ${t.imageId} to target ${t.target} as ${t.remoteId ?? '?'}`
+                          : `  E_TARGET: push of image ${t.imageId} to target ${t.target} failed: ${t.error ?? ''}; retry with "ecluse target push"`,
+                      ),
                     ],
             };
           } finally {
@@ -150,6 +210,7 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
       const server = await startGlanceServer({
         db: s.db,
         imagesDir: s.home.images,
+        stagingDir: s.home.staging,
         host: m[1].replace(/^\[|\]$/g, ''),
         port: Number(m[2]),
       });

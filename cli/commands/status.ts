@@ -1,6 +1,9 @@
 /** `ecluse status`: what the import daemon is doing, for the operator at the station. */
 import type { Command } from 'commander';
+import fs from 'node:fs';
+import { gaps, type Gap } from '../../verifier/accepted-state.js';
 import { readStatus } from '../../verifier/daemon/status.js';
+import { dbPath, openDb } from '../../verifier/db.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 
@@ -12,12 +15,15 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
     )
     .addHelpText(
       'after',
-      '\nWith --json: {"ok":true,"status":{"state":"idle|reading|importing|waiting|stopped","message",...}}.\n' +
+      '\nWith --json: {"ok":true,"status":{"state":"idle|reading|importing|waiting|stopped","message",...},\n' +
+        '"gaps":[{"station","sequence","refusedWith"}]} (bundles below a station\'s last accepted one, not imported).\n' +
         '\nExample:\n  ecluse --home /var/lib/ecluse status\n',
     )
     .action(async () => {
       await report(ctx(), async () => {
-        const s = readStatus(resolveHome(home()));
+        const h = resolveHome(home());
+        const s = readStatus(h);
+        const missing = gapsAt(h);
         const human = [`${s.state}: ${s.message}`];
         const p = s.progress;
         if (p) {
@@ -29,7 +35,24 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
         for (const w of s.waiting) human.push(`  ${w.message} (have ${w.have.length} of ${w.volumes})`);
         for (const m of s.media) human.push(`  medium ${m.mountPoint} (${m.device}): ${m.state}, ${m.message}`);
         if (s.last) human.push(`  last: ${s.last.outcome} at ${s.last.at}: ${s.last.message}`);
-        return { json: { status: s }, human };
+        for (const g of missing) {
+          human.push(
+            `  gap: bundle ${g.station} #${g.sequence} not imported (${g.refusedWith ? `refused here: ${g.refusedWith}` : 'never arrived'}); later bundles were accepted`,
+          );
+        }
+        return { json: { status: s, gaps: missing }, human };
       });
     });
+}
+
+/** The gaps of the import station at `home` (none when it has no database yet). */
+function gapsAt(home: string): Gap[] {
+  if (!fs.existsSync(dbPath(home))) return [];
+  const db = openDb(home, { readonly: true });
+  try {
+    const hasBundles = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stations'").get();
+    return hasBundles ? gaps(db) : [];
+  } finally {
+    db.close();
+  }
 }

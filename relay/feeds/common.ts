@@ -28,15 +28,14 @@ export const commonFeedFields = {
 
 /** Adds an issue when `pattern` is not a regular expression with a capturing group. */
 export function checkVersionPattern(pattern: string, ctx: z.RefinementCtx): void {
+  let problem: string | null = null;
   try {
-    const re = new RegExp(pattern);
-    if (!/\((?!\?)/.test(re.source)) throw new Error('it has no capturing group');
+    if (!/\((?!\?)/.test(new RegExp(pattern).source)) problem = 'it has no capturing group';
   } catch (e) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['versionPattern'],
-      message: `not a usable regular expression: ${(e as Error).message}`,
-    });
+    problem = (e as Error).message;
+  }
+  if (problem !== null) {
+    ctx.addIssue({ code: 'custom', path: ['versionPattern'], message: `not a usable regular expression: ${problem}` });
   }
 }
 

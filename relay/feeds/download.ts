@@ -151,7 +151,8 @@ function stallWatch(ms: number): { signal: AbortSignal; alive(): void; stop(): v
       if (Date.now() - last < ms) return;
       stalled = true;
       clearInterval(timer);
-      controller.abort(new Error(`no byte arrived for ${seconds(ms)} s`));
+      // The reason never reaches an operator: download() turns a stall into E_FEED (run fetch again to resume).
+      controller.abort(new DOMException(`no byte arrived for ${seconds(ms)} s`, 'TimeoutError'));
     },
     Math.min(ms, 1000),
   );

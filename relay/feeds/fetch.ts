@@ -26,31 +26,12 @@ import { sniffDiskFormat } from '../disk-format.js';
 import { listFeeds, versionOf, type Feed, type MirrorFeedConfig } from './config.js';
 import { download, joinSource, listSource, readSmall } from './download.js';
 import { evidenceDir, keepRelease, partialPath, type EvidenceFile, type FetchedRelease } from './evidence-files.js';
+import type { FetchOptions, FetchResult } from './fetch-result.js';
 import { fetchGlanceFeed } from './glance-fetch.js';
 
 export type { FetchedRelease } from './evidence-files.js';
 
-export interface FeedRefusal {
-  feed: string;
-  file: string | null;
-  code: string;
-  message: string;
-}
-
-export interface FetchResult {
-  fetched: FetchedRelease[];
-  /** Releases already in the catalog. */
-  present: Array<{ feed: string; name: string; version: string }>;
-  refused: FeedRefusal[];
-}
-
-export interface FetchOptions {
-  feed?: string;
-  onFile?: (feed: string, file: string) => void;
-  onProgress?: (done: number, total: number) => void;
-  /** A download with no byte for this long stops (resumable); default STALL_TIMEOUT_MS. */
-  stallTimeoutMs?: number;
-}
+export type { FeedRefusal, FetchOptions, FetchResult } from './fetch-result.js';
 
 interface Candidate {
   file: string;

@@ -7,13 +7,13 @@
  * listing with an error rather than a loop. The token, when there is one, goes in X-Auth-Token; redirects are refused
  * so that it never follows one elsewhere.
  */
-import { CORE_ATTRIBUTES } from '../../verifier/glance/record.js';
 import picomatch from 'picomatch';
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { LIMITS } from '../../sneakernet/limits.js';
 import { parseBoundedJson } from '../../sneakernet/statement.js';
 import { GLANCE_IMAGE_ID } from '../../sneakernet/evidence.js';
+import { CORE_ATTRIBUTES } from '../../sneakernet/glance-vocabulary.js';
 import { readBoundedBody } from './download.js';
 import { glanceSource, type GlanceFeedConfig, type ResolvedGlanceConfig } from './glance-config.js';
 

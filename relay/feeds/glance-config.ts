@@ -210,13 +210,20 @@ export function readToken(c: GlanceFeedConfig): string | undefined {
       throw new EcluseError('E_FEED', `feed ${c.name}: the environment variable ${c.tokenEnv} holds no token`);
     }
   } else if (c.tokenFile !== undefined) {
+    let size: number;
     try {
-      if (fs.statSync(c.tokenFile).size > 16 * 1024) throw new Error('it is larger than 16 KiB');
-      token = fs.readFileSync(c.tokenFile, 'utf8');
+      size = fs.statSync(c.tokenFile).size;
+      token = size > 16 * 1024 ? '' : fs.readFileSync(c.tokenFile, 'utf8');
     } catch (e) {
       throw new EcluseError(
         'E_FEED',
         `feed ${c.name}: cannot read the token file ${c.tokenFile}: ${(e as Error).message}`,
+      );
+    }
+    if (size > 16 * 1024) {
+      throw new EcluseError(
+        'E_FEED',
+        `feed ${c.name}: cannot read the token file ${c.tokenFile}: it is larger than 16 KiB`,
       );
     }
   } else return undefined;

@@ -32,7 +32,7 @@ import { asVersion, versionOf } from './common.js';
 import type { Feed } from './config.js';
 import { download, type Tap } from './download.js';
 import { keepRelease, partialPath, type FetchedRelease } from './evidence-files.js';
-import type { FetchOptions, FetchResult } from './fetch.js';
+import type { FetchOptions, FetchResult } from './fetch-result.js';
 import { GlanceSource, listQuery, selects, type GlanceImage } from './glance-api.js';
 import { KeystoneSession } from './keystone.js';
 import { readToken, requiresSignature, type GlanceFeedConfig, type PinnedGlanceCertificate } from './glance-config.js';

@@ -55,12 +55,14 @@ function readSecret(c: GlanceFeedConfig, k: KeystoneAuth): string {
     }
   } else {
     const file = k.applicationCredentialSecretFile as string;
+    let size: number;
     try {
-      if (fs.statSync(file).size > 4096) throw new Error('it is larger than 4 KiB');
-      secret = fs.readFileSync(file, 'utf8');
+      size = fs.statSync(file).size;
+      secret = size > 4096 ? '' : fs.readFileSync(file, 'utf8');
     } catch (e) {
       throw keystoneError(c, `cannot read the secret file ${file}: ${(e as Error).message}`);
     }
+    if (size > 4096) throw keystoneError(c, `cannot read the secret file ${file}: it is larger than 4 KiB`);
   }
   secret = secret.trim();
   if (secret === '' || /[\r\n]/.test(secret)) throw keystoneError(c, 'the secret is empty or not on one line');

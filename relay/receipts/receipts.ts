@@ -25,6 +25,7 @@ import {
 import { keyIdOf } from '../../keys/keyid.js';
 import { cryptoValid } from '../../keys/verify.js';
 import type { RelayDb, RelayHome } from '../catalog.js';
+import { recordEvent } from '../events.js';
 import { isoSeconds } from '../../sneakernet/statement.js';
 
 const SITE = /^[A-Za-z0-9][A-Za-z0-9._+:~-]{0,254}$/;
@@ -74,8 +75,10 @@ export interface Acknowledgement {
   sequence: number;
   /** sha256 of every artifact the site's store holds from bundles. */
   inventory: Set<string>;
-  /** The receipt's recent refusals. */
-  refused: Array<{ bundleId: string | null; code: string; message: string }>;
+  /** The receipt's recent refusals (of any station's bundles: artifact refusals matter whoever sent them). */
+  refused: Receipt['refused'];
+  /** Bundles of this station below `sequence` the site has not accepted (missing, or refused and not since). */
+  gaps: Array<{ sequence: number; refusedWith: string | null }>;
 }
 
 /** What the newest receipt taken from `site` says, or null when no receipt was taken (receipts not in use). */
@@ -89,7 +92,10 @@ export function acknowledgement(db: RelayDb, site: string, station: string): Ack
     issued: row.issued,
     sequence: r.stations.find((s) => s.station === station)?.sequence ?? 0,
     inventory: new Set(r.inventory.artifacts.map((a) => a.sha256)),
-    refused: r.refused.map((x) => ({ bundleId: x.bundleId, code: x.code, message: x.message })),
+    refused: r.refused,
+    gaps: (r.gaps ?? [])
+      .filter((g) => g.station === station)
+      .map((g) => ({ sequence: g.sequence, refusedWith: g.refusedWith })),
   };
 }
 
@@ -145,11 +151,11 @@ export function verifyReceipt(db: RelayDb, station: string, file: string, bytes:
   const mine = r.stations.find((s) => s.station === station);
   if (mine) {
     const made = db
-      .prepare('SELECT bundle_id, statement_sha256, site FROM exports WHERE sequence = ?')
-      .get(mine.sequence) as { bundle_id: string; statement_sha256: string; site: string } | undefined;
+      .prepare('SELECT bundle_id, statement_sha256, site FROM exports WHERE site = ? AND sequence = ?')
+      .get(r.site, mine.sequence) as { bundle_id: string; statement_sha256: string; site: string } | undefined;
     if (!made || made.bundle_id !== mine.bundleId || made.statement_sha256 !== mine.statementSha256) {
       throw refuse(
-        `it acknowledges bundle ${station} #${mine.sequence} (${mine.bundleId}), which this station never wrote`,
+        `it acknowledges bundle ${station} #${mine.sequence} for site ${r.site} (${mine.bundleId}), which this station never wrote`,
         file,
       );
     }
@@ -200,6 +206,11 @@ export async function importReceipts(home: RelayHome, media: string): Promise<Ta
     home.db
       .prepare('INSERT INTO receipts (site, number, issued, acknowledged, payload, taken_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(r.site, r.number, r.issued, acknowledged, JSON.stringify(r), now());
+    recordEvent(home.db, 'receipt.taken', {
+      site: r.site,
+      subject: `receipt ${r.number}`,
+      details: { acknowledged, refused: r.refused.length, gaps: r.gaps?.length ?? 0 },
+    });
     out.push({ ...summary, status: 'taken' });
   }
   return out;

@@ -70,7 +70,7 @@ export function shape(v: unknown): unknown {
     return [...new Set(v.map((x) => JSON.stringify(shape(x))))].sort().map((s) => JSON.parse(s) as unknown);
   if (typeof v === 'object') {
     return Object.fromEntries(
-      Object.keys(v as object)
+      Object.keys(v)
         .sort()
         .map((k) => [k, shape((v as Record<string, unknown>)[k])]),
     );
@@ -127,7 +127,7 @@ function normalizeBody(v: unknown, base: string, o: CompareOptions): unknown {
     }
     if (obj['import-methods'] && typeof obj['import-methods'] === 'object') {
       difference('no-import-methods');
-      obj['import-methods'] = { ...(obj['import-methods'] as object), value: '<METHODS>' };
+      obj['import-methods'] = { ...obj['import-methods'], value: '<METHODS>' };
     }
     if (Array.isArray(obj.stores)) {
       difference('store-id');
@@ -135,7 +135,7 @@ function normalizeBody(v: unknown, base: string, o: CompareOptions): unknown {
     }
     if (typeof obj.message === 'string' && 'code' in obj && 'title' in obj && o.messageFirstLine) {
       difference('schema-error-detail');
-      obj.message = (obj.message as string).split('\n')[0];
+      obj.message = obj.message.split('\n')[0];
     }
     return obj;
   }

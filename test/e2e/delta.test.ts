@@ -21,6 +21,7 @@ import {
   sha512,
   world,
   type World,
+  mediaDir,
 } from '../helpers/world.js';
 import { editAndResign } from '../helpers/hostile.js';
 import { loadSigner } from '../../keys/signer.js';
@@ -237,7 +238,7 @@ describe('content-defined deltas', () => {
     // The receipt carries the refusal out; the export station says what to do, then does it.
     await receiptBack(3);
     const blocked = await ecluse(
-      ['export', '--to', w.path('m3b'), '--site', w.site, '--signer', w.keys.signer('alice'), '--json'],
+      ['export', '--to', mediaDir(w.path('m3b')), '--site', w.site, '--signer', w.keys.signer('alice'), '--json'],
       out(),
     );
     expect(blocked.code).toBe(1);

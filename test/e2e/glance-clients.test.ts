@@ -148,7 +148,7 @@ describe.skipIf(!OUTSIDE)('ecluse serve beyond loopback', () => {
   let admin: string;
 
   beforeAll(async () => {
-    outside = await startEcluseServe(w.inside, {}, OUTSIDE!);
+    outside = await startEcluseServe(w.inside, {}, OUTSIDE);
     reader = (
       (await ecluseOk(['token', 'create', '--role', 'reader', '--json'], { home: w.inside })).json as { token: string }
     ).token;

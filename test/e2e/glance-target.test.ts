@@ -81,6 +81,13 @@ describe('staging imported images into the real Glance', () => {
     });
     expect(remote.ecluse_bundle_id).toEqual(expect.any(String));
     expect(auditSince(w.inside).some((a) => a.kind === 'target.pushed' && a.message.includes(remoteId))).toBe(true);
+    // The push result is reported by the import itself (--json `targets`) and in one audit line.
+    expect((r.json as { targets: unknown }).targets).toEqual([
+      { target: 'lab', imageId: localId, outcome: 'pushed', remoteId, error: null },
+    ]);
+    expect(auditSince(w.inside).filter((a) => a.kind === 'import.targets')).toEqual([
+      expect.objectContaining({ outcome: 'info', code: null }),
+    ]);
 
     await ecluseOk(['site', 'cert', '--der', '--out', w.path('signing.der')], { home: w.inside });
     await runClient(
@@ -115,6 +122,27 @@ describe('staging imported images into the real Glance', () => {
     const lab = list.targets.find((t) => t.name === 'lab')!.pushes;
     expect(lab.filter((p) => p.status === 'active')).toHaveLength(2);
     expect(auditSince(w.inside).filter((a) => a.kind === 'target.push-attempt-failed')).toHaveLength(3);
+    const localId = (r.json as { images: { id: string }[] }).images[0]!.id;
+    expect((r.json as { targets: unknown[] }).targets).toEqual(
+      expect.arrayContaining([
+        { target: 'lab', imageId: localId, outcome: 'pushed', remoteId: expect.any(String), error: null },
+        {
+          target: 'dead',
+          imageId: localId,
+          outcome: 'failed',
+          remoteId: null,
+          error: expect.stringContaining('failed after 3 attempts'),
+        },
+      ]),
+    );
+    expect(
+      auditSince(w.inside)
+        .filter((a) => a.kind === 'import.targets')
+        .pop(),
+    ).toMatchObject({
+      outcome: 'fail',
+      code: 'E_TARGET',
+    });
     // retrying by hand fails the same way, with E_TARGET and exit 3
     const retry = await ecluse(['target', 'push', '--target', 'dead', '--json'], { home: w.inside });
     expect(retry.code).toBe(3);

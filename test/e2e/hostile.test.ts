@@ -50,6 +50,7 @@ import {
   world,
   type RunResult,
   type World,
+  mediaDir,
 } from '../helpers/world.js';
 import { LIMITS } from '../../sneakernet/limits.js';
 
@@ -69,6 +70,19 @@ afterAll(() => {
   for (const w of worlds) w.cleanup();
   site?.cleanup();
 });
+
+/** The recovery a refusal's line ends with when the export station must act (verifier/refusal.ts). */
+const resend = (w: World, n: number) =>
+  `; export it again outside: ecluse export --resend ${n} --site ${w.site} --to MEDIA`;
+const replace = (w: World, n: number) =>
+  `; export a replacement outside: ecluse export --replace ${n} --site ${w.site} --to MEDIA`;
+/** Before the statement is verified its sequence is not known for certain: the command says where to read it. */
+const UNKNOWN_N = ' (N: the bundle\'s sequence, shown by "ecluse inspect MEDIA")';
+const resendUnknown = (w: World) =>
+  `; export it again outside: ecluse export --resend N --site ${w.site} --to MEDIA${UNKNOWN_N}`;
+const resignUnknown = (w: World) =>
+  `; sign it again outside with enough trusted signers: ecluse export --resend N --site ${w.site} --to MEDIA --signer DIR --signer DIR${UNKNOWN_N}`;
+const escapeRe = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 async function fresh(): Promise<World> {
   const w = await world({ keys: site.keys });
@@ -108,7 +122,7 @@ describe('hostile signatures', () => {
     });
     const r = await expectImportRefused(w, media, 'E_SIGNATURE');
     expect(messageOf(r)).toBe(
-      `signature 1 of 1 (key ${short(site.alice.keyId)}, signer alice) does not verify over the statement`,
+      `signature 1 of 1 (key ${short(site.alice.keyId)}, signer alice) does not verify over the statement${resendUnknown(w)}`,
     );
   });
 
@@ -132,14 +146,14 @@ describe('hostile signatures', () => {
     writeSignature(bundle, await signatureBy(site.bob, Buffer.from(JSON.stringify(statement))));
     writeCertificate(bundle, site.bob);
     const r = await expectImportRefused(w, media, 'E_SIGNATURE');
-    expect(messageOf(r)).toBe('the signatures are over different statements');
+    expect(messageOf(r)).toBe(`the signatures are over different statements${resendUnknown(w)}`);
   });
 
   it('E_THRESHOLD: threshold minus one (site requires 2, bundle signed by alice only)', async () => {
     const { w, media } = await exported();
     const home = await insideWithThreshold(w, 2);
     const r = await expectImportRefused(w, media, 'E_THRESHOLD', home);
-    expect(messageOf(r)).toBe('2 distinct trusted signers required, 1 found');
+    expect(messageOf(r)).toBe(`2 distinct trusted signers required, 1 found${resignUnknown(w)}`);
   });
 
   it("E_UNTRUSTED_SIGNER: threshold minus one where the missing signer is another site's (alice + mallory of 2)", async () => {
@@ -198,7 +212,18 @@ describe('hostile signatures', () => {
     fs.cpSync(site.keys.signer('alice'), again, { recursive: true });
     const media = w.path('media');
     const r = await ecluse(
-      ['export', '--to', media, '--site', w.site, '--signer', site.keys.signer('alice'), '--signer', again, '--json'],
+      [
+        'export',
+        '--to',
+        mediaDir(media),
+        '--site',
+        w.site,
+        '--signer',
+        site.keys.signer('alice'),
+        '--signer',
+        again,
+        '--json',
+      ],
       { home: w.outside },
     );
     expect(r.code, r.stderr).toBe(2);
@@ -214,7 +239,7 @@ describe('hostile signatures', () => {
     writeCertificate(bundle, site.alice); // a certificate with no signature is allowed and ignored
     const r = await expectImportRefused(w, media, 'E_UNTRUSTED_SIGNER');
     expect(messageOf(r)).toBe(
-      `signature 1 of 1 was made by key ${short(site.stranger.keyId)} whose certificate is not on the media (no certificates/<key-id>.pem) (1 distinct trusted signer required, 0 found)`,
+      `signature 1 of 1 was made by key ${short(site.stranger.keyId)} whose certificate is not on the media (no certificates/<key-id>.pem) (1 distinct trusted signer required, 0 found)${resignUnknown(w)}`,
     );
   });
 
@@ -258,7 +283,7 @@ describe('hostile signatures', () => {
     const r = await expectImportRefused(w, media, 'E_REVOKED');
     expect(messageOf(r)).toMatch(
       new RegExp(
-        `^signature 1 of 1 was made by key ${site.revoked.keyId.slice(0, 12)}…, signer carol, revoked on \\S+ \\(hostile fixture: key stolen\\)$`,
+        `^signature 1 of 1 was made by key ${site.revoked.keyId.slice(0, 12)}…, signer carol, revoked on \\S+ \\(hostile fixture: key stolen\\)${escapeRe(resignUnknown(w))}$`,
       ),
     );
   });
@@ -284,7 +309,7 @@ describe('hostile clocks (libfaketime)', () => {
         [
           'export',
           '--to',
-          w.path('media-2'),
+          mediaDir(w.path('media-2')),
           '--site',
           w.site,
           '--signer',
@@ -308,7 +333,7 @@ describe('hostile clocks (libfaketime)', () => {
           'E_EXPIRED',
         );
         expect(messageOf(r), back).toBe(
-          `the statement expired at ${b2.expires} (time floor ${new Date(created1).toISOString()})`,
+          `the statement expired at ${b2.expires} (time floor ${new Date(created1).toISOString()})${replace(w, 2)}`,
         );
       }
     },
@@ -319,7 +344,7 @@ describe('hostile clocks (libfaketime)', () => {
     await w.addImage('img', '1', 64 * KiB);
     const media = w.path('media');
     const out = await ecluseOk(
-      ['export', '--to', media, '--site', w.site, '--signer', site.keys.signer('alice'), '--json'],
+      ['export', '--to', mediaDir(media), '--site', w.site, '--signer', site.keys.signer('alice'), '--json'],
       { home: w.outside, env: fakeTimeEnv('+2d') },
     );
     const created = (out.json as { bundle: { created: string } }).bundle.created;
@@ -340,7 +365,7 @@ describe('hostile volumes', () => {
     expect(fs.statSync(other.volume(1)).size).toBe(fs.statSync(bundle.volume(1)).size);
     fs.copyFileSync(other.volume(1), bundle.volume(1));
     const r = await expectImportRefused(w, media, 'E_DIGEST');
-    expect(messageOf(r)).toBe('volume vol-0001.tar does not match the sha256 in the signed statement');
+    expect(messageOf(r)).toBe(`volume vol-0001.tar does not match the sha256 in the signed statement${resend(w, 1)}`);
   });
 
   it('E_DIGEST: a tar header whose size field claims more than the statement (checksum fixed up)', async () => {
@@ -348,7 +373,7 @@ describe('hostile volumes', () => {
     const size = tarHeaderSize(bundle.volume(1));
     setTarHeaderSize(bundle.volume(1), 0, size + 64 * BLOCK);
     const r = await expectImportRefused(w, media, 'E_DIGEST');
-    expect(messageOf(r)).toBe('volume vol-0001.tar does not match the sha256 in the signed statement');
+    expect(messageOf(r)).toBe(`volume vol-0001.tar does not match the sha256 in the signed statement${resend(w, 1)}`);
   });
 
   it('E_SIZE: the same oversized header claim in a volume whose sha256 was re-signed by alice', async () => {
@@ -360,7 +385,7 @@ describe('hostile volumes', () => {
     const r = await expectImportRefused(w, media, 'E_SIZE');
     const entry = volumesOf(statementOf(bundle))[0]!.entries[0]!;
     expect(messageOf(r)).toBe(
-      `vol-0001.tar: entry ${entry.path} claims ${size + 64 * BLOCK} bytes, the statement says ${size}`,
+      `vol-0001.tar: entry ${entry.path} claims ${size + 64 * BLOCK} bytes, the statement says ${size}${replace(w, 1)}`,
     );
   });
 
@@ -430,7 +455,7 @@ describe('hostile media layout', () => {
     fs.rmSync(bundle.volume(1));
     fs.symlinkSync('/etc/passwd', bundle.volume(1));
     const r = await expectImportRefused(w, media, 'E_FORMAT');
-    expect(messageOf(r)).toBe('volume vol-0001.tar is a symbolic link');
+    expect(messageOf(r)).toBe(`volume vol-0001.tar is a symbolic link${resend(w, 1)}`);
   });
 
   /**
@@ -458,7 +483,7 @@ describe('hostile media layout', () => {
     fs.rmSync(bundle.volume(1));
     mkfifo(bundle.volume(1));
     const r = await expectRefusedNotHung(w, media, 'E_FORMAT');
-    expect(messageOf(r)).toBe('volume vol-0001.tar is not a regular file');
+    expect(messageOf(r)).toBe(`volume vol-0001.tar is not a regular file${resend(w, 1)}`);
   });
 
   it('E_FORMAT: a FIFO in place of a signature file is refused, not waited on', async () => {
@@ -469,13 +494,15 @@ describe('hostile media layout', () => {
     fs.rmSync(path.join(bundle.signaturesDir, sig!.name));
     mkfifo(path.join(bundle.signaturesDir, sig!.name));
     const r = await expectRefusedNotHung(w, media, 'E_FORMAT');
-    expect(messageOf(r)).toBe(`signature ${sig!.name} is not a regular file`);
+    expect(messageOf(r)).toBe(`signature ${sig!.name} is not a regular file${resendUnknown(w)}`);
   });
 
   it('E_UNEXPECTED_FILE: an unlisted file directly in the bundle folder', async () => {
     const { w, media, bundle } = await exported();
     fs.writeFileSync(path.join(bundle.root, 'notes.txt'), 'run me\n');
     const r = await expectImportRefused(w, media, 'E_UNEXPECTED_FILE');
-    expect(messageOf(r)).toBe(`bundle ${bundle.id} holds notes.txt, which format v1 does not define`);
+    expect(messageOf(r)).toBe(
+      `bundle ${bundle.id} holds notes.txt, which format v1 does not define${resendUnknown(w)}`,
+    );
   });
 });

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ecluse, ecluseOk, makeKeys, PASSPHRASE, tmpDir, type Keys } from '../helpers/world.js';
+import { ecluse, ecluseOk, makeKeys, PASSPHRASE, tmpDir, type Keys, mediaDir } from '../helpers/world.js';
 
 describe('keys passwd', () => {
   let dir: string;
@@ -55,7 +55,7 @@ describe('keys passwd', () => {
     const exportArgs = (media: string) => [
       'export',
       '--to',
-      path.join(dir, media),
+      mediaDir(path.join(dir, media)),
       '--site',
       'paris-1',
       '--signer',

@@ -4,6 +4,7 @@
  * decision.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   auditSince,
@@ -15,6 +16,7 @@ import {
   world,
   type Keys,
   type World,
+  mediaDir,
 } from '../helpers/world.js';
 
 let keys: Keys;
@@ -114,6 +116,38 @@ describe('policy', () => {
     expect((r.json as { message: string }).message).toContain('must be among bob');
   });
 
+  it('every refused artifact is named, with its rule, in the refusal and the receipt; the line ends with the replace command', async () => {
+    const w = await fresh();
+    await applyPolicy(w, DEBIAN_ONLY);
+    await w.addImage('windows-2025', '1', 4096);
+    await w.addImage('debian-13', '2', 65 * 1024);
+    await w.addImage('debian-12', '1', 4096);
+    await w.exportTo(w.path('m'), [], { signers: [keys.signer('bob')] });
+    const r = await expectImportRefused(w, w.path('m'), 'E_NOT_ALLOWED');
+    const message = (r.json as { message: string }).message;
+    expect(message).toContain('(2 artifacts refused)');
+    expect(message).toMatch(
+      new RegExp(`; export a replacement outside: ecluse export --replace 1 --site ${w.site} --to MEDIA$`),
+    );
+    await ecluseOk(['receipt', 'export', '--to', w.path('r'), '--json'], { home: w.inside });
+    const folder = path.join(w.path('r'), 'ecluse', 'receipts');
+    const signed = JSON.parse(fs.readFileSync(path.join(folder, fs.readdirSync(folder)[0]!), 'utf8')) as {
+      dsseEnvelope: { payload: string };
+    };
+    const receipt = JSON.parse(Buffer.from(signed.dsseEnvelope.payload, 'base64').toString('utf8')) as {
+      refused: Array<{ code: string; sequence: number; artifacts: unknown[] }>;
+    };
+    expect(receipt.refused).toHaveLength(1);
+    expect(receipt.refused[0]).toMatchObject({ code: 'E_NOT_ALLOWED', sequence: 1 });
+    expect(receipt.refused[0]?.artifacts).toEqual(
+      expect.arrayContaining([
+        { name: 'windows-2025', version: '1', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), rule: null },
+        { name: 'debian-13', version: '2', sha256: expect.stringMatching(/^[0-9a-f]{64}$/), rule: 'debian' },
+      ]),
+    );
+    expect(receipt.refused[0]?.artifacts).toHaveLength(2);
+  });
+
   it('an admitted artifact lands with the rule visibility, and the decision records the policy digest', async () => {
     const w = await fresh();
     const digest = await applyPolicy(w, DEBIAN_ONLY);
@@ -153,7 +187,7 @@ describe('version order (E_ROLLBACK)', () => {
     const file = w.path('other.raw');
     fs.writeFileSync(file, Buffer.alloc(2048, 7));
     await ecluseOk(['relay', 'add', file, '--name', 'debian-13', '--version', '1.2.0'], { home: otherStation });
-    await ecluseOk(['export', '--to', w.path('m2'), '--site', w.site, '--signer', keys.signer('alice')], {
+    await ecluseOk(['export', '--to', mediaDir(w.path('m2')), '--site', w.site, '--signer', keys.signer('alice')], {
       home: otherStation,
     });
     const r = await expectImportRefused(w, w.path('m2'), 'E_ROLLBACK');
@@ -179,9 +213,9 @@ describe('version order (E_ROLLBACK)', () => {
 });
 
 describe('a gap left by a refused bundle', () => {
-  it('E_SEQUENCE_GAP says the missing bundle was refused here, when, and why', async () => {
+  it('order: strict — E_SEQUENCE_GAP says the missing bundle was refused here, when, why, and how to resend it', async () => {
     const w = await fresh();
-    await applyPolicy(w, DEBIAN_ONLY);
+    await applyPolicy(w, `order: strict\n${DEBIAN_ONLY}`);
     await w.addImage('windows-2025', '1', 2048);
     await w.exportTo(w.path('m1'), [], { signers: [keys.signer('bob')] });
     await expectImportRefused(w, w.path('m1'), 'E_NOT_ALLOWED');
@@ -189,7 +223,25 @@ describe('a gap left by a refused bundle', () => {
     await w.exportTo(w.path('m2'), [], { signers: [keys.signer('bob')] });
     const r = await expectImportRefused(w, w.path('m2'), 'E_SEQUENCE_GAP');
     expect((r.json as { message: string }).message).toMatch(
-      /bundle 1 was refused here at .*: E_NOT_ALLOWED; export it again/,
+      new RegExp(
+        `^bundle 1 from station \\S+ has not been imported; this is 2 and the site policy asks for strict order \\(bundle 1 was refused here at \\S+: E_NOT_ALLOWED\\); import bundle 1 first, or export it again outside: ecluse export --resend 1 --site ${w.site} --to MEDIA$`,
+      ),
     );
+  });
+
+  it('order: tolerant (the default) — the next bundle is accepted and the gap is named with its refusal', async () => {
+    const w = await fresh();
+    await applyPolicy(w, DEBIAN_ONLY);
+    await w.addImage('windows-2025', '1', 2048);
+    await w.exportTo(w.path('m1'), [], { signers: [keys.signer('bob')] });
+    await expectImportRefused(w, w.path('m1'), 'E_NOT_ALLOWED');
+    await w.addImage('debian-13', '1', 2048);
+    await w.exportTo(w.path('m2'), [], { signers: [keys.signer('bob')] });
+    const r = await w.importJson(w.path('m2'));
+    expect(r.json).toMatchObject({ ok: true, bundle: { sequence: 2 }, chain: { position: 'ahead', missing: [1] } });
+    const status = await ecluseOk(['status', '--json'], { home: w.inside });
+    expect((status.json as { gaps: unknown }).gaps).toEqual([
+      { station: expect.any(String), sequence: 1, refusedWith: 'E_NOT_ALLOWED' },
+    ]);
   });
 });

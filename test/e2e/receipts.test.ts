@@ -9,7 +9,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ecluse, ecluseOk, expectImportRefused, world, type World } from '../helpers/world.js';
+import { ecluse, ecluseOk, expectImportRefused, world, type World, mediaDir } from '../helpers/world.js';
 import { checksumFile, makePgpVendor, startMirror, type Mirror, type PgpVendor } from '../relay/vendor-fixtures.js';
 
 interface J {
@@ -143,7 +143,7 @@ describe('feeds, vendor evidence, receipts and resend', () => {
     publish({ 'cloud-1.2.qcow2': randomBytes(200_000) });
     await ecluseOk(['relay', 'fetch', '--json'], out);
     const blocked = await ecluse(
-      ['export', '--to', w.path('m3'), '--site', w.site, '--signer', w.keys.signer('alice'), '--json'],
+      ['export', '--to', mediaDir(w.path('m3')), '--site', w.site, '--signer', w.keys.signer('alice'), '--json'],
       out,
     );
     expect(blocked.code).toBe(1);
@@ -151,7 +151,7 @@ describe('feeds, vendor evidence, receipts and resend', () => {
     fs.rmSync(w.path('m2'), { recursive: true });
     const resent = (
       await ecluseOk(
-        ['export', '--resend', '2', '--to', w.path('m2b'), '--signer', w.keys.signer('alice'), '--json'],
+        ['export', '--resend', '2', '--to', mediaDir(w.path('m2b')), '--signer', w.keys.signer('alice'), '--json'],
         out,
       )
     ).json as {
@@ -239,9 +239,12 @@ describe('feeds, vendor evidence, receipts and resend', () => {
         "DELETE FROM exports; UPDATE artifacts SET exported_in = NULL; UPDATE settings SET value = 'relay-fresh' WHERE key = 'station'",
       );
       fdb.close();
-      await ecluseOk(['export', '--to', v.path('m3'), '--site', v.site, '--signer', w.keys.signer('alice'), '--json'], {
-        home: fresh,
-      });
+      await ecluseOk(
+        ['export', '--to', mediaDir(v.path('m3')), '--site', v.site, '--signer', w.keys.signer('alice'), '--json'],
+        {
+          home: fresh,
+        },
+      );
       await expectImportRefused(v, v.path('m3'), 'E_VENDOR_DIGEST', v2);
     } finally {
       v.cleanup();

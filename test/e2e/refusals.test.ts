@@ -140,24 +140,29 @@ describe('import refuses', () => {
     await expectImportRefused(w, media, 'E_SIZE');
   });
 
-  it('E_SEQUENCE_GAP: a skipped export is named; then the missing one and the next import fine', async () => {
+  it('a skipped export is named, not blocking: 3 is accepted above the gap, then 2 late; 2 again is E_REPLAY', async () => {
     const w = await world({ keys });
     worlds.push(w);
     for (const n of [1, 2, 3]) {
-      await w.addImage('img', `1.0.${n}`, 64 * KiB);
+      await w.addImage(`img-${n}`, '1.0', 64 * KiB);
       await w.exportTo(w.path(`media-${n}`));
     }
     const first = await w.importJson(w.path('media-1'));
     expect(first.code, first.stderr).toBe(0);
 
-    const r = await expectImportRefused(w, w.path('media-3'), 'E_SEQUENCE_GAP');
-    expect((r.json as { message: string }).message).toMatch(/\bbundle 2\b/);
+    const third = await w.importJson(w.path('media-3'));
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.json).toMatchObject({ ok: true, bundle: { sequence: 3 }, chain: { position: 'ahead', missing: [2] } });
 
-    for (const n of [2, 3]) {
-      const ok = await w.importJson(w.path(`media-${n}`));
-      expect(ok.code, ok.stderr).toBe(0);
-      expect(ok.json).toMatchObject({ ok: true, bundle: { sequence: n }, images: [{ version: `1.0.${n}` }] });
-    }
+    const late = await w.importJson(w.path('media-2'));
+    expect(late.code, late.stderr).toBe(0);
+    expect(late.json).toMatchObject({
+      ok: true,
+      bundle: { sequence: 2 },
+      chain: { position: 'late', successor: 3 },
+      images: [{ name: 'img-2' }],
+    });
+    await expectImportRefused(w, w.path('media-2'), 'E_REPLAY');
   });
 });
 

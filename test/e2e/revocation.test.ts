@@ -16,6 +16,7 @@ import {
   world,
   type Keys,
   type World,
+  mediaDir,
 } from '../helpers/world.js';
 
 let keys: Keys;
@@ -43,7 +44,7 @@ async function fromOtherStation(w: World, name: string, signer: string, media: s
   const file = w.path(`${name}.raw`);
   fs.writeFileSync(file, Buffer.alloc(4096, name.length));
   await ecluseOk(['relay', 'add', file, '--name', name, '--version', '1'], { home: station });
-  const r = await ecluse(['export', '--to', media, '--site', site, '--signer', signer], { home: station });
+  const r = await ecluse(['export', '--to', mediaDir(media), '--site', site, '--signer', signer], { home: station });
   expect(r.code, r.stderr).toBe(0);
 }
 
@@ -52,7 +53,7 @@ describe('revocation', () => {
     const w = await fresh();
     await w.addImage('img', '1', 2048);
     const r = await ecluse(
-      ['export', '--to', w.path('m'), '--site', w.site, '--signer', keys.signer('alice'), '--json'],
+      ['export', '--to', mediaDir(w.path('m')), '--site', w.site, '--signer', keys.signer('alice'), '--json'],
       {
         home: w.outside,
       },

@@ -4,6 +4,7 @@
  * then on trusts only signers certified by it. A rotation not signed by both roots, or with a version missing, is
  * refused and changes nothing.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,6 +18,7 @@ import {
   tmpDir,
   world,
   type World,
+  mediaDir,
 } from '../helpers/world.js';
 
 const roots: string[] = [];
@@ -49,7 +51,7 @@ describe('root rotation', () => {
     const rotated = auditSince(w.inside).filter((a) => a.kind === 'trust.root-rotated');
     expect(rotated).toHaveLength(1);
     await w.addImage('c', '1', 2048);
-    const r = await ecluse(['export', '--to', w.path('m3'), '--site', w.site, '--signer', oldAlice], {
+    const r = await ecluse(['export', '--to', mediaDir(w.path('m3')), '--site', w.site, '--signer', oldAlice], {
       home: w.outside,
     });
     expect(r.code, r.stderr).toBe(0);
@@ -105,5 +107,52 @@ describe('root rotation', () => {
     await w.addImage('a', '1', 2048);
     await w.exportTo(w.path('m1'));
     expect((await w.importJson(w.path('m1'), home)).json).toMatchObject({ ok: true });
+  });
+});
+
+describe('root rotation after a revocation', () => {
+  it('never certifies a revoked signer again; its bundle is still refused (E_REVOKED) after the rotation', async () => {
+    const w = await fresh();
+    // What a thief of alice's laptop holds: her key and the certificate the first root issued her.
+    const stolen = w.path('stolen-keys');
+    fs.cpSync(w.keys.dir, stolen, { recursive: true });
+    await ecluseOk(['keys', 'revoke', 'alice', '--keys', w.keys.dir, '--reason', 'laptop lost']);
+    const bob = { signers: [w.keys.signer('bob')] };
+    await w.addImage('a', '1', 2048);
+    await w.exportTo(w.path('m1'), [], bob);
+    expect((await w.importJson(w.path('m1'))).json).toMatchObject({ ok: true });
+
+    const aliceCert = path.join(w.keys.signer('alice'), 'cert.pem');
+    const before = fs.readFileSync(aliceCert);
+    const r = await rotate(w);
+    expect(r.json).toMatchObject({ ok: true, version: 2, signers: ['bob'], notCertified: ['alice'] });
+    expect(fs.readFileSync(aliceCert)).toEqual(before);
+    const newRoot = new crypto.X509Certificate(fs.readFileSync(path.join(w.keys.dir, 'trust', 'root.pem')));
+    expect(new crypto.X509Certificate(before).verify(newRoot.publicKey)).toBe(false);
+    const human = await ecluseOk(['keys', 'rotate-root', '--keys', w.keys.dir]);
+    expect(human.stdout).toContain('not certified again (revoked): alice; they stay on the revocation list');
+
+    await w.addImage('b', '1', 2048);
+    await w.exportTo(w.path('m2'), [], bob);
+    expect((await w.importJson(w.path('m2'))).json).toMatchObject({ ok: true });
+    const site = await ecluseOk(['site', 'show', '--json'], { home: w.inside });
+    expect(site.json).toMatchObject({
+      root: { version: 3, pinnedBy: 'rotation', installedVersion: 1 },
+      revocations: { version: 3, revoked: [{ name: 'alice', reason: 'laptop lost' }] },
+    });
+
+    // The thief signs with alice's key from an export station of their own: refused for the revocation.
+    const thief = w.path('thief');
+    const file = w.path('evil.raw');
+    fs.writeFileSync(file, Buffer.alloc(4096, 7));
+    await ecluseOk(['relay', 'add', file, '--name', 'evil', '--version', '1'], { home: thief });
+    fs.mkdirSync(w.path('m3'));
+    const signed = await ecluse(
+      ['export', '--to', w.path('m3'), '--site', w.site, '--signer', path.join(stolen, 'signers', 'alice')],
+      { home: thief },
+    );
+    expect(signed.code, signed.stderr).toBe(0);
+    const refused = await expectImportRefused(w, w.path('m3'), 'E_REVOKED');
+    expect((refused.json as { message: string }).message).toContain('alice');
   });
 });

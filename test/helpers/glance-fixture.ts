@@ -81,7 +81,7 @@ export function insertImage(db: Db, imagesDir: string, spec: ImageSpec): { row: 
 export async function glanceFixture(specs: ImageSpec[]): Promise<GlanceFixture> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ecluse-glance-'));
   const db = openDb(home);
-  const imagesDir = importHome(home).images;
+  const { images: imagesDir, staging: stagingDir } = importHome(home);
   fs.mkdirSync(imagesDir, { recursive: true });
   const images: ImageRow[] = [];
   const data = new Map<string, Buffer>();
@@ -92,7 +92,7 @@ export async function glanceFixture(specs: ImageSpec[]): Promise<GlanceFixture> 
     return r.row;
   };
   specs.forEach(add);
-  const server = await startGlanceServer({ db, imagesDir, host: '127.0.0.1', port: 0 });
+  const server = await startGlanceServer({ db, imagesDir, stagingDir, host: '127.0.0.1', port: 0 });
   return {
     home,
     db,

@@ -49,7 +49,9 @@ export function recorder(dir: string, name: string): Recorder {
       const end = Date.now() + timeoutMs;
       while (!pred(datagrams)) {
         if (Date.now() > end) {
-          throw new Error(`timed out waiting for ${what}; got ${datagrams.map((d) => JSON.stringify(String(d)))}`);
+          throw new Error(
+            `timed out waiting for ${what}; got ${datagrams.map((d) => JSON.stringify(String(d))).join(', ')}`,
+          );
         }
         await new Promise((res) => setTimeout(res, 20));
       }

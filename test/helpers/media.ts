@@ -89,7 +89,7 @@ export const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { st
 
 function dirBytes(dir: string): number {
   let n = 0;
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[]) {
+  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
     if (e.isFile()) n += fs.statSync(path.join(e.parentPath, e.name)).size;
   }
   return n;

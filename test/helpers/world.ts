@@ -34,6 +34,12 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
+/** A folder standing in for a mounted medium: `export --to DIR` wants DIR to exist, as a mounted stick does. */
+export function mediaDir(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 function parseJson(stdout: string): unknown {
   const text = stdout.trim();
   if (text === '') return undefined;
@@ -116,7 +122,8 @@ export interface Snapshot {
 
 function listFiles(root: string): string[] {
   if (!fs.existsSync(root)) return [];
-  return (fs.readdirSync(root, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+  return fs
+    .readdirSync(root, { recursive: true, withFileTypes: true })
     .map((d) => path.relative(root, path.join(d.parentPath, d.name)))
     .sort();
 }
@@ -153,6 +160,8 @@ export interface AuditRow {
   code: string | null;
   message: string;
   bundle_id: string | null;
+  /** JSON text, '{}' when there is nothing to add. */
+  details: string;
 }
 
 /** Audit rows with seq greater than `after`. */
@@ -296,6 +305,8 @@ export async function world(o: WorldOptions = {}): Promise<World> {
       return added;
     },
     async exportTo(media, extraArgs = [], eo = {}) {
+      mediaDir(media);
+      for (const [i, a] of extraArgs.entries()) if (a === '--to') mediaDir(extraArgs[i + 1] as string);
       const signers = (eo.signers ?? [keys.signer('alice')]).flatMap((s) => ['--signer', s]);
       const site = extraArgs.includes('--site') ? [] : ['--site', w.site];
       return ecluseOk(['export', '--to', media, ...site, ...signers, ...extraArgs, '--json'], { home: w.outside });

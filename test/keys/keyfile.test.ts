@@ -26,7 +26,7 @@ describe('private key files', () => {
   ] as const)(
     'encrypts a %s key with PBES2 scrypt and AES-256-CBC; Node and openssl decrypt it',
     async (type, options) => {
-      const { privateKey } = crypto.generateKeyPairSync(type as 'ec', options as crypto.ECKeyPairOptions<'pem', 'pem'>);
+      const { privateKey } = crypto.generateKeyPairSync(type as 'ec', options as crypto.ECKeyPairKeyObjectOptions);
       const file = path.join(dir, `${type}.pem`);
       writePrivateKey(file, privateKey, PASSPHRASE);
       expect(fs.statSync(file).mode & 0o777).toBe(0o600);

@@ -5,12 +5,12 @@
  *   ecluse-audit-checkpoint/v1\norigin <origin>\nsize <n>\nroot <hex>\ntime <ISO 8601>\n
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { getSetting, type Db } from '../db.js';
-import { auditDir, ensureAuditKey, keyIdOf } from './key.js';
+import { ensureAuditKey, keyIdOf } from './key.js';
+import { importHome, importHomeOfDatabase } from '../home.js';
 import { frontierRoot } from './merkle.js';
 import { readFrontier } from './tree.js';
 
@@ -50,14 +50,13 @@ export function originOf(db: Db): string {
   return `ecluse/${getSetting(db, 'site_id') ?? 'unset'}`;
 }
 
+/** The import station home the database lives in (home.ts), or null for an in-memory database. */
 export function homeOf(db: Db): string | null {
-  const name = db.name;
-  if (!name || name === ':memory:') return null;
-  return path.dirname(name);
+  return importHomeOfDatabase(db)?.root ?? null;
 }
 
 export function latestCheckpointFile(home: string): string {
-  return path.join(auditDir(home), 'checkpoint.json');
+  return importHome(home).latestCheckpoint;
 }
 
 function rowToCheckpoint(r: {

@@ -3,9 +3,9 @@
  * signing checkpoints with Node's crypto. The public key (PEM) is what an auditor outside uses to verify exports.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { EcluseError } from '../../sneakernet/errors.js';
+import { importHome, type KeyFiles } from '../home.js';
 
 export interface AuditKey {
   privateKey: KeyObject;
@@ -15,11 +15,11 @@ export interface AuditKey {
 }
 
 export function auditDir(home: string): string {
-  return path.join(home, 'audit');
+  return importHome(home).audit;
 }
 
-export function auditKeyPaths(home: string): { priv: string; pub: string } {
-  return { priv: path.join(auditDir(home), 'audit-key.pem'), pub: path.join(auditDir(home), 'audit-key.pub.pem') };
+export function auditKeyPaths(home: string): KeyFiles {
+  return importHome(home).auditKey;
 }
 
 export function keyIdOf(publicKey: KeyObject): string {

@@ -7,12 +7,14 @@
  */
 import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
 import { appendAudit } from '../audit.js';
-import { runImport, verifyBundleOnMedium, type BundleOnMedium } from '../import.js';
+import { pushPromoted, runImport, verifyBundleOnMedium, type BundleOnMedium } from '../import.js';
+import { recordRefusal, refusedBundle, withRecovery } from '../refusal.js';
 import type { Site } from '../site.js';
 import { copyVolume, createAssembly, findAssembly, removeAssembly, waitingMessage, type Assembly } from './assembly.js';
 import type { DaemonLog } from './log.js';
 import { short, type Medium } from './medium.js';
 import type { StatusPublisher } from './status-publisher.js';
+import { subjectName } from '../../sneakernet/subject.js';
 
 export interface BundleImportOptions {
   site: Site;
@@ -31,18 +33,16 @@ export class BundleImporter {
     appendAudit(this.o.site.db, e);
   }
 
-  /** `already`: the refusal was audited where it was found (verification and import audit their own). */
-  private onRefused(m: Medium, id: string, err: EcluseError, already: boolean): void {
-    if (!already) {
-      this.audit({
-        kind: 'import.refused',
-        outcome: 'refused',
-        code: err.code,
-        message: err.line(),
-        bundleId: id,
-        media: m.mount.mountPoint,
-        details: { check: err.context.check ?? null, volume: err.context.volume ?? null },
-      });
+  /**
+   * `audited`: the refusal was audited where it was found (verification and import audit their own); otherwise it is
+   * audited here, by the same writer, naming the bundle the statement verified as.
+   */
+  private onRefused(m: Medium, id: string, err: EcluseError, audited: true | BundleOnMedium): void {
+    if (audited !== true) {
+      const p = audited.statement.predicate;
+      const bundle = refusedBundle(err, { bundleId: id, station: p.station, sequence: p.sequence });
+      withRecovery(this.o.site, err, bundle);
+      recordRefusal(this.o.site, err, bundle, m.mount.mountPoint);
     }
     if (err.code === 'E_SEQUENCE_GAP') m.deferred.push(id);
     m.outcomes.set(id, err.code === 'E_SEQUENCE_GAP' ? 'deferred' : 'refused');
@@ -101,7 +101,7 @@ export class BundleImporter {
         new EcluseError('E_FORMAT', `bundle ${id} on this medium carries another statement than the volumes kept`, {
           check: 'statement',
         }),
-        false,
+        b,
       );
       return;
     }
@@ -163,7 +163,7 @@ export class BundleImporter {
         const err = asEcluseError(e);
         this.o.status.progress = null;
         if (err.code === 'E_MEDIA_REMOVED') this.onInterrupted(m, id, err, v.name);
-        else this.onRefused(m, id, err, false);
+        else this.onRefused(m, id, err, b);
         return false;
       }
       a.have.push(v.name);
@@ -222,7 +222,8 @@ export class BundleImporter {
         },
       });
       if (a) removeAssembly(a);
-      const message = `bundle ${p.station} #${p.sequence} imported: ${r.images.map((i) => `${i.name} ${i.version}`).join(', ')}`;
+      const here = r.alreadyHere.map((x) => `${x.name} ${x.version} already here`);
+      const message = `bundle ${p.station} #${p.sequence} imported${r.chain.position === 'late' ? ' late' : ''}: ${[...r.images.map((i) => `${i.name} ${i.version}`), ...here].join(', ')}`;
       m.status.message = `${message}; the media may be removed`;
       status.setLast('accepted', id, null, m, message);
       m.outcomes.set(id, 'accepted');
@@ -230,13 +231,26 @@ export class BundleImporter {
         this.o.log({
           event: 'image.promoted',
           bundle: id,
-          artifact: `${i.name}@${i.version}`,
+          artifact: subjectName(i),
           image: i.id,
           message: `${i.name} ${i.version} is image ${i.id}`,
         });
       }
       this.o.log({ event: 'import.accepted', bundle: id, media: m.mount.mountPoint, sequence: p.sequence, message });
       this.o.onImported();
+      // The site's own Glance, after the commit: each result is audited; a failure is logged, never a refusal.
+      for (const t of await pushPromoted(this.o.site, r)) {
+        if (t.outcome === 'failed') {
+          this.o.log({
+            event: 'target.failed',
+            level: 'warning',
+            bundle: id,
+            image: t.imageId,
+            code: 'E_TARGET',
+            message: `E_TARGET: push of image ${t.imageId} to ${t.target} failed: ${t.error ?? ''}; retry with "ecluse target push"`,
+          });
+        }
+      }
     } catch (e) {
       const err = asEcluseError(e);
       if (err.code === 'E_MEDIA_REMOVED') {

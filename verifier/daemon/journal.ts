@@ -8,7 +8,8 @@
  * `journalctl -u ecluse-daemon ECLUSE_CODE=E_SIGNATURE` finds refusals by code and `-o json` shows every field.
  */
 import fs from 'node:fs';
-import type { DaemonEvent, Level } from './log.js';
+import type { DaemonEvent, Level } from './event.js';
+import { EcluseError } from '../../sneakernet/errors.js';
 
 export const JOURNAL_SOCKET = '/run/systemd/journal/socket';
 export const SYSLOG_IDENTIFIER = 'ecluse';
@@ -22,7 +23,12 @@ const FIELD_NAME = /^[A-Z][A-Z0-9_]{0,63}$/;
 export function encodeJournalEntry(fields: readonly JournalField[]): Buffer {
   const parts: Buffer[] = [];
   for (const [name, value] of fields) {
-    if (!FIELD_NAME.test(name)) throw new Error(`invalid journal field name ${JSON.stringify(name)}`);
+    if (!FIELD_NAME.test(name)) {
+      throw new EcluseError(
+        'E_INTERNAL',
+        `invalid journal field name ${JSON.stringify(name)} (a bug: report it with this line)`,
+      );
+    }
     if (value.includes('\n')) {
       const bytes = Buffer.from(value, 'utf8');
       const size = Buffer.alloc(8);

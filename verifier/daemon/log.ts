@@ -7,24 +7,11 @@
  * Should the journal socket refuse an entry (journald restarting, an entry too large), that entry goes to stdout as
  * a JSON line with a syslog priority prefix (`<4>`), which journald's stream reader still takes.
  */
+import type { DaemonLog } from './event.js';
 import { encodeJournalEntry, journalFields, journalSocket, PRIORITY, stdoutIsJournal } from './journal.js';
 import { assertSocketPath, datagramSender, type DatagramSender } from './unix-datagram.js';
 
-export type Level = 'info' | 'warning' | 'error';
-
-export interface DaemonEvent {
-  event: string;
-  message: string;
-  level?: Level;
-  bundle?: string | null;
-  artifact?: string | null;
-  code?: string | null;
-  media?: string | null;
-  volume?: string | null;
-  [field: string]: unknown;
-}
-
-export type DaemonLog = (e: DaemonEvent) => void;
+export type { DaemonEvent, DaemonLog, Level } from './event.js';
 
 /** One JSON object per line; with `priorityPrefix`, each line starts with `<N>` for journald's stream reader. */
 export function jsonLog(out: NodeJS.WritableStream = process.stdout, priorityPrefix = false): DaemonLog {

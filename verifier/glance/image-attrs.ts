@@ -63,7 +63,8 @@ export function pyRepr(v: unknown): string {
       .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
       .join(', ')}}`;
   }
-  return String(v);
+  // Parsed JSON holds nothing else; a bigint is the one other value that prints as a number.
+  return typeof v === 'bigint' ? v.toString() : 'None';
 }
 
 const schemaError = (what: string, where: string, value: unknown): Error =>

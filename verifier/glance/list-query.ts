@@ -14,7 +14,7 @@
  */
 import { glanceTime, type Db, type ImageRow } from '../db.js';
 import { badRequest } from './errors.js';
-import { CORE_ATTRIBUTES } from './record.js';
+import { CORE_ATTRIBUTES } from '../../sneakernet/glance-vocabulary.js';
 
 export const DEFAULT_LIMIT = 25;
 export const MAX_LIMIT = 1000;

@@ -3,42 +3,11 @@
  * `schema` links, and the extra properties as flat top-level strings (never a nested `properties` object).
  * Key order follows the reference server: extra properties first, then the core attributes.
  */
+import { CORE_ATTRIBUTES } from '../../sneakernet/glance-vocabulary.js';
 import type { ImageRow } from '../db.js';
 
 /** One image as the API shows it. */
 export type GlanceImage = Record<string, string | number | boolean | null | string[]>;
-
-/** Core attribute names: an extra property can never shadow one of these. */
-export const CORE_ATTRIBUTES: ReadonlySet<string> = new Set([
-  'id',
-  'name',
-  'status',
-  'visibility',
-  'protected',
-  'os_hidden',
-  'checksum',
-  'os_hash_algo',
-  'os_hash_value',
-  'size',
-  'virtual_size',
-  'container_format',
-  'disk_format',
-  'min_disk',
-  'min_ram',
-  'owner',
-  'created_at',
-  'updated_at',
-  'tags',
-  'self',
-  'file',
-  'schema',
-  'direct_url',
-  'locations',
-  'stores',
-  'properties',
-  'deleted',
-  'deleted_at',
-]);
 
 /** The extra properties of a row, as a flat object of strings (non-string scalars stringified, others dropped). */
 export function extraProperties(row: Pick<ImageRow, 'properties'>): Record<string, string> {

@@ -8,7 +8,6 @@ import { statusRoutes } from '../daemon/status.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import type { Db } from '../db.js';
 import { errorHandler, notFound } from './errors.js';
 import { imageFileRoutes } from './image-file.js';
@@ -25,8 +24,8 @@ export interface GlanceAppOptions {
   db: Db;
   /** The folder image files live in (`<home>/store/images`); the catalog's `file` is a name inside it. */
   imagesDir: string;
-  /** Private folder for uploads in progress; default `<imagesDir>/../staging` (the home's store/staging). */
-  stagingDir?: string;
+  /** Private folder for uploads in progress: the home's `staging` (verifier/home.ts). */
+  stagingDir: string;
   /** The base URL clients reach this server at, for version hrefs; default from the request's Host. */
   baseUrl?: (req: express.Request) => string;
   /** Hash worker pools for uploads (closed by the caller); default a new set. */
@@ -36,7 +35,7 @@ export interface GlanceAppOptions {
 export interface GlanceServerOptions {
   db: Db;
   imagesDir: string;
-  stagingDir?: string;
+  stagingDir: string;
   host: string;
   port: number;
 }
@@ -58,7 +57,7 @@ export function defaultBaseUrl(req: express.Request): string {
 
 export function createGlanceApp(opts: GlanceAppOptions): express.Express {
   const baseUrl = opts.baseUrl ?? defaultBaseUrl;
-  const stagingDir = opts.stagingDir ?? path.join(opts.imagesDir, '..', 'staging');
+  const stagingDir = opts.stagingDir;
   const pools = opts.hashPools ?? new HashPools();
   const app = express();
   app.disable('x-powered-by');
@@ -91,11 +90,11 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
 
 export async function startGlanceServer(opts: GlanceServerOptions): Promise<GlanceServer> {
   const pools = new HashPools();
-  recoverUploads(opts.db, opts.stagingDir ?? path.join(opts.imagesDir, '..', 'staging'));
+  recoverUploads(opts.db, opts.stagingDir);
   const app = createGlanceApp({
     db: opts.db,
     imagesDir: opts.imagesDir,
-    ...(opts.stagingDir ? { stagingDir: opts.stagingDir } : {}),
+    stagingDir: opts.stagingDir,
     hashPools: pools,
   });
   const server = http.createServer(app);

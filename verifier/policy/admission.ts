@@ -5,7 +5,7 @@
  */
 import picomatch from 'picomatch';
 import { EcluseError } from '../../sneakernet/errors.js';
-import type { Artifact, Statement } from '../../sneakernet/statement.js';
+import { subjectName, type Artifact, type Statement } from '../../sneakernet/statement.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import type { Db } from '../db.js';
 import type { ActivePolicy } from './store.js';
@@ -13,9 +13,12 @@ import type { PolicyRule } from './schema.js';
 import { compareVersions } from './version-order.js';
 
 export interface Placement {
+  /** `name@version` (subjectName). */
   artifact: string;
   rule: string;
   visibility: PolicyRule['visibility'];
+  /** The store already holds this artifact, same version and digest: admitted, not promoted twice. */
+  alreadyHere?: boolean;
 }
 
 const matches = (globs: string[], value: string) => globs.some((g) => picomatch.isMatch(value, g, { dot: true }));
@@ -23,7 +26,7 @@ const matches = (globs: string[], value: string) => globs.some((g) => picomatch.
 function refuse(a: Artifact, rule: string, why: string): EcluseError {
   return new EcluseError('E_NOT_ALLOWED', `${a.name} ${a.version} is not allowed: ${why} (policy rule ${rule})`, {
     check: 'policy',
-    artifact: `${a.name}@${a.version}`,
+    artifact: subjectName(a),
     rule,
   });
 }
@@ -39,7 +42,7 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
       `${a.name} ${a.version} is not allowed: no policy rule admits it${vendor ? ` from vendor ${vendor}` : ''}`,
       {
         check: 'policy',
-        artifact: `${a.name}@${a.version}`,
+        artifact: subjectName(a),
       },
     );
   }
@@ -74,6 +77,50 @@ function installedVersion(db: Db, name: string): string | null {
   return best;
 }
 
+/** Whether the store already holds this very artifact (same name, version and SHA-256) from a bundle. */
+function alreadyHeld(db: Db, a: Artifact): boolean {
+  return (
+    db
+      .prepare(
+        "SELECT 1 FROM images WHERE origin = 'bundle' AND artifact_name = ? AND artifact_version = ? AND sha256 = ? AND file IS NOT NULL LIMIT 1",
+      )
+      .get(a.name, a.version, a.sha256) !== undefined
+  );
+}
+
+/** An artifact a refusal is about, as the receipt carries it (`refused[].artifacts`). */
+export interface RefusedArtifact {
+  name: string;
+  version: string;
+  sha256: string;
+  /** The policy rule that decided (null: no rule matched). */
+  rule: string | null;
+}
+
+function refusedOf(a: Artifact, rule: string | null): RefusedArtifact {
+  return { name: a.name, version: a.version, sha256: a.sha256, rule };
+}
+
+/** One error naming every refused artifact: the first one's line, then how many more (all in `context.artifacts`). */
+function refusal(code: 'E_NOT_ALLOWED' | 'E_ROLLBACK', found: Array<{ err: EcluseError; artifact: RefusedArtifact }>) {
+  const first = found[0] as (typeof found)[number];
+  const more =
+    found.length > 1
+      ? `; and ${found
+          .slice(1)
+          .map((f) => `${f.artifact.name} ${f.artifact.version}`)
+          .join(', ')} too (${found.length} artifacts refused)`
+      : '';
+  return new EcluseError(code, `${first.err.message}${more}`, {
+    ...first.err.context,
+    artifacts: found.map((f) => f.artifact),
+  });
+}
+
+/**
+ * Steps 5h and 5i: every artifact is judged (not only until the first refusal), so the refusal names them all. An
+ * artifact the store already holds with the same version and digest is "already here": admitted, not promoted again.
+ */
 export function checkAdmission(
   db: Db,
   active: ActivePolicy,
@@ -81,21 +128,43 @@ export function checkAdmission(
   signers: string[],
   threshold: number,
 ): Placement[] {
-  return s.predicate.artifacts.map((a) => {
-    const rule = decideRule(active, a, signers, threshold);
+  const notAllowed: Array<{ err: EcluseError; artifact: RefusedArtifact }> = [];
+  const rollbacks: Array<{ err: EcluseError; artifact: RefusedArtifact }> = [];
+  const placements: Placement[] = [];
+  for (const a of s.predicate.artifacts) {
+    let rule: PolicyRule;
+    try {
+      rule = decideRule(active, a, signers, threshold);
+    } catch (e) {
+      if (!(e instanceof EcluseError) || e.code !== 'E_NOT_ALLOWED') throw e;
+      notAllowed.push({ err: e, artifact: refusedOf(a, typeof e.context.rule === 'string' ? e.context.rule : null) });
+      continue;
+    }
+    const placement: Placement = { artifact: subjectName(a), rule: rule.name, visibility: rule.visibility };
+    if (alreadyHeld(db, a)) {
+      placements.push({ ...placement, alreadyHere: true });
+      continue;
+    }
     const installed = installedVersion(db, a.name);
     if (installed !== null) {
       const order = compareVersions(a.version, installed);
       if (order === 0 || (order < 0 && !rule.allowDowngrade)) {
-        throw new EcluseError(
-          'E_ROLLBACK',
-          order === 0
-            ? `${a.name} ${a.version} is already installed`
-            : `${a.name} ${a.version} is older than ${installed}, already installed (policy rule ${rule.name} does not allow a downgrade)`,
-          { check: 'rollback', artifact: `${a.name}@${a.version}` },
-        );
+        rollbacks.push({
+          err: new EcluseError(
+            'E_ROLLBACK',
+            order === 0
+              ? `${a.name} ${a.version} is already installed`
+              : `${a.name} ${a.version} is older than ${installed}, already installed (policy rule ${rule.name} does not allow a downgrade)`,
+            { check: 'rollback', artifact: subjectName(a), rule: rule.name },
+          ),
+          artifact: refusedOf(a, rule.name),
+        });
+        continue;
       }
     }
-    return { artifact: `${a.name}@${a.version}`, rule: rule.name, visibility: rule.visibility };
-  });
+    placements.push(placement);
+  }
+  if (notAllowed.length > 0) throw refusal('E_NOT_ALLOWED', notAllowed);
+  if (rollbacks.length > 0) throw refusal('E_ROLLBACK', rollbacks);
+  return placements;
 }

@@ -44,6 +44,9 @@ export const ruleSchema = z.strictObject({
 
 export const policySchema = z.strictObject({
   version: z.literal(1),
+  /** Order of each export station's bundles (docs/FORMAT.md section 6, step 5d): `tolerant` (absent: the default)
+   * accepts a bundle above a missing or refused one and names the gap; `strict` refuses it (E_SEQUENCE_GAP). */
+  order: z.enum(['tolerant', 'strict']).optional(),
   rules: z.array(ruleSchema).min(1).max(1000),
 });
 

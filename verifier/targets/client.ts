@@ -102,7 +102,7 @@ export class GlanceClient {
       body,
       ...(o.body ? { duplex: 'half' } : {}),
       signal: AbortSignal.timeout(o.body ? 24 * 3_600_000 : this.timeoutMs),
-    } as RequestInit);
+    });
     const text = await res.text();
     let json: unknown;
     try {

@@ -6,11 +6,14 @@
  * still fails is recorded `failed` (see `ecluse target list`, `ecluse target push` to retry).
  */
 import path from 'node:path';
+import { subjectName } from '../../sneakernet/subject.js';
 import { appendAudit } from '../audit.js';
-import { glanceTime, type Db, type ImageRow } from '../db.js';
+import type { Db, ImageRow } from '../db.js';
 import { extraProperties, imageTags } from '../glance/record.js';
 import { GlanceClient } from './client.js';
+import { recordPush } from './push-records.js';
 import { listTargets, type Target } from './targets.js';
+import { EcluseError } from '../../sneakernet/errors.js';
 
 export interface PushOptions {
   attempts?: number;
@@ -51,17 +54,6 @@ export function remoteRecord(
   };
 }
 
-function record(
-  db: Db,
-  r: { target: string; imageId: string; remoteId: string | null; status: string; message: string; attempts: number },
-): void {
-  db.prepare(
-    `INSERT INTO target_pushes (target, image_id, remote_id, status, message, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT(target, image_id) DO UPDATE SET remote_id = excluded.remote_id, status = excluded.status,
-       message = excluded.message, attempts = excluded.attempts, updated_at = excluded.updated_at`,
-  ).run(r.target, r.imageId, r.remoteId, r.status, r.message, r.attempts, glanceTime());
-}
-
 async function attempt(
   client: GlanceClient,
   target: Target,
@@ -86,16 +78,24 @@ async function attempt(
   let remote = await client.getImage(remoteId);
   while (remote.status !== 'active') {
     if (remote.status === 'killed' || remote.status === 'deleted' || Date.now() > deadline) {
-      throw new Error(`the remote image is ${String(remote.status)}, not active`);
+      throw new EcluseError('E_TARGET', `the remote image is ${String(remote.status)}, not active`, {
+        check: 'target-push',
+      });
     }
     await sleep(o.pollMs);
     remote = await client.getImage(remoteId);
   }
   if (remote.checksum !== row.checksum) {
-    throw new Error(`the remote checksum ${String(remote.checksum)} is not the bundle's ${String(row.checksum)}`);
+    throw new EcluseError(
+      'E_TARGET',
+      `the remote checksum ${String(remote.checksum)} is not the bundle's ${String(row.checksum)}`,
+      { check: 'target-push' },
+    );
   }
   if (remote.os_hash_value !== row.os_hash_value) {
-    throw new Error(`the remote os_hash_value does not match the bundle's sha512`);
+    throw new EcluseError('E_TARGET', `the remote os_hash_value does not match the bundle's sha512`, {
+      check: 'target-push',
+    });
   }
   if (Object.keys(later).length > 0) {
     await client.request('PATCH', `/v2/images/${remoteId}`, {
@@ -121,19 +121,21 @@ export async function pushImage(
   const base = { target: target.name, imageId };
   if (!row || !row.file || row.status !== 'active') {
     const message = `image ${imageId} has no active data to push`;
-    record(db, { ...base, remoteId: null, status: 'failed', message, attempts: 0 });
+    recordPush(db, { ...base, remoteId: null, status: 'failed', message, attempts: 0 });
     return { ...base, remoteId: null, ok: false, attempts: 0, message };
   }
   const file = path.join(imagesDir, path.basename(row.file));
-  const artifact = row.artifact_name ? `${row.artifact_name}@${row.artifact_version ?? ''}` : null;
+  const artifact = row.artifact_name
+    ? subjectName({ name: row.artifact_name, version: row.artifact_version ?? '' })
+    : null;
   let lastError = '';
   for (let n = 1; n <= o.attempts; n++) {
-    record(db, { ...base, remoteId: null, status: 'pending', message: `attempt ${n}`, attempts: n });
+    recordPush(db, { ...base, remoteId: null, status: 'pending', message: `attempt ${n}`, attempts: n });
     let remoteId: string | null = null;
     try {
       remoteId = await attempt(client, target, row, file, o, (id) => {
         remoteId = id;
-        record(db, {
+        recordPush(db, {
           ...base,
           remoteId: id,
           status: 'pending',
@@ -143,7 +145,7 @@ export async function pushImage(
       });
       const message = `image ${row.name ?? imageId} pushed to ${target.name} as ${remoteId} (checksum and sha512 match)`;
       db.transaction(() => {
-        record(db, { ...base, remoteId, status: 'active', message, attempts: n });
+        recordPush(db, { ...base, remoteId, status: 'active', message, attempts: n });
         appendAudit(db, {
           kind: 'target.pushed',
           outcome: 'info',
@@ -179,7 +181,7 @@ export async function pushImage(
     }
   }
   const message = `push of ${row.name ?? imageId} to ${target.name} failed after ${o.attempts} attempts: ${lastError}`;
-  record(db, { ...base, remoteId: null, status: 'failed', message, attempts: o.attempts });
+  recordPush(db, { ...base, remoteId: null, status: 'failed', message, attempts: o.attempts });
   return { ...base, remoteId: null, ok: false, attempts: o.attempts, message };
 }
 

@@ -2,8 +2,12 @@
  * Glance targets: the site's own Glance services that imports push verified images into (`ecluse target add glance
  * URL`). Stored in the station's catalog (`glance_targets`); credentials stay on the import station, like its keys.
  */
+import { z } from 'zod';
+import { EcluseError } from '../../sneakernet/errors.js';
 import { glanceTime, type Db } from '../db.js';
 import type { TargetAuth } from './client.js';
+
+export { pushRecords, type PushRecord } from './push-records.js';
 
 export type TargetVisibility = 'keep' | 'public' | 'private' | 'shared' | 'community';
 export const TARGET_VISIBILITIES: readonly TargetVisibility[] = ['keep', 'public', 'private', 'shared', 'community'];
@@ -57,21 +61,67 @@ export function addTarget(
   return target;
 }
 
+/** A `glance_targets` row as stored: `auth` and `options` are JSON text, checked as they are read. */
+const json = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((text, ctx): z.infer<T> => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not JSON' });
+      return z.NEVER;
+    }
+    const r = schema.safeParse(parsed);
+    if (!r.success) {
+      for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: 'custom', message: issue.message });
+      return z.NEVER;
+    }
+    return r.data;
+  });
+const authSchema: z.ZodType<TargetAuth> = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('none') }),
+  z.strictObject({
+    type: z.literal('password'),
+    authUrl: z.string(),
+    username: z.string(),
+    password: z.string(),
+    userDomain: z.string(),
+    project: z.string(),
+    projectDomain: z.string(),
+  }),
+  z.strictObject({
+    type: z.literal('application_credential'),
+    authUrl: z.string(),
+    id: z.string(),
+    secret: z.string(),
+  }),
+]);
+const optionsSchema = z.strictObject({
+  visibility: z.enum(TARGET_VISIBILITIES as [TargetVisibility, ...TargetVisibility[]]).default('keep'),
+  signatures: z.enum(TARGET_SIGNATURES as [TargetSignatures, ...TargetSignatures[]]).default('at-create'),
+});
+const targetRow = z.object({
+  name: z.string(),
+  url: z.string(),
+  auth: json(authSchema),
+  options: json(optionsSchema),
+  created_at: z.string(),
+});
+
 export function listTargets(db: Db): Target[] {
-  const rows = db.prepare('SELECT * FROM glance_targets ORDER BY name').all() as {
-    name: string;
-    url: string;
-    auth: string;
-    options: string;
-    created_at: string;
-  }[];
-  return rows.map((r) => ({
-    name: r.name,
-    url: r.url,
-    auth: JSON.parse(r.auth) as TargetAuth,
-    options: { visibility: 'keep', signatures: 'at-create', ...(JSON.parse(r.options) as Partial<TargetOptions>) },
-    created_at: r.created_at,
-  }));
+  const rows: unknown[] = db.prepare('SELECT * FROM glance_targets ORDER BY name').all();
+  return rows.map((row) => {
+    const r = targetRow.safeParse(row);
+    if (r.success) return r.data;
+    const name = (row as { name?: unknown }).name;
+    const issue = r.error.issues[0];
+    const where = issue ? `${issue.path.join('.')}: ${issue.message}` : 'unreadable';
+    throw new EcluseError(
+      'E_STORE',
+      `the stored settings of target ${String(name)} are malformed (${where}): remove it with "ecluse target remove ${String(name)}" and add it again`,
+      { check: 'catalog-row', table: 'glance_targets' },
+    );
+  });
 }
 
 export function removeTarget(db: Db, name: string): boolean {
@@ -95,22 +145,4 @@ export function describeAuth(auth: TargetAuth): Record<string, string> {
     case 'application_credential':
       return { type: 'application_credential', authUrl: auth.authUrl, id: auth.id };
   }
-}
-
-export interface PushRecord {
-  target: string;
-  image_id: string;
-  remote_id: string | null;
-  status: 'pending' | 'active' | 'failed';
-  message: string;
-  attempts: number;
-  updated_at: string;
-}
-
-export function pushRecords(db: Db, target?: string): PushRecord[] {
-  return (
-    target
-      ? db.prepare('SELECT * FROM target_pushes WHERE target = ? ORDER BY updated_at, image_id').all(target)
-      : db.prepare('SELECT * FROM target_pushes ORDER BY target, updated_at, image_id').all()
-  ) as PushRecord[];
 }

@@ -19,7 +19,14 @@ const CSV_COLUMNS = [
 
 /** RFC 4180 quoting, and a leading quote on values a spreadsheet would run as a formula. */
 export function csvCell(v: unknown): string {
-  let s = v === null || v === undefined ? '' : String(v);
+  let s =
+    typeof v === 'string'
+      ? v
+      : typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean'
+        ? String(v)
+        : v === null || v === undefined
+          ? ''
+          : (JSON.stringify(v) ?? '');
   if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

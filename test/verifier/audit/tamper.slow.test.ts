@@ -150,9 +150,21 @@ describe('ecluse audit verify', () => {
 
   it('a forged checkpoint (root changed): E_AUDIT_CHECKPOINT', async () => {
     const home = copyHome();
-    sql(home, (db) =>
-      db.prepare("UPDATE audit_checkpoint SET root = replace(root, substr(root, 1, 1), 'f') WHERE id = 1").run(),
-    );
+    // Change the root's first hex digit to another one (never a no-op, whatever the digit was).
+    let before = '';
+    let after = '';
+    sql(home, (db) => {
+      const root = () => (db.prepare('SELECT root FROM audit_checkpoint WHERE id = 1').get() as { root: string }).root;
+      before = root();
+      db.prepare(
+        "UPDATE audit_checkpoint SET root = (CASE substr(root, 1, 1) WHEN 'f' THEN '0' ELSE 'f' END) || substr(root, 2) WHERE id = 1",
+      ).run();
+      after = root();
+    });
+    expect(before).toMatch(/^[0-9a-f]{64}$/);
+    expect(after).toHaveLength(before.length);
+    expect(after).not.toBe(before);
+    expect(after.slice(1)).toBe(before.slice(1));
     const r = await ecluse(['audit', 'verify', '--json'], { home });
     expect(r.code).toBe(1);
     expect(r.json).toMatchObject({ ok: false, code: 'E_AUDIT_CHECKPOINT' });

@@ -167,7 +167,7 @@ describe('PUT /v2/images/{id}/file and download', () => {
         body,
         signal: controller.signal,
         duplex: 'half',
-      } as RequestInit),
+      }),
     ).rejects.toThrow();
     for (let i = 0; i < 50; i++) {
       if ((await call('GET', `/v2/images/${id}`)).body.status === 'queued') break;

@@ -2,6 +2,7 @@
  * The bundle page (every check with pass/fail and the reason, signers, volumes, media, images), the artifact page
  * (version history), and the media pages (what each medium carried, its identity as the daemon recorded it).
  */
+import { subjectName } from '../../../sneakernet/subject.js';
 import type { Db } from '../../db.js';
 import { artifactLink, bundleLink, detailsList, eventsTable, mediaLink } from '../components.js';
 import { html, layout, outcomeBadge, type PageUser } from '../html.js';
@@ -105,7 +106,7 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
                 ${images.map(
                   (i) =>
                     html`<tr>
-                      <td>${artifactLink(`${i.name}@${i.artifact_version}`)}</td>
+                      <td>${artifactLink(subjectName({ name: i.name, version: i.artifact_version }))}</td>
                       <td class="mono">${i.id}</td>
                       <td>${i.size}</td>
                       <td class="mono">${i.sha256}</td>

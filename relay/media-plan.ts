@@ -1,0 +1,169 @@
+/**
+ * How a bundle lands on media: the volume capacity a media size leaves once the bundle files and the margin are
+ * counted (docs/FORMAT.md 12), which volumes go on which medium (contiguous, in order, at least one each), and the
+ * free space each medium needs and has. `--plan` and `export` both use this, so they agree on every number.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { EcluseError } from '../sneakernet/errors.js';
+import { MIN_VOLUME_BYTES, type PlannedVolume } from '../sneakernet/volume-plan.js';
+import { bundlesDir } from '../sneakernet/layout.js';
+
+export interface MediumPlan {
+  medium: number;
+  /** Where it is mounted (null in a plan made without `--to`). */
+  path: string | null;
+  volumes: string[];
+  bytes: number;
+  /** Free space the medium must have: its volumes (rounded up to blocks) + `bundleFiles` + `margin`. */
+  freeSpaceNeeded: number;
+  /** Estimated bytes of the signatures, certificates and trust files. */
+  bundleFiles: number;
+  /** Directories and the block rounding of the small files: 16 filesystem blocks. */
+  margin: number;
+  /** Free space measured on the medium (counting what abandoned `.partial-*` folders hold), or null without `--to`. */
+  freeSpace: number | null;
+  /** Abandoned `.partial-*` folders found there; `export` removes them before writing. */
+  abandoned: string[];
+}
+
+/** Estimated bytes of the bundle files besides volumes: signatures, certificates, revocations (per medium). */
+export const bundleFilesEstimate = (signers: number, artifacts: number) =>
+  16 * 1024 + signers * (3 * 1024 + 2 * 1024) * 2 + artifacts * 8 * 1024;
+/** Filesystem block assumed when no medium is given. */
+const DEFAULT_BLOCK = 4096;
+const MARGIN_BLOCKS = 16;
+
+/** Abandoned `.partial-*` folders on a medium (left by an export that was killed). */
+export function abandonedPartials(media: string): string[] {
+  const dir = bundlesDir(media);
+  try {
+    return fs
+      .readdirSync(dir)
+      .filter((n) => n.startsWith('.partial-'))
+      .map((n) => path.join(dir, n));
+  } catch {
+    return [];
+  }
+}
+
+const roundUp = (n: number, b: number) => Math.ceil(n / b) * b;
+
+function duBytes(p: string): number {
+  let n = 0;
+  for (const e of fs.readdirSync(p, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) n += fs.statSync(path.join(e.parentPath, e.name)).size;
+  }
+  return n;
+}
+
+/** Distribution of `volumes` over `media`: contiguous, in order, at least one each. */
+export function shareOf(volumes: number, media: number): (i: number) => number {
+  const share = (k: number) => Math.floor((k * volumes) / media);
+  return (i) => {
+    for (let k = 0; k < media; k++) if (i >= share(k) && i < share(k + 1)) return k;
+    return media - 1;
+  };
+}
+
+export interface Placement {
+  capacity: number;
+  volumes: PlannedVolume[];
+  media: MediumPlan[];
+  fits: boolean;
+  refusals: EcluseError[];
+}
+
+export async function placeOnMedia(o: {
+  media: string[];
+  mediaBytes: number;
+  signers: number;
+  artifacts: number;
+  volumes: (capacity: number) => PlannedVolume[];
+}): Promise<Placement> {
+  if (new Set(o.media.map((m) => path.resolve(m))).size !== o.media.length) {
+    throw new EcluseError('E_USAGE', 'the same media was given twice');
+  }
+  const stats: Array<{ bsize: number; free: number }> = [];
+  for (const m of o.media) {
+    const st = await fs.promises.stat(m).catch(() => null);
+    if (!st?.isDirectory()) {
+      throw new EcluseError(
+        'E_NOT_FOUND',
+        `${m} does not exist or is not a folder: mount the media there (or create the folder) and run the export again`,
+        { check: 'media' },
+      );
+    }
+    const fsStat = await fs.promises.statfs(m);
+    stats.push({ bsize: fsStat.bsize, free: fsStat.bavail * fsStat.bsize });
+  }
+  const block = Math.max(DEFAULT_BLOCK, ...stats.map((s) => s.bsize));
+  const bundleFiles = bundleFilesEstimate(o.signers, o.artifacts);
+  const margin = MARGIN_BLOCKS * block;
+  // The last block of a volume may be a partial one: the volume takes a whole block on the medium.
+  const capacity = Math.floor((o.mediaBytes - bundleFiles - margin - block) / 512) * 512;
+  if (capacity < MIN_VOLUME_BYTES) {
+    throw new EcluseError(
+      'E_USAGE',
+      `--media-size ${o.mediaBytes} leaves ${Math.max(capacity, 0)} bytes for volumes once the bundle files (${bundleFiles}) and the margin (${margin + block}) are counted: give at least ${MIN_VOLUME_BYTES + bundleFiles + margin + block} bytes`,
+    );
+  }
+  const volumes = o.volumes(capacity);
+  const medium = (k: number, vols: PlannedVolume[], where: string | null, free: number | null): MediumPlan => {
+    const abandoned = where ? abandonedPartials(where) : [];
+    return {
+      medium: k + 1,
+      path: where,
+      volumes: vols.map((v) => v.name),
+      bytes: vols.reduce((x, v) => x + v.size, 0),
+      freeSpaceNeeded: vols.reduce((x, v) => x + roundUp(v.size, block), 0) + bundleFiles + margin,
+      bundleFiles,
+      margin,
+      freeSpace: free === null ? null : free + abandoned.reduce((n, p) => n + duBytes(p), 0),
+      abandoned,
+    };
+  };
+  const layout = (n: number, where: string[]): MediumPlan[] => {
+    const on = shareOf(volumes.length, n);
+    return Array.from({ length: n }, (_, k) =>
+      medium(
+        k,
+        volumes.filter((_v, i) => on(i) === k),
+        where[k] ?? null,
+        stats[k]?.free ?? null,
+      ),
+    );
+  };
+  const refusals: EcluseError[] = [];
+  const fits = volumes.every((v) => roundUp(v.size, block) + bundleFiles + margin <= o.mediaBytes);
+  if (o.media.length > 0) {
+    if (o.media.length > volumes.length) {
+      throw new EcluseError(
+        'E_USAGE',
+        `the bundle has ${volumes.length} volume(s) of at most ${capacity} bytes: give at most ${volumes.length} --to (or a smaller --media-size)`,
+      );
+    }
+    const media = layout(o.media.length, o.media);
+    for (const m of media) {
+      if (m.freeSpace !== null && m.freeSpace < m.freeSpaceNeeded) {
+        refusals.push(
+          new EcluseError(
+            'E_NO_SPACE',
+            `${m.path ?? ''} has ${m.freeSpace} bytes free; its share of the bundle needs ${m.freeSpaceNeeded} (volumes ${m.freeSpaceNeeded - m.bundleFiles - m.margin} + bundle files ${m.bundleFiles} + margin ${m.margin}): use a larger medium, or a smaller --media-size with one more --to`,
+            { check: 'free-space' },
+          ),
+        );
+      }
+    }
+    return { capacity, volumes, media, fits, refusals };
+  }
+  let media = layout(volumes.length, []);
+  for (let n = 1; n <= volumes.length && fits; n++) {
+    const l = layout(n, []);
+    if (l.every((m) => m.freeSpaceNeeded <= o.mediaBytes)) {
+      media = l;
+      break;
+    }
+  }
+  return { capacity, volumes, media, fits, refusals };
+}

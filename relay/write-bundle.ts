@@ -1,0 +1,316 @@
+/**
+ * `ecluse export`, step two: `writeBundle(home, prepared, signers)` executes a plan (relay/export-plan.ts) and
+ * decides nothing the plan did not. It refuses what the plan refused; on each medium it removes abandoned
+ * `.partial-*` folders and checks the free space again; it writes the volumes under a hidden `.partial-<id>` folder,
+ * reads every volume back, signs, fsyncs and renames the folder into place, and records the bundle in the site's
+ * chain only after the rename. Anything failing (a full disk is E_NO_SPACE) takes back every folder it made.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { syncDir, writeFileSynced } from '../sneakernet/durable.js';
+import { asEcluseError, EcluseError } from '../sneakernet/errors.js';
+import { bundlePaths, bundlesDir, CERTIFICATE_SUFFIX, SIGNATURE_SUFFIX, TRUST_FILES } from '../sneakernet/layout.js';
+import { literalSegments } from '../sneakernet/delta.js';
+import {
+  checkConsistency,
+  encodeStatement,
+  FORMAT_VERSION,
+  parseStatement,
+  PREDICATE_TYPE,
+  STATEMENT_TYPE,
+  subjectName,
+  type Statement,
+} from '../sneakernet/statement.js';
+import { writeVolume, type WrittenVolume } from '../sneakernet/volume-writer.js';
+import { blobPath, type RelayHome } from './catalog.js';
+import { recordExport, supersede } from './chains.js';
+import { recordEvent } from './events.js';
+import type { PreparedExport } from './export-plan.js';
+import { holdFolder, releaseFolder } from './interrupt.js';
+
+/** What export needs of a signer (keys/signer.ts provides it). */
+export interface StatementSigner {
+  name: string;
+  keyId: string;
+  certificatePem: string;
+  signStatement(payload: Buffer): Promise<string>;
+}
+
+export interface WriteOptions {
+  /** The site's newest revocation list (signed by the root), carried in every bundle folder's trust/. */
+  revocations?: Buffer | null;
+  /** Every root document of the site (root rotations), carried in trust/ so any import station can catch up. */
+  rootDocuments?: Array<{ name: string; bytes: Buffer }>;
+  onProgress?: (bytes: number, total: number) => void;
+}
+
+export interface ExportResult {
+  bundleId: string;
+  station: string;
+  sequence: number;
+  site: string;
+  created: string;
+  expires: string;
+  /** The bundle folder on the first medium. */
+  path: string;
+  /** Every medium and the volumes written on it. */
+  media: Array<{ path: string; volumes: string[] }>;
+  volumes: WrittenVolume[];
+  artifacts: PreparedExport['plan']['artifacts'];
+  leftOut: PreparedExport['plan']['leftOut'];
+  signers: string[];
+  bytes: number;
+  /** Bytes the deltas kept off the media. */
+  bytesSaved: number;
+  /** Bundles this one replaced (`--replace N`). */
+  replaced: Array<{ sequence: number; bundleId: string }>;
+  /** Abandoned `.partial-*` folders of killed exports, removed before writing. */
+  removedPartials: string[];
+}
+
+function noSpace(e: unknown, where: string): EcluseError | null {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  const cause = e instanceof EcluseError ? e.cause : e;
+  const inner = (cause as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || inner === 'ENOSPC' || inner === 'EDQUOT') {
+    return new EcluseError(
+      'E_NO_SPACE',
+      `${where} ran out of space while the bundle was written; nothing was kept: free some space or use a larger medium (ecluse export --plan --to MEDIA shows what each medium needs)`,
+      { check: 'free-space' },
+      { cause: e },
+    );
+  }
+  return null;
+}
+
+export async function writeBundle(
+  home: RelayHome,
+  prepared: PreparedExport,
+  signers: StatementSigner[],
+  o: WriteOptions = {},
+): Promise<ExportResult> {
+  const { plan } = prepared;
+  if (plan.refusal) {
+    throw new EcluseError(
+      plan.refusal.code,
+      plan.refusal.message,
+      plan.refusal.check ? { check: plan.refusal.check } : {},
+    );
+  }
+  if (signers.length === 0) throw new EcluseError('E_USAGE', 'at least one --signer is required');
+  if (new Set(signers.map((s) => s.keyId)).size !== signers.length) {
+    throw new EcluseError('E_USAGE', 'the same signer key was given twice');
+  }
+  const media = plan.media.map((m) => m.path).filter((p): p is string => p !== null);
+  if (media.length === 0 || media.length !== plan.media.length) {
+    throw new EcluseError('E_USAGE', "required option '--to <MEDIA_DIR>' not specified");
+  }
+  const removedPartials: string[] = [];
+  for (const m of plan.media) {
+    for (const p of m.abandoned) {
+      await fs.promises.rm(p, { recursive: true, force: true });
+      removedPartials.push(p);
+    }
+    const free = await fs.promises.statfs(m.path ?? '');
+    if (free.bavail * free.bsize < m.freeSpaceNeeded) {
+      throw new EcluseError(
+        'E_NO_SPACE',
+        `${m.path ?? ''} has ${free.bavail * free.bsize} bytes free; its share of the bundle needs ${m.freeSpaceNeeded} (volumes ${m.freeSpaceNeeded - m.bundleFiles - m.margin} + bundle files ${m.bundleFiles} + margin ${m.margin}): use a larger medium, or a smaller --media-size with one more --to`,
+        { check: 'free-space' },
+      );
+    }
+  }
+  const onMedium = prepared.volumes.map((v) => plan.media.findIndex((m) => m.volumes.includes(v.name)));
+  const targets = media.map((where) => ({
+    media: where,
+    final: bundlePaths(where, plan.bundleId),
+    tmpRoot: path.join(bundlesDir(where), `.partial-${plan.bundleId}`),
+    tmp: bundlePaths(where, `.partial-${plan.bundleId}`),
+  }));
+  const now = new Date(plan.created);
+  let done = 0;
+  const renamed: string[] = [];
+  let current = targets[0]?.media ?? '';
+  try {
+    for (const t of targets) {
+      current = t.media;
+      await fs.promises.mkdir(bundlesDir(t.media), { recursive: true });
+      holdFolder(t.tmpRoot);
+      for (const dir of [t.tmp.root, t.tmp.signatures, t.tmp.certificates, t.tmp.volumes]) await fs.promises.mkdir(dir);
+    }
+    const sources = prepared.artifacts.map((a) => ({
+      file: blobPath(home, a.sha256),
+      ...(a.delta ? { segments: literalSegments(a.delta) } : {}),
+    }));
+    const written: WrittenVolume[] = [];
+    for (const [i, v] of prepared.volumes.entries()) {
+      const t = targets[onMedium[i] ?? 0];
+      if (!t) throw new EcluseError('E_INTERNAL', `export: no medium for ${v.name}`);
+      current = t.media;
+      written.push(
+        await writeVolume(v, sources, path.join(t.tmp.volumes, v.name), now, (n) => {
+          done += n;
+          o.onProgress?.(done, plan.bytes);
+        }),
+      );
+    }
+    // Read every volume back from the media: what the import station will read is what was meant to be written.
+    const resent = prepared.resendPayload !== null;
+    const recorded = resent ? parseVolumesOf(prepared) : written.map((w) => w.sha256);
+    for (const [i, v] of prepared.volumes.entries()) {
+      const t = targets[onMedium[i] ?? 0];
+      const h = createHash('sha256');
+      for await (const chunk of fs.createReadStream(path.join(t?.tmp.volumes ?? '', v.name), {
+        highWaterMark: 1024 * 1024,
+      }))
+        h.update(chunk as Buffer);
+      if (h.digest('hex') !== recorded[i]) {
+        const what = resent ? 'first exported' : 'written';
+        throw new EcluseError(
+          'E_IO',
+          `${v.name} read back from ${t?.media ?? ''} differs from what was ${what}: the media is faulty or the stored blob changed`,
+        );
+      }
+    }
+    const payload = prepared.resendPayload ?? encodeStatement(statementOf(home, prepared, written));
+    checkConsistency(parseStatement(payload));
+    for (const signer of signers) {
+      const signature = await signer.signStatement(payload);
+      for (const t of targets) {
+        current = t.media;
+        await writeFileSynced(path.join(t.tmp.signatures, `${signer.keyId}${SIGNATURE_SUFFIX}`), signature);
+        await writeFileSynced(
+          path.join(t.tmp.certificates, `${signer.keyId}${CERTIFICATE_SUFFIX}`),
+          signer.certificatePem,
+        );
+      }
+    }
+    const trustFiles = [
+      ...(o.revocations ? [{ name: TRUST_FILES[0], bytes: o.revocations }] : []),
+      ...(o.rootDocuments ?? []),
+    ];
+    for (const t of targets) {
+      current = t.media;
+      if (trustFiles.length > 0) {
+        await fs.promises.mkdir(t.tmp.trust);
+        for (const f of trustFiles) await writeFileSynced(path.join(t.tmp.trust, f.name), f.bytes);
+        await syncDir(t.tmp.trust);
+      }
+      for (const dir of [t.tmp.signatures, t.tmp.certificates, t.tmp.volumes, t.tmp.root]) await syncDir(dir);
+    }
+    for (const t of targets) {
+      holdFolder(t.final.root);
+      await fs.promises.rename(t.tmp.root, t.final.root);
+      releaseFolder(t.tmpRoot);
+      renamed.push(t.final.root);
+      await syncDir(bundlesDir(t.media));
+    }
+    record(home, prepared, payload, media);
+    for (const r of renamed) releaseFolder(r);
+    return {
+      bundleId: plan.bundleId,
+      station: plan.station,
+      sequence: plan.sequence,
+      site: plan.site,
+      created: plan.created,
+      expires: plan.expires,
+      path: targets[0]?.final.root ?? '',
+      media: targets.map((t, k) => ({ path: t.final.root, volumes: plan.media[k]?.volumes ?? [] })),
+      volumes: written,
+      artifacts: plan.artifacts,
+      leftOut: plan.leftOut,
+      signers: signers.map((s) => s.name),
+      bytes: plan.bytes,
+      bytesSaved: plan.bytesSaved,
+      replaced: plan.replaces,
+      removedPartials,
+    };
+  } catch (e) {
+    for (const t of targets) {
+      await fs.promises.rm(t.tmpRoot, { recursive: true, force: true });
+      releaseFolder(t.tmpRoot);
+    }
+    // A bundle is on every medium or on none: an export that failed half-way takes back what it renamed.
+    for (const root of renamed) {
+      await fs.promises.rm(root, { recursive: true, force: true });
+      releaseFolder(root);
+    }
+    throw noSpace(e, current) ?? asEcluseError(e);
+  }
+}
+
+function parseVolumesOf(prepared: PreparedExport): string[] {
+  return parseStatement(prepared.resendPayload ?? Buffer.alloc(0)).predicate.volumes.map((v) => v.sha256);
+}
+
+function statementOf(home: RelayHome, prepared: PreparedExport, written: WrittenVolume[]): Statement {
+  const { plan, artifacts } = prepared;
+  return {
+    _type: STATEMENT_TYPE,
+    subject: artifacts.map((a) => ({ name: subjectName(a), digest: { sha256: a.sha256, sha512: a.sha512 } })),
+    predicateType: PREDICATE_TYPE,
+    predicate: {
+      formatVersion: FORMAT_VERSION,
+      bundleId: plan.bundleId,
+      station: home.station,
+      sequence: plan.sequence,
+      previous: plan.previous,
+      site: plan.site,
+      created: plan.created,
+      expires: plan.expires,
+      volumes: prepared.volumes.map((v, i) => ({
+        name: v.name,
+        size: written[i]?.size ?? 0,
+        sha256: written[i]?.sha256 ?? '',
+        entries: v.entries.map((e) => ({ path: e.path, artifact: e.artifact, offset: e.offset, size: e.size })),
+      })),
+      artifacts,
+    },
+  };
+}
+
+/** The bundle joins the site's chain (a resend is already in it); replaced bundles leave it. */
+function record(home: RelayHome, prepared: PreparedExport, payload: Buffer, media: string[]): void {
+  const { plan } = prepared;
+  if (plan.mode === 'resend') {
+    recordEvent(home.db, 'export.resent', { site: plan.site, subject: `#${plan.sequence} ${plan.bundleId}` });
+    return;
+  }
+  home.db.transaction(() => {
+    if (plan.mode === 'replace' && plan.replaces[0]) {
+      supersede(home.db, plan.site, plan.replaces[0].sequence, plan.bundleId, plan.created);
+      recordEvent(home.db, 'export.replaced', {
+        site: plan.site,
+        subject: `#${plan.sequence} ${plan.bundleId}`,
+        details: { replaced: plan.replaces },
+      });
+    }
+    recordExport(
+      home.db,
+      {
+        site: plan.site,
+        sequence: plan.sequence,
+        bundle_id: plan.bundleId,
+        statement_sha256: createHash('sha256').update(payload).digest('hex'),
+        created: plan.created,
+        expires: plan.expires,
+        media: media.map((m) => path.resolve(m)).join('\n'),
+        volumes: prepared.volumes.length,
+        bytes: plan.bytes,
+        statement: payload,
+        media_bytes: plan.mediaSize,
+      },
+      prepared.artifactIds,
+    );
+    recordEvent(home.db, 'export.written', {
+      site: plan.site,
+      subject: `#${plan.sequence} ${plan.bundleId}`,
+      details: {
+        artifacts: plan.artifacts.map((a) => subjectName(a)),
+        leftOut: plan.leftOut.map((a) => subjectName(a)),
+        forced: plan.acknowledgement.forced,
+      },
+    });
+  })();
+}

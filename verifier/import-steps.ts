@@ -1,0 +1,261 @@
+/**
+ * The steps of an import, each named for its step in docs/FORMAT.md section 6 and returning what the next one needs:
+ *
+ *   findBundle (1–2) → updateTrust (3r) → verifySignatures (3) → checkStatement (4) → checkState (5) →
+ *   checkVolumeFiles (6) → stageVolumes (7–8) → promote (9, promote.ts)
+ *
+ * None of them changes the site: trust updates come back as a `TrustUpdate` the caller records (`recordTrustUpdate`)
+ * when importing, and the statement checks come back as a `VerifiedBundle`.
+ */
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EcluseError } from '../sneakernet/errors.js';
+import { chooseBundle, readBundleFiles, type BundleFiles } from '../sneakernet/bundle-files.js';
+import type { HashPool } from '../sneakernet/digests.js';
+import { parseStatement, type Statement } from '../sneakernet/statement.js';
+import { readVolume, type EntrySink } from '../sneakernet/volume-reader.js';
+import type { RevocationList } from '../keys/revocation.js';
+import type { TrustAnchors } from '../keys/trust.js';
+import { verifyStatementSignatures } from '../keys/verify.js';
+import { passed, type CheckRecord } from './checks.js';
+import { checkFreshness, timeFloor, type ChainPosition } from './freshness.js';
+import { checkAdmission, type Placement } from './policy/admission.js';
+import { activePolicy, type ActivePolicy } from './policy/store.js';
+import { baseImageFile } from './rebuild.js';
+import { adoptRevocations, heldRevocations, offeredRevocations, revokedKeysOf } from './revocations.js';
+import { followRoots, pinRoots } from './root-updates.js';
+import type { Site } from './site.js';
+import { ArtifactStager, type StagedArtifact } from './staging.js';
+import { checkVendorEvidence } from './vendor-evidence.js';
+
+/** Steps 1–2: the bundle folder and its small files (signatures, certificates, trust documents), read within bounds. */
+export async function findBundle(media: string, bundleId?: string): Promise<BundleFiles> {
+  return readBundleFiles(media, await chooseBundle(media, bundleId));
+}
+
+/** Step 3r: the trust the media proves, as new anchors and lists; nothing is recorded here. */
+export interface TrustUpdate {
+  /** The root in force after following the root documents (the pinned one when none is newer). */
+  anchors: TrustAnchors;
+  /** Newer roots proven by the media, oldest first (to pin). */
+  rotations: TrustAnchors[];
+  /** A newer revocation list proven by the media (to adopt), or null. */
+  adopted: RevocationList | null;
+  /** Key id → why, for every key revoked by the list in force after this update. */
+  revoked: Map<string, string>;
+}
+
+export function updateTrust(site: Site, files: BundleFiles, now: Date): TrustUpdate {
+  // Roots first: the revocation list may be signed by the new root.
+  const rotations = followRoots(site.anchors, files.rootDocuments, timeFloor(site.db, now));
+  const anchors = rotations[rotations.length - 1] ?? site.anchors;
+  const held = heldRevocations(site.db);
+  const adopted = offeredRevocations(held, files.revocations, anchors);
+  return { anchors, rotations, adopted, revoked: revokedKeysOf(adopted ?? held) };
+}
+
+/** Records a trust update (import mode): it applies from now on, whatever becomes of the bundle that carried it. */
+export function recordTrustUpdate(site: Site, u: TrustUpdate, media: string): void {
+  pinRoots(site.db, u.rotations, media);
+  if (u.adopted) adoptRevocations(site.db, u.adopted, media);
+  site.anchors = u.anchors;
+}
+
+export interface SignedPayload {
+  payload: Buffer;
+  signers: string[];
+  check: CheckRecord;
+}
+
+/** Step 3: a threshold of distinct trusted, unrevoked signers over byte-identical payloads. */
+export function verifySignatures(site: Site, files: BundleFiles, trust: TrustUpdate, now: Date): SignedPayload {
+  const { payload, signers } = verifyStatementSignatures({
+    signatures: files.signatures,
+    certificates: files.certificates,
+    anchors: trust.anchors,
+    threshold: site.threshold,
+    at: timeFloor(site.db, now),
+    revoked: trust.revoked,
+  });
+  const names = signers.map((s) => s.name);
+  return {
+    payload,
+    signers: names,
+    check: passed('signatures', `${names.length} trusted signer(s) (${names.join(', ')}), ${site.threshold} required`),
+  };
+}
+
+export interface CheckedStatement {
+  statement: Statement;
+  /** FORMAT.md 4.4: SHA-256 of the verified payload bytes. */
+  statementSha256: string;
+  check: CheckRecord;
+}
+
+/** Step 4: the statement, parsed from the verified payload, is the one of this bundle folder. */
+export function checkStatement(files: BundleFiles, payload: Buffer): CheckedStatement {
+  const statement = parseStatement(payload);
+  if (statement.predicate.bundleId !== files.bundleId) {
+    throw new EcluseError(
+      'E_FORMAT',
+      `the folder ${files.bundleId} holds the statement of bundle ${statement.predicate.bundleId}`,
+      { check: 'layout' },
+    );
+  }
+  return {
+    statement,
+    statementSha256: createHash('sha256').update(payload).digest('hex'),
+    check: passed('statement', 'well-formed format v1 statement'),
+  };
+}
+
+/** Everything the statement checks established: what steps 6–9 work from. */
+export interface VerifiedBundle {
+  files: BundleFiles;
+  statement: Statement;
+  statementSha256: string;
+  signers: string[];
+  policy: ActivePolicy;
+  placements: Placement[];
+  /** Where the bundle sits in its station's chain (next, above a gap, or late into one). */
+  position: ChainPosition;
+  checks: CheckRecord[];
+}
+
+/** Step 5: site, replay, order and chain, time, policy, version order, delta bases; nothing needs a volume byte. */
+export function checkState(
+  site: Site,
+  files: BundleFiles,
+  signed: SignedPayload,
+  s: CheckedStatement,
+  now: Date,
+): VerifiedBundle {
+  const policy = activePolicy(site.db);
+  const fresh = checkFreshness(site.db, site.siteId, s.statement, s.statementSha256, now, policy.policy.order);
+  const placements = checkAdmission(site.db, policy, s.statement, signed.signers, site.threshold);
+  const here = placements.filter((p) => p.alreadyHere).map((p) => p.artifact);
+  const checks: CheckRecord[] = [
+    signed.check,
+    s.check,
+    ...fresh.checks,
+    passed(
+      'policy',
+      `admitted by the ${policy.source} policy ${policy.digest.slice(0, 12)}: ${placements.map((p) => `${p.artifact} by rule ${p.rule}`).join(', ')}; no rollback${here.length ? `; already here: ${here.join(', ')}` : ''}`,
+    ),
+  ];
+  // A delta needs its base in the store: refuse before reading a volume byte if one is missing.
+  const deltas = s.statement.predicate.artifacts.flatMap((a) => (a.delta ? [{ ...a, delta: a.delta }] : []));
+  for (const a of deltas) baseImageFile(site.db, site.home.images, a);
+  if (deltas.length > 0) {
+    checks.push(
+      passed(
+        'delta-base',
+        deltas
+          .map((a) => `${a.name} ${a.version} rebuilt from ${a.delta.base.name} ${a.delta.base.version}`)
+          .join(', '),
+      ),
+    );
+  }
+  return {
+    files,
+    statement: s.statement,
+    statementSha256: s.statementSha256,
+    signers: signed.signers,
+    policy,
+    placements,
+    position: fresh.position,
+    checks,
+  };
+}
+
+/**
+ * Step 6: no file in `volumes/` the statement does not name and, unless `partial` (a medium holding only some of
+ * them), every volume it names. Returns the names of those present.
+ */
+export function checkVolumeFiles(v: VerifiedBundle, partial: boolean): string[] {
+  const p = v.statement.predicate;
+  const listed = new Set(p.volumes.map((x) => x.name));
+  for (const name of v.files.volumeFiles) {
+    if (!listed.has(name)) {
+      throw new EcluseError('E_UNEXPECTED_FILE', `volumes/${name} is not named in the signed statement`, {
+        check: 'volumes',
+      });
+    }
+  }
+  const present = new Set(v.files.volumeFiles);
+  const missing = p.volumes.filter((x) => !present.has(x.name));
+  if (missing.length > 0 && !partial) {
+    const n = p.volumes.length;
+    throw new EcluseError(
+      'E_MISSING_VOLUME',
+      `${missing.map((x) => x.name).join(', ')} of the ${n} volumes of bundle ${p.bundleId} ${missing.length === 1 ? 'is' : 'are'} not on the media`,
+      { check: 'volumes', bundleId: p.bundleId },
+    );
+  }
+  if (!partial) v.checks.push(passed('volumes-present', `${present.size} volume(s), none extra`));
+  return p.volumes.map((x) => x.name).filter((n) => present.has(n));
+}
+
+export interface StagedBundle {
+  /** Every artifact, in statement order, with its digests and (import) its private staging file. */
+  artifacts: StagedArtifact[];
+  checks: CheckRecord[];
+}
+
+export interface StageOptions {
+  site: Site;
+  /** The private staging folder, or null to verify only (nothing written). */
+  dir: string | null;
+  pool: HashPool;
+  onStager?: (stager: ArtifactStager) => void;
+  onProgress?: (bytes: number, total: number) => void;
+  signal?: AbortSignal;
+  readRate?: number;
+}
+
+/** Steps 7–8 (and 7v): every volume streamed once, each artifact hashed as it is staged, vendor evidence checked. */
+export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<StagedBundle> {
+  const p = v.statement.predicate;
+  const stager = new ArtifactStager(p.artifacts, o.dir, o.pool, (a) => baseImageFile(o.site.db, o.site.home.images, a));
+  o.onStager?.(stager);
+  const total = p.volumes.reduce((s, x) => s + x.size, 0);
+  let done = 0;
+  for (const vol of p.volumes) {
+    o.signal?.throwIfAborted();
+    await readVolume(
+      v.files.volumeAt.get(vol.name) ?? path.join(v.files.paths.volumes, vol.name),
+      vol,
+      guardSink(stager.sink, o.signal, o.readRate),
+      (n) => {
+        done += n;
+        o.onProgress?.(done, total);
+      },
+    );
+  }
+  if (stager.staged.length !== p.artifacts.length) {
+    throw new EcluseError('E_FORMAT', 'the volumes ended before every artifact was complete', { check: 'complete' });
+  }
+  const checks = [
+    passed('digests', `${p.volumes.length} volume(s) and ${p.artifacts.length} artifact(s) match`),
+    ...(await checkVendorEvidence(v.policy, v.placements, v.statement, stager.staged)),
+  ];
+  return { artifacts: stager.staged, checks };
+}
+
+/** Passes entry bytes to the stager, stopping at the first chunk after an abort. */
+function guardSink(sink: EntrySink, signal: AbortSignal | undefined, rate: number | undefined): EntrySink {
+  if (!signal && !rate) return sink;
+  return (entry, data) =>
+    sink(
+      entry,
+      (async function* () {
+        for await (const chunk of data) {
+          signal?.throwIfAborted();
+          if (rate) await sleep((chunk.length / rate) * 1000);
+          signal?.throwIfAborted();
+          yield chunk;
+        }
+      })(),
+    );
+}
