@@ -60,7 +60,7 @@ describe('ecluse daemon --inbox (data-diode inbox)', () => {
   async function deliverSlowly(stick: string, inbox: string, pauseMs: number): Promise<string> {
     const b = bundleOn(stick);
     const to = path.join(inbox, 'ecluse', 'bundles', b.id);
-    for (const e of fs.readdirSync(b.root, { recursive: true, withFileTypes: true }) as fs.Dirent[]) {
+    for (const e of fs.readdirSync(b.root, { recursive: true, withFileTypes: true })) {
       const rel = path.relative(b.root, path.join(e.parentPath, e.name));
       if (e.isDirectory()) {
         fs.mkdirSync(path.join(to, rel), { recursive: true });
