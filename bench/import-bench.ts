@@ -1,8 +1,9 @@
 /**
  * `npm run bench [-- SIZE] [--media-speed RATE|off]`: exports and imports a generated image of SIZE (default 1G) through the real CLI and
- * prints wall time and peak RSS beside `cp` and `sha256sum` of the same bytes, measured in the same run, as ratios.
- * Targets (issue 2 / DESIGN.md): import wall time ≤ 1.5× cp, import peak RSS < 200 MiB. Informational: the exit
- * status is 0 unless something failed to run; the verdict is printed.
+ * prints wall time and peak RSS beside `cp`, `sha256sum`, `md5sum` and `sha512sum` of the same bytes, then serves the
+ * imported image (bench/serve-bench.ts) beside `python3 -m http.server`, and times the catalog at 10,000 images.
+ * Every target of issue 15 is printed last with its baseline, measured in the same run, and its ratio. Informational:
+ * the exit status is 0 unless something failed to run; the verdict is printed.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,9 @@ import { parseByteSize } from '../sneakernet/volume-plan.js';
 import { formatBytes } from '../cli/output.js';
 import { CLI, cold, dropFile, ecluse, makeImage, median, row, run, type Run } from './common.js';
 import { prepareSlowMedia, type SlowMedia } from './slow-media.js';
+import { catalogBench, serveBench } from './serve-bench.js';
+import { Targets } from './targets.js';
+import Database from 'better-sqlite3';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -59,14 +63,17 @@ async function main(): Promise<void> {
     const volume = (await fs.promises.readdir(media, { recursive: true })).find((f) => String(f).endsWith('.tar'));
     const volumePath = path.join(media, String(volume));
 
-    const runs: Record<'cp' | 'cpSync' | 'sha' | 'verify' | 'import', Run[]> = {
+    const runs: Record<'cp' | 'cpSync' | 'sha' | 'md5' | 'sha512' | 'verify' | 'import', Run[]> = {
       cp: [],
       cpSync: [],
       sha: [],
+      md5: [],
+      sha512: [],
       verify: [],
       import: [],
     };
     let dropped = false;
+    const kept = path.join(root, 'inside-kept');
     for (let i = 0; i < reps; i++) {
       dropped = await cold();
       runs.cp.push(await run('cp', [volumePath, copy]));
@@ -77,42 +84,106 @@ async function main(): Promise<void> {
       await dropFile(copy);
       await cold();
       runs.sha.push(await run('sha256sum', [volumePath]));
-      const inside = path.join(root, `inside-${i}`);
+      await cold();
+      runs.md5.push(await run('md5sum', [image]));
+      await cold();
+      runs.sha512.push(await run('sha512sum', [image]));
+      const inside = i === reps - 1 ? kept : path.join(root, `inside-${i}`);
       await ecluse(['site', 'init', '--trust', trust, '--site', 'bench'], inside, rusage);
       await cold();
       runs.verify.push(await ecluse(['verify', media], inside, rusage));
       await cold();
       runs.import.push(await ecluse(['import', media], inside, rusage));
-      await fs.promises.rm(inside, { recursive: true, force: true });
+      if (inside !== kept) await fs.promises.rm(inside, { recursive: true, force: true });
     }
-    const [cp, cpSync, sha, verify, imp] = [runs.cp, runs.cpSync, runs.sha, runs.verify, runs.import].map(median) as [
-      Run,
-      Run,
-      Run,
-      Run,
-      Run,
-    ];
+    const m = (k: keyof typeof runs) => median(runs[k]);
+    const [cp, cpSync, sha, verify, imp] = [m('cp'), m('cpSync'), m('sha'), m('verify'), m('import')];
+    const [md5, sha512] = [m('md5'), m('sha512')];
     if (!dropped) console.log('note: not root, the page cache could not be emptied: every run reads warm data');
     console.log(`\n${'step'.padEnd(26)} ${'wall'.padStart(10)} ${'peak RSS'.padStart(10)}`);
     console.log(row('cp (baseline)', cp));
     console.log(row('cp + sync (baseline)', cpSync));
     console.log(row('sha256sum (baseline)', sha));
+    console.log(row('md5sum (baseline)', md5));
+    console.log(row('sha512sum (baseline)', sha512));
     console.log(row('ecluse relay add (1 run)', add, cp));
     console.log(row('ecluse export (1 run)', exp, cp));
     console.log(row('ecluse verify', verify, cp));
     console.log(row('ecluse import', imp, cp));
-    const ratio = imp.seconds / cp.seconds;
-    console.log(`\nimport / cp          = ${ratio.toFixed(2)}  (target ≤ 1.50: ${ratio <= 1.5 ? 'met' : 'MISSED'})`);
-    console.log(
-      `import / (cp + sync) = ${(imp.seconds / cpSync.seconds).toFixed(2)}  (écluse fsyncs before it promotes; cp alone does not)`,
-    );
-    console.log(`import / sha256sum   = ${(imp.seconds / sha.seconds).toFixed(2)}`);
-    const rss = imp.maxRssMiB ?? Infinity;
-    console.log(`import peak RSS      = ${rss.toFixed(0)} MiB  (target < 200: ${rss < 200 ? 'met' : 'MISSED'})`);
     console.log(
       `runs (s): cp ${runs.cp.map((r) => r.seconds.toFixed(2)).join(' ')} | cp+sync ${runs.cpSync.map((r) => r.seconds.toFixed(2)).join(' ')} | import ${runs.import.map((r) => r.seconds.toFixed(2)).join(' ')}`,
     );
-    if (mediaSpeed !== null) await atMediaSpeed({ root, media, trust, rusage, reps, bytesPerSecond: mediaSpeed });
+
+    const targets = new Targets(sizeArg);
+    targets.ratio('import / cp', imp, cp, 1.3);
+    targets.limit(`import peak RSS at ${sizeArg}`, imp.maxRssMiB ?? Infinity, 100, 'MiB');
+    targets.ratio('verify / sha256sum', verify, sha, 1.2);
+    targets.ratio('export / cp (1 run)', exp, cp, 1.5);
+    const slowest = [cp, md5, sha512].reduce((a, b) => (b.seconds > a.seconds ? b : a));
+    const slowestName = slowest === cp ? 'cp' : slowest === md5 ? 'md5sum' : 'sha512sum';
+    targets.ratio(`relay add / ${slowestName} (slowest of cp, md5sum, sha512sum)`, add, slowest, 1.3);
+    targets.info(
+      'import / (cp + sync)',
+      imp.seconds / cpSync.seconds,
+      'écluse fsyncs before it promotes; cp alone does not',
+    );
+
+    // Scaling: the same import pinned to one core, then to two.
+    const pinned: Record<string, Run> = {};
+    for (const cpus of ['0', '0,1']) {
+      const inside = path.join(root, `inside-cpus-${cpus.replace(',', '')}`);
+      await ecluse(['site', 'init', '--trust', trust, '--site', 'bench'], inside, rusage);
+      await cold();
+      pinned[cpus] = await run(
+        'taskset',
+        ['-c', cpus, process.execPath, CLI, '--home', inside, 'import', media],
+        { ECLUSE_RUSAGE_FILE: rusage },
+        rusage,
+      );
+      await fs.promises.rm(inside, { recursive: true, force: true });
+    }
+    const [one, two] = [pinned['0'] as Run, pinned['0,1'] as Run];
+    targets.info(
+      `import on 1 core (taskset -c 0): ${one.seconds.toFixed(2)} s; on 2 (-c 0,1): ${two.seconds.toFixed(2)} s; 1-core / 2-core`,
+      one.seconds / two.seconds,
+      'how much a second core helps',
+    );
+
+    // Serving, from the home the last import filled.
+    const db = new Database(path.join(kept, 'ecluse.sqlite'), { readonly: true });
+    const stored = db.prepare('SELECT id, file FROM images LIMIT 1').get() as { id: string; file: string };
+    db.close();
+    for (const t of await serveBench({
+      home: kept,
+      imageId: stored.id,
+      file: path.join(kept, 'store/images', stored.file),
+      reps,
+    })) {
+      targets.throughput(
+        `download ${t.label}: ${t.ecluse.toFixed(0)} MiB/s, python http.server ${t.python.toFixed(0)} MiB/s`,
+        t.ecluse / t.python,
+        0.9,
+      );
+    }
+    for (const l of await catalogBench({
+      home: kept,
+      templateId: stored.id,
+      total: 10_000,
+      clients: 8,
+      perClient: 50,
+    })) {
+      targets.limit(
+        `catalog 10k, 8 clients, ${l.label} p95 (p50 ${l.p50.toFixed(1)} ms, ${l.requests} requests)`,
+        l.p95,
+        20,
+        'ms',
+      );
+    }
+    if (mediaSpeed !== null) {
+      const slow = await atMediaSpeed({ root, media, trust, rusage, reps, bytesPerSecond: mediaSpeed });
+      if (slow) targets.ratio(`import / cp, media read at ${speedArg}/s`, slow.imp, slow.cp, 1.05);
+    }
+    targets.print();
   } finally {
     if (!process.argv.includes('--keep')) await fs.promises.rm(root, { recursive: true, force: true });
   }
@@ -135,14 +206,14 @@ async function atMediaSpeed(o: {
   rusage: string;
   reps: number;
   bytesPerSecond: number;
-}): Promise<void> {
+}): Promise<{ imp: Run; cp: Run } | null> {
   const label = `${formatBytes(o.bytesPerSecond)}/s`;
   let stick: SlowMedia;
   try {
     stick = prepareSlowMedia(o.media, o.root, o.bytesPerSecond);
   } catch (e) {
     console.log(`\nat media speed (${label}): skipped, ${(e as Error).message}`);
-    return;
+    return null;
   }
   try {
     const volume = (await fs.promises.readdir(stick.mountPoint, { recursive: true })).find((f) =>
@@ -169,7 +240,7 @@ async function atMediaSpeed(o: {
     );
     console.log(row('cp (baseline)', cp));
     console.log(row('ecluse import', imp, cp));
-    console.log(`import / cp at ${label} = ${(imp.seconds / cp.seconds).toFixed(2)}  (informational)`);
+    return { imp, cp };
   } finally {
     stick.cleanup();
   }

@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { CommandContext } from './output.js';
+import { asEcluseError, exitCodeFor, EXIT } from '../sneakernet/errors.js';
 
 // For benchmarks: the peak resident memory and CPU time of this process, written where ECLUSE_RUSAGE_FILE says.
 if (process.env.ECLUSE_RUSAGE_FILE) {
@@ -34,7 +35,6 @@ program
   .version('0.1.0')
   .option('--home <DIR>', 'state folder of this station (default: $ECLUSE_HOME, else ~/.local/share/ecluse)')
   .option('--json', 'print exactly one JSON object on stdout')
-  .showHelpAfterError('(add --help for usage)')
   .enablePositionalOptions()
   .addHelpText(
     'after',
@@ -45,7 +45,8 @@ program
       '  ecluse --home in site init --trust keys/trust --site paris-1\n' +
       '  ecluse --home in import /media/usb0\n' +
       '  ecluse --home in serve --listen 127.0.0.1:9292\n\n' +
-      'Exit status: 0 success, 1 refused (a check failed: the E_ code says which), 2 bad usage, 3 local failure.\n',
+      'Exit status: 0 success, 1 refused (a check failed: the E_ code says which), 2 bad usage, 3 local failure,\n' +
+      '4 nothing to do (e.g. nothing new to export).\n',
   );
 
 const globals = () => program.opts<{ home?: string; json?: boolean }>();
@@ -106,10 +107,41 @@ for (const cmd of program.commands.flatMap(allCommands)) {
   }
 }
 
-// Usage errors of any command become exit 2 (and, with --json, one JSON object), not commander's own exit 1.
+// Usage errors of any command become exit 2 in one shape, `E_USAGE: <what> (see: ecluse <command> --help)`, whether
+// commander found them (unknown option, missing argument) or a command did; with --json also one JSON object.
+const commandPath = (c: Command): string => {
+  const names: string[] = [];
+  for (let at: Command | null = c; at; at = at.parent) names.unshift(at.name());
+  return names.join(' ');
+};
 for (const c of allCommands(program)) {
+  // Descriptions are prose: commander wraps them at the terminal's width, so a line break written in the source
+  // (to keep it under 120 columns) becomes a space; a blank line or an indented line stays as written.
+  c.description(c.description().replace(/([^\n])\n(?=[^\s])/g, '$1 '));
   c.exitOverride();
   c.enablePositionalOptions();
+  c.showHelpAfterError(false);
+  c.configureOutput({
+    outputError: (str, write) => {
+      const what = str.trim().replace(/^error: /, '');
+      write(`E_USAGE: ${what} (see: ${commandPath(c)} --help)\n`);
+    },
+  });
+  // A missing <FILE> is named before a missing --option: `relay add` with no file says the file is missing.
+  // (commander checks options first; its two reporting methods are wrapped, their texts kept.)
+  const required = c.registeredArguments.filter((a) => a.required);
+  const reporting = c as unknown as {
+    missingMandatoryOptionValue: (option: unknown) => void;
+    missingArgument: (name: string) => void;
+  };
+  if (required.length > 0 && typeof reporting.missingMandatoryOptionValue === 'function') {
+    const missingOption = reporting.missingMandatoryOptionValue.bind(c);
+    reporting.missingMandatoryOptionValue = (option) => {
+      const missing = required.find((_a, i) => c.args.length <= i);
+      if (missing) reporting.missingArgument.call(c, missing.name());
+      missingOption(option);
+    };
+  }
 }
 try {
   await program.parseAsync(process.argv);
@@ -120,9 +152,11 @@ try {
       const message = e.message.replace(/^error: /, '');
       process.stdout.write(`${JSON.stringify({ ok: false, code: 'E_USAGE', message })}\n`);
     }
-    process.exitCode = helpOrVersion ? 0 : 2;
+    process.exitCode = helpOrVersion ? 0 : EXIT.usage;
   } else {
-    process.stderr.write(`E_INTERNAL: ${(e as Error).message}\n`);
-    process.exitCode = 3;
+    // Outside report(): still one line with the right code and exit status, never a stack trace.
+    const err = asEcluseError(e);
+    process.stderr.write(`${err.line()}\n`);
+    process.exitCode = exitCodeFor(err.code);
   }
 }

@@ -16,12 +16,34 @@ export function signerPassphraseEnv(name: string): string {
   return `${PASSPHRASE_ENV}_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
+/**
+ * The shortest passphrase that may encrypt a new key. The key files travel on offline media that can be lost or
+ * copied; what protects them then is the passphrase against an offline guessing attack (scrypt slows each guess, it
+ * cannot save a short one), so 12 characters is the floor.
+ */
+export const MIN_PASSPHRASE_LENGTH = 12;
+
+/** Refuses a passphrase too short to encrypt a new key, saying why. */
+export function checkNewPassphrase(passphrase: string, purpose: string, source: string): void {
+  const length = [...passphrase].length;
+  if (length >= MIN_PASSPHRASE_LENGTH) return;
+  throw new EcluseError(
+    'E_PASSPHRASE',
+    `the passphrase for ${purpose} (${source}) has ${length} character(s); use at least ${MIN_PASSPHRASE_LENGTH}: ` +
+      'a lost or copied key file is protected only by its passphrase against offline guessing',
+    { check: 'passphrase-length' },
+  );
+}
+
 export interface ResolvePassphraseOptions {
   /** True when the operator chose `--no-passphrase`. */
   noPassphrase: boolean;
   /** What the passphrase is for, shown in the prompt and in errors, e.g. "the site root key". */
   purpose: string;
-  /** Ask twice and require both answers to match (when a new key is being encrypted). Ignored for the env var. */
+  /**
+   * A new key is being encrypted: ask twice and require both answers to match (not for the env var), and require
+   * MIN_PASSPHRASE_LENGTH characters (also from the env var).
+   */
   confirm?: boolean;
   /** The environment variables tried, in order, before the terminal (default: ECLUSE_PASSPHRASE). */
   env?: readonly string[];
@@ -34,6 +56,7 @@ export async function resolvePassphrase(opts: ResolvePassphraseOptions): Promise
     const fromEnv = process.env[name];
     if (fromEnv === undefined) continue;
     if (fromEnv === '') throw new EcluseError('E_PASSPHRASE', `${name} is set but empty`, { check: 'passphrase' });
+    if (opts.confirm) checkNewPassphrase(fromEnv, opts.purpose, name);
     return fromEnv;
   }
   if (!process.stdin.isTTY) {
@@ -48,6 +71,7 @@ export async function resolvePassphrase(opts: ResolvePassphraseOptions): Promise
     throw new EcluseError('E_PASSPHRASE', `an empty passphrase was given for ${opts.purpose}`, { check: 'passphrase' });
   }
   if (opts.confirm) {
+    checkNewPassphrase(first, opts.purpose, 'typed');
     const again = await promptHidden(`Repeat the passphrase for ${opts.purpose}: `);
     if (again !== first) {
       throw new EcluseError('E_PASSPHRASE', `the two passphrases for ${opts.purpose} differ`, { check: 'passphrase' });

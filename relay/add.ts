@@ -1,14 +1,16 @@
 /**
- * `ecluse relay add`: copies a file into the export station's content-addressed store, computing sha256 and sha512 in
- * the same read, and records it in the catalog. The same name and version twice is refused unless the bytes are the
+ * `ecluse relay add`: copies a file into the export station's content-addressed store, computing sha256, sha512 and
+ * md5 in the same read (one hashing thread each, so the copy goes at the pace of the slowest digest, not their sum),
+ * and records it in the catalog. md5 and sha512 travel signed in the statement (docs/FORMAT.md 4.8): the import
+ * station verifies sha256 and takes them as attested. The same name and version twice is refused unless the bytes are the
  * same (then it is a no-op).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { randomBytes } from 'node:crypto';
 import { EcluseError } from '../sneakernet/errors.js';
+import { assertReadableFile } from '../sneakernet/input-file.js';
+import { HashPool, type Digests } from '../sneakernet/digests.js';
 import { artifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
@@ -61,43 +63,22 @@ export function validate(
 
 export async function addArtifact(home: RelayHome, o: AddOptions): Promise<AddResult> {
   validate(o);
-  let st: fs.Stats;
-  try {
-    st = await fs.promises.stat(o.file);
-  } catch {
-    throw new EcluseError('E_NOT_FOUND', `no such file: ${o.file}`);
-  }
-  if (!st.isFile()) throw new EcluseError('E_INPUT', `${o.file} is not a regular file`);
+  const st = await assertReadableFile(o.file, 'image file');
   const tmp = path.join(home.blobs, `.incoming-${randomBytes(8).toString('hex')}`);
-  const sha256 = createHash('sha256');
-  const sha512 = createHash('sha512');
-  let size = 0;
+  let copied: { size: number; digests: Digests };
   try {
-    await pipeline(
-      fs.createReadStream(o.file, { highWaterMark: 1024 * 1024 }),
-      new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          sha256.update(chunk);
-          sha512.update(chunk);
-          size += chunk.length;
-          o.onProgress?.(size, st.size);
-          cb(null, chunk);
-        },
-      }),
-      fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 }),
-    );
-    const fd = await fs.promises.open(tmp, 'r');
-    await fd.sync();
-    await fd.close();
+    copied = await copyHashing(o.file, tmp, (n) => o.onProgress?.(n, st.size));
   } catch (e) {
     await fs.promises.rm(tmp, { force: true });
     throw new EcluseError('E_IO', `copying ${o.file} failed: ${(e as Error).message}`, {}, { cause: e });
   }
+  const { size, digests } = copied;
   return recordBlob(home, {
     tmp,
     size,
-    sha256: sha256.digest('hex'),
-    sha512: sha512.digest('hex'),
+    sha256: digests.sha256,
+    sha512: digests.sha512,
+    md5: digests.md5,
     name: o.name,
     version: o.version,
     diskFormat: o.diskFormat,
@@ -114,6 +95,8 @@ export interface BlobRecord {
   size: number;
   sha256: string;
   sha512: string;
+  /** Glance's `checksum` (format 4.8). */
+  md5: string;
   name: string;
   version: string;
   diskFormat: string;
@@ -150,8 +133,8 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
   await fs.promises.rename(r.tmp, blobPath(home, r.sha256));
   const row = home.db
     .prepare(
-      `INSERT INTO artifacts (name, version, type, size, sha256, sha512, disk_format, container_format, properties,
-         vendor, source, added_at, evidence, feed) VALUES (?, ?, 'vm-image', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      `INSERT INTO artifacts (name, version, type, size, sha256, sha512, md5, disk_format, container_format, properties,
+         vendor, source, added_at, evidence, feed) VALUES (?, ?, 'vm-image', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
     )
     .get(
       r.name,
@@ -159,6 +142,7 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
       r.size,
       r.sha256,
       r.sha512,
+      r.md5,
       r.diskFormat,
       r.containerFormat,
       JSON.stringify(r.properties),
@@ -169,4 +153,45 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
       r.feed ?? null,
     ) as ArtifactRow;
   return { artifact: row, created: true };
+}
+
+const COPY_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Copies `from` to a new private file `to` (fsynced) while the three digests are computed in their worker threads: the
+ * next read overlaps the write and the hashing of the current chunk. Memory: two chunks and the hash ring.
+ */
+async function copyHashing(
+  from: string,
+  to: string,
+  onProgress: (bytes: number) => void,
+): Promise<{ size: number; digests: Digests }> {
+  const pool = new HashPool();
+  const src = await fs.promises.open(from, 'r');
+  let dst: fs.promises.FileHandle | null = null;
+  const hasher = pool.begin();
+  try {
+    dst = await fs.promises.open(to, 'wx', 0o600);
+    const buffers = [Buffer.allocUnsafe(COPY_CHUNK), Buffer.allocUnsafe(COPY_CHUNK)];
+    let size = 0;
+    let which = 0;
+    let reading = src.read(buffers[0] as Buffer, 0, COPY_CHUNK, 0);
+    for (;;) {
+      const { bytesRead, buffer } = await reading;
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      which ^= 1;
+      reading = src.read(buffers[which] as Buffer, 0, COPY_CHUNK, size + bytesRead);
+      const write = dst.write(chunk, 0, bytesRead, size);
+      await Promise.all([write, hasher.update(chunk)]);
+      size += bytesRead;
+      onProgress(size);
+    }
+    await dst.sync();
+    return { size, digests: await hasher.digest() };
+  } finally {
+    await dst?.close();
+    await src.close();
+    await pool.close();
+  }
 }

@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { isoSeconds } from '../sneakernet/statement.js';
 import { migrateCatalog } from './migrations.js';
 
@@ -111,12 +111,48 @@ const COLUMNS: Array<{ table: string; column: string; decl: string }> = [
   // The vendor evidence (JSON, format 4.5) kept for an artifact fetched from a feed; NULL for `relay add`.
   { table: 'artifacts', column: 'evidence', decl: 'TEXT' },
   { table: 'artifacts', column: 'feed', decl: 'TEXT' },
+  // Glance's `checksum` (md5), computed with sha256 and sha512 and carried signed (format 4.8); NULL only for rows
+  // older than the column whose blob is gone (their bundles then carry no md5 and the import station computes it).
+  { table: 'artifacts', column: 'md5', decl: 'TEXT' },
 ];
 
 function addColumns(db: RelayDb): void {
   for (const c of COLUMNS) {
     const cols = db.prepare(`PRAGMA table_info(${c.table})`).all() as Array<{ name: string }>;
     if (!cols.some((x) => x.name === c.column)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.decl}`);
+  }
+}
+
+/**
+ * Rows from before the md5 column get their md5 from their blob, once (the blob is in the store until it is pruned):
+ * read and hashed here, so every later export carries it. A row whose blob is gone keeps NULL.
+ */
+function backfillMd5(db: RelayDb, blobs: string): void {
+  const rows = db.prepare('SELECT id, sha256 FROM artifacts WHERE md5 IS NULL').all() as Array<{
+    id: number;
+    sha256: string;
+  }>;
+  const set = db.prepare('UPDATE artifacts SET md5 = ? WHERE id = ?');
+  for (const r of rows) {
+    const md5 = md5OfFile(blobPath({ blobs }, r.sha256));
+    if (md5 !== null) set.run(md5, r.id);
+  }
+}
+
+function md5OfFile(file: string): string | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const hash = createHash('md5');
+    const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
+    return hash.digest('hex');
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -128,6 +164,8 @@ export interface ArtifactRow {
   size: number;
   sha256: string;
   sha512: string;
+  /** Glance's `checksum`; null only for a row older than the column whose blob was gone. */
+  md5?: string | null;
   disk_format: string;
   container_format: string;
   properties: string;
@@ -171,6 +209,7 @@ export function openRelayHome(root: string): RelayHome {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   migrateCatalog(db, SCHEMA, () => addColumns(db), isoSeconds());
+  backfillMd5(db, path.join(root, 'blobs'));
   let station = (db.prepare("SELECT value FROM settings WHERE key = 'station'").get() as { value: string } | undefined)
     ?.value;
   if (!station) {

@@ -3,14 +3,15 @@
  * (`KDMV`), VHDX (`vhdxfile`), VDI, ISO 9660 (`CD001` at 0x8001); anything else is raw.
  */
 import fs from 'node:fs';
-import { EcluseError } from '../sneakernet/errors.js';
+import { assertReadableFile, unreadableFile } from '../sneakernet/input-file.js';
 
 export async function sniffDiskFormat(file: string): Promise<string> {
+  await assertReadableFile(file, 'image file');
   let fd: fs.promises.FileHandle;
   try {
     fd = await fs.promises.open(file, 'r');
-  } catch {
-    throw new EcluseError('E_NOT_FOUND', `no such file: ${file}`);
+  } catch (e) {
+    throw unreadableFile(file, e, 'image file');
   }
   try {
     const head = Buffer.alloc(0x8006);

@@ -41,6 +41,7 @@ export function toArtifact(row: ArtifactRow, evidence = true): Artifact {
     size: row.size,
     sha256: row.sha256,
     sha512: row.sha512,
+    ...(row.md5 ? { md5: row.md5 } : {}),
     diskFormat: row.disk_format as Artifact['diskFormat'],
     containerFormat: row.container_format as Artifact['containerFormat'],
     properties: JSON.parse(row.properties) as Record<string, string>,

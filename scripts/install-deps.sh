@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages écluse's demo and tests use, when missing (run as root, or through sudo):
+# Installs the Debian packages écluse's demo and tests use, when missing. Run it as yourself: it elevates itself
+# through sudo only when something is missing and you are not root (root needs no sudo, which may not be installed):
 #   python3-openstackclient, python3-glanceclient: the real OpenStack clients the tests and the demo drive
 #   qemu-utils: qemu-img, to make a real qcow2 sample image
 #   curl: waiting for servers in scripts
@@ -51,8 +52,14 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing ${need[*]}; run: sudo $0" >&2
-  exit 1
+  # Not root: elevate only for the installation, and only through sudo when there is one (a fresh Debian where the
+  # operator is root has no sudo, and needs none).
+  if [ -n "${ECLUSE_INSTALL_DEPS_NO_SUDO:-}" ] || ! command -v sudo >/dev/null; then
+    echo "install-deps: missing ${need[*]}; run this script as root (su -c '$0 $mode'), or install sudo" >&2
+    exit 1
+  fi
+  echo "install-deps: missing ${need[*]}; installing them through sudo" >&2
+  exec sudo -- "$0" "$mode"
 fi
 export DEBIAN_FRONTEND=noninteractive
 echo "install-deps: installing ${need[*]}" >&2

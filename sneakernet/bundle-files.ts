@@ -70,19 +70,39 @@ export async function findBundles(media: string): Promise<string[]> {
   return entries.filter((e) => e.isDirectory() && BUNDLE_ID_PATTERN.test(e.name)).map((e) => e.name);
 }
 
-/** Picks the bundle to work on: the one given, or the only one on the media. */
+/** For each id, its shortest prefix of at least 8 characters that no other id shares (what --bundle accepts). */
+export function uniquePrefixes(ids: readonly string[]): string[] {
+  return ids.map((id) => {
+    for (let n = 8; n < id.length; n++) {
+      const p = id.slice(0, n);
+      if (ids.every((other) => other === id || !other.startsWith(p))) return p;
+    }
+    return id;
+  });
+}
+
+/** Picks the bundle to work on: the one given (its id or any prefix only it has), or the only one on the media. */
 export async function chooseBundle(media: string, wanted?: string): Promise<string> {
   const ids = await findBundles(media);
   if (wanted !== undefined) {
-    if (!ids.includes(wanted)) throw new EcluseError('E_NO_BUNDLE', `bundle ${wanted} is not on ${media}`);
-    return wanted;
+    const found = wanted === '' ? [] : ids.filter((id) => id.startsWith(wanted));
+    if (found.length === 0) throw new EcluseError('E_NO_BUNDLE', `bundle ${wanted} is not on ${media}`);
+    if (found.length > 1) {
+      throw new EcluseError(
+        'E_TOO_MANY_BUNDLES',
+        `${found.length} bundles on ${media} start with ${wanted}; give more of the id to --bundle (${uniquePrefixes(found).join(', ')})`,
+        { check: 'bundle-choice', bundles: found },
+      );
+    }
+    return found[0] as string;
   }
   if (ids.length === 0)
     throw new EcluseError('E_NO_BUNDLE', `no écluse bundle on ${media} (looked in ecluse/bundles/)`);
   if (ids.length > 1) {
     throw new EcluseError(
       'E_TOO_MANY_BUNDLES',
-      `${ids.length} bundles on ${media}; choose one with --bundle (${ids.map((i) => i.slice(0, 8)).join(', ')})`,
+      `${ids.length} bundles on ${media}; choose one with --bundle ID (any unique prefix): ${uniquePrefixes(ids).join(', ')}`,
+      { check: 'bundle-choice', bundles: ids },
     );
   }
   return ids[0] as string;

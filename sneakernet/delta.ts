@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { LIMITS } from './limits.js';
-import { artifactSize, identifier, sha256Hex } from './schema-parts.js';
+import { artifactSize, identifier, imageName, sha256Hex } from './schema-parts.js';
 import { subjectName } from './subject.js';
 
 /**
@@ -15,7 +15,7 @@ import { subjectName } from './subject.js';
  * artifact's volume entries (which then carry only those bytes). The rebuilt bytes must match `sha256`/`sha512`.
  */
 export const deltaSchema = z.strictObject({
-  base: z.strictObject({ name: identifier, version: identifier, size: artifactSize, sha256: sha256Hex }),
+  base: z.strictObject({ name: imageName, version: identifier, size: artifactSize, sha256: sha256Hex }),
   ops: z
     .array(
       z.discriminatedUnion('from', [

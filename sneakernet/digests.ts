@@ -1,6 +1,7 @@
 /**
- * Hashing while copying: an `ArtifactHasher` computes sha256, sha512 and md5 of a byte stream in one pass, each in its
- * own worker thread, so hashing overlaps with reading, parsing and writing across cores.
+ * Hashing while copying: an `ArtifactHasher` computes the pool's digests (sha256, and sha512 and md5 when asked for) of
+ * a byte stream in one pass, each in its own worker thread, so hashing overlaps with reading, parsing and writing across
+ * cores. The import station asks for sha256 alone when the statement attests md5 and sha512 (docs/FORMAT.md 4.8).
  *
  * Bytes reach the workers through one fixed ring of shared-memory slots: the main thread copies each chunk once into
  * the next slot and publishes it by advancing a write counter; every worker hashes the slot and advances its own read
@@ -19,10 +20,12 @@ export interface Digests {
 }
 
 const SLOT_BYTES = 1024 * 1024;
+/** Ring depth by default (a Glance upload, a store check); an import lends smaller rings (memory flat and low). */
 const SLOTS = 16;
 const END = -1;
 const WRITE = 0;
-const ALGORITHMS = ['sha256', 'sha512', 'md5'] as const;
+export const ALGORITHMS = ['sha256', 'sha512', 'md5'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
 
 /** Atomics.waitAsync (Node 16+; typed only from lib ES2024, which Node 20 does not fully implement). */
 const waitAsync = (
@@ -44,20 +47,30 @@ function workerScript(): URL {
   return new URL('../dist/sneakernet/hash-worker.js', import.meta.url);
 }
 
-/** Three hashing workers sharing one ring. Only one ArtifactHasher is active at a time. */
-export class HashPool {
-  /** [write counter, read counter of worker 0, 1, 2] */
-  private readonly control = new Int32Array(new SharedArrayBuffer(4 * (1 + ALGORITHMS.length)));
-  private readonly lengths = new Int32Array(new SharedArrayBuffer(4 * SLOTS));
-  private readonly slots = Array.from({ length: SLOTS }, () => new SharedArrayBuffer(SLOT_BYTES));
-  private readonly views = this.slots.map((s) => new Uint8Array(s));
+/** One hashing worker per algorithm, sharing one ring. Only one ArtifactHasher is active at a time. */
+export class HashPool<A extends Algorithm = Algorithm> {
+  private readonly algorithms: readonly Algorithm[];
+  /** [write counter, read counter of worker 0, 1, ...] */
+  private readonly control: Int32Array;
+  private readonly ringSlots: number;
+  private readonly lengths: Int32Array;
+  private readonly slots: SharedArrayBuffer[];
+  private readonly views: Uint8Array[];
   private readonly workers: Worker[];
-  private readonly digestWaiters: Array<Array<(m: { hex: string }) => void>> = ALGORITHMS.map(() => []);
+  private readonly digestWaiters: Array<Array<(m: { hex: string }) => void>>;
   private failure: Error | null = null;
   private busy = false;
 
-  constructor() {
-    this.workers = ALGORITHMS.map((algorithm, w) => {
+  /** `algorithms`: sha256 is always computed; the default is all three (a Glance upload, a store check). */
+  constructor(algorithms: readonly A[] = ALGORITHMS as unknown as readonly A[], o: { slots?: number } = {}) {
+    this.ringSlots = o.slots ?? SLOTS;
+    this.lengths = new Int32Array(new SharedArrayBuffer(4 * this.ringSlots));
+    this.slots = Array.from({ length: this.ringSlots }, () => new SharedArrayBuffer(SLOT_BYTES));
+    this.views = this.slots.map((s) => new Uint8Array(s));
+    this.algorithms = ['sha256', ...ALGORITHMS.filter((a) => a !== 'sha256' && algorithms.includes(a as A))];
+    this.control = new Int32Array(new SharedArrayBuffer(4 * (1 + this.algorithms.length)));
+    this.digestWaiters = this.algorithms.map(() => []);
+    this.workers = this.algorithms.map((algorithm, w) => {
       const worker = new Worker(workerScript(), {
         workerData: {
           algorithm,
@@ -83,14 +96,14 @@ export class HashPool {
       const write = Atomics.load(this.control, WRITE);
       let slowest = -1;
       let lag = 0;
-      for (let r = 1; r <= ALGORITHMS.length; r++) {
+      for (let r = 1; r <= this.algorithms.length; r++) {
         const behind = (write - Atomics.load(this.control, r)) | 0;
         if (behind > lag) {
           lag = behind;
           slowest = r;
         }
       }
-      if (lag < SLOTS) return;
+      if (lag < this.ringSlots) return;
       const seen = Atomics.load(this.control, slowest);
       const w = waitAsync(this.control, slowest, seen, 1000);
       if (w.async) await w.value;
@@ -98,7 +111,7 @@ export class HashPool {
   }
 
   private publish(length: number): void {
-    Atomics.store(this.lengths, Atomics.load(this.control, WRITE) % SLOTS, length);
+    Atomics.store(this.lengths, Atomics.load(this.control, WRITE) % this.ringSlots, length);
     Atomics.add(this.control, WRITE, 1);
     Atomics.notify(this.control, WRITE);
   }
@@ -108,25 +121,25 @@ export class HashPool {
     for (let at = 0; at < chunk.length; at += SLOT_BYTES) {
       const piece = chunk.subarray(at, at + SLOT_BYTES);
       await this.room();
-      this.views[Atomics.load(this.control, WRITE) % SLOTS]?.set(piece);
+      this.views[Atomics.load(this.control, WRITE) % this.ringSlots]?.set(piece);
       this.publish(piece.length);
     }
   }
 
   /** Ends the current stream and returns its digests. */
-  async finish(): Promise<Digests> {
+  async finish(): Promise<DigestsOf<A>> {
     const replies = this.workers.map(
       (_, i) => new Promise<{ hex: string }>((resolve) => this.digestWaiters[i]?.push(resolve)),
     );
     await this.room();
     this.publish(END);
-    const [sha256, sha512, md5] = await Promise.all(replies);
+    const hexes = await Promise.all(replies);
     this.busy = false;
-    return { sha256: sha256?.hex ?? '', sha512: sha512?.hex ?? '', md5: md5?.hex ?? '' };
+    return Object.fromEntries(this.algorithms.map((a, i) => [a, hexes[i]?.hex ?? ''])) as DigestsOf<A>;
   }
 
   /** Starts hashing one stream. */
-  begin(): ArtifactHasher {
+  begin(): ArtifactHasher<A> {
     if (this.busy)
       throw new EcluseError(
         'E_INTERNAL',
@@ -141,17 +154,20 @@ export class HashPool {
   }
 }
 
-export class ArtifactHasher {
+/** The digests a pool made for `A` returns: all three for the default pool. */
+export type DigestsOf<A extends Algorithm> = Pick<Digests, A | 'sha256'> & Partial<Digests>;
+
+export class ArtifactHasher<A extends Algorithm = Algorithm> {
   bytes = 0;
 
-  constructor(private readonly pool: HashPool) {}
+  constructor(private readonly pool: HashPool<A>) {}
 
   update(chunk: Buffer): Promise<void> {
     this.bytes += chunk.length;
     return this.pool.send(chunk);
   }
 
-  digest(): Promise<Digests> {
+  digest(): Promise<DigestsOf<A>> {
     return this.pool.finish();
   }
 }

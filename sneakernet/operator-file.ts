@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { EcluseError } from './errors.js';
+import { unreadableFile } from './input-file.js';
 
 export function readOperatorFile(file: string, maxBytes: number): unknown {
   let text: string;
@@ -13,7 +14,7 @@ export function readOperatorFile(file: string, maxBytes: number): unknown {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     if (e instanceof EcluseError) throw e;
-    throw new EcluseError('E_NOT_FOUND', `cannot read ${file}: ${(e as Error).message}`);
+    throw unreadableFile(file, e);
   }
   try {
     return parseYaml(text, { maxAliasCount: 0, uniqueKeys: true }) as unknown;

@@ -8,6 +8,7 @@
  * public-key hint that is the receipt key's id (SHA-256 of its SPKI DER); the signature is ECDSA P-256 with SHA-256.
  */
 import { z } from 'zod';
+import { imageName } from './schema-parts.js';
 
 export const RECEIPT_TYPE = 'https://ecluse.dev/receipt/v1';
 export const RECEIPT_PAYLOAD_TYPE = 'application/vnd.ecluse.receipt+json';
@@ -89,7 +90,7 @@ export const receiptSchema = z.strictObject({
   /** What the store holds that came through bundles; `sha256` digests the sorted `name\tversion\tsha256\n` lines. */
   inventory: z.strictObject({
     sha256: hex256,
-    artifacts: z.array(z.strictObject({ name: identifier, version: identifier, sha256: hex256 })).max(100_000),
+    artifacts: z.array(z.strictObject({ name: imageName, version: identifier, sha256: hex256 })).max(100_000),
   }),
 });
 

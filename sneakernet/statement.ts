@@ -8,11 +8,11 @@ import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
 import { deltaProblem, deltaSchema, transferSize, type Delta } from './delta.js';
 import { vendorEvidenceSchema } from './evidence.js';
-import { artifactSize, identifier, sha256Hex, sha512Hex } from './schema-parts.js';
+import { artifactSize, identifier, imageName, md5Hex, sha256Hex, sha512Hex } from './schema-parts.js';
 import { subjectName } from './subject.js';
 import { CONTAINER_FORMATS, DISK_FORMATS, propertyKey } from './glance-vocabulary.js';
 
-export { sha256Hex, sha512Hex };
+export { md5Hex, sha256Hex, sha512Hex };
 /** The delta recipe (4.6) and the artifact key, re-exported for their importers (they live in delta.ts, subject.ts). */
 export { deltaSchema, subjectName, type Delta };
 /** The Glance vocabulary the statement uses, re-exported for its importers (it lives in glance-vocabulary.ts). */
@@ -46,12 +46,19 @@ export const provenanceSchema = z.strictObject({
 });
 
 export const artifactSchema = z.strictObject({
-  name: identifier,
+  /** An image name (4.7): spaces and non-ASCII letters allowed, NFC, no control characters, at most 255. */
+  name: imageName,
   version: identifier,
   type: z.literal('vm-image'),
   size,
   sha256: sha256Hex,
   sha512: sha512Hex,
+  /**
+   * Optional (4.8): the artifact's MD5 (Glance's `checksum`), computed by the export station in the pass that computed
+   * sha256 and sha512. The import station takes it, and `sha512`, as signed attestations; it verifies sha256 over
+   * every byte (and all three when its policy says `verifyAllDigests`). Absent: the import station computes it.
+   */
+  md5: md5Hex.optional(),
   diskFormat: z.enum(DISK_FORMATS),
   containerFormat: z.enum(CONTAINER_FORMATS),
   properties,

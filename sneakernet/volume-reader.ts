@@ -10,6 +10,7 @@
  * bytes are not the ones that were signed), otherwise E_FORMAT (the signed volume itself is malformed).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,12 +18,28 @@ import tar from 'tar-stream';
 import { asEcluseError, EcluseError } from './errors.js';
 import { canonicalVolumeSize, type Volume, type VolumeEntry } from './statement.js';
 import { BLOCK, END_OF_ARCHIVE } from './volume-plan.js';
+import type { HashPool } from './digests.js';
+
+/** The volume's SHA-256: in a worker thread when the caller lends a pool (the import does), else in this thread. */
+interface VolumeHash {
+  update(chunk: Buffer): Promise<void> | void;
+  hex(): Promise<string> | string;
+}
+
+function volumeHash(pool: HashPool<'sha256'> | undefined): VolumeHash {
+  if (pool) {
+    const hasher = pool.begin();
+    return { update: (chunk) => hasher.update(chunk), hex: async () => (await hasher.digest()).sha256 };
+  }
+  const hash = createHash('sha256');
+  return { update: (chunk) => void hash.update(chunk), hex: () => hash.digest('hex') };
+}
 
 /** Consumes one entry's bytes (it must read them all). */
 export type EntrySink = (entry: VolumeEntry, data: AsyncIterable<Buffer>) => Promise<void>;
 
 const CHUNK = 1024 * 1024;
-const READ_AHEAD = 8 * CHUNK;
+const READ_AHEAD = 2 * CHUNK;
 
 /** Opens a file on the media refusing links and anything but a regular file. */
 export async function openMediaFile(file: string, what: string): Promise<{ fd: fs.promises.FileHandle; size: number }> {
@@ -79,8 +96,14 @@ export async function readVolume(
   volume: Volume,
   sink: EntrySink,
   onProgress?: (bytes: number) => void,
+  o: { hashPool?: HashPool<'sha256'> } = {},
 ): Promise<void> {
   const { fd, size } = await openMediaFile(file, `volume ${volume.name}`);
+  let hash: VolumeHash | null = null;
+  let finished = false;
+  // At most one chunk is being hashed (the meter calls back only when it is); what follows waits for it, in order.
+  let pending: Promise<void> = Promise.resolve();
+  const settled = () => pending.catch(() => undefined);
   try {
     if (size !== volume.size) {
       throw new EcluseError('E_SIZE', `volume ${volume.name} is ${size} bytes, the statement says ${volume.size}`, {
@@ -88,7 +111,13 @@ export async function readVolume(
         volume: volume.name,
       });
     }
-    const hash = createHash('sha256');
+    const h = volumeHash(o.hashPool);
+    hash = h;
+    const digest = async () => {
+      await settled();
+      finished = true;
+      return h.hex();
+    };
     let read = 0;
     const endOfArchive = volume.size - END_OF_ARCHIVE;
     const meter = new Transform({
@@ -97,14 +126,22 @@ export async function readVolume(
         const start = read;
         read += chunk.length;
         if (read > volume.size) return cb(new EcluseError('E_SIZE', `volume ${volume.name} grew while being read`));
-        hash.update(chunk);
+        const hashed = h.update(chunk);
+        if (hashed) pending = hashed;
         // The two end-of-archive blocks must be zero: nothing may ride after the last entry, even signed.
         if (read > endOfArchive) {
           const tail = chunk.subarray(Math.max(0, endOfArchive - start));
-          if (tail.some((b) => b !== 0)) return cb(formatError(volume.name, 'has data after the end of the archive'));
+          if (tail.some((b) => b !== 0)) {
+            void Promise.resolve(hashed).then(
+              () => cb(formatError(volume.name, 'has data after the end of the archive')),
+              cb,
+            );
+            return;
+          }
         }
         onProgress?.(chunk.length);
-        cb(null, chunk);
+        if (hashed) hashed.then(() => cb(null, chunk), cb);
+        else cb(null, chunk);
       },
     });
     let index = 0;
@@ -140,21 +177,48 @@ export async function readVolume(
     } catch (e) {
       failure = e;
     }
-    // The sink's own failures (a digest, the staging disk) are not about the volume's structure.
-    if (sinkFailure !== null) throw asEcluseError(sinkFailure);
+    // The sink's own failures (a digest, the staging disk) are not about the volume's structure. But an artifact
+    // that does not match may be the victim of a damaged volume (its last bytes are in this one): the volume is
+    // hashed to its end first, so the operator is told which volume to write again, not only which artifact.
+    if (sinkFailure !== null) {
+      const err = asEcluseError(sinkFailure);
+      if (err.code === 'E_DIGEST' && err.context.check === 'artifact-digest') {
+        await settled();
+        if (read < volume.size) {
+          // Opened again: the failed pipeline destroyed the first stream, and with it the handle (see below).
+          const rest = await openMediaFile(file, `volume ${volume.name}`);
+          try {
+            for await (const chunk of rest.fd.createReadStream({ start: read, highWaterMark: CHUNK, autoClose: false }))
+              await h.update(chunk as Buffer);
+          } finally {
+            await rest.fd.close();
+          }
+        }
+        if ((await digest()) !== volume.sha256) throw digestError(volume, file);
+      }
+      throw err;
+    }
     if (failure instanceof EcluseError && failure.code !== 'E_FORMAT' && failure.code !== 'E_SIZE') throw failure;
     if (failure !== null) {
       // Finish hashing what is left so a changed byte is reported as such, whatever the parser made of it.
+      await settled();
       if (read < volume.size) {
-        for await (const chunk of fd.createReadStream({ start: read, highWaterMark: CHUNK, autoClose: false })) {
-          hash.update(chunk as Buffer);
+        // Opened again: the failed pipeline destroyed the first stream, and a destroyed file stream closes its handle
+        // whatever autoClose says (a volume larger than the read-ahead then failed with a RangeError on fd -1).
+        const rest = await openMediaFile(file, `volume ${volume.name}`);
+        try {
+          for await (const chunk of rest.fd.createReadStream({ start: read, highWaterMark: CHUNK, autoClose: false })) {
+            await h.update(chunk as Buffer);
+          }
+        } finally {
+          await rest.fd.close();
         }
       }
-      if (hash.digest('hex') !== volume.sha256) throw digestError(volume);
+      if ((await digest()) !== volume.sha256) throw digestError(volume, file);
       if (failure instanceof EcluseError) throw failure;
       throw formatError(volume.name, `is not a valid tar archive (${(failure as Error).message})`);
     }
-    if (hash.digest('hex') !== volume.sha256) throw digestError(volume);
+    if ((await digest()) !== volume.sha256) throw digestError(volume, file);
     if (index !== volume.entries.length) {
       throw formatError(volume.name, `holds ${index} entries, the statement lists ${volume.entries.length}`);
     }
@@ -167,13 +231,20 @@ export async function readVolume(
       );
     }
   } finally {
+    // A refusal before the end still ends the hash's stream, so a lent pool is ready for the next volume.
+    if (hash && !finished) {
+      await settled();
+      await Promise.resolve(hash.hex()).catch(() => undefined);
+    }
     await fd.close();
   }
 }
 
-function digestError(volume: Volume): EcluseError {
-  return new EcluseError('E_DIGEST', `volume ${volume.name} does not match the sha256 in the signed statement`, {
-    check: 'volume-digest',
-    volume: volume.name,
-  });
+function digestError(volume: Volume, file: string): EcluseError {
+  const folder = path.dirname(path.resolve(file));
+  return new EcluseError(
+    'E_DIGEST',
+    `volume ${volume.name} does not match the sha256 in the signed statement (read from ${folder})`,
+    { check: 'volume-digest', volume: volume.name, folder },
+  );
 }

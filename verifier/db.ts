@@ -4,6 +4,8 @@
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
+import { EcluseError } from '../sneakernet/errors.js';
+import { unreadableFile } from '../sneakernet/input-file.js';
 import { AUDIT_LOG_SCHEMA } from './audit/schema.js';
 import { GLANCE_SCHEMA } from './glance/tables.js';
 import { importHome } from './home.js';
@@ -106,24 +108,93 @@ export function dbPath(home: string): string {
 }
 
 export function openDb(home: string, options: { readonly?: boolean } = {}): Db {
-  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
-  const db = new Database(dbPath(home), {
-    readonly: options.readonly ?? false,
-    fileMustExist: options.readonly ?? false,
-  });
-  if (!options.readonly) {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    db.exec(CORE_SCHEMA);
-    for (const schema of MODULE_SCHEMAS) db.exec(schema);
-    db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run(
-      'schema_version',
-      String(SCHEMA_VERSION),
-    );
+  const file = dbPath(home);
+  try {
+    fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw unreadableFile(home, e, 'station home');
   }
-  db.pragma('busy_timeout = 5000');
-  return db;
+  let db: Db | undefined;
+  try {
+    db = new Database(file, {
+      readonly: options.readonly ?? false,
+      fileMustExist: options.readonly ?? false,
+    });
+    if (!options.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.exec(CORE_SCHEMA);
+      for (const schema of MODULE_SCHEMAS) db.exec(schema);
+      db.prepare('INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)').run(
+        'schema_version',
+        String(SCHEMA_VERSION),
+      );
+    } else {
+      db.pragma('schema_version'); // reads the header: a file that is not a database fails here, not later
+    }
+    db.pragma('busy_timeout = 5000');
+    return db;
+  } catch (e) {
+    db?.close();
+    throw databaseError(file, e);
+  }
+}
+
+/**
+ * The operator's error for a database that cannot be used: which file, what is wrong with it, and what to do.
+ * SQLite's own words ("file is not a database") name neither.
+ */
+export function databaseError(file: string, e: unknown): EcluseError {
+  if (e instanceof EcluseError) return e;
+  const code = (e as { code?: unknown }).code;
+  const sqlite = typeof code === 'string' ? code : '';
+  const context = { check: 'database', file };
+  if (sqlite === 'SQLITE_NOTADB' || sqlite.startsWith('SQLITE_CORRUPT'))
+    return new EcluseError(
+      'E_DATABASE',
+      `${file} is damaged (${(e as Error).message}): stop the station, keep the file for analysis, and restore the home from its last backup`,
+      context,
+      { cause: e },
+    );
+  if (sqlite === 'SQLITE_FULL')
+    return new EcluseError('E_NO_SPACE', `no room left to write ${file}: free space on that disk`, context, {
+      cause: e,
+    });
+  if (sqlite === 'SQLITE_READONLY' || sqlite === 'SQLITE_CANTOPEN' || sqlite === 'SQLITE_PERM')
+    return new EcluseError(
+      'E_DATABASE',
+      `cannot open ${file} (${(e as Error).message}): check that it exists and that this user may read and write it and its folder`,
+      context,
+      { cause: e },
+    );
+  if (sqlite === 'SQLITE_BUSY' || sqlite === 'SQLITE_LOCKED')
+    return new EcluseError('E_DATABASE', `${file} is locked by another program for too long: try again`, context, {
+      cause: e,
+    });
+  if (sqlite.startsWith('SQLITE_'))
+    return new EcluseError('E_DATABASE', `${file}: ${(e as Error).message}`, context, { cause: e });
+  return new EcluseError('E_INTERNAL', (e as Error).message, context, { cause: e });
+}
+
+/**
+ * SQLite's own check of every page of the database (`PRAGMA quick_check`): throws E_DATABASE naming the first
+ * problem. A log whose pages are damaged is not "intact", whatever the rows that can still be read say.
+ */
+export function checkDatabaseIntegrity(db: Db): void {
+  let rows: Array<{ quick_check: string }>;
+  try {
+    rows = db.pragma('quick_check') as Array<{ quick_check: string }>;
+  } catch (e) {
+    throw databaseError(db.name, e);
+  }
+  const problems = rows.map((r) => r.quick_check).filter((t) => t !== 'ok');
+  if (problems.length > 0)
+    throw new EcluseError(
+      'E_DATABASE',
+      `${db.name} is damaged (${problems.length} problem(s), first: ${problems[0]}): restore the home from its last backup; the audit log cannot be vouched for`,
+      { check: 'database-integrity', file: db.name },
+    );
 }
 
 export function getSetting(db: Db, key: string): string | undefined {

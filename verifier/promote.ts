@@ -16,6 +16,7 @@ import { appendAudit } from './audit.js';
 import { glanceTime } from './db.js';
 import { checkFreshness, type ChainPosition } from './freshness.js';
 import { imageSignatureProperties } from './image-signature.js';
+import { virtualSizeOf } from './disk-header.js';
 import type { StagedBundle, VerifiedBundle } from './import-steps.js';
 import { checkAdmission } from './policy/admission.js';
 import type { Site } from './site.js';
@@ -60,7 +61,9 @@ export async function promote(
   const moved: string[] = [];
   const here = new Set(verified.placements.filter((pl) => pl.alreadyHere).map((pl) => pl.artifact));
   const alreadyHere: AlreadyHere[] = [];
-  const images: Array<PromotedImage & { file: string; staged: string; properties: Record<string, string> }> = [];
+  const images: Array<
+    PromotedImage & { file: string; staged: string; properties: Record<string, string>; virtual_size: number | null }
+  > = [];
   try {
     for (const s of staged.artifacts) {
       const a = s.artifact;
@@ -83,6 +86,7 @@ export async function promote(
         container_format: a.containerFormat,
         file: id,
         staged: s.file,
+        virtual_size: null,
         properties: {
           ...a.properties,
           ecluse_version: a.version,
@@ -99,6 +103,8 @@ export async function promote(
     for (const i of images) {
       const sha256 = staged.artifacts.find((s) => s.file === i.staged)?.digests.sha256;
       Object.assign(i.properties, await imageSignatureProperties(site, i.staged, sha256));
+      // The virtual size from a qcow2 header (raw: its size), as Glance's own import reads it.
+      i.virtual_size = await virtualSizeOf(i.staged, i.disk_format, i.size);
     }
     const at = glanceTime(o.now);
     const db = site.db;
@@ -128,7 +134,7 @@ export async function promote(
         `INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value,
            size, virtual_size, container_format, disk_format, min_disk, min_ram, owner, created_at, updated_at, file,
            origin, bundle_id, artifact_name, artifact_version, sha256, properties, tags)
-         VALUES (?, ?, 'active', ?, 0, 0, ?, 'sha512', ?, ?, NULL, ?, ?, 0, 0, NULL, ?, ?, ?, 'bundle', ?, ?, ?, ?, ?, '[]')`,
+         VALUES (?, ?, 'active', ?, 0, 0, ?, 'sha512', ?, ?, ?, ?, ?, 0, 0, NULL, ?, ?, ?, 'bundle', ?, ?, ?, ?, ?, '[]')`,
       );
       for (const i of images) {
         hideOlder.run(at, i.name);
@@ -140,6 +146,7 @@ export async function promote(
           i.checksum,
           i.os_hash_value,
           i.size,
+          i.virtual_size,
           i.container_format,
           i.disk_format,
           at,
@@ -207,7 +214,7 @@ export async function promote(
     throw e;
   }
   return {
-    images: images.map(({ file: _f, staged: _s, properties: _p, ...rest }) => rest),
+    images: images.map(({ file: _f, staged: _s, properties: _p, virtual_size: _v, ...rest }) => rest),
     alreadyHere,
   };
 }

@@ -50,10 +50,10 @@ export async function checkStoreRoom(statement: Statement, stagingDir: string): 
   return passed('space', `the bundle needs ${formatBytes(room.needed)}, the store has ${formatBytes(room.free)} free`);
 }
 
-/** True for "the disk is full" in any of its spellings: ENOSPC, EDQUOT (a quota), SQLite's SQLITE_FULL. */
+/** True for "the disk is full" in any of its spellings: ENOSPC, EDQUOT (a quota), SQLite's SQLITE_FULL, a short write. */
 export function isNoSpace(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
-  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || code === 'E_NO_SPACE';
 }
 
 /** The disk filled up while `what` (e.g. `staging img 1.0`): nothing was kept. */

@@ -1,7 +1,9 @@
 /**
  * Receives artifact bytes from the volume reader: each artifact is written to a private staging file (or, when only
- * verifying, nowhere) while sha256, sha512 and md5 are computed, and checked against the signed statement when its
- * last piece has arrived. Pieces of one artifact may come from several volumes; they arrive in order. A delta
+ * verifying, nowhere) while its SHA-256 is computed, and checked against the signed statement when its last piece has
+ * arrived. Glance's md5 `checksum` and sha512 `os_hash_value` are the statement's signed attestations (docs/FORMAT.md
+ * 4.8); they are computed, and then checked, only when the policy says `verifyAllDigests` or (md5) when the statement
+ * predates 4.8 and carries none. Pieces of one artifact may come from several volumes; they arrive in order. A delta
  * artifact's pieces are the bytes its recipe takes from the bundle: the rebuilder interleaves them with copies from
  * the base image, so what is written and hashed is the whole artifact either way.
  *
@@ -11,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { EcluseError } from '../sneakernet/errors.js';
-import type { ArtifactHasher, Digests, HashPool } from '../sneakernet/digests.js';
+import type { Algorithm, ArtifactHasher, Digests, DigestsOf, HashPool } from '../sneakernet/digests.js';
 import type { Artifact, Delta, VolumeEntry } from '../sneakernet/statement.js';
 import { transferSize } from '../sneakernet/delta.js';
 import { DeltaRebuilder } from './rebuild.js';
@@ -23,7 +25,19 @@ export interface StagedArtifact {
   artifact: Artifact;
   /** The staged file, or null when verifying only. */
   file: string | null;
+  /** sha256 as computed; md5 and sha512 as computed, or as the signed statement attests them (`attested`). */
   digests: Digests;
+  /** The digests taken from the signed statement rather than computed over the bytes. */
+  attested: Array<'md5' | 'sha512'>;
+}
+
+/**
+ * The digests an import computes over every byte: SHA-256 always; sha512 and md5 too when the site's policy asks for
+ * every digest (`verifyAllDigests`); md5 when an artifact carries none (a statement older than format 4.8).
+ */
+export function digestsToCompute(artifacts: readonly Artifact[], verifyAll: boolean): Algorithm[] {
+  if (verifyAll) return ['sha256', 'sha512', 'md5'];
+  return artifacts.some((a) => a.md5 === undefined) ? ['sha256', 'md5'] : ['sha256'];
 }
 
 /**
@@ -129,11 +143,11 @@ export class ArtifactStager {
 
   private async finish(cur: Open): Promise<void> {
     this.current = null;
-    let digests: Digests;
+    let computed: DigestsOf<Algorithm>;
     let closed = false;
     try {
       await cur.rebuilder?.close();
-      digests = await cur.hasher.digest();
+      computed = await cur.hasher.digest();
       if (cur.handle) {
         for (const w of cur.writes.splice(0)) await w;
         await cur.handle.sync();
@@ -152,12 +166,26 @@ export class ArtifactStager {
     const what = a.delta
       ? `${a.name} ${a.version}, rebuilt from the bundle and the base ${a.delta.base.name} ${a.delta.base.version} in the image store,`
       : `${a.name} ${a.version}`;
-    for (const algorithm of ['sha256', 'sha512'] as const) {
-      if (digests[algorithm] !== a[algorithm]) {
-        throw new EcluseError('E_DIGEST', `${what} does not match the ${algorithm} in the signed statement`, where);
+    // sha256 first (it is always computed), then whatever else was: a refusal names the first digest that differs.
+    for (const algorithm of ['sha256', 'sha512', 'md5'] as const) {
+      const signed = a[algorithm];
+      const got = computed[algorithm];
+      if (got !== undefined && signed !== undefined && got !== signed) {
+        throw new EcluseError('E_DIGEST', `${what} does not match the ${algorithm} in the signed statement`, {
+          ...where,
+          algorithm,
+        });
       }
     }
-    this.staged.push({ index: cur.index, artifact: a, file: cur.file, digests });
+    const md5 = computed.md5 ?? a.md5;
+    if (md5 === undefined)
+      throw new EcluseError('E_INTERNAL', `no md5 for ${what}: it was neither signed nor computed`);
+    const attested = [
+      ...(computed.md5 === undefined ? (['md5'] as const) : []),
+      ...(computed.sha512 === undefined ? (['sha512'] as const) : []),
+    ];
+    const digests = { sha256: computed.sha256, sha512: computed.sha512 ?? a.sha512, md5 };
+    this.staged.push({ index: cur.index, artifact: a, file: cur.file, digests, attested });
   }
 
   /**
@@ -183,8 +211,8 @@ async function writeFully(handle: fs.promises.FileHandle, chunk: Buffer, positio
   while (done < chunk.length) {
     const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
     if (bytesWritten <= 0) {
-      throw Object.assign(new Error(`write returned ${bytesWritten} bytes at offset ${position + done}`), {
-        code: 'ENOSPC',
+      throw new EcluseError('E_NO_SPACE', `a write stored ${bytesWritten} bytes at offset ${position + done}`, {
+        check: 'space',
       });
     }
     done += bytesWritten;

@@ -165,7 +165,7 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
   program
     .command('install-units')
     .description(
-      'install the systemd units, the udev rule, the mount helper and the sysusers/tmpfiles snippets of the\n' +
+      'install the systemd units, the udev rule, the mount helper and the sysusers/tmpfiles snippets of the ' +
         'import station (under --root, default /)',
     )
     .option('--root <DIR>', 'install under this folder (a staging tree, or / for the running system)', '/')
@@ -173,7 +173,8 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
     .addHelpText(
       'after',
       '\nThen, on the running system:\n  systemd-sysusers && systemd-tmpfiles --create && udevadm control --reload\n' +
-        '  systemctl daemon-reload && systemctl enable --now ecluse-daemon.service ecluse-serve.service\n',
+        '  systemctl daemon-reload && systemctl enable --now ecluse-daemon.service ecluse-serve.service\n' +
+        '\nExample:\n  ecluse install-units --root / --bin /usr/bin/ecluse\n',
     )
     .action(async (o: { root: string; bin: string }) => {
       await report(ctx(), async () => {

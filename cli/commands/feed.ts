@@ -230,6 +230,7 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
   feed
     .command('list')
     .description('list the declared feeds and their pinned keys')
+    .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse-relay relay feed list --json\n')
     .action(async () => {
       await report(ctx(), () =>
         withHome(home, (h) => {
@@ -250,6 +251,7 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
     .command('remove')
     .description('forget a feed (what it brought stays in the catalog)')
     .argument('<NAME>')
+    .addHelpText('after', '\nExample:\n  ecluse relay feed remove debian-13\n')
     .action(async (name: string) => {
       await report(ctx(), () =>
         withHome(home, (h) => {
@@ -264,6 +266,31 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
     .command('apply')
     .description('declare the feeds of a YAML/JSON file ({feeds: [...]}); feeds it does not name are removed')
     .argument('<FILE>')
+    .addHelpText(
+      'after',
+      `
+The file (YAML or JSON) lists every feed; the fields are the options of "ecluse relay feed add":
+  feeds:
+    - name: debian-13
+      vendor: debian
+      product: debian-13
+      kind: checksums                  # checksums | sigstore | glance
+      url: https://cloud.debian.org/images/cloud/trixie/latest/
+      checksums: SHA512SUMS
+      signature: SHA512SUMS.sign       # absent when the checksum file is clear-signed
+      openpgpKeys: [debian-cloud.asc]  # files, or inline armored keys
+      match: "debian-13-genericcloud-amd64*.qcow2"
+    - name: appliance
+      vendor: acme
+      product: acme-fw
+      kind: sigstore
+      url: https://acme.example/fw/
+      publicKeys: [acme-release.pub]
+
+Example:
+  ecluse relay feeds apply feeds.yaml --json
+`,
+    )
     .action(async (file: string) => {
       await report(ctx(), () =>
         withHome(home, (h) => {
@@ -286,7 +313,8 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
       '\nA release whose vendor check fails is refused (E_VENDOR_SIGNATURE, E_VENDOR_DIGEST, E_VENDOR_UNTRUSTED) and\n' +
         'not kept; the command then exits 1. Interrupted downloads resume where they stopped (HTTP Range).\n' +
         'A glance feed brings each selected active image whose version is not in the catalog yet, checking its size,\n' +
-        'os_hash_value, checksum and image signature (img_signature*) against the pinned certificates while it streams.\n',
+        'os_hash_value, checksum and image signature (img_signature*) against the pinned certificates while it streams.\n' +
+        '\nExample:\n  ecluse --home /var/lib/ecluse-relay relay fetch --feed debian-13 --stall-timeout 2m\n',
     )
     .action(async (o: { feed?: string; stallTimeout: string }) => {
       await report(ctx(), () =>

@@ -11,10 +11,11 @@ import type { Policy } from '../../verifier/policy/schema.js';
 const EXAMPLE_POLICY = `
 A policy file (YAML or JSON); the first rule whose globs match an artifact decides for it:
   version: 1
+  verifyAllDigests: false   # true: recompute md5 and sha512 too, instead of taking the signed ones (slower)
   rules:
     - name: debian
       artifacts: ["debian-*"]
-      vendors: ["Debian"]
+      vendors: ["debian"]
       diskFormats: [qcow2, raw]
       maxSize: 20G
       signers: [alice, bob]
@@ -27,15 +28,19 @@ A policy file (YAML or JSON); the first rule whose globs match an artifact decid
       vendors: ["canonical"]
       vendorKeys: ["-----BEGIN CERTIFICATE-----\n..."]   # or PEM/OpenPGP public keys
 An artifact no rule matches is refused (E_NOT_ALLOWED). Without a policy, every artifact is admitted.
+vendors match the --vendor given at the export station without regard to case (debian, Debian and DEBIAN are one).
 vendorKeys (armored OpenPGP public keys, PEM public keys, PEM certificates) make the station re-verify the vendor
 evidence each artifact carries: OpenPGP checksum files, Sigstore bundles, Glance image signatures.`;
 
 function describe(p: Policy): string[] {
-  return p.rules.map(
-    (r) =>
-      `  rule ${r.name}: ${r.artifacts.join(', ')} from ${r.vendors.join(', ')}` +
-      `${r.diskFormats ? `, formats ${r.diskFormats.join('/')}` : ''}${r.maxSize !== undefined ? `, at most ${r.maxSize}` : ''}` +
-      `${r.signers ? `, signed by ${r.signers.join('/')}` : ''}, ${r.visibility}${r.allowDowngrade ? ', downgrade allowed' : ''}`,
+  const digests = p.verifyAllDigests ? ['  every digest (sha256, sha512, md5) recomputed over the bytes'] : [];
+  return digests.concat(
+    p.rules.map(
+      (r) =>
+        `  rule ${r.name}: ${r.artifacts.join(', ')} from ${r.vendors.join(', ')}` +
+        `${r.diskFormats ? `, formats ${r.diskFormats.join('/')}` : ''}${r.maxSize !== undefined ? `, at most ${r.maxSize}` : ''}` +
+        `${r.signers ? `, signed by ${r.signers.join('/')}` : ''}, ${r.visibility}${r.allowDowngrade ? ', downgrade allowed' : ''}`,
+    ),
   );
 }
 

@@ -12,6 +12,11 @@ export function registerReceipt(program: Command, ctx: () => CommandContext, hom
     .command('key')
     .description('print (and make, on first use) the receipt public key, for `ecluse relay receipt trust` outside')
     .option('--out <FILE>', 'also write the public key (PEM) to this file')
+    .addHelpText(
+      'after',
+      '\nExample (then carry receipt.pub out: ecluse relay receipt trust receipt.pub --site paris-1):\n' +
+        '  ecluse --home /var/lib/ecluse receipt key --out /media/usb0/receipt.pub\n',
+    )
     .action(async (o: { out?: string }) => {
       await report(ctx(), async () => {
         const s = openSite(resolveHome(home()));
@@ -31,6 +36,7 @@ export function registerReceipt(program: Command, ctx: () => CommandContext, hom
     .command('export')
     .description('write a signed receipt (accepted bundles, refusals, inventory) onto media going back out')
     .requiredOption('--to <MEDIA_DIR>', 'where the media is mounted')
+    .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse receipt export --to /media/usb0\n')
     .action(async (o: { to: string }) => {
       await report(ctx(), async () => {
         const s = openSite(resolveHome(home()));

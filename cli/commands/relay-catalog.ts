@@ -158,6 +158,7 @@ export function registerCatalog(relay: Command, ctx: () => CommandContext, home:
     .command('events')
     .description("the export station's own record: bundles written and replaced, artifacts removed, receipts taken")
     .option('--limit <N>', 'how many of the newest events', '100')
+    .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse-relay relay events --limit 20 --json\n')
     .action(async (o: { limit: string }) => {
       await report(ctx(), () =>
         withHome((h) => {

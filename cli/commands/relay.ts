@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import fs from 'node:fs';
 import { EcluseError } from '../../sneakernet/errors.js';
+import { unreadableFile } from '../../sneakernet/input-file.js';
 import { addArtifact } from '../../relay/add.js';
 import { openRelayHome } from '../../relay/catalog.js';
 import { importReceipts, trustReceiptKey } from '../../relay/receipts/receipts.js';
@@ -37,13 +38,17 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     .argument('<KEYFILE>', 'the receipt public key (PEM)')
     .requiredOption('--site <SITE_ID>', 'the site whose import station holds that key')
     .option('--replace', 'replace the key pinned for that site')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ecluse --home /var/lib/ecluse-relay relay receipt trust /media/usb0/receipt.pub --site paris-1\n',
+    )
     .action(async (keyFile: string, o: { site: string; replace?: boolean }) => {
       await report(ctx(), async () => {
         let pem: string;
         try {
           pem = await fs.promises.readFile(keyFile, 'utf8');
         } catch (e) {
-          throw new EcluseError('E_NOT_FOUND', `cannot read ${keyFile}: ${(e as Error).message}`);
+          throw unreadableFile(keyFile, e, 'receipt key file');
         }
         const h = openRelayHome(resolveHome(home()));
         try {
@@ -58,6 +63,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     .command('import')
     .description('take the receipts on the media: verified against the pinned key of their site, newer than the last')
     .argument('<MEDIA_DIR>')
+    .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse-relay relay receipt import /media/usb0\n')
     .action(async (media: string) => {
       await report(ctx(), async () => {
         const h = openRelayHome(resolveHome(home()));
@@ -79,7 +85,10 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     .command('add')
     .description('add a VM image (or another artifact) to the export station catalog, to go in the next export')
     .argument('<FILE>', 'the image file')
-    .requiredOption('--name <NAME>', 'image name at the site (Glance name)')
+    .requiredOption(
+      '--name <NAME>',
+      'image name at the site (the Glance name): letters of any script, digits, spaces and punctuation, at most 255',
+    )
     .requiredOption('--version <VERSION>', 'version of this release (e.g. 1.2.0, 2026.11.21)')
     .option('--disk-format <FORMAT>', 'raw, qcow2, vmdk, vhdx, iso, ... (default: detected from the file)')
     .option('--container-format <FORMAT>', 'bare, ovf, ova, ...', 'bare')
@@ -108,7 +117,8 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
             const diskFormat = o.diskFormat ?? (await sniffDiskFormat(file));
             const r = await addArtifact(h, {
               file,
-              name: o.name,
+              // As typed, in NFC: "débian" typed with a combining accent is the same name as the precomposed one.
+              name: o.name.normalize('NFC'),
               version: o.version,
               diskFormat,
               containerFormat: o.containerFormat,

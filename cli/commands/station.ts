@@ -118,7 +118,7 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
           : 'verify the bundle on the media, stage its images privately and promote them atomically; audited',
       )
       .argument('<MEDIA_DIR...>', 'where the media is mounted; several folders when the bundle spans several media')
-      .option('--bundle <ID>', 'the bundle to take when the media holds several')
+      .option('--bundle <ID>', 'the bundle to take when the media holds several (its id or any unique prefix)')
       .option('--read-rate <SIZE>', 'read the media at most this fast per second, e.g. 50M (default: no limit)')
       .addHelpText(
         'after',
@@ -199,8 +199,10 @@ Examples:
     )
     .action(async (o: { listen: string }) => {
       const m = /^(.*):([0-9]{1,5})$/.exec(o.listen);
-      if (!m || !m[1] || !m[2]) {
-        process.stderr.write('E_USAGE: --listen wants HOST:PORT, e.g. 127.0.0.1:9292\n');
+      if (!m || !m[1] || !m[2] || Number(m[2]) > 65535) {
+        process.stderr.write(
+          `E_USAGE: --listen wants HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:9292 (got ${o.listen})\n`,
+        );
         process.exitCode = 2;
         return;
       }

@@ -7,6 +7,16 @@ import { dbPath, openDb } from '../../verifier/db.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 
+/**
+ * `state: message`, without saying the state twice: a message that already begins with the state word (or carries
+ * it, as the daemon's "idle; last: ..." does) is printed as it is.
+ */
+export function said(state: string, message: string): string {
+  const m = message.trim();
+  if (m === '' || m.toLowerCase() === state) return state;
+  return new RegExp(`^${state}\\b`, 'i').test(m) ? m : `${state}: ${m}`;
+}
+
 export function registerStatus(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
   program
     .command('status')
@@ -24,7 +34,7 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
         const h = resolveHome(home());
         const s = readStatus(h);
         const missing = gapsAt(h);
-        const human = [`${s.state}: ${s.message}`];
+        const human = [said(s.state, s.message)];
         const p = s.progress;
         if (p) {
           human.push(
@@ -33,8 +43,8 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
           );
         }
         for (const w of s.waiting) human.push(`  ${w.message} (have ${w.have.length} of ${w.volumes})`);
-        for (const m of s.media) human.push(`  medium ${m.mountPoint} (${m.device}): ${m.state}, ${m.message}`);
-        if (s.last) human.push(`  last: ${s.last.outcome} at ${s.last.at}: ${s.last.message}`);
+        for (const m of s.media) human.push(`  medium ${m.mountPoint} (${m.device}): ${said(m.state, m.message)}`);
+        if (s.last) human.push(`  last ${s.last.outcome} at ${s.last.at}: ${s.last.message}`);
         for (const g of missing) {
           human.push(
             `  gap: bundle ${g.station} #${g.sequence} not imported (${g.refusedWith ? `refused here: ${g.refusedWith}` : 'never arrived'}); later bundles were accepted`,

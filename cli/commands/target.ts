@@ -174,6 +174,7 @@ export function registerTarget(program: Command, ctx: () => CommandContext, home
   target
     .command('list')
     .description('list targets and the images pushed to them')
+    .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse target list --json\n')
     .action(async () => {
       await report(ctx(), async () => {
         const s = openSite(resolveHome(home()));
@@ -200,6 +201,7 @@ export function registerTarget(program: Command, ctx: () => CommandContext, home
     .command('remove')
     .description('remove a target (images already pushed stay in it)')
     .argument('<NAME>', 'the target name')
+    .addHelpText('after', '\nExample:\n  ecluse target remove site-glance\n')
     .action(async (name: string) => {
       await report(ctx(), async () => {
         const s = openSite(resolveHome(home()));
@@ -218,6 +220,11 @@ export function registerTarget(program: Command, ctx: () => CommandContext, home
     .description('push images now: the failed ones (default), or --image ID, to every target or --target NAME')
     .option('--image <ID>', 'an image of the store')
     .option('--target <NAME>', 'only this target')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ecluse target push                       # retry every failed push\n' +
+        '  ecluse target push --image 0b8e7f3c-5d1a-4e2b-9c7d-2f6a1e4b8c90 --target site-glance\n',
+    )
     .action(async (o: { image?: string; target?: string }) => {
       await report(ctx(), async () => {
         const s = openSite(resolveHome(home()));

@@ -54,6 +54,7 @@ export function registerToken(program: Command, ctx: () => CommandContext, home:
   token
     .command('list')
     .description('list tokens (ids, roles, names; never the tokens)')
+    .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse token list --json\n')
     .action(async () => {
       await report(ctx(), async () => {
         const s = openSite(resolveHome(home()));
@@ -78,6 +79,7 @@ export function registerToken(program: Command, ctx: () => CommandContext, home:
     .command('revoke')
     .description('revoke a token by id')
     .argument('<ID>', 'the token id shown by `token create` and `token list`')
+    .addHelpText('after', '\nExample:\n  ecluse token revoke 3f2a9c1e\n')
     .action(async (id: string) => {
       await report(ctx(), async () => {
         const s = openSite(resolveHome(home()));

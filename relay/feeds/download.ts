@@ -48,14 +48,38 @@ export async function readBoundedBody(res: Response, max: number): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
+/** fetch()'s own message is only "fetch failed": the reason is in its cause (ECONNREFUSED, other side closed, ...). */
+export function fetchFailure(e: unknown): string {
+  const err = e as Error & { cause?: { code?: string; message?: string } };
+  const cause = err.cause;
+  if (!cause) return err.message;
+  return `${err.message} (${[cause.code, cause.message].filter(Boolean).join(': ')})`;
+}
+
+/**
+ * A GET of a small file, tried a second time when the first attempt found its kept-alive connection closed by the
+ * server in the meantime (the server's idle timeout racing our request): the request never reached the server, so
+ * sending it again is safe. Any other failure is reported as it is.
+ */
+async function fetchRetryingStaleSocket(source: string): Promise<Response> {
+  const once = (): Promise<Response> => fetch(source, { redirect: 'follow', signal: AbortSignal.timeout(60_000) });
+  try {
+    return await once();
+  } catch (e) {
+    const code = (e as { cause?: { code?: string } }).cause?.code;
+    if (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET') throw e;
+    return await once();
+  }
+}
+
 /** Reads a whole (small) file from the mirror, at most `max` bytes; null when it does not exist (404 / ENOENT). */
 export async function readSmall(source: string, max: number): Promise<Buffer | null> {
   if (isHttp(source)) {
     let res: Response;
     try {
-      res = await fetch(source, { redirect: 'follow', signal: AbortSignal.timeout(60_000) });
+      res = await fetchRetryingStaleSocket(source);
     } catch (e) {
-      throw feedError(source, (e as Error).message);
+      throw feedError(source, fetchFailure(e));
     }
     if (res.status === 404 || res.status === 410) return null;
     if (!res.ok) throw feedError(source, `HTTP ${res.status}`);
@@ -109,6 +133,8 @@ export interface Downloaded<T extends Tap = Tap> {
   size: number;
   sha256: string;
   sha512: string;
+  /** Glance's `checksum`, computed in the same pass and carried signed (docs/FORMAT.md 4.8). */
+  md5: string;
   /** Bytes that were already on disk from an earlier, interrupted fetch. */
   resumedFrom: number;
   /** The taps that saw every byte of `file` (made by `DownloadOptions.taps`). */
@@ -194,13 +220,18 @@ export async function download<T extends Tap = Tap>(
 ): Promise<Downloaded<T>> {
   const what = o.what ?? source;
   const expected = o.expectedSize;
-  const fresh = () => ({ h256: createHash('sha256'), h512: createHash('sha512'), taps: o.taps?.() ?? [] });
+  const fresh = () => ({
+    h256: createHash('sha256'),
+    h512: createHash('sha512'),
+    h5: createHash('md5'),
+    taps: o.taps?.() ?? [],
+  });
   let sinks = fresh();
   let have = 0;
   if (fs.existsSync(partial)) {
     if (expected !== undefined && (await fs.promises.stat(partial)).size > expected) {
       await fs.promises.rm(partial, { force: true });
-    } else have = await feedExisting(partial, [sinks.h256, sinks.h512, ...sinks.taps]);
+    } else have = await feedExisting(partial, [sinks.h256, sinks.h512, sinks.h5, ...sinks.taps]);
   }
   let body: Readable;
   let total: number;
@@ -295,6 +326,7 @@ export async function download<T extends Tap = Tap>(
             }
             sinks.h256.update(chunk);
             sinks.h512.update(chunk);
+            sinks.h5.update(chunk);
             for (const t of sinks.taps) t.update(chunk);
             onProgress?.(done, Number.isFinite(total) ? total : done);
             cb(null, chunk);
@@ -324,6 +356,7 @@ export async function download<T extends Tap = Tap>(
       size: done,
       sha256: sinks.h256.digest('hex'),
       sha512: sinks.h512.digest('hex'),
+      md5: sinks.h5.digest('hex'),
       resumedFrom: append ? have : 0,
       taps: sinks.taps,
     };

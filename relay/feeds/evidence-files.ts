@@ -58,7 +58,7 @@ export async function writeEvidenceFiles(
 export async function keepRelease(
   home: RelayHome,
   got: Downloaded,
-  r: Omit<BlobRecord, 'tmp' | 'size' | 'sha256' | 'sha512' | 'evidence' | 'feed'> & {
+  r: Omit<BlobRecord, 'tmp' | 'size' | 'sha256' | 'sha512' | 'md5' | 'evidence' | 'feed'> & {
     feed: string;
     file: string;
     evidence: VendorEvidence;
@@ -71,6 +71,7 @@ export async function keepRelease(
     size: got.size,
     sha256: got.sha256,
     sha512: got.sha512,
+    md5: got.md5,
     name: r.name,
     version: r.version,
     diskFormat: r.diskFormat,

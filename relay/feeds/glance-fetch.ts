@@ -182,10 +182,8 @@ async function fetchImage(
       expectedSize: image.size,
       stallTimeoutMs: o.stallTimeoutMs,
       what,
-      // sha512 is computed anyway (the catalog's); another os_hash_algo gets its own digest.
-      taps: () => [
-        new GlanceTap(osAlgo === 'sha512' ? null : osAlgo, image.checksum !== null, trust?.signature ?? null),
-      ],
+      // sha512 and md5 are computed anyway (the catalog's); another os_hash_algo gets its own digest.
+      taps: () => [new GlanceTap(osAlgo === 'sha512' ? null : osAlgo, false, trust?.signature ?? null)],
     });
   } catch (e) {
     if (asEcluseError(e).code.startsWith('E_VENDOR_')) await fs.promises.rm(partial, { force: true });
@@ -200,7 +198,7 @@ async function fetchImage(
         `${what}: ${image.osHashAlgo} is ${osValue?.slice(0, 16)}…, Glance published ${image.osHashValue?.slice(0, 16)}…`,
       );
     }
-    const md5 = tap.md5?.digest('hex') ?? null;
+    const md5 = got.md5;
     if (image.checksum && md5 !== image.checksum) {
       throw refuse('E_VENDOR_DIGEST', `${what}: md5 is ${md5}, Glance published checksum ${image.checksum}`);
     }

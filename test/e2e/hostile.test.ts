@@ -365,7 +365,9 @@ describe('hostile volumes', () => {
     expect(fs.statSync(other.volume(1)).size).toBe(fs.statSync(bundle.volume(1)).size);
     fs.copyFileSync(other.volume(1), bundle.volume(1));
     const r = await expectImportRefused(w, media, 'E_DIGEST');
-    expect(messageOf(r)).toBe(`volume vol-0001.tar does not match the sha256 in the signed statement${resend(w, 1)}`);
+    expect(messageOf(r)).toBe(
+      `volume vol-0001.tar does not match the sha256 in the signed statement (read from ${bundle.volumesDir})${resend(w, 1)}`,
+    );
   });
 
   it('E_DIGEST: a tar header whose size field claims more than the statement (checksum fixed up)', async () => {
@@ -373,7 +375,9 @@ describe('hostile volumes', () => {
     const size = tarHeaderSize(bundle.volume(1));
     setTarHeaderSize(bundle.volume(1), 0, size + 64 * BLOCK);
     const r = await expectImportRefused(w, media, 'E_DIGEST');
-    expect(messageOf(r)).toBe(`volume vol-0001.tar does not match the sha256 in the signed statement${resend(w, 1)}`);
+    expect(messageOf(r)).toBe(
+      `volume vol-0001.tar does not match the sha256 in the signed statement (read from ${bundle.volumesDir})${resend(w, 1)}`,
+    );
   });
 
   it('E_SIZE: the same oversized header claim in a volume whose sha256 was re-signed by alice', async () => {

@@ -24,7 +24,7 @@ describe('keys passwd', () => {
 
     // A wrong current passphrase: refused, nothing changes.
     const wrong = await ecluse(['keys', 'passwd', keys.signer('alice'), '--json'], {
-      env: { ECLUSE_PASSPHRASE: 'not it', ECLUSE_NEW_PASSPHRASE: 'alice only' },
+      env: { ECLUSE_PASSPHRASE: 'not it', ECLUSE_NEW_PASSPHRASE: 'alice only, hers' },
     });
     expect(wrong.code).toBe(3); // a local failure, not a refusal of media
     expect(wrong.json).toMatchObject({ ok: false, code: 'E_PASSPHRASE' });
@@ -37,7 +37,7 @@ describe('keys passwd', () => {
     expect(fs.readFileSync(aliceKey, 'utf8')).toBe(before);
 
     const r = await ecluseOk(['keys', 'passwd', keys.signer('alice'), '--json'], {
-      env: { ECLUSE_NEW_PASSPHRASE: 'alice only' },
+      env: { ECLUSE_NEW_PASSPHRASE: 'alice only, hers' },
     });
     expect(r.json).toMatchObject({ ok: true, file: aliceKey, kdf: 'scrypt' });
     expect(fs.statSync(aliceKey).mode & 0o777).toBe(0o600);
@@ -45,7 +45,7 @@ describe('keys passwd', () => {
     expect(execFileSync('openssl', ['asn1parse', '-in', aliceKey]).toString()).toMatch(/:scrypt/);
     // The same key: the certificate still matches it.
     const cert = new crypto.X509Certificate(fs.readFileSync(path.join(keys.signer('alice'), 'cert.pem')));
-    const unlocked = crypto.createPrivateKey({ key: fs.readFileSync(aliceKey), passphrase: 'alice only' });
+    const unlocked = crypto.createPrivateKey({ key: fs.readFileSync(aliceKey), passphrase: 'alice only, hers' });
     expect(cert.checkPrivateKey(unlocked)).toBe(true);
 
     const image = path.join(dir, 'disk.raw');
@@ -69,7 +69,7 @@ describe('keys passwd', () => {
     expect(shared.json).toMatchObject({ ok: false, code: 'E_PASSPHRASE' });
     const own = await ecluseOk(exportArgs('stick-2'), {
       home: out,
-      env: { ECLUSE_PASSPHRASE_ALICE: 'alice only', ECLUSE_PASSPHRASE: PASSPHRASE },
+      env: { ECLUSE_PASSPHRASE_ALICE: 'alice only, hers', ECLUSE_PASSPHRASE: PASSPHRASE },
     });
     expect(own.json).toMatchObject({ ok: true });
   });

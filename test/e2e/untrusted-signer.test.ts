@@ -51,7 +51,9 @@ describe('import through the CLI, signer certificate minted by openssl', () => {
     const r = await expectImportRefused(w, media, 'E_UNTRUSTED_SIGNER');
     const line =
       `signature 1 of 1 was made by key ${shortKeyId(keyIdOf(key.key))} whose certificate does not allow code ` +
-      `signing (1 distinct trusted signer required, 0 found)`;
+      `signing (1 distinct trusted signer required, 0 found); sign it again outside with enough trusted signers: ` +
+      `ecluse export --resend N --site ${w.site} --to MEDIA --signer DIR --signer DIR ` +
+      `(N: the bundle's sequence, shown by "ecluse inspect MEDIA")`;
     expect(r.json).toMatchObject({ ok: false, code: 'E_UNTRUSTED_SIGNER', message: line });
     expect(r.stderr.trimEnd().split('\n').pop()).toBe(`E_UNTRUSTED_SIGNER: ${line}`);
   });

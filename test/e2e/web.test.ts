@@ -2,7 +2,8 @@
  * The audit web view in a real browser (Debian's chromium driven by playwright-core): a good and a hostile bundle are
  * imported through the CLI, `ecluse serve` runs with logins required, and the browser logs in, filters the timeline
  * to refusals, opens the refused bundle's page and finds the failed check and its reason, then logs out.
- * Screenshots of every page land in test-results/web/.
+ * Screenshots of every page land in test-results/web/. Then the morning overview, the refused bundle's page and a
+ * media page at 1280×900 and 390×844: no word broken mid-word at 1280 px, sizes in KiB, titles from the statement.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -174,5 +175,75 @@ describe('audit web view in chromium', () => {
     const web = auditSince(w.inside).filter((a) => a.kind.startsWith('web.'));
     expect(web.map((a) => `${a.kind}:${a.outcome}`)).toEqual(['web.login:fail', 'web.login:pass', 'web.logout:info']);
     await ecluseOk(['audit', 'verify', '--json'], { home: w.inside });
+  });
+
+  it('the overview, a refused bundle and a media page read well at 1280×900 and 390×844', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    await page.goto(`${base}/audit/`);
+    await page.fill('input[name=name]', 'claire');
+    await page.fill('input[name=password]', PASSWORD);
+    await page.click('#login');
+    await page.waitForURL(`${base}/audit/`);
+
+    // Words broken in two by the layout (hashes, ids and paths in .mono may wrap anywhere; a hyphen is a break).
+    const brokenWords = () =>
+      page.evaluate(() => {
+        const broken: string[] = [];
+        for (const cell of document.querySelectorAll(
+          'main td, main th, main h1, main h2, main h3, main dt, main dd, main li, main p',
+        )) {
+          const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+          for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+            if (n.parentElement?.closest('.mono, code')) continue;
+            const text = n.textContent ?? '';
+            for (const m of text.matchAll(/[^\s\-\u2013\u2014/]+/g)) {
+              const r = document.createRange();
+              r.setStart(n, m.index);
+              r.setEnd(n, m.index + m[0].length);
+              const tops = new Set([...r.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+              if (tops.size > 1) broken.push(m[0]);
+            }
+          }
+        }
+        return broken;
+      });
+    const pages: Array<[string, string]> = [
+      ['overview', `${base}/audit/`],
+      ['bundle-refused', `${base}/audit/bundle/${refusedBundle}`],
+    ];
+    await page.goto(`${base}/audit/media`);
+    const mediaHref = await page.locator('main a[href^="/audit/media/view"]').first().getAttribute('href');
+    pages.push(['media', `${base}${mediaHref}`]);
+
+    for (const [name, url] of pages) {
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.goto(url);
+      expect(await brokenWords(), `${name} at 1280 px`).toEqual([]);
+      await shot(page, `10-${name}-1280`);
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(url);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow, `${name} at 390 px`).toBeLessThanOrEqual(1);
+      await shot(page, `11-${name}-390`);
+    }
+
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${base}/audit/`);
+    const overview = (await page.locator('#overview').textContent()) ?? '';
+    expect(overview.replace(/\s+/g, ' ')).toMatch(/1 bundle\(s\) imported, 1 refused/);
+    expect(overview).toContain('What to do:');
+    expect(overview).toMatch(/write the bundle again/);
+    expect(await page.locator('#store').textContent()).toMatch(/48 KiB in 1 image\(s\)[\s\S]*(KiB|MiB|GiB|TiB) free/);
+    expect(await page.locator('#integrity').textContent()).toMatch(/Intact: \d+ events/);
+    expect(await page.locator('input[name=from]').getAttribute('placeholder')).toBe('YYYY-MM-DD');
+    expect(await page.locator('input[name=from]').inputValue()).toBe('');
+    expect(await page.locator('script').count()).toBe(0);
+
+    await page.goto(`${base}/audit/bundle/${refusedBundle}`);
+    expect(await page.title()).toMatch(/^Bundle \S+ #2 \(refused\)/);
+    await page.goto(pages[2]?.[1] as string);
+    expect(await page.locator('main').textContent()).not.toMatch(/\{"/);
+    await ctx.close();
   });
 });

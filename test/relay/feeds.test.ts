@@ -113,6 +113,7 @@ describe('vendor feeds', () => {
     }
     const again = await fetchFeeds(w.home);
     expect(again.fetched).toEqual([]);
+    expect(again.refused).toEqual([]);
     expect(again.present).toHaveLength(2);
   });
 

@@ -58,10 +58,25 @@ function previousExport(db: Db): Checkpoint | null {
   return r ?? null;
 }
 
+/**
+ * An earlier export in DIR holds the checkpoint the next `verify-export --previous` needs: writing over it would
+ * destroy that link of the chain. Refused; the operator names a new folder.
+ */
+function refuseOverwrite(dir: string): void {
+  const found = ['checkpoint.json', 'export.json', 'events.jsonl'].find((f) => fs.existsSync(path.join(dir, f)));
+  if (!found) return;
+  throw new EcluseError(
+    'E_USAGE',
+    `${dir} already holds an audit export (${found}): its checkpoint is what the next "verify-export --previous" needs; export to a new folder, e.g. ${dir}-${new Date().toISOString().slice(0, 10)}`,
+    { check: 'export-folder', dir },
+  );
+}
+
 export function exportAudit(db: Db, home: string, o: { to: string; since?: Checkpoint }): ExportResult {
   verifyLog(db, home);
   const key = ensureAuditKey(home);
   const dir = path.resolve(o.to);
+  refuseOverwrite(dir);
   fs.mkdirSync(dir, { recursive: true });
   const previous = o.since ?? previousExport(db);
   const checkpoint = db

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { EcluseError, type ErrorCode } from '../../sneakernet/errors.js';
-import type { Db } from '../db.js';
+import { checkDatabaseIntegrity, type Db } from '../db.js';
 import { AUDIT_COLUMNS, eventLeaf, type AuditRecord } from './canonical.js';
 import {
   checkpointSignatureValid,
@@ -47,6 +47,7 @@ function checkCheckpoint(c: Checkpoint, key: KeyObject | null, origin: string, w
 }
 
 export function verifyLog(db: Db, home: string | null): LogStatus {
+  checkDatabaseIntegrity(db); // damaged pages: the rows still readable prove nothing
   const key = home ? loadAuditPublicKey(home) : null;
   const origin = originOf(db);
   const stored = listCheckpoints(db);

@@ -144,12 +144,12 @@ export class MediumReader {
     }
     if (m.status.state === 'reading') {
       m.status.state = 'done';
-      m.status.message = 'done: the media may be removed';
+      m.status.message = 'the media may be removed';
     }
     this.o.log({
       event: 'media.done',
       media: m.mount.mountPoint,
-      message: `${m.mount.mountPoint}: ${m.status.message}`,
+      message: `${m.mount.mountPoint}: ${m.status.state}, ${m.status.message}`,
     });
   }
 }

@@ -9,7 +9,15 @@ import type { DaemonLog } from './log.js';
 import type { Medium } from './medium.js';
 import type { Notifier } from './notify.js';
 import type { StickStatus } from './usb-sticks.js';
-import { writeStatus, type DaemonStatus, type LastOutcome, type Progress, type WaitingBundle } from './status.js';
+import {
+  lastImportFromDb,
+  newerOutcome,
+  writeStatus,
+  type DaemonStatus,
+  type LastOutcome,
+  type Progress,
+  type WaitingBundle,
+} from './status.js';
 
 export interface StatusPublisherOptions {
   home: string;
@@ -30,10 +38,14 @@ export class StatusPublisher {
   /** The bundle being copied or imported, or null. */
   progress: Progress | null = null;
   private last: LastOutcome | null = null;
+  /** The last decision in the database (imports at the command line too), refreshed on each forced write. */
+  private lastInDb: LastOutcome | null = null;
   private lastWatchdog = 0;
   private lastWrite = 0;
 
-  constructor(private readonly o: StatusPublisherOptions) {}
+  constructor(private readonly o: StatusPublisherOptions) {
+    this.lastInDb = lastImportFromDb(o.home);
+  }
 
   setLast(
     outcome: LastOutcome['outcome'],
@@ -91,7 +103,8 @@ export class StatusPublisher {
     const stick = this.o.sticks?.().find((s) => s.state !== 'mounted');
     if (stick) return stick.message;
     if (waiting[0]) return waiting[0].message;
-    if (this.last) return `idle; last: ${this.last.message}`;
+    const last = newerOutcome(this.last, this.lastInDb);
+    if (last) return `idle; last: ${last.message}`;
     return 'idle: insert a medium';
   }
 
@@ -100,6 +113,7 @@ export class StatusPublisher {
     const now = Date.now();
     if (!force && now - this.lastWrite < 250) return;
     this.lastWrite = now;
+    if (force) this.lastInDb = lastImportFromDb(this.o.home);
     const waiting = this.waiting();
     const s: DaemonStatus = {
       state:
@@ -120,7 +134,7 @@ export class StatusPublisher {
       progress: this.progress ? { ...this.progress } : null,
       waiting,
       media: [...this.o.media()].map((m) => ({ ...m.status })),
-      last: this.last,
+      last: newerOutcome(this.last, this.lastInDb),
       sticks: this.o.sticks?.() ?? [],
     };
     try {

@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
+import Database from 'better-sqlite3';
+import { dbPath } from '../db.js';
 import type { StickStatus } from './usb-sticks.js';
 
 export type DaemonState = 'idle' | 'reading' | 'importing' | 'waiting' | 'stopped';
@@ -88,6 +90,60 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * The last import decision recorded in the station's database, whoever made it (the daemon, or `ecluse import` at
+ * the command line): the daemon's own memory only knows what it did itself. Null without a database or a decision.
+ */
+export function lastImportFromDb(home: string): LastOutcome | null {
+  const file = dbPath(home);
+  if (!fs.existsSync(file)) return null;
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 2000');
+    const row = db
+      .prepare(
+        `SELECT at, kind, code, message, bundle_id, station, media, details FROM audit
+         WHERE kind IN ('import.accepted', 'import.refused', 'import.interrupted') ORDER BY seq DESC LIMIT 1`,
+      )
+      .get() as
+      | {
+          at: string;
+          kind: string;
+          code: string | null;
+          message: string;
+          bundle_id: string | null;
+          station: string | null;
+          media: string | null;
+          details: string;
+        }
+      | undefined;
+    if (!row) return null;
+    const outcome = row.kind.slice('import.'.length) as LastOutcome['outcome'];
+    let message = row.message;
+    if (outcome === 'accepted') {
+      const d = JSON.parse(row.details) as { sequence?: number; images?: string[] };
+      const ids = Array.isArray(d.images) ? d.images : [];
+      const names = ids
+        .map((id) => db?.prepare('SELECT name, artifact_version FROM images WHERE id = ?').get(id))
+        .filter((r): r is { name: string; artifact_version: string } => r !== undefined)
+        .map((r) => `${r.name} ${r.artifact_version}`);
+      message = `bundle ${row.station ?? '?'} #${d.sequence ?? '?'} imported${names.length ? `: ${names.join(', ')}` : ''}`;
+    }
+    return { outcome, at: row.at, bundle: row.bundle_id, code: row.code, message, media: row.media };
+  } catch {
+    return null; // a damaged or locked database: the status still shows what the daemon knows
+  } finally {
+    db?.close();
+  }
+}
+
+/** The more recent of two outcomes (the first when they are as recent). */
+export function newerOutcome(a: LastOutcome | null, b: LastOutcome | null): LastOutcome | null {
+  if (!a || !b) return a ?? b;
+  return Date.parse(b.at) > Date.parse(a.at) ? b : a;
+}
+
 /** The daemon's status, or `stopped` when no daemon is running for this home. */
 export function readStatus(home: string): DaemonStatus {
   let s: DaemonStatus | null = null;
@@ -96,7 +152,13 @@ export function readStatus(home: string): DaemonStatus {
   } catch {
     s = null;
   }
-  if (s && s.state !== 'stopped' && alive(s.pid)) return s;
+  const fromDb = lastImportFromDb(home);
+  if (s && s.state !== 'stopped' && alive(s.pid)) {
+    const last = newerOutcome(s.last, fromDb);
+    // An idle daemon's line names its own last import: a newer one made at the command line replaces it.
+    const message = s.state === 'idle' && last && last !== s.last ? `idle; last: ${last.message}` : s.message;
+    return { ...s, message, last };
+  }
   return {
     state: 'stopped',
     message: 'the import daemon is not running',
@@ -106,7 +168,7 @@ export function readStatus(home: string): DaemonStatus {
     progress: null,
     waiting: s?.waiting ?? [],
     media: [],
-    last: s?.last ?? null,
+    last: newerOutcome(s?.last ?? null, fromDb),
   };
 }
 

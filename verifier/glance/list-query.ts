@@ -284,10 +284,32 @@ function filterSql(f: Filter, params: Bound[]): string {
   }
 }
 
+/** Sort keys the catalog declares NOT NULL (verifier/db.ts). */
+const NOT_NULL = new Set<string>([
+  'id',
+  'status',
+  'visibility',
+  'protected',
+  'os_hidden',
+  'min_disk',
+  'min_ram',
+  'created_at',
+  'updated_at',
+]);
+
 /**
  * Keyset condition "strictly after `marker` in this order". SQLite orders NULL lowest: first in ASC, last in DESC.
  */
 function afterMarkerSql(sort: SortSpec[], marker: ImageRow, params: Bound[]): string {
+  const dir = sort[0]?.dir;
+  if (sort.every((s) => s.dir === dir && NOT_NULL.has(s.key) && marker[s.key] !== null)) {
+    // One direction over columns that are never NULL (the default: created_at, id): a row-value comparison, which
+    // SQLite turns into a range on the (created_at, id) index; the OR form below made a deep page scan every row
+    // before the marker (10,000 images: the slowest request of the API).
+    for (const s of sort) params.push(marker[s.key] as Bound);
+    const keys = sort.map((s) => s.key).join(', ');
+    return `((${keys}) ${dir === 'asc' ? '>' : '<'} (${sort.map(() => '?').join(', ')}))`;
+  }
   const ors: string[] = [];
   for (let i = 0; i < sort.length; i++) {
     const parts: string[] = [];

@@ -4,6 +4,7 @@
  * queued → saving → active; an image not queued is a 409; a failed or cut upload puts it back to queued and leaves
  * nothing behind. An image deleted while its data was arriving keeps nothing either.
  */
+import { virtualSizeFromHead } from '../disk-header.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,11 +52,7 @@ export class HashPools {
 
 /** Virtual size as Glance 25 reports it: raw → its size; qcow2 → the header's; other formats → null. */
 export function virtualSize(diskFormat: string | null, size: number, head: Buffer): number | null {
-  if (diskFormat === 'raw') return size;
-  if (diskFormat === 'qcow2' && head.length >= 32 && head.readUInt32BE(0) === 0x514649fb) {
-    return Number(head.readBigUInt64BE(24));
-  }
-  return null;
+  return virtualSizeFromHead(diskFormat, size, head); // one rule with bundle imports (verifier/disk-header.ts)
 }
 
 export interface Received {

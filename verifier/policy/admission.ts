@@ -22,6 +22,9 @@ export interface Placement {
 }
 
 const matches = (globs: string[], value: string) => globs.some((g) => picomatch.isMatch(value, g, { dot: true }));
+/** Vendor ids are matched without regard to case: `Debian`, `debian` and `DEBIAN` are one vendor. */
+const matchesVendor = (globs: string[], vendor: string) =>
+  globs.some((g) => picomatch.isMatch(vendor, g, { dot: true, nocase: true }));
 
 function refuse(a: Artifact, rule: string, why: string): EcluseError {
   return new EcluseError('E_NOT_ALLOWED', `${a.name} ${a.version} is not allowed: ${why} (policy rule ${rule})`, {
@@ -34,7 +37,7 @@ function refuse(a: Artifact, rule: string, why: string): EcluseError {
 export function decideRule(active: ActivePolicy, a: Artifact, signers: string[], threshold: number): PolicyRule {
   const vendor = a.provenance.vendor ?? '';
   const rule = active.policy.rules.find(
-    (r) => matches(r.artifacts, a.name) && (vendor === '' ? r.vendors.includes('*') : matches(r.vendors, vendor)),
+    (r) => matches(r.artifacts, a.name) && (vendor === '' ? r.vendors.includes('*') : matchesVendor(r.vendors, vendor)),
   );
   if (!rule) {
     throw new EcluseError(

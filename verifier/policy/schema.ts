@@ -15,7 +15,7 @@ export const ruleSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
   /** Globs on the artifact name. */
   artifacts: z.array(glob).min(1),
-  /** Globs on the vendor the statement names (an artifact without vendor matches only "*"). Default: any. */
+  /** Globs on the vendor the statement names, case-insensitive (an artifact without vendor matches only "*"). Default: any. */
   vendors: z.array(glob).min(1).default(['*']),
   types: z.array(z.literal('vm-image')).min(1).default(['vm-image']),
   diskFormats: z.array(z.enum(DISK_FORMATS)).min(1).optional(),
@@ -44,6 +44,8 @@ export const ruleSchema = z.strictObject({
 
 export const policySchema = z.strictObject({
   version: z.literal(1),
+  /** Recompute md5 and sha512 over every byte instead of taking the statement's signed values (docs/FORMAT.md 4.8). */
+  verifyAllDigests: z.boolean().optional(),
   /** Order of each export station's bundles (docs/FORMAT.md section 6, step 5d): `tolerant` (absent: the default)
    * accepts a bundle above a missing or refused one and names the gap; `strict` refuses it (E_SEQUENCE_GAP). */
   order: z.enum(['tolerant', 'strict']).optional(),

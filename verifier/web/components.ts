@@ -18,6 +18,18 @@ export const artifactLink = (a: string | null): Safe | string => {
 export const mediaLink = (m: string | null): Safe | string =>
   m ? html`<a href="/audit/media/view${qs({ id: m })}" class="mono">${m}</a>` : '';
 
+/** A value of the details as a person reads it: nested objects as `key: value, ...`, never raw JSON. */
+function readable(v: unknown): string {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return v.map(readable).join(', ');
+  return Object.entries(v as Record<string, unknown>)
+    .filter(([, x]) => x !== null && x !== undefined && x !== '')
+    .map(([k, x]) => `${k}: ${readable(x)}`)
+    .join(', ');
+}
+
 export function detailsList(text: string): Safe {
   let obj: unknown;
   try {
@@ -30,7 +42,7 @@ export function detailsList(text: string): Safe {
     ${Object.entries(obj as Record<string, unknown>).map(
       ([k, v]) =>
         html`<dt>${k}</dt>
-          <dd class="mono">${typeof v === 'string' ? v : JSON.stringify(v)}</dd>`,
+          <dd class="mono">${readable(v)}</dd>`,
     )}
   </dl>`;
 }

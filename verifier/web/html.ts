@@ -86,6 +86,19 @@ export function layout(o: { title: string; user: PageUser; body: Safe; active?: 
     </html> `.text;
 }
 
+/** Bytes as an operator reads them: `544 KiB`, `1.2 GiB` (binary units, one decimal from MiB up). */
+export function humanSize(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${u === 1 || v >= 100 ? Math.round(v) : v.toFixed(1)} ${units[u]}`;
+}
+
 export function outcomeBadge(outcome: string): Safe {
   return html`<span class="badge ${`o-${outcome.replace(/[^a-z]/g, '')}`}">${outcome}</span>`;
 }

@@ -15,7 +15,10 @@ main { padding:1rem; max-width:1200px; margin:0 auto; }
 h1 { font-size:1.35rem; margin:.2rem 0 1rem; overflow-wrap:anywhere; }
 h2 { font-size:1.1rem; margin:1.5rem 0 .5rem; }
 table { border-collapse:collapse; width:100%; }
-th, td { text-align:left; padding:.35rem .5rem; border-bottom:1px solid var(--line); vertical-align:top; overflow-wrap:anywhere; }
+th, td { text-align:left; padding:.35rem .5rem; border-bottom:1px solid var(--line); vertical-align:top; word-break:normal; overflow-wrap:break-word; }
+/* Words are never broken mid-word; only hashes, ids and paths (.mono) may wrap anywhere. */
+td a, th { white-space:normal; }
+table.events td:nth-child(3), table.events td:nth-child(4), #checks td:first-child { white-space:nowrap; }
 th { font-size:.85rem; color:var(--muted); font-weight:600; }
 table.events td:first-child, table.events td:nth-child(2) { white-space:nowrap; }
 code, .mono { font-family:ui-monospace, "DejaVu Sans Mono", monospace; font-size:.85em; overflow-wrap:anywhere; }
@@ -27,9 +30,15 @@ code, .mono { font-family:ui-monospace, "DejaVu Sans Mono", monospace; font-size
 .panel.bad { border-color:var(--bad); }
 .panel.ok { border-color:var(--ok); }
 .grid { display:grid; grid-template-columns:repeat(auto-fit, minmax(16rem, 1fr)); gap:1rem; }
-dl { display:grid; grid-template-columns:max-content 1fr; gap:.2rem .8rem; margin:0; }
+dl { display:grid; grid-template-columns:minmax(0, max-content) minmax(0, 1fr); gap:.2rem .8rem; margin:0; }
+.panel { min-width:0; }
 dt { color:var(--muted); }
-dd { margin:0; overflow-wrap:anywhere; }
+dd { margin:0; overflow-wrap:break-word; }
+dd.mono { overflow-wrap:anywhere; }
+.overview { margin-bottom:1rem; }
+.overview .big { font-size:1.6rem; font-weight:700; }
+.overview ul { margin:.3rem 0; padding-left:1.2rem; }
+.todo { font-weight:600; }
 form.filters { display:grid; grid-template-columns:repeat(auto-fit, minmax(10rem, 1fr)); gap:.5rem; align-items:end; margin-bottom:1rem; }
 form.filters label { display:flex; flex-direction:column; font-size:.85rem; color:var(--muted); }
 input, select, button { font:inherit; padding:.3rem .4rem; }
@@ -45,6 +54,10 @@ footer { padding:1rem; color:var(--muted); font-size:.8rem; border-top:1px solid
   table.events tr { display:block; border-bottom:1px solid var(--line); padding:.4rem 0; }
   table.events td { display:block; border:0; padding:.1rem 0; }
   header .who { margin-left:0; }
+  /* On a phone a long path or message may wrap anywhere rather than push the page sideways. */
+  td, th, dd, li, p { overflow-wrap:anywhere; }
+  table.events td:nth-child(3), table.events td:nth-child(4), #checks td:first-child { white-space:normal; }
+  main { padding:.6rem; }
 }
 @media print {
   header.top nav, header .who form, form.filters, .pager, .downloads { display:none; }

@@ -5,8 +5,21 @@
 import { subjectName } from '../../../sneakernet/subject.js';
 import type { Db } from '../../db.js';
 import { artifactLink, bundleLink, detailsList, eventsTable, mediaLink } from '../components.js';
-import { html, layout, outcomeBadge, type PageUser } from '../html.js';
+import { html, humanSize, layout, outcomeBadge, type PageUser } from '../html.js';
 import { artifactImages, artifactNames, bundleEvents, bundleRecord, mediaEvents, mediaList } from '../queries.js';
+
+/** The sequence the statement of a refused bundle claimed, from the refusal's details (null when never read). */
+function claimedSequence(events: Array<{ details: string }>): number | null {
+  for (const e of events) {
+    try {
+      const d = JSON.parse(e.details) as { sequence?: unknown };
+      if (typeof d.sequence === 'number') return d.sequence;
+    } catch {
+      // details that are not JSON name no sequence
+    }
+  }
+  return null;
+}
 
 export function bundlePage(db: Db, user: PageUser, id: string): string | null {
   const rec = bundleRecord(db, id);
@@ -21,7 +34,9 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
   const images = db
     .prepare('SELECT id, name, artifact_version, size, sha256 FROM images WHERE bundle_id = ? ORDER BY name')
     .all(id) as Array<{ id: string; name: string; artifact_version: string; size: number; sha256: string }>;
+  // A refused bundle has no record: its station and sequence are what its statement named, as the refusal recorded.
   const station = rec?.station ?? events.find((e) => e.station)?.station ?? 'unknown';
+  const sequence = rec?.sequence ?? claimedSequence(events);
   const body = html`<div class="grid">
       <section
         class="panel ${decisions.some((d) => d.outcome === 'accepted') ? 'ok' : decisions.some((d) => d.outcome === 'refused') ? 'bad' : ''}"
@@ -37,6 +52,12 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
           <dd class="mono">${id}</dd>
           <dt>Export station</dt>
           <dd>${station}</dd>
+          ${
+            !rec && sequence !== null
+              ? html`<dt>Sequence (claimed)</dt>
+                  <dd>${sequence}</dd>`
+              : ''
+          }
           ${
             rec
               ? html`<dt>Sequence</dt>
@@ -108,7 +129,7 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
                     html`<tr>
                       <td>${artifactLink(subjectName({ name: i.name, version: i.artifact_version }))}</td>
                       <td class="mono">${i.id}</td>
-                      <td>${i.size}</td>
+                      <td>${humanSize(i.size)}</td>
                       <td class="mono">${i.sha256}</td>
                     </tr>`,
                 )}
@@ -118,7 +139,12 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
     }
     <h2>Every event of this bundle</h2>
     ${eventsTable(events, { showBundle: false })}`;
-  return layout({ title: `Bundle ${station}${rec ? ` #${rec.sequence}` : ''}`, user, body });
+  const refused = !rec && decisions.some((d) => d.outcome === 'refused');
+  return layout({
+    title: `Bundle ${station}${sequence !== null ? ` #${sequence}` : ''}${refused ? ' (refused)' : ''}`,
+    user,
+    body,
+  });
 }
 
 export function artifactsPage(db: Db, user: PageUser): string {
@@ -177,7 +203,7 @@ export function artifactPage(db: Db, user: PageUser, name: string): string | nul
               <td>${r.created_at}</td>
               <td>${bundleLink(r.bundle_id)}</td>
               <td class="mono">${r.id}</td>
-              <td>${r.size}</td>
+              <td>${humanSize(r.size)}</td>
               <td class="mono">${r.sha256}</td>
               <td>${r.status}${r.os_hidden ? ' (hidden: superseded)' : ''}</td>
             </tr>`,

@@ -1,5 +1,6 @@
 /** GET /audit/: the timeline with filters, keyset pagination, the daemon's live status and the log's latest checkpoint. */
 import type { Db } from '../../db.js';
+import { overview } from './overview.js';
 import { latestCheckpoint } from '../../audit/checkpoint.js';
 import { readStatus } from '../../daemon/status.js';
 import { eventsTable } from '../components.js';
@@ -33,8 +34,8 @@ function filtersForm(db: Db, f: TimelineFilter): Safe {
       </select></label
     >
     ${field('bundle', 'Bundle', 'bundle id')}${field('artifact', 'Artifact', 'name or name@version')}${field('media', 'Media', 'mount point')}
-    <label>From (UTC)<input name="from" value="${f.from ?? ''}" placeholder="2026-11-01" /></label>
-    <label>To (UTC)<input name="to" value="${f.to ?? ''}" placeholder="2026-12-01" /></label>
+    <label>From (UTC)<input name="from" value="${f.from ?? ''}" placeholder="YYYY-MM-DD" /></label>
+    <label>To (UTC)<input name="to" value="${f.to ?? ''}" placeholder="YYYY-MM-DD" /></label>
     <button type="submit" id="apply">Filter</button>
   </form>`;
 }
@@ -63,7 +64,9 @@ export function timelinePage(db: Db, home: string | null, user: PageUser, params
   const base: Record<string, string | undefined> = {};
   for (const k of FILTER_KEYS) base[k] = f[k];
   const cp = latestCheckpoint(db);
-  const body = html`<div class="grid">
+  const first = before === undefined && after === undefined && FILTER_KEYS.every((k) => f[k] === undefined);
+  const body = html`${first ? overview(db, home) : ''}
+    <div class="grid">
       ${daemonPanel(home)}
       <section class="panel" id="checkpoint">
         <h2>Latest checkpoint</h2>

@@ -1,0 +1,213 @@
+/**
+ * The serving half of `npm run bench`: downloads from `ecluse serve` against `python3 -m http.server` (sendfile) of the
+ * same file, 1 and 8 clients at once, whole and `Range`; then the catalog grown to 10,000 images and `GET /v2/images`
+ * (first page, a deep page by marker) and `GET /v2/images/{id}` timed under 8 concurrent clients (p95). Loopback only,
+ * bounded: every server is started here and stopped before returning. The file is served warm (page cache) by both.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { CLI, run } from './common.js';
+
+export interface Throughput {
+  label: string;
+  /** MiB/s over all clients. */
+  ecluse: number;
+  python: number;
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+async function waitFor(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`the server for ${url} exited (${child.exitCode})`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = http.get(url, (res) => {
+        res.resume();
+        resolve(true);
+      });
+      req.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no answer from ${url}`);
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** Seconds for `clients` curl processes to fetch `url` at once (each `range`, if given). */
+async function download(url: string, clients: number, range?: string): Promise<number> {
+  const started = process.hrtime.bigint();
+  const args = ['-sf', '-o', '/dev/null', ...(range ? ['-H', `Range: ${range}`] : []), url];
+  await Promise.all(Array.from({ length: clients }, () => run('curl', args)));
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+/** Downloads of `imageId` (`file` in the store) through `ecluse serve` on `home` and through python's http.server. */
+export async function serveBench(o: {
+  home: string;
+  imageId: string;
+  file: string;
+  reps: number;
+}): Promise<Throughput[]> {
+  const size = fs.statSync(o.file).size;
+  const [ep, pp] = [await freePort(), await freePort()];
+  const ecluse = spawn(process.execPath, [CLI, '--home', o.home, 'serve', '--listen', `127.0.0.1:${ep}`], {
+    stdio: 'ignore',
+  });
+  const python = spawn('python3', ['-m', 'http.server', String(pp), '--bind', '127.0.0.1'], {
+    cwd: path.dirname(o.file),
+    stdio: 'ignore',
+  });
+  try {
+    const eUrl = `http://127.0.0.1:${ep}/v2/images/${o.imageId}/file`;
+    const pUrl = `http://127.0.0.1:${pp}/${path.basename(o.file)}`;
+    await Promise.all([waitFor(`http://127.0.0.1:${ep}/versions`, ecluse), waitFor(`http://127.0.0.1:${pp}/`, python)]);
+    await run('cat', [o.file]); // warm: both serve from the page cache
+    const half = Math.floor(size / 2);
+    const out: Throughput[] = [];
+    // python's http.server has no Range: its whole-file throughput is the baseline for ours with a Range.
+    for (const [label, clients, range] of [
+      ['1 client, whole', 1, undefined],
+      ['8 clients, whole', 8, undefined],
+      ['1 client, Range', 1, `bytes=${half}-`],
+      ['8 clients, Range', 8, `bytes=${half}-`],
+    ] as const) {
+      const e: number[] = [];
+      const p: number[] = [];
+      for (let i = 0; i < o.reps; i++) {
+        // Interleaved, so a burst of load on the shared machine hits both alike.
+        e.push(await download(eUrl, clients, range));
+        p.push(await download(pUrl, clients));
+      }
+      const bytes = range ? size - half : size;
+      const mib = (n: number, s: number) => (n * clients) / s / 1048576;
+      out.push({ label, ecluse: mib(bytes, median(e)), python: mib(size, median(p)) });
+    }
+    return out;
+  } finally {
+    await Promise.all([stop(ecluse), stop(python)]);
+  }
+}
+
+export interface Latency {
+  label: string;
+  p50: number;
+  p95: number;
+  requests: number;
+}
+
+/**
+ * Grows the catalog of `home` to `total` images (copies of `templateId`'s row, no data file: only the catalog is
+ * measured), serves it, and times each request kind with `clients` concurrent keep-alive clients.
+ */
+export async function catalogBench(o: {
+  home: string;
+  templateId: string;
+  total: number;
+  clients: number;
+  perClient: number;
+}): Promise<Latency[]> {
+  const db = new Database(path.join(o.home, 'ecluse.sqlite'));
+  const ids: string[] = [];
+  try {
+    const row = db.prepare('SELECT * FROM images WHERE id = ?').get(o.templateId) as Record<string, unknown>;
+    const cols = Object.keys(row);
+    const insert = db.prepare(
+      `INSERT INTO images (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`,
+    );
+    db.transaction(() => {
+      const have = (db.prepare('SELECT count(*) AS n FROM images').get() as { n: number }).n;
+      for (let i = have; i < o.total; i++) {
+        const id = randomUUID();
+        const t = new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        insert.run({
+          ...row,
+          id,
+          name: `bench-${String(i).padStart(5, '0')}`,
+          file: null,
+          created_at: t,
+          updated_at: t,
+        });
+      }
+    })();
+    for (const r of db.prepare('SELECT id FROM images ORDER BY created_at DESC, id DESC').all() as Array<{
+      id: string;
+    }>)
+      ids.push(r.id);
+  } finally {
+    db.close();
+  }
+  const port = await freePort();
+  const server = spawn(process.execPath, [CLI, '--home', o.home, 'serve', '--listen', `127.0.0.1:${port}`], {
+    stdio: 'ignore',
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.clients });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(`${base}/versions`, server);
+    const deep = ids[Math.floor(ids.length * 0.9)] as string;
+    const kinds: Array<[string, (i: number) => string]> = [
+      ['GET /v2/images (first page)', () => '/v2/images'],
+      ['GET /v2/images?marker= (90% deep)', () => `/v2/images?marker=${deep}`],
+      ['GET /v2/images/{id}', (i) => `/v2/images/${ids[(i * 7919) % ids.length]}`],
+    ];
+    const out: Latency[] = [];
+    for (const [label, pathOf] of kinds) {
+      await timed(base, pathOf(0), agent); // warm
+      const times: number[] = [];
+      let next = 0;
+      const total = o.clients * o.perClient;
+      await Promise.all(
+        Array.from({ length: o.clients }, async () => {
+          while (next < total) {
+            const i = next++;
+            times.push(await timed(base, pathOf(i), agent));
+          }
+        }),
+      );
+      times.sort((a, b) => a - b);
+      const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] as number;
+      out.push({ label, p50: at(0.5), p95: at(0.95), requests: times.length });
+    }
+    return out;
+  } finally {
+    agent.destroy();
+    await stop(server);
+  }
+}
+
+/** Milliseconds for one GET (the whole body read); refuses anything but 200. */
+function timed(base: string, p: string, agent: http.Agent): Promise<number> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${base}${p}`, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          if (res.statusCode !== 200) reject(new Error(`GET ${p}: HTTP ${res.statusCode}`));
+          else resolve(Number(process.hrtime.bigint() - started) / 1e6);
+        });
+      })
+      .on('error', reject);
+  });
+}
