@@ -14,6 +14,8 @@
 #   gpgv: verifies vendors' OpenPGP-signed checksum files (relay fetch, and vendor evidence at import)
 #   gnupg: gpg, which the feed tests use to make vendor keys and signatures
 #   keystone: the real Keystone (loopback, SQLite) that the outside-Glance feed authenticates against in the tests
+#   mmdebstrap, qemu-system-x86: the appliance image (npm run appliance: Debian 13 built with mmdebstrap) and its
+#     proof under QEMU (test/packaging/appliance.slow.test.ts); dpkg-deb (dpkg) builds the .deb (npm run package)
 # Usage: install-deps.sh [demo|test] (default test). `demo` installs only what `npm run demo` uses (the first four).
 # Idempotent: does nothing when everything is there.
 set -euo pipefail
@@ -44,6 +46,9 @@ command -v udevadm >/dev/null || [ -x /usr/bin/udevadm ] || need+=(udev)
 command -v gpgv >/dev/null || need+=(gpgv)
 command -v gpg >/dev/null || need+=(gnupg)
 command -v keystone-manage >/dev/null || need+=(keystone)
+# issue 17: the appliance image and its QEMU proof
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then

@@ -3,9 +3,12 @@ import type { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EcluseError } from '../../sneakernet/errors.js';
+import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { ImportDaemon, runDaemonUntilSignal } from '../../verifier/daemon/daemon.js';
+import { checkInboxDir } from '../../verifier/daemon/inbox.js';
+import { libusbSource } from '../../verifier/daemon/usb-source.js';
+import type { UsbDeviceSource } from '../../verifier/daemon/usb-sticks.js';
 import { daemonLog } from '../../verifier/daemon/log.js';
 import { systemdNotifier, watchdogMs } from '../../verifier/daemon/notify.js';
 import { openSite } from '../../verifier/site.js';
@@ -69,6 +72,19 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
         'line per event on stdout)',
     )
     .option('--media-root <DIR>', `where media are mounted (repeatable; default ${DEFAULT_MEDIA_ROOT})`, collect, [])
+    .option(
+      '--inbox <DIR>',
+      'also take bundles from a data-diode inbox: DIR/ecluse/bundles/<id>/ as on a stick, read once the sender\n' +
+        'has written DIR/ecluse/bundles/<id>.complete last; then moved to DIR/.done/ or DIR/.refused/',
+    )
+    .option('--no-usb', 'do not watch USB hotplug (the usb package); media are still noticed when mounted')
+    .option('--mount-timeout <SECONDS>', 'report a plugged stick that is not mounted within this time', '30')
+    .option(
+      '--allow-stick-serial <SERIAL>',
+      "read only the site's own sticks, by USB serial (repeatable; identity, not authentication)",
+      collect,
+      [],
+    )
     .option('--poll-ms <MS>', 'how often the mount table is read', '500')
     .option('--read-rate <SIZE>', 'read media at most this fast per second, e.g. 50M (default: no limit)')
     .option(
@@ -80,42 +96,71 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
       'after',
       '\nStatus: `ecluse status` (or GET /status.json on `ecluse serve`). Stops on SIGTERM.\n' +
         'Under systemd each event is a journal entry with ECLUSE_* fields (journalctl -u ecluse-daemon -o json).\n\n' +
-        'Example:\n  ecluse --home /var/lib/ecluse daemon --media-root /run/ecluse/media\n',
+        'Examples:\n  ecluse --home /var/lib/ecluse daemon --media-root /run/ecluse/media\n' +
+        "  ecluse --home /var/lib/ecluse daemon --inbox /srv/diode-inbox   # also a one-way gateway's folder\n",
     )
-    .action(async (o: { mediaRoot: string[]; pollMs: string; readRate?: string; allowFuseDrivers?: boolean }) => {
-      const roots = (o.mediaRoot.length > 0 ? o.mediaRoot : [DEFAULT_MEDIA_ROOT]).map((r) => path.resolve(r));
-      const pollMs = Number(o.pollMs);
-      let site;
-      try {
-        if (!Number.isInteger(pollMs) || pollMs < 50 || pollMs > 60_000) {
-          throw new EcluseError('E_USAGE', '--poll-ms must be a whole number from 50 to 60000');
+    .action(
+      async (o: {
+        mediaRoot: string[];
+        inbox?: string;
+        usb: boolean;
+        mountTimeout: string;
+        allowStickSerial: string[];
+        pollMs: string;
+        readRate?: string;
+        allowFuseDrivers?: boolean;
+      }) => {
+        const roots = (o.mediaRoot.length > 0 ? o.mediaRoot : [DEFAULT_MEDIA_ROOT]).map((r) => path.resolve(r));
+        const pollMs = Number(o.pollMs);
+        let site;
+        try {
+          if (!Number.isInteger(pollMs) || pollMs < 50 || pollMs > 60_000) {
+            throw new EcluseError('E_USAGE', '--poll-ms must be a whole number from 50 to 60000');
+          }
+          const readRate = o.readRate ? parseByteSize(o.readRate) : undefined;
+          const inbox = o.inbox ? path.resolve(o.inbox) : undefined;
+          if (inbox) checkInboxDir(inbox);
+          const mountTimeout = Number(o.mountTimeout);
+          if (!Number.isInteger(mountTimeout) || mountTimeout < 1 || mountTimeout > 3600) {
+            throw new EcluseError('E_USAGE', '--mount-timeout must be a whole number of seconds from 1 to 3600');
+          }
+          const allowedSerials = o.allowStickSerial.length > 0 ? o.allowStickSerial : null;
+          site = openSite(resolveHome(home()));
+          const log = daemonLog();
+          const notifier = systemdNotifier();
+          let usbSource: UsbDeviceSource | null = null;
+          if (o.usb) {
+            try {
+              usbSource = await libusbSource();
+            } catch (e) {
+              log.log({ event: 'usb.unavailable', level: 'warning', message: asEcluseError(e).line() });
+            }
+          }
+          const daemon = new ImportDaemon({
+            site,
+            mediaRoots: roots,
+            pollMs,
+            log: log.log,
+            notifier,
+            watchdogMs: watchdogMs(),
+            mediaPolicy: { allowFuseDrivers: o.allowFuseDrivers === true, allowedSerials },
+            ...(usbSource ? { usb: { source: usbSource, mountTimeoutMs: mountTimeout * 1000, allowedSerials } } : {}),
+            ...(readRate ? { readRate } : {}),
+            ...(inbox ? { inbox } : {}),
+          });
+          await runDaemonUntilSignal(daemon);
+          notifier.close();
+          log.close();
+          site.db.close();
+          process.exit(0);
+        } catch (e) {
+          site?.db.close();
+          await report(ctx(), async () => {
+            throw e;
+          });
         }
-        const readRate = o.readRate ? parseByteSize(o.readRate) : undefined;
-        site = openSite(resolveHome(home()));
-        const log = daemonLog();
-        const notifier = systemdNotifier();
-        const daemon = new ImportDaemon({
-          site,
-          mediaRoots: roots,
-          pollMs,
-          log: log.log,
-          notifier,
-          watchdogMs: watchdogMs(),
-          mediaPolicy: { allowFuseDrivers: o.allowFuseDrivers === true },
-          ...(readRate ? { readRate } : {}),
-        });
-        await runDaemonUntilSignal(daemon);
-        notifier.close();
-        log.close();
-        site.db.close();
-        process.exit(0);
-      } catch (e) {
-        site?.db.close();
-        await report(ctx(), async () => {
-          throw e;
-        });
-      }
-    });
+      },
+    );
 
   program
     .command('install-units')

@@ -45,6 +45,8 @@ export class BundleImporter {
       recordRefusal(this.o.site, err, bundle, m.mount.mountPoint);
     }
     if (err.code === 'E_SEQUENCE_GAP') m.deferred.push(id);
+    m.outcomes.set(id, err.code === 'E_SEQUENCE_GAP' ? 'deferred' : 'refused');
+    m.refusedCode = err.code;
     m.status.message = `bundle ${short(id)} refused: ${err.line()}`;
     this.o.status.setLast('refused', id, err, m);
     this.o.log({
@@ -59,6 +61,7 @@ export class BundleImporter {
   }
 
   private onInterrupted(m: Medium, id: string, err: EcluseError, volume: string | null): void {
+    m.outcomes.set(id, 'interrupted');
     this.audit({
       kind: 'import.interrupted',
       outcome: 'info',
@@ -112,6 +115,7 @@ export class BundleImporter {
     if (a.missing.length > 0) {
       const message = waitingMessage(a);
       m.status.message = `${message}; this medium may be removed`;
+      m.outcomes.set(id, 'waiting');
       this.audit({
         kind: 'bundle.waiting',
         outcome: 'info',
@@ -222,6 +226,7 @@ export class BundleImporter {
       const message = `bundle ${p.station} #${p.sequence} imported${r.chain.position === 'late' ? ' late' : ''}: ${[...r.images.map((i) => `${i.name} ${i.version}`), ...here].join(', ')}`;
       m.status.message = `${message}; the media may be removed`;
       status.setLast('accepted', id, null, m, message);
+      m.outcomes.set(id, 'accepted');
       for (const i of r.images) {
         this.o.log({
           event: 'image.promoted',

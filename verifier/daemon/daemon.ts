@@ -17,12 +17,15 @@ import { listAssemblies, waitingMessage } from './assembly.js';
 import { BundleImporter } from './bundle-import.js';
 import type { IdentityRoots } from './identity.js';
 import { ImportQueue } from './import-queue.js';
+import { Inbox } from './inbox.js';
 import type { DaemonLog } from './log.js';
 import { DEFAULT_MEDIA_POLICY, type MediaPolicy } from './media-policy.js';
+import type { Medium } from './medium.js';
 import { MediumReader } from './medium-reader.js';
 import { MountWatcher } from './mount-watch.js';
 import type { Notifier } from './notify.js';
 import { StatusPublisher } from './status-publisher.js';
+import { UsbSticks, type UsbDeviceSource } from './usb-sticks.js';
 
 export interface DaemonOptions {
   site: Site;
@@ -37,6 +40,10 @@ export interface DaemonOptions {
   identityRoots?: IdentityRoots;
   /** Which mounts are accepted beyond the kernel's filesystems (FUSE drivers); default: none. */
   mediaPolicy?: MediaPolicy;
+  /** The data-diode inbox folder (inbox.ts), or none. */
+  inbox?: string;
+  /** USB hotplug (usb-sticks.ts), or none. */
+  usb?: { source: UsbDeviceSource; mountTimeoutMs: number; allowedSerials: readonly string[] | null };
 }
 
 export class ImportDaemon {
@@ -44,6 +51,8 @@ export class ImportDaemon {
   private readonly watcher: MountWatcher;
   private readonly status: StatusPublisher;
   private readonly reader: MediumReader;
+  private readonly inbox: Inbox | null;
+  private readonly sticks: UsbSticks | null;
   private stopped = false;
   private pollTimer: NodeJS.Timeout | null = null;
   private worker: Promise<void> | null = null;
@@ -62,15 +71,16 @@ export class ImportDaemon {
       log: o.log,
       notifier: o.notifier,
       watchdogMs: o.watchdogMs,
-      media: () => this.watcher.media.values(),
+      media: () => this.media(),
       busy: () => this.queue.busy,
+      sticks: () => this.sticks?.list() ?? [],
     });
     const bundles = new BundleImporter({
       site: o.site,
       log: o.log,
       status: this.status,
       ...(o.readRate ? { readRate: o.readRate } : {}),
-      onImported: () => this.queue.requeueDeferred(this.watcher.media.values()),
+      onImported: () => this.queue.requeueDeferred(this.media()),
     });
     this.reader = new MediumReader({
       site: o.site,
@@ -81,6 +91,24 @@ export class ImportDaemon {
       ...(o.identityRoots ? { identityRoots: o.identityRoots } : {}),
       stopped: () => this.stopped,
     });
+    this.inbox = o.inbox
+      ? new Inbox({ dir: o.inbox, site: o.site, log: o.log, onReceived: (m) => this.queue.add(m) })
+      : null;
+    this.sticks = o.usb
+      ? new UsbSticks({
+          ...o.usb,
+          db: o.site.db,
+          log: o.log,
+          roots: o.identityRoots ?? { sys: '/sys' },
+          onChange: () => this.status.write(true),
+        })
+      : null;
+  }
+
+  /** The media mounted now and the inbox deliveries being handled. */
+  private *media(): Iterable<Medium> {
+    yield* this.watcher.media.values();
+    if (this.inbox) yield* this.inbox.items.values();
   }
 
   async start(): Promise<void> {
@@ -91,10 +119,18 @@ export class ImportDaemon {
         message: `${waitingMessage(a)} (kept from before)`,
       });
     }
+    this.sticks?.start();
     await this.poll();
+    await this.inbox?.start();
     this.pollTimer = setInterval(() => void this.poll(), this.o.pollMs);
     this.worker = this.queue.run(
-      (m) => this.reader.read(m),
+      async (m) => {
+        try {
+          await this.reader.read(m);
+        } finally {
+          if (!this.stopped || m.outcomes.size > 0) this.inbox?.finish(m);
+        }
+      },
       (e) => {
         const err = asEcluseError(e);
         this.o.log({ event: 'daemon.error', level: 'error', code: err.code, message: err.message });
@@ -107,8 +143,9 @@ export class ImportDaemon {
     this.o.notifier.notify({ READY: '1', STATUS: this.status.statusLine() });
     this.o.log({
       event: 'daemon.started',
-      message: `watching ${this.o.mediaRoots.join(', ')} for media`,
+      message: `watching ${this.o.mediaRoots.join(', ')} for media${this.o.inbox ? ` and the inbox ${this.o.inbox}` : ''}`,
       mediaRoots: this.o.mediaRoots,
+      inbox: this.o.inbox ?? null,
     });
     this.status.write(true);
   }
@@ -117,6 +154,11 @@ export class ImportDaemon {
     this.stopped = true;
     this.o.notifier.notify({ STOPPING: '1' });
     if (this.pollTimer) clearInterval(this.pollTimer);
+    this.sticks?.stop();
+    await this.inbox?.stop();
+    for (const m of this.inbox?.items.values() ?? []) {
+      m.abort.abort(new EcluseError('E_MEDIA_REMOVED', 'the daemon is stopping; nothing was promoted'));
+    }
     this.watcher.abortAll(new EcluseError('E_MEDIA_REMOVED', 'the daemon is stopping; nothing was promoted'));
     this.queue.stop();
     await this.worker;
@@ -127,6 +169,7 @@ export class ImportDaemon {
   private async poll(): Promise<void> {
     if (this.stopped) return;
     if (!(await this.watcher.poll())) return;
+    this.sticks?.tick(this.watcher.media.values());
     this.status.watchdog();
     this.status.write(false);
   }

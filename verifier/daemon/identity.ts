@@ -95,19 +95,22 @@ function blkid(bin: string, device: string): Promise<{ uuid: string | null; labe
   });
 }
 
+/** The identity attributes of a USB device's sysfs folder. */
+export function readUsbAttributes(dir: string): UsbIdentity {
+  return {
+    vendorId: readAttr(path.join(dir, 'idVendor')),
+    productId: readAttr(path.join(dir, 'idProduct')),
+    manufacturer: readAttr(path.join(dir, 'manufacturer')),
+    product: readAttr(path.join(dir, 'product')),
+    serial: readAttr(path.join(dir, 'serial')),
+  };
+}
+
 /** Walks up from the block device in sysfs to the USB device that holds it, if any. */
 export function usbIdentity(sysDevice: string): UsbIdentity | null {
   let dir = sysDevice;
   for (let i = 0; i < 16 && dir !== path.dirname(dir); i++, dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'idVendor'))) {
-      return {
-        vendorId: readAttr(path.join(dir, 'idVendor')),
-        productId: readAttr(path.join(dir, 'idProduct')),
-        manufacturer: readAttr(path.join(dir, 'manufacturer')),
-        product: readAttr(path.join(dir, 'product')),
-        serial: readAttr(path.join(dir, 'serial')),
-      };
-    }
+    if (fs.existsSync(path.join(dir, 'idVendor'))) return readUsbAttributes(dir);
   }
   return null;
 }
@@ -140,6 +143,11 @@ function blockDevice(m: MountEntry, roots: IdentityRoots): { majorMinor: string;
   } catch {
     return null;
   }
+}
+
+/** The sysfs path of the block device behind a mount (to match it with the USB device holding it), or null. */
+export function blockSysPath(m: MountEntry, roots: Pick<IdentityRoots, 'sys'> = DEFAULT_ROOTS): string | null {
+  return blockDevice(m, { ...DEFAULT_ROOTS, ...roots })?.sysDevice ?? null;
 }
 
 export async function mediaIdentity(m: MountEntry, roots: IdentityRoots = DEFAULT_ROOTS): Promise<MediaIdentity> {

@@ -23,6 +23,20 @@ export const FUSE_DRIVERS: Readonly<Record<string, string>> = {
 export interface MediaPolicy {
   /** Accept the FUSE drivers of FUSE_DRIVERS (still with the required options). */
   allowFuseDrivers: boolean;
+  /** Read only USB sticks with one of these serials (site-issued media: identity, never authentication); null: any. */
+  allowedSerials?: readonly string[] | null;
+}
+
+/** Throws E_MEDIA_REFUSED when the site lists its sticks and this medium is not one of them. */
+export function checkStickSerial(serial: string | null | undefined, policy: MediaPolicy): void {
+  if (!policy.allowedSerials) return;
+  if (serial && policy.allowedSerials.includes(serial)) return;
+  throw new EcluseError(
+    'E_MEDIA_REFUSED',
+    `${serial ? `the stick with serial ${serial}` : 'a medium without a USB serial'} is not one of this site's ` +
+      'sticks (--allow-stick-serial): nothing on it is read; use a stick the site issued',
+    { check: 'stick-serial' },
+  );
 }
 
 export const DEFAULT_MEDIA_POLICY: MediaPolicy = { allowFuseDrivers: false };

@@ -13,6 +13,7 @@ import { describeIdentity, mediaIdentity, type IdentityRoots } from './identity.
 import type { DaemonLog } from './log.js';
 import {
   checkMediaMount,
+  checkStickSerial,
   describeFilesystem,
   mountWarnings,
   type MediaFilesystem,
@@ -37,6 +38,7 @@ export class MediumReader {
 
   private refuse(m: Medium, err: EcluseError): void {
     m.status.state = 'refused';
+    m.refusedCode = err.code;
     m.status.message = `${err.code}: ${err.message}`;
     appendAudit(this.o.site.db, {
       kind: 'media.refused',
@@ -65,10 +67,24 @@ export class MediumReader {
 
   /** Checks the mount and records the medium; false when it is refused. */
   private async admit(m: Medium): Promise<boolean> {
+    if (m.origin === 'inbox') {
+      // Not a mount: a folder of the data-diode inbox, claimed into the daemon's private work folder (inbox.ts).
+      if (m.retry !== null) return true;
+      appendAudit(this.o.site.db, {
+        kind: 'media.inserted',
+        outcome: 'info',
+        message: `inbox ${m.mount.source}: delivery claimed into ${m.mount.mountPoint}`,
+        media: m.mount.mountPoint,
+        details: { inbox: m.mount.source, identity: null },
+      });
+      this.o.log({ event: 'media.accepted', media: m.mount.mountPoint, message: `reading the inbox delivery` });
+      return true;
+    }
     m.identity = await mediaIdentity(m.mount, this.o.identityRoots).catch(() => null);
     let filesystem: MediaFilesystem;
     try {
       filesystem = checkMediaMount(m.mount, this.o.mediaPolicy);
+      checkStickSerial(m.identity?.usb?.serial, this.o.mediaPolicy);
     } catch (e) {
       this.refuse(m, asEcluseError(e));
       return false;

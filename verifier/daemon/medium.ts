@@ -6,8 +6,13 @@ import type { MediaIdentity } from './identity.js';
 import { mountKey, type MountEntry } from './mountinfo.js';
 import type { MediumStatus } from './status.js';
 
+/** What became of one bundle of a medium (the inbox decides from these where the item goes). */
+export type BundleOutcome = 'accepted' | 'refused' | 'deferred' | 'interrupted' | 'waiting';
+
 export interface Medium {
   key: string;
+  /** A mounted stick (mount-watch.ts), or a bundle delivered into the data-diode inbox (inbox.ts). */
+  origin: 'mount' | 'inbox';
   mount: MountEntry;
   status: MediumStatus;
   abort: AbortController;
@@ -16,11 +21,18 @@ export interface Medium {
   retry: string[] | null;
   /** Bundles refused with a sequence gap, to retry after the next import. */
   deferred: string[];
+  /** What became of each bundle read from it, by bundle id. */
+  outcomes: Map<string, BundleOutcome>;
+  /** The code of the last refusal of a bundle read from it, or null. */
+  refusedCode: string | null;
 }
 
-export function newMedium(mount: MountEntry): Medium {
+export function newMedium(mount: MountEntry, origin: Medium['origin'] = 'mount'): Medium {
   return {
     key: mountKey(mount),
+    origin,
+    outcomes: new Map(),
+    refusedCode: null,
     mount,
     abort: new AbortController(),
     identity: null,

@@ -8,6 +8,7 @@ import { listAssemblies, waitingMessage } from './assembly.js';
 import type { DaemonLog } from './log.js';
 import type { Medium } from './medium.js';
 import type { Notifier } from './notify.js';
+import type { StickStatus } from './usb-sticks.js';
 import {
   lastImportFromDb,
   newerOutcome,
@@ -29,6 +30,8 @@ export interface StatusPublisherOptions {
   media: () => Iterable<Medium>;
   /** Whether a medium is being handled. */
   busy: () => boolean;
+  /** USB sticks plugged in now (usb-sticks.ts). */
+  sticks?: () => StickStatus[];
 }
 
 export class StatusPublisher {
@@ -97,6 +100,8 @@ export class StatusPublisher {
         ? `copying ${p.volume ?? ''} of bundle ${p.station} #${p.sequence}: ${p.percent}%`
         : `importing bundle ${p.station} #${p.sequence}: ${p.percent}%`;
     }
+    const stick = this.o.sticks?.().find((s) => s.state !== 'mounted');
+    if (stick) return stick.message;
     if (waiting[0]) return waiting[0].message;
     const last = newerOutcome(this.last, this.lastInDb);
     if (last) return `idle; last: ${last.message}`;
@@ -130,6 +135,7 @@ export class StatusPublisher {
       waiting,
       media: [...this.o.media()].map((m) => ({ ...m.status })),
       last: newerOutcome(this.last, this.lastInDb),
+      sticks: this.o.sticks?.() ?? [],
     };
     try {
       writeStatus(this.o.home, s);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import express from 'express';
 import Database from 'better-sqlite3';
 import { dbPath } from '../db.js';
+import type { StickStatus } from './usb-sticks.js';
 
 export type DaemonState = 'idle' | 'reading' | 'importing' | 'waiting' | 'stopped';
 
@@ -60,6 +61,8 @@ export interface DaemonStatus {
   waiting: WaitingBundle[];
   media: MediumStatus[];
   last: LastOutcome | null;
+  /** USB sticks plugged in now (hotplug), mounted or not; absent from older daemons. */
+  sticks?: StickStatus[];
 }
 
 export function daemonDir(home: string): string {

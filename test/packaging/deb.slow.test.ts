@@ -1,0 +1,153 @@
+/**
+ * The offline install artifact: `packaging/build-deb.sh` (what `npm run package` runs, here on the dist/ the test run
+ * built) makes ecluse_<version>_<arch>.deb. Its metadata and contents are read back with `dpkg-deb -I/-c`; it is
+ * unpacked with `dpkg-deb -x` and the unpacked `ecluse` sets up a station (the native addons load from the package);
+ * then it is installed and purged with the real dpkg into a throwaway root (`dpkg --root`, maintainer scripts run
+ * chrootless with DPKG_ROOT: the user, the folders and the enabled units land in that tree, never on this machine).
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, ecluseOk, makeKeys, PASSPHRASE, REPO, tmpDir } from '../helpers/world.js';
+import { which } from '../helpers/media.js';
+
+const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+  version: string;
+  devDependencies: Record<string, string>;
+};
+const isRoot = process.getuid?.() === 0;
+const skip = !which('dpkg-deb')
+  ? 'dpkg-deb is missing'
+  : !which('npm')
+    ? 'npm is missing'
+    : !isRoot
+      ? 'dpkg --root needs root (CI runs as root)'
+      : null;
+if (skip) console.warn(`package tests skipped: ${skip}`);
+
+const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env, maxBuffer: 64 << 20 });
+
+describe.skipIf(skip !== null)('the .deb (npm run package)', () => {
+  const dir = tmpDir('ecluse-deb-');
+  let deb = '';
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  beforeAll(() => {
+    const out = run('bash', [
+      path.join(REPO, 'packaging', 'build-deb.sh'),
+      '--no-build',
+      '--out',
+      path.join(dir, 'out'),
+    ]);
+    deb = out.trim().split('\n').pop() ?? '';
+  }, 600_000);
+
+  it('is named and described for Debian, depends on Node 20 and carries its maintainer scripts', () => {
+    const arch = run('dpkg', ['--print-architecture']).trim();
+    expect(path.basename(deb)).toBe(`ecluse_${pkg.version}_${arch}.deb`);
+    const field = (f: string) => run('dpkg-deb', ['-f', deb, f]).trim();
+    expect(field('Package')).toBe('ecluse');
+    expect(field('Version')).toBe(pkg.version);
+    expect(field('Architecture')).toBe(arch);
+    expect(field('Depends')).toContain('nodejs (>= 20.19), nodejs (<< 21)');
+    expect(Number(field('Installed-Size'))).toBeGreaterThan(1000);
+    const info = run('dpkg-deb', ['-I', deb]);
+    for (const s of ['postinst', 'prerm', 'postrm'])
+      expect(info).toMatch(new RegExp(`\\d+ bytes, +\\d+ lines +\\* +${s}`));
+  });
+
+  it('holds the program, production dependencies only, the units, the udev rule, the mount helper and the snippets', () => {
+    const lines = run('dpkg-deb', ['-c', deb])
+      .split('\n')
+      .filter((l) => l.trim() !== '');
+    const entries = new Map<string, string>();
+    for (const l of lines) {
+      const m = /^(\S+) (\S+) .* \.\/(\S*?)(?: -> (\S+))?$/.exec(l);
+      if (!m) throw new Error(`unparsed dpkg-deb -c line: ${l}`);
+      expect(m[2], l).toBe('root/root');
+      entries.set(`/${m[3]}`, `${m[1]}${m[4] ? ` -> ${m[4]}` : ''}`);
+    }
+    expect(entries.get('/usr/bin/ecluse')).toBe('lrwxrwxrwx -> ../lib/ecluse/dist/cli/main.js');
+    expect(entries.get('/usr/lib/ecluse/dist/cli/main.js')).toBe('-rwxr-xr-x');
+    expect(entries.get('/usr/libexec/ecluse/ecluse-mount')).toBe('-rwxr-xr-x');
+    for (const f of [
+      '/usr/lib/systemd/system/ecluse-daemon.service',
+      '/usr/lib/systemd/system/ecluse-serve.service',
+      '/usr/lib/udev/rules.d/90-ecluse-media.rules',
+      '/usr/lib/sysusers.d/ecluse.conf',
+      '/usr/lib/tmpfiles.d/ecluse.conf',
+      '/usr/lib/ecluse/package.json',
+      '/usr/lib/ecluse/systemd/ecluse-daemon.service',
+      '/usr/share/doc/ecluse/copyright',
+    ]) {
+      expect(entries.get(f), f).toBe('-rw-r--r--');
+    }
+    for (const f of ['better-sqlite3/build/Release/better_sqlite3.node', 'unix-dgram/build/Release/unix_dgram.node']) {
+      expect(entries.get(`/usr/lib/ecluse/node_modules/${f}`), f).toMatch(/^-rw[-x]r-[-x]r-[-x]$/);
+    }
+    const names = [...entries.keys()];
+    for (const dev of Object.keys(pkg.devDependencies)) {
+      expect(
+        names.filter((n) => n.startsWith(`/usr/lib/ecluse/node_modules/${dev}/`)),
+        dev,
+      ).toEqual([]);
+    }
+    expect(
+      names.filter((n) => n.startsWith('/usr/lib/ecluse/dist/') && (n.endsWith('.map') || n.includes('/bench/'))),
+    ).toEqual([]);
+    // Build leftovers of the native addons (object files, static libraries) are not shipped.
+    expect(names.filter((n) => /\.(o|a)$/.test(n))).toEqual([]);
+    expect(names.filter((n) => !n.startsWith('/usr/') && n !== '/')).toEqual([]);
+  });
+
+  it('unpacked, its ecluse says the version of the build and sets up a station (native addons load)', async () => {
+    const root = path.join(dir, 'unpacked');
+    run('dpkg-deb', ['-x', deb, root]);
+    const bin = path.join(root, 'usr', 'bin', 'ecluse');
+    const version = run(bin, ['--version']).trim();
+    expect(version).toBe(pkg.version);
+    expect(version).toBe(run(process.execPath, [CLI, '--version']).trim());
+    const keys = await makeKeys(path.join(dir, 'keys'), ['alice']);
+    const home = path.join(dir, 'home');
+    const out = run(bin, ['--home', home, 'site', 'init', '--trust', keys.trust, '--site', 'deb-1', '--json'], {
+      ...process.env,
+      ECLUSE_PASSPHRASE: PASSPHRASE,
+    });
+    expect(JSON.parse(out)).toMatchObject({ ok: true });
+    const status = await ecluseOk(['status', '--json'], { home });
+    expect(status.json).toMatchObject({ ok: true, status: { state: 'stopped' } });
+  });
+
+  it('installs with dpkg into a throwaway root: user, folders and enabled units; purge removes all but the state', () => {
+    const root = path.join(dir, 'root');
+    for (const d of ['var/lib/dpkg/updates', 'var/lib/dpkg/info', 'etc', 'var/log']) {
+      fs.mkdirSync(path.join(root, d), { recursive: true });
+    }
+    fs.writeFileSync(path.join(root, 'var/lib/dpkg/status'), '');
+    fs.writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    fs.writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\n');
+    const dpkg = (...args: string[]) =>
+      run('dpkg', [`--root=${root}`, '--force-script-chrootless', '--force-depends', '--log=/dev/null', ...args]);
+    const installed = dpkg('-i', deb);
+    expect(installed).toContain('ecluse: set the station up');
+    expect(fs.readFileSync(path.join(root, 'etc/passwd'), 'utf8')).toMatch(/^ecluse:x:\d+:\d+:.*:\/var\/lib\/ecluse:/m);
+    expect(fs.readFileSync(path.join(root, 'etc/group'), 'utf8')).toMatch(/^ecluse:x:\d+:/m);
+    const state = fs.statSync(path.join(root, 'var/lib/ecluse'));
+    expect(state.mode & 0o777).toBe(0o700);
+    const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants');
+    expect(fs.readdirSync(wants).sort()).toEqual(['ecluse-daemon.service', 'ecluse-serve.service']);
+    expect(run(path.join(root, 'usr/bin/ecluse'), ['--version']).trim()).toBe(pkg.version);
+    expect(dpkg('-s', 'ecluse')).toMatch(/^Status: install ok installed$/m);
+
+    fs.writeFileSync(path.join(root, 'var/lib/ecluse/audit-evidence'), 'kept');
+    const purged = dpkg('--purge', 'ecluse');
+    expect(purged).toContain('kept /var/lib/ecluse');
+    expect(fs.existsSync(path.join(root, 'usr/lib/ecluse'))).toBe(false);
+    expect(fs.existsSync(path.join(root, 'usr/bin/ecluse'))).toBe(false);
+    expect(fs.existsSync(path.join(root, 'usr/lib/systemd/system/ecluse-daemon.service'))).toBe(false);
+    expect(fs.existsSync(path.join(wants, 'ecluse-daemon.service'))).toBe(false);
+    expect(fs.readFileSync(path.join(root, 'var/lib/ecluse/audit-evidence'), 'utf8')).toBe('kept');
+  });
+});
