@@ -13,8 +13,16 @@ export const ERROR_CODES = {
   E_DIGEST: { category: 'refused', meaning: 'a volume or artifact does not match the digest in the signed statement' },
   E_SIZE: { category: 'refused', meaning: 'a volume or artifact does not have the size given in the signed statement' },
   E_REPLAY: { category: 'refused', meaning: 'the bundle, or a later one from the same station, was already imported' },
-  E_SEQUENCE_GAP: { category: 'refused', meaning: "`order: strict`: a bundle between the last imported one and this one is missing; either order: a late bundle's successor is not accepted yet" },
-  E_CHAIN: { category: 'refused', meaning: 'the bundle does not chain to the accepted state: it does not name its accepted predecessor, or (late) is not the predecessor its accepted successor named' },
+  E_SEQUENCE_GAP: {
+    category: 'refused',
+    meaning:
+      "`order: strict`: a bundle between the last imported one and this one is missing; either order: a late bundle's successor is not accepted yet",
+  },
+  E_CHAIN: {
+    category: 'refused',
+    meaning:
+      'the bundle does not chain to the accepted state: it does not name its accepted predecessor, or (late) is not the predecessor its accepted successor named',
+  },
   E_WRONG_SITE: { category: 'refused', meaning: 'the bundle was made for another site' },
   E_EXPIRED: { category: 'refused', meaning: 'the statement has expired' },
   E_NOT_YET_VALID: { category: 'refused', meaning: 'the statement was created in the future' },
@@ -69,11 +77,18 @@ export const ERROR_CODES = {
   E_PASSPHRASE: { category: 'failure', meaning: 'a private key could not be unlocked' },
   E_KEY: { category: 'failure', meaning: 'a key or certificate is unusable' },
   E_IO: { category: 'failure', meaning: 'reading or writing a file failed' },
-  E_DATABASE: { category: 'failure', meaning: "the station's database (ecluse.sqlite) is damaged, not a database, or cannot be opened" },
+  E_DATABASE: {
+    category: 'failure',
+    meaning: "the station's database (ecluse.sqlite) is damaged, not a database, or cannot be opened",
+  },
   E_ADDRESS_IN_USE: { category: 'failure', meaning: 'the address to listen on is already taken by another program' },
   E_STORE: { category: 'refused', meaning: 'the image store and its catalog disagree' },
   E_TARGET: { category: 'failure', meaning: "pushing an image into the site's own Glance (a target) failed" },
-  E_KEYSTONE: { category: 'failure', meaning: "the site's Keystone (token validation for the Glance API) is unreachable or refuses the station's service user" },
+  E_KEYSTONE: {
+    category: 'failure',
+    meaning:
+      "the site's Keystone (token validation for the Glance API) is unreachable or refuses the station's service user",
+  },
   // vendor feeds and vendor evidence (export station fetch; import station re-check)
   E_VENDOR_SIGNATURE: {
     category: 'refused',

@@ -172,7 +172,7 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
   it('tempest.api.image.v2: 0 failures, every skip explained', async () => {
     const started = Date.now();
     const { stdout } = await script(['run', '^tempest.api.image.v2'], 1_800_000).catch((e: { stdout?: string }) => ({
-      stdout: e.stdout ?? String(e),
+      stdout: e.stdout ?? JSON.stringify(e),
     }));
     const r = parseTempest(stdout);
     const lines = [

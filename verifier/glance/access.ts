@@ -56,7 +56,9 @@ export function checkPublish(res: express.Response, visibility: unknown, owner: 
   if (ctx.role === 'admin' || ctx.project === undefined) return;
   if (visibility === 'public') throw forbidden('You are not authorized to complete publicize_image action.');
   if (created && owner !== null && owner !== undefined && owner !== ctx.project) {
-    throw forbidden(`You are not permitted to create images owned by '${String(owner)}'.`);
+    throw forbidden(
+      `You are not permitted to create images owned by '${typeof owner === 'string' ? owner : JSON.stringify(owner)}'.`,
+    );
   }
 }
 

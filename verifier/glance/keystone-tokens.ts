@@ -58,12 +58,14 @@ function keystoneError(s: KeystoneSettings, why: string): EcluseError {
 
 function readSecretFile(s: KeystoneSettings, file: string): string {
   let secret: string;
+  let size: number;
   try {
-    if (fs.statSync(file).size > 4096) throw new Error('it is larger than 4 KiB');
-    secret = fs.readFileSync(file, 'utf8').trim();
+    size = fs.statSync(file).size;
+    secret = size > 4096 ? '' : fs.readFileSync(file, 'utf8').trim();
   } catch (e) {
     throw keystoneError(s, `cannot read the secret file ${file}: ${(e as Error).message}`);
   }
+  if (size > 4096) throw keystoneError(s, `cannot read the secret file ${file}: it is larger than 4 KiB`);
   if (secret === '' || /[\r\n]/.test(secret))
     throw keystoneError(s, `the secret file ${file} is empty or not one line`);
   return secret;
@@ -73,13 +75,17 @@ async function boundedJson(res: Response): Promise<unknown> {
   const declared = Number(res.headers.get('content-length') ?? '0');
   if (declared > MAX_RESPONSE) {
     await res.body?.cancel();
-    throw new Error(`an answer of ${declared} bytes`);
+    throw new EcluseError('E_KEYSTONE', `Keystone sent an answer of ${declared} bytes`, { check: 'keystone' });
   }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of res.body ?? []) {
     size += (chunk as Uint8Array).length;
-    if (size > MAX_RESPONSE) throw new Error(`an answer of more than ${MAX_RESPONSE} bytes`);
+    if (size > MAX_RESPONSE) {
+      throw new EcluseError('E_KEYSTONE', `Keystone sent an answer of more than ${MAX_RESPONSE} bytes`, {
+        check: 'keystone',
+      });
+    }
     chunks.push(Buffer.from(chunk as Uint8Array));
   }
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;

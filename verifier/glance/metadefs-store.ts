@@ -107,7 +107,10 @@ export function loadDistributionMetadefs(
       let ns: z.infer<typeof fileSchema>;
       try {
         const st = fs.lstatSync(file);
-        if (!st.isFile() || st.size > MAX_FILE) throw new Error('not a regular file of at most 1 MiB');
+        if (!st.isFile() || st.size > MAX_FILE) {
+          skipped.push(f); // not a regular file of at most 1 MiB
+          continue;
+        }
         ns = fileSchema.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
       } catch {
         skipped.push(f);
