@@ -87,14 +87,21 @@ export async function placeOnMedia(o: {
   const stats: Array<{ bsize: number; free: number }> = [];
   for (const m of o.media) {
     const st = await fs.promises.stat(m).catch(() => null);
-    if (!st?.isDirectory()) {
+    // Only the last folder of the path may be missing (a folder standing for a stick, which the writer makes); a
+    // missing parent is an unmounted or mistyped media path (/media/usb0/bundle, /nonexistent/usb), and writing there
+    // would fill the system disk instead of a stick.
+    const parent = path.dirname(path.resolve(m));
+    const parentSt = st === null ? await fs.promises.stat(parent).catch(() => null) : null;
+    if (st !== null ? !st.isDirectory() : !parentSt?.isDirectory()) {
       throw new EcluseError(
         'E_NOT_FOUND',
-        `${m} does not exist or is not a folder: mount the media there (or create the folder) and run the export again`,
+        st !== null
+          ? `${m} is not a folder: give the folder where the media is mounted`
+          : `${m} does not exist, nor does ${parent}: mount the media there (or create the folder) and run the export again`,
         { check: 'media' },
       );
     }
-    const fsStat = await fs.promises.statfs(m);
+    const fsStat = await fs.promises.statfs(st !== null ? m : parent);
     stats.push({ bsize: fsStat.bsize, free: fsStat.bavail * fsStat.bsize });
   }
   const block = Math.max(DEFAULT_BLOCK, ...stats.map((s) => s.bsize));

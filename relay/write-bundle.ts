@@ -67,6 +67,8 @@ export interface ExportResult {
   replaced: Array<{ sequence: number; bundleId: string }>;
   /** Abandoned `.partial-*` folders of killed exports, removed before writing. */
   removedPartials: string[];
+  /** Media folders that did not exist and were made (their parent did): no stick was mounted there. */
+  createdMedia: string[];
 }
 
 function noSpace(e: unknown, where: string): EcluseError | null {
@@ -112,7 +114,9 @@ export async function writeBundle(
       await fs.promises.rm(p, { recursive: true, force: true });
       removedPartials.push(p);
     }
-    const free = await fs.promises.statfs(m.path ?? '');
+    // A missing last folder is made below (its parent was checked by the plan): its free space is its parent's.
+    const where = m.path !== null && !fs.existsSync(m.path) ? path.dirname(path.resolve(m.path)) : (m.path ?? '');
+    const free = await fs.promises.statfs(where);
     if (free.bavail * free.bsize < m.freeSpaceNeeded) {
       throw new EcluseError(
         'E_NO_SPACE',
@@ -131,10 +135,12 @@ export async function writeBundle(
   const now = new Date(plan.created);
   let done = 0;
   const renamed: string[] = [];
+  const createdMedia: string[] = [];
   let current = targets[0]?.media ?? '';
   try {
     for (const t of targets) {
       current = t.media;
+      if (!fs.existsSync(t.media)) createdMedia.push(t.media);
       await fs.promises.mkdir(bundlesDir(t.media), { recursive: true });
       holdFolder(t.tmpRoot);
       for (const dir of [t.tmp.root, t.tmp.signatures, t.tmp.certificates, t.tmp.volumes]) await fs.promises.mkdir(dir);
@@ -225,6 +231,7 @@ export async function writeBundle(
       bytesSaved: plan.bytesSaved,
       replaced: plan.replaces,
       removedPartials,
+      createdMedia,
     };
   } catch (e) {
     for (const t of targets) {

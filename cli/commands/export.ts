@@ -160,12 +160,14 @@ function resultJson(r: ExportResult): object {
     bytesSaved: r.bytesSaved,
     replaced: r.replaced,
     removedPartials: r.removedPartials,
+    createdMedia: r.createdMedia,
   };
 }
 
 function resultLines(r: ExportResult, verb: string): string[] {
   const lines = [
     ...r.removedPartials.map((p) => `removed ${p}, left by an export that was interrupted`),
+    ...r.createdMedia.map((m) => `created ${m}: it did not exist (if a stick should be mounted there, it is not)`),
     `bundle ${r.station} #${r.sequence} (${r.bundleId}) for site ${r.site} ${verb} to ${r.path}`,
   ];
   if (r.media.length > 1) {
