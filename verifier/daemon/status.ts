@@ -7,7 +7,19 @@ import path from 'node:path';
 import express from 'express';
 import Database from 'better-sqlite3';
 import { dbPath } from '../db.js';
-import type { StickStatus } from './usb-sticks.js';
+import type { UsbIdentity } from './identity.js';
+
+export type StickState = 'mounting' | 'mounted' | 'not-mounted' | 'not-allowed';
+
+/** A USB stick the daemon saw arrive (the `usb` package), before and after it is mounted. */
+export interface StickStatus {
+  /** The sysfs name, `1-2.3`. */
+  device: string;
+  usb: UsbIdentity;
+  state: StickState;
+  since: string;
+  message: string;
+}
 
 export type DaemonState = 'idle' | 'reading' | 'importing' | 'waiting' | 'stopped';
 

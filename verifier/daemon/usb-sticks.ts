@@ -17,6 +17,8 @@ import type { Db } from '../db.js';
 import type { DaemonLog } from './log.js';
 import type { Medium } from './medium.js';
 import { blockSysPath, readUsbAttributes, type IdentityRoots, type UsbIdentity } from './identity.js';
+import type { StickState, StickStatus } from './status.js';
+export type { StickState, StickStatus };
 
 /** Where attach/detach events come from. `sysName` is the device's name under /sys/bus/usb/devices (`1-2.3`). */
 export interface UsbDeviceSource {
@@ -25,17 +27,7 @@ export interface UsbDeviceSource {
   stop(): void;
 }
 
-export type StickState = 'mounting' | 'mounted' | 'not-mounted' | 'not-allowed';
-
 /** One USB mass-storage device plugged in now, as the status file shows it. */
-export interface StickStatus {
-  /** The sysfs name, `1-2.3`. */
-  device: string;
-  usb: UsbIdentity;
-  state: StickState;
-  since: string;
-  message: string;
-}
 
 export interface UsbSticksOptions {
   source: UsbDeviceSource;
