@@ -55,6 +55,7 @@ export class BundleImporter {
       bundle: id,
       code: err.code,
       artifact: typeof err.context.artifact === 'string' ? err.context.artifact : null,
+      volume: typeof err.context.volume === 'string' ? err.context.volume : null,
       media: m.mount.mountPoint,
       message: err.line(),
     });
