@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSigner } from '../../keys/signer.js';
 import { editAndResign } from '../helpers/hostile.js';
+import { overview } from '../../verifier/web/pages/overview.js';
 import {
   auditSince,
   bundleOn,
@@ -125,6 +126,15 @@ describe('order: tolerant (the default)', () => {
       expect(gapEvent[0]?.message).toContain('#2 (refused here: E_DIGEST) not imported');
       const status = await ecluseOk(['status', '--json'], { home: w.inside });
       expect((status.json as { gaps: unknown }).gaps).toEqual([{ station, sequence: 2, refusedWith: 'E_DIGEST' }]);
+      // The web view's first page names it too, with the command that brings it.
+      const db = new Database(path.join(w.inside, 'ecluse.sqlite'), { readonly: true });
+      try {
+        expect(overview(db, null).toString().replace(/\s+/g, ' ')).toContain(
+          `bundle #2 of ${station} is missing (refused here: E_DIGEST): <code>ecluse export --resend 2 --site ${w.site} --to MEDIA</code>`,
+        );
+      } finally {
+        db.close();
+      }
       await ecluseOk(['receipt', 'export', '--to', w.path('r1'), '--json'], { home: w.inside });
       const receipt = receiptPayload(w.path('r1'));
       expect(receipt.gaps).toEqual([{ station, sequence: 2, refusedWith: 'E_DIGEST' }]);

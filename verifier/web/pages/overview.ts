@@ -3,6 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../../db.js';
 import { readStatus } from '../../daemon/status.js';
+import { gaps } from '../../accepted-state.js';
+import { getSetting } from '../../db.js';
 import { bundleLink } from '../components.js';
 import { html, humanSize, type Safe } from '../html.js';
 import { logVerification } from '../verification.js';
@@ -43,6 +45,9 @@ export function overview(db: Db, home: string | null): Safe {
     }
   }
   const waiting = home ? readStatus(home).waiting : [];
+  // Bundles below a station's last accepted one that never arrived or were refused: named, not blocking (FORMAT 6).
+  const missing = gaps(db);
+  const site = getSetting(db, 'site_id') ?? 'SITE';
   const v = logVerification(db, home);
   const log = v.result;
   const reason = (d: Decision) =>
@@ -79,7 +84,7 @@ export function overview(db: Db, home: string | null): Safe {
             : html`<p class="muted">Nothing was refused.</p>`
         }
       </section>
-      <section class="panel ${waiting.length ? 'bad' : ''}" id="waiting">
+      <section class="panel ${waiting.length || missing.length ? 'bad' : ''}" id="waiting">
         <h3>Waiting</h3>
         ${
           waiting.length
@@ -87,6 +92,20 @@ export function overview(db: Db, home: string | null): Safe {
                 ${waiting.map((x) => html`<li>${x.message}</li>`)}
               </ul>`
             : html`<p class="muted">No bundle is waiting for a volume.</p>`
+        }
+        ${
+          missing.length
+            ? html`<ul id="missing">
+                ${missing.map(
+                  (g) =>
+                    html`<li>
+                      bundle #${String(g.sequence)} of ${g.station} is
+                      missing${g.refusedWith ? html` (refused here: ${g.refusedWith})` : html``}:
+                      <code>ecluse export --resend ${String(g.sequence)} --site ${site} --to MEDIA</code>
+                    </li>`,
+                )}
+              </ul>`
+            : html`<p class="muted">No bundle is missing.</p>`
         }
       </section>
       <section class="panel" id="store">
