@@ -4,6 +4,7 @@
  */
 import express from 'express';
 import { z } from 'zod';
+import { METADEF_NAME, namespaceDocument } from './metadefs-schema.js';
 import { glanceTime, type Db } from '../db.js';
 import { authOf, requireAdmin } from './auth.js';
 import { seesAll } from './access.js';
@@ -12,36 +13,10 @@ import { badRequest, conflict, forbidden, GlanceHttpError, sendJson } from './er
 import { METADEF_SCHEMAS } from './metadefs-schemas.js';
 import { ensureResourceType, putItem, type ItemKind, type ItemRow, type NamespaceRow } from './metadefs-store.js';
 
-const NAME = z.string().min(1).max(80);
+const NAME = METADEF_NAME;
 const DEF = z.record(z.string(), z.unknown());
 
-const namespaceBody = z.looseObject({
-  namespace: NAME,
-  display_name: z.string().max(80).nullish(),
-  description: z.string().max(8192).nullish(),
-  visibility: z.enum(['public', 'private']).default('private'),
-  protected: z.boolean().default(false),
-  owner: z.string().max(255).nullish(),
-  resource_type_associations: z
-    .array(
-      z.looseObject({
-        name: NAME,
-        prefix: z.string().max(80).nullish(),
-        properties_target: z.string().max(80).nullish(),
-      }),
-    )
-    .max(100)
-    .default([]),
-  properties: z.record(NAME, DEF).default({}),
-  objects: z
-    .array(z.looseObject({ name: NAME }))
-    .max(1000)
-    .default([]),
-  tags: z
-    .array(z.looseObject({ name: NAME }))
-    .max(1000)
-    .default([]),
-});
+const namespaceBody = namespaceDocument({ visibility: 'private', protected: false });
 const objectBody = z.looseObject({
   name: NAME,
   description: z.string().max(8192).nullish(),

@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { namespaceDocument } from './metadefs-schema.js';
 import { appendAudit } from '../audit.js';
 import { getSetting, glanceTime, setSetting, type Db } from '../db.js';
 export { METADEFS_SCHEMA } from './metadefs-tables.js';
@@ -34,41 +35,7 @@ export const DEFAULT_METADEFS_DIR = '/etc/glance/metadefs';
 const MAX_FILE = 1024 * 1024;
 const MAX_FILES = 500;
 
-const NAME = z.string().min(1).max(80);
-const fileSchema = z.looseObject({
-  namespace: NAME,
-  display_name: z.string().max(80).optional(),
-  description: z.string().max(8192).optional(),
-  visibility: z.enum(['public', 'private']).default('public'),
-  protected: z.boolean().default(true),
-  owner: z.string().max(255).optional(),
-  resource_type_associations: z
-    .array(
-      z.looseObject({
-        name: NAME,
-        prefix: z.string().max(80).optional(),
-        properties_target: z.string().max(80).optional(),
-      }),
-    )
-    .max(100)
-    .default([]),
-  properties: z.record(NAME, z.record(z.string(), z.unknown())).default({}),
-  objects: z
-    .array(
-      z.looseObject({
-        name: NAME,
-        description: z.string().max(8192).optional(),
-        required: z.array(z.string()).optional(),
-        properties: z.record(NAME, z.record(z.string(), z.unknown())).optional(),
-      }),
-    )
-    .max(1000)
-    .default([]),
-  tags: z
-    .array(z.looseObject({ name: NAME }))
-    .max(1000)
-    .default([]),
-});
+const fileSchema = namespaceDocument({ visibility: 'public', protected: true });
 
 export function ensureResourceType(db: Db, name: string, at = glanceTime()): void {
   db.prepare('INSERT OR IGNORE INTO metadef_resource_types (name, created_at, updated_at) VALUES (?, ?, ?)').run(
