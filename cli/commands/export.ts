@@ -15,6 +15,7 @@ import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { openRelayHome } from '../../relay/catalog.js';
 import { planExport, writeBundle, type ExportPlan, type ExportRequest, type ExportResult } from '../../relay/export.js';
 import { removeHeldFolders } from '../../relay/interrupt.js';
+import { interruptedError } from '../interrupt.js';
 import { parseDuration } from '../duration.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
@@ -195,11 +196,18 @@ function resultLines(r: ExportResult, verb: string): string[] {
  */
 function onInterrupt(ctx: CommandContext): () => void {
   const handler = (signal: NodeJS.Signals) => {
+    // Synchronous on purpose: the folders go before the process does, whatever the write in flight is doing.
     const removed = removeHeldFolders();
-    const message = `the export was interrupted (${signal}); ${removed.length} unfinished bundle folder(s) removed, nothing was recorded: run the export again`;
-    if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: false, code: 'E_INTERRUPTED', message })}\n`);
-    process.stderr.write(`E_INTERRUPTED: ${message}\n`);
-    process.exit(exitCodeFor('E_INTERRUPTED'));
+    const err = interruptedError(
+      {
+        what: 'export',
+        next: `${removed.length} unfinished bundle folder(s) removed, nothing was recorded: run the export again`,
+      },
+      signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT',
+    );
+    if (ctx.json) process.stdout.write(`${JSON.stringify({ ok: false, code: err.code, message: err.message })}\n`);
+    process.stderr.write(`${err.line()}\n`);
+    process.exit(exitCodeFor(err.code));
   };
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
