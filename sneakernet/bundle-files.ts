@@ -65,7 +65,15 @@ async function listDir(dir: string, what: string): Promise<fs.Dirent[]> {
 /** Ids of the complete bundles on the media (folders still being written, `.partial-*`, are not bundles). */
 export async function findBundles(media: string): Promise<string[]> {
   const st = await fs.promises.stat(media).catch(() => null);
-  if (!st?.isDirectory()) throw new EcluseError('E_NOT_FOUND', `${media} is not a folder`);
+  if (!st?.isDirectory()) {
+    throw new EcluseError(
+      'E_NOT_FOUND',
+      st === null
+        ? `${media} does not exist: is the media mounted there? Give the folder where it is mounted`
+        : `${media} is not a folder: give the folder where the media is mounted`,
+      { check: 'media' },
+    );
+  }
   const entries = await listDir(bundlesDir(media), 'the bundles folder');
   return entries.filter((e) => e.isDirectory() && BUNDLE_ID_PATTERN.test(e.name)).map((e) => e.name);
 }

@@ -67,6 +67,16 @@ describe('serve', () => {
       'E_USAGE: --listen wants HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:9292 (got 127.0.0.1:99999)',
     );
   });
+
+  it('import from a media folder that does not exist says so (exit 3), not "is not a folder"', async () => {
+    const w = await fresh();
+    const missing = w.path('no-stick-here');
+    const r = await ecluse(['import', missing], { home: w.inside, timeoutMs: 30_000 });
+    expect(r.code).toBe(3);
+    expect(lastLine(r.stderr)).toBe(
+      `E_NOT_FOUND: ${missing} does not exist: is the media mounted there? Give the folder where it is mounted`,
+    );
+  });
 });
 
 describe('the station database', () => {
