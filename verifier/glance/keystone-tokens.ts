@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
+import { keystoneAuthBody } from '../targets/client.js';
 import type { KeystoneSettings } from './keystone-settings.js';
 
 export const MAX_ENTRIES = 10_000;
@@ -185,27 +186,25 @@ export class KeystoneTokens {
 
   private async logIn(): Promise<{ token: string; expiresAt: number }> {
     const s = this.settings;
-    const identity = s.appCredentialId
-      ? {
-          methods: ['application_credential'],
-          application_credential: {
+    // The same token request as the Glance targets make (password scoped to a project, or an application credential).
+    const body = keystoneAuthBody(
+      s.appCredentialId
+        ? {
+            type: 'application_credential',
+            authUrl: s.url,
             id: s.appCredentialId,
             secret: readSecretFile(s, s.appCredentialSecretFile as string),
+          }
+        : {
+            type: 'password',
+            authUrl: s.url,
+            username: s.user as string,
+            password: readSecretFile(s, s.passwordFile as string),
+            userDomain: s.userDomain,
+            project: s.project as string,
+            projectDomain: s.projectDomain,
           },
-        }
-      : {
-          methods: ['password'],
-          password: {
-            user: {
-              name: s.user,
-              domain: { name: s.userDomain },
-              password: readSecretFile(s, s.passwordFile as string),
-            },
-          },
-        };
-    const body = s.appCredentialId
-      ? { auth: { identity } }
-      : { auth: { identity, scope: { project: { name: s.project, domain: { name: s.projectDomain } } } } };
+    );
     let res: Response;
     try {
       res = await fetch(`${identityV3(s.url)}/auth/tokens`, {
