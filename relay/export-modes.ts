@@ -74,23 +74,7 @@ function ackSummary(state: SiteState, force: boolean): Resolved['acknowledgement
 /** The next bundle of the site's chain. */
 export function resolveFresh(home: RelayHome, o: Choices): Resolved {
   const site = requireSite(o.site);
-  const state = siteState(home, site);
-  const previous = lastExport(home.db, site);
-  const sel = selectForSite(home, state, Number.MAX_SAFE_INTEGER, o);
-  return {
-    site,
-    sequence: (previous?.sequence ?? 0) + 1,
-    previous,
-    rows: sel.rows,
-    artifacts: sel.rows.map((r) => toArtifact(r, !o.noEvidence)),
-    statement: null,
-    payload: null,
-    basis: sel.basis,
-    leftOut: sel.leftOut,
-    replaces: [],
-    acknowledgement: ackSummary(state, o.force),
-    refusal: acknowledgementRefusal(state, Number.MAX_SAFE_INTEGER, o.force),
-  };
+  return newBundleFrom(home, site, siteState(home, site), Number.MAX_SAFE_INTEGER, o);
 }
 
 /** A new bundle in the place of the site's bundle `n` and every one after it. */
@@ -117,8 +101,16 @@ export function resolveReplace(home: RelayHome, n: number, o: Choices): Resolved
       `site ${site} has already imported bundle #${n} (its receipt acknowledges #${state.acknowledged}): it cannot be replaced`,
     );
   }
-  const previous = lastExport(home.db, site, n);
-  const sel = selectForSite(home, state, n, o);
+  return newBundleFrom(home, site, state, n, o);
+}
+
+/**
+ * A new bundle of the site's chain that takes the place of bundle `from` and every one after it (none, for the next
+ * bundle: `from` past the end); it carries what the site lacks, by the bundles written before `from`.
+ */
+function newBundleFrom(home: RelayHome, site: string, state: SiteState, from: number, o: Choices): Resolved {
+  const previous = lastExport(home.db, site, from);
+  const sel = selectForSite(home, state, from, o);
   return {
     site,
     // N itself in a contiguous chain; in a chain migrated from one shared sequence, the number after the previous one.
@@ -130,9 +122,9 @@ export function resolveReplace(home: RelayHome, n: number, o: Choices): Resolved
     payload: null,
     basis: sel.basis,
     leftOut: sel.leftOut,
-    replaces: chainOf(home.db, site).filter((b) => b.sequence >= n),
+    replaces: chainOf(home.db, site).filter((b) => b.sequence >= from),
     acknowledgement: ackSummary(state, o.force),
-    refusal: acknowledgementRefusal(state, n, o.force),
+    refusal: acknowledgementRefusal(state, from, o.force),
   };
 }
 
