@@ -4,7 +4,13 @@
  * `bundles`), so that a late bundle can be checked against the link its accepted successor carries. Below the
  * high-water mark, a sequence not accepted is a **gap**: named (audit, status, receipt), never blocking.
  */
+import { z } from 'zod';
+import { storedRows } from '../sneakernet/stored-rows.js';
+import { lastRefusalCodes, lastRefusalOf } from './audit/events.js';
 import type { Db } from './db.js';
+
+const ADVICE = 'restore the home from its last backup: the record of what was accepted cannot be trusted as it is';
+const sequence = z.number().int().positive();
 
 export interface HighWater {
   station: string;
@@ -34,40 +40,58 @@ export const MAX_GAPS_LISTED = 10_000;
 
 /** Adds the link columns to `bundles` (idempotent: columns are only ever added). */
 export function migrateAcceptedState(db: Db): void {
-  const columns = new Set(
-    (db.prepare('PRAGMA table_info(bundles)').all() as Array<{ name: string }>).map((c) => c.name),
-  );
+  const columns = new Set(columnNames.all(db, 'PRAGMA table_info(bundles)').map((c) => c.name));
   if (!columns.has('previous_bundle_id')) db.exec('ALTER TABLE bundles ADD COLUMN previous_bundle_id TEXT');
   if (!columns.has('previous_sha256')) db.exec('ALTER TABLE bundles ADD COLUMN previous_sha256 TEXT');
 }
 
-interface StationRow {
-  station: string;
-  sequence: number;
-  bundle_id: string;
-  statement_sha256: string;
-}
+const columnNames = storedRows('bundles', z.object({ name: z.string() }), ADVICE);
+
+/** A row of `stations`: the high-water mark of one export station. */
+const stationRow = z.object({
+  station: z.string(),
+  sequence,
+  bundle_id: z.string(),
+  statement_sha256: z.string(),
+  created: z.string(),
+  accepted_at: z.string(),
+});
+type StationRow = z.output<typeof stationRow>;
+const stations = storedRows('stations', stationRow, ADVICE);
 
 function highWaterOf(r: StationRow): HighWater {
   return { station: r.station, sequence: r.sequence, bundleId: r.bundle_id, statementSha256: r.statement_sha256 };
 }
 
 export function highWater(db: Db, station: string): HighWater | null {
-  const r = db.prepare('SELECT * FROM stations WHERE station = ?').get(station) as StationRow | undefined;
+  const r = stations.get(db, 'SELECT * FROM stations WHERE station = ?', station);
   return r ? highWaterOf(r) : null;
 }
 
 export function highWaters(db: Db): HighWater[] {
-  return (db.prepare('SELECT * FROM stations ORDER BY station').all() as StationRow[]).map(highWaterOf);
+  return stations.all(db, 'SELECT * FROM stations ORDER BY station').map(highWaterOf);
 }
 
-interface BundleRow {
-  bundle_id: string;
-  station: string;
-  sequence: number;
-  statement_sha256: string;
-  previous_bundle_id: string | null;
-  previous_sha256: string | null;
+/** A row of `bundles`: one bundle accepted here (`signers` is a JSON array of key ids). */
+const bundleRow = z.object({
+  bundle_id: z.string(),
+  station: z.string(),
+  sequence,
+  statement_sha256: z.string(),
+  created: z.string(),
+  expires: z.string(),
+  signers: z.string(),
+  imported_at: z.string(),
+  /** Absent from homes older than the links (added by migrateAcceptedState). */
+  previous_bundle_id: z.string().nullish(),
+  previous_sha256: z.string().nullish(),
+});
+export type BundleRow = z.output<typeof bundleRow>;
+const bundles = storedRows('bundles', bundleRow, ADVICE);
+
+/** The bundle accepted with this id, as stored (the web view's bundle page). */
+export function bundleRecord(db: Db, bundleId: string): BundleRow | undefined {
+  return bundles.get(db, 'SELECT * FROM bundles WHERE bundle_id = ?', bundleId);
 }
 
 function acceptedOf(r: BundleRow): AcceptedBundle {
@@ -77,20 +101,19 @@ function acceptedOf(r: BundleRow): AcceptedBundle {
     sequence: r.sequence,
     statementSha256: r.statement_sha256,
     previous:
-      r.previous_bundle_id !== null && r.previous_sha256 !== null
+      r.previous_bundle_id != null && r.previous_sha256 != null
         ? { bundleId: r.previous_bundle_id, statementSha256: r.previous_sha256 }
         : null,
   };
 }
 
 export function acceptedById(db: Db, bundleId: string): AcceptedBundle | null {
-  const r = db.prepare('SELECT * FROM bundles WHERE bundle_id = ?').get(bundleId) as BundleRow | undefined;
+  const r = bundleRecord(db, bundleId);
   return r ? acceptedOf(r) : null;
 }
 
 export function acceptedAt(db: Db, station: string, sequence: number): AcceptedBundle | null {
-  const r = db.prepare('SELECT * FROM bundles WHERE station = ? AND sequence = ? LIMIT 1').get(station, sequence) as
-    BundleRow | undefined;
+  const r = bundles.get(db, 'SELECT * FROM bundles WHERE station = ? AND sequence = ? LIMIT 1', station, sequence);
   return r ? acceptedOf(r) : null;
 }
 
@@ -123,36 +146,27 @@ export function recordAccepted(
   );
 }
 
-/** The last refusal here of each (station, sequence), newest wins: what a gap says about the bundle that is missing. */
-function lastRefusals(db: Db): Map<string, string> {
-  const rows = db
-    .prepare(
-      `SELECT station, json_extract(details, '$.sequence') AS sequence, code, max(seq) AS last FROM audit
-       WHERE kind = 'import.refused' AND station IS NOT NULL AND json_extract(details, '$.sequence') IS NOT NULL
-       GROUP BY station, json_extract(details, '$.sequence')`,
-    )
-    .all() as Array<{ station: string; sequence: number; code: string | null }>;
-  return new Map(rows.map((r) => [`${r.station}\n${r.sequence}`, r.code ?? 'E_INTERNAL']));
-}
-
 /** When bundle `sequence` of `station` was last refused here, and why (to explain a gap). */
 export function lastRefusal(db: Db, station: string, sequence: number): { at: string; code: string } | null {
-  const r = db
-    .prepare(
-      `SELECT at, code FROM audit WHERE kind = 'import.refused' AND station = ? AND json_extract(details, '$.sequence') = ?
-       ORDER BY seq DESC LIMIT 1`,
-    )
-    .get(station, sequence) as { at: string; code: string | null } | undefined;
-  return r ? { at: r.at, code: r.code ?? 'E_INTERNAL' } : null;
+  return lastRefusalOf(db, station, sequence);
+}
+
+const acceptedSequence = storedRows('bundles', z.object({ sequence }), ADVICE);
+const createdOnly = storedRows('bundles', z.object({ created: z.string() }), ADVICE);
+
+/** When the newest bundles accepted were created (up to `limit`, newest first): the time floor's evidence. */
+export function newestCreated(db: Db, limit: number): string[] {
+  return createdOnly.all(db, 'SELECT created FROM bundles ORDER BY created DESC LIMIT ?', limit).map((r) => r.created);
 }
 
 /** Every gap below each station's high-water mark, oldest first, at most `limit` of them. */
 export function gaps(db: Db, limit = MAX_GAPS_LISTED): Gap[] {
   const out: Gap[] = [];
-  const refused = lastRefusals(db);
-  const sequencesOf = db.prepare('SELECT DISTINCT sequence FROM bundles WHERE station = ? ORDER BY sequence');
+  const refused = lastRefusalCodes(db);
   for (const h of highWaters(db)) {
-    const accepted = (sequencesOf.all(h.station) as Array<{ sequence: number }>).map((r) => r.sequence);
+    const accepted = acceptedSequence
+      .all(db, 'SELECT DISTINCT sequence FROM bundles WHERE station = ? ORDER BY sequence', h.station)
+      .map((r) => r.sequence);
     let next = 1;
     for (const s of [...accepted, h.sequence + 1]) {
       for (let n = next; n < s && n <= h.sequence; n++) {

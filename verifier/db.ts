@@ -210,35 +210,8 @@ export function setSetting(db: Db, key: string, value: string): void {
   ).run(key, value);
 }
 
-/** A row of `images` as stored. */
-export interface ImageRow {
-  id: string;
-  name: string | null;
-  status: string;
-  visibility: string;
-  protected: number;
-  os_hidden: number;
-  checksum: string | null;
-  os_hash_algo: string | null;
-  os_hash_value: string | null;
-  size: number | null;
-  virtual_size: number | null;
-  container_format: string | null;
-  disk_format: string | null;
-  min_disk: number;
-  min_ram: number;
-  owner: string | null;
-  created_at: string;
-  updated_at: string;
-  file: string | null;
-  origin: 'bundle' | 'api';
-  bundle_id: string | null;
-  artifact_name: string | null;
-  artifact_version: string | null;
-  sha256: string | null;
-  properties: string;
-  tags: string;
-}
+/** A row of `images`: described and read in image-catalog.ts (kept here for the modules that import it from here). */
+export type { ImageRow } from './image-catalog.js';
 
 /** Glance's timestamp form: `YYYY-MM-DDTHH:MM:SSZ`. */
 export function glanceTime(d: Date = new Date()): string {

@@ -10,7 +10,7 @@
  */
 import { EcluseError, type ErrorCode } from '../sneakernet/errors.js';
 import type { Statement } from '../sneakernet/statement.js';
-import { acceptedAt, acceptedById, highWater, lastRefusal } from './accepted-state.js';
+import { acceptedAt, acceptedById, highWater, lastRefusal, newestCreated } from './accepted-state.js';
 import { passed, type CheckName, type CheckRecord } from './checks.js';
 import type { Db } from './db.js';
 
@@ -38,10 +38,12 @@ export interface FreshnessResult {
 /** The later of the clock and the creation time of the newest bundle accepted. */
 export function timeFloor(db: Db, now: Date): Date {
   // Statements carry whole-second UTC times, so text order is time order; parse anyway rather than rely on it.
-  const rows = db.prepare('SELECT created FROM bundles ORDER BY created DESC LIMIT 8').all() as Array<{
-    created: string;
-  }>;
-  const newest = Math.max(0, ...rows.map((r) => Date.parse(r.created)).filter(Number.isFinite));
+  const newest = Math.max(
+    0,
+    ...newestCreated(db, 8)
+      .map((c) => Date.parse(c))
+      .filter(Number.isFinite),
+  );
   return new Date(Math.max(now.getTime(), newest));
 }
 

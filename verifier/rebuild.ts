@@ -9,6 +9,7 @@ import path from 'node:path';
 import { EcluseError } from '../sneakernet/errors.js';
 import type { Artifact, Delta } from '../sneakernet/statement.js';
 import type { Db } from './db.js';
+import { fileWithContent } from './image-catalog.js';
 import { subjectName } from '../sneakernet/subject.js';
 
 /** Bytes read from the base per emitted piece. */
@@ -20,10 +21,8 @@ const PIECE = 1024 * 1024;
  */
 export function baseImageFile(db: Db, imagesDir: string, a: Artifact & { delta: Delta }): string {
   const b = a.delta.base;
-  const row = db
-    .prepare('SELECT file FROM images WHERE sha256 = ? AND size = ? AND file IS NOT NULL ORDER BY created_at LIMIT 1')
-    .get(b.sha256, b.size) as { file: string } | undefined;
-  const file = row ? path.join(imagesDir, path.basename(row.file)) : null;
+  const stored = fileWithContent(db, b.sha256, b.size);
+  const file = stored ? path.join(imagesDir, path.basename(stored)) : null;
   if (!file || !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
     throw new EcluseError(
       'E_DELTA_BASE',

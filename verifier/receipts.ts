@@ -25,6 +25,8 @@ import { signDsse } from '../keys/signer.js';
 import { appendAudit } from './audit.js';
 import { getSetting, glanceTime, setSetting } from './db.js';
 import { gaps, highWaters, MAX_GAPS_LISTED } from './accepted-state.js';
+import { heldArtifacts } from './image-catalog.js';
+import { recentRefusals } from './audit/events.js';
 import type { Site } from './site.js';
 
 /**
@@ -83,20 +85,7 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
     bundleId: s.bundleId,
     statementSha256: s.statementSha256,
   }));
-  const refused = (
-    site.db
-      .prepare(
-        "SELECT at, code, bundle_id, station, message, details FROM audit WHERE kind = 'import.refused' ORDER BY seq DESC LIMIT 100",
-      )
-      .all() as Array<{
-      at: string;
-      code: string | null;
-      bundle_id: string | null;
-      station: string | null;
-      message: string;
-      details: string;
-    }>
-  )
+  const refused = recentRefusals(site.db, 100)
     .reverse()
     .map((r) => {
       const d = refusalDetails(r.details);
@@ -110,13 +99,7 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
         ...(d.artifacts.length > 0 ? { artifacts: d.artifacts.slice(0, 1000) } : {}),
       };
     });
-  const artifacts = (
-    site.db
-      .prepare(
-        "SELECT DISTINCT artifact_name AS name, artifact_version AS version, sha256 FROM images WHERE origin = 'bundle' AND artifact_name IS NOT NULL AND sha256 IS NOT NULL AND file IS NOT NULL ORDER BY name, version",
-      )
-      .all() as Array<{ name: string; version: string; sha256: string }>
-  ).map((a) => ({ name: a.name, version: a.version, sha256: a.sha256 }));
+  const artifacts = heldArtifacts(site.db);
   return {
     _type: RECEIPT_TYPE,
     site: site.siteId,

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HashPool } from '../sneakernet/digests.js';
 import { appendAudit } from './audit.js';
+import { catalogFileNames, storedFiles } from './image-catalog.js';
 import type { Site } from './site.js';
 import { orphanStaging } from './staging-area.js';
 
@@ -26,15 +27,6 @@ export interface StoreReport {
   problems: StoreProblem[];
 }
 
-interface Row {
-  id: string;
-  file: string | null;
-  size: number | null;
-  checksum: string | null;
-  os_hash_value: string | null;
-  sha256: string | null;
-}
-
 async function digestFile(pool: HashPool, file: string) {
   const hasher = pool.begin();
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 }))
@@ -43,7 +35,7 @@ async function digestFile(pool: HashPool, file: string) {
 }
 
 export async function checkStore(site: Site, o: { repair: boolean; quick?: boolean }): Promise<StoreReport> {
-  const rows = site.db.prepare('SELECT id, file, size, checksum, os_hash_value, sha256 FROM images').all() as Row[];
+  const rows = storedFiles(site.db);
   const problems: StoreProblem[] = [];
   let checkedBytes = 0;
   const pool = new HashPool();
@@ -95,11 +87,7 @@ export async function checkStore(site: Site, o: { repair: boolean; quick?: boole
   // Orphans are judged and removed under the promotion write lock.
   const db = site.db;
   db.transaction(() => {
-    const named = new Set(
-      (db.prepare('SELECT file FROM images WHERE file IS NOT NULL').all() as Array<{ file: string }>).map(
-        (r) => r.file,
-      ),
-    );
+    const named = catalogFileNames(db);
     for (const name of fs.existsSync(site.home.images) ? fs.readdirSync(site.home.images) : []) {
       if (named.has(name)) continue;
       const file = path.join(site.home.images, name);

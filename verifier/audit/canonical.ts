@@ -5,22 +5,10 @@
  */
 import { leafHash } from './merkle.js';
 
-/** A row of the `audit` table as stored. */
-export interface AuditRecord {
-  seq: number;
-  at: string;
-  kind: string;
-  outcome: string;
-  code: string | null;
-  message: string;
-  bundle_id: string | null;
-  station: string | null;
-  artifact: string | null;
-  media: string | null;
-  details: string;
-}
+import type { AuditRecord } from './events.js';
 
-export const AUDIT_COLUMNS = 'seq, at, kind, outcome, code, message, bundle_id, station, artifact, media, details';
+/** A row of the `audit` table: described and read in events.ts. */
+export { AUDIT_COLUMNS, type AuditRecord } from './events.js';
 
 export function canonicalEvent(r: Omit<AuditRecord, 'seq'>): string {
   return JSON.stringify({

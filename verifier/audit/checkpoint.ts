@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
+import { storedRows } from '../../sneakernet/stored-rows.js';
 import { getSetting, type Db } from '../db.js';
 import { ensureAuditKey, keyIdOf } from './key.js';
 import { importHome, importHomeOfDatabase } from '../home.js';
@@ -81,16 +82,43 @@ function rowToCheckpoint(r: {
   };
 }
 
+/** A row of `audit_checkpoint` as stored (its signature is checked by verify.ts, not here). */
+const checkpointRow = z.object({
+  id: z.number().int().positive(),
+  origin: z.string(),
+  size: z.number().int().nonnegative(),
+  root: z.string(),
+  time: z.string(),
+  key_id: z.string(),
+  signature: z.string(),
+  reason: z.string(),
+});
+const CHECKPOINT_ADVICE = 'run "ecluse audit verify" and keep the database for analysis';
+const checkpointRows = storedRows('audit_checkpoint', checkpointRow, CHECKPOINT_ADVICE, 'E_AUDIT_CHECKPOINT');
+
 export function listCheckpoints(db: Db): StoredCheckpoint[] {
-  return (
-    db.prepare('SELECT * FROM audit_checkpoint ORDER BY id').all() as Parameters<typeof rowToCheckpoint>[0][]
-  ).map(rowToCheckpoint);
+  return checkpointRows.all(db, 'SELECT * FROM audit_checkpoint ORDER BY id').map(rowToCheckpoint);
 }
 
 export function latestCheckpoint(db: Db): StoredCheckpoint | null {
-  const r = db.prepare('SELECT * FROM audit_checkpoint ORDER BY id DESC LIMIT 1').get() as
-    Parameters<typeof rowToCheckpoint>[0] | undefined;
+  const r = checkpointRows.get(db, 'SELECT * FROM audit_checkpoint ORDER BY id DESC LIMIT 1');
   return r ? rowToCheckpoint(r) : null;
+}
+
+/** The checkpoint the last `ecluse audit export` signed (the next export proves consistency from it), if any. */
+export function lastExportedCheckpoint(db: Db): Checkpoint | null {
+  const r = checkpointRows.get(
+    db,
+    `SELECT c.* FROM audit_export e JOIN audit_checkpoint c ON c.id = e.checkpoint_id ORDER BY e.id DESC LIMIT 1`,
+  );
+  return r ? publicCheckpoint(rowToCheckpoint(r)) : null;
+}
+
+const sameCheckpoint = storedRows('audit_checkpoint', z.object({ id: z.number().int() }), CHECKPOINT_ADVICE);
+
+/** Whether checkpoint `id` with this root was committed (a rolled-back transaction leaves none). */
+function committed(db: Db, id: number, root: string): boolean {
+  return sameCheckpoint.get(db, 'SELECT id FROM audit_checkpoint WHERE id = ? AND root = ?', id, root) !== undefined;
 }
 
 export function publicCheckpoint(c: Checkpoint): Checkpoint {
@@ -118,7 +146,7 @@ export function signCheckpoint(db: Db, home: string, reason: string, now = new D
     // Only once the transaction has committed: a rolled-back checkpoint must not be left in the file.
     process.nextTick(() => {
       try {
-        if (db.open && db.prepare('SELECT 1 FROM audit_checkpoint WHERE id = ? AND root = ?').get(id, c.root)) {
+        if (db.open && committed(db, id, c.root)) {
           writeLatestFile(home, c);
         }
       } catch (e) {

@@ -10,10 +10,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EcluseError } from '../../sneakernet/errors.js';
 import type { Db } from '../db.js';
-import { AUDIT_COLUMNS, canonicalEvent, type AuditRecord } from './canonical.js';
-import { publicCheckpoint, signCheckpoint, syncLatestFile, type Checkpoint } from './checkpoint.js';
+import { canonicalEvent } from './canonical.js';
+import { eventsOfLeaves } from './events.js';
+import {
+  lastExportedCheckpoint,
+  publicCheckpoint,
+  signCheckpoint,
+  syncLatestFile,
+  type Checkpoint,
+} from './checkpoint.js';
 import { ensureAuditKey } from './key.js';
 import { appendAudit } from './log.js';
+import { leafHashes } from './tree.js';
 import { consistencyProof, frontierOf, rootOf, serializeFrontier } from './merkle.js';
 import { verifyLog } from './verify.js';
 
@@ -49,13 +57,7 @@ function writeAtomic(file: string, text: string): void {
 }
 
 function previousExport(db: Db): Checkpoint | null {
-  const r = db
-    .prepare(
-      `SELECT c.origin, c.size, c.root, c.time, c.key_id AS keyId, c.signature
-       FROM audit_export e JOIN audit_checkpoint c ON c.id = e.checkpoint_id ORDER BY e.id DESC LIMIT 1`,
-    )
-    .get() as Checkpoint | undefined;
-  return r ?? null;
+  return lastExportedCheckpoint(db);
 }
 
 /**
@@ -94,9 +96,7 @@ export function exportAudit(db: Db, home: string, o: { to: string; since?: Check
     .immediate();
   syncLatestFile(db, home);
 
-  const leaves = (
-    db.prepare('SELECT leaf FROM audit_leaf WHERE idx < ? ORDER BY idx').all(checkpoint.size) as Array<{ leaf: Buffer }>
-  ).map((r) => r.leaf);
+  const leaves = leafHashes(db, checkpoint.size);
   if (rootOf(leaves).toString('hex') !== checkpoint.root) {
     throw new EcluseError('E_AUDIT_TAMPERED', 'the stored leaves do not match the checkpoint just signed', {
       check: 'audit-log',
@@ -123,14 +123,7 @@ export function exportAudit(db: Db, home: string, o: { to: string; since?: Check
   const fd = fs.openSync(`${eventsFile}.partial`, 'w');
   let count = 0;
   try {
-    const rows = db
-      .prepare(
-        `SELECT l.idx, ${AUDIT_COLUMNS.split(', ')
-          .map((c) => `a.${c}`)
-          .join(', ')}
-         FROM audit_leaf l JOIN audit a ON a.seq = l.seq WHERE l.idx >= ? AND l.idx < ? ORDER BY l.idx`,
-      )
-      .iterate(firstIndex, checkpoint.size) as IterableIterator<AuditRecord & { idx: number }>;
+    const rows = eventsOfLeaves(db, firstIndex, checkpoint.size);
     let chunk: string[] = [];
     for (const r of rows) {
       const c = canonicalEvent(r);

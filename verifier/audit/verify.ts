@@ -11,7 +11,9 @@ import fs from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { EcluseError, type ErrorCode } from '../../sneakernet/errors.js';
 import { checkDatabaseIntegrity, type Db } from '../db.js';
-import { AUDIT_COLUMNS, eventLeaf, type AuditRecord } from './canonical.js';
+import { eventLeaf } from './canonical.js';
+import { auditEventRow, firstUnloggedEvent } from './events.js';
+import { leavesWithEvents, otherIndexOfLeaf } from './tree.js';
 import {
   checkpointSignatureValid,
   latestCheckpointFile,
@@ -31,8 +33,6 @@ export interface LogStatus {
   latest: Checkpoint | null;
   verifiedAt: string;
 }
-
-type LeafRow = AuditRecord & { idx: number; leaf_seq: number; leaf: Buffer; a_seq: number | null };
 
 function fail(code: ErrorCode, index: number, message: string, extra: Record<string, unknown> = {}): never {
   throw new EcluseError(code, message, { check: 'audit-log', index, ...extra });
@@ -82,45 +82,41 @@ export function verifyLog(db: Db, home: string | null): LogStatus {
   };
   checkAt(0);
 
-  const rows = db
-    .prepare(
-      `SELECT l.idx, l.seq AS leaf_seq, l.leaf, a.seq AS a_seq, a.at, a.kind, a.outcome, a.code, a.message, a.bundle_id,
-              a.station, a.artifact, a.media, a.details
-       FROM audit_leaf l LEFT JOIN audit a ON a.seq = l.seq ORDER BY l.idx`,
-    )
-    .iterate() as IterableIterator<LeafRow>;
   let i = 0;
   let prevSeq = 0;
-  for (const r of rows) {
+  for (const r of leavesWithEvents(db)) {
     if (r.idx !== i) fail('E_AUDIT_MISSING', i, `leaf ${i} of the log is missing (the next is leaf ${r.idx})`);
-    if (r.a_seq === null) fail('E_AUDIT_MISSING', i, `event ${i} of the log (seq ${r.leaf_seq}) was deleted`);
-    if (r.leaf_seq <= prevSeq)
-      fail('E_AUDIT_ORDER', i, `event ${i} (seq ${r.leaf_seq}) is logged after seq ${prevSeq}`);
-    prevSeq = r.leaf_seq;
-    const leaf = eventLeaf(r);
+    if (r.event === null) fail('E_AUDIT_MISSING', i, `event ${i} of the log (seq ${r.leafSeq}) was deleted`);
+    if (r.leafSeq <= prevSeq) fail('E_AUDIT_ORDER', i, `event ${i} (seq ${r.leafSeq}) is logged after seq ${prevSeq}`);
+    prevSeq = r.leafSeq;
+    const event = auditEventRow.safeParse(r.event);
+    if (!event.success) {
+      const column = event.error.issues[0]?.path.join('.') ?? 'a column';
+      fail('E_AUDIT_TAMPERED', i, `event ${i} (seq ${r.leafSeq}) was edited: its ${column} is not what écluse writes`, {
+        column,
+      });
+    }
+    const leaf = eventLeaf(event.data);
     if (!leaf.equals(r.leaf)) {
-      const moved = db.prepare('SELECT idx FROM audit_leaf WHERE leaf = ? AND idx <> ? LIMIT 1').get(leaf, i) as
-        { idx: number } | undefined;
-      if (moved)
+      const moved = otherIndexOfLeaf(db, leaf, i);
+      if (moved !== undefined)
         fail(
           'E_AUDIT_ORDER',
           i,
-          `event ${i} (seq ${r.leaf_seq}) is the event logged at index ${moved.idx}: the log was reordered`,
-          { loggedAt: moved.idx },
+          `event ${i} (seq ${r.leafSeq}) is the event logged at index ${moved}: the log was reordered`,
+          { loggedAt: moved },
         );
       fail(
         'E_AUDIT_TAMPERED',
         i,
-        `event ${i} (seq ${r.leaf_seq}, ${r.kind}) was edited: it no longer hashes to its logged leaf`,
+        `event ${i} (seq ${r.leafSeq}, ${event.data.kind}) was edited: it no longer hashes to its logged leaf`,
       );
     }
     appendLeaf(f, leaf);
     i++;
     checkAt(i);
   }
-  const unlogged = db
-    .prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE seq NOT IN (SELECT seq FROM audit_leaf) ORDER BY seq LIMIT 1`)
-    .get() as AuditRecord | undefined;
+  const unlogged = firstUnloggedEvent(db);
   if (unlogged && unlogged.seq < prevSeq) {
     fail('E_AUDIT_TAMPERED', i, `event seq ${unlogged.seq} (${unlogged.kind}) was inserted into the log's history`);
   }

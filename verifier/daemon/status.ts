@@ -7,6 +7,8 @@ import path from 'node:path';
 import express from 'express';
 import Database from 'better-sqlite3';
 import { dbPath } from '../db.js';
+import { lastDecision } from '../audit/events.js';
+import { imageLabel } from '../image-catalog.js';
 import type { UsbIdentity } from './identity.js';
 
 export type StickState = 'mounting' | 'mounted' | 'not-mounted' | 'not-allowed';
@@ -113,33 +115,15 @@ export function lastImportFromDb(home: string): LastOutcome | null {
   try {
     db = new Database(file, { readonly: true, fileMustExist: true });
     db.pragma('busy_timeout = 2000');
-    const row = db
-      .prepare(
-        `SELECT at, kind, code, message, bundle_id, station, media, details FROM audit
-         WHERE kind IN ('import.accepted', 'import.refused', 'import.interrupted') ORDER BY seq DESC LIMIT 1`,
-      )
-      .get() as
-      | {
-          at: string;
-          kind: string;
-          code: string | null;
-          message: string;
-          bundle_id: string | null;
-          station: string | null;
-          media: string | null;
-          details: string;
-        }
-      | undefined;
+    const row = lastDecision(db);
     if (!row) return null;
     const outcome = row.kind.slice('import.'.length) as LastOutcome['outcome'];
     let message = row.message;
     if (outcome === 'accepted') {
       const d = JSON.parse(row.details) as { sequence?: number; images?: string[] };
       const ids = Array.isArray(d.images) ? d.images : [];
-      const names = ids
-        .map((id) => db?.prepare('SELECT name, artifact_version FROM images WHERE id = ?').get(id))
-        .filter((r): r is { name: string; artifact_version: string } => r !== undefined)
-        .map((r) => `${r.name} ${r.artifact_version}`);
+      const open = db;
+      const names = ids.flatMap((id) => imageLabel(open, id) ?? []);
       message = `bundle ${row.station ?? '?'} #${d.sequence ?? '?'} imported${names.length ? `: ${names.join(', ')}` : ''}`;
     }
     return { outcome, at: row.at, bundle: row.bundle_id, code: row.code, message, media: row.media };

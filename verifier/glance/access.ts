@@ -11,7 +11,8 @@
  * role alone decides what they may change), as today.
  */
 import type express from 'express';
-import type { Db, ImageRow } from '../db.js';
+import type { Db } from '../db.js';
+import type { ImageRow } from '../image-catalog.js';
 import { authOf, requireWriter, type AuthContext } from './auth.js';
 import { forbidden, GlanceHttpError } from './errors.js';
 import type { Filter } from './list-query.js';

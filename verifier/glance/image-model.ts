@@ -2,7 +2,8 @@
  * The mutable part of an image as the write API edits it (name, visibility, formats, tags, extra properties...), and
  * JSON-patch (both Glance media types) applied to it, in the reference Glance's words and limits.
  */
-import type { Db, ImageRow } from '../db.js';
+import type { Db } from '../db.js';
+import type { ImageRow } from '../image-catalog.js';
 import { badRequest, forbidden, GlanceHttpError } from './errors.js';
 import {
   checkSettable,

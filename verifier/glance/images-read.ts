@@ -2,7 +2,8 @@
  * `GET /v2/images` (list: filters, sort, pagination with `first`/`next`) and `GET /v2/images/{id}` (show).
  */
 import express from 'express';
-import type { Db, ImageRow } from '../db.js';
+import type { Db } from '../db.js';
+import { imageById, type ImageRow } from '../image-catalog.js';
 import { imageNotFound, sendJson } from './errors.js';
 import { parseListQuery, selectPage } from './list-query.js';
 import { imageRecord } from './record.js';
@@ -24,9 +25,7 @@ export function requestParams(req: express.Request): URLSearchParams {
 
 /** The catalog row for an API id; 404 in Glance's words for a missing or non-UUID id. */
 export function findImage(db: Db, id: string): ImageRow {
-  const row = isUuid(id)
-    ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined)
-    : undefined;
+  const row = isUuid(id) ? imageById(db, id) : undefined;
   if (!row) throw imageNotFound(id);
   return row;
 }

@@ -9,7 +9,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
-import { getSetting, glanceTime, type Db, type ImageRow } from '../db.js';
+import { getSetting, glanceTime, type Db } from '../db.js';
+import { imageById, type ImageRow } from '../image-catalog.js';
 import { authOf, requireWriter } from './auth.js';
 import { checkPublish, requireOwner, visible } from './access.js';
 import { readJson, mediaType } from './body.js';
@@ -50,15 +51,13 @@ export function checkWritable(db: Db, row: ImageRow): void {
 
 /** The image, or 404 in the words Glance uses for tags and members ("Image X not found."). */
 export function findImageOr(db: Db, id: string): ImageRow {
-  const row = isUuid(id)
-    ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined)
-    : undefined;
+  const row = isUuid(id) ? imageById(db, id) : undefined;
   if (!row) throw new GlanceHttpError(404, `Image ${id} not found.`);
   return row;
 }
 
 function getRow(db: Db, id: string): ImageRow {
-  const row = db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+  const row = imageById(db, id);
   if (!row) throw imageNotFound(id);
   return row;
 }
@@ -191,9 +190,7 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
   router.delete('/v2/images/:id', async (req, res) => {
     requireWriter(res, 'delete_image');
     const id = req.params.id;
-    const found = isUuid(id)
-      ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined)
-      : undefined;
+    const found = isUuid(id) ? imageById(db, id) : undefined;
     const gone = () => new GlanceHttpError(404, `Failed to find image ${id} to delete`);
     if (!found) throw gone();
     const row = visible(db, res, found, gone);

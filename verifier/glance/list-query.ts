@@ -12,7 +12,8 @@
  *              gt/gte/lt/lte/eq/neq, tag (repeat = AND), and any other key as an extra property by equality.
  * Identifiers in SQL come only from the fixed tables below; every user value is a bound parameter.
  */
-import { glanceTime, type Db, type ImageRow } from '../db.js';
+import { glanceTime, type Db } from '../db.js';
+import { checkedImages, imageById, type ImageRow } from '../image-catalog.js';
 import { badRequest } from './errors.js';
 import { CORE_ATTRIBUTES } from '../../sneakernet/glance-vocabulary.js';
 
@@ -351,12 +352,12 @@ export function selectPage(db: Db, q: ListQuery): ImageRow[] {
   const params: Bound[] = [];
   const where = q.filters.map((f) => filterSql(f, params));
   if (q.marker !== undefined) {
-    const marker = db.prepare('SELECT * FROM images WHERE id = ?').get(q.marker) as ImageRow | undefined;
+    const marker = imageById(db, q.marker);
     if (!marker) throw badRequest(`No image found with ID ${q.marker}`);
     where.push(afterMarkerSql(q.sort, marker, params));
   }
   const order = q.sort.map((s) => `${s.key} ${s.dir === 'asc' ? 'ASC' : 'DESC'}`).join(', ');
   params.push(q.limit);
   const sql = `SELECT * FROM images${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
-  return db.prepare(sql).all(...params) as ImageRow[];
+  return checkedImages(db.prepare(sql).all(...params));
 }

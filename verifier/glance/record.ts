@@ -4,7 +4,7 @@
  * Key order follows the reference server: extra properties first, then the core attributes.
  */
 import { CORE_ATTRIBUTES } from '../../sneakernet/glance-vocabulary.js';
-import type { ImageRow } from '../db.js';
+import type { ImageRow } from '../image-catalog.js';
 
 /** One image as the API shows it. */
 export type GlanceImage = Record<string, string | number | boolean | null | string[]>;

@@ -9,7 +9,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
-import { glanceTime, type Db, type ImageRow } from '../db.js';
+import { glanceTime, type Db } from '../db.js';
+import { imageDiskFormat, imageStatus } from '../image-catalog.js';
 import { HashPool, type Digests } from '../../sneakernet/digests.js';
 import { requireWriter } from './auth.js';
 import { requireOwner, visible } from './access.js';
@@ -136,8 +137,7 @@ export function uploadRoutes(db: Db, dirs: { images: string; staging: string }, 
       .prepare("UPDATE images SET status = 'saving', updated_at = ? WHERE id = ? AND status = 'queued'")
       .run(glanceTime(), row.id).changes;
     if (claimed !== 1) {
-      const cur = db.prepare('SELECT status FROM images WHERE id = ?').get(row.id) as { status: string } | undefined;
-      throw conflict(`Image status transition from ${cur?.status ?? row.status} to saving is not allowed`);
+      throw conflict(`Image status transition from ${imageStatus(db, row.id) ?? row.status} to saving is not allowed`);
     }
     let received: Received | undefined;
     try {
@@ -152,14 +152,7 @@ export function uploadRoutes(db: Db, dirs: { images: string; staging: string }, 
         )
         .run(
           r.size,
-          virtualSize(
-            (
-              db.prepare('SELECT disk_format FROM images WHERE id = ?').get(row.id) as
-                Pick<ImageRow, 'disk_format'> | undefined
-            )?.disk_format ?? null,
-            r.size,
-            r.head,
-          ),
+          virtualSize(imageDiskFormat(db, row.id), r.size, r.head),
           r.digests.md5,
           r.digests.sha512,
           r.digests.sha256,

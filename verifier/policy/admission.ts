@@ -8,6 +8,7 @@ import { EcluseError } from '../../sneakernet/errors.js';
 import { subjectName, type Artifact, type Statement } from '../../sneakernet/statement.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import type { Db } from '../db.js';
+import { bundledVersions, holdsArtifact } from '../image-catalog.js';
 import type { ActivePolicy } from './store.js';
 import type { PolicyRule } from './schema.js';
 import { compareVersions } from './version-order.js';
@@ -72,23 +73,14 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
 
 /** Highest version of `name` already in the store from a bundle, or null. */
 function installedVersion(db: Db, name: string): string | null {
-  const rows = db
-    .prepare("SELECT DISTINCT artifact_version AS v FROM images WHERE origin = 'bundle' AND artifact_name = ?")
-    .all(name) as Array<{ v: string | null }>;
   let best: string | null = null;
-  for (const { v } of rows) if (v !== null && (best === null || compareVersions(v, best) > 0)) best = v;
+  for (const v of bundledVersions(db, name)) if (best === null || compareVersions(v, best) > 0) best = v;
   return best;
 }
 
 /** Whether the store already holds this very artifact (same name, version and SHA-256) from a bundle. */
 function alreadyHeld(db: Db, a: Artifact): boolean {
-  return (
-    db
-      .prepare(
-        "SELECT 1 FROM images WHERE origin = 'bundle' AND artifact_name = ? AND artifact_version = ? AND sha256 = ? AND file IS NOT NULL LIMIT 1",
-      )
-      .get(a.name, a.version, a.sha256) !== undefined
-  );
+  return holdsArtifact(db, a);
 }
 
 /** An artifact a refusal is about, as the receipt carries it (`refused[].artifacts`). */

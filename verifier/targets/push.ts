@@ -8,7 +8,8 @@
 import path from 'node:path';
 import { subjectName } from '../../sneakernet/subject.js';
 import { appendAudit } from '../audit.js';
-import type { Db, ImageRow } from '../db.js';
+import type { Db } from '../db.js';
+import { imageById, type ImageRow } from '../image-catalog.js';
 import { extraProperties, imageTags } from '../glance/record.js';
 import { GlanceClient } from './client.js';
 import { recordPush } from './push-records.js';
@@ -117,7 +118,7 @@ export async function pushImage(
 ): Promise<PushResult> {
   const o = { attempts: 3, activeTimeoutMs: 600_000, pollMs: 500, retryDelayMs: 1_000, ...opts };
   const client = opts.client ? opts.client(target) : new GlanceClient(target.url, target.auth);
-  const row = db.prepare('SELECT * FROM images WHERE id = ?').get(imageId) as ImageRow | undefined;
+  const row = imageById(db, imageId);
   const base = { target: target.name, imageId };
   if (!row || !row.file || row.status !== 'active') {
     const message = `image ${imageId} has no active data to push`;

@@ -4,9 +4,12 @@
  */
 import { subjectName } from '../../../sneakernet/subject.js';
 import type { Db } from '../../db.js';
+import { artifactImages, artifactNames, imagesOfBundle } from '../../image-catalog.js';
 import { artifactLink, bundleLink, detailsList, eventsTable, mediaLink } from '../components.js';
 import { html, humanSize, layout, outcomeBadge, type PageUser } from '../html.js';
-import { artifactImages, artifactNames, bundleEvents, bundleRecord, mediaEvents, mediaList } from '../queries.js';
+import { bundleEvents, mediaEvents, mediaList } from '../queries.js';
+import { bundleRecord } from '../../accepted-state.js';
+import { artifactEvents } from '../../audit/events.js';
 
 /** The sequence the statement of a refused bundle claimed, from the refusal's details (null when never read). */
 function claimedSequence(events: Array<{ details: string }>): number | null {
@@ -31,9 +34,7 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
   const signers = rec ? (JSON.parse(rec.signers) as string[]) : [];
   const sigCheck = checks.find((c) => c.kind === 'check.signatures');
   const volumeChecks = events.filter((c) => /volume|digest/.test(c.kind));
-  const images = db
-    .prepare('SELECT id, name, artifact_version, size, sha256 FROM images WHERE bundle_id = ? ORDER BY name')
-    .all(id) as Array<{ id: string; name: string; artifact_version: string; size: number; sha256: string }>;
+  const images = imagesOfBundle(db, id);
   // A refused bundle has no record: its station and sequence are what its statement named, as the refusal recorded.
   const station = rec?.station ?? events.find((e) => e.station)?.station ?? 'unknown';
   const sequence = rec?.sequence ?? claimedSequence(events);
@@ -175,12 +176,7 @@ export function artifactsPage(db: Db, user: PageUser): string {
 
 export function artifactPage(db: Db, user: PageUser, name: string): string | null {
   const rows = artifactImages(db, name);
-  const events = db
-    .prepare(
-      `SELECT seq, at, kind, outcome, code, message, bundle_id, station, artifact, media, details FROM audit
-       WHERE artifact >= ? AND artifact < ? ORDER BY seq DESC LIMIT 200`,
-    )
-    .all(`${name}@`, `${name}@\uffff`) as Parameters<typeof eventsTable>[0];
+  const events = artifactEvents(db, name);
   if (rows.length === 0 && events.length === 0) return null;
   const body = html`<h2>Version history</h2>
     <table id="versions">

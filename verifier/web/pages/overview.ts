@@ -5,18 +5,13 @@ import type { Db } from '../../db.js';
 import { readStatus } from '../../daemon/status.js';
 import { gaps } from '../../accepted-state.js';
 import { getSetting } from '../../db.js';
+import { activeImageTotals } from '../../image-catalog.js';
+import { decisionsSince, type AuditRecord } from '../../audit/events.js';
 import { bundleLink } from '../components.js';
 import { html, humanSize, type Safe } from '../html.js';
 import { logVerification } from '../verification.js';
 
-interface Decision {
-  at: string;
-  kind: string;
-  code: string | null;
-  message: string;
-  bundle_id: string | null;
-  station: string | null;
-}
+type Decision = Pick<AuditRecord, 'at' | 'kind' | 'code' | 'message' | 'bundle_id' | 'station'>;
 
 /**
  * The morning overview: what came in since yesterday, what was refused and what to do about it, what is waiting,
@@ -24,17 +19,10 @@ interface Decision {
  */
 export function overview(db: Db, home: string | null): Safe {
   const since = new Date(Date.now() - 24 * 3600_000).toISOString();
-  const decisions = db
-    .prepare(
-      `SELECT at, kind, code, message, bundle_id, station FROM audit
-       WHERE kind IN ('import.accepted', 'import.refused') AND at >= ? ORDER BY seq DESC LIMIT 200`,
-    )
-    .all(since) as Decision[];
+  const decisions = decisionsSince(db, since);
   const accepted = decisions.filter((d) => d.kind === 'import.accepted');
   const refused = decisions.filter((d) => d.kind === 'import.refused');
-  const store = db
-    .prepare("SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM images WHERE status = 'active'")
-    .get() as { n: number; bytes: number };
+  const store = activeImageTotals(db);
   let free: number | null = null;
   if (home) {
     try {
@@ -110,7 +98,7 @@ export function overview(db: Db, home: string | null): Safe {
       </section>
       <section class="panel" id="store">
         <h3>Image store</h3>
-        <p><span class="big">${humanSize(store.bytes)}</span> in ${store.n} image(s)</p>
+        <p><span class="big">${humanSize(store.bytes)}</span> in ${store.images} image(s)</p>
         <p>${free === null ? html`<span class="muted">free space unknown</span>` : html`${humanSize(free)} free`}</p>
       </section>
       <section class="panel ${log && !log.ok ? 'bad' : log ? 'ok' : ''}" id="integrity">
