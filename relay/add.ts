@@ -14,6 +14,7 @@ import { HashPool, type Digests } from '../sneakernet/digests.js';
 import { artifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
+import { artifactNamed, artifactWithBytes, checkedArtifact } from './artifacts.js';
 
 export interface AddOptions {
   file: string;
@@ -114,8 +115,7 @@ export interface BlobRecord {
  * refusal; bytes already present under another name are refused (the store is content-addressed).
  */
 export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddResult> {
-  const existing = home.db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(r.name, r.version) as
-    ArtifactRow | undefined;
+  const existing = artifactNamed(home.db, r.name, r.version);
   if (existing) {
     await fs.promises.rm(r.tmp, { force: true });
     if (existing.sha256 === r.sha256) return { artifact: existing, created: false };
@@ -124,34 +124,35 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
       `${r.name} ${r.version} is already in the catalog with other bytes (sha256 ${existing.sha256.slice(0, 12)}…); give the new file a new version`,
     );
   }
-  const same = home.db.prepare('SELECT name, version FROM artifacts WHERE sha256 = ?').get(r.sha256) as
-    { name: string; version: string } | undefined;
+  const same = artifactWithBytes(home.db, r.sha256);
   if (same) {
     await fs.promises.rm(r.tmp, { force: true });
     throw new EcluseError('E_INPUT', `these bytes are already in the catalog as ${same.name} ${same.version}`);
   }
   await fs.promises.rename(r.tmp, blobPath(home, r.sha256));
-  const row = home.db
-    .prepare(
-      `INSERT INTO artifacts (name, version, type, size, sha256, sha512, md5, disk_format, container_format, properties,
+  const row = checkedArtifact(
+    home.db
+      .prepare(
+        `INSERT INTO artifacts (name, version, type, size, sha256, sha512, md5, disk_format, container_format, properties,
          vendor, source, added_at, evidence, feed) VALUES (?, ?, 'vm-image', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-    )
-    .get(
-      r.name,
-      r.version,
-      r.size,
-      r.sha256,
-      r.sha512,
-      r.md5,
-      r.diskFormat,
-      r.containerFormat,
-      JSON.stringify(r.properties),
-      r.vendor,
-      r.source,
-      isoSeconds(),
-      r.evidence ?? null,
-      r.feed ?? null,
-    ) as ArtifactRow;
+      )
+      .get(
+        r.name,
+        r.version,
+        r.size,
+        r.sha256,
+        r.sha512,
+        r.md5,
+        r.diskFormat,
+        r.containerFormat,
+        JSON.stringify(r.properties),
+        r.vendor,
+        r.source,
+        isoSeconds(),
+        r.evidence ?? null,
+        r.feed ?? null,
+      ),
+  );
   return { artifact: row, created: true };
 }
 

@@ -10,6 +10,7 @@ import { carriedBy, knownSites } from './chains.js';
 import { recordEvent } from './events.js';
 import { siteState, type SiteState } from './site-state.js';
 import { subjectName } from '../sneakernet/subject.js';
+import { artifactNamed, artifactsByName } from './artifacts.js';
 
 export type DeliveryState = 'delivered' | 'on its way' | 'refused' | 'not yet exported';
 
@@ -46,7 +47,7 @@ function deliveryIndex(home: RelayHome, state: SiteState): (row: ArtifactRow) =>
 export function listCatalog(home: RelayHome, site?: string): { sites: string[]; artifacts: CatalogEntry[] } {
   const sites = site === undefined ? knownSites(home.db) : [site];
   const index = sites.map((s) => ({ site: s, of: deliveryIndex(home, siteState(home, s)) }));
-  const rows = home.db.prepare('SELECT * FROM artifacts ORDER BY name, id').all() as ArtifactRow[];
+  const rows = artifactsByName(home.db);
   return {
     sites,
     artifacts: rows.map((r) => ({
@@ -82,8 +83,7 @@ export interface Removed {
 
 export function removeArtifact(home: RelayHome, ref: string, force: boolean): Removed {
   const { name, version } = parseArtifactRef(ref);
-  const row = home.db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(name, version) as
-    ArtifactRow | undefined;
+  const row = artifactNamed(home.db, name, version);
   if (!row) {
     throw new EcluseError('E_NOT_FOUND', `${name}@${version} is not in the catalog (ecluse relay list shows what is)`);
   }

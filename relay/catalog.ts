@@ -7,6 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { isoSeconds } from '../sneakernet/statement.js';
+import { z } from 'zod';
+import { storedRows, tableColumns } from '../sneakernet/stored-rows.js';
+import { artifactsWithoutMd5 } from './artifacts.js';
 import { migrateCatalog } from './migrations.js';
 
 import type { RelayDb } from './relay-db.js';
@@ -118,7 +121,7 @@ const COLUMNS: Array<{ table: string; column: string; decl: string }> = [
 
 function addColumns(db: RelayDb): void {
   for (const c of COLUMNS) {
-    const cols = db.prepare(`PRAGMA table_info(${c.table})`).all() as Array<{ name: string }>;
+    const cols = tableColumns(db, c.table);
     if (!cols.some((x) => x.name === c.column)) db.exec(`ALTER TABLE ${c.table} ADD COLUMN ${c.column} ${c.decl}`);
   }
 }
@@ -128,10 +131,7 @@ function addColumns(db: RelayDb): void {
  * read and hashed here, so every later export carries it. A row whose blob is gone keeps NULL.
  */
 function backfillMd5(db: RelayDb, blobs: string): void {
-  const rows = db.prepare('SELECT id, sha256 FROM artifacts WHERE md5 IS NULL').all() as Array<{
-    id: number;
-    sha256: string;
-  }>;
+  const rows = artifactsWithoutMd5(db);
   const set = db.prepare('UPDATE artifacts SET md5 = ? WHERE id = ?');
   for (const r of rows) {
     const md5 = md5OfFile(blobPath({ blobs }, r.sha256));
@@ -156,40 +156,11 @@ function md5OfFile(file: string): string | null {
   }
 }
 
-export interface ArtifactRow {
-  id: number;
-  name: string;
-  version: string;
-  type: string;
-  size: number;
-  sha256: string;
-  sha512: string;
-  /** Glance's `checksum`; null only for a row older than the column whose blob was gone. */
-  md5?: string | null;
-  disk_format: string;
-  container_format: string;
-  properties: string;
-  vendor: string | null;
-  source: string;
-  added_at: string;
-  exported_in: string | null;
-  evidence?: string | null;
-  feed?: string | null;
-}
+/** A row of `artifacts`: described and read in artifacts.ts. */
+export type { ArtifactRow } from './artifacts.js';
 
-export interface ExportRow {
-  site: string;
-  sequence: number;
-  bundle_id: string;
-  statement_sha256: string;
-  created: string;
-  expires: string;
-  media: string;
-  volumes: number;
-  bytes: number;
-  statement?: Buffer | null;
-  media_bytes?: number | null;
-}
+/** A row of `exports`: described and read in chains.ts. */
+export type { ExportRow } from './chains.js';
 
 export interface RelayHome {
   root: string;
@@ -202,6 +173,12 @@ export function blobPath(home: Pick<RelayHome, 'blobs'>, sha256: string): string
   return path.join(home.blobs, 'sha256', sha256);
 }
 
+const stationSetting = storedRows(
+  'settings',
+  z.object({ value: z.string() }),
+  'restore the station home from its last backup (the station id names every bundle it wrote)',
+);
+
 /** Opens (creating on first use) the export station's home. */
 export function openRelayHome(root: string): RelayHome {
   fs.mkdirSync(path.join(root, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
@@ -210,8 +187,7 @@ export function openRelayHome(root: string): RelayHome {
   db.pragma('synchronous = FULL');
   migrateCatalog(db, SCHEMA, () => addColumns(db), isoSeconds());
   backfillMd5(db, path.join(root, 'blobs'));
-  let station = (db.prepare("SELECT value FROM settings WHERE key = 'station'").get() as { value: string } | undefined)
-    ?.value;
+  let station = stationSetting.get(db, "SELECT value FROM settings WHERE key = 'station'")?.value;
   if (!station) {
     station = `relay-${randomBytes(4).toString('hex')}`;
     db.prepare("INSERT INTO settings (key, value) VALUES ('station', ?)").run(station);

@@ -3,43 +3,68 @@
  * 3 ...) and each bundle names the site's previous one. Bundles replaced by `export --replace N` leave the chain and
  * are kept in `superseded_exports`.
  */
-import type { ExportRow, RelayDb } from './catalog.js';
+import { z } from 'zod';
+import { storedRows } from '../sneakernet/stored-rows.js';
+import type { RelayDb } from './relay-db.js';
+
+const ADVICE = 'restore the station home from its last backup: the record of what was exported is damaged';
+
+/** A row of `exports`: one bundle written for a site (its statement kept so that it can be resent as it was). */
+const exportRow = z.object({
+  site: z.string(),
+  sequence: z.number().int().positive(),
+  bundle_id: z.string(),
+  statement_sha256: z.string(),
+  created: z.string(),
+  expires: z.string(),
+  media: z.string(),
+  volumes: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  /** Null for bundles written before statements were kept. */
+  statement: z.union([z.instanceof(Buffer), z.string().transform((t) => Buffer.from(t, 'utf8'))]).nullish(),
+  media_bytes: z.number().int().nonnegative().nullish(),
+});
+export type ExportRow = z.output<typeof exportRow>;
+const written = storedRows('exports', exportRow, ADVICE);
+const siteRow = storedRows('exports', z.object({ site: z.string() }), ADVICE);
+const carriedRow = storedRows('bundle_artifacts', z.object({ artifact_id: z.number().int() }), ADVICE);
 
 export function exportAt(db: RelayDb, site: string, sequence: number): ExportRow | undefined {
-  return db.prepare('SELECT * FROM exports WHERE site = ? AND sequence = ?').get(site, sequence) as
-    ExportRow | undefined;
+  return written.get(db, 'SELECT * FROM exports WHERE site = ? AND sequence = ?', site, sequence);
+}
+
+/** Bundle `sequence` of every site that has one, by site. */
+export function exportsNumbered(db: RelayDb, sequence: number): ExportRow[] {
+  return written.all(db, 'SELECT * FROM exports WHERE sequence = ? ORDER BY site', sequence);
 }
 
 /** The site's newest bundle (below `before` when given). */
 export function lastExport(db: RelayDb, site: string, before = Number.MAX_SAFE_INTEGER): ExportRow | undefined {
-  return db
-    .prepare('SELECT * FROM exports WHERE site = ? AND sequence < ? ORDER BY sequence DESC LIMIT 1')
-    .get(site, before) as ExportRow | undefined;
+  return written.get(
+    db,
+    'SELECT * FROM exports WHERE site = ? AND sequence < ? ORDER BY sequence DESC LIMIT 1',
+    site,
+    before,
+  );
 }
 
 /** Every bundle of the site's chain, oldest first. */
 export function chainOf(db: RelayDb, site: string): ExportRow[] {
-  return db.prepare('SELECT * FROM exports WHERE site = ? ORDER BY sequence').all(site) as ExportRow[];
+  return written.all(db, 'SELECT * FROM exports WHERE site = ? ORDER BY sequence', site);
 }
 
 /** Every site this station has written for or taken a receipt from. */
 export function knownSites(db: RelayDb): string[] {
-  return (
-    db
-      .prepare(
-        'SELECT site FROM exports UNION SELECT site FROM receipts UNION SELECT site FROM receipt_keys ORDER BY 1',
-      )
-      .all() as Array<{ site: string }>
-  ).map((r) => r.site);
+  return siteRow
+    .all(db, 'SELECT site FROM exports UNION SELECT site FROM receipts UNION SELECT site FROM receipt_keys ORDER BY 1')
+    .map((r) => r.site);
 }
 
 /** Artifact ids each bundle carried. */
 export function carriedBy(db: RelayDb, bundleId: string): number[] {
-  return (
-    db.prepare('SELECT artifact_id FROM bundle_artifacts WHERE bundle_id = ?').all(bundleId) as Array<{
-      artifact_id: number;
-    }>
-  ).map((r) => r.artifact_id);
+  return carriedRow
+    .all(db, 'SELECT artifact_id FROM bundle_artifacts WHERE bundle_id = ?', bundleId)
+    .map((r) => r.artifact_id);
 }
 
 export function recordExport(db: RelayDb, row: ExportRow & { statement: Buffer }, artifactIds: number[]): void {
@@ -65,9 +90,7 @@ export function recordExport(db: RelayDb, row: ExportRow & { statement: Buffer }
 
 /** Records the site's bundles `from` and after as superseded by `by`; they leave its chain. */
 export function supersede(db: RelayDb, site: string, from: number, by: string, at: string): ExportRow[] {
-  const old = db
-    .prepare('SELECT * FROM exports WHERE site = ? AND sequence >= ? ORDER BY sequence')
-    .all(site, from) as ExportRow[];
+  const old = written.all(db, 'SELECT * FROM exports WHERE site = ? AND sequence >= ? ORDER BY sequence', site, from);
   const keep = db.prepare(
     `INSERT INTO superseded_exports (sequence, bundle_id, statement_sha256, site, created, superseded_at, superseded_by)
      VALUES (?, ?, ?, ?, ?, ?, ?)`,

@@ -11,7 +11,9 @@
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import fastcdc from '@dstanesc/wasm-chunking-fastcdc-node';
+import { z } from 'zod';
 import { LIMITS } from '../sneakernet/limits.js';
+import { storedRows } from '../sneakernet/stored-rows.js';
 import { transferSize } from '../sneakernet/delta.js';
 import type { Artifact, Delta } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
@@ -19,6 +21,7 @@ import type { Chunk, ChunkParams } from './chunk.js';
 import { acknowledgement } from './receipts/receipts.js';
 import { buildRecipe, refineInPlace } from './recipe.js';
 import { subjectName } from '../sneakernet/subject.js';
+import { otherReleases } from './artifacts.js';
 
 export type { Chunk, ChunkParams } from './chunk.js';
 
@@ -80,9 +83,7 @@ export async function chunkFile(file: string, params: ChunkParams): Promise<Chun
  * the bytes of: the newest one added. Null when there is none.
  */
 export function chooseBase(home: RelayHome, row: ArtifactRow, inventory: ReadonlySet<string>): ArtifactRow | null {
-  const candidates = home.db
-    .prepare('SELECT * FROM artifacts WHERE name = ? AND sha256 != ? ORDER BY id DESC')
-    .all(row.name, row.sha256) as ArtifactRow[];
+  const candidates = otherReleases(home.db, row.name, row.sha256);
   for (const c of candidates) {
     if (!inventory.has(c.sha256)) continue;
     const st = fs.statSync(blobPath(home, c.sha256), { throwIfNoEntry: false });
@@ -93,10 +94,21 @@ export function chooseBase(home: RelayHome, row: ArtifactRow, inventory: Readonl
 
 const PACKED = 4 + 32;
 
+/** A cached chunk list; one that is not whole packed entries is cut again (below), not refused. */
+const chunkLists = storedRows(
+  'chunk_lists',
+  z.object({ chunks: z.instanceof(Buffer) }),
+  'remove the chunk_lists rows of that blob: they are cut again at the next export',
+);
+
 /** The chunks of a blob of the catalog: from the cache, or cut now and cached (a blob's bytes never change). */
 export async function blobChunks(home: RelayHome, sha256: string, params: ChunkParams): Promise<Chunk[]> {
-  const row = home.db.prepare('SELECT chunks FROM chunk_lists WHERE sha256 = ? AND avg = ?').get(sha256, params.avg) as
-    { chunks: Buffer } | undefined;
+  const row = chunkLists.get(
+    home.db,
+    'SELECT chunks FROM chunk_lists WHERE sha256 = ? AND avg = ?',
+    sha256,
+    params.avg,
+  );
   if (row && row.chunks.length % PACKED === 0) {
     const chunks: Chunk[] = [];
     let offset = 0;

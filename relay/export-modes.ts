@@ -11,9 +11,10 @@ import { EcluseError } from '../sneakernet/errors.js';
 import { vendorEvidenceSchema } from '../sneakernet/evidence.js';
 import { parseStatement, type Artifact, type Statement } from '../sneakernet/statement.js';
 import type { ArtifactRow, ExportRow, RelayHome } from './catalog.js';
-import { chainOf, exportAt, lastExport } from './chains.js';
+import { chainOf, exportAt, exportsNumbered, lastExport } from './chains.js';
 import { acknowledgementRefusal, selectForSite, type LeftOut } from './selection.js';
 import { siteState, type SiteState } from './site-state.js';
+import { artifactWithBytes } from './artifacts.js';
 
 export interface Resolved {
   site: string;
@@ -133,11 +134,7 @@ function newBundleFrom(home: RelayHome, site: string, state: SiteState, from: nu
  * volumes). A bundle whose statement has expired cannot be resent (the import station would refuse it, E_EXPIRED).
  */
 export function resendRow(home: RelayHome, n: number, site: string | undefined): ExportRow {
-  const rows = (
-    site === undefined
-      ? home.db.prepare('SELECT * FROM exports WHERE sequence = ? ORDER BY site').all(n)
-      : home.db.prepare('SELECT * FROM exports WHERE sequence = ? AND site = ?').all(n, site)
-  ) as ExportRow[];
+  const rows = site === undefined ? exportsNumbered(home.db, n) : [exportAt(home.db, site, n)].flatMap((r) => r ?? []);
   const [row, other] = rows;
   if (!row) {
     throw new EcluseError(
@@ -168,9 +165,8 @@ export function resolveResend(home: RelayHome, n: number, site: string | undefin
       { check: 'expiry' },
     );
   }
-  const bySha = home.db.prepare('SELECT * FROM artifacts WHERE sha256 = ? ORDER BY id LIMIT 1');
   const rows = statement.predicate.artifacts.map((a) => {
-    const r = bySha.get(a.sha256) as ArtifactRow | undefined;
+    const r = artifactWithBytes(home.db, a.sha256);
     if (!r) throw new EcluseError('E_NOT_FOUND', `${a.name} ${a.version} of that bundle is no longer in the catalog`);
     return r;
   });

@@ -8,7 +8,17 @@
  *   carried, `relay_events` keeps what operators did. Bundles written before keep their numbers (they are signed): a
  *   site's chain may then skip the numbers that went to other sites (see docs/FORMAT.md section 11).
  */
+import { z } from 'zod';
+import { storedRows, tableColumns } from '../sneakernet/stored-rows.js';
 import type { RelayDb } from './relay-db.js';
+
+const ADVICE = 'restore the station home from its last backup before upgrading again';
+const recordedStatement = storedRows(
+  'exports',
+  z.object({ bundle_id: z.string(), statement: z.union([z.instanceof(Buffer), z.string()]).nullable() }),
+  ADVICE,
+);
+const artifactId = storedRows('artifacts', z.object({ id: z.number().int() }), ADVICE);
 
 export const SCHEMA_VERSION = 1;
 
@@ -17,7 +27,7 @@ function tableExists(db: RelayDb, name: string): boolean {
 }
 
 function columnsOf(db: RelayDb, table: string): Set<string> {
-  return new Set((db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name));
+  return new Set(tableColumns(db, table).map((c) => c.name));
 }
 
 /** The artifacts a recorded statement names (by digest), or null when the bytes are not a readable statement. */
@@ -44,17 +54,14 @@ function perSiteChains(db: RelayDb, schema: string, now: string): void {
      SELECT site, sequence, bundle_id, statement_sha256, created, expires, media, volumes, bytes,
      ${kept('statement')}, ${kept('media_bytes')} FROM exports_v0`,
   );
-  const rows = db.prepare('SELECT bundle_id, statement FROM exports').all() as Array<{
-    bundle_id: string;
-    statement: Buffer | null;
-  }>;
-  const bySha = db.prepare('SELECT id FROM artifacts WHERE sha256 = ?');
+  const rows = recordedStatement.all(db, 'SELECT bundle_id, statement FROM exports');
   const carried = db.prepare('INSERT OR IGNORE INTO bundle_artifacts (bundle_id, artifact_id) VALUES (?, ?)');
   for (const r of rows) {
     const digests = r.statement ? statementDigests(Buffer.from(r.statement)) : null;
     if (digests) {
       for (const d of digests) {
-        for (const a of bySha.all(d) as Array<{ id: number }>) carried.run(r.bundle_id, a.id);
+        for (const a of artifactId.all(db, 'SELECT id FROM artifacts WHERE sha256 = ?', d))
+          carried.run(r.bundle_id, a.id);
       }
     }
   }
@@ -92,8 +99,6 @@ export function migrateCatalog(db: RelayDb, schema: string, columns: () => void,
 
 /** True when `exports` has the first layout: `sequence` alone is its primary key. */
 function sharedSequence(db: RelayDb): boolean {
-  const pk = (db.prepare('PRAGMA table_info(exports)').all() as Array<{ name: string; pk: number }>).filter(
-    (c) => c.pk > 0,
-  );
+  const pk = tableColumns(db, 'exports').filter((c) => c.primaryKey);
   return pk.length === 1 && pk[0]?.name === 'sequence';
 }

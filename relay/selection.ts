@@ -12,6 +12,7 @@ import { EcluseError } from '../sneakernet/errors.js';
 import type { ArtifactRow, RelayHome } from './catalog.js';
 import { carriedBy } from './chains.js';
 import type { BundleState, SiteState } from './site-state.js';
+import { artifactsByAge } from './artifacts.js';
 
 export interface LeftOut {
   name: string;
@@ -41,7 +42,7 @@ export function selectForSite(
   o: { all: boolean; includeRefused: boolean },
 ): Selection {
   const chain = state.bundles.filter((b) => b.sequence < chainBelow);
-  const all = home.db.prepare('SELECT * FROM artifacts ORDER BY id').all() as ArtifactRow[];
+  const all = artifactsByAge(home.db);
   const carried = (fates: ReadonlyArray<BundleState['fate']>) =>
     new Set(chain.filter((b) => fates.includes(b.fate)).flatMap((b) => carriedBy(home.db, b.bundleId)));
   let rows: ArtifactRow[];

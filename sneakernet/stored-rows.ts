@@ -7,7 +7,7 @@
  * Shared by both stations (each has its own tables, none of them on the media), so it depends on no database driver:
  * anything with better-sqlite3's `prepare(sql).get/all` shape will do.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 import { EcluseError, type ErrorCode } from './errors.js';
 
 /** What a prepared statement offers for reading (better-sqlite3's `Statement`). */
@@ -88,3 +88,33 @@ export function storedRows<S extends z.ZodType>(
     check,
   };
 }
+
+const columnInfo = z.object({ name: z.string(), pk: z.number().int().nonnegative() });
+
+/**
+ * The columns of a table as SQLite describes them (`PRAGMA table_info`), for migrations that add a column when it is
+ * missing. `table` is one of the caller's own table names, never input.
+ */
+export function tableColumns(db: ReadConnection, table: string): Array<{ name: string; primaryKey: boolean }> {
+  return storedRows(table, columnInfo, 'restore the home from its last backup')
+    .all(db, `PRAGMA table_info(${table})`)
+    .map((c) => ({ name: c.name, primaryKey: c.pk > 0 }));
+}
+
+/** A TEXT column holding JSON, parsed and checked against `schema` as the row is read. */
+export const jsonText = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((text, ctx): z.output<T> => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not JSON' });
+      return z.NEVER;
+    }
+    const r = schema.safeParse(parsed);
+    if (!r.success) {
+      for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: 'custom', message: issue.message });
+      return z.NEVER;
+    }
+    return r.data;
+  });

@@ -5,7 +5,7 @@
  * high-water mark, a sequence not accepted is a **gap**: named (audit, status, receipt), never blocking.
  */
 import { z } from 'zod';
-import { storedRows } from '../sneakernet/stored-rows.js';
+import { storedRows, tableColumns } from '../sneakernet/stored-rows.js';
 import { lastRefusalCodes, lastRefusalOf } from './audit/events.js';
 import type { Db } from './db.js';
 
@@ -40,12 +40,10 @@ export const MAX_GAPS_LISTED = 10_000;
 
 /** Adds the link columns to `bundles` (idempotent: columns are only ever added). */
 export function migrateAcceptedState(db: Db): void {
-  const columns = new Set(columnNames.all(db, 'PRAGMA table_info(bundles)').map((c) => c.name));
+  const columns = new Set(tableColumns(db, 'bundles').map((c) => c.name));
   if (!columns.has('previous_bundle_id')) db.exec('ALTER TABLE bundles ADD COLUMN previous_bundle_id TEXT');
   if (!columns.has('previous_sha256')) db.exec('ALTER TABLE bundles ADD COLUMN previous_sha256 TEXT');
 }
-
-const columnNames = storedRows('bundles', z.object({ name: z.string() }), ADVICE);
 
 /** A row of `stations`: the high-water mark of one export station. */
 const stationRow = z.object({

@@ -4,7 +4,9 @@
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
+import { z } from 'zod';
 import { EcluseError } from '../sneakernet/errors.js';
+import { storedRows } from '../sneakernet/stored-rows.js';
 import { unreadableFile } from '../sneakernet/input-file.js';
 import { AUDIT_LOG_SCHEMA } from './audit/schema.js';
 import { GLANCE_SCHEMA } from './glance/tables.js';
@@ -179,18 +181,26 @@ export function databaseError(file: string, e: unknown): EcluseError {
   return new EcluseError('E_INTERNAL', (e as Error).message, context, { cause: e });
 }
 
+const quickCheck = storedRows(
+  'PRAGMA quick_check',
+  z.object({ quick_check: z.string() }),
+  'restore the home from its last backup',
+);
+
 /**
  * SQLite's own check of every page of the database (`PRAGMA quick_check`): throws E_DATABASE naming the first
  * problem. A log whose pages are damaged is not "intact", whatever the rows that can still be read say.
  */
 export function checkDatabaseIntegrity(db: Db): void {
-  let rows: Array<{ quick_check: string }>;
+  let problems: string[];
   try {
-    rows = db.pragma('quick_check') as Array<{ quick_check: string }>;
+    problems = quickCheck
+      .all(db, 'PRAGMA quick_check')
+      .map((r) => r.quick_check)
+      .filter((t) => t !== 'ok');
   } catch (e) {
     throw databaseError(db.name, e);
   }
-  const problems = rows.map((r) => r.quick_check).filter((t) => t !== 'ok');
   if (problems.length > 0)
     throw new EcluseError(
       'E_DATABASE',
@@ -199,9 +209,14 @@ export function checkDatabaseIntegrity(db: Db): void {
     );
 }
 
+const settings = storedRows(
+  'settings',
+  z.object({ value: z.string() }),
+  'set it again with "ecluse site set KEY VALUE", or restore the home from its last backup',
+);
+
 export function getSetting(db: Db, key: string): string | undefined {
-  const row = db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
-  return row?.value;
+  return settings.get(db, 'SELECT value FROM settings WHERE key = ?', key)?.value;
 }
 
 export function setSetting(db: Db, key: string, value: string): void {

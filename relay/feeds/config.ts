@@ -16,6 +16,7 @@ import crypto from 'node:crypto';
 import { readOperatorFile } from '../../sneakernet/operator-file.js';
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
+import { jsonText, storedRows } from '../../sneakernet/stored-rows.js';
 import { CONTAINER_FORMATS, DISK_FORMATS } from '../../sneakernet/statement.js';
 import { keyIdOf } from '../../keys/keyid.js';
 import { readOpenPgpKey } from '../../keys/vendor.js';
@@ -192,15 +193,28 @@ export function applyFeeds(db: RelayDb, feeds: Feed[]): { added: string[]; updat
   };
 }
 
+/** A row of `feeds`: the declared config (checked against the feed schema) and the trust pinned when declared. */
+const feedRows = storedRows(
+  'feeds',
+  z.object({
+    name: z.string(),
+    config: jsonText(feedSchema),
+    trust: jsonText(
+      z.looseObject({
+        openpgp: z.array(z.object({ fingerprint: z.string(), key: z.string() })),
+        sigstore: z.array(z.object({ keyId: z.string(), pem: z.string() })),
+        glance: z.array(z.looseObject({ uuid: z.string() })).optional(),
+      }),
+    ),
+    added_at: z.string(),
+  }),
+  'declare the feed again (ecluse relay feed add) to pin its trust anew',
+);
+
 export function listFeeds(db: RelayDb): Feed[] {
-  const rows = db.prepare('SELECT * FROM feeds ORDER BY name').all() as Array<{
-    config: string;
-    trust: string;
-    added_at: string;
-  }>;
-  return rows.map((r) => ({
-    config: feedSchema.parse(JSON.parse(r.config)),
-    trust: JSON.parse(r.trust) as FeedTrust,
+  return feedRows.all(db, 'SELECT * FROM feeds ORDER BY name').map((r) => ({
+    config: r.config,
+    trust: r.trust as FeedTrust,
     addedAt: r.added_at,
   }));
 }

@@ -25,7 +25,9 @@ import {
 import { keyIdOf } from '../../keys/keyid.js';
 import { cryptoValid } from '../../keys/verify.js';
 import type { RelayDb, RelayHome } from '../catalog.js';
+import { exportAt } from '../chains.js';
 import { recordEvent } from '../events.js';
+import { newestReceipt, pinnedKeyOf, pinnedKeyWithId } from './receipt-rows.js';
 import { isoSeconds } from '../../sneakernet/statement.js';
 
 const SITE = /^[A-Za-z0-9][A-Za-z0-9._+:~-]{0,254}$/;
@@ -53,8 +55,7 @@ export function trustReceiptKey(
     throw new EcluseError('E_KEY', 'a receipt key is an ECDSA P-256 public key (ecluse receipt key prints it)');
   }
   const keyId = keyIdOf(key);
-  const existing = db.prepare('SELECT key_id FROM receipt_keys WHERE site = ?').get(site) as
-    { key_id: string } | undefined;
+  const existing = pinnedKeyOf(db, site);
   if (existing && existing.key_id !== keyId && !replace) {
     throw new EcluseError(
       'E_INPUT',
@@ -83,8 +84,7 @@ export interface Acknowledgement {
 
 /** What the newest receipt taken from `site` says, or null when no receipt was taken (receipts not in use). */
 export function acknowledgement(db: RelayDb, site: string, station: string): Acknowledgement | null {
-  const row = db.prepare('SELECT * FROM receipts WHERE site = ? ORDER BY number DESC LIMIT 1').get(site) as
-    { number: number; issued: string; payload: string } | undefined;
+  const row = newestReceipt(db, site);
   if (!row) return null;
   const r = receiptSchema.parse(JSON.parse(row.payload));
   return {
@@ -129,8 +129,7 @@ export function verifyReceipt(db: RelayDb, station: string, file: string, bytes:
     throw refuse('a receipt carries exactly one signature keyed by a public-key hint', file);
   }
   const hint = bundle.verificationMaterial.content.publicKey.hint;
-  const pinned = db.prepare('SELECT site, key_id, public_pem FROM receipt_keys WHERE key_id = ?').get(hint) as
-    { site: string; key_id: string; public_pem: string } | undefined;
+  const pinned = pinnedKeyWithId(db, hint);
   if (!pinned)
     throw refuse(`signed by key ${hint.slice(0, 16)}…, which is not the pinned receipt key of any site`, file);
   const payload = bundle.content.dsseEnvelope.payload;
@@ -150,9 +149,7 @@ export function verifyReceipt(db: RelayDb, station: string, file: string, bytes:
   if (digest !== r.inventory.sha256) throw refuse('the inventory digest does not match the inventory', file);
   const mine = r.stations.find((s) => s.station === station);
   if (mine) {
-    const made = db
-      .prepare('SELECT bundle_id, statement_sha256, site FROM exports WHERE site = ? AND sequence = ?')
-      .get(r.site, mine.sequence) as { bundle_id: string; statement_sha256: string; site: string } | undefined;
+    const made = exportAt(db, r.site, mine.sequence);
     if (!made || made.bundle_id !== mine.bundleId || made.statement_sha256 !== mine.statementSha256) {
       throw refuse(
         `it acknowledges bundle ${station} #${mine.sequence} for site ${r.site} (${mine.bundleId}), which this station never wrote`,
@@ -180,9 +177,7 @@ export async function importReceipts(home: RelayHome, media: string): Promise<Ta
     if (!st.isFile()) throw refuse('not a regular file', name);
     if (st.size > RECEIPT_MAX_BYTES) throw refuse(`larger than ${RECEIPT_MAX_BYTES} bytes`, name);
     const r = verifyReceipt(home.db, home.station, name, await fs.promises.readFile(file));
-    const last = home.db
-      .prepare('SELECT number, payload FROM receipts WHERE site = ? ORDER BY number DESC LIMIT 1')
-      .get(r.site) as { number: number; payload: string } | undefined;
+    const last = newestReceipt(home.db, r.site);
     const acknowledged = r.stations.find((s) => s.station === home.station)?.sequence ?? 0;
     const summary = {
       file: name,

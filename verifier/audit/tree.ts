@@ -114,3 +114,23 @@ export function addLeaf(db: Db, r: AuditRecord): void {
   appendLeaf(f, leaf);
   writeFrontier(db, f);
 }
+
+const extent = storedRows(
+  'audit_leaf',
+  z.object({ l: count.nullable(), s: count.nullable(), c: count.nullable() }),
+  ADVICE,
+  'E_AUDIT_TAMPERED',
+);
+
+/**
+ * The newest leaf index, event seq and checkpoint id: a log whose three are unchanged has not changed (the web view
+ * verifies the log again only when they move).
+ */
+export function logExtent(db: ReadConnection): { l: number | null; s: number | null; c: number | null } {
+  return (
+    extent.get(
+      db,
+      'SELECT (SELECT max(idx) FROM audit_leaf) AS l, (SELECT max(seq) FROM audit) AS s, (SELECT max(id) FROM audit_checkpoint) AS c',
+    ) ?? { l: null, s: null, c: null }
+  );
+}

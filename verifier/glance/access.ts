@@ -16,16 +16,11 @@ import type { ImageRow } from '../image-catalog.js';
 import { authOf, requireWriter, type AuthContext } from './auth.js';
 import { forbidden, GlanceHttpError } from './errors.js';
 import type { Filter } from './list-query.js';
+import { isMember } from './image-members.js';
 
 /** True when the request is not confined to a project (admin, écluse token, loopback without Keystone). */
 export function seesAll(ctx: AuthContext): boolean {
   return ctx.project === undefined || ctx.role === 'admin';
-}
-
-export function isMember(db: Db, imageId: string, project: string): boolean {
-  return (
-    db.prepare('SELECT 1 FROM image_members WHERE image_id = ? AND member_id = ?').get(imageId, project) !== undefined
-  );
 }
 
 export function canSee(db: Db, ctx: AuthContext, row: ImageRow): boolean {

@@ -15,6 +15,8 @@
  */
 import crypto from 'node:crypto';
 import type express from 'express';
+import { z } from 'zod';
+import { storedRows } from '../../sneakernet/stored-rows.js';
 import { glanceTime, type Db } from '../db.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { GlanceHttpError, pyJson } from './errors.js';
@@ -39,13 +41,18 @@ export interface AuthContext {
   user?: string;
 }
 
-export interface TokenRecord {
-  id: string;
-  role: Role;
-  name: string | null;
-  created_at: string;
-  revoked_at: string | null;
-}
+/** A row of `api_tokens` without its hash: what listings show. */
+const tokenRow = z.object({
+  id: z.string(),
+  role: z.enum(['reader', 'admin']),
+  name: z.string().nullable(),
+  created_at: z.string(),
+  revoked_at: z.string().nullable(),
+});
+export type TokenRecord = z.output<typeof tokenRow>;
+const TOKEN_ADVICE = 'revoke it ("ecluse token revoke ID") and create another';
+const tokens = storedRows('api_tokens', tokenRow, TOKEN_ADVICE);
+const tokenRoles = storedRows('api_tokens', tokenRow.pick({ id: true, role: true }), TOKEN_ADVICE);
 
 const TOKEN_PREFIX = 'ecl_';
 
@@ -73,9 +80,7 @@ export function createToken(db: Db, role: Role, name?: string): { token: string;
 }
 
 export function listTokens(db: Db): TokenRecord[] {
-  return db
-    .prepare('SELECT id, role, name, created_at, revoked_at FROM api_tokens ORDER BY created_at, id')
-    .all() as TokenRecord[];
+  return tokens.all(db, 'SELECT id, role, name, created_at, revoked_at FROM api_tokens ORDER BY created_at, id');
 }
 
 /** Revokes a token by id; false when there is no such unrevoked token. */
@@ -89,10 +94,11 @@ export function revokeToken(db: Db, id: string): boolean {
 /** The role of a presented token, or undefined when it is unknown or revoked. */
 export function tokenRole(db: Db, token: string): { id: string; role: Role } | undefined {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
-  const row = db
-    .prepare('SELECT id, role FROM api_tokens WHERE sha256 = ? AND revoked_at IS NULL')
-    .get(tokenHash(token)) as { id: string; role: Role } | undefined;
-  return row;
+  return tokenRoles.get(
+    db,
+    'SELECT id, role FROM api_tokens WHERE sha256 = ? AND revoked_at IS NULL',
+    tokenHash(token),
+  );
 }
 
 export function isLoopback(address: string | undefined): boolean {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import express from 'express';
 import { getSetting, glanceTime, type Db } from '../db.js';
 import { imageById, type ImageRow } from '../image-catalog.js';
+import { removeMembersOf } from './image-members.js';
 import { authOf, requireWriter } from './auth.js';
 import { checkPublish, requireOwner, visible } from './access.js';
 import { readJson, mediaType } from './body.js';
@@ -199,7 +200,7 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
     if (row.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
     db.transaction(() => {
       db.prepare('DELETE FROM images WHERE id = ?').run(id);
-      db.prepare('DELETE FROM image_members WHERE image_id = ?').run(id);
+      removeMembersOf(db, id);
     })();
     await removeImageFile(imagesDir, row.file);
     res.status(204).end();

@@ -15,6 +15,19 @@ import { readJson } from './body.js';
 import { badRequest, conflict, forbidden, GlanceHttpError, sendJson } from './errors.js';
 import { checkWritable, findImageOr, IMPORT_METHODS, STORE_ID } from './images-write.js';
 import { pyRepr } from './image-attrs.js';
+import {
+  addMember,
+  memberCount,
+  memberOf,
+  membersOf,
+  MEMBER_STATUSES,
+  removeMember,
+  setMemberStatus,
+  type MemberRow,
+  type MemberStatus,
+} from './image-members.js';
+
+const isMemberStatus = (s: string): s is MemberStatus => (MEMBER_STATUSES as readonly string[]).includes(s);
 
 export const MEMBER_SCHEMA = {
   name: 'member',
@@ -44,14 +57,6 @@ export const MEMBERS_SCHEMA = {
 
 export const MAX_MEMBERS = 128;
 
-interface MemberRow {
-  image_id: string;
-  member_id: string;
-  status: string;
-  created_at: string;
-  updated_at: string;
-}
-
 const memberRecord = (m: MemberRow) => ({
   member_id: m.member_id,
   image_id: m.image_id,
@@ -62,8 +67,7 @@ const memberRecord = (m: MemberRow) => ({
 });
 
 function getMember(db: Db, imageId: string, memberId: string): MemberRow {
-  const m = db.prepare('SELECT * FROM image_members WHERE image_id = ? AND member_id = ?').get(imageId, memberId) as
-    MemberRow | undefined;
+  const m = memberOf(db, imageId, memberId);
   if (!m) throw new GlanceHttpError(404, `${memberId} not found in the member list of the image ${imageId}.`);
   return m;
 }
@@ -87,9 +91,7 @@ export function memberRoutes(db: Db): express.Router {
     if (row.visibility !== 'shared') {
       throw forbidden(`Not allowed to list members for image ${row.id}: Only shared images have members.`);
     }
-    const rows = db
-      .prepare('SELECT * FROM image_members WHERE image_id = ? ORDER BY created_at, member_id')
-      .all(row.id) as MemberRow[];
+    const rows = membersOf(db, row.id);
     // A member project sees its own membership only; the owner (and admins) every member.
     const ctx = authOf(res);
     if (!owns(ctx, row)) rows.splice(0, rows.length, ...rows.filter((m) => m.member_id === ctx.project));
@@ -121,16 +123,11 @@ export function memberRoutes(db: Db): express.Router {
     const at = glanceTime();
     const created = db
       .transaction(() => {
-        const n = (
-          db.prepare('SELECT count(*) AS n FROM image_members WHERE image_id = ?').get(row.id) as { n: number }
-        ).n;
-        if (getMemberOrUndefined(db, row.id, member))
-          throw conflict(`Member ${member} is duplicated for image ${row.id}`);
+        const n = memberCount(db, row.id);
+        if (memberOf(db, row.id, member)) throw conflict(`Member ${member} is duplicated for image ${row.id}`);
         if (n >= MAX_MEMBERS)
           throw new GlanceHttpError(413, `Maximum number of image members exceeded (${MAX_MEMBERS}).`);
-        db.prepare(
-          "INSERT INTO image_members (image_id, member_id, status, created_at, updated_at) VALUES (?, ?, 'pending', ?, ?)",
-        ).run(row.id, member, at, at);
+        addMember(db, row.id, member, at);
         return getMember(db, row.id, member);
       })
       .immediate();
@@ -148,18 +145,13 @@ export function memberRoutes(db: Db): express.Router {
     }
     if (row.visibility !== 'shared') throw forbidden(`Not allowed to update members for image ${row.id}.`);
     const status = body.status;
-    if (typeof status !== 'string' || !['pending', 'accepted', 'rejected'].includes(status)) {
+    if (typeof status !== 'string' || !isMemberStatus(status)) {
       throw badRequest(
         `Provided object does not match schema 'member': ${pyRepr(status)} is not one of ['pending', 'accepted', 'rejected']`,
       );
     }
     getMember(db, row.id, req.params.member);
-    db.prepare('UPDATE image_members SET status = ?, updated_at = ? WHERE image_id = ? AND member_id = ?').run(
-      status,
-      glanceTime(),
-      row.id,
-      req.params.member,
-    );
+    setMemberStatus(db, row.id, req.params.member, status, glanceTime());
     sendJson(res, 200, memberRecord(getMember(db, row.id, req.params.member)));
   });
 
@@ -169,7 +161,7 @@ export function memberRoutes(db: Db): express.Router {
     requireOwner(res, row, 'delete_member');
     checkWritable(db, row);
     getMember(db, row.id, req.params.member);
-    db.prepare('DELETE FROM image_members WHERE image_id = ? AND member_id = ?').run(row.id, req.params.member);
+    removeMember(db, row.id, req.params.member);
     res.status(204).end();
   });
 
@@ -199,9 +191,4 @@ export function memberRoutes(db: Db): express.Router {
   });
 
   return router;
-}
-
-function getMemberOrUndefined(db: Db, imageId: string, memberId: string): MemberRow | undefined {
-  return db.prepare('SELECT * FROM image_members WHERE image_id = ? AND member_id = ?').get(imageId, memberId) as
-    MemberRow | undefined;
 }

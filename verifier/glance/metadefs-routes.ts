@@ -11,7 +11,18 @@ import { seesAll } from './access.js';
 import { readJson } from './body.js';
 import { badRequest, conflict, forbidden, GlanceHttpError, sendJson } from './errors.js';
 import { METADEF_SCHEMAS } from './metadefs-schemas.js';
-import { ensureResourceType, putItem, type ItemKind, type ItemRow, type NamespaceRow } from './metadefs-store.js';
+import {
+  allNamespaces,
+  allResourceTypes,
+  ensureResourceType,
+  itemNamed,
+  itemsOf,
+  namespaceNamed,
+  putItem,
+  type ItemKind,
+  type ItemRow,
+  type NamespaceRow,
+} from './metadefs-store.js';
 
 const NAME = METADEF_NAME;
 const DEF = z.record(z.string(), z.unknown());
@@ -54,19 +65,16 @@ export function metadefRoutes(db: Db): express.Router {
 
   /** The namespace if the request may see it (a private one: its owner's project, admins, écluse's tokens). */
   const findNs = (res: express.Response, ns: string): NamespaceRow => {
-    const row = db.prepare('SELECT * FROM metadef_namespaces WHERE namespace = ?').get(ns) as NamespaceRow | undefined;
+    const row = namespaceNamed(db, ns);
     if (!row) throw nsNotFound(ns);
     const doc = JSON.parse(row.doc) as { visibility: string; owner?: string };
     const ctx = authOf(res);
     if (doc.visibility !== 'public' && !seesAll(ctx) && doc.owner !== ctx.project) throw nsNotFound(ns);
     return row;
   };
-  const items = (ns: string, kind: ItemKind): ItemRow[] =>
-    db.prepare('SELECT * FROM metadef_items WHERE namespace = ? AND kind = ? ORDER BY name').all(ns, kind) as ItemRow[];
+  const items = (ns: string, kind: ItemKind): ItemRow[] => itemsOf(db, ns, kind);
   const findItem = (ns: string, kind: ItemKind, name: string): ItemRow => {
-    const row = db
-      .prepare('SELECT * FROM metadef_items WHERE namespace = ? AND kind = ? AND name = ?')
-      .get(ns, kind, name) as ItemRow | undefined;
+    const row = itemNamed(db, ns, kind, name);
     if (!row) throw itemNotFound(kind, name, ns);
     return row;
   };
@@ -129,9 +137,7 @@ export function metadefRoutes(db: Db): express.Router {
     const params = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
     const types = params.get('resource_types')?.split(',').filter(Boolean);
     const visibility = params.get('visibility');
-    const rows = (
-      db.prepare('SELECT * FROM metadef_namespaces ORDER BY created_at, namespace').all() as NamespaceRow[]
-    ).filter((r) => {
+    const rows = allNamespaces(db).filter((r) => {
       try {
         findNs(res, r.namespace);
       } catch {
@@ -158,7 +164,7 @@ export function metadefRoutes(db: Db): express.Router {
       owner: b.owner ?? authOf(res).project ?? 'admin',
     });
     db.transaction(() => {
-      if (db.prepare('SELECT 1 FROM metadef_namespaces WHERE namespace = ?').get(b.namespace)) {
+      if (namespaceNamed(db, b.namespace)) {
         throw conflict(`Namespace ${b.namespace} already exists`);
       }
       db.prepare('INSERT INTO metadef_namespaces (namespace, doc, created_at, updated_at) VALUES (?, ?, ?, ?)').run(
@@ -201,7 +207,7 @@ export function metadefRoutes(db: Db): express.Router {
     });
     db.transaction(() => {
       if (b.namespace !== row.namespace) {
-        if (db.prepare('SELECT 1 FROM metadef_namespaces WHERE namespace = ?').get(b.namespace)) {
+        if (namespaceNamed(db, b.namespace)) {
           throw conflict(`Namespace ${b.namespace} already exists`);
         }
         db.prepare('INSERT INTO metadef_namespaces (namespace, doc, created_at, updated_at) VALUES (?, ?, ?, ?)').run(
@@ -332,7 +338,7 @@ export function metadefRoutes(db: Db): express.Router {
     findItem(ns, 'tag', req.params.name);
     const b = parse(tagBody, await readJson(req));
     if (b.name !== req.params.name) {
-      if (db.prepare("SELECT 1 FROM metadef_items WHERE namespace = ? AND kind = 'tag' AND name = ?").get(ns, b.name)) {
+      if (itemNamed(db, ns, 'tag', b.name)) {
         throw conflict(`A metadata tag with name=${b.name} already exists in namespace=${ns}.`);
       }
       db.prepare(
@@ -351,11 +357,7 @@ export function metadefRoutes(db: Db): express.Router {
 
   // Resource types and a namespace's associations with them
   router.get('/v2/metadefs/resource_types', (_req, res) => {
-    const rows = db.prepare('SELECT * FROM metadef_resource_types ORDER BY name').all() as {
-      name: string;
-      created_at: string;
-      updated_at: string;
-    }[];
+    const rows = allResourceTypes(db);
     sendJson(res, 200, { resource_types: rows });
   });
   router.get(`${base}/:ns/resource_types`, (req, res) => {

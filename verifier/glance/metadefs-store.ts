@@ -8,27 +8,62 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { storedRows } from '../../sneakernet/stored-rows.js';
 import { namespaceDocument } from './metadefs-schema.js';
 import { appendAudit } from '../audit.js';
 import { getSetting, glanceTime, setSetting, type Db } from '../db.js';
 export { METADEFS_SCHEMA } from './metadefs-tables.js';
 
-export type ItemKind = 'object' | 'property' | 'tag' | 'resource_type';
+export const ITEM_KINDS = ['object', 'property', 'tag', 'resource_type'] as const;
+export type ItemKind = (typeof ITEM_KINDS)[number];
 
-export interface NamespaceRow {
-  namespace: string;
-  doc: string;
-  created_at: string;
-  updated_at: string;
+const ADVICE = 'delete the namespace (openstack image metadef namespace delete NAME) and create it again';
+
+/** A row of `metadef_namespaces`: the namespace's document as JSON text. */
+const namespaceRow = z.object({
+  namespace: z.string(),
+  doc: z.string(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type NamespaceRow = z.output<typeof namespaceRow>;
+const namespaces = storedRows('metadef_namespaces', namespaceRow, ADVICE);
+
+/** A row of `metadef_items`: an object, property, tag or resource type association of a namespace. */
+const itemRow = namespaceRow.extend({ kind: z.enum(ITEM_KINDS), name: z.string() });
+export type ItemRow = z.output<typeof itemRow>;
+const items = storedRows('metadef_items', itemRow, ADVICE);
+
+const resourceTypeRow = z.object({ name: z.string(), created_at: z.string(), updated_at: z.string() });
+const resourceTypes = storedRows('metadef_resource_types', resourceTypeRow, ADVICE);
+
+export function namespaceNamed(db: Db, namespace: string): NamespaceRow | undefined {
+  return namespaces.get(db, 'SELECT * FROM metadef_namespaces WHERE namespace = ?', namespace);
 }
 
-export interface ItemRow {
-  namespace: string;
-  kind: ItemKind;
-  name: string;
-  doc: string;
-  created_at: string;
-  updated_at: string;
+/** Every namespace, oldest first. */
+export function allNamespaces(db: Db): NamespaceRow[] {
+  return namespaces.all(db, 'SELECT * FROM metadef_namespaces ORDER BY created_at, namespace');
+}
+
+/** The items of one kind in a namespace, by name. */
+export function itemsOf(db: Db, namespace: string, kind: ItemKind): ItemRow[] {
+  return items.all(db, 'SELECT * FROM metadef_items WHERE namespace = ? AND kind = ? ORDER BY name', namespace, kind);
+}
+
+export function itemNamed(db: Db, namespace: string, kind: ItemKind, name: string): ItemRow | undefined {
+  return items.get(
+    db,
+    'SELECT * FROM metadef_items WHERE namespace = ? AND kind = ? AND name = ?',
+    namespace,
+    kind,
+    name,
+  );
+}
+
+/** Every resource type known, by name. */
+export function allResourceTypes(db: Db): Array<z.output<typeof resourceTypeRow>> {
+  return resourceTypes.all(db, 'SELECT * FROM metadef_resource_types ORDER BY name');
 }
 
 export const DEFAULT_METADEFS_DIR = '/etc/glance/metadefs';

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
+import { jsonText } from '../../sneakernet/stored-rows.js';
 import { glanceTime, type Db } from '../db.js';
 import type { TargetAuth } from './client.js';
 
@@ -62,22 +63,7 @@ export function addTarget(
 }
 
 /** A `glance_targets` row as stored: `auth` and `options` are JSON text, checked as they are read. */
-const json = <T extends z.ZodType>(schema: T) =>
-  z.string().transform((text, ctx): z.infer<T> => {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'not JSON' });
-      return z.NEVER;
-    }
-    const r = schema.safeParse(parsed);
-    if (!r.success) {
-      for (const issue of r.error.issues) ctx.addIssue({ ...issue, code: 'custom', message: issue.message });
-      return z.NEVER;
-    }
-    return r.data;
-  });
+const json = jsonText;
 const authSchema: z.ZodType<TargetAuth> = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('none') }),
   z.strictObject({

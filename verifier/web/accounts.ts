@@ -4,7 +4,9 @@
  * last 8 hours. Failed logins are rate-limited per client address and per account (5 per 15 minutes).
  */
 import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
+import { storedRows } from '../../sneakernet/stored-rows.js';
 import type { Db } from '../db.js';
 
 export type Role = 'auditor' | 'operator';
@@ -13,11 +15,12 @@ const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
 export const SESSION_MS = 8 * 3600_000;
 
-export interface User {
-  name: string;
-  role: Role;
-  created_at: string;
-}
+/** A row of `web_user` without its password hash: who may read the audit web view, and with what role. */
+const userRow = z.object({ name: z.string(), role: z.enum(['auditor', 'operator']), created_at: z.string() });
+export type User = z.output<typeof userRow>;
+const USER_ADVICE = 'set the account again with "ecluse user add NAME --role ROLE"';
+const users = storedRows('web_user', userRow, USER_ADVICE);
+const credentials = storedRows('web_user', userRow.extend({ salt: z.string(), hash: z.string() }), USER_ADVICE);
 
 function hashPassword(password: string, salt: Buffer): Buffer {
   return scryptSync(password.normalize('NFC'), salt, 32, SCRYPT);
@@ -40,7 +43,7 @@ export function addUser(db: Db, name: string, role: string, password: string): U
 }
 
 export function listUsers(db: Db): User[] {
-  return db.prepare('SELECT name, role, created_at FROM web_user ORDER BY name').all() as User[];
+  return users.all(db, 'SELECT name, role, created_at FROM web_user ORDER BY name');
 }
 
 export function removeUser(db: Db, name: string): boolean {
@@ -52,8 +55,7 @@ const DUMMY_SALT = randomBytes(16);
 
 /** The user when the password is right; null otherwise (in about the same time either way). */
 export function checkPassword(db: Db, name: string, password: string): User | null {
-  const row = db.prepare('SELECT name, role, salt, hash, created_at FROM web_user WHERE name = ?').get(name) as
-    (User & { salt: string; hash: string }) | undefined;
+  const row = credentials.get(db, 'SELECT name, role, salt, hash, created_at FROM web_user WHERE name = ?', name);
   const got = hashPassword(password, row ? Buffer.from(row.salt, 'hex') : DUMMY_SALT);
   if (!row) return null;
   const want = Buffer.from(row.hash, 'hex');
@@ -77,12 +79,13 @@ export function createSession(db: Db, name: string, now = new Date()): string {
 }
 
 export function sessionUser(db: Db, id: string, now = new Date()): User | null {
-  const r = db
-    .prepare(
-      `SELECT u.name, u.role, u.created_at FROM web_session s JOIN web_user u ON u.name = s.name
-       WHERE s.id_hash = ? AND s.expires_at > ?`,
-    )
-    .get(sessionHash(id), now.toISOString()) as User | undefined;
+  const r = users.get(
+    db,
+    `SELECT u.name, u.role, u.created_at FROM web_session s JOIN web_user u ON u.name = s.name
+     WHERE s.id_hash = ? AND s.expires_at > ?`,
+    sessionHash(id),
+    now.toISOString(),
+  );
   return r ?? null;
 }
 

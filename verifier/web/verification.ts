@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { EcluseError } from '../../sneakernet/errors.js';
 import type { Db } from '../db.js';
 import { verifyLog, type LogStatus } from '../audit/verify.js';
+import { logExtent } from '../audit/tree.js';
 
 export type VerifyResult =
   { ok: true; status: LogStatus } | { ok: false; code: string; message: string; index: number | null };
@@ -41,11 +42,7 @@ function verifyInline(db: Db, home: string | null): VerifyResult {
 }
 
 export function logVerification(db: Db, home: string | null): VerificationState {
-  const k = db
-    .prepare(
-      'SELECT (SELECT max(idx) FROM audit_leaf) AS l, (SELECT max(seq) FROM audit) AS s, (SELECT max(id) FROM audit_checkpoint) AS c',
-    )
-    .get() as { l: number | null; s: number | null; c: number | null };
+  const k = logExtent(db);
   const key = JSON.stringify(k);
   const st = states.get(db) ?? { key: '', result: null, at: null, running: false };
   states.set(db, st);

@@ -1,0 +1,76 @@
+/**
+ * The catalog's `artifacts` table (created in catalog.ts), its reads: what the export station holds, one row per
+ * (name, version), its bytes under `blobs/sha256/<hex>`. Rows are checked as they are read (a row the schema does not
+ * describe is E_STORE naming the column, never an unchecked cast).
+ */
+import { z } from 'zod';
+import { storedRows, type ReadConnection } from '../sneakernet/stored-rows.js';
+
+const ADVICE = 'remove that artifact (ecluse relay remove NAME@VERSION) and add it again, or restore the station home';
+
+const text = z.string();
+const optionalText = z.string().nullable();
+
+/** A row of `artifacts` as stored. */
+export const artifactRow = z.object({
+  id: z.number().int().positive(),
+  name: text,
+  version: text,
+  type: text,
+  size: z.number().int().nonnegative(),
+  sha256: text,
+  sha512: text,
+  /** Glance's `checksum`; null only for a row older than the column whose blob was gone. */
+  md5: optionalText.optional(),
+  disk_format: text,
+  container_format: text,
+  /** Glance properties, a JSON object. */
+  properties: text,
+  vendor: optionalText,
+  source: text,
+  added_at: text,
+  /** Unused since schema 1 (bundle_artifacts says what each bundle carried). */
+  exported_in: optionalText,
+  /** Vendor evidence (JSON text, docs/FORMAT.md 4.5) kept for an artifact fetched from a feed. */
+  evidence: optionalText.optional(),
+  feed: optionalText.optional(),
+});
+export type ArtifactRow = z.output<typeof artifactRow>;
+
+const artifacts = storedRows('artifacts', artifactRow, ADVICE);
+
+/** A row just written with `RETURNING *`, checked. */
+export function checkedArtifact(row: unknown): ArtifactRow {
+  return artifacts.check(row);
+}
+
+/** Every artifact, in the order they were added. */
+export function artifactsByAge(db: ReadConnection): ArtifactRow[] {
+  return artifacts.all(db, 'SELECT * FROM artifacts ORDER BY id');
+}
+
+/** Every artifact, by name then age (listings). */
+export function artifactsByName(db: ReadConnection): ArtifactRow[] {
+  return artifacts.all(db, 'SELECT * FROM artifacts ORDER BY name, id');
+}
+
+export function artifactNamed(db: ReadConnection, name: string, version: string): ArtifactRow | undefined {
+  return artifacts.get(db, 'SELECT * FROM artifacts WHERE name = ? AND version = ?', name, version);
+}
+
+/** The oldest artifact with these bytes. */
+export function artifactWithBytes(db: ReadConnection, sha256: string): ArtifactRow | undefined {
+  return artifacts.get(db, 'SELECT * FROM artifacts WHERE sha256 = ? ORDER BY id LIMIT 1', sha256);
+}
+
+/** The other releases of an artifact (other bytes under the same name), newest first: candidate delta bases. */
+export function otherReleases(db: ReadConnection, name: string, sha256: string): ArtifactRow[] {
+  return artifacts.all(db, 'SELECT * FROM artifacts WHERE name = ? AND sha256 != ? ORDER BY id DESC', name, sha256);
+}
+
+const withoutMd5 = storedRows('artifacts', artifactRow.pick({ id: true, sha256: true }), ADVICE);
+
+/** Rows from before the md5 column whose md5 is still unknown. */
+export function artifactsWithoutMd5(db: ReadConnection): Array<{ id: number; sha256: string }> {
+  return withoutMd5.all(db, 'SELECT id, sha256 FROM artifacts WHERE md5 IS NULL');
+}
