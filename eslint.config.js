@@ -55,6 +55,24 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // sneakernet/ and keys/ name the check that failed from one typed list (sneakernet/check-ids.ts): `checkId('...')`,
+    // never a free-text string that a test or the audit log could not rely on.
+    files: ['sneakernet/**', 'keys/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.name='Error'], CallExpression[callee.name='Error']",
+          message: 'throw an EcluseError(code, message, context) from sneakernet/errors.ts, not a bare Error',
+        },
+        {
+          selector: "Property[key.name='check'] > Literal",
+          message: "name the failed check with checkId('...') from sneakernet/check-ids.ts, not a free-text string",
+        },
+      ],
+    },
+  },
   boundary(
     ['relay/**'],
     ['verifier', 'cli'],

@@ -24,6 +24,7 @@ import {
 import { keyIdOf } from './keyid.js';
 import { readPrivateKey, writePrivateKey } from './keyfile.js';
 import { ROOT_CERT_FILE, TRUST_FILE, type TrustFile } from './trust.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 export const SIGNER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const KEY_FILE = 'key.pem';
@@ -70,17 +71,20 @@ function checkNames(names: string[]): void {
   for (const name of names) {
     if (!SIGNER_NAME_PATTERN.test(name)) {
       throw new EcluseError('E_USAGE', `signer name "${name}" is invalid: use a-z, 0-9, _ and - (at most 63)`, {
-        check: 'signer-name',
+        check: checkId('signer-name'),
       });
     }
-    if (seen.has(name)) throw new EcluseError('E_USAGE', `signer "${name}" is named twice`, { check: 'signer-name' });
+    if (seen.has(name))
+      throw new EcluseError('E_USAGE', `signer "${name}" is named twice`, { check: checkId('signer-name') });
     seen.add(name);
   }
 }
 
 function checkDays(days: number, what: string): number {
   if (!Number.isInteger(days) || days < 1 || days > 36_500) {
-    throw new EcluseError('E_USAGE', `${what} must be a whole number of days between 1 and 36500`, { check: 'usage' });
+    throw new EcluseError('E_USAGE', `${what} must be a whole number of days between 1 and 36500`, {
+      check: checkId('usage'),
+    });
   }
   return days;
 }
@@ -92,7 +96,7 @@ function mkdirFresh(dir: string, mode: number): void {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
       throw new EcluseError('E_ALREADY_INITIALIZED', `${dir} already exists; refusing to overwrite keys`, {
-        check: 'keydir',
+        check: checkId('keydir'),
       });
     }
     throw asEcluseError(e);
@@ -146,7 +150,7 @@ export async function initKeys(opts: InitKeysOptions): Promise<InitKeysResult> {
   for (const dir of [trustDir, rootDir, ...opts.signers.map((n) => path.join(out, 'signers', n))]) {
     if (fs.existsSync(dir)) {
       throw new EcluseError('E_ALREADY_INITIALIZED', `${dir} already exists; refusing to overwrite keys`, {
-        check: 'keydir',
+        check: checkId('keydir'),
       });
     }
   }
@@ -196,20 +200,22 @@ export async function addSigner(opts: AddSignerOptions): Promise<SignerRecord> {
   const rootDir = path.join(keyDir, 'root');
   if (!fs.existsSync(path.join(rootDir, KEY_FILE)) || !fs.existsSync(path.join(rootDir, CERT_FILE))) {
     throw new EcluseError('E_NOT_INITIALIZED', `${keyDir} holds no root key: run "ecluse keys init" first`, {
-      check: 'keydir',
+      check: checkId('keydir'),
     });
   }
   const signerDir = path.join(keyDir, 'signers', opts.name);
   if (fs.existsSync(signerDir)) {
     throw new EcluseError('E_ALREADY_INITIALIZED', `signer ${opts.name} already exists in ${keyDir}`, {
-      check: 'keydir',
+      check: checkId('keydir'),
     });
   }
   const rootKey = await readPrivateKey(path.join(rootDir, KEY_FILE), () => Promise.resolve(opts.passphrase));
   try {
     const rootCertPem = fs.readFileSync(path.join(rootDir, CERT_FILE), 'utf8');
     if (!new crypto.X509Certificate(rootCertPem).checkPrivateKey(rootKey)) {
-      throw new EcluseError('E_KEY', `${rootDir}: the root certificate does not match the root key`, { check: 'key' });
+      throw new EcluseError('E_KEY', `${rootDir}: the root certificate does not match the root key`, {
+        check: checkId('key'),
+      });
     }
     const signerKey = await generateKey();
     return writeSigner({

@@ -8,6 +8,7 @@ import { EcluseError } from '../sneakernet/errors.js';
 import { KEY_ID_PATTERN, SIGNATURE_SUFFIX } from '../sneakernet/layout.js';
 import { LIMITS } from '../sneakernet/limits.js';
 import { PAYLOAD_TYPE, parseBoundedJson } from '../sneakernet/statement.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 export interface SignatureFile {
   /** The file name, as found on the media. */
@@ -20,7 +21,7 @@ export interface SignatureFile {
 }
 
 function formatError(message: string): EcluseError {
-  return new EcluseError('E_FORMAT', message, { check: 'signature-format' });
+  return new EcluseError('E_FORMAT', message, { check: checkId('signature-format') });
 }
 
 /** Parses and checks the shape of one signature file (no cryptography here). */

@@ -20,6 +20,7 @@ import {
   GLANCE_KEY_TYPES,
 } from '../sneakernet/evidence.js';
 import { keyIdOf } from './keyid.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 export type GlanceHashMethod = (typeof GLANCE_HASH_METHODS)[number];
 export type GlanceKeyType = (typeof GLANCE_KEY_TYPES)[number];
@@ -59,7 +60,7 @@ const CURVES: Partial<Record<GlanceKeyType, string>> = {
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function bad(what: string, why: string): EcluseError {
-  return new EcluseError('E_VENDOR_SIGNATURE', `${what}: ${why}`, { check: 'vendor-signature' });
+  return new EcluseError('E_VENDOR_SIGNATURE', `${what}: ${why}`, { check: checkId('vendor-signature') });
 }
 
 /**
@@ -162,7 +163,7 @@ export function checkValidity(c: Pick<PinnedCertificate, 'notBefore' | 'notAfter
     throw new EcluseError(
       'E_VENDOR_UNTRUSTED',
       `${what}: the vendor certificate is valid from ${c.notBefore} to ${c.notAfter}, not now`,
-      { check: 'vendor-key' },
+      { check: checkId('vendor-key') },
     );
   }
 }

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { OID, readCertificateFields } from './der.js';
 import { EcluseError } from '../sneakernet/errors.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 export const KEY_BITS = 3072;
 export const DEFAULT_ROOT_VALIDITY_DAYS = 3650;
@@ -95,7 +96,7 @@ function rootSubject(rootCertPem: string): Attribute[] {
     throw new EcluseError(
       'E_KEY',
       'the root certificate\'s subject is not "CN=…, O=…": issue certificates from a root made by "ecluse keys init"',
-      { check: 'root-subject' },
+      { check: checkId('root-subject') },
     );
   }
   return [attr('CN', cn[0] as string), attr('O', o[0] as string)];

@@ -15,6 +15,7 @@ import * as asn1js from 'asn1js';
 import path from 'node:path';
 import { syncDir, writeFileSynced } from '../sneakernet/durable.js';
 import { EcluseError } from '../sneakernet/errors.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 const ENCRYPTED_HEADER = '-----BEGIN ENCRYPTED PRIVATE KEY-----';
 
@@ -72,7 +73,7 @@ export function exportPrivateKey(key: crypto.KeyObject, passphrase: string | nul
     throw new EcluseError(
       'E_KEY',
       'the encrypted private key does not read back as the same key under its passphrase: nothing was written; try again, and report it if it happens again',
-      { check: 'key-encryption' },
+      { check: checkId('key-encryption') },
     );
   }
   return pem;
@@ -96,18 +97,24 @@ export async function readPrivateKey(
   try {
     pem = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new EcluseError('E_KEY', `cannot read the private key ${file}: ${(e as Error).message}`, { check: 'key' });
+    throw new EcluseError('E_KEY', `cannot read the private key ${file}: ${(e as Error).message}`, {
+      check: checkId('key'),
+    });
   }
   if (!isEncryptedPem(pem)) {
     try {
       return crypto.createPrivateKey({ key: pem, format: 'pem' });
     } catch (e) {
-      throw new EcluseError('E_KEY', `${file} is not a usable private key: ${(e as Error).message}`, { check: 'key' });
+      throw new EcluseError('E_KEY', `${file} is not a usable private key: ${(e as Error).message}`, {
+        check: checkId('key'),
+      });
     }
   }
   const pass = await passphrase();
   if (pass === null) {
-    throw new EcluseError('E_PASSPHRASE', `${file} is encrypted and no passphrase was given`, { check: 'passphrase' });
+    throw new EcluseError('E_PASSPHRASE', `${file} is encrypted and no passphrase was given`, {
+      check: checkId('passphrase'),
+    });
   }
   try {
     return crypto.createPrivateKey({ key: pem, format: 'pem', passphrase: pass });
@@ -116,7 +123,7 @@ export async function readPrivateKey(
       'E_PASSPHRASE',
       `wrong passphrase for ${file} (it could not be decrypted)`,
       {
-        check: 'passphrase',
+        check: checkId('passphrase'),
       },
       { cause: e },
     );
@@ -139,7 +146,12 @@ export async function changePassphrase(
     await fs.promises.rename(next, file);
   } catch (e) {
     await fs.promises.rm(next, { force: true });
-    throw new EcluseError('E_IO', `cannot replace ${file}: ${(e as Error).message}`, { check: 'key' }, { cause: e });
+    throw new EcluseError(
+      'E_IO',
+      `cannot replace ${file}: ${(e as Error).message}`,
+      { check: checkId('key') },
+      { cause: e },
+    );
   }
   await syncDir(path.dirname(file));
 }

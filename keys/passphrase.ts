@@ -4,6 +4,7 @@
  * `noPassphrase: true`) yields `null`: keys are then written unencrypted and the caller must warn loudly.
  */
 import { EcluseError } from '../sneakernet/errors.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 /** The environment variable that supplies the passphrase to scripts and services. */
 export const PASSPHRASE_ENV = 'ECLUSE_PASSPHRASE';
@@ -31,7 +32,7 @@ export function checkNewPassphrase(passphrase: string, purpose: string, source: 
     'E_PASSPHRASE',
     `the passphrase for ${purpose} (${source}) has ${length} character(s); use at least ${MIN_PASSPHRASE_LENGTH}: ` +
       'a lost or copied key file is protected only by its passphrase against offline guessing',
-    { check: 'passphrase-length' },
+    { check: checkId('passphrase-length') },
   );
 }
 
@@ -55,7 +56,8 @@ export async function resolvePassphrase(opts: ResolvePassphraseOptions): Promise
   for (const name of names) {
     const fromEnv = process.env[name];
     if (fromEnv === undefined) continue;
-    if (fromEnv === '') throw new EcluseError('E_PASSPHRASE', `${name} is set but empty`, { check: 'passphrase' });
+    if (fromEnv === '')
+      throw new EcluseError('E_PASSPHRASE', `${name} is set but empty`, { check: checkId('passphrase') });
     if (opts.confirm) checkNewPassphrase(fromEnv, opts.purpose, name);
     return fromEnv;
   }
@@ -63,18 +65,22 @@ export async function resolvePassphrase(opts: ResolvePassphraseOptions): Promise
     throw new EcluseError(
       'E_PASSPHRASE',
       `a passphrase is needed for ${opts.purpose}: set ${names.join(' or ')} or run from a terminal`,
-      { check: 'passphrase' },
+      { check: checkId('passphrase') },
     );
   }
   const first = await promptHidden(`Passphrase for ${opts.purpose}: `);
   if (first === '') {
-    throw new EcluseError('E_PASSPHRASE', `an empty passphrase was given for ${opts.purpose}`, { check: 'passphrase' });
+    throw new EcluseError('E_PASSPHRASE', `an empty passphrase was given for ${opts.purpose}`, {
+      check: checkId('passphrase'),
+    });
   }
   if (opts.confirm) {
     checkNewPassphrase(first, opts.purpose, 'typed');
     const again = await promptHidden(`Repeat the passphrase for ${opts.purpose}: `);
     if (again !== first) {
-      throw new EcluseError('E_PASSPHRASE', `the two passphrases for ${opts.purpose} differ`, { check: 'passphrase' });
+      throw new EcluseError('E_PASSPHRASE', `the two passphrases for ${opts.purpose} differ`, {
+        check: checkId('passphrase'),
+      });
     }
   }
   return first;
@@ -99,7 +105,7 @@ function promptHidden(prompt: string): Promise<string> {
         if (ch === '\r' || ch === '\n') return done(null);
         if (ch === '\u0003' || ch === '\u0004') {
           return done(
-            new EcluseError('E_PASSPHRASE', 'the passphrase prompt was interrupted', { check: 'passphrase' }),
+            new EcluseError('E_PASSPHRASE', 'the passphrase prompt was interrupted', { check: checkId('passphrase') }),
           );
         }
         if (ch === '\u007f' || ch === '\b') answer = [...answer].slice(0, -1).join('');

@@ -22,6 +22,7 @@ import { signDsse } from './signer.js';
 import type { TrustAnchors } from './trust.js';
 import { cryptoValid } from './verify.js';
 import { isoSeconds } from '../sneakernet/statement.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 export const REVOCATIONS_PAYLOAD_TYPE = 'application/vnd.ecluse.revocations+json';
 export const REVOCATIONS_FILE = 'revocations.sigstore.json';
@@ -50,7 +51,7 @@ export type RevocationList = z.infer<typeof revocationListSchema>;
 export function verifyRevocationList(bytes: Buffer, anchors: TrustAnchors): RevocationList {
   const notRoot = () =>
     new EcluseError('E_SIGNATURE', 'the revocation list on the media is not signed by this site root', {
-      check: 'revocations',
+      check: checkId('revocations'),
     });
   // Whose key it names decides first: a list from another root is a signature problem, not a format one.
   const raw = parseBoundedJson(bytes, 'the revocation list', LIMITS.signatureFileBytes) as {
@@ -65,7 +66,9 @@ export function verifyRevocationList(bytes: Buffer, anchors: TrustAnchors): Revo
     parseBoundedJson(file.payload, 'the revocation list', LIMITS.statementBytes),
   );
   if (!parsed.success || parsed.data.rootKeyId !== anchors.rootKeyId) {
-    throw new EcluseError('E_FORMAT', 'the revocation list on the media is malformed', { check: 'revocations' });
+    throw new EcluseError('E_FORMAT', 'the revocation list on the media is malformed', {
+      check: checkId('revocations'),
+    });
   }
   return parsed.data;
 }

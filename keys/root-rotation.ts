@@ -29,6 +29,7 @@ import { signDsse } from './signer.js';
 import { ROOT_CERT_FILE, TRUST_FILE, type TrustAnchors, type TrustFile } from './trust.js';
 import { cryptoValid } from './verify.js';
 import { isoSeconds } from '../sneakernet/statement.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 export const ROOT_PAYLOAD_TYPE = 'application/vnd.ecluse.root+json';
 export const ROOT_FILE_PATTERN = ROOT_DOCUMENT_PATTERN;
@@ -47,7 +48,7 @@ export type RootDocument = z.infer<typeof rootDocumentSchema>;
 export const rootFileName = (version: number, keyId: string) => `root-${version}.${keyId}.sigstore.json`;
 
 function rotationError(code: 'E_SIGNATURE' | 'E_FORMAT', message: string): EcluseError {
-  return new EcluseError(code, message, { check: 'root-rotation' });
+  return new EcluseError(code, message, { check: checkId('root-rotation') });
 }
 
 /**

@@ -14,6 +14,7 @@ import { PAYLOAD_TYPE } from '../sneakernet/statement.js';
 import { CERT_FILE, KEY_FILE, SIGNER_FILE, SIGNER_NAME_PATTERN } from './ceremony.js';
 import { keyIdOf } from './keyid.js';
 import { readPrivateKey } from './keyfile.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 export interface LoadedSigner {
   name: string;
@@ -26,7 +27,7 @@ export interface LoadedSigner {
 const signerFileSchema = z.object({ name: z.string().regex(SIGNER_NAME_PATTERN) });
 
 function keyError(message: string): EcluseError {
-  return new EcluseError('E_KEY', message, { check: 'key' });
+  return new EcluseError('E_KEY', message, { check: checkId('key') });
 }
 
 function readText(file: string): string {

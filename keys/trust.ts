@@ -12,6 +12,7 @@ import { KEY_ID_PATTERN } from '../sneakernet/layout.js';
 import { parseBoundedJson } from '../sneakernet/statement.js';
 import { readCertificateFields } from './der.js';
 import { keyIdOf } from './keyid.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 export const ROOT_CERT_FILE = 'root.pem';
 export const TRUST_FILE = 'trust.json';
@@ -33,7 +34,7 @@ export interface TrustAnchors {
 }
 
 function inputError(message: string, cause?: unknown): EcluseError {
-  return new EcluseError('E_INPUT', message, { check: 'trust-anchors' }, { cause });
+  return new EcluseError('E_INPUT', message, { check: checkId('trust-anchors') }, { cause });
 }
 
 function readBounded(file: string): Buffer {
@@ -108,7 +109,7 @@ export function installTrust(fromDir: string, toDir: string): TrustAnchors {
   const existing = files.filter((f) => fs.existsSync(f.target));
   if (existing.some((f) => !fs.readFileSync(f.target).equals(f.bytes))) {
     throw new EcluseError('E_ALREADY_INITIALIZED', `${toDir} already holds different trust anchors`, {
-      check: 'trust-anchors',
+      check: checkId('trust-anchors'),
     });
   }
   fs.mkdirSync(toDir, { recursive: true, mode: 0o755 });

@@ -22,6 +22,7 @@ import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { verifiesWithKey } from './offline-verifier.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { keyIdOf } from './keyid.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // OpenPGP keys: armor and fingerprints
@@ -145,7 +146,7 @@ export function verifyOpenPgp(o: {
       const w = words(bad);
       const kind = w[0] === 'BADSIG' ? 'is not valid' : `is not acceptable (${(w[0] ?? '').toLowerCase()})`;
       throw new EcluseError('E_VENDOR_SIGNATURE', `${o.what}: the OpenPGP signature by key ${w[1] ?? '?'} ${kind}`, {
-        check: 'vendor-signature',
+        check: checkId('vendor-signature'),
       });
     }
     const valid = status.map(words).find((w) => w[0] === 'VALIDSIG');
@@ -155,14 +156,14 @@ export function verifyOpenPgp(o: {
         throw new EcluseError(
           'E_VENDOR_UNTRUSTED',
           `${o.what} is signed by OpenPGP key ${missing[1] ?? '?'}, which is not pinned for this vendor`,
-          { check: 'vendor-key' },
+          { check: checkId('vendor-key') },
         );
       }
       if (!valid) {
         throw new EcluseError(
           'E_VENDOR_SIGNATURE',
           `${o.what}: no valid OpenPGP signature (${(r.stderr || 'gpgv found none').trim().split('\n').pop() ?? ''})`,
-          { check: 'vendor-signature' },
+          { check: checkId('vendor-signature') },
         );
       }
     }
@@ -223,7 +224,7 @@ export function readVendorBundle(bytes: Buffer, what: string): Bundle {
     return bundleFromJSON(JSON.parse(bytes.toString('utf8')) as unknown);
   } catch (e) {
     throw new EcluseError('E_VENDOR_SIGNATURE', `${what}: not a Sigstore bundle (${(e as Error).message})`, {
-      check: 'vendor-signature',
+      check: checkId('vendor-signature'),
     });
   }
 }
@@ -258,7 +259,7 @@ export async function verifySigstoreBlob(c: SigstoreVendorCheck): Promise<{ keyI
     throw new EcluseError(
       'E_VENDOR_UNTRUSTED',
       `${c.what}: the Sigstore bundle is certificate-keyed (keyless); offline only a pinned vendor key is accepted`,
-      { check: 'vendor-key' },
+      { check: checkId('vendor-key') },
     );
   }
   // Offline there is no log to check inclusion against: rely on the pinned key alone.
@@ -271,7 +272,7 @@ export async function verifySigstoreBlob(c: SigstoreVendorCheck): Promise<{ keyI
     const md = content.messageSignature.messageDigest;
     if (md && md.digest.length > 0 && md.digest.toString('hex') !== c.sha256) {
       throw new EcluseError('E_VENDOR_DIGEST', `${c.what}: the vendor signed another digest than the artifact's`, {
-        check: 'vendor-digest',
+        check: checkId('vendor-digest'),
       });
     }
     if (!c.artifactFile) {
@@ -283,7 +284,7 @@ export async function verifySigstoreBlob(c: SigstoreVendorCheck): Promise<{ keyI
   } else {
     if (content.dsseEnvelope.payloadType !== 'application/vnd.in-toto+json') {
       throw new EcluseError('E_VENDOR_SIGNATURE', `${c.what}: the DSSE payload is not an in-toto statement`, {
-        check: 'vendor-signature',
+        check: checkId('vendor-signature'),
       });
     }
   }
@@ -312,14 +313,14 @@ export async function verifySigstoreBlob(c: SigstoreVendorCheck): Promise<{ keyI
         'E_VENDOR_SIGNATURE',
         `${c.what}: the Sigstore signature by the pinned vendor key does not verify`,
         {
-          check: 'vendor-signature',
+          check: checkId('vendor-signature'),
         },
       );
     }
     throw new EcluseError(
       'E_VENDOR_UNTRUSTED',
       `${c.what}: the Sigstore signature does not verify with any pinned vendor key (${keys.length} pinned)`,
-      { check: 'vendor-key' },
+      { check: checkId('vendor-key') },
     );
   }
   if (content.$case === 'dsseEnvelope') {
@@ -328,7 +329,7 @@ export async function verifySigstoreBlob(c: SigstoreVendorCheck): Promise<{ keyI
       statement = JSON.parse(content.dsseEnvelope.payload.toString('utf8')) as typeof statement;
     } catch {
       throw new EcluseError('E_VENDOR_SIGNATURE', `${c.what}: the signed in-toto statement is not JSON`, {
-        check: 'vendor-signature',
+        check: checkId('vendor-signature'),
       });
     }
     const named = (statement.subject ?? []).some(
@@ -339,7 +340,7 @@ export async function verifySigstoreBlob(c: SigstoreVendorCheck): Promise<{ keyI
         'E_VENDOR_DIGEST',
         `${c.what}: the vendor's signed statement does not name this artifact's digest`,
         {
-          check: 'vendor-digest',
+          check: checkId('vendor-digest'),
         },
       );
     }

@@ -13,6 +13,7 @@ import { verifiesWithKey } from './offline-verifier.js';
 import { readSignatureFile, type SignatureFile } from './envelope.js';
 import { shortKeyId } from './keyid.js';
 import type { TrustAnchors } from './trust.js';
+import { checkId } from '../sneakernet/check-ids.js';
 
 export interface VerifyStatementInput {
   /** The signature files: name as on the media (`<key-id>.sigstore.json`) and content. */
@@ -41,24 +42,27 @@ export function cryptoValid(file: SignatureFile, publicKey: crypto.KeyObject): b
 export function verifyStatementSignatures(input: VerifyStatementInput): VerifiedStatement {
   if (!Number.isInteger(input.threshold) || input.threshold < 1) {
     throw new EcluseError('E_INPUT', `the signature threshold must be a whole number of at least 1`, {
-      check: 'threshold',
+      check: checkId('threshold'),
     });
   }
   const total = input.signatures.length;
-  if (total === 0) throw new EcluseError('E_SIGNATURE', 'the bundle carries no signature', { check: 'signature' });
+  if (total === 0)
+    throw new EcluseError('E_SIGNATURE', 'the bundle carries no signature', { check: checkId('signature') });
   if (total > LIMITS.signatures) {
     throw new EcluseError(
       'E_FORMAT',
       `the bundle carries ${total} signatures, more than the ${LIMITS.signatures} allowed`,
       {
-        check: 'signature-format',
+        check: checkId('signature-format'),
       },
     );
   }
   const files = input.signatures.map((s) => readSignatureFile(s.name, s.bytes));
   const payload = (files[0] as SignatureFile).payload;
   if (files.some((f) => !f.payload.equals(payload))) {
-    throw new EcluseError('E_SIGNATURE', 'the signatures are over different statements', { check: 'signature' });
+    throw new EcluseError('E_SIGNATURE', 'the signatures are over different statements', {
+      check: checkId('signature'),
+    });
   }
   const trusted = new Map<string, { keyId: string; name: string; notAfter: string }>();
   const untrusted: Array<{ text: string; keyId: string; expiry: boolean }> = [];
@@ -67,7 +71,7 @@ export function verifyStatementSignatures(input: VerifyStatementInput): Verified
     const revocation = input.revoked?.get(file.keyId);
     if (revocation !== undefined) {
       throw new EcluseError('E_REVOKED', `${label} was made by key ${shortKeyId(file.keyId)}, ${revocation}`, {
-        check: 'revocation',
+        check: checkId('revocation'),
         keyId: file.keyId,
       });
     }
@@ -84,7 +88,7 @@ export function verifyStatementSignatures(input: VerifyStatementInput): Verified
       throw new EcluseError(
         'E_SIGNATURE',
         `${label} (key ${shortKeyId(file.keyId)}, signer ${verdict.name}) does not verify over the statement`,
-        { check: 'signature', keyId: file.keyId, signer: verdict.name },
+        { check: checkId('signature'), keyId: file.keyId, signer: verdict.name },
       );
     }
     trusted.set(file.keyId, { keyId: file.keyId, name: verdict.name, notAfter: verdict.notAfter });
@@ -93,11 +97,11 @@ export function verifyStatementSignatures(input: VerifyStatementInput): Verified
   const counted = `${input.threshold} distinct trusted signer${input.threshold === 1 ? '' : 's'} required, ${found} found`;
   if (found < input.threshold && untrusted.length > 0) {
     throw new EcluseError('E_UNTRUSTED_SIGNER', `${untrusted.map((u) => u.text).join('; ')} (${counted})`, {
-      check: 'signer-trust',
+      check: checkId('signer-trust'),
       keyIds: untrusted.map((u) => u.keyId),
       expiry: untrusted.some((u) => u.expiry),
     });
   }
-  if (found < input.threshold) throw new EcluseError('E_THRESHOLD', counted, { check: 'threshold' });
+  if (found < input.threshold) throw new EcluseError('E_THRESHOLD', counted, { check: checkId('threshold') });
   return { payload, signers: [...trusted.values()] };
 }

@@ -23,6 +23,7 @@ import {
 } from './layout.js';
 import { LIMITS } from './limits.js';
 import { openMediaFile } from './volume-reader.js';
+import { checkId } from './check-ids.js';
 
 export interface BundleFiles {
   bundleId: string;
@@ -47,7 +48,7 @@ async function listDir(dir: string, what: string): Promise<fs.Dirent[]> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return [];
-    if (code === 'ENOTDIR') throw new EcluseError('E_FORMAT', `${what} is not a folder`, { check: 'layout' });
+    if (code === 'ENOTDIR') throw new EcluseError('E_FORMAT', `${what} is not a folder`, { check: checkId('layout') });
     throw new EcluseError('E_IO', `cannot read ${what}: ${(e as Error).message}`, {}, { cause: e });
   }
   const out: fs.Dirent[] = [];
@@ -55,7 +56,7 @@ async function listDir(dir: string, what: string): Promise<fs.Dirent[]> {
     out.push(entry);
     if (out.length > LIMITS.directoryEntries) {
       throw new EcluseError('E_FORMAT', `${what} holds more than ${LIMITS.directoryEntries} entries`, {
-        check: 'layout',
+        check: checkId('layout'),
       });
     }
   }
@@ -71,7 +72,7 @@ export async function findBundles(media: string): Promise<string[]> {
       st === null
         ? `${media} does not exist: is the media mounted there? Give the folder where it is mounted`
         : `${media} is not a folder: give the folder where the media is mounted`,
-      { check: 'media' },
+      { check: checkId('media') },
     );
   }
   const entries = await listDir(bundlesDir(media), 'the bundles folder');
@@ -99,7 +100,7 @@ export async function chooseBundle(media: string, wanted?: string): Promise<stri
       throw new EcluseError(
         'E_TOO_MANY_BUNDLES',
         `${found.length} bundles on ${media} start with ${wanted}; give more of the id to --bundle (${uniquePrefixes(found).join(', ')})`,
-        { check: 'bundle-choice', bundles: found },
+        { check: checkId('bundle-choice'), bundles: found },
       );
     }
     return found[0] as string;
@@ -110,7 +111,7 @@ export async function chooseBundle(media: string, wanted?: string): Promise<stri
     throw new EcluseError(
       'E_TOO_MANY_BUNDLES',
       `${ids.length} bundles on ${media}; choose one with --bundle ID (any unique prefix): ${uniquePrefixes(ids).join(', ')}`,
-      { check: 'bundle-choice', bundles: ids },
+      { check: checkId('bundle-choice'), bundles: ids },
     );
   }
   return ids[0] as string;
@@ -120,10 +121,13 @@ async function readSmallFile(file: string, what: string, limit: number): Promise
   const { fd, size } = await openMediaFile(file, what);
   try {
     if (size > limit)
-      throw new EcluseError('E_FORMAT', `${what} is ${size} bytes, over the ${limit} allowed`, { check: 'layout' });
+      throw new EcluseError('E_FORMAT', `${what} is ${size} bytes, over the ${limit} allowed`, {
+        check: checkId('layout'),
+      });
     const buf = Buffer.alloc(size);
     const { bytesRead } = await fd.read(buf, 0, size, 0);
-    if (bytesRead !== size) throw new EcluseError('E_FORMAT', `${what} changed while being read`, { check: 'layout' });
+    if (bytesRead !== size)
+      throw new EcluseError('E_FORMAT', `${what} changed while being read`, { check: checkId('layout') });
     return buf;
   } finally {
     await fd.close();
@@ -132,7 +136,7 @@ async function readSmallFile(file: string, what: string, limit: number): Promise
 
 function unexpected(bundleId: string, name: string): EcluseError {
   return new EcluseError('E_UNEXPECTED_FILE', `bundle ${bundleId} holds ${name}, which format v1 does not define`, {
-    check: 'layout',
+    check: checkId('layout'),
     bundleId,
   });
 }
@@ -152,7 +156,10 @@ export async function readBundleFiles(media: string, bundleId: string): Promise<
       throw unexpected(bundleId, `${SIGNATURES_DIR}/${e.name}`);
     }
     if (signatures.length >= LIMITS.signatures) {
-      throw new EcluseError('E_FORMAT', `more than ${LIMITS.signatures} signatures`, { check: 'layout', bundleId });
+      throw new EcluseError('E_FORMAT', `more than ${LIMITS.signatures} signatures`, {
+        check: checkId('layout'),
+        bundleId,
+      });
     }
     const bytes = await readSmallFile(
       path.join(paths.signatures, e.name),
@@ -168,7 +175,10 @@ export async function readBundleFiles(media: string, bundleId: string): Promise<
       throw unexpected(bundleId, `${CERTIFICATES_DIR}/${e.name}`);
     }
     if (certificates.size >= LIMITS.certificates) {
-      throw new EcluseError('E_FORMAT', `more than ${LIMITS.certificates} certificates`, { check: 'layout', bundleId });
+      throw new EcluseError('E_FORMAT', `more than ${LIMITS.certificates} certificates`, {
+        check: checkId('layout'),
+        bundleId,
+      });
     }
     certificates.set(
       keyId,
@@ -185,7 +195,7 @@ export async function readBundleFiles(media: string, bundleId: string): Promise<
     } else if (ROOT_DOCUMENT_PATTERN.test(e.name)) {
       if (rootDocuments.size >= LIMITS.certificates) {
         throw new EcluseError('E_FORMAT', `more than ${LIMITS.certificates} root documents`, {
-          check: 'layout',
+          check: checkId('layout'),
           bundleId,
         });
       }

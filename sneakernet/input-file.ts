@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { EcluseError } from './errors.js';
+import { checkId } from './check-ids.js';
 
 function whoAmI(): string {
   try {
@@ -19,7 +20,7 @@ function whoAmI(): string {
 export function unreadableFile(file: string, e: unknown, what = 'file'): EcluseError {
   if (e instanceof EcluseError) return e;
   const errno = (e as NodeJS.ErrnoException).code;
-  const context = { check: 'input-file', file };
+  const context = { check: checkId('input-file'), file };
   switch (errno) {
     case 'ENOENT':
       return new EcluseError('E_NOT_FOUND', `no such ${what}: ${file}; check the path`, context, { cause: e });
@@ -51,7 +52,8 @@ export async function assertReadableFile(file: string, what = 'file'): Promise<f
     throw unreadableFile(file, e, what);
   }
   if (st.isDirectory()) throw unreadableFile(file, { code: 'EISDIR' }, what);
-  if (!st.isFile()) throw new EcluseError('E_INPUT', `${file} is not a regular file`, { check: 'input-file', file });
+  if (!st.isFile())
+    throw new EcluseError('E_INPUT', `${file} is not a regular file`, { check: checkId('input-file'), file });
   try {
     await fs.promises.access(file, fs.constants.R_OK);
   } catch (e) {

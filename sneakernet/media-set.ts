@@ -8,6 +8,7 @@
  */
 import { EcluseError } from './errors.js';
 import { chooseBundle, findBundles, readBundleFiles, type BundleFiles } from './bundle-files.js';
+import { checkId } from './check-ids.js';
 
 const list = (media: readonly string[]) => media.join(', ');
 
@@ -76,7 +77,7 @@ export async function readBundleAcross(media: readonly string[], wanted?: string
       throw new EcluseError(
         'E_FORMAT',
         `bundle ${bundleId} on ${p.medium} carries other signatures, certificates or trust files than on ${base.medium}: these media are not of one export; give only the media of one bundle`,
-        { check: 'media-set', bundleId },
+        { check: checkId('media-set'), bundleId },
       );
     }
   }

@@ -11,6 +11,7 @@ import { vendorEvidenceSchema } from './evidence.js';
 import { artifactSize, identifier, imageName, md5Hex, sha256Hex, sha512Hex } from './schema-parts.js';
 import { subjectName } from './subject.js';
 import { CONTAINER_FORMATS, DISK_FORMATS, propertyKey } from './glance-vocabulary.js';
+import { checkId } from './check-ids.js';
 
 export { md5Hex, sha256Hex, sha512Hex };
 /** The delta recipe (4.6) and the artifact key, re-exported for their importers (they live in delta.ts, subject.ts). */
@@ -169,22 +170,26 @@ function jsonDepth(text: string): number {
 export function parseBoundedJson(bytes: Buffer, what: string, maxBytes: number): unknown {
   if (bytes.length > maxBytes) {
     throw new EcluseError('E_FORMAT', `${what} is ${bytes.length} bytes, more than the ${maxBytes} allowed`, {
-      check: 'format',
+      check: checkId('format'),
     });
   }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    throw new EcluseError('E_FORMAT', `${what} is not valid UTF-8`, { check: 'format' });
+    throw new EcluseError('E_FORMAT', `${what} is not valid UTF-8`, { check: checkId('format') });
   }
   if (jsonDepth(text) > LIMITS.jsonDepth) {
-    throw new EcluseError('E_FORMAT', `${what} nests deeper than ${LIMITS.jsonDepth} levels`, { check: 'format' });
+    throw new EcluseError('E_FORMAT', `${what} nests deeper than ${LIMITS.jsonDepth} levels`, {
+      check: checkId('format'),
+    });
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new EcluseError('E_FORMAT', `${what} is not valid JSON: ${(e as Error).message}`, { check: 'format' });
+    throw new EcluseError('E_FORMAT', `${what} is not valid JSON: ${(e as Error).message}`, {
+      check: checkId('format'),
+    });
   }
 }
 
@@ -204,7 +209,7 @@ export function parseStatement(payload: Buffer): Statement {
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     throw new EcluseError('E_FORMAT', `the statement is malformed: ${first ? describeIssue(first) : 'unknown'}`, {
-      check: 'statement-schema',
+      check: checkId('statement-schema'),
     });
   }
   checkConsistency(parsed.data);
@@ -212,7 +217,9 @@ export function parseStatement(payload: Buffer): Statement {
 }
 
 function formatError(message: string): EcluseError {
-  return new EcluseError('E_FORMAT', `the statement is inconsistent: ${message}`, { check: 'statement-consistency' });
+  return new EcluseError('E_FORMAT', `the statement is inconsistent: ${message}`, {
+    check: checkId('statement-consistency'),
+  });
 }
 
 export function checkConsistency(s: Statement): void {

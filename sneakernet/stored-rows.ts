@@ -8,6 +8,7 @@
  * anything with better-sqlite3's `prepare(sql).get/all` shape will do.
  */
 import { z } from 'zod';
+import { checkId } from './check-ids.js';
 import { EcluseError, type ErrorCode } from './errors.js';
 
 /** What a prepared statement offers for reading (better-sqlite3's `Statement`). */
@@ -67,7 +68,7 @@ export function storedRows<S extends z.ZodType>(
     const issue = r.error.issues[0];
     const where = issue ? `${issue.path.join('.') || 'row'}: ${issue.message}` : 'unreadable';
     throw new EcluseError(code, `a row of ${table} is malformed (${where}): ${advice}`, {
-      check: 'catalog-row',
+      check: checkId('catalog-row'),
       table,
       column: issue?.path.join('.') ?? null,
     });

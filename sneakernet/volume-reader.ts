@@ -19,6 +19,7 @@ import { asEcluseError, EcluseError } from './errors.js';
 import { canonicalVolumeSize, type Volume, type VolumeEntry } from './statement.js';
 import { BLOCK, END_OF_ARCHIVE } from './volume-plan.js';
 import type { HashPool } from './digests.js';
+import { checkId } from './check-ids.js';
 
 /** The volume's SHA-256: in a worker thread when the caller lends a pool (the import does), else in this thread. */
 interface VolumeHash {
@@ -51,20 +52,21 @@ export async function openMediaFile(file: string, what: string): Promise<{ fd: f
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT')
-      throw new EcluseError('E_MISSING_VOLUME', `${what} is not on the media`, { check: 'volumes' });
-    if (code === 'ELOOP') throw new EcluseError('E_FORMAT', `${what} is a symbolic link`, { check: 'media-file' });
+      throw new EcluseError('E_MISSING_VOLUME', `${what} is not on the media`, { check: checkId('volumes') });
+    if (code === 'ELOOP')
+      throw new EcluseError('E_FORMAT', `${what} is a symbolic link`, { check: checkId('media-file') });
     throw new EcluseError('E_IO', `cannot open ${what}: ${(e as Error).message}`, {}, { cause: e });
   }
   const st = await fd.stat();
   if (!st.isFile()) {
     await fd.close();
-    throw new EcluseError('E_FORMAT', `${what} is not a regular file`, { check: 'media-file' });
+    throw new EcluseError('E_FORMAT', `${what} is not a regular file`, { check: checkId('media-file') });
   }
   return { fd, size: st.size };
 }
 
 function formatError(volume: string, message: string): EcluseError {
-  return new EcluseError('E_FORMAT', `${volume}: ${message}`, { check: 'volume-structure', volume });
+  return new EcluseError('E_FORMAT', `${volume}: ${message}`, { check: checkId('volume-structure'), volume });
 }
 
 function checkHeader(volume: Volume, index: number, header: tar.Header, expectedOffset: number): VolumeEntry {
@@ -79,7 +81,7 @@ function checkHeader(volume: Volume, index: number, header: tar.Header, expected
     throw new EcluseError(
       'E_SIZE',
       `${volume.name}: entry ${expected.path} claims ${header.size} bytes, the statement says ${expected.size}`,
-      { check: 'entry-size', volume: volume.name },
+      { check: checkId('entry-size'), volume: volume.name },
     );
   }
   const at = (header as tar.Header & { byteOffset?: number }).byteOffset;
@@ -107,7 +109,7 @@ export async function readVolume(
   try {
     if (size !== volume.size) {
       throw new EcluseError('E_SIZE', `volume ${volume.name} is ${size} bytes, the statement says ${volume.size}`, {
-        check: 'volume-size',
+        check: checkId('volume-size'),
         volume: volume.name,
       });
     }
@@ -245,6 +247,6 @@ function digestError(volume: Volume, file: string): EcluseError {
   return new EcluseError(
     'E_DIGEST',
     `volume ${volume.name} does not match the sha256 in the signed statement (read from ${folder})`,
-    { check: 'volume-digest', volume: volume.name, folder },
+    { check: checkId('volume-digest'), volume: volume.name, folder },
   );
 }

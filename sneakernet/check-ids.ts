@@ -1,0 +1,63 @@
+/**
+ * The checks the format and trust layers (sneakernet/ and keys/) name when they refuse: one typed list, as the
+ * import's own checks are in verifier/checks.ts. An error raised here carries `context.check: checkId('...')`, so a
+ * misspelt or invented name does not compile, and a test can say which check fired.
+ *
+ * Each id gives its step of docs/FORMAT.md section 6 when it has one (the verifier's IMPORT_CHECKS maps it to that
+ * same step: test/sneakernet/check-ids.test.ts holds them together), or null for a check outside the steps of an
+ * import (key files and ceremonies, operator input, trust anchors at install, JSON bounds shared by several files).
+ */
+export const CHECK_IDS = {
+  // finding the bundle on the media (sneakernet/bundle-files.ts, media-set.ts)
+  media: '1',
+  'bundle-choice': null,
+  layout: '2',
+  'media-set': '2',
+  // the statement (sneakernet/statement.ts)
+  format: null,
+  'statement-schema': '4a',
+  'statement-consistency': '4b',
+  // the volumes (sneakernet/volume-reader.ts)
+  volumes: '6',
+  'media-file': '7b',
+  'volume-size': '7c',
+  'volume-structure': '7d',
+  'entry-size': '7e',
+  'volume-digest': '7i',
+  // signatures and the signers' trust (keys/verify.ts, envelope.ts, revocation.ts, root-rotation.ts)
+  'signature-format': '3b',
+  signature: '3d',
+  'signer-trust': '3e',
+  threshold: '3e',
+  revocation: '3r',
+  revocations: '3r',
+  'root-rotation': '3r',
+  // vendors' own signatures (keys/vendor.ts, glance-signature.ts)
+  'vendor-key': '7v',
+  'vendor-signature': '7v',
+  'vendor-digest': '7v',
+  // outside an import: key files, ceremonies, trust anchors, operator files
+  'trust-anchors': null,
+  key: null,
+  keydir: null,
+  'key-encryption': null,
+  passphrase: null,
+  'passphrase-length': null,
+  'signer-name': null,
+  'root-subject': null,
+  usage: null,
+  'input-file': null,
+  // a station's own database (sneakernet/stored-rows.ts): a row its table's schema does not describe
+  'catalog-row': null,
+} as const satisfies Record<string, string | null>;
+
+export type CheckId = keyof typeof CHECK_IDS;
+
+/** The id of a check, checked by the compiler: `{ check: checkId('volume-digest'), volume }`. */
+export function checkId<C extends CheckId>(id: C): C {
+  return id;
+}
+
+export function isCheckId(name: unknown): name is CheckId {
+  return typeof name === 'string' && Object.hasOwn(CHECK_IDS, name);
+}
