@@ -85,7 +85,7 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
   const { name, version } = parseArtifactRef(ref);
   const row = artifactNamed(home.db, name, version);
   if (!row) {
-    throw new EcluseError('E_NOT_FOUND', `${name}@${version} is not in the catalog (ecluse relay list shows what is)`);
+    throw new EcluseError('E_NOT_FOUND', `${subjectName({ name, version })} is not in the catalog (ecluse relay list shows what is)`);
   }
   const pending: Array<{ site: string; sequence: number }> = [];
   for (const s of knownSites(home.db)) {
@@ -99,7 +99,7 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
   if (first && !force) {
     throw new EcluseError(
       'E_UNACKNOWLEDGED',
-      `${name}@${version} travels in bundle #${first.sequence} for site ${first.site}, which the site has not acknowledged (resending it needs the artifact): bring its receipt back first (ecluse relay receipt import MEDIA), or remove it anyway (ecluse relay remove ${name}@${version} --force)`,
+      `${subjectName({ name, version })} travels in bundle #${first.sequence} for site ${first.site}, which the site has not acknowledged (resending it needs the artifact): bring its receipt back first (ecluse relay receipt import MEDIA), or remove it anyway (ecluse relay remove ${subjectName({ name, version })} --force)`,
       { check: 'receipt' },
     );
   }

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { EcluseError, type ErrorCode } from '../sneakernet/errors.js';
 import { isoSeconds, type Artifact } from '../sneakernet/statement.js';
+import { subjectName } from '../sneakernet/subject.js';
 import { MIN_VOLUME_BYTES, planVolumes, type PlannedVolume } from '../sneakernet/volume-plan.js';
 import { blobPath, type ArtifactRow, type ExportRow, type RelayHome } from './catalog.js';
 import { withDeltas, type DeltaSummary } from './delta.js';
@@ -111,7 +112,7 @@ async function missingBlob(home: RelayHome, rows: ArtifactRow[]): Promise<Ecluse
     if (!st || st.size !== row.size) {
       return new EcluseError(
         'E_IO',
-        `the stored copy of ${row.name} ${row.version} is missing or damaged: add it again (ecluse relay add FILE --name ${row.name} --version ${row.version}) or remove it (ecluse relay remove ${row.name}@${row.version})`,
+        `the stored copy of ${row.name} ${row.version} is missing or damaged: add it again (ecluse relay add FILE --name ${row.name} --version ${row.version}) or remove it (ecluse relay remove ${subjectName(row)})`,
       );
     }
   }
