@@ -85,7 +85,10 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
   const { name, version } = parseArtifactRef(ref);
   const row = artifactNamed(home.db, name, version);
   if (!row) {
-    throw new EcluseError('E_NOT_FOUND', `${subjectName({ name, version })} is not in the catalog (ecluse relay list shows what is)`);
+    throw new EcluseError(
+      'E_NOT_FOUND',
+      `${subjectName({ name, version })} is not in the catalog (ecluse relay list shows what is)`,
+    );
   }
   const pending: Array<{ site: string; sequence: number }> = [];
   for (const s of knownSites(home.db)) {
