@@ -14,7 +14,7 @@ import { HashPool, type Digests } from '../sneakernet/digests.js';
 import { artifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
-import { artifactNamed, artifactWithBytes, checkedArtifact } from './artifacts.js';
+import { artifactNamed, artifactWithBytes, insertArtifact } from './artifacts.js';
 
 export interface AddOptions {
   file: string;
@@ -130,29 +130,12 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
     throw new EcluseError('E_INPUT', `these bytes are already in the catalog as ${same.name} ${same.version}`);
   }
   await fs.promises.rename(r.tmp, blobPath(home, r.sha256));
-  const row = checkedArtifact(
-    home.db
-      .prepare(
-        `INSERT INTO artifacts (name, version, type, size, sha256, sha512, md5, disk_format, container_format, properties,
-         vendor, source, added_at, evidence, feed) VALUES (?, ?, 'vm-image', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-      )
-      .get(
-        r.name,
-        r.version,
-        r.size,
-        r.sha256,
-        r.sha512,
-        r.md5,
-        r.diskFormat,
-        r.containerFormat,
-        JSON.stringify(r.properties),
-        r.vendor,
-        r.source,
-        isoSeconds(),
-        r.evidence ?? null,
-        r.feed ?? null,
-      ),
-  );
+  const row = insertArtifact(home.db, {
+    ...r,
+    addedAt: isoSeconds(),
+    evidence: r.evidence ?? null,
+    feed: r.feed ?? null,
+  });
   return { artifact: row, created: true };
 }
 

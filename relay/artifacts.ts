@@ -1,10 +1,11 @@
 /**
- * The catalog's `artifacts` table (created in catalog.ts), its reads: what the export station holds, one row per
+ * The catalog's `artifacts` table (created in catalog.ts), all of its SQL: what the export station holds, one row per
  * (name, version), its bytes under `blobs/sha256/<hex>`. Rows are checked as they are read (a row the schema does not
  * describe is E_STORE naming the column, never an unchecked cast).
  */
 import { z } from 'zod';
 import { storedRows, type ReadConnection } from '../sneakernet/stored-rows.js';
+import type { RelayDb } from './relay-db.js';
 
 const ADVICE = 'remove that artifact (ecluse relay remove NAME@VERSION) and add it again, or restore the station home';
 
@@ -39,9 +40,58 @@ export type ArtifactRow = z.output<typeof artifactRow>;
 
 const artifacts = storedRows('artifacts', artifactRow, ADVICE);
 
-/** A row just written with `RETURNING *`, checked. */
-export function checkedArtifact(row: unknown): ArtifactRow {
-  return artifacts.check(row);
+/** What `relay add` and a feed fetch enter (the bytes are already in the blob store). */
+export interface NewArtifact {
+  name: string;
+  version: string;
+  size: number;
+  sha256: string;
+  sha512: string;
+  md5: string;
+  diskFormat: string;
+  containerFormat: string;
+  properties: Record<string, string>;
+  vendor: string | null;
+  source: string;
+  addedAt: string;
+  evidence: string | null;
+  feed: string | null;
+}
+
+/** Enters an artifact; returns its row as stored. */
+export function insertArtifact(db: RelayDb, a: NewArtifact): ArtifactRow {
+  return artifacts.check(
+    db
+      .prepare(
+        `INSERT INTO artifacts (name, version, type, size, sha256, sha512, md5, disk_format, container_format, properties,
+         vendor, source, added_at, evidence, feed) VALUES (?, ?, 'vm-image', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+      )
+      .get(
+        a.name,
+        a.version,
+        a.size,
+        a.sha256,
+        a.sha512,
+        a.md5,
+        a.diskFormat,
+        a.containerFormat,
+        JSON.stringify(a.properties),
+        a.vendor,
+        a.source,
+        a.addedAt,
+        a.evidence,
+        a.feed,
+      ),
+  );
+}
+
+/** Removes an artifact's row (its blob is the caller's business). */
+export function deleteArtifact(db: RelayDb, id: number): void {
+  db.prepare('DELETE FROM artifacts WHERE id = ?').run(id);
+}
+
+export function setMd5(db: RelayDb, id: number, md5: string): void {
+  db.prepare('UPDATE artifacts SET md5 = ? WHERE id = ?').run(md5, id);
 }
 
 /** Every artifact, in the order they were added. */

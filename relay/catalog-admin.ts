@@ -10,7 +10,7 @@ import { carriedBy, knownSites } from './chains.js';
 import { recordEvent } from './events.js';
 import { siteState, type SiteState } from './site-state.js';
 import { subjectName } from '../sneakernet/subject.js';
-import { artifactNamed, artifactsByName } from './artifacts.js';
+import { artifactNamed, artifactsByName, artifactWithBytes, deleteArtifact } from './artifacts.js';
 
 export type DeliveryState = 'delivered' | 'on its way' | 'refused' | 'not yet exported';
 
@@ -108,8 +108,8 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
   }
   let blobRemoved = false;
   home.db.transaction(() => {
-    home.db.prepare('DELETE FROM artifacts WHERE id = ?').run(row.id);
-    const shared = home.db.prepare('SELECT 1 FROM artifacts WHERE sha256 = ?').get(row.sha256);
+    deleteArtifact(home.db, row.id);
+    const shared = artifactWithBytes(home.db, row.sha256);
     if (!shared) {
       home.db.prepare('DELETE FROM chunk_lists WHERE sha256 = ?').run(row.sha256);
       blobRemoved = true;

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { isoSeconds } from '../sneakernet/statement.js';
 import { z } from 'zod';
 import { storedRows, tableColumns } from '../sneakernet/stored-rows.js';
-import { artifactsWithoutMd5 } from './artifacts.js';
+import { artifactsWithoutMd5, setMd5 } from './artifacts.js';
 import { migrateCatalog } from './migrations.js';
 
 import type { RelayDb } from './relay-db.js';
@@ -132,10 +132,9 @@ function addColumns(db: RelayDb): void {
  */
 function backfillMd5(db: RelayDb, blobs: string): void {
   const rows = artifactsWithoutMd5(db);
-  const set = db.prepare('UPDATE artifacts SET md5 = ? WHERE id = ?');
   for (const r of rows) {
     const md5 = md5OfFile(blobPath({ blobs }, r.sha256));
-    if (md5 !== null) set.run(md5, r.id);
+    if (md5 !== null) setMd5(db, r.id, md5);
   }
 }
 

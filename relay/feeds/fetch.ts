@@ -21,6 +21,7 @@ import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
 import { EVIDENCE_CHECKSUMS_BYTES, EVIDENCE_SIGNATURE_BYTES, type VendorEvidence } from '../../sneakernet/evidence.js';
 import { parseChecksums, verifyOpenPgp, verifySigstoreBlob } from '../../keys/vendor.js';
 import { validate } from '../add.js';
+import { artifactNamed } from '../artifacts.js';
 import { blobPath, type RelayHome } from '../catalog.js';
 import { sniffDiskFormat } from '../disk-format.js';
 import { listFeeds, versionOf, type Feed, type MirrorFeedConfig } from './config.js';
@@ -201,11 +202,16 @@ export async function fetchFeeds(home: RelayHome, o: FetchOptions = {}): Promise
   if (feeds.length === 0)
     throw new EcluseError('E_NOT_FOUND', 'no feed is declared (ecluse relay feed add, or relay feeds apply FILE)');
   const result: FetchResult = { fetched: [], present: [], refused: [] };
-  const has = home.db.prepare('SELECT sha256 FROM artifacts WHERE name = ? AND version = ?');
   for (const feed of feeds) {
     const c = feed.config;
     if (c.kind === 'glance') {
-      await fetchGlanceFeed(home, { ...feed, config: c }, o, result, (name, version) => !!has.get(name, version));
+      await fetchGlanceFeed(
+        home,
+        { ...feed, config: c },
+        o,
+        result,
+        (name, version) => artifactNamed(home.db, name, version) !== undefined,
+      );
       continue;
     }
     let candidates: Candidate[];
@@ -218,7 +224,7 @@ export async function fetchFeeds(home: RelayHome, o: FetchOptions = {}): Promise
       continue;
     }
     for (const cand of candidates) {
-      if (has.get(c.product, cand.version)) {
+      if (artifactNamed(home.db, c.product, cand.version)) {
         result.present.push({ feed: c.name, name: c.product, version: cand.version });
         continue;
       }
