@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { storedRows, type ReadConnection } from '../sneakernet/stored-rows.js';
+import type { Db } from './db.js';
 
 const ADVICE = 'run "ecluse store check" and restore the home from its last backup if the catalog is damaged';
 
@@ -229,4 +230,151 @@ const label = storedRows('images', imageRow.pick({ name: true, artifact_version:
 export function imageLabel(db: ReadConnection, id: string): string | undefined {
   const r = label.get(db, 'SELECT name, artifact_version FROM images WHERE id = ?', id);
   return r ? `${r.name ?? id} ${r.artifact_version ?? ''}`.trim() : undefined;
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Writes: the Glance API's create, edits, upload states and delete; promote's bundle images.
+
+/** Enters a whole row (an image created through the API; the caller turns a duplicate id into Glance's 409). */
+export function insertImage(db: Db, row: ImageRow): void {
+  const cols = Object.keys(row) as (keyof ImageRow)[];
+  db.prepare(`INSERT INTO images (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`).run(row);
+}
+
+/** What a bundle brings for one image; it enters `active`, public unless its placement says otherwise. */
+export interface BundleImage {
+  id: string;
+  name: string;
+  version: string;
+  visibility: string;
+  checksum: string | null;
+  os_hash_value: string;
+  size: number;
+  virtual_size: number | null;
+  container_format: string;
+  disk_format: string;
+  file: string;
+  bundleId: string;
+  sha256: string;
+  properties: Record<string, string>;
+  at: string;
+}
+
+/**
+ * Enters an image a bundle brought, hiding the older versions of the same artifact (`os_hidden`: still served by id,
+ * no longer listed by default).
+ */
+export function insertBundleImage(db: Db, i: BundleImage): void {
+  db.prepare(
+    "UPDATE images SET os_hidden = 1, updated_at = ? WHERE origin = 'bundle' AND artifact_name = ? AND os_hidden = 0",
+  ).run(i.at, i.name);
+  db.prepare(
+    `INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value,
+       size, virtual_size, container_format, disk_format, min_disk, min_ram, owner, created_at, updated_at, file,
+       origin, bundle_id, artifact_name, artifact_version, sha256, properties, tags)
+     VALUES (?, ?, 'active', ?, 0, 0, ?, 'sha512', ?, ?, ?, ?, ?, 0, 0, NULL, ?, ?, ?, 'bundle', ?, ?, ?, ?, ?, '[]')`,
+  ).run(
+    i.id,
+    i.name,
+    i.visibility,
+    i.checksum,
+    i.os_hash_value,
+    i.size,
+    i.virtual_size,
+    i.container_format,
+    i.disk_format,
+    i.at,
+    i.at,
+    i.file,
+    i.bundleId,
+    i.name,
+    i.version,
+    i.sha256,
+    JSON.stringify(i.properties),
+  );
+}
+
+/** What PATCH may change (values already validated by the Glance API, image-attrs.ts). */
+export interface ImageEdits {
+  name: unknown;
+  visibility: unknown;
+  protected: boolean;
+  os_hidden: boolean;
+  container_format: unknown;
+  disk_format: unknown;
+  min_disk: unknown;
+  min_ram: unknown;
+  owner: unknown;
+  tags: unknown;
+  properties: Record<string, string>;
+}
+
+export function saveImageEdits(db: Db, id: string, e: ImageEdits, at: string): void {
+  db.prepare(
+    `UPDATE images SET name = ?, visibility = ?, protected = ?, os_hidden = ?, container_format = ?, disk_format = ?,
+       min_disk = ?, min_ram = ?, owner = ?, tags = ?, properties = ?, updated_at = ? WHERE id = ?`,
+  ).run(
+    e.name,
+    e.visibility,
+    e.protected ? 1 : 0,
+    e.os_hidden ? 1 : 0,
+    e.container_format,
+    e.disk_format,
+    e.min_disk,
+    e.min_ram,
+    e.owner,
+    JSON.stringify(e.tags),
+    JSON.stringify(e.properties),
+    at,
+    id,
+  );
+}
+
+export function deleteImage(db: Db, id: string): void {
+  db.prepare('DELETE FROM images WHERE id = ?').run(id);
+}
+
+export function setImageTags(db: Db, id: string, tags: string[], at: string): void {
+  db.prepare('UPDATE images SET tags = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(tags), at, id);
+}
+
+export function setImageStatus(db: Db, id: string, status: string, at: string): void {
+  db.prepare('UPDATE images SET status = ?, updated_at = ? WHERE id = ?').run(status, at, id);
+}
+
+/** queued → saving for one upload; false when the image was not queued (another upload, or not uploadable). */
+export function claimForUpload(db: Db, id: string, at: string): boolean {
+  return (
+    db.prepare("UPDATE images SET status = 'saving', updated_at = ? WHERE id = ? AND status = 'queued'").run(at, id)
+      .changes === 1
+  );
+}
+
+/** saving → active with the uploaded data; false when the image is gone or changed meanwhile. */
+export function completeUpload(
+  db: Db,
+  id: string,
+  d: { size: number; virtualSize: number | null; md5: string; sha512: string; sha256: string; file: string },
+  at: string,
+): boolean {
+  return (
+    db
+      .prepare(
+        `UPDATE images SET status = 'active', size = ?, virtual_size = ?, checksum = ?, os_hash_algo = 'sha512',
+           os_hash_value = ?, sha256 = ?, file = ?, updated_at = ? WHERE id = ? AND status = 'saving'`,
+      )
+      .run(d.size, d.virtualSize, d.md5, d.sha512, d.sha256, d.file, at, id).changes === 1
+  );
+}
+
+/** saving → queued: an upload that failed or was cut (the client uploads again). */
+export function abandonUpload(db: Db, id: string, at: string): void {
+  db.prepare("UPDATE images SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'saving'").run(at, id);
+}
+
+/** Every API upload left `saving` by a crash goes back to queued; returns how many. */
+export function abandonAllUploads(db: Db, at: string): number {
+  return db
+    .prepare("UPDATE images SET status = 'queued', updated_at = ? WHERE status = 'saving' AND origin = 'api'")
+    .run(at).changes;
 }

@@ -20,6 +20,7 @@ import { virtualSizeOf } from './disk-header.js';
 import type { StagedBundle, VerifiedBundle } from './import-steps.js';
 import { checkAdmission } from './policy/admission.js';
 import type { Site } from './site.js';
+import { insertBundleImage } from './image-catalog.js';
 
 export interface PromotedImage {
   id: string;
@@ -127,37 +128,9 @@ export async function promote(
         moved.push(target);
       }
       syncDirSync(site.home.images);
-      const hideOlder = db.prepare(
-        "UPDATE images SET os_hidden = 1, updated_at = ? WHERE origin = 'bundle' AND artifact_name = ? AND os_hidden = 0",
-      );
-      const insert = db.prepare(
-        `INSERT INTO images (id, name, status, visibility, protected, os_hidden, checksum, os_hash_algo, os_hash_value,
-           size, virtual_size, container_format, disk_format, min_disk, min_ram, owner, created_at, updated_at, file,
-           origin, bundle_id, artifact_name, artifact_version, sha256, properties, tags)
-         VALUES (?, ?, 'active', ?, 0, 0, ?, 'sha512', ?, ?, ?, ?, ?, 0, 0, NULL, ?, ?, ?, 'bundle', ?, ?, ?, ?, ?, '[]')`,
-      );
       for (const i of images) {
-        hideOlder.run(at, i.name);
         const visibility = verified.placements.find((pl) => pl.artifact === subjectName(i))?.visibility ?? 'public';
-        insert.run(
-          i.id,
-          i.name,
-          visibility,
-          i.checksum,
-          i.os_hash_value,
-          i.size,
-          i.virtual_size,
-          i.container_format,
-          i.disk_format,
-          at,
-          at,
-          i.file,
-          p.bundleId,
-          i.name,
-          i.version,
-          i.sha256,
-          JSON.stringify(i.properties),
-        );
+        insertBundleImage(db, { ...i, visibility, bundleId: p.bundleId, at });
       }
       recordAccepted(db, {
         bundleId: p.bundleId,

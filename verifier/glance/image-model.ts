@@ -3,7 +3,7 @@
  * JSON-patch (both Glance media types) applied to it, in the reference Glance's words and limits.
  */
 import type { Db } from '../db.js';
-import type { ImageRow } from '../image-catalog.js';
+import { saveImageEdits, type ImageRow } from '../image-catalog.js';
 import { badRequest, forbidden, GlanceHttpError } from './errors.js';
 import {
   checkSettable,
@@ -48,23 +48,11 @@ function modelOf(row: ImageRow): Model {
 }
 
 export function saveModel(db: Db, id: string, m: Model, at: string): void {
-  db.prepare(
-    `UPDATE images SET name = ?, visibility = ?, protected = ?, os_hidden = ?, container_format = ?, disk_format = ?,
-       min_disk = ?, min_ram = ?, owner = ?, tags = ?, properties = ?, updated_at = ? WHERE id = ?`,
-  ).run(
-    m.core.name,
-    m.core.visibility,
-    m.core.protected ? 1 : 0,
-    m.core.os_hidden ? 1 : 0,
-    m.core.container_format,
-    m.core.disk_format,
-    m.core.min_disk,
-    m.core.min_ram,
-    m.core.owner,
-    JSON.stringify(m.core.tags),
-    JSON.stringify(m.extras),
-    at,
+  saveImageEdits(
+    db,
     id,
+    { ...m.core, protected: Boolean(m.core.protected), os_hidden: Boolean(m.core.os_hidden), properties: m.extras },
+    at,
   );
 }
 

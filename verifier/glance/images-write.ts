@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
 import { getSetting, glanceTime, type Db } from '../db.js';
-import { imageById, type ImageRow } from '../image-catalog.js';
+import { deleteImage, imageById, insertImage, setImageStatus, setImageTags, type ImageRow } from '../image-catalog.js';
 import { removeMembersOf } from './image-members.js';
 import { authOf, requireWriter } from './auth.js';
 import { checkPublish, requireOwner, visible } from './access.js';
@@ -134,7 +134,7 @@ function createImage(db: Db, body: unknown, res: express.Response): ImageRow {
   };
   const cols = Object.keys(row) as (keyof ImageRow)[];
   try {
-    db.prepare(`INSERT INTO images (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`).run(row);
+    insertImage(db, row);
   } catch (e) {
     if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
       throw conflict(`Image ID ${id} already exists!`);
@@ -199,7 +199,7 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
     checkWritable(db, row);
     if (row.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
     db.transaction(() => {
-      db.prepare('DELETE FROM images WHERE id = ?').run(id);
+      deleteImage(db, id);
       removeMembersOf(db, id);
     })();
     await removeImageFile(imagesDir, row.file);
@@ -218,11 +218,7 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
       const tags = imageTags(getRow(db, row.id));
       if (tags.includes(tag)) return;
       if (tags.length >= MAX_TAGS) throw new GlanceHttpError(413, `Maximum number of tags exceeded (${MAX_TAGS}).`);
-      db.prepare('UPDATE images SET tags = ?, updated_at = ? WHERE id = ?').run(
-        JSON.stringify([...tags, tag]),
-        glanceTime(),
-        row.id,
-      );
+      setImageTags(db, row.id, [...tags, tag], glanceTime());
     }).immediate();
     res.status(204).end();
   });
@@ -237,10 +233,11 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
     db.transaction(() => {
       const tags = imageTags(getRow(db, row.id));
       if (!tags.includes(tag)) throw new GlanceHttpError(404, undefined);
-      db.prepare('UPDATE images SET tags = ?, updated_at = ? WHERE id = ?').run(
-        JSON.stringify(tags.filter((t) => t !== tag)),
-        glanceTime(),
+      setImageTags(
+        db,
         row.id,
+        tags.filter((t) => t !== tag),
+        glanceTime(),
       );
     }).immediate();
     res.status(204).end();
@@ -260,7 +257,7 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
       const cur = getRow(db, row.id);
       if (cur.status === to) return;
       if (cur.status !== from) throw forbidden(`Not allowed to ${action} image in status '${cur.status}'`);
-      db.prepare('UPDATE images SET status = ?, updated_at = ? WHERE id = ?').run(to, glanceTime(), row.id);
+      setImageStatus(db, row.id, to, glanceTime());
     }).immediate();
     res.status(204).end();
   });

@@ -10,7 +10,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
 import { glanceTime, type Db } from '../db.js';
-import { imageDiskFormat, imageStatus } from '../image-catalog.js';
+import {
+  abandonAllUploads,
+  abandonUpload,
+  claimForUpload,
+  completeUpload,
+  imageDiskFormat,
+  imageStatus,
+} from '../image-catalog.js';
 import { HashPool, type Digests } from '../../sneakernet/digests.js';
 import { requireWriter } from './auth.js';
 import { requireOwner, visible } from './access.js';
@@ -111,9 +118,7 @@ export async function receiveToStaging(
  * Put the images back to queued (the client uploads again) and remove the files. Run before serving.
  */
 export function recoverUploads(db: Db, stagingDir: string): number {
-  const n = db
-    .prepare("UPDATE images SET status = 'queued', updated_at = ? WHERE status = 'saving' AND origin = 'api'")
-    .run(glanceTime()).changes;
+  const n = abandonAllUploads(db, glanceTime());
   if (fs.existsSync(stagingDir)) {
     for (const f of fs.readdirSync(stagingDir)) {
       if (f.startsWith('upload-')) fs.rmSync(path.join(stagingDir, f), { force: true });
@@ -133,10 +138,7 @@ export function uploadRoutes(db: Db, dirs: { images: string; staging: string }, 
     const row = visible(db, res, findImage(db, id), () => imageNotFound(id));
     requireOwner(res, row, 'upload_image');
     checkWritable(db, row);
-    const claimed = db
-      .prepare("UPDATE images SET status = 'saving', updated_at = ? WHERE id = ? AND status = 'queued'")
-      .run(glanceTime(), row.id).changes;
-    if (claimed !== 1) {
+    if (!claimForUpload(db, row.id, glanceTime())) {
       throw conflict(`Image status transition from ${imageStatus(db, row.id) ?? row.status} to saving is not allowed`);
     }
     let received: Received | undefined;
@@ -145,22 +147,20 @@ export function uploadRoutes(db: Db, dirs: { images: string; staging: string }, 
       const target = path.join(dirs.images, row.id);
       await fs.promises.rename(received.file, target);
       const r = received;
-      const done = db
-        .prepare(
-          `UPDATE images SET status = 'active', size = ?, virtual_size = ?, checksum = ?, os_hash_algo = 'sha512',
-             os_hash_value = ?, sha256 = ?, file = ?, updated_at = ? WHERE id = ? AND status = 'saving'`,
-        )
-        .run(
-          r.size,
-          virtualSize(imageDiskFormat(db, row.id), r.size, r.head),
-          r.digests.md5,
-          r.digests.sha512,
-          r.digests.sha256,
-          row.id,
-          glanceTime(),
-          row.id,
-        ).changes;
-      if (done !== 1) {
+      const done = completeUpload(
+        db,
+        row.id,
+        {
+          size: r.size,
+          virtualSize: virtualSize(imageDiskFormat(db, row.id), r.size, r.head),
+          md5: r.digests.md5,
+          sha512: r.digests.sha512,
+          sha256: r.digests.sha256,
+          file: row.id,
+        },
+        glanceTime(),
+      );
+      if (!done) {
         // Deleted (or changed) while the data was arriving: keep nothing.
         await fs.promises.rm(target, { force: true });
         throw new GlanceHttpError(
@@ -169,10 +169,7 @@ export function uploadRoutes(db: Db, dirs: { images: string; staging: string }, 
         );
       }
     } catch (e) {
-      db.prepare("UPDATE images SET status = 'queued', updated_at = ? WHERE id = ? AND status = 'saving'").run(
-        glanceTime(),
-        row.id,
-      );
+      abandonUpload(db, row.id, glanceTime());
       if (received) await fs.promises.rm(received.file, { force: true });
       if (req.destroyed || req.readableAborted) {
         // The client went away: nobody is left to answer.
