@@ -132,7 +132,6 @@ function createImage(db: Db, body: unknown, res: express.Response): ImageRow {
     properties: JSON.stringify(m.extras),
     tags: JSON.stringify(m.core.tags),
   };
-  const cols = Object.keys(row) as (keyof ImageRow)[];
   try {
     insertImage(db, row);
   } catch (e) {
