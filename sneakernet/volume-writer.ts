@@ -110,17 +110,18 @@ export async function writeVolume(
   const hash = o.hasher ?? localHasher();
   let size = 0;
   const out = fs.createWriteStream(target, { flags: 'wx', mode: 0o644 });
-  let syncing: Promise<void> | null = null;
+  // The background fdatasync in flight, if any (an object: it is set inside the stream's callbacks).
+  const flushing: { syncing: Promise<void> | null } = { syncing: null };
   let synced = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       size += chunk.length;
       onProgress?.(chunk.length);
       const fd = (out as unknown as { fd: number | null }).fd; // set once the file is open
-      if (syncing === null && size - synced >= SYNC_EVERY && typeof fd === 'number') {
+      if (flushing.syncing === null && size - synced >= SYNC_EVERY && typeof fd === 'number') {
         synced = size;
-        syncing = new Promise<void>((resolve) => fs.fdatasync(fd, () => resolve())).then(() => {
-          syncing = null;
+        flushing.syncing = new Promise<void>((resolve) => fs.fdatasync(fd, () => resolve())).then(() => {
+          flushing.syncing = null;
         });
       }
       const hashed = hash.update(chunk);
@@ -129,7 +130,7 @@ export async function writeVolume(
     },
     // No fdatasync may be in flight when the file is closed behind this stream.
     flush(cb) {
-      void (syncing ?? Promise.resolve()).then(() => cb());
+      void (flushing.syncing ?? Promise.resolve()).then(() => cb());
     },
   });
   const written = pipeline(pack, meter, out);
@@ -172,7 +173,7 @@ export async function writeVolume(
   };
   try {
     await Promise.all([feed(), written]);
-    await syncing;
+    await flushing.syncing;
     const fd = await fs.promises.open(target, 'r+');
     try {
       await fd.sync();
@@ -181,7 +182,7 @@ export async function writeVolume(
     }
   } catch (e) {
     pack.destroy();
-    await syncing;
+    await flushing.syncing;
     if (e instanceof EcluseError && e.code !== 'E_IO') throw e;
     throw new EcluseError(
       'E_IO',
