@@ -9,6 +9,7 @@ import { databaseError, stationHomeError } from '../sneakernet/station-home.js';
 import { AUDIT_LOG_SCHEMA } from './audit/schema.js';
 import { GLANCE_SCHEMA } from './glance/tables.js';
 import { METADEFS_SCHEMA } from './glance/metadefs-tables.js';
+import { RETIRED_IMAGES_SCHEMA } from './retired-images.js';
 import { importHome } from './home.js';
 
 export type Db = Database.Database;
@@ -26,6 +27,7 @@ const MODULE_SCHEMAS: string[] = [
   GLANCE_SCHEMA, // tokens, image members, Glance targets (issue 5)
   AUDIT_LOG_SCHEMA, // Merkle leaves, checkpoints, exports, web accounts (issue 6)
   METADEFS_SCHEMA, // Glance metadata definitions (issue 16)
+  RETIRED_IMAGES_SCHEMA, // images retired from the store (issue 14)
 ];
 
 const CORE_SCHEMA = `

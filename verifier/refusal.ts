@@ -10,7 +10,7 @@
  */
 import type { EcluseError, ErrorCode } from '../sneakernet/errors.js';
 import { subjectName } from '../sneakernet/subject.js';
-import { highWater } from './accepted-state.js';
+import { highWater, type DeltaBaseUse } from './accepted-state.js';
 import { appendAudit } from './audit.js';
 import { failedCheck, type CheckRecord, type StepId } from './checks.js';
 import { activePolicy } from './policy/store.js';
@@ -22,6 +22,8 @@ export interface RefusedBundle {
   bundleId: string | null;
   station: string | null;
   sequence: number | null;
+  /** The delta bases its statement names, once the statement was read (retirement keeps them: a resend needs them). */
+  deltaBases?: DeltaBaseUse[];
 }
 
 /** The `details` of every `import.refused` audit event. */
@@ -33,6 +35,8 @@ export interface RefusalDetails {
   /** E_NOT_ALLOWED / E_ROLLBACK: every artifact refused, with the rule. */
   artifacts: RefusedArtifact[];
   policyDigest: string;
+  /** The delta bases the refused statement names (empty when it was not read, or has none). */
+  deltaBases: DeltaBaseUse[];
 }
 
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -43,6 +47,7 @@ export function refusedBundle(err: EcluseError, known: Partial<RefusedBundle> = 
     bundleId: known.bundleId ?? text(err.context.bundleId),
     station: known.station ?? text(err.context.station),
     sequence: known.sequence ?? (typeof err.context.sequence === 'number' ? err.context.sequence : null),
+    ...(known.deltaBases ? { deltaBases: known.deltaBases } : {}),
   };
 }
 
@@ -68,6 +73,7 @@ export function recordRefusal(
     volume: text(err.context.volume),
     artifacts: refusedArtifacts(err),
     policyDigest: activePolicy(site.db).digest,
+    deltaBases: bundle.deltaBases ?? [],
   };
   site.db.transaction(() => {
     for (const c of passedChecks) {

@@ -6,7 +6,14 @@ import { subjectName } from '../../../sneakernet/subject.js';
 import type { Db } from '../../db.js';
 import { artifactLink, bundleLink, detailsList, eventsTable, mediaLink } from '../components.js';
 import { html, humanSize, layout, outcomeBadge, type PageUser } from '../html.js';
+import { retiredImages, type RetirementReason } from '../../retired-images.js';
 import { artifactImages, artifactNames, bundleEvents, bundleRecord, mediaEvents, mediaList } from '../queries.js';
+
+const RETIRED_WHY: Record<RetirementReason, string> = {
+  operator: 'ecluse image retire',
+  'keep-newest': "the policy's keepNewest",
+  api: 'deleted through the Glance API',
+};
 
 /** The sequence the statement of a refused bundle claimed, from the refusal's details (null when never read). */
 function claimedSequence(events: Array<{ details: string }>): number | null {
@@ -181,7 +188,8 @@ export function artifactPage(db: Db, user: PageUser, name: string): string | nul
        WHERE artifact >= ? AND artifact < ? ORDER BY seq DESC LIMIT 200`,
     )
     .all(`${name}@`, `${name}@\uffff`) as Parameters<typeof eventsTable>[0];
-  if (rows.length === 0 && events.length === 0) return null;
+  const retired = retiredImages(db, 500, name);
+  if (rows.length === 0 && events.length === 0 && retired.length === 0) return null;
   const body = html`<h2>Version history</h2>
     <table id="versions">
       <thead>
@@ -210,6 +218,35 @@ export function artifactPage(db: Db, user: PageUser, name: string): string | nul
         )}
       </tbody>
     </table>
+    ${
+      retired.length
+        ? html`<h2>Retired</h2>
+            <p class="muted">No longer in the store: not served, not in the receipts' inventory.</p>
+            <table id="retired">
+              <thead>
+                <tr>
+                  <th>Version</th>
+                  <th>Retired</th>
+                  <th>Why</th>
+                  <th>Size</th>
+                  <th>sha256</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${retired.map(
+                  (r) =>
+                    html`<tr>
+                      <td>${r.version}</td>
+                      <td>${r.retired_at}</td>
+                      <td>${RETIRED_WHY[r.reason]}</td>
+                      <td>${humanSize(r.size)}</td>
+                      <td class="mono">${r.sha256}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`
+        : ''
+    }
     <h2>Events</h2>
     ${eventsTable(events)}`;
   return layout({ title: `Artifact ${name}`, user, body, active: 'artifacts' });
