@@ -330,3 +330,46 @@ describe('retiring images from the store', () => {
     expect(lastLine(r.stderr)).toMatch(/^E_ROLLBACK: cloud 5\.0 is installed and retired here/);
   });
 });
+
+describe('a Glance API delete of a bundle image, where the site allows it', () => {
+  let v: World;
+  beforeAll(async () => {
+    v = await world();
+  }, 60_000);
+  afterAll(() => v.cleanup());
+
+  it('is a retirement: audited with reason api, in image list and the next receipt, its file deleted', async () => {
+    await v.addImage('appliance', '1.0', 8192);
+    await v.exportTo(v.path('m1'));
+    const imported = await v.importJson(v.path('m1'));
+    expect(imported.code, imported.stderr).toBe(0);
+    const id = (imported.json as { images: Array<{ id: string }> }).images[0]?.id ?? '';
+    await ecluseOk(['site', 'set', 'glance_bundle_images', 'writable'], { home: v.inside });
+    const port = await freePort();
+    const server = spawn(process.execPath, [CLI, 'serve', '--listen', `127.0.0.1:${port}`], {
+      env: { ...process.env, ECLUSE_HOME: v.inside, ECLUSE_PASSPHRASE: PASSPHRASE },
+      stdio: 'ignore',
+    });
+    try {
+      let status = 0;
+      for (let i = 0; i < 100 && status === 0; i++) {
+        status = await fetch(`http://127.0.0.1:${port}/v2/images/${id}`, { method: 'DELETE' }).then(
+          (r) => r.status,
+          async () => {
+            await new Promise((r) => setTimeout(r, 200));
+            return 0;
+          },
+        );
+      }
+      expect(status).toBe(204);
+      expect((await fetch(`http://127.0.0.1:${port}/v2/images/${id}`)).status).toBe(404);
+    } finally {
+      server.kill('SIGTERM');
+    }
+    expect(fs.existsSync(path.join(v.inside, 'store', 'images', id))).toBe(false);
+    const listed = (await ecluseOk(['image', 'list', '--json'], { home: v.inside })).json as Listed;
+    expect(listed.retired).toEqual([expect.objectContaining({ name: 'appliance', version: '1.0', reason: 'api' })]);
+    await ecluseOk(['receipt', 'export', '--to', v.path('back')], { home: v.inside });
+    expect(receiptOn(v.path('back')).retired).toEqual([expect.objectContaining({ name: 'appliance', version: '1.0' })]);
+  }, 60_000);
+});
