@@ -77,6 +77,17 @@ describe('a station home this user may not write', () => {
     );
   });
 
+  it('import station: status on a home this user may not read fails (E_IO, exit 3), it does not say "stopped"', async () => {
+    const home = path.join(root, 'private-home');
+    fs.mkdirSync(home, { mode: 0o700 });
+    const r = await asNobody(['--home', home, 'status']);
+    expect(r.code).toBe(3);
+    expect(lastLine(r.stderr)).toBe(
+      `E_IO: cannot use the station home ${home}: permission denied for user nobody on ${home}; run as the user that owns it, give that user write access to it, or choose another folder with --home`,
+    );
+    expect(r.stdout).not.toMatch(/stopped/);
+  });
+
   it('import station: site init in a home owned by root is the same line (E_IO, exit 3)', async () => {
     const home = path.join(root, 'import-home');
     fs.mkdirSync(home, { mode: 0o755 });
