@@ -251,6 +251,12 @@ describe('retiring images from the store', () => {
     expect(r.inventory.artifacts.map((a) => a.version).sort()).toEqual(['2.0', '3.0']);
     const taken = await ecluseOk(['relay', 'receipt', 'import', back, '--json'], out());
     expect(taken.json).toMatchObject({ ok: true, receipts: [expect.objectContaining({ status: 'taken' })] });
+    const sites = await ecluseOk(['relay', 'sites', '--json'], out());
+    expect(sites.json).toMatchObject({
+      sites: [{ site: w.site, retiredThere: [expect.objectContaining({ name: 'cloud', version: '1.0' })] }],
+    });
+    const human = await ecluseOk(['relay', 'sites'], out());
+    expect(human.stdout).toContain('  retired there: cloud 1.0 (never sent again, never a delta base)');
   });
 
   it('keepNewest in the policy retires older versions after an import and with image prune, keeping a needed base', async () => {
