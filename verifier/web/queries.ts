@@ -186,4 +186,3 @@ export function artifactNames(db: Db): Array<{ name: string; versions: number; l
     )
     .all() as Array<{ name: string; versions: number; latest: string }>;
 }
-
