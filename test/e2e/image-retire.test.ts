@@ -378,4 +378,25 @@ describe('a Glance API delete of a bundle image, where the site allows it', () =
     await ecluseOk(['receipt', 'export', '--to', v.path('back')], { home: v.inside });
     expect(receiptOn(v.path('back')).retired).toEqual([expect.objectContaining({ name: 'appliance', version: '1.0' })]);
   }, 60_000);
+  it('catalog first, bytes last: a file that cannot be deleted is named, and store check --repair removes it', async () => {
+    await v.addImage('tools', '1.0', 4096);
+    await v.exportTo(v.path('m2'));
+    const imported = await v.importJson(v.path('m2'));
+    expect(imported.code, imported.stderr).toBe(0);
+    const id = (imported.json as { images: Array<{ id: string }> }).images[0]?.id ?? '';
+    // Stands in for a file the deletion fails on (here: a folder where the file was, which rm without recursion refuses).
+    const file = path.join(v.inside, 'store', 'images', id);
+    fs.rmSync(file);
+    fs.mkdirSync(file);
+    fs.writeFileSync(path.join(file, 'x'), 'x');
+    const r = await ecluseOk(['image', 'retire', 'tools@1.0'], { home: v.inside });
+    expect(r.stdout).toContain(
+      `  warning: could not delete the file(s) of ${id}: "ecluse store check --repair" removes them`,
+    );
+    const json = (await ecluseOk(['image', 'list', 'tools', '--json'], { home: v.inside })).json as Listed;
+    expect(json.artifacts[0]?.images).toEqual([]); // the catalog row went first
+    const repaired = await ecluseOk(['store', 'check', '--repair', '--json'], { home: v.inside });
+    expect(JSON.stringify(repaired.json)).toContain(id);
+    expect(fs.existsSync(file)).toBe(false);
+  }, 60_000);
 });
