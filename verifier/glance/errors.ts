@@ -36,7 +36,7 @@ const DEFAULT_EXPLANATIONS: Readonly<Record<number, string>> = {
 
 /** Why an image that came through a verified bundle (origin 'bundle') refuses writes through the API. */
 export const READ_ONLY_MESSAGE =
-  "This image came through a verified écluse bundle and is read-only through the API: its data and properties are what the bundle's signers approved (set the site setting glance_bundle_images=writable to allow changes).";
+  "This image came through a verified écluse bundle and is read-only through the API: its data and properties are what the bundle's signers approved (to remove it, retire it at the import station: ecluse image retire NAME@VERSION; to allow changes through the API, set the site setting glance_bundle_images=writable).";
 
 /** An HTTP error answered in Glance's shapes. `explanation` is the main line; `detail` an optional second one. */
 export class GlanceHttpError extends Error {
