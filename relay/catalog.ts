@@ -10,6 +10,7 @@ import { isoSeconds } from '../sneakernet/statement.js';
 import { z } from 'zod';
 import { storedRows, tableColumns } from '../sneakernet/stored-rows.js';
 import { artifactsWithoutMd5, setMd5 } from './artifacts.js';
+import { databaseError, stationHomeError } from '../sneakernet/station-home.js';
 import { migrateCatalog } from './migrations.js';
 
 import type { RelayDb } from './relay-db.js';
@@ -180,10 +181,22 @@ const stationSetting = storedRows(
 
 /** Opens (creating on first use) the export station's home. */
 export function openRelayHome(root: string): RelayHome {
-  fs.mkdirSync(path.join(root, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
-  const db = new Database(path.join(root, 'relay.sqlite'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  try {
+    fs.mkdirSync(path.join(root, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
+    fs.accessSync(root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+  } catch (e) {
+    throw stationHomeError(root, e);
+  }
+  const file = path.join(root, 'relay.sqlite');
+  let db: RelayDb | undefined;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+  } catch (e) {
+    db?.close();
+    throw databaseError(file, e);
+  }
   migrateCatalog(db, SCHEMA, () => addColumns(db), isoSeconds());
   backfillMd5(db, path.join(root, 'blobs'));
   let station = stationSetting.get(db, "SELECT value FROM settings WHERE key = 'station'")?.value;

@@ -33,7 +33,7 @@ export interface Resolved {
   refusal: EcluseError | null;
 }
 
-export function toArtifact(row: ArtifactRow, evidence = true): Artifact {
+export function toArtifact(row: ArtifactRow, evidence = true, md5 = true): Artifact {
   const e = evidence && row.evidence ? { evidence: vendorEvidenceSchema.parse(JSON.parse(row.evidence)) } : {};
   return {
     name: row.name,
@@ -42,7 +42,7 @@ export function toArtifact(row: ArtifactRow, evidence = true): Artifact {
     size: row.size,
     sha256: row.sha256,
     sha512: row.sha512,
-    ...(row.md5 ? { md5: row.md5 } : {}),
+    ...(md5 && row.md5 ? { md5: row.md5 } : {}),
     diskFormat: row.disk_format as Artifact['diskFormat'],
     containerFormat: row.container_format as Artifact['containerFormat'],
     properties: JSON.parse(row.properties) as Record<string, string>,
@@ -56,6 +56,8 @@ interface Choices {
   force: boolean;
   includeRefused: boolean;
   noEvidence: boolean;
+  /** Leave the attested md5 (docs/FORMAT.md 4.8) out, for import stations older than 4.8. */
+  noMd5?: boolean;
 }
 
 function requireSite(site: string | undefined): string {
@@ -118,7 +120,7 @@ function newBundleFrom(home: RelayHome, site: string, state: SiteState, from: nu
     sequence: (previous?.sequence ?? 0) + 1,
     previous,
     rows: sel.rows,
-    artifacts: sel.rows.map((r) => toArtifact(r, !o.noEvidence)),
+    artifacts: sel.rows.map((r) => toArtifact(r, !o.noEvidence, o.noMd5 !== true)),
     statement: null,
     payload: null,
     basis: sel.basis,

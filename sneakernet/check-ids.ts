@@ -47,7 +47,10 @@ export const CHECK_IDS = {
   'root-subject': null,
   usage: null,
   'input-file': null,
-  // a station's own database (sneakernet/stored-rows.ts): a row its table's schema does not describe
+  'artifact-name': null,
+  // a station's home and database (sneakernet/station-home.ts, stored-rows.ts)
+  'station-home': null,
+  database: null,
   'catalog-row': null,
 } as const satisfies Record<string, string | null>;
 

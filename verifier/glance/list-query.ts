@@ -15,6 +15,7 @@
 import { glanceTime, type Db } from '../db.js';
 import { checkedImages, imageById, type ImageRow } from '../image-catalog.js';
 import { badRequest } from './errors.js';
+import { statement } from './statements.js';
 import { CORE_ATTRIBUTES } from '../../sneakernet/glance-vocabulary.js';
 
 export const DEFAULT_LIMIT = 25;
@@ -359,5 +360,5 @@ export function selectPage(db: Db, q: ListQuery): ImageRow[] {
   const order = q.sort.map((s) => `${s.key} ${s.dir === 'asc' ? 'ASC' : 'DESC'}`).join(', ');
   params.push(q.limit);
   const sql = `SELECT * FROM images${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
-  return checkedImages(db.prepare(sql).all(...params));
+  return checkedImages(statement(db, sql).all(...params));
 }

@@ -7,7 +7,6 @@ import {
   distinctKinds,
   eventPage,
   matchingEvents,
-  mediaSeen,
   type AuditRecord,
   type EventFilter,
   type EventPage,
@@ -54,8 +53,4 @@ export function eventKinds(db: Db): string[] {
   return kinds;
 }
 
-export { bundleEvents, mediaEvents } from '../audit/events.js';
-
-export function mediaList(db: Db): Array<{ media: string; first: string; last: string; events: number }> {
-  return mediaSeen(db, 500);
-}
+export { bundleEvents } from '../audit/events.js';
