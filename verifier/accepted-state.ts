@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { storedRows, tableColumns } from '../sneakernet/stored-rows.js';
-import { lastRefusalCodes, lastRefusalOf } from './audit/events.js';
+import { acceptedDetails, lastRefusalCodes, lastRefusalOf, refusalsWithDeltaBases } from './audit/events.js';
 import type { Db } from './db.js';
 
 const ADVICE = 'restore the home from its last backup: the record of what was accepted cannot be trusted as it is';
@@ -236,22 +236,13 @@ export interface DeltaBaseNeed extends DeltaBaseUse {
  */
 export function deltaBasesNeeded(db: Db): DeltaBaseNeed[] {
   const out: DeltaBaseNeed[] = [];
-  const acceptedEvent = db.prepare(
-    "SELECT details FROM audit WHERE bundle_id = ? AND kind = 'import.accepted' ORDER BY seq DESC LIMIT 1",
-  );
   for (const h of highWaters(db)) {
-    const row = acceptedEvent.get(h.bundleId) as { details: string } | undefined;
-    for (const use of row ? deltaBasesIn(row.details) : []) {
+    const details = acceptedDetails(db, h.bundleId);
+    for (const use of details !== undefined ? deltaBasesIn(details) : []) {
       out.push({ ...use, station: h.station, sequence: h.sequence, why: 'newest-accepted', code: null });
     }
   }
-  const refused = db
-    .prepare(
-      `SELECT station, json_extract(details, '$.sequence') AS sequence, code, details FROM audit
-       WHERE kind = 'import.refused' AND station IS NOT NULL AND json_extract(details, '$.deltaBases[0]') IS NOT NULL
-       ORDER BY seq DESC LIMIT 1000`,
-    )
-    .all() as Array<{ station: string; sequence: number | null; code: string | null; details: string }>;
+  const refused = refusalsWithDeltaBases(db);
   for (const r of refused) {
     if (typeof r.sequence !== 'number' || acceptedAt(db, r.station, r.sequence)) continue;
     for (const use of deltaBasesIn(r.details)) {

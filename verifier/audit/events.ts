@@ -310,3 +310,106 @@ export function eventsOfLeaves(db: ReadConnection, from: number, to: number): Ge
     to,
   );
 }
+
+// ----------------------------------------------------------------------------------------------------------------
+// Delta bases still needed (accepted-state.ts) and media sessions (web/media-sessions.ts)
+
+const detailsOnly = storedRows('audit', z.object({ details: text }), ADVICE, 'E_AUDIT_TAMPERED');
+
+/** The details of the `import.accepted` event of a bundle, if it was accepted here. */
+export function acceptedDetails(db: ReadConnection, bundleId: string): string | undefined {
+  return detailsOnly.get(
+    db,
+    "SELECT details FROM audit WHERE bundle_id = ? AND kind = 'import.accepted' ORDER BY seq DESC LIMIT 1",
+    bundleId,
+  )?.details;
+}
+
+const refusedWithBases = storedRows(
+  'audit',
+  z.object({
+    station: text,
+    sequence: z.union([z.number(), z.string()]).nullable(),
+    code: optionalText,
+    details: text,
+  }),
+  ADVICE,
+  'E_AUDIT_TAMPERED',
+);
+
+/** The newest refusals (at most 1000) of bundles that travelled as deltas, newest first. */
+export function refusalsWithDeltaBases(
+  db: ReadConnection,
+): Array<{ station: string; sequence: number | string | null; code: string | null; details: string }> {
+  return refusedWithBases.all(
+    db,
+    `SELECT station, json_extract(details, '$.sequence') AS sequence, code, details FROM audit
+     WHERE kind = 'import.refused' AND station IS NOT NULL AND json_extract(details, '$.deltaBases[0]') IS NOT NULL
+     ORDER BY seq DESC LIMIT 1000`,
+  );
+}
+
+const mediaSession = storedRows(
+  'audit',
+  z.object({ seq: z.number().int().positive(), media: text, details: text }),
+  ADVICE,
+  'E_AUDIT_TAMPERED',
+);
+
+/** The last `limit` media insertions and refusals the daemon recorded, newest first. */
+export function mediaInsertions(
+  db: ReadConnection,
+  limit: number,
+): Array<{ seq: number; media: string; details: string }> {
+  return mediaSession.all(
+    db,
+    `SELECT seq, media, details FROM audit WHERE kind IN ('media.inserted', 'media.refused') AND media IS NOT NULL
+     ORDER BY seq DESC LIMIT ?`,
+    limit,
+  );
+}
+
+/** The events at a media path with `seq` in [from, to), in order (at most 2000). */
+export function eventsAtMedia(db: ReadConnection, media: string, from: number, to: number): AuditRecord[] {
+  return events.all(
+    db,
+    `SELECT ${AUDIT_COLUMNS} FROM audit WHERE media = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT 2000`,
+    media,
+    from,
+    to,
+  );
+}
+
+const rangeStats = storedRows(
+  'audit',
+  z.object({ events: z.number().int().nonnegative(), first: optionalText, last: optionalText }),
+  ADVICE,
+  'E_AUDIT_TAMPERED',
+);
+
+/** How many events a media path has with `seq` in [from, to), and when the first and the last were. */
+export function mediaRangeStats(
+  db: ReadConnection,
+  media: string,
+  from: number,
+  to: number,
+): { events: number; first: string; last: string } {
+  const s = rangeStats.get(
+    db,
+    `SELECT count(*) AS events, min(at) AS first, max(at) AS last FROM audit
+     WHERE media = @m AND seq >= @from AND seq < @to`,
+    { m: media, from, to },
+  );
+  return { events: s?.events ?? 0, first: s?.first ?? '', last: s?.last ?? '' };
+}
+
+/** The media paths the log names, in order (one index step each), at most `limit`. */
+export function mediaPaths(db: ReadConnection, limit: number): string[] {
+  const out: string[] = [];
+  let m = mediaRow.get(db, 'SELECT min(media) AS m FROM audit WHERE media IS NOT NULL')?.m ?? null;
+  while (m !== null && out.length < limit) {
+    out.push(m);
+    m = mediaRow.get(db, 'SELECT min(media) AS m FROM audit WHERE media > ?', m)?.m ?? null;
+  }
+  return out;
+}

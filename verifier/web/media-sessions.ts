@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import type { Db } from '../db.js';
-import { AUDIT_COLUMNS, type AuditRecord } from '../audit/canonical.js';
+import { eventsAtMedia, mediaInsertions, mediaPaths, mediaRangeStats, type AuditRecord } from '../audit/events.js';
 
 const usbSchema = z
   .object({
@@ -98,14 +98,7 @@ const MAX_SESSIONS = 5000;
 
 /** Every mount the daemon recorded an identity for, in log order, each ending where the next at its path begins. */
 export function mediumSessions(db: Db): MediumSession[] {
-  const rows = (
-    db
-      .prepare(
-        `SELECT seq, media, details FROM audit WHERE kind IN ('media.inserted', 'media.refused') AND media IS NOT NULL
-         ORDER BY seq DESC LIMIT ?`,
-      )
-      .all(MAX_SESSIONS) as Array<{ seq: number; media: string; details: string }>
-  ).reverse();
+  const rows = mediaInsertions(db, MAX_SESSIONS).reverse();
   const out: MediumSession[] = [];
   const open = new Map<string, MediumSession>();
   for (const r of rows) {
@@ -141,10 +134,6 @@ export interface MediumRow {
 export function mediaByIdentity(db: Db): MediumRow[] {
   const sessions = mediumSessions(db);
   const rows = new Map<string, MediumRow>();
-  const stats = db.prepare(
-    `SELECT count(*) AS events, min(at) AS first, max(at) AS last FROM audit
-     WHERE media = @m AND seq >= @from AND seq < @to`,
-  );
   const add = (key: string, label: string, mount: string, s: { events: number; first: string; last: string }) => {
     if (s.events === 0) return;
     const r = rows.get(key);
@@ -157,26 +146,14 @@ export function mediaByIdentity(db: Db): MediumRow[] {
     }
   };
   for (const s of sessions) {
-    const st = stats.get({ m: s.mount, from: s.from, to: s.to ?? Number.MAX_SAFE_INTEGER }) as {
-      events: number;
-      first: string;
-      last: string;
-    };
+    const st = mediaRangeStats(db, s.mount, s.from, s.to ?? Number.MAX_SAFE_INTEGER);
     add(s.key, mediumLabel(s.key, s.identity), s.mount, st);
   }
   // Events at a path before any identity was recorded there (CLI imports from a folder): keyed by the path.
   const firstAt = new Map<string, number>();
   for (const s of sessions) if (!firstAt.has(s.mount)) firstAt.set(s.mount, s.from);
-  let m = db.prepare('SELECT min(media) AS m FROM audit WHERE media IS NOT NULL').get() as { m: string | null };
-  const next = db.prepare('SELECT min(media) AS m FROM audit WHERE media > ?');
-  for (let n = 0; m.m !== null && n < 500; n++) {
-    const st = stats.get({ m: m.m, from: 0, to: firstAt.get(m.m) ?? Number.MAX_SAFE_INTEGER }) as {
-      events: number;
-      first: string;
-      last: string;
-    };
-    add(m.m, m.m, m.m, st);
-    m = next.get(m.m) as { m: string | null };
+  for (const m of mediaPaths(db, 500)) {
+    add(m, m, m, mediaRangeStats(db, m, 0, firstAt.get(m) ?? Number.MAX_SAFE_INTEGER));
   }
   return [...rows.values()].sort((a, b) => (a.last < b.last ? 1 : a.last > b.last ? -1 : 0)).slice(0, 500);
 }
@@ -188,17 +165,14 @@ export function mediumEvents(
 ): { events: AuditRecord[]; identity: MediumIdentity | null; label: string; mounts: string[] } {
   const sessions = mediumSessions(db);
   const mine = sessions.filter((s) => s.key === key);
-  const range = db.prepare(
-    `SELECT ${AUDIT_COLUMNS} FROM audit WHERE media = ? AND seq >= ? AND seq < ? ORDER BY seq LIMIT 2000`,
-  );
   const events: AuditRecord[] = [];
   for (const s of mine) {
-    events.push(...(range.all(s.mount, s.from, s.to ?? Number.MAX_SAFE_INTEGER) as AuditRecord[]));
+    events.push(...eventsAtMedia(db, s.mount, s.from, s.to ?? Number.MAX_SAFE_INTEGER));
   }
   // A path key: the events at that path outside any identified mount.
   if (!key.startsWith('fs-uuid:') && !key.startsWith('usb:')) {
     const firstAt = sessions.find((s) => s.mount === key)?.from ?? Number.MAX_SAFE_INTEGER;
-    events.push(...(range.all(key, 0, firstAt) as AuditRecord[]));
+    events.push(...eventsAtMedia(db, key, 0, firstAt));
   }
   events.sort((a, b) => a.seq - b.seq);
   const identity = mine.find((s) => s.identity)?.identity ?? null;
