@@ -5,7 +5,10 @@
  */
 import { z } from 'zod';
 import { storedRows, type ReadConnection } from '../sneakernet/stored-rows.js';
-import type { Db } from './db.js';
+import type Database from 'better-sqlite3';
+
+/** A station database connection (db.ts's `Db`, named here without importing db.ts, which re-exports ImageRow). */
+type Db = Database.Database;
 
 const ADVICE = 'run "ecluse store check" and restore the home from its last backup if the catalog is damaged';
 
