@@ -9,7 +9,7 @@
  */
 import { EcluseError } from '../sneakernet/errors.js';
 import { vendorEvidenceSchema } from '../sneakernet/evidence.js';
-import { parseStatement, type Artifact, type Statement } from '../sneakernet/statement.js';
+import { parseStatement, type Artifact, type Statement, type VmImageArtifact } from '../sneakernet/statement.js';
 import type { ArtifactRow, ExportRow, RelayHome } from './catalog.js';
 import { chainOf, exportAt, lastExport } from './chains.js';
 import { acknowledgementRefusal, selectForSite, type LeftOut } from './selection.js';
@@ -32,7 +32,7 @@ export interface Resolved {
   refusal: EcluseError | null;
 }
 
-export function toArtifact(row: ArtifactRow, evidence = true): Artifact {
+export function toArtifact(row: ArtifactRow, evidence = true): VmImageArtifact {
   const e = evidence && row.evidence ? { evidence: vendorEvidenceSchema.parse(JSON.parse(row.evidence)) } : {};
   return {
     name: row.name,
@@ -42,8 +42,8 @@ export function toArtifact(row: ArtifactRow, evidence = true): Artifact {
     sha256: row.sha256,
     sha512: row.sha512,
     ...(row.md5 ? { md5: row.md5 } : {}),
-    diskFormat: row.disk_format as Artifact['diskFormat'],
-    containerFormat: row.container_format as Artifact['containerFormat'],
+    diskFormat: row.disk_format as VmImageArtifact['diskFormat'],
+    containerFormat: row.container_format as VmImageArtifact['containerFormat'],
     properties: JSON.parse(row.properties) as Record<string, string>,
     provenance: { vendor: row.vendor, source: row.source, addedAt: row.added_at, ...e },
   };

@@ -147,7 +147,7 @@ export async function writeBundle(
     }
     const sources = prepared.artifacts.map((a) => ({
       file: blobPath(home, a.sha256),
-      ...(a.delta ? { segments: literalSegments(a.delta) } : {}),
+      ...(a.type === 'vm-image' && a.delta ? { segments: literalSegments(a.delta) } : {}),
     }));
     const written: WrittenVolume[] = [];
     for (const [i, v] of prepared.volumes.entries()) {

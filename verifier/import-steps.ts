@@ -145,7 +145,9 @@ export function checkState(
     ),
   ];
   // A delta needs its base in the store: refuse before reading a volume byte if one is missing.
-  const deltas = s.statement.predicate.artifacts.flatMap((a) => (a.delta ? [{ ...a, delta: a.delta }] : []));
+  const deltas = s.statement.predicate.artifacts.flatMap((a) =>
+    a.type === 'vm-image' && a.delta ? [{ ...a, delta: a.delta }] : [],
+  );
   for (const a of deltas) baseImageFile(site.db, site.home.images, a);
   if (deltas.length > 0) {
     checks.push(

@@ -72,6 +72,8 @@ export async function promote(
         continue;
       }
       if (!s.file) throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but not staged`);
+      // The policy admits only VM images into the image store (an oci-image is refused at the policy step).
+      if (a.type !== 'vm-image') throw new EcluseError('E_INTERNAL', `${subjectName(a)} is not a VM image`);
       const id = randomUUID();
       images.push({
         id,

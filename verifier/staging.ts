@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EcluseError } from '../sneakernet/errors.js';
 import type { Algorithm, ArtifactHasher, Digests, DigestsOf, HashPool } from '../sneakernet/digests.js';
-import type { Artifact, Delta, VolumeEntry } from '../sneakernet/statement.js';
+import { deltaOf, type Artifact, type Delta, type VolumeEntry } from '../sneakernet/statement.js';
 import { transferSize } from '../sneakernet/delta.js';
 import { DeltaRebuilder } from './rebuild.js';
 import { isNoSpace, noSpaceError } from './space.js';
@@ -37,7 +37,7 @@ export interface StagedArtifact {
  */
 export function digestsToCompute(artifacts: readonly Artifact[], verifyAll: boolean): Algorithm[] {
   if (verifyAll) return ['sha256', 'sha512', 'md5'];
-  return artifacts.some((a) => a.md5 === undefined) ? ['sha256', 'md5'] : ['sha256'];
+  return artifacts.some((a) => a.type !== 'vm-image' || a.md5 === undefined) ? ['sha256', 'md5'] : ['sha256'];
 }
 
 /**
@@ -84,7 +84,7 @@ export class ArtifactStager {
   private async open(index: number): Promise<Open> {
     const artifact = this.artifacts[index];
     if (!artifact) throw new EcluseError('E_FORMAT', `entry for unknown artifact ${index}`);
-    const delta = artifact.delta;
+    const delta = deltaOf(artifact);
     const rebuilder = delta
       ? await DeltaRebuilder.open({ ...artifact, delta }, this.baseFile({ ...artifact, delta }), WRITES_IN_FLIGHT + 1)
       : null;
@@ -163,12 +163,14 @@ export class ArtifactStager {
     }
     const a = cur.artifact;
     const where = { check: 'artifact-digest', artifact: subjectName(a) };
-    const what = a.delta
-      ? `${a.name} ${a.version}, rebuilt from the bundle and the base ${a.delta.base.name} ${a.delta.base.version} in the image store,`
+    const delta = deltaOf(a);
+    const what = delta
+      ? `${a.name} ${a.version}, rebuilt from the bundle and the base ${delta.base.name} ${delta.base.version} in the image store,`
       : `${a.name} ${a.version}`;
     // sha256 first (it is always computed), then whatever else was: a refusal names the first digest that differs.
+    const signedMd5 = a.type === 'vm-image' ? a.md5 : undefined;
     for (const algorithm of ['sha256', 'sha512', 'md5'] as const) {
-      const signed = a[algorithm];
+      const signed = algorithm === 'md5' ? signedMd5 : a[algorithm];
       const got = computed[algorithm];
       if (got !== undefined && signed !== undefined && got !== signed) {
         throw new EcluseError('E_DIGEST', `${what} does not match the ${algorithm} in the signed statement`, {
@@ -177,7 +179,7 @@ export class ArtifactStager {
         });
       }
     }
-    const md5 = computed.md5 ?? a.md5;
+    const md5 = computed.md5 ?? signedMd5;
     if (md5 === undefined)
       throw new EcluseError('E_INTERNAL', `no md5 for ${what}: it was neither signed nor computed`);
     const attested = [

@@ -49,8 +49,8 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
       },
     );
   }
-  if (!rule.types.includes(a.type)) throw refuse(a, rule.name, `type ${a.type} is not admitted`);
-  if (rule.diskFormats && !rule.diskFormats.includes(a.diskFormat)) {
+  if (!(rule.types as readonly string[]).includes(a.type)) throw refuse(a, rule.name, `type ${a.type} is not admitted`);
+  if (a.type === 'vm-image' && rule.diskFormats && !rule.diskFormats.includes(a.diskFormat)) {
     throw refuse(a, rule.name, `disk format ${a.diskFormat} is not one of ${rule.diskFormats.join(', ')}`);
   }
   if (rule.maxSize !== undefined) {
