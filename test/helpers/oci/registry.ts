@@ -184,13 +184,16 @@ export async function startRegistry(dir: string, o: RegistryOptions = {}): Promi
       }
     }
   }
+  const proc = child;
+  // A test that fails before its afterAll, or a worker that exits, must not leave a registry behind either.
+  const orphanGuard = () => proc.kill('SIGKILL');
+  process.once('exit', orphanGuard);
   const authFile = path.join(dir, 'auth.json');
   fs.writeFileSync(authFile, containersAuthFile(auth === 'none' ? {} : { [host]: { username, password } }), {
     mode: 0o600,
   });
   const url = `http://${host}`;
   const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-  const proc = child;
   return {
     host,
     url,
@@ -214,6 +217,7 @@ export async function startRegistry(dir: string, o: RegistryOptions = {}): Promi
       return fetch(`${url}${p}`, { ...init, headers });
     },
     async stop() {
+      process.removeListener('exit', orphanGuard);
       if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');
