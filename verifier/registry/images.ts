@@ -39,6 +39,7 @@ const imageRow = z.object({
     }
   }),
   size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[a-f0-9]{64}$/),
   bundle_id: z.string(),
   accepted_at: z.string(),
 });
@@ -57,6 +58,8 @@ export interface ContainerImage {
   platforms: ImagePlatform[];
   /** Bytes of every blob the image needs. */
   size: number;
+  /** The artifact's signed sha256 (of the blobs it carried). */
+  sha256: string;
   bundleId: string;
   acceptedAt: string;
 }
@@ -93,6 +96,7 @@ function toImage(row: unknown): ContainerImage {
     mediaType: x.media_type,
     platforms: x.platforms,
     size: x.size,
+    sha256: x.sha256,
     bundleId: x.bundle_id,
     acceptedAt: x.accepted_at,
   };
@@ -114,6 +118,8 @@ export interface NewContainerImage {
   platforms: readonly ImagePlatform[];
   /** Every blob the image needs, top manifest first; each is in the blob store when this is called. */
   blobs: readonly ImageBlob[];
+  /** The artifact's signed sha256. */
+  sha256: string;
   bundleId: string;
   acceptedAt: string;
 }
@@ -126,8 +132,8 @@ export function recordContainerImage(db: Db, i: NewContainerImage): number {
   const size = i.blobs.reduce((s, b) => s + b.size, 0);
   const info = db
     .prepare(
-      `INSERT INTO container_images (repository, tag, version, name, digest, media_type, platforms, size, bundle_id, accepted_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO container_images (repository, tag, version, name, digest, media_type, platforms, size, sha256, bundle_id, accepted_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     .run(
       i.repository,
@@ -138,6 +144,7 @@ export function recordContainerImage(db: Db, i: NewContainerImage): number {
       i.mediaType,
       JSON.stringify(i.platforms),
       size,
+      i.sha256,
       i.bundleId,
       i.acceptedAt,
     );

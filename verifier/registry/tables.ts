@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS container_images (
   platforms   TEXT NOT NULL DEFAULT '[]',
   -- bytes of every blob the image needs (carried or already held)
   size        INTEGER NOT NULL,
+  -- the artifact's sha256 as signed (of the blobs it carried), what a receipt's inventory lists
+  sha256      TEXT NOT NULL,
   bundle_id   TEXT NOT NULL,
   accepted_at TEXT NOT NULL,
   UNIQUE (repository, version)
