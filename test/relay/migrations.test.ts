@@ -81,7 +81,7 @@ describe('relay catalog migration 0 → 1 (chains per site)', () => {
     const root = oldHome();
     const home = openRelayHome(root);
     try {
-      expect(home.db.pragma('user_version', { simple: true })).toBe(1);
+      expect(home.db.pragma('user_version', { simple: true })).toBe(2);
       expect(home.station).toBe('relay-old');
       const pk = (home.db.prepare('PRAGMA table_info(exports)').all() as Array<{ name: string; pk: number }>)
         .filter((c) => c.pk > 0)
@@ -148,12 +148,12 @@ describe('relay catalog migration 0 → 1 (chains per site)', () => {
     }
   });
 
-  it('creates a new home at schema 1 directly', () => {
+  it('creates a new home at the current schema (2) directly', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ecluse-relay-new-'));
     roots.push(root);
     const home = openRelayHome(root);
     try {
-      expect(home.db.pragma('user_version', { simple: true })).toBe(1);
+      expect(home.db.pragma('user_version', { simple: true })).toBe(2);
       expect(listEvents(home.db)).toEqual([]);
     } finally {
       home.db.close();
