@@ -91,15 +91,16 @@ export function verifyCosignSignature(c: CosignCheck): { keyId: string } {
   const p = payloadSchema.safeParse(parsed);
   if (!p.success) throw signatureError(c.what, 'the signed cosign payload is not a simple-signing document');
   if (p.data.critical.type !== COSIGN_TYPE) {
-    throw signatureError(c.what, `the signed payload is a "${p.data.critical.type.slice(0, 80)}", not a ${COSIGN_TYPE}`);
+    throw signatureError(
+      c.what,
+      `the signed payload is a "${p.data.critical.type.slice(0, 80)}", not a ${COSIGN_TYPE}`,
+    );
   }
   const named = p.data.critical.image['docker-manifest-digest'];
   if (named !== c.digest) {
-    throw new EcluseError(
-      'E_VENDOR_DIGEST',
-      `${c.what}: the vendor signed the image ${named}, not ${c.digest}`,
-      { check: 'vendor-digest' },
-    );
+    throw new EcluseError('E_VENDOR_DIGEST', `${c.what}: the vendor signed the image ${named}, not ${c.digest}`, {
+      check: 'vendor-digest',
+    });
   }
   return { keyId: keyIdOf(verifiedBy) };
 }

@@ -28,6 +28,7 @@ import {
   type VerifiedBundle,
 } from './import-steps.js';
 import { promote, type AlreadyHere, type PromotedImage } from './promote.js';
+import type { PromotedContainerImage } from './registry/promote-images.js';
 import { recordRefusal, refusedBundle, withRecovery, type RefusedBundle } from './refusal.js';
 import type { Site } from './site.js';
 import { digestsToCompute, type ArtifactStager } from './staging.js';
@@ -79,6 +80,8 @@ export interface ImportOutcome {
   chain: ChainJson;
   checks: CheckRecord[];
   images: PromotedImage[];
+  /** Container images now served by the registry (import mode; docs/FORMAT.md 4.9). */
+  containerImages: PromotedContainerImage[];
   /** Artifacts the store already held, same version and digest: not promoted again (import mode). */
   alreadyHere: AlreadyHere[];
   /** Verify mode: the artifacts that matched. */
@@ -176,7 +179,13 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     req.signal?.throwIfAborted();
     const base = { bundle: summary(verified), chain: chainJson(verified.position), artifacts };
     if (req.mode === 'verify') {
-      return { ...base, checks: [...verified.checks, ...staged.checks], images: [], alreadyHere: [] };
+      return {
+        ...base,
+        checks: [...verified.checks, ...staged.checks],
+        images: [],
+        containerImages: [],
+        alreadyHere: [],
+      };
     }
     const promoted = await promote(site, verified, staged, { media, now });
     return { ...base, checks: [...verified.checks, ...staged.checks], ...promoted };

@@ -19,6 +19,7 @@ function outcomeJson(r: ImportOutcome, targets: TargetOutcome[]) {
     chain: r.chain,
     checks: r.checks,
     images: r.images,
+    containerImages: r.containerImages,
     alreadyHere: r.alreadyHere,
     artifacts: r.artifacts,
     targets,
@@ -171,6 +172,10 @@ Examples:
                       `${head}: imported`,
                       ...chainLine(r),
                       ...r.images.map((i) => `  image ${i.id} ${i.name} ${i.version} (${formatBytes(i.size)})`),
+                      ...r.containerImages.map(
+                        (c) =>
+                          `  container image ${c.repository}:${c.tag} (${c.name} ${c.version}, ${c.digest}): ${c.carriedBlobs} of ${c.blobs} blob(s) carried, ${formatBytes(c.size)}${c.platforms.length ? `, ${c.platforms.join(', ')}` : ''}`,
+                      ),
                       ...r.alreadyHere.map(
                         (a) => `  ${a.name} ${a.version} already here (same digest): not promoted again`,
                       ),
@@ -208,7 +213,8 @@ Examples:
     )
     .action(async (o: { listen: string; registryListen?: string }) => {
       const glance = hostPort(o.listen, '--listen', '127.0.0.1:9292');
-      const registry = o.registryListen === undefined ? null : hostPort(o.registryListen, '--registry-listen', '127.0.0.1:5000');
+      const registry =
+        o.registryListen === undefined ? null : hostPort(o.registryListen, '--registry-listen', '127.0.0.1:5000');
       if (!glance || registry === undefined) {
         process.exitCode = 2;
         return;
@@ -237,7 +243,9 @@ Examples:
         try {
           const r = await startRegistryServer({ db: s.db, blobsDir: s.home.registryBlobs, ...registry });
           registryServer = r;
-          process.stderr.write(`serving the container registry of site ${s.siteId} on ${r.url} (pull ${r.address}/REPOSITORY:TAG)\n`);
+          process.stderr.write(
+            `serving the container registry of site ${s.siteId} on ${r.url} (pull ${r.address}/REPOSITORY:TAG)\n`,
+          );
         } catch (e) {
           await server.close();
           throw e;
@@ -258,7 +266,9 @@ Examples:
 function hostPort(value: string, flag: string, example: string): { host: string; port: number } | undefined {
   const m = /^(.*):([0-9]{1,5})$/.exec(value);
   if (!m || !m[1] || !m[2] || Number(m[2]) > 65535) {
-    process.stderr.write(`E_USAGE: ${flag} wants HOST:PORT with a port from 0 to 65535, e.g. ${example} (got ${value})\n`);
+    process.stderr.write(
+      `E_USAGE: ${flag} wants HOST:PORT with a port from 0 to 65535, e.g. ${example} (got ${value})\n`,
+    );
     return undefined;
   }
   return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };

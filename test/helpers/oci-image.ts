@@ -138,7 +138,10 @@ export function storeImage(
     mediaType: image.top.mediaType,
     platforms: image.platforms,
     blobs: image.blobs.map((b) => ({ digest: b.digest, size: b.size, mediaType: b.mediaType })),
-    sha256: crypto.createHash('sha256').update(Buffer.concat(image.blobs.map((b) => b.bytes))).digest('hex'),
+    sha256: crypto
+      .createHash('sha256')
+      .update(Buffer.concat(image.blobs.map((b) => b.bytes)))
+      .digest('hex'),
     bundleId: o.bundleId ?? 'b-test',
     acceptedAt: glanceTime(),
   });

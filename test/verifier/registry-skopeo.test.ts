@@ -70,7 +70,9 @@ describe('skopeo against the registry', () => {
     setSetting(db, 'registry_anonymous_pulls', 'none');
     try {
       const ref = `docker://${server.address}/acme/app:1.4`;
-      await expect(skopeo(['inspect', '--raw', '--tls-verify=false', ref])).rejects.toThrow(/unauthorized|authentication required/i);
+      await expect(skopeo(['inspect', '--raw', '--tls-verify=false', ref])).rejects.toThrow(
+        /unauthorized|authentication required/i,
+      );
       const { token } = createToken(db, 'reader', 'skopeo');
       const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', '--creds', `puller:${token}`, ref]);
       expect(Buffer.from(raw.stdout).equals(image.top.bytes)).toBe(true);

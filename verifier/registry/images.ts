@@ -177,7 +177,10 @@ export function containerImages(db: Db, limit = 10_000): ContainerImage[] {
 
 /** The images of one repository, newest first. */
 export function imagesOfRepository(db: Db, repository: string): ContainerImage[] {
-  return db.prepare('SELECT * FROM container_images WHERE repository = ? ORDER BY id DESC').all(repository).map(toImage);
+  return db
+    .prepare('SELECT * FROM container_images WHERE repository = ? ORDER BY id DESC')
+    .all(repository)
+    .map(toImage);
 }
 
 /** The blobs one image needs, in the signed order (top manifest first). */
@@ -254,7 +257,9 @@ export function heldBlobHexes(db: Db, limit: number): string[] {
 export function registryCounts(db: Db): { images: number; repositories: number; blobs: number; bytes: number } {
   const counts = z
     .object({ images: z.number(), repositories: z.number() })
-    .parse(db.prepare('SELECT count(*) AS images, count(DISTINCT repository) AS repositories FROM container_images').get());
+    .parse(
+      db.prepare('SELECT count(*) AS images, count(DISTINCT repository) AS repositories FROM container_images').get(),
+    );
   const blobs = z
     .object({ blobs: z.number(), bytes: z.number().nullable() })
     .parse(db.prepare('SELECT count(*) AS blobs, sum(size) AS bytes FROM registry_blobs').get());

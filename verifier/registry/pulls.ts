@@ -25,8 +25,7 @@ import {
   type ImageBlob,
 } from './images.js';
 
-const REPOSITORY =
-  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const SHA256 = /^sha256:[a-f0-9]{64}$/;
 const ANY_DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
@@ -71,11 +70,10 @@ export function routeOf(pathname: string): RegistryRoute {
   return { kind: 'manifest', name, reference };
 }
 
-/** The media types an `Accept` header lists (parameters dropped); empty when any will do. */
+/** The media types the `Accept` headers list (Node joins several with commas; parameters dropped); null: any. */
 function accepted(req: express.Request): string[] | null {
-  const values = req.headers.accept;
-  const all = (Array.isArray(values) ? values : values ? [values] : [])
-    .flatMap((v) => v.split(','))
+  const all = (req.get('accept') ?? '')
+    .split(',')
     .map((v) => (v.split(';')[0] ?? '').trim().toLowerCase())
     .filter((v) => v !== '');
   if (all.length === 0 || all.includes('*/*')) return null;
@@ -107,12 +105,20 @@ async function manifestBytes(blobsDir: string, digest: string): Promise<Buffer> 
     bytes = await fs.promises.readFile(blobFile(blobsDir, digest));
   } catch (e) {
     console.error(`registry api: manifest ${digest} is recorded but cannot be read:`, e);
-    throw new RegistryHttpError(500, 'UNAVAILABLE', 'the manifest is recorded but missing from the store; run "ecluse store check"');
+    throw new RegistryHttpError(
+      500,
+      'UNAVAILABLE',
+      'the manifest is recorded but missing from the store; run "ecluse store check"',
+    );
   }
   const got = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
   if (got !== digest) {
     console.error(`registry api: manifest ${digest} in the store hashes to ${got}`);
-    throw new RegistryHttpError(500, 'UNAVAILABLE', 'the stored manifest does not match its digest; run "ecluse store check"');
+    throw new RegistryHttpError(
+      500,
+      'UNAVAILABLE',
+      'the stored manifest does not match its digest; run "ecluse store check"',
+    );
   }
   return bytes;
 }
@@ -149,9 +155,14 @@ function blobRange(header: string | undefined, size: number): ByteRange | undefi
     return parseRange(header, size);
   } catch (e) {
     if (!(e instanceof GlanceHttpError)) throw e;
-    throw new RegistryHttpError(416, 'RANGE_INVALID', `invalid Range header for a ${size}-byte blob: one range of bytes is served`, {
-      headers: { 'Content-Range': `bytes */${size}` },
-    });
+    throw new RegistryHttpError(
+      416,
+      'RANGE_INVALID',
+      `invalid Range header for a ${size}-byte blob: one range of bytes is served`,
+      {
+        headers: { 'Content-Range': `bytes */${size}` },
+      },
+    );
   }
 }
 
@@ -173,14 +184,22 @@ export async function serveBlob(
     fh = await fs.promises.open(blobFile(blobsDir, digest), 'r');
   } catch (e) {
     console.error(`registry api: blob ${digest} is recorded but cannot be opened:`, e);
-    throw new RegistryHttpError(500, 'UNAVAILABLE', 'the blob is recorded but missing from the store; run "ecluse store check"');
+    throw new RegistryHttpError(
+      500,
+      'UNAVAILABLE',
+      'the blob is recorded but missing from the store; run "ecluse store check"',
+    );
   }
   let handed = false;
   try {
     const { size } = await fh.stat();
     if (size !== blob.size) {
       console.error(`registry api: blob ${digest} is ${size} bytes, the catalog says ${blob.size}`);
-      throw new RegistryHttpError(500, 'UNAVAILABLE', 'the stored blob does not match the catalog; run "ecluse store check"');
+      throw new RegistryHttpError(
+        500,
+        'UNAVAILABLE',
+        'the stored blob does not match the catalog; run "ecluse store check"',
+      );
     }
     const range = blobRange(req.get('range'), size);
     const start = range?.start ?? 0;

@@ -35,9 +35,14 @@ export function createRegistryApp(opts: RegistryAppOptions): express.Express {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     if (PUSH_METHODS.has(req.method)) throw pushRefused(req.method);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      throw new RegistryHttpError(405, 'UNSUPPORTED', `${req.method} is not supported: this registry serves pulls (GET, HEAD)`, {
-        headers: { Allow: 'GET, HEAD' },
-      });
+      throw new RegistryHttpError(
+        405,
+        'UNSUPPORTED',
+        `${req.method} is not supported: this registry serves pulls (GET, HEAD)`,
+        {
+          headers: { Allow: 'GET, HEAD' },
+        },
+      );
     }
     next();
   });
