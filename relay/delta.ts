@@ -81,7 +81,7 @@ export async function chunkFile(file: string, params: ChunkParams): Promise<Chun
  */
 export function chooseBase(home: RelayHome, row: ArtifactRow, inventory: ReadonlySet<string>): ArtifactRow | null {
   const candidates = home.db
-    .prepare('SELECT * FROM artifacts WHERE name = ? AND sha256 != ? ORDER BY id DESC')
+    .prepare("SELECT * FROM artifacts WHERE name = ? AND sha256 != ? AND type = 'vm-image' ORDER BY id DESC")
     .all(row.name, row.sha256) as ArtifactRow[];
   for (const c of candidates) {
     if (!inventory.has(c.sha256)) continue;
@@ -169,8 +169,9 @@ export async function withDeltas(
   const out = [...artifacts];
   for (const [i, row] of rows.entries()) {
     const a = out[i];
+    if (!a || a.type !== 'vm-image' || row.type !== 'vm-image') continue;
     const base = chooseBase(home, row, ack.inventory);
-    if (!a || a.type !== 'vm-image' || !base) continue;
+    if (!base) continue;
     const delta = await deltaAgainst(home, row, base);
     if (!delta) continue;
     out[i] = { ...a, delta };

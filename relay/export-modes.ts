@@ -9,6 +9,7 @@
  */
 import { EcluseError } from '../sneakernet/errors.js';
 import { vendorEvidenceSchema } from '../sneakernet/evidence.js';
+import { wholeImageArtifact } from './images/export-images.js';
 import { parseStatement, type Artifact, type Statement, type VmImageArtifact } from '../sneakernet/statement.js';
 import type { ArtifactRow, ExportRow, RelayHome } from './catalog.js';
 import { chainOf, exportAt, lastExport } from './chains.js';
@@ -117,7 +118,9 @@ function newBundleFrom(home: RelayHome, site: string, state: SiteState, from: nu
     sequence: (previous?.sequence ?? 0) + 1,
     previous,
     rows: sel.rows,
-    artifacts: sel.rows.map((r) => toArtifact(r, !o.noEvidence)),
+    artifacts: sel.rows.map((r) =>
+      r.type === 'oci-image' ? wholeImageArtifact(home, r, !o.noEvidence) : toArtifact(r, !o.noEvidence),
+    ),
     statement: null,
     payload: null,
     basis: sel.basis,
@@ -169,8 +172,10 @@ export function resolveResend(home: RelayHome, n: number, site: string | undefin
     );
   }
   const bySha = home.db.prepare('SELECT * FROM artifacts WHERE sha256 = ? ORDER BY id LIMIT 1');
+  // An OCI image's signed sha256 is that of what travelled: it is found by name and version.
+  const byName = home.db.prepare("SELECT * FROM artifacts WHERE name = ? AND version = ? AND type = 'oci-image'");
   const rows = statement.predicate.artifacts.map((a) => {
-    const r = bySha.get(a.sha256) as ArtifactRow | undefined;
+    const r = (a.type === 'oci-image' ? byName.get(a.name, a.version) : bySha.get(a.sha256)) as ArtifactRow | undefined;
     if (!r) throw new EcluseError('E_NOT_FOUND', `${a.name} ${a.version} of that bundle is no longer in the catalog`);
     return r;
   });

@@ -27,6 +27,7 @@ import { blobPath, type RelayHome } from './catalog.js';
 import { recordExport, supersede } from './chains.js';
 import { recordEvent } from './events.js';
 import type { PreparedExport } from './export-plan.js';
+import { imageSource } from './images/export-images.js';
 import { holdFolder, releaseFolder } from './interrupt.js';
 
 /** What export needs of a signer (keys/signer.ts provides it). */
@@ -145,10 +146,11 @@ export async function writeBundle(
       holdFolder(t.tmpRoot);
       for (const dir of [t.tmp.root, t.tmp.signatures, t.tmp.certificates, t.tmp.volumes]) await fs.promises.mkdir(dir);
     }
-    const sources = prepared.artifacts.map((a) => ({
-      file: blobPath(home, a.sha256),
-      ...(a.type === 'vm-image' && a.delta ? { segments: literalSegments(a.delta) } : {}),
-    }));
+    const sources = prepared.artifacts.map((a) =>
+      a.type === 'oci-image'
+        ? imageSource(home, a)
+        : { file: blobPath(home, a.sha256), ...(a.delta ? { segments: literalSegments(a.delta) } : {}) },
+    );
     const written: WrittenVolume[] = [];
     for (const [i, v] of prepared.volumes.entries()) {
       const t = targets[onMedium[i] ?? 0];

@@ -35,7 +35,9 @@ import { digestsToCompute, type ArtifactStager } from './staging.js';
 import { claimStagingDir, newStagingDir, removeOrphanStaging } from './staging-area.js';
 import { auditUnlessFull, checkStoreRoom } from './space.js';
 import { recordInterruption } from './interruption.js';
+import { imageByTag } from './registry/images.js';
 import { pushToTargets } from './targets/push.js';
+import { pushToRegistryTargets } from './targets/registry-push.js';
 
 export type { VerifiedBundle } from './import-steps.js';
 
@@ -228,7 +230,10 @@ function removedOr(e: unknown, signal: AbortSignal | undefined): EcluseError {
   return asEcluseError(e);
 }
 
-/** What pushing one promoted image to one of the site's own Glance targets came to (`import --json` `targets`). */
+/**
+ * What pushing one promoted image to one of the site's own targets came to (`import --json` `targets`): a VM image to
+ * a Glance target (`imageId` its id), or a container image to a registry target (`imageId` REPOSITORY:TAG).
+ */
 export interface TargetOutcome {
   target: string;
   imageId: string;
@@ -238,16 +243,23 @@ export interface TargetOutcome {
 }
 
 /**
- * After a promotion: pushes the new images to the site's own Glance targets (none configured: nothing), audits one
+ * After a promotion: pushes the new images to the site's own Glance and registry targets (none: nothing), audits one
  * `import.targets` line, and returns each result. Never throws: a failed push is retried with `ecluse target push`.
  */
 export async function pushPromoted(site: Site, outcome: ImportOutcome): Promise<TargetOutcome[]> {
-  if (outcome.images.length === 0) return [];
-  const results = await pushToTargets(
-    site.db,
-    site.home.images,
-    outcome.images.map((i) => i.id),
-  );
+  // Container images go to the registry targets (the image a promoted repository:tag now names), VM images to Glance.
+  const containers = outcome.containerImages.flatMap((c) => imageByTag(site.db, c.repository, c.tag) ?? []);
+  if (outcome.images.length === 0 && containers.length === 0) return [];
+  const results = [
+    ...(outcome.images.length === 0
+      ? []
+      : await pushToTargets(
+          site.db,
+          site.home.images,
+          outcome.images.map((i) => i.id),
+        )),
+    ...(containers.length === 0 ? [] : await pushToRegistryTargets(site.db, site.home.registryBlobs, containers)),
+  ];
   const targets = results.map((r) => ({
     target: r.target,
     imageId: r.imageId,
@@ -261,7 +273,7 @@ export async function pushPromoted(site: Site, outcome: ImportOutcome): Promise<
       kind: 'import.targets',
       outcome: failed.length ? 'fail' : 'info',
       code: failed.length ? 'E_TARGET' : null,
-      message: `bundle ${outcome.bundle.station} #${outcome.bundle.sequence}: ${targets.length - failed.length} of ${targets.length} push(es) to the site's Glance done${failed.length ? `; retry with "ecluse target push"` : ''}`,
+      message: `bundle ${outcome.bundle.station} #${outcome.bundle.sequence}: ${targets.length - failed.length} of ${targets.length} push(es) to the site's targets done${failed.length ? `; retry with "ecluse target push"` : ''}`,
       bundleId: outcome.bundle.id,
       station: outcome.bundle.station,
       details: { targets },

@@ -14,7 +14,7 @@ import { repositorySchema, tagSchema } from '../../sneakernet/oci/statement-imag
 import { vmImageArtifactSchema } from '../../sneakernet/statement.js';
 import type { ArtifactRow, RelayHome } from '../catalog.js';
 import { recordEvent } from '../events.js';
-import { recordImage, type CatalogImage } from './catalog-images.js';
+import { imageOf, recordImage, type CatalogImage } from './catalog-images.js';
 import { readFetched, storeBlobs } from './fetched.js';
 import { defaultRepository, parseImageReference, skopeoSource } from './reference.js';
 import { copyToDir, type SkopeoOptions } from './skopeo.js';
@@ -55,6 +55,31 @@ export interface AddImageResult {
 
 function usage(message: string, check: string): EcluseError {
   return new EcluseError('E_USAGE', message, { check });
+}
+
+/**
+ * The catalog's image of this name and version when it is this very image (same digest and platforms): adding it
+ * again is a no-op. Another image (or a VM image) under the name and version is refused before anything is stored.
+ */
+function sameVersion(
+  home: RelayHome,
+  name: string,
+  version: string,
+  digest: string,
+  platforms: Platform[],
+): { artifact: ArtifactRow; image: CatalogImage } | null {
+  const row = home.db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(name, version) as
+    ArtifactRow | undefined;
+  if (!row) return null;
+  const image = row.type === 'oci-image' ? imageOf(home.db, row.id) : null;
+  if (image && image.digest === digest && JSON.stringify(image.platforms) === JSON.stringify(platforms)) {
+    return { artifact: row, image };
+  }
+  throw new EcluseError(
+    'E_INPUT',
+    `${name} ${version} is already in the catalog${image ? ` as the image ${image.digest} (${image.platforms.map(platformKey).join(', ') || 'single manifest'})` : ' as a VM image'}: give this image a new --version`,
+    { check: 'catalog' },
+  );
 }
 
 export async function addImage(home: RelayHome, o: AddImageOptions): Promise<AddImageResult> {
@@ -106,6 +131,26 @@ export async function addImage(home: RelayHome, o: AddImageOptions): Promise<Add
         `${source} has no cosign signature (no ${read.digest.replace(':', '-')}.sig tag) and vendor keys are pinned: ask the vendor to sign it, or give one with --vendor-signature FILE`,
         { check: 'vendor-key' },
       );
+    }
+    const known = sameVersion(home, o.name, o.version, read.digest, read.contents.platforms);
+    if (known) {
+      return {
+        created: false,
+        artifact: known.artifact,
+        image: {
+          reference: known.image.reference,
+          repository: known.image.repository,
+          tag: known.image.tag,
+          digest: known.image.digest,
+          mediaType: known.image.mediaType,
+          platforms: known.image.platforms,
+          blobs: known.image.blobs,
+        },
+        blobsStored: 0,
+        signature: signature
+          ? { checked: signature.keyId !== null, keyId: signature.keyId, from: signature.from }
+          : null,
+      };
     }
     const fetched = await storeBlobs(home, dir, read, o.signal);
     const platforms = fetched.contents.platforms;
