@@ -94,7 +94,10 @@ export const ERROR_CODES = {
   },
   E_ADDRESS_IN_USE: { category: 'failure', meaning: 'the address to listen on is already taken by another program' },
   E_STORE: { category: 'refused', meaning: 'the image store and its catalog disagree' },
-  E_TARGET: { category: 'failure', meaning: "pushing an image into the site's own Glance (a target) failed" },
+  E_TARGET: {
+    category: 'failure',
+    meaning: "pushing an image into the site's own Glance or container registry (a target) failed",
+  },
   E_KEYSTONE: {
     category: 'failure',
     meaning:

@@ -121,6 +121,8 @@ const REPLACE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'E_VENDOR_SIGNATURE',
   'E_VENDOR_DIGEST',
   'E_VENDOR_UNTRUSTED',
+  'E_IMAGE_MANIFEST',
+  'E_IMAGE_BLOB_MISSING',
 ]);
 
 /** Before the statement is verified its sequence is not known for certain: the command says where to read it. */

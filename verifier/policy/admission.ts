@@ -11,6 +11,7 @@ import type { Db } from '../db.js';
 import type { ActivePolicy } from './store.js';
 import type { PolicyRule } from './schema.js';
 import { compareVersions } from './version-order.js';
+import { imageAlreadyHeld, imageRuleProblem, imageSize, installedImageVersion } from './image-admission.js';
 
 export interface Placement {
   /** `name@version` (subjectName). */
@@ -49,13 +50,18 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
       },
     );
   }
-  if (!(rule.types as readonly string[]).includes(a.type)) throw refuse(a, rule.name, `type ${a.type} is not admitted`);
+  if (!rule.types.includes(a.type)) throw refuse(a, rule.name, `type ${a.type} is not admitted`);
   if (a.type === 'vm-image' && rule.diskFormats && !rule.diskFormats.includes(a.diskFormat)) {
     throw refuse(a, rule.name, `disk format ${a.diskFormat} is not one of ${rule.diskFormats.join(', ')}`);
   }
+  if (a.type === 'oci-image') {
+    const problem = imageRuleProblem(rule, a);
+    if (problem) throw refuse(a, rule.name, problem);
+  }
   if (rule.maxSize !== undefined) {
     const max = typeof rule.maxSize === 'number' ? rule.maxSize : parseByteSize(rule.maxSize);
-    if (a.size > max) throw refuse(a, rule.name, `${a.size} bytes is over the ${max} allowed`);
+    const size = a.type === 'oci-image' ? imageSize(a) : a.size;
+    if (size > max) throw refuse(a, rule.name, `${size} bytes is over the ${max} allowed`);
   }
   if (rule.signers) {
     const allowed = signers.filter((s) => rule.signers?.includes(s));
@@ -144,11 +150,13 @@ export function checkAdmission(
       continue;
     }
     const placement: Placement = { artifact: subjectName(a), rule: rule.name, visibility: rule.visibility };
-    if (alreadyHeld(db, a)) {
+    if (a.type === 'oci-image' ? imageAlreadyHeld(db, a) : alreadyHeld(db, a)) {
       placements.push({ ...placement, alreadyHere: true });
       continue;
     }
-    const installed = installedVersion(db, a.name);
+    // Container images: the version order is per repository (two names may serve one repository).
+    const installed = a.type === 'oci-image' ? installedImageVersion(db, a) : installedVersion(db, a.name);
+    const of = a.type === 'oci-image' ? ` in repository ${a.image.repository}` : '';
     if (installed !== null) {
       const order = compareVersions(a.version, installed);
       if (order === 0 || (order < 0 && !rule.allowDowngrade)) {
@@ -156,8 +164,8 @@ export function checkAdmission(
           err: new EcluseError(
             'E_ROLLBACK',
             order === 0
-              ? `${a.name} ${a.version} is already installed`
-              : `${a.name} ${a.version} is older than ${installed}, already installed (policy rule ${rule.name} does not allow a downgrade)`,
+              ? `${a.name} ${a.version} is already installed${of}`
+              : `${a.name} ${a.version} is older than ${installed}, already installed${of} (policy rule ${rule.name} does not allow a downgrade)`,
             { check: 'rollback', artifact: subjectName(a), rule: rule.name },
           ),
           artifact: refusedOf(a, rule.name),
