@@ -61,7 +61,7 @@ async function entriesOn(media: string): Promise<Map<string, Buffer>> {
     const done = new Promise<void>((resolve, reject) => {
       extract.on('entry', (h, stream, next) => {
         const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('data', (c: unknown) => chunks.push(c as Buffer));
         stream.on('end', () => {
           out.set(h.name, Buffer.concat(chunks));
           next();
