@@ -20,6 +20,7 @@ import {
   imageOf,
   joinCarried,
   ociArtifactIndex,
+  digestOf,
   replaceTopManifest,
   rewriteBundle,
   rewriteImage,
@@ -426,19 +427,44 @@ describe('hostile images: each refused with its code, the store unchanged', () =
     await expectImageRefused(w, media, 'E_IMAGE_MANIFEST');
   });
 
-  it('E_IMAGE_MANIFEST: a top manifest over 4 MiB', async () => {
-    const media = copyMedia(good, w.path('oversized'));
-    await rewriteBundle(bundleOn(media), [keys.alice], (statement, streams) => {
+  it('a manifest over 4 MiB: the top one is refused from the statement (E_FORMAT), a child one when read (E_IMAGE_MANIFEST)', async () => {
+    const padding = { padding: 'x'.repeat(4 * 1024 * 1024) };
+    const top = copyMedia(good, w.path('oversized-top'));
+    await rewriteBundle(bundleOn(top), [keys.alice], (statement, streams) => {
       withoutEvidence(statement);
       const k = ociArtifactIndex(statement);
       const image = imageOf(statement, k);
       const bytes = splitCarried(image, streams[k]!);
-      const top = JSON.parse(bytes.get(image.digest)!.toString()) as Record<string, unknown>;
-      const big = { ...top, annotations: { padding: 'x'.repeat(4 * 1024 * 1024) } };
-      replaceTopManifest(image, bytes, Buffer.from(JSON.stringify(big)));
+      const index = JSON.parse(bytes.get(image.digest)!.toString()) as Record<string, unknown>;
+      replaceTopManifest(image, bytes, Buffer.from(JSON.stringify({ ...index, annotations: padding })));
       streams[k] = joinCarried(image, bytes);
     });
-    await expectImageRefused(w, media, 'E_IMAGE_MANIFEST');
+    // FORMAT.md 4.3 rule 11: the statement itself says the top manifest is over the bound; no volume is read
+    const r = await expectImageRefused(w, top, 'E_FORMAT');
+    expect(r.stderr).toContain('over the 4194304 bound');
+
+    const child = copyMedia(good, w.path('oversized-child'));
+    const amd64 = built.version('1.0').manifests[0]!.descriptor;
+    await rewriteBundle(bundleOn(child), [keys.alice], (statement, streams) => {
+      withoutEvidence(statement);
+      const k = ociArtifactIndex(statement);
+      const image = imageOf(statement, k);
+      const bytes = splitCarried(image, streams[k]!);
+      const manifest = JSON.parse(bytes.get(amd64.digest)!.toString()) as Record<string, unknown>;
+      const big = Buffer.from(JSON.stringify({ ...manifest, annotations: padding }));
+      const listed = image.blobs.find((b) => b.digest === amd64.digest)!;
+      Object.assign(listed, { digest: digestOf(big), size: big.length });
+      bytes.delete(amd64.digest);
+      bytes.set(listed.digest, big);
+      const index = JSON.parse(bytes.get(image.digest)!.toString()) as {
+        manifests: { digest: string; size: number }[];
+      };
+      Object.assign(index.manifests[0]!, { digest: listed.digest, size: big.length });
+      replaceTopManifest(image, bytes, Buffer.from(JSON.stringify(index)));
+      streams[k] = joinCarried(image, bytes);
+    });
+    const rc = await expectImageRefused(w, child, 'E_IMAGE_MANIFEST');
+    expect(rc.stderr).toMatch(/4194304|4 MiB/);
   });
 
   it('E_IMAGE_MANIFEST: an index with 257 entries', async () => {
