@@ -30,10 +30,12 @@ import { privatePodman, skopeoCopyToOci, skopeoInspect, skopeoInspectRaw } from 
 import { makeCosignVendor, pushCosignSignature, type CosignVendor } from '../helpers/oci/cosign.js';
 import { buildVendorImage, pushToRegistry, type ImageVersion, type VendorImage } from '../helpers/oci/image.js';
 import { startRegistry, type Registry } from '../helpers/oci/registry.js';
+import { containersAuthFile } from '../helpers/oci/tools.js';
 import {
   bundleOn,
   CLI,
   copyMedia,
+  ecluse,
   ecluseOk,
   expectImportRefused,
   PASSPHRASE,
@@ -271,6 +273,15 @@ describe('a container image from the vendor registry to the site registry', () =
     expect(first.carried.sort()).toEqual(digests(v1));
     const r = await w.importJson(w.path('media-1'));
     expect(r.code, r.stderr).toBe(0);
+    expect((r.json as { targets: unknown[] }).targets).toEqual([
+      {
+        target: 'site',
+        imageId: `${REPO}:1.0`,
+        outcome: 'pushed',
+        remoteId: `${siteRegistry.host}/${REPO}@${v1.index.digest}`,
+        error: null,
+      },
+    ]);
 
     served = await serve(w.inside);
     const ref = `docker://${served.registry}/${REPO}:1.0`;
@@ -306,6 +317,59 @@ describe('a container image from the vendor registry to the site registry', () =
         remote_id: `${siteRegistry.host}/${REPO}@${v1.index.digest}`,
       }),
     ]);
+    // Pushed again by hand: every blob is already there, only the manifests are sent; the digest is still the vendor's.
+    const again = await ecluseOk(['target', 'push', '--image', `${REPO}:1.0`, '--target', 'site', '--json'], {
+      home: w.inside,
+    });
+    expect((again.json as { pushes: { ok: boolean; message: string }[] }).pushes).toEqual([
+      expect.objectContaining({ ok: true, message: expect.stringContaining('0 blob(s) uploaded') as unknown }),
+    ]);
+  });
+
+  it('relay add-image from a registry with bearer tokens (the auth file, the token service asked for pull)', async () => {
+    const bearer = await startRegistry(path.join(root, 'bearer-vendor'), { auth: 'bearer', username: 'vendor' });
+    try {
+      await pushToRegistry(built, '1.0', bearer, 'acme/bearer');
+      const r = await ecluseOk(
+        [
+          'relay',
+          'add-image',
+          `docker://${bearer.host}/acme/bearer:1.0`,
+          '--name',
+          'bearer-app',
+          '--version',
+          '1.0',
+          '--authfile',
+          bearer.authFile,
+          '--json',
+        ],
+        { home: w.path('outside-bearer'), timeoutMs: 300_000 },
+      );
+      expect(JSON.stringify(r.json)).toContain(built.version('1.0').index.digest);
+      expect(bearer.tokenRequests).toContainEqual({ scope: 'repository:acme/bearer:pull', authorized: true });
+      const wrong = path.join(root, 'wrong-auth.json');
+      fs.writeFileSync(wrong, containersAuthFile({ [bearer.host]: { username: 'vendor', password: 'nope' } }));
+      const refused = await ecluse(
+        [
+          'relay',
+          'add-image',
+          `docker://${bearer.host}/acme/bearer:1.0`,
+          '--name',
+          'x',
+          '--version',
+          '1',
+          '--authfile',
+          wrong,
+          '--json',
+        ],
+        { home: w.path('outside-bearer'), timeoutMs: 300_000 },
+      );
+      expect(refused.code).toBe(3);
+      expect(refused.json).toMatchObject({ ok: false, code: 'E_FEED' });
+      expect((refused.json as { message: string }).message).toContain('invalid username/password');
+    } finally {
+      await bearer.stop();
+    }
   });
 
   it('a second version sharing the base layers carries only its new blobs; both versions are served', async () => {
