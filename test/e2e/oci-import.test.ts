@@ -25,6 +25,7 @@ import {
   bundleOn,
   CLI,
   copyMedia,
+  ecluse,
   ecluseOk,
   expectImportRefused,
   lastAuditSeq,
@@ -97,6 +98,14 @@ describe('import of oci-image artifacts', () => {
   it('imports a two-platform image: served with the vendor digest, counted, listed in the receipt', async () => {
     const media = copyMedia(first, w.path('good-1'));
     await rewriteAsOciBundle(bundleOn(media), alice, [spec(app, '1.4.0')]);
+    // verify reads and checks every blob, writing nothing
+    const before = registrySnapshot(w.inside);
+    const verified = await ecluse(['verify', media, '--json'], { home: w.inside });
+    expect(verified.code, verified.stderr).toBe(0);
+    expect((verified.json as { checks: Array<{ check: string }> }).checks.map((c) => c.check)).toEqual(
+      expect.arrayContaining(['image-blobs', 'image-contents']),
+    );
+    expect(registrySnapshot(w.inside)).toEqual(before);
     const r = await w.importJson(media);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { containerImages: unknown[]; bundle: { statementSha256: string } };
@@ -331,6 +340,22 @@ describe('import of oci-image artifacts', () => {
     const files = new Set(registrySnapshot(w.inside).files);
     for (const b of [...app.blobs, ...next.blobs]) expect(files.has(b.digest.slice(7))).toBe(true);
     expect(snapshot(w.inside).staging).toEqual([]);
+  });
+
+  it('store check verifies every blob; --repair removes an orphan blob, never a recorded one', async () => {
+    expect((await ecluse(['store', 'check', '--json'], { home: w.inside })).code).toBe(0);
+    const blobs = w.path('inside', 'registry', 'blobs', 'sha256');
+    const orphan = path.join(blobs, 'f'.repeat(64));
+    fs.writeFileSync(orphan, 'left by a crash');
+    const layer = app.blobs[app.blobs.length - 1] as (typeof app.blobs)[number];
+    const damaged = path.join(blobs, layer.digest.slice(7));
+    fs.writeFileSync(damaged, Buffer.alloc(layer.size));
+    const check = await ecluse(['store', 'check', '--repair', '--json'], { home: w.inside });
+    expect(check.code).toBe(1);
+    const problems = (check.json as { context?: unknown; message: string }).message;
+    expect(problems).toContain(`digest-mismatch ${layer.digest}`);
+    expect(fs.existsSync(orphan)).toBe(false);
+    expect(fs.existsSync(damaged)).toBe(true);
   });
 });
 

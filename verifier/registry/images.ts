@@ -265,3 +265,11 @@ export function registryCounts(db: Db): { images: number; repositories: number; 
     .parse(db.prepare('SELECT count(*) AS blobs, sum(size) AS bytes FROM registry_blobs').get());
   return { ...counts, blobs: blobs.blobs, bytes: blobs.bytes ?? 0 };
 }
+
+/** Every blob the store records, with its size (store check). */
+export function recordedBlobs(db: Db): Array<{ digest: string; size: number }> {
+  return db
+    .prepare('SELECT digest, size FROM registry_blobs ORDER BY digest')
+    .all()
+    .map((row) => z.object({ digest: z.string().regex(/^sha256:[a-f0-9]{64}$/), size: z.number().int() }).parse(row));
+}
