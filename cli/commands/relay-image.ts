@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { openRelayHome } from '../../relay/catalog.js';
 import { addImage } from '../../relay/images/add-image.js';
+import { readVendorKeys } from '../../relay/images/vendor-signature.js';
 import { parsePlatform, platformKey } from '../../sneakernet/oci/platform.js';
 import { resolveHome } from '../home.js';
 import { interruptible } from '../interrupt.js';
@@ -93,7 +94,7 @@ stored once for every image that shares them, and an export carries only those t
                 authfile: o.authfile,
                 insecureRegistry: o.insecureRegistry,
                 vendorSignature: o.vendorSignature,
-                vendorKeys: o.vendorKey,
+                vendorKeys: readVendorKeys(o.vendorKey),
                 signal,
               }),
           );

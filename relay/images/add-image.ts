@@ -18,13 +18,7 @@ import { imageOf, recordImage, type CatalogImage } from './catalog-images.js';
 import { readFetched, storeBlobs } from './fetched.js';
 import { defaultRepository, parseImageReference, skopeoSource } from './reference.js';
 import { copyToDir, type SkopeoOptions } from './skopeo.js';
-import {
-  checkSignature,
-  readSignatureFile,
-  readSignatureTag,
-  readVendorKeys,
-  type CheckedSignature,
-} from './vendor-signature.js';
+import { checkSignature, readSignatureFile, readSignatureTag, type CheckedSignature } from './vendor-signature.js';
 
 export interface AddImageOptions {
   reference: string;
@@ -40,7 +34,10 @@ export interface AddImageOptions {
   authfile?: string | undefined;
   insecureRegistry?: boolean | undefined;
   vendorSignature?: string | undefined;
+  /** Pinned vendor public keys (PEM): the signature must verify with one of them. */
   vendorKeys: string[];
+  /** The vendor feed it came from (`relay fetch`), recorded with it. */
+  feed?: string | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -104,7 +101,7 @@ export async function addImage(home: RelayHome, o: AddImageOptions): Promise<Add
   if (ref.transport === 'docker' && o.authfile && !fs.existsSync(o.authfile)) {
     throw new EcluseError('E_NOT_FOUND', `--authfile ${o.authfile} does not exist`);
   }
-  const keys = readVendorKeys(o.vendorKeys);
+  const keys = o.vendorKeys;
   const given = o.vendorSignature ? await readSignatureFile(o.vendorSignature) : null;
   const skopeo: SkopeoOptions = { authfile: o.authfile, insecureRegistry: o.insecureRegistry, signal: o.signal };
   const source = skopeoSource(ref);
@@ -171,6 +168,7 @@ export async function addImage(home: RelayHome, o: AddImageOptions): Promise<Add
       properties: o.properties,
       vendor: o.vendor,
       evidence: signature ? JSON.stringify(signature.evidence) : null,
+      feed: o.feed ?? null,
     });
     if (r.created) {
       recordEvent(home.db, 'image.added', {

@@ -76,6 +76,8 @@ export interface NewImage {
   properties: Record<string, string>;
   vendor: string | null;
   evidence: string | null;
+  /** The vendor feed it came from (`relay fetch`), or null for `relay add-image`. */
+  feed?: string | null;
 }
 
 /**
@@ -97,7 +99,7 @@ export function recordImage(db: RelayDb, n: NewImage): { artifact: ArtifactRow; 
     const artifact = db
       .prepare(
         `INSERT INTO artifacts (name, version, type, size, sha256, sha512, md5, disk_format, container_format, properties,
-           vendor, source, added_at, evidence, feed) VALUES (?, ?, 'oci-image', ?, ?, ?, NULL, '', '', ?, ?, ?, ?, ?, NULL)
+           vendor, source, added_at, evidence, feed) VALUES (?, ?, 'oci-image', ?, ?, ?, NULL, '', '', ?, ?, ?, ?, ?, ?)
            RETURNING *`,
       )
       .get(
@@ -111,6 +113,7 @@ export function recordImage(db: RelayDb, n: NewImage): { artifact: ArtifactRow; 
         n.reference,
         isoSeconds(),
         n.evidence,
+        n.feed ?? null,
       ) as ArtifactRow;
     db.prepare(
       `INSERT INTO images (artifact_id, reference, repository, tag, digest, media_type, platforms, blobs)

@@ -19,6 +19,7 @@ let root: string;
 let home: RelayHome;
 let vendor: Vendor;
 let keyFile: string;
+let keyPem: string;
 const base = layer();
 const v1 = buildImage({ platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], baseLayers: [base] });
 const v2 = buildImage({ platforms: ['linux/amd64', 'linux/arm64', 'linux/arm/v7'], baseLayers: [base] });
@@ -41,6 +42,7 @@ beforeAll(async () => {
   vendor = makeVendor();
   keyFile = path.join(root, 'vendor.pub');
   fs.writeFileSync(keyFile, vendor.publicKeyPem);
+  keyPem = vendor.publicKeyPem;
   await writeLayout(path.join(root, 'layout'), v1, '1.0');
   await writeLayout(path.join(root, 'layout'), v2, '2.0');
   writeSignatureTag(path.join(root, 'layout'), v1.top.digest, await vendor.sign(v1.top.digest));
@@ -59,7 +61,7 @@ describe('relay add-image', () => {
         reference: `oci:${root}/layout:1.0`,
         version: '1.0',
         platforms: [parsePlatform('linux/arm64')],
-        vendorKeys: [keyFile],
+        vendorKeys: [keyPem],
       }),
     );
     expect(r.created).toBe(true);
@@ -125,7 +127,7 @@ describe('relay add-image', () => {
 
   it('E_VENDOR_UNTRUSTED: vendor keys pinned and no signature; E_VENDOR_DIGEST: a signature over another digest', async () => {
     await expectRefusal(
-      addImage(home, opts({ reference: `oci:${root}/layout:2.0`, version: '2.1', vendorKeys: [keyFile] })),
+      addImage(home, opts({ reference: `oci:${root}/layout:2.0`, version: '2.1', vendorKeys: [keyPem] })),
       'E_VENDOR_UNTRUSTED',
       'no cosign signature',
     );
@@ -135,7 +137,7 @@ describe('relay add-image', () => {
     await expectRefusal(
       addImage(
         home,
-        opts({ reference: `oci:${root}/layout:2.0`, version: '2.1', vendorKeys: [keyFile], vendorSignature: file }),
+        opts({ reference: `oci:${root}/layout:2.0`, version: '2.1', vendorKeys: [keyPem], vendorSignature: file }),
       ),
       'E_VENDOR_DIGEST',
       v1.top.digest,
@@ -145,7 +147,7 @@ describe('relay add-image', () => {
     fs.writeFileSync(good, JSON.stringify({ payload: sig2.payload.toString('base64'), bundle: sig2.bundle }));
     const r = await addImage(
       home,
-      opts({ reference: `oci:${root}/layout:2.0`, version: '2.1', vendorKeys: [keyFile], vendorSignature: good }),
+      opts({ reference: `oci:${root}/layout:2.0`, version: '2.1', vendorKeys: [keyPem], vendorSignature: good }),
     );
     expect(r.signature).toMatchObject({ checked: true, from: good });
   });
