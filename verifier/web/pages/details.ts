@@ -6,6 +6,7 @@ import { subjectName } from '../../../sneakernet/subject.js';
 import type { Db } from '../../db.js';
 import { artifactLink, bundleLink, detailsList, eventsTable, mediaLink } from '../components.js';
 import { html, humanSize, layout, outcomeBadge, type PageUser } from '../html.js';
+import { bundleContainerImages } from './container-images.js';
 import { artifactImages, artifactNames, bundleEvents, bundleRecord, mediaEvents, mediaList } from '../queries.js';
 
 /** The sequence the statement of a refused bundle claimed, from the refusal's details (null when never read). */
@@ -137,6 +138,7 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
             </table>`
         : ''
     }
+    ${bundleContainerImages(db, id)}
     <h2>Every event of this bundle</h2>
     ${eventsTable(events, { showBundle: false })}`;
   const refused = !rec && decisions.some((d) => d.outcome === 'refused');
