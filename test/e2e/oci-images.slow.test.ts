@@ -324,7 +324,7 @@ describe('a container image from the vendor registry to the site registry', () =
     expect((again.json as { pushes: { ok: boolean; message: string }[] }).pushes).toEqual([
       expect.objectContaining({ ok: true, message: expect.stringContaining('0 blob(s) uploaded') as unknown }),
     ]);
-  });
+  }, 300_000);
 
   it('relay add-image from a registry with bearer tokens (the auth file, the token service asked for pull)', async () => {
     const bearer = await startRegistry(path.join(root, 'bearer-vendor'), { auth: 'bearer', username: 'vendor' });
@@ -370,7 +370,7 @@ describe('a container image from the vendor registry to the site registry', () =
     } finally {
       await bearer.stop();
     }
-  });
+  }, 300_000);
 
   it('a second version sharing the base layers carries only its new blobs; both versions are served', async () => {
     const [v1, v2] = [built.version('1.0'), built.version('2.0')];
@@ -406,7 +406,7 @@ describe('a container image from the vendor registry to the site registry', () =
     }
     const tags = (await (await fetch(`http://${served!.registry}/v2/${REPO}/tags/list`)).json()) as { tags: string[] };
     expect(tags.tags).toEqual(['1.0', '2.0']);
-  });
+  }, 300_000);
 });
 
 describe('hostile images: each refused with its code, the store unchanged', () => {
