@@ -10,7 +10,7 @@ import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { carriedBy, knownSites } from './chains.js';
 import { recordEvent } from './events.js';
 import { siteState, type SiteState } from './site-state.js';
-import { subjectName } from '../sneakernet/subject.js';
+import { parseSubjectName, subjectName } from '../sneakernet/subject.js';
 
 export type DeliveryState = 'delivered' | 'on its way' | 'refused' | 'not yet exported';
 
@@ -65,14 +65,8 @@ export function listCatalog(home: RelayHome, site?: string): { sites: string[]; 
   };
 }
 
-/** `NAME@VERSION` into its parts (the name is everything before the last `@`). */
-export function parseArtifactRef(ref: string): { name: string; version: string } {
-  const at = ref.lastIndexOf('@');
-  if (at <= 0 || at === ref.length - 1) {
-    throw new EcluseError('E_USAGE', `name an artifact as NAME@VERSION (e.g. debian-13@20261101), not "${ref}"`);
-  }
-  return { name: ref.slice(0, at), version: ref.slice(at + 1) };
-}
+/** `NAME@VERSION` into its parts (one spelling for both stations: sneakernet/subject.ts). */
+export const parseArtifactRef = parseSubjectName;
 
 export interface Removed {
   name: string;

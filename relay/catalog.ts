@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { isoSeconds } from '../sneakernet/statement.js';
+import { databaseError, stationHomeError } from '../sneakernet/station-home.js';
 import { migrateCatalog } from './migrations.js';
 
 import type { RelayDb } from './relay-db.js';
@@ -222,10 +223,22 @@ export function blobPath(home: Pick<RelayHome, 'blobs'>, sha256: string): string
 
 /** Opens (creating on first use) the export station's home. */
 export function openRelayHome(root: string): RelayHome {
-  fs.mkdirSync(path.join(root, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
-  const db = new Database(path.join(root, 'relay.sqlite'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  try {
+    fs.mkdirSync(path.join(root, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
+    fs.accessSync(root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+  } catch (e) {
+    throw stationHomeError(root, e);
+  }
+  const file = path.join(root, 'relay.sqlite');
+  let db: RelayDb | undefined;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+  } catch (e) {
+    db?.close();
+    throw databaseError(file, e);
+  }
   migrateCatalog(db, SCHEMA, () => addColumns(db), isoSeconds());
   backfillMd5(db, path.join(root, 'blobs'));
   let station = (db.prepare("SELECT value FROM settings WHERE key = 'station'").get() as { value: string } | undefined)

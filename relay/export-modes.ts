@@ -33,7 +33,7 @@ export interface Resolved {
   refusal: EcluseError | null;
 }
 
-export function toArtifact(row: ArtifactRow, evidence = true): VmImageArtifact {
+export function toArtifact(row: ArtifactRow, evidence = true, md5 = true): VmImageArtifact {
   const e = evidence && row.evidence ? { evidence: vendorEvidenceSchema.parse(JSON.parse(row.evidence)) } : {};
   return {
     name: row.name,
@@ -42,7 +42,7 @@ export function toArtifact(row: ArtifactRow, evidence = true): VmImageArtifact {
     size: row.size,
     sha256: row.sha256,
     sha512: row.sha512,
-    ...(row.md5 ? { md5: row.md5 } : {}),
+    ...(md5 && row.md5 ? { md5: row.md5 } : {}),
     diskFormat: row.disk_format as VmImageArtifact['diskFormat'],
     containerFormat: row.container_format as VmImageArtifact['containerFormat'],
     properties: JSON.parse(row.properties) as Record<string, string>,
@@ -56,6 +56,8 @@ interface Choices {
   force: boolean;
   includeRefused: boolean;
   noEvidence: boolean;
+  /** Leave the attested md5 (docs/FORMAT.md 4.8) out, for import stations older than 4.8. */
+  noMd5?: boolean;
 }
 
 function requireSite(site: string | undefined): string {
@@ -119,7 +121,9 @@ function newBundleFrom(home: RelayHome, site: string, state: SiteState, from: nu
     previous,
     rows: sel.rows,
     artifacts: sel.rows.map((r) =>
-      r.type === 'oci-image' ? wholeImageArtifact(home, r, !o.noEvidence) : toArtifact(r, !o.noEvidence),
+      r.type === 'oci-image'
+        ? wholeImageArtifact(home, r, !o.noEvidence)
+        : toArtifact(r, !o.noEvidence, o.noMd5 !== true),
     ),
     statement: null,
     payload: null,

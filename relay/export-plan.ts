@@ -41,6 +41,8 @@ export interface ExportRequest {
   includeRefused: boolean;
   noEvidence: boolean;
   noDelta: boolean;
+  /** Leave the attested md5 (docs/FORMAT.md 4.8) out of the statement, for import stations older than 4.8. */
+  noMd5?: boolean;
   now?: Date;
 }
 

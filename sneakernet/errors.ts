@@ -94,6 +94,10 @@ export const ERROR_CODES = {
   },
   E_ADDRESS_IN_USE: { category: 'failure', meaning: 'the address to listen on is already taken by another program' },
   E_STORE: { category: 'refused', meaning: 'the image store and its catalog disagree' },
+  E_IMAGE_IN_USE: {
+    category: 'refused',
+    meaning: 'an image cannot be retired: it is protected, or the export station may still send a delta against it',
+  },
   E_TARGET: {
     category: 'failure',
     meaning: "pushing an image into the site's own Glance or container registry (a target) failed",

@@ -91,6 +91,21 @@ export const receiptSchema = z.strictObject({
     )
     .max(10_000)
     .optional(),
+  /**
+   * Addition: artifacts the site retired from its store (`ecluse image retire`, the policy's `keepNewest`), newest
+   * first. They are not in the inventory: the export station never bases a delta on them, and never sends them again.
+   */
+  retired: z
+    .array(
+      z.strictObject({
+        name: imageName,
+        version: identifier,
+        sha256: hex256,
+        at: time,
+      }),
+    )
+    .max(10_000)
+    .optional(),
   /** What the store holds that came through bundles; `sha256` digests the sorted `name\tversion\tsha256\n` lines. */
   inventory: z.strictObject({
     sha256: hex256,

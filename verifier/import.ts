@@ -14,6 +14,7 @@ import { readBundleFiles } from '../sneakernet/bundle-files.js';
 import { readBundleAcross } from '../sneakernet/media-set.js';
 import { HashPool } from '../sneakernet/digests.js';
 import type { Statement } from '../sneakernet/statement.js';
+import { deltaBasesOf } from './accepted-state.js';
 import { appendAudit } from './audit.js';
 import type { CheckRecord } from './checks.js';
 import type { ChainPosition } from './freshness.js';
@@ -29,6 +30,7 @@ import {
 } from './import-steps.js';
 import { promote, type AlreadyHere, type PromotedImage } from './promote.js';
 import type { PromotedContainerImage } from './registry/promote-images.js';
+import { keepNewest, retiredJson, type KeptVersion, type RetiredJson } from './retirement.js';
 import { recordRefusal, refusedBundle, withRecovery, type RefusedBundle } from './refusal.js';
 import type { Site } from './site.js';
 import { digestsToCompute, type ArtifactStager } from './staging.js';
@@ -86,6 +88,9 @@ export interface ImportOutcome {
   containerImages: PromotedContainerImage[];
   /** Artifacts the store already held, same version and digest: not promoted again (import mode). */
   alreadyHere: AlreadyHere[];
+  /** Import mode: versions the policy's `keepNewest` retired after this import, and those it had to keep. */
+  retired: RetiredJson[];
+  kept: KeptVersion[];
   /** Verify mode: the artifacts that matched. */
   /** `md5` is null for an oci-image (it has no Glance checksum) unless the policy asks for every digest. */
   artifacts: Array<{ name: string; version: string; size: number; sha256: string; md5: string | null }>;
@@ -128,7 +133,7 @@ function verifyFiles(
   const signed = verifySignatures(site, files, trust, now);
   const checked = checkStatement(files, signed.payload);
   const p = checked.statement.predicate;
-  o.known({ bundleId: p.bundleId, station: p.station, sequence: p.sequence });
+  o.known({ bundleId: p.bundleId, station: p.station, sequence: p.sequence, deltaBases: deltaBasesOf(p.artifacts) });
   return checkState(site, files, signed, checked, now);
 }
 
@@ -188,10 +193,24 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
         images: [],
         containerImages: [],
         alreadyHere: [],
+        retired: [],
+        kept: [],
       };
     }
     const promoted = await promote(site, verified, staged, { media, now });
-    return { ...base, checks: [...verified.checks, ...staged.checks], ...promoted };
+    // The policy's keepNewest, for the names this bundle brought (never undoes the import: kept ones are named).
+    const pruning = await keepNewest(
+      site,
+      promoted.images.map((i) => i.name),
+      now,
+    );
+    return {
+      ...base,
+      checks: [...verified.checks, ...staged.checks],
+      ...promoted,
+      retired: pruning.retired.map(retiredJson),
+      kept: pruning.kept,
+    };
   } catch (e) {
     const err = removedOr(e, req.signal);
     if (known.bundleId == null && typeof err.context.bundleId === 'string') known = { bundleId: err.context.bundleId };

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { syncDirSync } from '../sneakernet/durable.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { subjectName } from '../sneakernet/statement.js';
-import { gaps, MAX_GAPS_LISTED, recordAccepted } from './accepted-state.js';
+import { deltaBasesOf, gaps, MAX_GAPS_LISTED, recordAccepted } from './accepted-state.js';
 import { appendAudit } from './audit.js';
 import { glanceTime } from './db.js';
 import { checkFreshness, type ChainPosition } from './freshness.js';
@@ -234,6 +234,8 @@ export async function promote(
           ...(containerImages.length ? { containerImages: containerImages.map((c) => subjectName(c.artifact)) } : {}),
           position: again.position.kind,
           alreadyHere: alreadyHere.map((a) => subjectName(a)),
+          // The bases its deltas were made against: not retired while the station may send more like it.
+          deltaBases: deltaBasesOf(p.artifacts),
         },
       });
     }).immediate();

@@ -27,6 +27,7 @@ import { getSetting, glanceTime, setSetting } from './db.js';
 import { gaps, highWaters, MAX_GAPS_LISTED } from './accepted-state.js';
 import { LIMITS } from '../sneakernet/limits.js';
 import { containerImages, heldBlobHexes } from './registry/images.js';
+import { retiredImages } from './retired-images.js';
 import type { Site } from './site.js';
 
 /**
@@ -127,6 +128,14 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
   }
   artifacts.sort((x, y) => (x.name === y.name ? (x.version < y.version ? -1 : 1) : x.name < y.name ? -1 : 1));
   const blobs = heldBlobHexes(site.db, LIMITS.receiptBlobs);
+  // Addition (FORMAT.md 10): what the site retired, so that the export station never bases a delta on it. Left out
+  // when nothing was retired: export stations that predate the addition read such receipts as before.
+  const retired = retiredImages(site.db, 10_000).map((r) => ({
+    name: r.name,
+    version: r.version,
+    sha256: r.sha256,
+    at: r.retired_at,
+  }));
   return {
     _type: RECEIPT_TYPE,
     site: site.siteId,
@@ -136,6 +145,7 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
     stations,
     refused,
     gaps: gaps(site.db, MAX_GAPS_LISTED),
+    ...(retired.length > 0 ? { retired } : {}),
     inventory: {
       sha256: crypto.createHash('sha256').update(inventoryLines(artifacts)).digest('hex'),
       artifacts,
@@ -153,6 +163,8 @@ export interface WrittenReceipt {
   refused: number;
   /** Bundles below a station's high-water mark not accepted (missing or refused): named, not blocking. */
   gaps: NonNullable<Receipt['gaps']>;
+  /** Artifacts retired from the store that the receipt lists (`retired`). */
+  retired: number;
 }
 
 /** Signs and writes the next receipt onto the media; the number advances only once it is on the media. */
@@ -193,5 +205,6 @@ export async function exportReceipt(site: Site, media: string, now = new Date())
     inventory: receipt.inventory.artifacts.length,
     refused: receipt.refused.length,
     gaps: receipt.gaps ?? [],
+    retired: receipt.retired?.length ?? 0,
   };
 }

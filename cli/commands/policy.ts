@@ -20,6 +20,7 @@ A policy file (YAML or JSON); the first rule whose globs match an artifact decid
       maxSize: 20G
       signers: [alice, bob]
       visibility: public
+      keepNewest: 3         # keep the 3 newest versions of each name; older ones are retired (ecluse image prune)
     - name: appliance
       artifacts: ["acme-*"]
       allowDowngrade: true
@@ -50,7 +51,8 @@ function describe(p: Policy): string[] {
         `${r.types.includes('oci-image') ? `, types ${r.types.join('/')}` : ''}` +
         `${r.repositories ? `, repositories ${r.repositories.join('/')}` : ''}${r.platforms ? `, platforms ${r.platforms.join('/')}` : ''}` +
         `${r.diskFormats ? `, formats ${r.diskFormats.join('/')}` : ''}${r.maxSize !== undefined ? `, at most ${r.maxSize}` : ''}` +
-        `${r.signers ? `, signed by ${r.signers.join('/')}` : ''}, ${r.visibility}${r.allowDowngrade ? ', downgrade allowed' : ''}`,
+        `${r.signers ? `, signed by ${r.signers.join('/')}` : ''}, ${r.visibility}${r.allowDowngrade ? ', downgrade allowed' : ''}` +
+        `${r.keepNewest !== undefined ? `, keeps the newest ${r.keepNewest} version(s)` : ''}`,
     ),
   );
 }

@@ -21,6 +21,8 @@ function outcomeJson(r: ImportOutcome, targets: TargetOutcome[]) {
     images: r.images,
     containerImages: r.containerImages,
     alreadyHere: r.alreadyHere,
+    retired: r.retired,
+    kept: r.kept,
     artifacts: r.artifacts,
     targets,
   };
@@ -179,6 +181,11 @@ Examples:
                       ...r.alreadyHere.map(
                         (a) => `  ${a.name} ${a.version} already here (same digest): not promoted again`,
                       ),
+                      ...r.retired.map(
+                        (x) =>
+                          `  retired ${x.name}@${x.version} (the policy keeps fewer versions): ${formatBytes(x.bytes)} freed`,
+                      ),
+                      ...r.kept.map((k) => `  kept ${k.name}@${k.version} for now: ${k.why}`),
                       ...targets.map((t) =>
                         t.outcome === 'pushed'
                           ? `  pushed image ${t.imageId} to target ${t.target} as ${t.remoteId ?? '?'}`

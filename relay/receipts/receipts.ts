@@ -83,6 +83,8 @@ export interface Acknowledgement {
   refused: Receipt['refused'];
   /** Bundles of this station below `sequence` the site has not accepted (missing, or refused and not since). */
   gaps: Array<{ sequence: number; refusedWith: string | null }>;
+  /** Artifacts the site retired from its store (FORMAT.md 10.2): never a delta base, never sent again. */
+  retired: NonNullable<Receipt['retired']>;
 }
 
 /** What the newest receipt taken from `site` says, or null when no receipt was taken (receipts not in use). */
@@ -102,6 +104,7 @@ export function acknowledgement(db: RelayDb, site: string, station: string): Ack
     gaps: (r.gaps ?? [])
       .filter((g) => g.station === station)
       .map((g) => ({ sequence: g.sequence, refusedWith: g.refusedWith })),
+    retired: r.retired ?? [],
   };
 }
 

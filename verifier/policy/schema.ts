@@ -59,6 +59,10 @@ export const ruleSchema = z.strictObject({
     .min(1)
     .max(32)
     .optional(),
+  /** Keep at most this many versions of each artifact name this rule admits (the newest, in version order): after
+   * each import, and with `ecluse image prune`, older versions are retired (`ecluse image retire`), except one the
+   * export station may still send a delta against. Default: keep every version. */
+  keepNewest: z.number().int().min(1).max(10_000).optional(),
   /** Admit versions lower than the installed one (a deliberate downgrade). */
   allowDowngrade: z.boolean().default(false),
 });
