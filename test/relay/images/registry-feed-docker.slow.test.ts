@@ -10,9 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRelayHome, type RelayHome } from '../../../relay/catalog.js';
 import { declareFeed, parseFeed, saveFeed } from '../../../relay/feeds/config.js';
 import { fetchFeeds } from '../../../relay/feeds/fetch.js';
+import { addImage } from '../../../relay/images/add-image.js';
 import { imageOf } from '../../../relay/images/catalog-images.js';
+import { parsePlatform } from '../../../sneakernet/oci/platform.js';
 import { startRegistry, type Registry } from '../../helpers/oci/registry.js';
-import { rmDir, tmpDir } from '../../sneakernet/fixtures.js';
+import { expectRefusal, rmDir, tmpDir } from '../../sneakernet/fixtures.js';
 import { buildImage, writeLayout } from '../../sneakernet/oci/image-fixtures.js';
 import { makeVendor, writeSignatureTag } from './cosign-fixtures.js';
 
@@ -92,6 +94,51 @@ describe('a registry feed on a real registry', () => {
       id: number;
     };
     expect(imageOf(home.db, row.id)).toMatchObject({ repository: 'acme/app', tag: '1.0', digest: v1.top.digest });
+  }, 120_000);
+
+  it('add-image with --platform downloads only that platform (the index, then its manifest by digest)', async () => {
+    const amd = v2.platforms.get('linux/amd64');
+    const arm = v2.platforms.get('linux/arm64');
+    if (!amd || !arm) throw new Error('fixture');
+    // amd64's own layer is taken out of the registry's storage: a fetch that asked for it would fail.
+    const own = (amd.layers[amd.layers.length - 1]?.digest ?? '').slice('sha256:'.length);
+    const stored = (fs.readdirSync(registry.dir, { recursive: true }) as string[]).find(
+      (p) => path.basename(p) === own && fs.existsSync(path.join(registry.dir, p, 'data')),
+    );
+    if (!stored) throw new Error('the layer is not in the registry storage');
+    fs.rmSync(path.join(registry.dir, stored, 'data'));
+    const r = await addImage(home, {
+      reference: `docker://${registry.host}/acme/app:2.0`,
+      name: 'picked',
+      version: '2.0',
+      platforms: [parsePlatform('linux/arm64')],
+      properties: {},
+      vendor: null,
+      authfile: registry.authFile,
+      vendorKeys: [],
+    });
+    expect(r.image.digest).toBe(v2.top.digest);
+    expect(r.image.blobs.map((b) => b.digest)).toEqual([
+      v2.top.digest,
+      arm.manifest.digest,
+      arm.config.digest,
+      ...arm.layers.map((l) => l.digest),
+    ]);
+    // The control: every platform needs that layer, and the fetch fails without it.
+    await expectRefusal(
+      addImage(home, {
+        reference: `docker://${registry.host}/acme/app:2.0`,
+        name: 'all',
+        version: '2.0',
+        platforms: [],
+        properties: {},
+        vendor: null,
+        authfile: registry.authFile,
+        vendorKeys: [],
+      }),
+      'E_FEED',
+      'skopeo failed',
+    );
   }, 120_000);
 
   it('E_FEED: credentials the registry refuses (the message says what skopeo said)', async () => {
