@@ -92,7 +92,8 @@ export interface ImportOutcome {
   retired: RetiredJson[];
   kept: KeptVersion[];
   /** Verify mode: the artifacts that matched. */
-  artifacts: Array<{ name: string; version: string; size: number; sha256: string; md5: string }>;
+  /** `md5` is null for an oci-image (it has no Glance checksum) unless the policy asks for every digest. */
+  artifacts: Array<{ name: string; version: string; size: number; sha256: string; md5: string | null }>;
 }
 
 function chainJson(p: ChainPosition): ChainJson {

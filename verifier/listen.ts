@@ -30,4 +30,3 @@ export function listenError(e: NodeJS.ErrnoException, host: string, port: number
     });
   return new EcluseError('E_IO', `cannot listen on ${address}: ${e.message}`, context, { cause: e });
 }
-

@@ -87,7 +87,8 @@ export async function promote(
         containerImages.push({ artifact: a, staged: s.image });
         continue;
       }
-      if (!s.file) throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but not staged`);
+      if (!s.file || s.digests.md5 === null)
+        throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but not staged`);
       // The policy admits only VM images into the image store (an oci-image is refused at the policy step).
       if (a.type !== 'vm-image') throw new EcluseError('E_INTERNAL', `${subjectName(a)} is not a VM image`);
       const id = randomUUID();

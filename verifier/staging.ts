@@ -26,8 +26,11 @@ export interface StagedArtifact {
   artifact: Artifact;
   /** The staged file, or null when verifying only. */
   file: string | null;
-  /** sha256 as computed; md5 and sha512 as computed, or as the signed statement attests them (`attested`). */
-  digests: Digests;
+  /**
+   * sha256 as computed; md5 and sha512 as computed, or as the signed statement attests them (`attested`). md5 is null
+   * for an oci-image (no Glance checksum) unless the policy asked for every digest.
+   */
+  digests: Omit<Digests, 'md5'> & { md5: string | null };
   /** The digests taken from the signed statement rather than computed over the bytes. */
   attested: Array<'md5' | 'sha512'>;
   /** An oci-image: its carried blobs, each staged in a file of its own and verified by its digest. */
@@ -40,7 +43,7 @@ export interface StagedArtifact {
  */
 export function digestsToCompute(artifacts: readonly Artifact[], verifyAll: boolean): Algorithm[] {
   if (verifyAll) return ['sha256', 'sha512', 'md5'];
-  return artifacts.some((a) => a.type !== 'vm-image' || a.md5 === undefined) ? ['sha256', 'md5'] : ['sha256'];
+  return artifacts.some((a) => a.type === 'vm-image' && a.md5 === undefined) ? ['sha256', 'md5'] : ['sha256'];
 }
 
 /**
@@ -221,11 +224,11 @@ export class ArtifactStager {
         });
       }
     }
-    const md5 = computed.md5 ?? signedMd5;
-    if (md5 === undefined)
+    const md5 = computed.md5 ?? signedMd5 ?? null;
+    if (md5 === null && a.type === 'vm-image')
       throw new EcluseError('E_INTERNAL', `no md5 for ${what}: it was neither signed nor computed`);
     const attested = [
-      ...(computed.md5 === undefined ? (['md5'] as const) : []),
+      ...(computed.md5 === undefined && a.type === 'vm-image' ? (['md5'] as const) : []),
       ...(computed.sha512 === undefined ? (['sha512'] as const) : []),
     ];
     const digests = { sha256: computed.sha256, sha512: computed.sha512 ?? a.sha512, md5 };

@@ -32,7 +32,7 @@ A policy file (YAML or JSON); the first rule whose globs match an artifact decid
       artifacts: ["*"]
       types: [oci-image]           # a rule without types admits VM images only
       repositories: ["acme/*"]     # globs on the repository served inside (HOST:PORT/acme/app:1.4)
-      platforms: ["linux/amd64", "linux/arm64*"]   # every platform carried must match one
+      platforms: ["linux/amd64", "linux/arm64"]    # every platform carried must match one (any variant if none named)
       maxSize: 2G                  # every blob of the image, carried or already held
       vendorKeys: ["-----BEGIN PUBLIC KEY-----\n..."]   # the vendor's cosign key (PEM)
 An artifact no rule matches is refused (E_NOT_ALLOWED). Without a policy, every artifact is admitted.

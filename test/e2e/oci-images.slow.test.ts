@@ -20,6 +20,7 @@ import {
   imageOf,
   joinCarried,
   ociArtifactIndex,
+  digestOf,
   replaceTopManifest,
   rewriteBundle,
   rewriteImage,
@@ -29,10 +30,12 @@ import { privatePodman, skopeoCopyToOci, skopeoInspect, skopeoInspectRaw } from 
 import { makeCosignVendor, pushCosignSignature, type CosignVendor } from '../helpers/oci/cosign.js';
 import { buildVendorImage, pushToRegistry, type ImageVersion, type VendorImage } from '../helpers/oci/image.js';
 import { startRegistry, type Registry } from '../helpers/oci/registry.js';
+import { containersAuthFile } from '../helpers/oci/tools.js';
 import {
   bundleOn,
   CLI,
   copyMedia,
+  ecluse,
   ecluseOk,
   expectImportRefused,
   PASSPHRASE,
@@ -270,6 +273,15 @@ describe('a container image from the vendor registry to the site registry', () =
     expect(first.carried.sort()).toEqual(digests(v1));
     const r = await w.importJson(w.path('media-1'));
     expect(r.code, r.stderr).toBe(0);
+    expect((r.json as { targets: unknown[] }).targets).toEqual([
+      {
+        target: 'site',
+        imageId: `${REPO}:1.0`,
+        outcome: 'pushed',
+        remoteId: `${siteRegistry.host}/${REPO}@${v1.index.digest}`,
+        error: null,
+      },
+    ]);
 
     served = await serve(w.inside);
     const ref = `docker://${served.registry}/${REPO}:1.0`;
@@ -305,7 +317,60 @@ describe('a container image from the vendor registry to the site registry', () =
         remote_id: `${siteRegistry.host}/${REPO}@${v1.index.digest}`,
       }),
     ]);
-  });
+    // Pushed again by hand: every blob is already there, only the manifests are sent; the digest is still the vendor's.
+    const again = await ecluseOk(['target', 'push', '--image', `${REPO}:1.0`, '--target', 'site', '--json'], {
+      home: w.inside,
+    });
+    expect((again.json as { pushes: { ok: boolean; message: string }[] }).pushes).toEqual([
+      expect.objectContaining({ ok: true, message: expect.stringContaining('0 blob(s) uploaded') as unknown }),
+    ]);
+  }, 300_000);
+
+  it('relay add-image from a registry with bearer tokens (the auth file, the token service asked for pull)', async () => {
+    const bearer = await startRegistry(path.join(root, 'bearer-vendor'), { auth: 'bearer', username: 'vendor' });
+    try {
+      await pushToRegistry(built, '1.0', bearer, 'acme/bearer');
+      const r = await ecluseOk(
+        [
+          'relay',
+          'add-image',
+          `docker://${bearer.host}/acme/bearer:1.0`,
+          '--name',
+          'bearer-app',
+          '--version',
+          '1.0',
+          '--authfile',
+          bearer.authFile,
+          '--json',
+        ],
+        { home: w.path('outside-bearer'), timeoutMs: 300_000 },
+      );
+      expect(JSON.stringify(r.json)).toContain(built.version('1.0').index.digest);
+      expect(bearer.tokenRequests).toContainEqual({ scope: 'repository:acme/bearer:pull', authorized: true });
+      const wrong = path.join(root, 'wrong-auth.json');
+      fs.writeFileSync(wrong, containersAuthFile({ [bearer.host]: { username: 'vendor', password: 'nope' } }));
+      const refused = await ecluse(
+        [
+          'relay',
+          'add-image',
+          `docker://${bearer.host}/acme/bearer:1.0`,
+          '--name',
+          'x',
+          '--version',
+          '1',
+          '--authfile',
+          wrong,
+          '--json',
+        ],
+        { home: w.path('outside-bearer'), timeoutMs: 300_000 },
+      );
+      expect(refused.code).toBe(3);
+      expect(refused.json).toMatchObject({ ok: false, code: 'E_FEED' });
+      expect((refused.json as { message: string }).message).toContain('invalid username/password');
+    } finally {
+      await bearer.stop();
+    }
+  }, 300_000);
 
   it('a second version sharing the base layers carries only its new blobs; both versions are served', async () => {
     const [v1, v2] = [built.version('1.0'), built.version('2.0')];
@@ -341,7 +406,7 @@ describe('a container image from the vendor registry to the site registry', () =
     }
     const tags = (await (await fetch(`http://${served!.registry}/v2/${REPO}/tags/list`)).json()) as { tags: string[] };
     expect(tags.tags).toEqual(['1.0', '2.0']);
-  });
+  }, 300_000);
 });
 
 describe('hostile images: each refused with its code, the store unchanged', () => {
@@ -426,19 +491,43 @@ describe('hostile images: each refused with its code, the store unchanged', () =
     await expectImageRefused(w, media, 'E_IMAGE_MANIFEST');
   });
 
-  it('E_IMAGE_MANIFEST: a top manifest over 4 MiB', async () => {
-    const media = copyMedia(good, w.path('oversized'));
-    await rewriteBundle(bundleOn(media), [keys.alice], (statement, streams) => {
+  it('E_IMAGE_MANIFEST: a manifest over 4 MiB, the top one or a child one', async () => {
+    const padding = { padding: 'x'.repeat(4 * 1024 * 1024) };
+    const top = copyMedia(good, w.path('oversized-top'));
+    await rewriteBundle(bundleOn(top), [keys.alice], (statement, streams) => {
       withoutEvidence(statement);
       const k = ociArtifactIndex(statement);
       const image = imageOf(statement, k);
       const bytes = splitCarried(image, streams[k]!);
-      const top = JSON.parse(bytes.get(image.digest)!.toString()) as Record<string, unknown>;
-      const big = { ...top, annotations: { padding: 'x'.repeat(4 * 1024 * 1024) } };
-      replaceTopManifest(image, bytes, Buffer.from(JSON.stringify(big)));
+      const index = JSON.parse(bytes.get(image.digest)!.toString()) as Record<string, unknown>;
+      replaceTopManifest(image, bytes, Buffer.from(JSON.stringify({ ...index, annotations: padding })));
       streams[k] = joinCarried(image, bytes);
     });
-    await expectImageRefused(w, media, 'E_IMAGE_MANIFEST');
+    const r = await expectImageRefused(w, top, 'E_IMAGE_MANIFEST');
+    expect(r.stderr).toMatch(/4194304|4 MiB/);
+
+    const child = copyMedia(good, w.path('oversized-child'));
+    const amd64 = built.version('1.0').manifests[0]!.descriptor;
+    await rewriteBundle(bundleOn(child), [keys.alice], (statement, streams) => {
+      withoutEvidence(statement);
+      const k = ociArtifactIndex(statement);
+      const image = imageOf(statement, k);
+      const bytes = splitCarried(image, streams[k]!);
+      const manifest = JSON.parse(bytes.get(amd64.digest)!.toString()) as Record<string, unknown>;
+      const big = Buffer.from(JSON.stringify({ ...manifest, annotations: padding }));
+      const listed = image.blobs.find((b) => b.digest === amd64.digest)!;
+      Object.assign(listed, { digest: digestOf(big), size: big.length });
+      bytes.delete(amd64.digest);
+      bytes.set(listed.digest, big);
+      const index = JSON.parse(bytes.get(image.digest)!.toString()) as {
+        manifests: { digest: string; size: number }[];
+      };
+      Object.assign(index.manifests[0]!, { digest: listed.digest, size: big.length });
+      replaceTopManifest(image, bytes, Buffer.from(JSON.stringify(index)));
+      streams[k] = joinCarried(image, bytes);
+    });
+    const rc = await expectImageRefused(w, child, 'E_IMAGE_MANIFEST');
+    expect(rc.stderr).toMatch(/4194304|4 MiB/);
   });
 
   it('E_IMAGE_MANIFEST: an index with 257 entries', async () => {

@@ -12,6 +12,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -182,6 +184,33 @@ describe('import of oci-image artifacts', () => {
       expect(inspected.Digest).toBe(app.top.digest);
     } finally {
       server.kill('SIGTERM');
+    }
+  });
+
+  it('serve --registry-listen: a bad address, the Glance address, or a taken port each said in one line', async () => {
+    const bad = await ecluse(['serve', '--registry-listen', 'nope'], { home: w.inside });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('E_USAGE: --registry-listen wants HOST:PORT with a port from 0 to 65535');
+    const same = await ecluse(['serve', '--listen', '127.0.0.1:5999', '--registry-listen', '127.0.0.1:5999'], {
+      home: w.inside,
+    });
+    expect(same.code).toBe(2);
+    expect(same.stderr).toContain('E_USAGE: --registry-listen must differ from --listen');
+    const taken = http.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const glancePort = await freePort();
+      const busy = await ecluse(
+        ['serve', '--listen', `127.0.0.1:${glancePort}`, '--registry-listen', `127.0.0.1:${port}`],
+        { home: w.inside },
+      );
+      expect(busy.code).toBe(3);
+      expect(busy.stderr).toContain(
+        `E_ADDRESS_IN_USE: 127.0.0.1:${port} is already in use by another program: stop it, or give another port with --registry-listen`,
+      );
+    } finally {
+      taken.close();
     }
   });
 

@@ -54,7 +54,6 @@ export interface GlanceServer {
   close(): Promise<void>;
 }
 
-
 export function defaultBaseUrl(req: express.Request): string {
   const host = req.get('host') ?? `${hostForUrl(req.socket.localAddress ?? '127.0.0.1')}:${req.socket.localPort}`;
   return `${req.protocol}://${host}`;

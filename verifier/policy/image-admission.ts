@@ -6,7 +6,7 @@
  */
 import picomatch from 'picomatch';
 import type { OciImageArtifact } from '../../sneakernet/statement.js';
-import { platformKey } from '../../sneakernet/oci/platform.js';
+import { platformKey, type Platform } from '../../sneakernet/oci/platform.js';
 import type { Db } from '../db.js';
 import { imagesOfRepository } from '../registry/images.js';
 import type { PolicyRule } from './schema.js';
@@ -20,12 +20,21 @@ export function imageRuleProblem(rule: PolicyRule, a: OciImageArtifact): string 
   }
   if (rule.platforms) {
     const globs = rule.platforms;
-    const refused = a.image.platforms.map(platformKey).filter((p) => !globs.some((g) => picomatch.isMatch(p, g)));
+    const refused = a.image.platforms.filter((p) => !globs.some((g) => platformGlobMatches(g, p))).map(platformKey);
     if (refused.length > 0) {
       return `platform${refused.length > 1 ? 's' : ''} ${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not one of ${globs.join(', ')}`;
     }
   }
   return null;
+}
+
+/**
+ * Whether a platform glob admits a platform: `os/arch` globs match whatever the variant (as `--platform linux/arm64`
+ * takes linux/arm64/v8 outside), `os/arch/variant` globs match the variant too.
+ */
+export function platformGlobMatches(glob: string, p: Platform): boolean {
+  const key = glob.split('/').length === 2 ? `${p.os}/${p.architecture}` : platformKey(p);
+  return picomatch.isMatch(key, glob);
 }
 
 /** Bytes of every blob the image needs (carried or held): what `maxSize` bounds for an oci-image. */

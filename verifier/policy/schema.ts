@@ -24,8 +24,8 @@ export const ruleSchema = z.strictObject({
   types: z.array(z.enum(ARTIFACT_TYPES)).min(1).default(['vm-image']),
   /** oci-image: globs on the image's repository path (`acme/*`, `library/debian`). Default: any. */
   repositories: z.array(glob).min(1).optional(),
-  /** oci-image: globs on each platform carried, `os/architecture[/variant]` (`linux/*`, `linux/arm64/v8`). Every
-   * platform of the image must match one. Default: any. */
+  /** oci-image: globs on each platform carried, `os/architecture[/variant]` (`linux/*`, `linux/arm64/v8`); a glob
+   * without a variant matches any variant. Every platform of the image must match one. Default: any. */
   platforms: z
     .array(
       z

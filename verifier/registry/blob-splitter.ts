@@ -33,7 +33,12 @@ interface Current {
   received: number;
   /** The bytes of a manifest or index (bounded), else null. */
   kept: Buffer[] | null;
+  /** Positional writes started and not yet awaited, oldest first (reading, hashing and writing overlap). */
+  writes: Array<Promise<void>>;
 }
+
+/** Writes in flight per blob, as the artifact stager allows. */
+const WRITES_IN_FLIGHT = 8;
 
 const isDocument = (mediaType: string) => isIndexMediaType(mediaType) || isManifestMediaType(mediaType);
 
@@ -69,6 +74,7 @@ export class BlobSplitter {
       file,
       received: 0,
       kept: isDocument(blob.mediaType) ? [] : null,
+      writes: [],
     };
   }
 
@@ -85,9 +91,18 @@ export class BlobSplitter {
   private async close(cur: Current): Promise<void> {
     this.current = null;
     if (cur.handle) {
-      await cur.handle.sync();
-      await cur.handle.close();
+      const handle = cur.handle;
       cur.handle = null;
+      try {
+        for (const w of cur.writes.splice(0)) await w;
+        await handle.sync();
+      } catch (e) {
+        // A failed write (a full disk) must not leave the file open: its blocks would stay taken after removal.
+        await Promise.allSettled(cur.writes.splice(0));
+        await handle.close().catch(() => undefined);
+        throw e;
+      }
+      await handle.close();
     }
     const got = `sha256:${cur.hash.digest('hex')}`;
     if (got !== cur.blob.digest) {
@@ -115,10 +130,15 @@ export class BlobSplitter {
       const take = Math.min(chunk.length - at, cur.blob.size - cur.received);
       const piece = chunk.subarray(at, at + take);
       at += take;
+      if (cur.handle) {
+        const write = writeAll(cur.handle, piece, cur.received);
+        write.catch(() => undefined); // awaited below or in close(); never an unhandled rejection
+        cur.writes.push(write);
+      }
       cur.received += take;
       cur.hash.update(piece);
       cur.kept?.push(Buffer.from(piece));
-      if (cur.handle) await writeAll(cur.handle, piece);
+      if (cur.writes.length >= WRITES_IN_FLIGHT) await cur.writes.shift();
       if (cur.received === cur.blob.size) await this.close(cur);
     }
   }
@@ -139,15 +159,17 @@ export class BlobSplitter {
   async abort(): Promise<void> {
     const cur = this.current;
     this.current = null;
+    await Promise.allSettled(cur?.writes.splice(0) ?? []);
     await cur?.handle?.close().catch(() => undefined);
     await Promise.all(this.written.map((f) => fs.promises.rm(f, { force: true })));
   }
 }
 
-async function writeAll(handle: fs.promises.FileHandle, piece: Buffer): Promise<void> {
+/** Writes all of `piece` at `position` (a short write, as a filling disk makes, is continued). */
+async function writeAll(handle: fs.promises.FileHandle, piece: Buffer, position: number): Promise<void> {
   let done = 0;
   while (done < piece.length) {
-    const { bytesWritten } = await handle.write(piece, done, piece.length - done);
+    const { bytesWritten } = await handle.write(piece, done, piece.length - done, position + done);
     if (bytesWritten <= 0) {
       throw new EcluseError('E_NO_SPACE', `a write stored ${bytesWritten} bytes`, { check: 'space' });
     }

@@ -273,3 +273,11 @@ export function recordedBlobs(db: Db): Array<{ digest: string; size: number }> {
     .all()
     .map((row) => z.object({ digest: z.string().regex(/^sha256:[a-f0-9]{64}$/), size: z.number().int() }).parse(row));
 }
+
+/** The container images one bundle brought, by repository and tag. */
+export function containerImagesOfBundle(db: Db, bundleId: string): ContainerImage[] {
+  return db
+    .prepare('SELECT * FROM container_images WHERE bundle_id = ? ORDER BY repository, tag')
+    .all(bundleId)
+    .map(toImage);
+}

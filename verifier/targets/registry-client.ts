@@ -13,7 +13,9 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { Readable, Transform } from 'node:stream';
+import http from 'node:http';
+import https from 'node:https';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { EcluseError } from '../../sneakernet/errors.js';
 import type { RegistryCredentials } from './auth-file.js';
 
@@ -80,6 +82,73 @@ function errorOf(body: Buffer): { code?: string; message: string } {
     // not JSON
   }
   return { message: text.slice(0, 200).replace(/\s+/g, ' ').trim() };
+}
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+}
+
+/**
+ * Sends a request whose body is a stream with node:http(s): measured on a 512 MiB blob into docker-registry, about
+ * twice as fast as fetch with a stream body (3.1–3.3 s against 5.3–7.6 s on this machine).
+ */
+function sendStream(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: Readable,
+  timeoutMs: number,
+): Promise<Answer> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const unreachable = (e: Error & { code?: string }) => {
+      body.destroy();
+      reject(
+        e instanceof RegistryRequestError
+          ? e
+          : new RegistryRequestError(0, `cannot reach ${u.origin}: ${e.code ?? e.message}`),
+      );
+    };
+    const req = (u.protocol === 'https:' ? https : http).request(u, { method, headers, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      res.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n > MAX_ANSWER_BYTES)
+          res.destroy(
+            new RegistryRequestError(
+              res.statusCode ?? 0,
+              `the registry's answer is larger than ${MAX_ANSWER_BYTES} bytes`,
+            ),
+          );
+        else chunks.push(c);
+      });
+      res.on('error', unreachable);
+      res.on('end', () => {
+        if (!body.readableEnded) body.destroy(); // answered early (a 401, a refusal): the rest is not needed
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+        }
+        resolve({ status: res.statusCode ?? 0, headers: h, body: Buffer.concat(chunks) });
+      });
+    });
+    req.on('timeout', () =>
+      req.destroy(new RegistryRequestError(0, `cannot reach ${u.origin}: no answer within ${timeoutMs} ms`)),
+    );
+    req.on('error', unreachable);
+    body.on('error', (e) => {
+      reject(
+        new EcluseError('E_STORE', `cannot read a stored blob to send it (${e.message}): run "ecluse store check"`, {
+          check: 'store-blob',
+        }),
+      );
+      req.destroy();
+    });
+    body.pipe(req);
+  });
 }
 
 export interface RegistryClientOptions {
@@ -178,7 +247,7 @@ export class RegistryClient {
       ok: number[];
       upload?: boolean;
     },
-  ): Promise<{ status: number; headers: Headers; body: Buffer }> {
+  ): Promise<Answer> {
     const url = /^https?:\/\//.test(path) ? path : `${this.origin}${path}`;
     if (new URL(url).origin !== new URL(this.origin).origin) {
       throw new RegistryRequestError(0, `the registry sent écluse to another server (${new URL(url).origin})`);
@@ -187,20 +256,20 @@ export class RegistryClient {
       const headers: Record<string, string> = { ...o.headers };
       const auth = await this.authorization(o.scope);
       if (auth) headers.Authorization = auth;
-      let body: Buffer | ReadableStream | undefined;
-      if (Buffer.isBuffer(o.body)) body = o.body;
-      else if (o.body) {
-        body = Readable.toWeb(o.body());
+      const timeoutMs = o.upload ? this.uploadTimeoutMs : this.timeoutMs;
+      let res: Answer;
+      if (typeof o.body === 'function') {
         if (o.length !== undefined) headers['Content-Length'] = String(o.length);
+        res = await sendStream(url, method, headers, o.body(), timeoutMs);
+      } else {
+        const r = await this.fetch(url, { method, headers, body: o.body, timeoutMs });
+        res = {
+          status: r.status,
+          headers: r.headers,
+          body: method === 'HEAD' ? Buffer.alloc(0) : await readBounded(r),
+        };
       }
-      const res = await this.fetch(url, {
-        method,
-        headers,
-        body,
-        ...(body && !Buffer.isBuffer(body) ? { duplex: 'half' } : {}),
-        timeoutMs: o.upload ? this.uploadTimeoutMs : this.timeoutMs,
-      });
-      const answer = method === 'HEAD' ? Buffer.alloc(0) : await readBounded(res);
+      const answer = res.body;
       if (res.status === 401 && round === 0) {
         const c = parseChallenge(res.headers.get('www-authenticate'));
         const learned = c && (this.challenge?.scheme !== c.scheme || c.scheme === 'bearer');
@@ -254,44 +323,49 @@ export class RegistryClient {
     if (!location) throw new RegistryRequestError(202, 'the registry started an upload without a Location');
     const put = new URL(location, this.origin);
     put.searchParams.set('digest', digest);
-    let sent: string | undefined;
-    const damaged = () =>
+    // The digest of the bytes as they were sent: known once the file's last byte has gone through the hash.
+    let hashed: Promise<string> = Promise.resolve('?');
+    const damaged = (sent: string) =>
       new EcluseError(
         'E_STORE',
-        `the stored blob ${digest} no longer has that digest (${sent ?? '?'}): run "ecluse store check"`,
+        `the stored blob ${digest} no longer has that digest (${sent}): run "ecluse store check"`,
         { check: 'store-blob', digest },
       );
-    let r: Awaited<ReturnType<RegistryClient['request']>>;
+    const body = () => {
+      const hash = crypto.createHash('sha256');
+      let done: (d: string) => void = () => undefined;
+      hashed = new Promise<string>((resolve) => (done = resolve));
+      const through = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          hash.update(chunk);
+          cb(null, chunk);
+        },
+        flush(cb) {
+          done(`sha256:${hash.digest('hex')}`);
+          cb();
+        },
+      });
+      // a read error of the file destroys the stream sent (the request fails, naming the store)
+      return pipeline(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), through, () => undefined);
+    };
+    let r: Answer;
     try {
       r = await this.request('PUT', put.toString(), {
         scope,
         headers: { 'Content-Type': 'application/octet-stream' },
-        body: () => {
-          const hash = crypto.createHash('sha256');
-          sent = undefined;
-          return fs.createReadStream(file, { highWaterMark: 1024 * 1024 }).pipe(
-            new Transform({
-              transform(chunk: Buffer, _enc, cb) {
-                hash.update(chunk);
-                cb(null, chunk);
-              },
-              flush(cb) {
-                sent = `sha256:${hash.digest('hex')}`;
-                cb();
-              },
-            }),
-          );
-        },
+        body,
         length: size,
         ok: [201],
         upload: true,
       });
     } catch (e) {
       // A registry that checks the digest refuses the upload first: say that the store is at fault, not the target.
-      if (sent !== undefined && sent !== digest) throw damaged();
+      const sent = await Promise.race([hashed, new Promise<string>((res) => setTimeout(() => res('?'), 1000))]);
+      if (sent !== '?' && sent !== digest) throw damaged(sent);
       throw e;
     }
-    if (sent !== digest) throw damaged();
+    const sent = await hashed;
+    if (sent !== digest) throw damaged(sent);
     const answered = r.headers.get('docker-content-digest');
     if (answered && answered !== digest) {
       throw new RegistryRequestError(201, `the registry stored blob ${digest} as ${answered}`);

@@ -213,7 +213,7 @@ describe('pushing to a docker-registry with basic auth', () => {
     expect(byTarget['zz-dead']!.message).toMatch(/cannot reach http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
   });
 
-  it('a damaged blob in the store is never sent: refused at once (no retry), E_STORE named in the record', async () => {
+  it('a damaged or missing blob in the store is never sent: refused at once (no retry), the store named in the record', async () => {
     const layer = blobOf(crypto.randomBytes(3000), 'application/vnd.oci.image.layer.v1.tar+gzip');
     const config = blobOf(
       Buffer.from('{"architecture":"amd64","os":"linux"}'),
@@ -245,6 +245,11 @@ describe('pushing to a docker-registry with basic auth', () => {
     expect(r.message).toContain(`the stored blob ${layer.digest} no longer has that digest`);
     const head = await site.fetch(`/v2/acme/damaged/manifests/1`, { method: 'HEAD' });
     expect(head.status).toBe(404);
+    // a blob file gone from the store: said to be the store's fault, at once
+    fs.rmSync(file);
+    const gone = await pushContainerImage(db, home.registryBlobs, t, image, { ...FAST, attempts: 3 });
+    expect(gone).toMatchObject({ ok: false, attempts: 1 });
+    expect(gone.message).toContain('cannot read a stored blob to send it (ENOENT');
   });
 });
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAudit } from '../../../verifier/audit.js';
 import { openDb, type Db } from '../../../verifier/db.js';
 import { importHome } from '../../../verifier/home.js';
 import { auditWebRouter } from '../../../verifier/web/router.js';
@@ -62,5 +63,10 @@ describe('container images page', () => {
     expect(text).toContain('linux/amd64, linux/arm64/v8');
     expect(text).toContain('href="/audit/bundle/b-oci-1"');
     expect(text).toContain('aria-current="page">Container images');
+    // and on the page of the bundle that brought it (a bundle the audit log knows)
+    appendAudit(db, { kind: 'import.accepted', outcome: 'accepted', message: 'accepted', bundleId: 'b-oci-1' });
+    const bundle = await (await fetch(`${base}/audit/bundle/b-oci-1`)).text();
+    expect(bundle).toContain('<h2>Container images</h2>');
+    expect(bundle).toContain(`<td class="mono">${image.top.digest}</td>`);
   });
 });
