@@ -159,7 +159,8 @@ export async function writeBundle(
         : { file: blobPath(home, a.sha256), ...(a.delta ? { segments: literalSegments(a.delta) } : {}) },
     );
     // Every artifact's bytes are checked against the catalog's digests as they are written (relay/artifact-check.ts),
-    // and each volume is hashed in a thread of its own: the copying thread only moves bytes.
+    // and each volume is hashed in a thread of its own: the copying thread only moves bytes. An OCI image's carried
+    // stream is checked against the digests the plan computed from its stored blobs.
     const check = new ArtifactCheck(
       prepared.artifacts,
       sources.map((s) => ('file' in s ? s.file : '')),

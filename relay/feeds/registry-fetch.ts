@@ -39,11 +39,14 @@ async function listTags(c: RegistryFeedConfig): Promise<string[]> {
     });
   }
   const ref = parseImageReference(`${c.url}:latest`);
-  const out = await runSkopeo(
-    ['list-tags', ...sourceOptions(ref, { authfile: c.authfile, insecureRegistry: c.insecureRegistry }), c.url],
-    `feed ${c.name}: listing the tags of ${c.url}`,
-    { authfile: c.authfile, insecureRegistry: c.insecureRegistry },
+  // list-tags spells the source options without the src- prefix.
+  const options = sourceOptions(ref, { authfile: c.authfile, insecureRegistry: c.insecureRegistry }).map((a) =>
+    a.replace(/^--src-/, '--'),
   );
+  const out = await runSkopeo(['list-tags', ...options, c.url], `feed ${c.name}: listing the tags of ${c.url}`, {
+    authfile: c.authfile,
+    insecureRegistry: c.insecureRegistry,
+  });
   let parsed: unknown;
   try {
     parsed = JSON.parse(out);

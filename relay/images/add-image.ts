@@ -17,7 +17,8 @@ import { recordEvent } from '../events.js';
 import { imageOf, recordImage, type CatalogImage } from './catalog-images.js';
 import { readFetched, storeBlobs } from './fetched.js';
 import { defaultRepository, parseImageReference, skopeoSource } from './reference.js';
-import { copyToDir, type SkopeoOptions } from './skopeo.js';
+import { fetchImage } from './fetch-image.js';
+import type { SkopeoOptions } from './skopeo.js';
 import { checkSignature, readSignatureFile, readSignatureTag, type CheckedSignature } from './vendor-signature.js';
 
 export interface AddImageOptions {
@@ -110,7 +111,7 @@ export async function addImage(home: RelayHome, o: AddImageOptions): Promise<Add
   await fs.promises.mkdir(scratch, { mode: 0o700 });
   try {
     const dir = path.join(scratch, 'image');
-    await copyToDir(source, ref, dir, skopeo);
+    await fetchImage(source, ref, dir, o.platforms, skopeo);
     const read = readFetched(dir, o.platforms, source);
     if (ref.transport === 'docker' && ref.digest && ref.digest !== read.digest) {
       throw new EcluseError(

@@ -74,8 +74,17 @@ export function sourceOptions(ref: ImageReference, o: SkopeoOptions): string[] {
   return args;
 }
 
-/** Copies `source` (every platform) into the private folder `dir` with the vendor's digests preserved. */
-export async function copyToDir(source: string, ref: ImageReference, dir: string, o: SkopeoOptions): Promise<void> {
+/**
+ * Copies `source` into the private folder `dir` with the vendor's digests preserved: every platform (`all`), or an
+ * index alone (`index-only`: a single manifest is still copied whole).
+ */
+export async function copyToDir(
+  source: string,
+  ref: ImageReference,
+  dir: string,
+  o: SkopeoOptions,
+  multiArch: 'all' | 'index-only' = 'all',
+): Promise<void> {
   await runSkopeo(
     [
       'copy',
@@ -83,7 +92,7 @@ export async function copyToDir(source: string, ref: ImageReference, dir: string
       '--retry-times',
       '3',
       '--multi-arch',
-      'all',
+      multiArch,
       '--preserve-digests',
       '--remove-signatures',
       ...sourceOptions(ref, o),

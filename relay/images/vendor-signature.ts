@@ -85,7 +85,10 @@ export async function readSignatureTag(
       );
     } catch (e) {
       if (o.signal?.aborted) throw e;
-      return null; // no signature tag (manifest unknown): the caller decides whether that is acceptable
+      // No signature tag: the caller decides whether that is acceptable. Anything else (network, credentials) is said.
+      const said = e instanceof EcluseError ? e.message : String(e);
+      if (/manifest unknown|not found|no descriptor found|no such file|does not exist/i.test(said)) return null;
+      throw e;
     }
     const manifest = signatureManifest.safeParse(
       parseBoundedJson(await readSmall(path.join(dir, 'manifest.json'), 64 * 1024, source), source, 64 * 1024, {
