@@ -149,6 +149,8 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       // Listening TCP sockets (state 0A): none before site init (ecluse-serve waits for it).
       const listening = await guest().vm.sh('cat /proc/net/tcp /proc/net/tcp6 | awk \'$4 == "0A" {print $2}\'');
       expect(listening.stdout.trim()).toBe('');
+      const boot = await guest().vm.sh('systemd-analyze time; systemd-analyze blame | head -n 8');
+      console.log(`appliance: the guest's own boot times:\n${boot.stdout}`);
     },
     15 * MINUTE,
   );
@@ -222,6 +224,157 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       );
       expect(admitted?.ECLUSE_MEDIA).toMatch(/\/run\/ecluse\/media\/sd[a-z]1/);
       await guest().vm.unplug('good');
+    },
+    15 * MINUTE,
+  );
+
+  it(
+    'assembles one bundle over an exFAT and an ext4 stick plugged in out of order',
+    async () => {
+      const id = bundles['two-a'] as string;
+      await guest().vm.plug('two-b', stick('two-b'), 'ECLUSE0021');
+      const waiting = await timed('ext4 (volume 2) first: waiting', () =>
+        guest().untilStatus('volume 2 kept', (s) => s.waiting.some((b) => b.bundle === id), 5 * MINUTE),
+      );
+      expect(waiting.waiting.find((b) => b.bundle === id)).toMatchObject({
+        have: ['vol-0002.tar'],
+        missing: ['vol-0001.tar'],
+        message: expect.stringMatching(/^insert volume 1 of 2 of bundle /),
+      });
+      expect((await guest().mountOf('ECLUSE0021'))?.split(' ')[1]).toBe('ext4');
+      await guest().vm.plug('two-a', stick('two-a'), 'ECLUSE0020');
+      const done = await timed('exFAT (volume 1): imported', () =>
+        guest().untilStatus('the import', (s) => s.last?.bundle === id, 5 * MINUTE),
+      );
+      expect(done.last).toMatchObject({ outcome: 'accepted' });
+      expect(done.waiting).toEqual([]);
+      expect((await guest().mountOf('ECLUSE0020'))?.split(' ')[1]).toBe('exfat');
+      expect((await guest().images()).map((i) => i.name).sort()).toEqual(['debian', 'two-sticks']);
+      expect(await guest().events('import.accepted')).toContainEqual(expect.objectContaining({ ECLUSE_BUNDLE: id }));
+      await guest().vm.unplug('two-a');
+      await guest().vm.unplug('two-b');
+    },
+    15 * MINUTE,
+  );
+
+  it(
+    'imports a bundle from an ISO 9660 image written to a stick',
+    async () => {
+      const id = bundles.iso as string;
+      await guest().vm.plug('iso', stick('iso'), 'ECLUSE0030');
+      const done = await timed('ISO: plug to imported', () =>
+        guest().untilStatus('the import', (s) => s.last?.bundle === id, 5 * MINUTE),
+      );
+      expect(done.last).toMatchObject({ outcome: 'accepted' });
+      expect((await guest().mountOf('ECLUSE0030'))?.split(' ')[1]).toBe('iso9660');
+      expect((await guest().images()).map((i) => i.name)).toContain('from-iso');
+      await guest().vm.unplug('iso');
+    },
+    15 * MINUTE,
+  );
+
+  it(
+    'refuses a hostile bundle (a volume changed after signing), names the check, and the daemon keeps running',
+    async () => {
+      const id = bundles.hostile as string;
+      const before = await guest().unit('ecluse-daemon');
+      await guest().vm.plug('hostile', stick('hostile'), 'ECLUSE0040');
+      const done = await timed('hostile: plug to refused', () =>
+        guest().untilStatus('the refusal', (s) => s.last?.bundle === id, 5 * MINUTE),
+      );
+      expect(done.last).toMatchObject({ outcome: 'refused', code: expect.stringMatching(/^E_/) });
+      const code = done.last?.code as string;
+      expect(done.last?.message).toContain(code);
+      expect((await guest().images()).map((i) => i.name)).not.toContain('hostile');
+      const refused = (await guest().events('import.refused')).find((e) => e.ECLUSE_BUNDLE === id);
+      expect(refused).toMatchObject({ ECLUSE_CODE: code, PRIORITY: expect.stringMatching(/^[34]$/) });
+      const after = await guest().unit('ecluse-daemon');
+      expect(after).toMatchObject({ ActiveState: 'active', MainPID: before.MainPID, NRestarts: before.NRestarts });
+      await guest().vm.unplug('hostile');
+    },
+    15 * MINUTE,
+  );
+
+  it(
+    'reports a blank stick as not mountable, with its USB identity, and keeps running',
+    async () => {
+      await guest().vm.plug('blank', stick('blank'), 'ECLUSE0050');
+      const s = await timed('blank: plug to reported', () =>
+        guest().untilStatus(
+          'the report',
+          (st) => (st.sticks ?? []).some((k) => k.usb.serial === 'ECLUSE0050' && k.state === 'not-mounted'),
+          3 * MINUTE,
+        ),
+      );
+      const k = s.sticks?.find((x) => x.usb.serial === 'ECLUSE0050');
+      expect(k?.message).toMatch(/^stick ECLUSE0050 was not mounted within 10 s: it holds no filesystem écluse reads/);
+      const warned = (await guest().events('usb.not-mounted')).find((e) => e.ECLUSE_IDENTITY?.includes('ECLUSE0050'));
+      expect(warned).toMatchObject({ ECLUSE_CODE: 'E_MEDIA_REFUSED', PRIORITY: '4' });
+      expect(await guest().mountOf('ECLUSE0050')).toBeNull();
+      await guest().vm.unplug('blank');
+      await guest().untilStatus(
+        'the stick gone from the status',
+        (st) => !(st.sticks ?? []).some((x) => x.usb.serial === 'ECLUSE0050'),
+        2 * MINUTE,
+      );
+      expect(await guest().unit('ecluse-daemon')).toMatchObject({ ActiveState: 'active' });
+    },
+    15 * MINUTE,
+  );
+
+  it(
+    'a stick pulled mid-import promotes nothing; plugged in again, the bundle is imported',
+    async () => {
+      const id = bundles.pulled as string;
+      await guest().vm.plug('pulled', stick('pulled'), 'ECLUSE0060');
+      await timed('pulled: plug to copying', () =>
+        guest().untilStatus(
+          'the copy under way',
+          (s) => s.progress?.bundle === id && s.progress.bytesDone > 0,
+          5 * MINUTE,
+        ),
+      );
+      await guest().vm.unplug('pulled');
+      const interrupted = await guest().untilStatus('the interruption', (s) => s.last?.bundle === id, 2 * MINUTE);
+      expect(interrupted.last).toMatchObject({ outcome: 'interrupted', code: 'E_MEDIA_REMOVED' });
+      expect((await guest().images()).map((i) => i.name)).not.toContain('pulled');
+      const staging = await guest().vm.sh(`find ${HOME}/store/staging -type f 2>/dev/null | wc -l`);
+      expect(staging.stdout.trim()).toBe('0');
+      await guest().vm.plug('pulled', stick('pulled'), 'ECLUSE0060');
+      const done = await timed('pulled: plugged again to imported', () =>
+        guest().untilStatus('the import', (s) => s.last?.bundle === id && s.last.outcome === 'accepted', 5 * MINUTE),
+      );
+      expect(done.last).toMatchObject({ outcome: 'accepted' });
+      expect((await guest().images()).find((i) => i.name === 'pulled')).toMatchObject({
+        status: 'active',
+        size: 8 * MiB,
+      });
+      expect(await guest().events('import.interrupted')).toContainEqual(
+        expect.objectContaining({ ECLUSE_BUNDLE: id, ECLUSE_CODE: 'E_MEDIA_REMOVED' }),
+      );
+      await guest().vm.unplug('pulled');
+    },
+    15 * MINUTE,
+  );
+
+  it(
+    'installs the .deb carried in on a stick with apt and no network; the services come back, same version',
+    async () => {
+      const before = await guest().unit('ecluse-daemon');
+      const mnt = await plugAndMount('deb', 'ECLUSE0070');
+      const file = `${mnt.split(' ')[0]}/${path.basename(deb)}`;
+      const r = await timed('apt install of the .deb', () =>
+        guest().vm.sh(`DEBIAN_FRONTEND=noninteractive apt-get install --reinstall -y ${file} 2>&1`, 10 * MINUTE),
+      );
+      expect(r, r.stdout).toMatchObject({ code: 0 });
+      expect(r.stdout).toMatch(/Setting up ecluse \(/);
+      expect((await guest().vm.exec(['/usr/bin/ecluse', '--version'])).stdout.trim()).toBe(pkg.version);
+      const after = await until('the daemon restarted and READY', async () => {
+        const u = await guest().unit('ecluse-daemon');
+        return u.ActiveState === 'active' && u.MainPID !== before.MainPID ? u : null;
+      });
+      expect(after.SubState).toBe('running');
+      await guest().vm.unplug('deb');
     },
     15 * MINUTE,
   );
