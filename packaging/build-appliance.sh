@@ -140,6 +140,9 @@ unshare --mount --propagation private sh -euc '
   mount --rbind /dev "$r/dev"
   chroot "$r" dpkg -i /tmp/ecluse.deb
 ' sh "$rootfs" >&2
+# The installed package is kept for self-update to roll back to (ecluse-update, /var/lib/ecluse-update/current.deb).
+install -d -m 0750 -g "$(chroot "$rootfs" getent group ecluse | cut -d: -f3)" "$rootfs/var/lib/ecluse-update"
+install -m 0600 "$deb" "$rootfs/var/lib/ecluse-update/current.deb"
 rm -f "$rootfs/tmp/ecluse.deb"
 cp "$base/vmlinuz" "$base/initrd.img" "$work/"
 mkfs.ext4 -q -L ecluse-root -d "$rootfs" "$work/disk.img" 3G >&2

@@ -34,7 +34,7 @@ export async function until<T>(what: string, f: () => Promise<T | null>, timeout
     const v = await f();
     if (v !== null) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 
@@ -48,12 +48,26 @@ export class Guest {
     return (JSON.parse(r.stdout) as { status: GuestStatus }).status;
   }
 
-  /** Waits until the status satisfies `ok`; returns it. */
+  /**
+   * The status file itself (what `ecluse status` reads), with `cat`: a node process started in the guest under
+   * software emulation takes several seconds, too slow to catch a copy under way.
+   */
+  async statusFile(): Promise<GuestStatus | null> {
+    const r = await this.vm.exec(['/bin/cat', `${HOME}/daemon/status.json`]);
+    if (r.code !== 0) return null;
+    try {
+      return JSON.parse(r.stdout) as GuestStatus;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Waits until the status file satisfies `ok`; returns it. */
   untilStatus(what: string, ok: (s: GuestStatus) => boolean, timeoutMs = 5 * MINUTE): Promise<GuestStatus> {
     return until(
       what,
       async () => {
-        const s = await this.status();
+        const s = await this.statusFile();
         return s && ok(s) ? s : null;
       },
       timeoutMs,

@@ -36,6 +36,29 @@ const skip =
 if (skip) console.warn(`appliance test skipped: ${skip} (run scripts/install-deps.sh)`);
 
 const MiB = 1024 * 1024;
+const NEXT = `${pkg.version}+next1`;
+const BROKEN = `${pkg.version}+next2`;
+
+/**
+ * Another version of the build's package (dpkg-deb -R, then -b): the control Version and what `ecluse --version`
+ * says; `hang`: its daemon starts but never reports READY (it waits forever before doing anything).
+ */
+function repackDeb(deb: string, out: string, version: string, hang: boolean): void {
+  const x = `${out}.d`;
+  execFileSync('dpkg-deb', ['-R', deb, x]);
+  const control = path.join(x, 'DEBIAN', 'control');
+  fs.writeFileSync(control, fs.readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${version}`));
+  const main = path.join(x, 'usr', 'lib', 'ecluse', 'dist', 'cli', 'main.js');
+  let js = fs.readFileSync(main, 'utf8').replace(`.version('${pkg.version}')`, `.version('${version}')`);
+  if (hang) {
+    const nl = js.indexOf('\n') + 1;
+    js = `${js.slice(0, nl)}if (process.argv.includes('daemon')) await new Promise(() => setInterval(() => {}, 60_000));\n${js.slice(nl)}`;
+  }
+  fs.writeFileSync(main, js);
+  execFileSync('dpkg-deb', ['--root-owner-group', '-Zxz', '-z1', '--build', x, out], { stdio: 'ignore' });
+  fs.rmSync(x, { recursive: true });
+}
+const PULLED = 32 * MiB;
 /** What the daemon drop-in adds to the shipped ExecStart: reading slow enough to pull a stick mid-import. */
 const DAEMON_FLAGS = '--read-rate 1M --mount-timeout 10';
 
@@ -105,18 +128,24 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       await w.addImage('hostile', '1.0', 1 * MiB);
       await exportTo('hostile-src');
       copyMedia(w.path('hostile-src'), w.path('hostile'));
+      bundles.hostile = bundles['hostile-src'] as string;
       flipByte(bundleOn(w.path('hostile')).volume(1), 4096);
       makeExt4Stick(stick('hostile'), w.path('hostile'), 'hostile');
       // 5: a blank stick (no filesystem).
       makeBlankStick(stick('blank'));
-      // 6: a bundle long enough to read (8 MiB at 1 MB/s) to pull its stick mid-import.
-      await w.addImage('pulled', '1.0', 8 * MiB);
+      // 6: a bundle long enough to read (32 MiB at 1 MB/s) to pull its stick mid-import.
+      await w.addImage('pulled', '1.0', PULLED);
       await exportTo('pulled');
       makeExt4Stick(stick('pulled'), w.path('pulled'), 'pulled');
       // 7: the package itself, carried in on a stick.
       fs.mkdirSync(w.path('debstick'));
       fs.copyFileSync(deb, w.path('debstick', path.basename(deb)));
       makeExt4Stick(stick('deb'), w.path('debstick'), 'ecluse-deb');
+      // 8: self-update: the next version, and a next-but-one whose daemon never reports READY.
+      fs.mkdirSync(w.path('updates'));
+      repackDeb(deb, w.path('updates', 'next.deb'), NEXT, false);
+      repackDeb(deb, w.path('updates', 'broken.deb'), BROKEN, true);
+      makeExt4Stick(stick('updates'), w.path('updates'), 'updates');
     });
     await timed('boot until the guest agent answers', () => vm?.ready(15 * MINUTE));
   }, 40 * MINUTE);
@@ -205,6 +234,8 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
         guest().untilStatus('the import', (s) => s.last?.bundle === id, 10 * MINUTE),
       );
       expect(status.last).toMatchObject({ outcome: 'accepted', bundle: id });
+      // The operator's command reads the same.
+      expect(await guest().status()).toMatchObject({ state: 'idle', last: { outcome: 'accepted', bundle: id } });
       expect(await guest().images()).toEqual([
         expect.objectContaining({ name: 'debian', status: 'active', size: 3 * MiB + 5 }),
       ]);
@@ -282,9 +313,13 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       const done = await timed('hostile: plug to refused', () =>
         guest().untilStatus('the refusal', (s) => s.last?.bundle === id, 5 * MINUTE),
       );
-      expect(done.last).toMatchObject({ outcome: 'refused', code: expect.stringMatching(/^E_/) });
-      const code = done.last?.code as string;
-      expect(done.last?.message).toContain(code);
+      // The check that failed (the volume's signed sha256) and what to do next, in one line.
+      expect(done.last).toMatchObject({ outcome: 'refused', code: 'E_DIGEST' });
+      expect(done.last?.message).toMatch(
+        /^E_DIGEST: volume vol-0001\.tar does not match the sha256 in the signed statement .*; export it again outside: ecluse export --resend 4 /,
+      );
+      const code = 'E_DIGEST';
+      expect(await guest().status()).toMatchObject({ last: { outcome: 'refused', bundle: id, code } });
       expect((await guest().images()).map((i) => i.name)).not.toContain('hostile');
       const refused = (await guest().events('import.refused')).find((e) => e.ECLUSE_BUNDLE === id);
       expect(refused).toMatchObject({ ECLUSE_CODE: code, PRIORITY: expect.stringMatching(/^[34]$/) });
@@ -334,8 +369,10 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
           5 * MINUTE,
         ),
       );
-      await guest().vm.unplug('pulled');
-      const interrupted = await guest().untilStatus('the interruption', (s) => s.last?.bundle === id, 2 * MINUTE);
+      const interrupted = await timed('pulled: unplug to interrupted', async () => {
+        await guest().vm.unplug('pulled');
+        return guest().untilStatus('the interruption', (s) => s.last?.bundle === id, 2 * MINUTE);
+      });
       expect(interrupted.last).toMatchObject({ outcome: 'interrupted', code: 'E_MEDIA_REMOVED' });
       expect((await guest().images()).map((i) => i.name)).not.toContain('pulled');
       const staging = await guest().vm.sh(`find ${HOME}/store/staging -type f 2>/dev/null | wc -l`);
@@ -347,7 +384,7 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       expect(done.last).toMatchObject({ outcome: 'accepted' });
       expect((await guest().images()).find((i) => i.name === 'pulled')).toMatchObject({
         status: 'active',
-        size: 8 * MiB,
+        size: PULLED,
       });
       expect(await guest().events('import.interrupted')).toContainEqual(
         expect.objectContaining({ ECLUSE_BUNDLE: id, ECLUSE_CODE: 'E_MEDIA_REMOVED' }),
@@ -377,5 +414,70 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       await guest().vm.unplug('deb');
     },
     15 * MINUTE,
+  );
+
+  it(
+    'updates itself through the privileged unit: the next version runs; one that never reports READY is rolled back',
+    async () => {
+      const mnt = (await plugAndMount('updates', 'ECLUSE0080')).split(' ')[0] as string;
+      // The update unit waits 240 s for READY here (software emulation), not the shipped 300 s.
+      const setup = await guest().vm.sh(
+        'mkdir -p /etc/systemd/system/ecluse-update.service.d && printf "[Service]\\nEnvironment=ECLUSE_UPDATE_READY_TIMEOUT=240\\n" ' +
+          '>/etc/systemd/system/ecluse-update.service.d/test.conf && systemctl daemon-reload && ' +
+          'systemctl enable --now ecluse-update.path',
+      );
+      expect(setup, setup.stderr).toMatchObject({ code: 0 });
+      // What the daemon hands over once it has verified a bundle carrying the package: <sha256>.deb in the spool.
+      const handOver = (file: string) =>
+        guest().vm.sh(
+          `s=$(sha256sum ${mnt}/${file} | cut -d' ' -f1) && cp ${mnt}/${file} /var/lib/ecluse-update/incoming/.$s && ` +
+            `mv /var/lib/ecluse-update/incoming/.$s /var/lib/ecluse-update/incoming/$s.deb`,
+        );
+      const updateEvent = (events: string[], after: number) =>
+        until(
+          `one of ${events.join(', ')}`,
+          async () => {
+            const r = await guest().vm.sh('journalctl -t ecluse-update -o json --no-pager');
+            const e = r.stdout
+              .split('\n')
+              .filter((l) => l.trim() !== '')
+              .map((l) => JSON.parse(l) as Record<string, string>)
+              .slice(after)
+              .find((x) => events.includes(x.ECLUSE_EVENT ?? ''));
+            return e ?? null;
+          },
+          10 * MINUTE,
+        );
+      const count = async () =>
+        Number((await guest().vm.sh('journalctl -t ecluse-update -o json --no-pager | wc -l')).stdout.trim());
+
+      let seen = await count();
+      expect(await handOver('next.deb')).toMatchObject({ code: 0 });
+      const installed = await timed('self-update: hand-off to READY on the next version', () =>
+        updateEvent(['update.installed', 'update.failed', 'update.refused'], seen),
+      );
+      expect(installed).toMatchObject({ ECLUSE_EVENT: 'update.installed', ECLUSE_VERSION: NEXT });
+      expect((await guest().vm.exec(['/usr/bin/ecluse', '--version'])).stdout.trim()).toBe(NEXT);
+      expect(await guest().unit('ecluse-daemon')).toMatchObject({ ActiveState: 'active', SubState: 'running' });
+
+      seen = await count();
+      expect(await handOver('broken.deb')).toMatchObject({ code: 0 });
+      const rolledBack = await timed('self-update: a daemon never READY, rolled back', () =>
+        updateEvent(['update.rolled-back', 'update.rollback-failed', 'update.installed', 'update.refused'], seen),
+      );
+      expect(rolledBack).toMatchObject({
+        ECLUSE_EVENT: 'update.rolled-back',
+        ECLUSE_VERSION: NEXT,
+        ECLUSE_FAILED: BROKEN,
+      });
+      const failed = (await guest().vm.sh('journalctl -t ecluse-update -o json --no-pager')).stdout;
+      expect(failed).toContain('"ECLUSE_EVENT":"update.failed"');
+      expect((await guest().vm.exec(['dpkg-query', '-W', '-f', '${Version}', 'ecluse'])).stdout).toBe(NEXT);
+      expect(await guest().unit('ecluse-daemon')).toMatchObject({ ActiveState: 'active', SubState: 'running' });
+      // The station still imports after all this: its status file is fresh and names no error.
+      expect((await guest().statusFile())?.state).toMatch(/^(idle|waiting)$/);
+      await guest().vm.unplug('updates');
+    },
+    20 * MINUTE,
   );
 });
