@@ -265,7 +265,11 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       const id = bundles['two-a'] as string;
       await guest().vm.plug('two-b', stick('two-b'), 'ECLUSE0021');
       const waiting = await timed('ext4 (volume 2) first: waiting', () =>
-        guest().untilStatus('volume 2 kept', (s) => s.waiting.some((b) => b.bundle === id), 5 * MINUTE),
+        guest().untilStatus(
+          'volume 2 kept',
+          (s) => s.waiting.some((b) => b.bundle === id && b.have.includes('vol-0002.tar')),
+          5 * MINUTE,
+        ),
       );
       expect(waiting.waiting.find((b) => b.bundle === id)).toMatchObject({
         have: ['vol-0002.tar'],
