@@ -173,7 +173,7 @@ async function main(): Promise<void> {
       perClient: 50,
     })) {
       targets.limit(
-        `catalog 10k, 8 clients, ${l.label} p95 (p50 ${l.p50.toFixed(1)} ms, ${l.requests} requests)`,
+        `catalog 10k, 8 clients, ${l.label} p95 (p50 ${l.p50.toFixed(1)} ms, ${l.requests} requests${l.cpuMs === null ? '' : `, server CPU ${l.cpuMs.toFixed(2)} ms/request`})`,
         l.p95,
         20,
         'ms',

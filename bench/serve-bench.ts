@@ -114,6 +114,22 @@ export interface Latency {
   p50: number;
   p95: number;
   requests: number;
+  /**
+   * The server's CPU time per request (user + system, from /proc), or null where /proc is missing: what a request
+   * costs whatever else the machine runs, where p50/p95 also measure the wait for a core on a loaded machine.
+   */
+  cpuMs: number | null;
+}
+
+/** CPU time of a process so far (user + system, ms), from /proc/PID/stat; null when unreadable. */
+function cpuTimeMs(pid: number | undefined): number | null {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15), in clock ticks
+    return Number.isFinite(ticks) ? ticks * 10 : null; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -175,6 +191,7 @@ export async function catalogBench(o: {
     for (const [label, pathOf] of kinds) {
       await timed(base, pathOf(0), agent); // warm
       const times: number[] = [];
+      const cpuBefore = cpuTimeMs(server.pid);
       let next = 0;
       const total = o.clients * o.perClient;
       await Promise.all(
@@ -187,7 +204,9 @@ export async function catalogBench(o: {
       );
       times.sort((a, b) => a - b);
       const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] as number;
-      out.push({ label, p50: at(0.5), p95: at(0.95), requests: times.length });
+      const cpuAfter = cpuTimeMs(server.pid);
+      const cpuMs = cpuBefore === null || cpuAfter === null ? null : (cpuAfter - cpuBefore) / times.length;
+      out.push({ label, p50: at(0.5), p95: at(0.95), requests: times.length, cpuMs });
     }
     return out;
   } finally {

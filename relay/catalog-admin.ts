@@ -4,18 +4,21 @@
  * bundle not yet acknowledged still carries it, unless forced; recorded in the relay's events).
  */
 import fs from 'node:fs';
+import { forgetImage } from './images/catalog-images.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { carriedBy, knownSites } from './chains.js';
 import { recordEvent } from './events.js';
 import { siteState, type SiteState } from './site-state.js';
-import { subjectName } from '../sneakernet/subject.js';
+import { parseSubjectName, subjectName } from '../sneakernet/subject.js';
 
 export type DeliveryState = 'delivered' | 'on its way' | 'refused' | 'not yet exported';
 
 export interface CatalogEntry {
   name: string;
   version: string;
+  /** Addition (4.9): `vm-image` or `oci-image` (an OCI image's size and sha256 are those of all its blobs). */
+  type: string;
   size: number;
   sha256: string;
   vendor: string | null;
@@ -52,6 +55,7 @@ export function listCatalog(home: RelayHome, site?: string): { sites: string[]; 
     artifacts: rows.map((r) => ({
       name: r.name,
       version: r.version,
+      type: r.type,
       size: r.size,
       sha256: r.sha256,
       vendor: r.vendor,
@@ -61,14 +65,8 @@ export function listCatalog(home: RelayHome, site?: string): { sites: string[]; 
   };
 }
 
-/** `NAME@VERSION` into its parts (the name is everything before the last `@`). */
-export function parseArtifactRef(ref: string): { name: string; version: string } {
-  const at = ref.lastIndexOf('@');
-  if (at <= 0 || at === ref.length - 1) {
-    throw new EcluseError('E_USAGE', `name an artifact as NAME@VERSION (e.g. debian-13@20261101), not "${ref}"`);
-  }
-  return { name: ref.slice(0, at), version: ref.slice(at + 1) };
-}
+/** `NAME@VERSION` into its parts (one spelling for both stations: sneakernet/subject.ts). */
+export const parseArtifactRef = parseSubjectName;
 
 export interface Removed {
   name: string;
@@ -104,10 +102,13 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
     );
   }
   let blobRemoved = false;
+  let imageBlobs: string[] = [];
   home.db.transaction(() => {
     home.db.prepare('DELETE FROM artifacts WHERE id = ?').run(row.id);
+    // An OCI image's blobs are shared: only those no other image (nor a VM image) needs go.
+    if (row.type === 'oci-image') imageBlobs = forgetImage(home.db, row.id);
     const shared = home.db.prepare('SELECT 1 FROM artifacts WHERE sha256 = ?').get(row.sha256);
-    if (!shared) {
+    if (row.type === 'vm-image' && !shared) {
       home.db.prepare('DELETE FROM chunk_lists WHERE sha256 = ?').run(row.sha256);
       blobRemoved = true;
     }
@@ -117,5 +118,7 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
     });
   })();
   if (blobRemoved) fs.rmSync(blobPath(home, row.sha256), { force: true });
+  for (const d of imageBlobs) fs.rmSync(blobPath(home, d.slice('sha256:'.length)), { force: true });
+  if (imageBlobs.length > 0) blobRemoved = true;
   return { name, version, sha256: row.sha256, size: row.size, stillCarriedBy: pending, blobRemoved };
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { isoSeconds } from '../sneakernet/statement.js';
+import { databaseError, stationHomeError } from '../sneakernet/station-home.js';
 import { migrateCatalog } from './migrations.js';
 
 import type { RelayDb } from './relay-db.js';
@@ -95,6 +96,24 @@ CREATE TABLE IF NOT EXISTS receipt_keys (
   public_pem TEXT NOT NULL,
   pinned_at  TEXT NOT NULL
 );
+-- OCI images (FORMAT.md 4.9, schema 2): one row per catalog artifact of type oci-image (artifacts.id), and which
+-- content-addressed blobs of the store each needs (a blob is stored once, whatever number of images need it).
+CREATE TABLE IF NOT EXISTS images (
+  artifact_id INTEGER PRIMARY KEY,
+  reference   TEXT NOT NULL,
+  repository  TEXT NOT NULL,
+  tag         TEXT NOT NULL,
+  digest      TEXT NOT NULL,
+  media_type  TEXT NOT NULL,
+  platforms   TEXT NOT NULL,
+  blobs       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS image_blobs (
+  digest      TEXT NOT NULL,
+  artifact_id INTEGER NOT NULL,
+  PRIMARY KEY (digest, artifact_id)
+);
+CREATE INDEX IF NOT EXISTS image_blobs_by_artifact ON image_blobs (artifact_id);
 CREATE TABLE IF NOT EXISTS receipts (
   site         TEXT NOT NULL,
   number       INTEGER NOT NULL,
@@ -204,10 +223,22 @@ export function blobPath(home: Pick<RelayHome, 'blobs'>, sha256: string): string
 
 /** Opens (creating on first use) the export station's home. */
 export function openRelayHome(root: string): RelayHome {
-  fs.mkdirSync(path.join(root, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
-  const db = new Database(path.join(root, 'relay.sqlite'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  try {
+    fs.mkdirSync(path.join(root, 'blobs', 'sha256'), { recursive: true, mode: 0o700 });
+    fs.accessSync(root, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+  } catch (e) {
+    throw stationHomeError(root, e);
+  }
+  const file = path.join(root, 'relay.sqlite');
+  let db: RelayDb | undefined;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+  } catch (e) {
+    db?.close();
+    throw databaseError(file, e);
+  }
   migrateCatalog(db, SCHEMA, () => addColumns(db), isoSeconds());
   backfillMd5(db, path.join(root, 'blobs'));
   let station = (db.prepare("SELECT value FROM settings WHERE key = 'station'").get() as { value: string } | undefined)

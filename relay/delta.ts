@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import fastcdc from '@dstanesc/wasm-chunking-fastcdc-node';
 import { LIMITS } from '../sneakernet/limits.js';
 import { transferSize } from '../sneakernet/delta.js';
-import type { Artifact, Delta } from '../sneakernet/statement.js';
+import { deltaOf, type Artifact, type Delta } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import type { Chunk, ChunkParams } from './chunk.js';
 import { acknowledgement } from './receipts/receipts.js';
@@ -81,7 +81,7 @@ export async function chunkFile(file: string, params: ChunkParams): Promise<Chun
  */
 export function chooseBase(home: RelayHome, row: ArtifactRow, inventory: ReadonlySet<string>): ArtifactRow | null {
   const candidates = home.db
-    .prepare('SELECT * FROM artifacts WHERE name = ? AND sha256 != ? ORDER BY id DESC')
+    .prepare("SELECT * FROM artifacts WHERE name = ? AND sha256 != ? AND type = 'vm-image' ORDER BY id DESC")
     .all(row.name, row.sha256) as ArtifactRow[];
   for (const c of candidates) {
     if (!inventory.has(c.sha256)) continue;
@@ -169,8 +169,9 @@ export async function withDeltas(
   const out = [...artifacts];
   for (const [i, row] of rows.entries()) {
     const a = out[i];
+    if (!a || a.type !== 'vm-image' || row.type !== 'vm-image') continue;
     const base = chooseBase(home, row, ack.inventory);
-    if (!a || !base) continue;
+    if (!base) continue;
     const delta = await deltaAgainst(home, row, base);
     if (!delta) continue;
     out[i] = { ...a, delta };
@@ -179,14 +180,19 @@ export async function withDeltas(
   }
   // Recipes live in the signed statement: keep it well inside its bound, dropping the longest recipes first.
   const budget = LIMITS.statementBytes / 2;
-  const weight = () => out.reduce((n, a) => n + (a.delta ? JSON.stringify(a.delta).length : 0), 0);
+  const weight = () =>
+    out.reduce((n, a) => {
+      const d = deltaOf(a);
+      return n + (d ? JSON.stringify(d).length : 0);
+    }, 0);
+  const opsOf = (a: Artifact | undefined) => (a ? (deltaOf(a)?.ops.length ?? 0) : 0);
   while (weight() > budget) {
     let worst = -1;
     out.forEach((a, i) => {
-      if (a.delta && (worst < 0 || a.delta.ops.length > (out[worst]?.delta?.ops.length ?? 0))) worst = i;
+      if (deltaOf(a) && (worst < 0 || opsOf(a) > opsOf(out[worst]))) worst = i;
     });
     const w = out[worst];
-    if (!w) break;
+    if (!w || w.type !== 'vm-image') break;
     const { delta: _dropped, ...whole } = w;
     out[worst] = whole;
     deltas[worst] = undefined;

@@ -6,7 +6,13 @@ import { isoSeconds } from '../sneakernet/statement.js';
 import type { RelayDb } from './catalog.js';
 
 export type RelayEventKind =
-  'export.written' | 'export.resent' | 'export.replaced' | 'artifact.removed' | 'receipt.taken' | 'catalog.migrated';
+  | 'export.written'
+  | 'export.resent'
+  | 'export.replaced'
+  | 'artifact.removed'
+  | 'receipt.taken'
+  | 'catalog.migrated'
+  | 'image.added';
 
 export interface RelayEvent {
   id: number;

@@ -9,7 +9,8 @@
  */
 import { EcluseError } from '../sneakernet/errors.js';
 import { vendorEvidenceSchema } from '../sneakernet/evidence.js';
-import { parseStatement, type Artifact, type Statement } from '../sneakernet/statement.js';
+import { wholeImageArtifact } from './images/export-images.js';
+import { parseStatement, type Artifact, type Statement, type VmImageArtifact } from '../sneakernet/statement.js';
 import type { ArtifactRow, ExportRow, RelayHome } from './catalog.js';
 import { chainOf, exportAt, lastExport } from './chains.js';
 import { acknowledgementRefusal, selectForSite, type LeftOut } from './selection.js';
@@ -32,7 +33,7 @@ export interface Resolved {
   refusal: EcluseError | null;
 }
 
-export function toArtifact(row: ArtifactRow, evidence = true): Artifact {
+export function toArtifact(row: ArtifactRow, evidence = true, md5 = true): VmImageArtifact {
   const e = evidence && row.evidence ? { evidence: vendorEvidenceSchema.parse(JSON.parse(row.evidence)) } : {};
   return {
     name: row.name,
@@ -41,9 +42,9 @@ export function toArtifact(row: ArtifactRow, evidence = true): Artifact {
     size: row.size,
     sha256: row.sha256,
     sha512: row.sha512,
-    ...(row.md5 ? { md5: row.md5 } : {}),
-    diskFormat: row.disk_format as Artifact['diskFormat'],
-    containerFormat: row.container_format as Artifact['containerFormat'],
+    ...(md5 && row.md5 ? { md5: row.md5 } : {}),
+    diskFormat: row.disk_format as VmImageArtifact['diskFormat'],
+    containerFormat: row.container_format as VmImageArtifact['containerFormat'],
     properties: JSON.parse(row.properties) as Record<string, string>,
     provenance: { vendor: row.vendor, source: row.source, addedAt: row.added_at, ...e },
   };
@@ -55,6 +56,8 @@ interface Choices {
   force: boolean;
   includeRefused: boolean;
   noEvidence: boolean;
+  /** Leave the attested md5 (docs/FORMAT.md 4.8) out, for import stations older than 4.8. */
+  noMd5?: boolean;
 }
 
 function requireSite(site: string | undefined): string {
@@ -117,7 +120,11 @@ function newBundleFrom(home: RelayHome, site: string, state: SiteState, from: nu
     sequence: (previous?.sequence ?? 0) + 1,
     previous,
     rows: sel.rows,
-    artifacts: sel.rows.map((r) => toArtifact(r, !o.noEvidence)),
+    artifacts: sel.rows.map((r) =>
+      r.type === 'oci-image'
+        ? wholeImageArtifact(home, r, !o.noEvidence)
+        : toArtifact(r, !o.noEvidence, o.noMd5 !== true),
+    ),
     statement: null,
     payload: null,
     basis: sel.basis,
@@ -169,8 +176,10 @@ export function resolveResend(home: RelayHome, n: number, site: string | undefin
     );
   }
   const bySha = home.db.prepare('SELECT * FROM artifacts WHERE sha256 = ? ORDER BY id LIMIT 1');
+  // An OCI image's signed sha256 is that of what travelled: it is found by name and version.
+  const byName = home.db.prepare("SELECT * FROM artifacts WHERE name = ? AND version = ? AND type = 'oci-image'");
   const rows = statement.predicate.artifacts.map((a) => {
-    const r = bySha.get(a.sha256) as ArtifactRow | undefined;
+    const r = (a.type === 'oci-image' ? byName.get(a.name, a.version) : bySha.get(a.sha256)) as ArtifactRow | undefined;
     if (!r) throw new EcluseError('E_NOT_FOUND', `${a.name} ${a.version} of that bundle is no longer in the catalog`);
     return r;
   });

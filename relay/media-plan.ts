@@ -142,6 +142,17 @@ export async function placeOnMedia(o: {
     );
   };
   const refusals: EcluseError[] = [];
+  // A resend keeps the volumes as they were signed: one larger than this media size leaves cannot be re-split.
+  const oversized = volumes.find((v) => v.size > capacity);
+  if (oversized) {
+    refusals.push(
+      new EcluseError(
+        'E_NO_SPACE',
+        `${oversized.name} is ${oversized.size} bytes, more than the ${capacity} bytes --media-size ${o.mediaBytes} leaves for a volume; a resent bundle keeps its signed volumes: use media of at least ${roundUp(oversized.size, block) + bundleFiles + margin} bytes, or export --replace to split it again`,
+        { check: 'media-size' },
+      ),
+    );
+  }
   const fits = volumes.every((v) => roundUp(v.size, block) + bundleFiles + margin <= o.mediaBytes);
   if (o.media.length > 0) {
     if (o.media.length > volumes.length) {

@@ -22,11 +22,14 @@ import {
   subjectName,
   type Statement,
 } from '../sneakernet/statement.js';
-import { writeVolume, type WrittenVolume } from '../sneakernet/volume-writer.js';
+import { HashPool } from '../sneakernet/digests.js';
+import { writeVolume, type VolumeHasher, type WrittenVolume } from '../sneakernet/volume-writer.js';
+import { ArtifactCheck } from './artifact-check.js';
 import { blobPath, type RelayHome } from './catalog.js';
 import { recordExport, supersede } from './chains.js';
 import { recordEvent } from './events.js';
 import type { PreparedExport } from './export-plan.js';
+import { imageSource } from './images/export-images.js';
 import { holdFolder, releaseFolder } from './interrupt.js';
 
 /** What export needs of a signer (keys/signer.ts provides it). */
@@ -43,6 +46,11 @@ export interface WriteOptions {
   /** Every root document of the site (root rotations), carried in trust/ so any import station can catch up. */
   rootDocuments?: Array<{ name: string; bytes: Buffer }>;
   onProgress?: (bytes: number, total: number) => void;
+  /**
+   * Recompute SHA-512 and MD5 of every stored artifact as well as SHA-256 before signing (`export
+   * --verify-all-digests`); by default SHA-256 alone proves the bytes are the ones `relay add` hashed.
+   */
+  verifyAllDigests?: boolean;
 }
 
 export interface ExportResult {
@@ -145,38 +153,56 @@ export async function writeBundle(
       holdFolder(t.tmpRoot);
       for (const dir of [t.tmp.root, t.tmp.signatures, t.tmp.certificates, t.tmp.volumes]) await fs.promises.mkdir(dir);
     }
-    const sources = prepared.artifacts.map((a) => ({
-      file: blobPath(home, a.sha256),
-      ...(a.delta ? { segments: literalSegments(a.delta) } : {}),
-    }));
+    const sources = prepared.artifacts.map((a) =>
+      a.type === 'oci-image'
+        ? imageSource(home, a)
+        : { file: blobPath(home, a.sha256), ...(a.delta ? { segments: literalSegments(a.delta) } : {}) },
+    );
+    // Every artifact's bytes are checked against the catalog's digests as they are written (relay/artifact-check.ts),
+    // and each volume is hashed in a thread of its own: the copying thread only moves bytes. An OCI image's carried
+    // stream is checked against the digests the plan computed from its stored blobs.
+    const check = new ArtifactCheck(
+      prepared.artifacts,
+      sources.map((s) => ('file' in s ? s.file : '')),
+      prepared.volumes,
+      { allDigests: o.verifyAllDigests === true },
+    );
+    const volumeHashing = new HashPool(['sha256'], { slots: 4 });
     const written: WrittenVolume[] = [];
-    for (const [i, v] of prepared.volumes.entries()) {
-      const t = targets[onMedium[i] ?? 0];
-      if (!t) throw new EcluseError('E_INTERNAL', `export: no medium for ${v.name}`);
-      current = t.media;
-      written.push(
-        await writeVolume(v, sources, path.join(t.tmp.volumes, v.name), now, (n) => {
-          done += n;
-          o.onProgress?.(done, plan.bytes);
-        }),
-      );
-    }
-    // Read every volume back from the media: what the import station will read is what was meant to be written.
-    const resent = prepared.resendPayload !== null;
-    const recorded = resent ? parseVolumesOf(prepared) : written.map((w) => w.sha256);
-    for (const [i, v] of prepared.volumes.entries()) {
-      const t = targets[onMedium[i] ?? 0];
-      const h = createHash('sha256');
-      for await (const chunk of fs.createReadStream(path.join(t?.tmp.volumes ?? '', v.name), {
-        highWaterMark: 1024 * 1024,
-      }))
-        h.update(chunk as Buffer);
-      if (h.digest('hex') !== recorded[i]) {
-        const what = resent ? 'first exported' : 'written';
-        throw new EcluseError(
-          'E_IO',
-          `${v.name} read back from ${t?.media ?? ''} differs from what was ${what}: the media is faulty or the stored blob changed`,
+    try {
+      await check.beforeWriting();
+      for (const [i, v] of prepared.volumes.entries()) {
+        const t = targets[onMedium[i] ?? 0];
+        if (!t) throw new EcluseError('E_INTERNAL', `export: no medium for ${v.name}`);
+        current = t.media;
+        written.push(
+          await writeVolume(v, sources, path.join(t.tmp.volumes, v.name), now, {
+            observer: check,
+            hasher: threadHasher(volumeHashing),
+            onProgress: (n) => {
+              done += n;
+              o.onProgress?.(done, plan.bytes);
+            },
+          }),
         );
+      }
+    } finally {
+      await check.close();
+      await volumeHashing.close();
+    }
+    // A resend writes the recorded statement again: its volumes must come out as they first did, byte for byte.
+    // (No read-back of the volumes: right after the fsync the kernel serves it from memory, not from the medium, so
+    // it proved nothing the hashes taken while writing do not; the artifacts were checked against the catalog.)
+    if (prepared.resendPayload !== null) {
+      const recorded = parseVolumesOf(prepared);
+      for (const [i, v] of prepared.volumes.entries()) {
+        if (written[i]?.sha256 !== recorded[i]) {
+          throw new EcluseError(
+            'E_DIGEST',
+            `${v.name} did not come out as it was first exported (its sha256 differs from the signed statement of bundle #${plan.sequence}); nothing was kept: export it anew with ecluse export --replace ${plan.sequence} --site ${plan.site}`,
+            { check: 'resent-volume', volume: v.name },
+          );
+        }
       }
     }
     const payload = prepared.resendPayload ?? encodeStatement(statementOf(home, prepared, written));
@@ -245,6 +271,12 @@ export async function writeBundle(
     }
     throw noSpace(e, current) ?? asEcluseError(e);
   }
+}
+
+/** The volume's SHA-256 computed by a one-algorithm hash pool's thread. */
+function threadHasher(pool: HashPool<'sha256'>): VolumeHasher {
+  const hasher = pool.begin();
+  return { update: (chunk) => hasher.update(chunk), digest: async () => (await hasher.digest()).sha256 };
 }
 
 function parseVolumesOf(prepared: PreparedExport): string[] {

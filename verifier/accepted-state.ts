@@ -4,6 +4,7 @@
  * `bundles`), so that a late bundle can be checked against the link its accepted successor carries. Below the
  * high-water mark, a sequence not accepted is a **gap**: named (audit, status, receipt), never blocking.
  */
+import { z } from 'zod';
 import type { Db } from './db.js';
 
 export interface HighWater {
@@ -160,6 +161,90 @@ export function gaps(db: Db, limit = MAX_GAPS_LISTED): Gap[] {
         out.push({ station: h.station, sequence: n, refusedWith: refused.get(`${h.station}\n${n}`) ?? null });
       }
       next = Math.max(next, s + 1);
+    }
+  }
+  return out;
+}
+
+/** A delta base a statement read here names (4.6): recorded in `import.accepted` and `import.refused` details. */
+export interface DeltaBaseUse {
+  /** The artifact that travels as a delta, `name@version`. */
+  artifact: string;
+  /** The base's SHA-256 (how the reader finds it), and its `name@version` as the statement names it. */
+  sha256: string;
+  base: string;
+}
+
+/** The delta bases of a statement's artifacts (empty when none travels as a delta). */
+export function deltaBasesOf(
+  artifacts: ReadonlyArray<{
+    name: string;
+    version: string;
+    delta?: { base: { name: string; version: string; sha256: string } } | undefined;
+  }>,
+): DeltaBaseUse[] {
+  return artifacts.flatMap((a) =>
+    a.delta
+      ? [
+          {
+            artifact: `${a.name}@${a.version}`,
+            sha256: a.delta.base.sha256,
+            base: `${a.delta.base.name}@${a.delta.base.version}`,
+          },
+        ]
+      : [],
+  );
+}
+
+const deltaBaseUse = z.array(z.strictObject({ artifact: z.string(), sha256: z.string(), base: z.string() }));
+
+function deltaBasesIn(details: string): DeltaBaseUse[] {
+  try {
+    const parsed = deltaBaseUse.safeParse((JSON.parse(details) as { deltaBases?: unknown }).deltaBases);
+    return parsed.success ? parsed.data : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Why a base is still needed: the bundle that names it, and what that means for the export station. */
+export interface DeltaBaseNeed extends DeltaBaseUse {
+  station: string;
+  sequence: number;
+  /** `newest-accepted`: the export station's next bundles may be deltas against it too (until its next receipt);
+   * `refused`: a refused bundle not accepted since, whose resend carries the same recipe. */
+  why: 'newest-accepted' | 'refused';
+  code: string | null;
+}
+
+/**
+ * The delta bases the export stations may still send bundles against, as far as this station can know: those named
+ * by the newest bundle accepted from each station (its next bundles are made from the same receipts), and by bundles
+ * read and refused here that no bundle of the same station and sequence has replaced since (a resend carries the
+ * very same recipe). A bundle made from an older receipt and not seen yet cannot be known here: docs/FORMAT.md 10.2.
+ */
+export function deltaBasesNeeded(db: Db): DeltaBaseNeed[] {
+  const out: DeltaBaseNeed[] = [];
+  const acceptedEvent = db.prepare(
+    "SELECT details FROM audit WHERE bundle_id = ? AND kind = 'import.accepted' ORDER BY seq DESC LIMIT 1",
+  );
+  for (const h of highWaters(db)) {
+    const row = acceptedEvent.get(h.bundleId) as { details: string } | undefined;
+    for (const use of row ? deltaBasesIn(row.details) : []) {
+      out.push({ ...use, station: h.station, sequence: h.sequence, why: 'newest-accepted', code: null });
+    }
+  }
+  const refused = db
+    .prepare(
+      `SELECT station, json_extract(details, '$.sequence') AS sequence, code, details FROM audit
+       WHERE kind = 'import.refused' AND station IS NOT NULL AND json_extract(details, '$.deltaBases[0]') IS NOT NULL
+       ORDER BY seq DESC LIMIT 1000`,
+    )
+    .all() as Array<{ station: string; sequence: number | null; code: string | null; details: string }>;
+  for (const r of refused) {
+    if (typeof r.sequence !== 'number' || acceptedAt(db, r.station, r.sequence)) continue;
+    for (const use of deltaBasesIn(r.details)) {
+      out.push({ ...use, station: r.station, sequence: r.sequence, why: 'refused', code: r.code });
     }
   }
   return out;

@@ -5,13 +5,19 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import { EcluseError } from '../sneakernet/errors.js';
-import { unreadableFile } from '../sneakernet/input-file.js';
+import { databaseError, stationHomeError } from '../sneakernet/station-home.js';
 import { AUDIT_LOG_SCHEMA } from './audit/schema.js';
 import { GLANCE_SCHEMA } from './glance/tables.js';
 import { METADEFS_SCHEMA } from './glance/metadefs-tables.js';
+import { RETIRED_IMAGES_SCHEMA } from './retired-images.js';
 import { importHome } from './home.js';
+import { REGISTRY_SCHEMA } from './registry/tables.js';
+import { REGISTRY_TARGETS_SCHEMA } from './targets/registry-tables.js';
 
 export type Db = Database.Database;
+
+/** Where the operator's database errors are made (shared with the export station's catalog). */
+export { databaseError };
 
 const SCHEMA_VERSION = 1;
 
@@ -23,6 +29,9 @@ const MODULE_SCHEMAS: string[] = [
   GLANCE_SCHEMA, // tokens, image members, Glance targets (issue 5)
   AUDIT_LOG_SCHEMA, // Merkle leaves, checkpoints, exports, web accounts (issue 6)
   METADEFS_SCHEMA, // Glance metadata definitions (issue 16)
+  REGISTRY_SCHEMA, // the container registry: blobs and images (issue 18)
+  REGISTRY_TARGETS_SCHEMA, // the site's own registries imports push container images into (issue 18)
+  RETIRED_IMAGES_SCHEMA, // images retired from the store (issue 14)
 ];
 
 const CORE_SCHEMA = `
@@ -114,7 +123,7 @@ export function openDb(home: string, options: { readonly?: boolean } = {}): Db {
   try {
     fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   } catch (e) {
-    throw unreadableFile(home, e, 'station home');
+    throw stationHomeError(home, e);
   }
   let db: Db | undefined;
   try {
@@ -141,42 +150,6 @@ export function openDb(home: string, options: { readonly?: boolean } = {}): Db {
     db?.close();
     throw databaseError(file, e);
   }
-}
-
-/**
- * The operator's error for a database that cannot be used: which file, what is wrong with it, and what to do.
- * SQLite's own words ("file is not a database") name neither.
- */
-export function databaseError(file: string, e: unknown): EcluseError {
-  if (e instanceof EcluseError) return e;
-  const code = (e as { code?: unknown }).code;
-  const sqlite = typeof code === 'string' ? code : '';
-  const context = { check: 'database', file };
-  if (sqlite === 'SQLITE_NOTADB' || sqlite.startsWith('SQLITE_CORRUPT'))
-    return new EcluseError(
-      'E_DATABASE',
-      `${file} is damaged (${(e as Error).message}): stop the station, keep the file for analysis, and restore the home from its last backup`,
-      context,
-      { cause: e },
-    );
-  if (sqlite === 'SQLITE_FULL')
-    return new EcluseError('E_NO_SPACE', `no room left to write ${file}: free space on that disk`, context, {
-      cause: e,
-    });
-  if (sqlite === 'SQLITE_READONLY' || sqlite === 'SQLITE_CANTOPEN' || sqlite === 'SQLITE_PERM')
-    return new EcluseError(
-      'E_DATABASE',
-      `cannot open ${file} (${(e as Error).message}): check that it exists and that this user may read and write it and its folder`,
-      context,
-      { cause: e },
-    );
-  if (sqlite === 'SQLITE_BUSY' || sqlite === 'SQLITE_LOCKED')
-    return new EcluseError('E_DATABASE', `${file} is locked by another program for too long: try again`, context, {
-      cause: e,
-    });
-  if (sqlite.startsWith('SQLITE_'))
-    return new EcluseError('E_DATABASE', `${file}: ${(e as Error).message}`, context, { cause: e });
-  return new EcluseError('E_INTERNAL', (e as Error).message, context, { cause: e });
 }
 
 /**

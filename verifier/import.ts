@@ -14,6 +14,7 @@ import { readBundleFiles } from '../sneakernet/bundle-files.js';
 import { readBundleAcross } from '../sneakernet/media-set.js';
 import { HashPool } from '../sneakernet/digests.js';
 import type { Statement } from '../sneakernet/statement.js';
+import { deltaBasesOf } from './accepted-state.js';
 import { appendAudit } from './audit.js';
 import type { CheckRecord } from './checks.js';
 import type { ChainPosition } from './freshness.js';
@@ -28,13 +29,17 @@ import {
   type VerifiedBundle,
 } from './import-steps.js';
 import { promote, type AlreadyHere, type PromotedImage } from './promote.js';
+import type { PromotedContainerImage } from './registry/promote-images.js';
+import { keepNewest, retiredJson, type KeptVersion, type RetiredJson } from './retirement.js';
 import { recordRefusal, refusedBundle, withRecovery, type RefusedBundle } from './refusal.js';
 import type { Site } from './site.js';
 import { digestsToCompute, type ArtifactStager } from './staging.js';
 import { claimStagingDir, newStagingDir, removeOrphanStaging } from './staging-area.js';
 import { auditUnlessFull, checkStoreRoom } from './space.js';
 import { recordInterruption } from './interruption.js';
+import { imageByTag } from './registry/images.js';
 import { pushToTargets } from './targets/push.js';
+import { pushToRegistryTargets } from './targets/registry-push.js';
 
 export type { VerifiedBundle } from './import-steps.js';
 
@@ -79,8 +84,13 @@ export interface ImportOutcome {
   chain: ChainJson;
   checks: CheckRecord[];
   images: PromotedImage[];
+  /** Container images now served by the registry (import mode; docs/FORMAT.md 4.9). */
+  containerImages: PromotedContainerImage[];
   /** Artifacts the store already held, same version and digest: not promoted again (import mode). */
   alreadyHere: AlreadyHere[];
+  /** Import mode: versions the policy's `keepNewest` retired after this import, and those it had to keep. */
+  retired: RetiredJson[];
+  kept: KeptVersion[];
   /** Verify mode: the artifacts that matched. */
   artifacts: Array<{ name: string; version: string; size: number; sha256: string; md5: string }>;
 }
@@ -122,7 +132,7 @@ function verifyFiles(
   const signed = verifySignatures(site, files, trust, now);
   const checked = checkStatement(files, signed.payload);
   const p = checked.statement.predicate;
-  o.known({ bundleId: p.bundleId, station: p.station, sequence: p.sequence });
+  o.known({ bundleId: p.bundleId, station: p.station, sequence: p.sequence, deltaBases: deltaBasesOf(p.artifacts) });
   return checkState(site, files, signed, checked, now);
 }
 
@@ -176,10 +186,30 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     req.signal?.throwIfAborted();
     const base = { bundle: summary(verified), chain: chainJson(verified.position), artifacts };
     if (req.mode === 'verify') {
-      return { ...base, checks: [...verified.checks, ...staged.checks], images: [], alreadyHere: [] };
+      return {
+        ...base,
+        checks: [...verified.checks, ...staged.checks],
+        images: [],
+        containerImages: [],
+        alreadyHere: [],
+        retired: [],
+        kept: [],
+      };
     }
     const promoted = await promote(site, verified, staged, { media, now });
-    return { ...base, checks: [...verified.checks, ...staged.checks], ...promoted };
+    // The policy's keepNewest, for the names this bundle brought (never undoes the import: kept ones are named).
+    const pruning = await keepNewest(
+      site,
+      promoted.images.map((i) => i.name),
+      now,
+    );
+    return {
+      ...base,
+      checks: [...verified.checks, ...staged.checks],
+      ...promoted,
+      retired: pruning.retired.map(retiredJson),
+      kept: pruning.kept,
+    };
   } catch (e) {
     const err = removedOr(e, req.signal);
     if (known.bundleId == null && typeof err.context.bundleId === 'string') known = { bundleId: err.context.bundleId };
@@ -219,7 +249,10 @@ function removedOr(e: unknown, signal: AbortSignal | undefined): EcluseError {
   return asEcluseError(e);
 }
 
-/** What pushing one promoted image to one of the site's own Glance targets came to (`import --json` `targets`). */
+/**
+ * What pushing one promoted image to one of the site's own targets came to (`import --json` `targets`): a VM image to
+ * a Glance target (`imageId` its id), or a container image to a registry target (`imageId` REPOSITORY:TAG).
+ */
 export interface TargetOutcome {
   target: string;
   imageId: string;
@@ -229,16 +262,23 @@ export interface TargetOutcome {
 }
 
 /**
- * After a promotion: pushes the new images to the site's own Glance targets (none configured: nothing), audits one
+ * After a promotion: pushes the new images to the site's own Glance and registry targets (none: nothing), audits one
  * `import.targets` line, and returns each result. Never throws: a failed push is retried with `ecluse target push`.
  */
 export async function pushPromoted(site: Site, outcome: ImportOutcome): Promise<TargetOutcome[]> {
-  if (outcome.images.length === 0) return [];
-  const results = await pushToTargets(
-    site.db,
-    site.home.images,
-    outcome.images.map((i) => i.id),
-  );
+  // Container images go to the registry targets (the image a promoted repository:tag now names), VM images to Glance.
+  const containers = outcome.containerImages.flatMap((c) => imageByTag(site.db, c.repository, c.tag) ?? []);
+  if (outcome.images.length === 0 && containers.length === 0) return [];
+  const results = [
+    ...(outcome.images.length === 0
+      ? []
+      : await pushToTargets(
+          site.db,
+          site.home.images,
+          outcome.images.map((i) => i.id),
+        )),
+    ...(containers.length === 0 ? [] : await pushToRegistryTargets(site.db, site.home.registryBlobs, containers)),
+  ];
   const targets = results.map((r) => ({
     target: r.target,
     imageId: r.imageId,
@@ -252,7 +292,7 @@ export async function pushPromoted(site: Site, outcome: ImportOutcome): Promise<
       kind: 'import.targets',
       outcome: failed.length ? 'fail' : 'info',
       code: failed.length ? 'E_TARGET' : null,
-      message: `bundle ${outcome.bundle.station} #${outcome.bundle.sequence}: ${targets.length - failed.length} of ${targets.length} push(es) to the site's Glance done${failed.length ? `; retry with "ecluse target push"` : ''}`,
+      message: `bundle ${outcome.bundle.station} #${outcome.bundle.sequence}: ${targets.length - failed.length} of ${targets.length} push(es) to the site's targets done${failed.length ? `; retry with "ecluse target push"` : ''}`,
       bundleId: outcome.bundle.id,
       station: outcome.bundle.station,
       details: { targets },

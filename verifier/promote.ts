@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { syncDirSync } from '../sneakernet/durable.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { subjectName } from '../sneakernet/statement.js';
-import { gaps, MAX_GAPS_LISTED, recordAccepted } from './accepted-state.js';
+import { deltaBasesOf, gaps, MAX_GAPS_LISTED, recordAccepted } from './accepted-state.js';
 import { appendAudit } from './audit.js';
 import { glanceTime } from './db.js';
 import { checkFreshness, type ChainPosition } from './freshness.js';
@@ -20,6 +20,13 @@ import { virtualSizeOf } from './disk-header.js';
 import type { StagedBundle, VerifiedBundle } from './import-steps.js';
 import { checkAdmission } from './policy/admission.js';
 import type { Site } from './site.js';
+import { unpromoteBlobs } from './registry/blob-store.js';
+import {
+  describePromotion,
+  promoteContainerImages,
+  type ImageToPromote,
+  type PromotedContainerImage,
+} from './registry/promote-images.js';
 
 export interface PromotedImage {
   id: string;
@@ -43,6 +50,8 @@ export interface AlreadyHere {
 
 export interface Promoted {
   images: PromotedImage[];
+  /** Container images now served by the registry (docs/FORMAT.md 4.9). */
+  containerImages: PromotedContainerImage[];
   alreadyHere: AlreadyHere[];
 }
 
@@ -59,6 +68,8 @@ export async function promote(
   const p = verified.statement.predicate;
   const checks = [...verified.checks, ...staged.checks];
   const moved: string[] = [];
+  let createdBlobs: string[] = [];
+  const containerImages: ImageToPromote[] = [];
   const here = new Set(verified.placements.filter((pl) => pl.alreadyHere).map((pl) => pl.artifact));
   const alreadyHere: AlreadyHere[] = [];
   const images: Array<
@@ -71,7 +82,14 @@ export async function promote(
         alreadyHere.push({ name: a.name, version: a.version, sha256: s.digests.sha256 });
         continue;
       }
+      if (a.type === 'oci-image') {
+        if (!s.image) throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but its blobs not staged`);
+        containerImages.push({ artifact: a, staged: s.image });
+        continue;
+      }
       if (!s.file) throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but not staged`);
+      // The policy admits only VM images into the image store (an oci-image is refused at the policy step).
+      if (a.type !== 'vm-image') throw new EcluseError('E_INTERNAL', `${subjectName(a)} is not a VM image`);
       const id = randomUUID();
       images.push({
         id,
@@ -127,6 +145,14 @@ export async function promote(
         moved.push(target);
       }
       syncDirSync(site.home.images);
+      // Container images: blobs into the registry store and their rows, under the same lock and transaction.
+      if (containerImages.length > 0) {
+        createdBlobs = promoteContainerImages(db, site.home.registryBlobs, containerImages, {
+          bundleId: p.bundleId,
+          station: p.station,
+          at,
+        });
+      }
       const hideOlder = db.prepare(
         "UPDATE images SET os_hidden = 1, updated_at = ? WHERE origin = 'bundle' AND artifact_name = ? AND os_hidden = 0",
       );
@@ -195,7 +221,7 @@ export async function promote(
       appendAudit(db, {
         kind: 'import.accepted',
         outcome: 'accepted',
-        message: `bundle ${p.station} #${p.sequence} accepted${again.position.kind === 'late' ? ' late (named by its accepted successor)' : ''}: ${images.length} image(s)${alreadyHere.length ? `, ${alreadyHere.length} already here` : ''}, signed by ${verified.signers.join(', ')}`,
+        message: `bundle ${p.station} #${p.sequence} accepted${again.position.kind === 'late' ? ' late (named by its accepted successor)' : ''}: ${images.length} image(s)${containerImages.length ? `, ${containerImages.length} container image(s)` : ''}${alreadyHere.length ? `, ${alreadyHere.length} already here` : ''}, signed by ${verified.signers.join(', ')}`,
         bundleId: p.bundleId,
         station: p.station,
         media: o.media,
@@ -204,17 +230,22 @@ export async function promote(
           statementSha256: verified.statementSha256,
           policyDigest: verified.policy.digest,
           images: images.map((i) => i.id),
+          ...(containerImages.length ? { containerImages: containerImages.map((c) => subjectName(c.artifact)) } : {}),
           position: again.position.kind,
           alreadyHere: alreadyHere.map((a) => subjectName(a)),
+          // The bases its deltas were made against: not retired while the station may send more like it.
+          deltaBases: deltaBasesOf(p.artifacts),
         },
       });
     }).immediate();
   } catch (e) {
     for (const f of moved) await fs.promises.rm(f, { force: true });
+    await unpromoteBlobs(createdBlobs);
     throw e;
   }
   return {
     images: images.map(({ file: _f, staged: _s, properties: _p, virtual_size: _v, ...rest }) => rest),
+    containerImages: containerImages.map(describePromotion),
     alreadyHere,
   };
 }

@@ -25,6 +25,9 @@ import { signDsse } from '../keys/signer.js';
 import { appendAudit } from './audit.js';
 import { getSetting, glanceTime, setSetting } from './db.js';
 import { gaps, highWaters, MAX_GAPS_LISTED } from './accepted-state.js';
+import { LIMITS } from '../sneakernet/limits.js';
+import { containerImages, heldBlobHexes } from './registry/images.js';
+import { retiredImages } from './retired-images.js';
 import type { Site } from './site.js';
 
 /**
@@ -117,6 +120,22 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
       )
       .all() as Array<{ name: string; version: string; sha256: string }>
   ).map((a) => ({ name: a.name, version: a.version, sha256: a.sha256 }));
+  // Container images (4.9) are artifacts too; the blobs the registry holds let the export station leave them out.
+  const held = new Set(artifacts.map((a) => `${a.name}\t${a.version}\t${a.sha256}`));
+  for (const i of containerImages(site.db, 100_000)) {
+    if (!held.has(`${i.name}\t${i.version}\t${i.sha256}`))
+      artifacts.push({ name: i.name, version: i.version, sha256: i.sha256 });
+  }
+  artifacts.sort((x, y) => (x.name === y.name ? (x.version < y.version ? -1 : 1) : x.name < y.name ? -1 : 1));
+  const blobs = heldBlobHexes(site.db, LIMITS.receiptBlobs);
+  // Addition (FORMAT.md 10): what the site retired, so that the export station never bases a delta on it. Left out
+  // when nothing was retired: export stations that predate the addition read such receipts as before.
+  const retired = retiredImages(site.db, 10_000).map((r) => ({
+    name: r.name,
+    version: r.version,
+    sha256: r.sha256,
+    at: r.retired_at,
+  }));
   return {
     _type: RECEIPT_TYPE,
     site: site.siteId,
@@ -126,9 +145,11 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
     stations,
     refused,
     gaps: gaps(site.db, MAX_GAPS_LISTED),
+    ...(retired.length > 0 ? { retired } : {}),
     inventory: {
       sha256: crypto.createHash('sha256').update(inventoryLines(artifacts)).digest('hex'),
       artifacts,
+      ...(blobs.length > 0 ? { blobs } : {}),
     },
   };
 }
@@ -142,6 +163,8 @@ export interface WrittenReceipt {
   refused: number;
   /** Bundles below a station's high-water mark not accepted (missing or refused): named, not blocking. */
   gaps: NonNullable<Receipt['gaps']>;
+  /** Artifacts retired from the store that the receipt lists (`retired`). */
+  retired: number;
 }
 
 /** Signs and writes the next receipt onto the media; the number advances only once it is on the media. */
@@ -182,5 +205,6 @@ export async function exportReceipt(site: Site, media: string, now = new Date())
     inventory: receipt.inventory.artifacts.length,
     refused: receipt.refused.length,
     gaps: receipt.gaps ?? [],
+    retired: receipt.retired?.length ?? 0,
   };
 }

@@ -14,6 +14,7 @@ import { EcluseError, exitCodeFor } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { openRelayHome } from '../../relay/catalog.js';
 import { planExport, writeBundle, type ExportPlan, type ExportRequest, type ExportResult } from '../../relay/export.js';
+import type { ImageSummary } from '../../relay/images/export-images.js';
 import { removeHeldFolders } from '../../relay/interrupt.js';
 import { interruptedError } from '../interrupt.js';
 import { parseDuration } from '../duration.js';
@@ -70,6 +71,8 @@ interface ExportFlags {
   includeRefused?: boolean;
   evidence: boolean;
   delta: boolean;
+  md5: boolean;
+  verifyAllDigests?: boolean;
 }
 
 function requestOf(o: ExportFlags): ExportRequest {
@@ -77,6 +80,12 @@ function requestOf(o: ExportFlags): ExportRequest {
   const replace = sequenceOption('--replace', o.replace);
   if (resend !== undefined && replace !== undefined) {
     throw new EcluseError('E_USAGE', '--resend and --replace do not go together');
+  }
+  if (resend !== undefined && !o.md5) {
+    throw new EcluseError(
+      'E_USAGE',
+      `--no-md5 does not go with --resend: a resend writes bundle #${resend}'s signed statement as it was; to write it anew without md5: ecluse export --replace ${resend} --site SITE --no-md5 --to MEDIA`,
+    );
   }
   let mode: ExportRequest['mode'] = { kind: 'fresh' };
   if (resend !== undefined) mode = { kind: 'resend', sequence: resend };
@@ -93,6 +102,7 @@ function requestOf(o: ExportFlags): ExportRequest {
     includeRefused: o.includeRefused ?? false,
     noEvidence: !o.evidence,
     noDelta: !o.delta,
+    noMd5: !o.md5,
   };
 }
 
@@ -103,6 +113,17 @@ function leftOutLines(plan: Pick<ExportPlan, 'leftOut'>): string[] {
   );
 }
 
+/** One image of an export: what travels, and what stays off the media because the site (or the bundle) has it. */
+function imageNote(i: ImageSummary): string {
+  const out = [
+    `OCI image ${i.repository}:${i.tag} ${i.platforms.join(' ') || 'single manifest'}, ${i.blobsCarried} of ${i.blobs} blobs carried (${formatBytes(i.bytesCarried)})`,
+  ];
+  if (i.blobsHeldBySite > 0)
+    out.push(`${i.blobsHeldBySite} held by the site (${formatBytes(i.bytesHeldBySite)}) left out`);
+  if (i.blobsCarriedEarlier > 0) out.push(`${i.blobsCarriedEarlier} carried by an earlier image of this bundle`);
+  return out.join(', ');
+}
+
 function planLines(p: ExportPlan): string[] {
   const lines = [
     `bundle #${p.sequence} for site ${p.site} (${p.basis}): ${p.artifacts.length} artifact(s), ${p.volumes.length} volume(s), ${formatBytes(p.bytes)}`,
@@ -110,6 +131,7 @@ function planLines(p: ExportPlan): string[] {
       const notes = [`${formatBytes(a.size)}`];
       if (a.evidence) notes.push('vendor evidence');
       if (a.delta) notes.push(`delta against ${a.delta.base}: ${formatBytes(a.delta.carried)} carried`);
+      if (a.image) notes.push(imageNote(a.image));
       return `  ${a.name} ${a.version} (${notes.join(', ')})`;
     }),
     ...leftOutLines(p),
@@ -178,6 +200,7 @@ function resultLines(r: ExportResult, verb: string): string[] {
     `${r.artifacts.length} artifact(s), ${r.volumes.length} volume(s), ${formatBytes(r.bytes)}, signed by ${r.signers.join(', ')}, expires ${r.expires}`,
   );
   for (const a of r.artifacts) {
+    if (a.image) lines.push(`  ${a.name} ${a.version}: ${imageNote(a.image)}`);
     if (a.delta) {
       lines.push(
         `  ${a.name} ${a.version}: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} of ${formatBytes(a.size)} carried (${formatBytes(a.delta.saved)} saved)`,
@@ -245,6 +268,14 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
       '--no-delta',
       'send every image whole, even where the import station holds an earlier release (import stations older than format 4.6)',
     )
+    .option(
+      '--no-md5',
+      "leave the attested md5 out of the statement (import stations older than format 4.8 refuse it); the site's import station then computes Glance's checksum itself",
+    )
+    .option(
+      '--verify-all-digests',
+      'before signing, recompute sha512 and md5 of every stored image as well as sha256 (about three times the CPU)',
+    )
     .addHelpText(
       'after',
       '\nSigner keys are unlocked with ECLUSE_PASSPHRASE or a terminal prompt.\n\n' +
@@ -255,9 +286,12 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
         'Deltas: once the import station sends receipts (ecluse relay receipt import), an image whose earlier release\n' +
         'the site holds travels as a delta: only the content-defined chunks the site lacks, rebuilt and verified\n' +
         'against the full sha256/sha512 inside. The summary and --plan say how many bytes that saves.\n\n' +
+        'Each stored image is hashed while it is written and compared with the sha256 recorded by relay add: one\n' +
+        'that changed on disk since is refused (E_DIGEST) before anything is signed, and nothing stays on the media.\n\n' +
         'Interrupted (Ctrl-C, SIGTERM): the unfinished bundle folder is removed (E_INTERRUPTED, exit 3).\n\nExamples:\n' +
         '  ecluse export --plan --site paris-1 --to /media/usb0 --media-size 32G\n' +
-        '  ecluse export --to /media/usb0 --site paris-1 --signer keys/signers/alice --signer keys/signers/bob --media-size 32G\n',
+        '  ecluse export --to /media/usb0 --site paris-1 --signer keys/signers/alice --signer keys/signers/bob --media-size 32G\n' +
+        '  ecluse export --to /media/usb0 --site lyon-2 --signer keys/signers/alice --no-md5   # import station older than 4.8\n',
     )
     .action(async (o: ExportFlags) => {
       await report<object>(ctx(), async () => {
@@ -299,6 +333,7 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
             revocations,
             rootDocuments,
             onProgress: (d, t) => bar.update(d, t),
+            verifyAllDigests: o.verifyAllDigests === true,
           });
           bar.stop();
           return { json: resultJson(r), human: resultLines(r, WRITTEN[request.mode.kind]) };

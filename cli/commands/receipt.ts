@@ -34,7 +34,9 @@ export function registerReceipt(program: Command, ctx: () => CommandContext, hom
     });
   receipt
     .command('export')
-    .description('write a signed receipt (accepted bundles, refusals, inventory) onto media going back out')
+    .description(
+      'write a signed receipt (accepted bundles, refusals, inventory, retired images) onto media going back out',
+    )
     .requiredOption('--to <MEDIA_DIR>', 'where the media is mounted')
     .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse receipt export --to /media/usb0\n')
     .action(async (o: { to: string }) => {
@@ -45,7 +47,7 @@ export function registerReceipt(program: Command, ctx: () => CommandContext, hom
           return {
             json: { receipt: r },
             human: [
-              `receipt ${r.number} of site ${s.siteId} written to ${r.file}: ${r.stations.map((x) => `${x.station} #${x.sequence}`).join(', ') || 'no bundle yet'}, ${r.inventory} artifact(s)`,
+              `receipt ${r.number} of site ${s.siteId} written to ${r.file}: ${r.stations.map((x) => `${x.station} #${x.sequence}`).join(', ') || 'no bundle yet'}, ${r.inventory} artifact(s)${r.retired ? `, ${r.retired} retired` : ''}`,
               ...r.gaps.map(
                 (g) =>
                   `  gap: ${g.station} #${g.sequence} ${g.refusedWith ? `refused here (${g.refusedWith})` : 'never arrived'}`,

@@ -19,6 +19,8 @@ export interface SiteReport {
   missing: Array<{ sequence: number; bundleId: string }>;
   onItsWay: Array<{ sequence: number; bundleId: string }>;
   refusedByPolicy: Array<{ name: string; version: string; sha256: string; rule: string | null; code: string }>;
+  /** Artifacts the site retired from its store (its newest receipt's `retired`): not sent again, never a delta base. */
+  retiredThere: Array<{ name: string; version: string; sha256: string; at: string }>;
   /** What `ecluse export --site SITE` would do now: the artifacts it carries, those it leaves out, or its refusal. */
   nextExport: {
     sequence: number;
@@ -57,6 +59,7 @@ async function siteReport(h: RelayHome, site: string): Promise<SiteReport> {
     missing: ids(s.bundles.filter((b) => b.fate === 'missing')),
     onItsWay: ids(s.bundles.filter((b) => b.fate === 'on its way')),
     refusedByPolicy: s.refusedByPolicy,
+    retiredThere: s.ack?.retired ?? [],
     nextExport: {
       sequence: plan.sequence,
       artifacts: plan.artifacts.map((a) => ({ name: a.name, version: a.version })),
@@ -77,6 +80,12 @@ function siteLines(r: SiteReport): string[] {
   for (const b of r.onItsWay) lines.push(`  on its way: #${b.sequence} (no receipt says anything of it yet)`);
   for (const a of r.refusedByPolicy) {
     lines.push(`  refused by policy: ${a.name} ${a.version}${a.rule === null ? '' : ` (rule ${a.rule})`}`);
+  }
+  if (r.retiredThere.length > 0) {
+    const shown = r.retiredThere.slice(0, 10).map((a) => `${a.name} ${a.version}`);
+    lines.push(
+      `  retired there: ${shown.join(', ')}${r.retiredThere.length > 10 ? `, and ${r.retiredThere.length - 10} more` : ''} (never sent again, never a delta base)`,
+    );
   }
   const n = r.nextExport;
   if (n.refusal) lines.push(`  next export: ${n.refusal.code}: ${n.refusal.message}`);
@@ -101,7 +110,9 @@ export function registerCatalog(relay: Command, ctx: () => CommandContext, home:
   };
   relay
     .command('sites')
-    .description('per site: last bundle accepted, bundles refused or missing, artifacts refused, the next export')
+    .description(
+      'per site: last bundle accepted, bundles refused or missing, artifacts refused or retired there, the next export',
+    )
     .option('--site <SITE_ID>', 'only this site')
     .addHelpText(
       'after',

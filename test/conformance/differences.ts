@@ -25,7 +25,7 @@ export const DELIBERATE_DIFFERENCES: readonly Difference[] = [
     id: 'bundle-images-read-only',
     where: 'PATCH/DELETE/PUT file/tags/actions/members on an image whose origin is a bundle',
     what: '403 with a message saying the image came through a verified bundle (Glance would allow the change)',
-    why: "an image's bytes and properties are what m-of-n signers approved; changing them through the API would break provenance (site setting glance_bundle_images=writable lifts it)",
+    why: "an image's bytes and properties are what m-of-n signers approved; changing them through the API would break provenance (site setting glance_bundle_images=writable lifts it; a DELETE then retires the image, audited and listed in the next receipt, as ecluse image retire does)",
   },
   {
     id: 'no-stores-field',

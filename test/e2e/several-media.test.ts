@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { exitCodeFor } from '../../sneakernet/errors.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bundleOn,
@@ -104,5 +105,33 @@ describe('a bundle over several media', () => {
       images: [{ name: 'spread', version: '1.0.0' }],
     });
     expect(snapshot(w.inside).staging).toEqual([]);
+  });
+
+  it('a resend onto media smaller than its signed volumes is refused before writing (E_NO_SPACE), naming the way out', async () => {
+    const small = w.path('stick-small');
+    fs.mkdirSync(small);
+    const r = await ecluse(
+      [
+        'export',
+        '--resend',
+        '1',
+        '--site',
+        w.site,
+        '--to',
+        small,
+        '--media-size',
+        '256K',
+        '--signer',
+        w.keys.signer('alice'),
+        '--json',
+      ],
+      { home: w.outside },
+    );
+    expect(r.code, r.stderr).toBe(exitCodeFor('E_NO_SPACE'));
+    const { message } = expectFailureOutput(r, 'E_NO_SPACE');
+    expect(message).toMatch(
+      /^vol-0001\.tar is \d+ bytes, more than the \d+ bytes --media-size 262144 leaves for a volume; a resent bundle keeps its signed volumes: use media of at least \d+ bytes, or export --replace to split it again$/,
+    );
+    expect(fs.readdirSync(small)).toEqual([]);
   });
 });

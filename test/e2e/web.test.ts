@@ -234,7 +234,11 @@ describe('audit web view in chromium', () => {
     const overview = (await page.locator('#overview').textContent()) ?? '';
     expect(overview.replace(/\s+/g, ' ')).toMatch(/1 bundle\(s\) imported, 1 refused/);
     expect(overview).toContain('What to do:');
-    expect(overview).toMatch(/write the bundle again/);
+    // The refusal's next step is the CLI's (verifier/refusal.ts), said once: under "What to do", not twice.
+    expect(overview.replace(/\s+/g, ' ')).toMatch(
+      /What to do: export it again outside: ecluse export --resend 2 --site site-alpha --to MEDIA/,
+    );
+    expect(overview.split('ecluse export --resend 2').length).toBe(2);
     expect(await page.locator('#store').textContent()).toMatch(/48 KiB in 1 image\(s\)[\s\S]*(KiB|MiB|GiB|TiB) free/);
     expect(await page.locator('#integrity').textContent()).toMatch(/Intact: \d+ events/);
     expect(await page.locator('input[name=from]').getAttribute('placeholder')).toBe('YYYY-MM-DD');

@@ -13,6 +13,7 @@
  * it creates and decides what it sees (access.ts), as in Glance. Loopback clients without a valid token are then
  * refused too: the site's users, not the station's console, use that API.
  */
+import { statement } from './statements.js';
 import crypto from 'node:crypto';
 import type express from 'express';
 import { glanceTime, type Db } from '../db.js';
@@ -89,9 +90,9 @@ export function revokeToken(db: Db, id: string): boolean {
 /** The role of a presented token, or undefined when it is unknown or revoked. */
 export function tokenRole(db: Db, token: string): { id: string; role: Role } | undefined {
   if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return undefined;
-  const row = db
-    .prepare('SELECT id, role FROM api_tokens WHERE sha256 = ? AND revoked_at IS NULL')
-    .get(tokenHash(token)) as { id: string; role: Role } | undefined;
+  const row = statement(db, 'SELECT id, role FROM api_tokens WHERE sha256 = ? AND revoked_at IS NULL').get(
+    tokenHash(token),
+  ) as { id: string; role: Role } | undefined;
   return row;
 }
 

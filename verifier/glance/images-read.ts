@@ -7,6 +7,7 @@ import { imageNotFound, sendJson } from './errors.js';
 import { parseListQuery, selectPage } from './list-query.js';
 import { imageRecord } from './record.js';
 import { authOf } from './auth.js';
+import { statement } from './statements.js';
 import { listScope, visible } from './access.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -25,7 +26,7 @@ export function requestParams(req: express.Request): URLSearchParams {
 /** The catalog row for an API id; 404 in Glance's words for a missing or non-UUID id. */
 export function findImage(db: Db, id: string): ImageRow {
   const row = isUuid(id)
-    ? (db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined)
+    ? (statement(db, 'SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined)
     : undefined;
   if (!row) throw imageNotFound(id);
   return row;

@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
 import { getSetting, glanceTime, type Db, type ImageRow } from '../db.js';
+import { EcluseError } from '../../sneakernet/errors.js';
+import { retireImage } from '../retirement.js';
 import { authOf, requireWriter } from './auth.js';
 import { checkPublish, requireOwner, visible } from './access.js';
 import { readJson, mediaType } from './body.js';
@@ -200,6 +202,22 @@ export function imageWriteRoutes(db: Db, imagesDir: string, baseUrl: (req: expre
     requireOwner(res, row, 'delete_image');
     checkWritable(db, row);
     if (row.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
+    if (row.origin === 'bundle' && row.artifact_name !== null && row.artifact_version !== null) {
+      // A bundle's image (the site allows it): retired as `ecluse image retire` does, audited and in the next receipt.
+      const store = { db, siteId: getSetting(db, 'site_id') ?? 'SITE', home: { images: imagesDir } };
+      try {
+        await retireImage(
+          store,
+          { name: row.artifact_name, version: row.artifact_version },
+          { reason: 'api', only: id },
+        );
+      } catch (e) {
+        if (e instanceof EcluseError && e.code === 'E_IMAGE_IN_USE') throw conflict(e.message);
+        throw e;
+      }
+      res.status(204).end();
+      return;
+    }
     db.transaction(() => {
       db.prepare('DELETE FROM images WHERE id = ?').run(id);
       db.prepare('DELETE FROM image_members WHERE image_id = ?').run(id);

@@ -14,6 +14,7 @@
  */
 import { glanceTime, type Db, type ImageRow } from '../db.js';
 import { badRequest } from './errors.js';
+import { statement } from './statements.js';
 import { CORE_ATTRIBUTES } from '../../sneakernet/glance-vocabulary.js';
 
 export const DEFAULT_LIMIT = 25;
@@ -351,12 +352,12 @@ export function selectPage(db: Db, q: ListQuery): ImageRow[] {
   const params: Bound[] = [];
   const where = q.filters.map((f) => filterSql(f, params));
   if (q.marker !== undefined) {
-    const marker = db.prepare('SELECT * FROM images WHERE id = ?').get(q.marker) as ImageRow | undefined;
+    const marker = statement(db, 'SELECT * FROM images WHERE id = ?').get(q.marker) as ImageRow | undefined;
     if (!marker) throw badRequest(`No image found with ID ${q.marker}`);
     where.push(afterMarkerSql(q.sort, marker, params));
   }
   const order = q.sort.map((s) => `${s.key} ${s.dir === 'asc' ? 'ASC' : 'DESC'}`).join(', ');
   params.push(q.limit);
   const sql = `SELECT * FROM images${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
-  return db.prepare(sql).all(...params) as ImageRow[];
+  return statement(db, sql).all(...params) as ImageRow[];
 }

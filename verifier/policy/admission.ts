@@ -11,6 +11,8 @@ import type { Db } from '../db.js';
 import type { ActivePolicy } from './store.js';
 import type { PolicyRule } from './schema.js';
 import { compareVersions } from './version-order.js';
+import { imageAlreadyHeld, imageRuleProblem, imageSize, installedImageVersion } from './image-admission.js';
+import { retiredVersions } from '../retired-images.js';
 
 export interface Placement {
   /** `name@version` (subjectName). */
@@ -34,11 +36,17 @@ function refuse(a: Artifact, rule: string, why: string): EcluseError {
   });
 }
 
+/** The first rule whose globs match an artifact of this name and vendor (none: undefined). */
+export function ruleFor(active: ActivePolicy, name: string, vendor: string | null): PolicyRule | undefined {
+  const v = vendor ?? '';
+  return active.policy.rules.find(
+    (r) => matches(r.artifacts, name) && (v === '' ? r.vendors.includes('*') : matchesVendor(r.vendors, v)),
+  );
+}
+
 export function decideRule(active: ActivePolicy, a: Artifact, signers: string[], threshold: number): PolicyRule {
   const vendor = a.provenance.vendor ?? '';
-  const rule = active.policy.rules.find(
-    (r) => matches(r.artifacts, a.name) && (vendor === '' ? r.vendors.includes('*') : matchesVendor(r.vendors, vendor)),
-  );
+  const rule = ruleFor(active, a.name, vendor);
   if (!rule) {
     throw new EcluseError(
       'E_NOT_ALLOWED',
@@ -50,12 +58,17 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
     );
   }
   if (!rule.types.includes(a.type)) throw refuse(a, rule.name, `type ${a.type} is not admitted`);
-  if (rule.diskFormats && !rule.diskFormats.includes(a.diskFormat)) {
+  if (a.type === 'vm-image' && rule.diskFormats && !rule.diskFormats.includes(a.diskFormat)) {
     throw refuse(a, rule.name, `disk format ${a.diskFormat} is not one of ${rule.diskFormats.join(', ')}`);
+  }
+  if (a.type === 'oci-image') {
+    const problem = imageRuleProblem(rule, a);
+    if (problem) throw refuse(a, rule.name, problem);
   }
   if (rule.maxSize !== undefined) {
     const max = typeof rule.maxSize === 'number' ? rule.maxSize : parseByteSize(rule.maxSize);
-    if (a.size > max) throw refuse(a, rule.name, `${a.size} bytes is over the ${max} allowed`);
+    const size = a.type === 'oci-image' ? imageSize(a) : a.size;
+    if (size > max) throw refuse(a, rule.name, `${size} bytes is over the ${max} allowed`);
   }
   if (rule.signers) {
     const allowed = signers.filter((s) => rule.signers?.includes(s));
@@ -70,13 +83,20 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
   return rule;
 }
 
-/** Highest version of `name` already in the store from a bundle, or null. */
-function installedVersion(db: Db, name: string): string | null {
+/**
+ * Highest version of `name` the store holds from a bundle, or held and retired since (a retired version is not admitted
+ * again as if it were new), or null; `retired` says which.
+ */
+function installedVersion(db: Db, name: string): { version: string; retired: boolean } | null {
   const rows = db
     .prepare("SELECT DISTINCT artifact_version AS v FROM images WHERE origin = 'bundle' AND artifact_name = ?")
     .all(name) as Array<{ v: string | null }>;
-  let best: string | null = null;
-  for (const { v } of rows) if (v !== null && (best === null || compareVersions(v, best) > 0)) best = v;
+  let best: { version: string; retired: boolean } | null = null;
+  const consider = (v: string, retired: boolean) => {
+    if (best === null || compareVersions(v, best.version) > 0) best = { version: v, retired };
+  };
+  for (const { v } of rows) if (v !== null) consider(v, false);
+  for (const v of retiredVersions(db, name)) consider(v, true);
   return best;
 }
 
@@ -144,20 +164,30 @@ export function checkAdmission(
       continue;
     }
     const placement: Placement = { artifact: subjectName(a), rule: rule.name, visibility: rule.visibility };
-    if (alreadyHeld(db, a)) {
+    if (a.type === 'oci-image' ? imageAlreadyHeld(db, a) : alreadyHeld(db, a)) {
       placements.push({ ...placement, alreadyHere: true });
       continue;
     }
-    const installed = installedVersion(db, a.name);
-    if (installed !== null) {
+    // Container images: the version order is per repository (two names may serve one repository).
+    const imageVersion = a.type === 'oci-image' ? installedImageVersion(db, a) : null;
+    const held =
+      a.type === 'oci-image'
+        ? imageVersion === null
+          ? null
+          : { version: imageVersion, retired: false }
+        : installedVersion(db, a.name);
+    const of = a.type === 'oci-image' ? ` in repository ${a.image.repository}` : '';
+    if (held !== null) {
+      const installed = held.version;
       const order = compareVersions(a.version, installed);
+      const was = held.retired ? 'installed and retired here' : 'already installed';
       if (order === 0 || (order < 0 && !rule.allowDowngrade)) {
         rollbacks.push({
           err: new EcluseError(
             'E_ROLLBACK',
             order === 0
-              ? `${a.name} ${a.version} is already installed`
-              : `${a.name} ${a.version} is older than ${installed}, already installed (policy rule ${rule.name} does not allow a downgrade)`,
+              ? `${a.name} ${a.version} is ${was}${of}`
+              : `${a.name} ${a.version} is older than ${installed}, ${was}${of} (policy rule ${rule.name} does not allow a downgrade)`,
             { check: 'rollback', artifact: subjectName(a), rule: rule.name },
           ),
           artifact: refusedOf(a, rule.name),

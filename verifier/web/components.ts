@@ -15,8 +15,18 @@ export const artifactLink = (a: string | null): Safe | string => {
   return html`<a href="/audit/artifact/${encodeURIComponent(name)}">${a}</a>`;
 };
 
-export const mediaLink = (m: string | null): Safe | string =>
-  m ? html`<a href="/audit/media/view${qs({ id: m })}" class="mono">${m}</a>` : '';
+/**
+ * A link to the medium an event at mount point `m` (sequence `seq`) was about: the media page resolves which stick
+ * was mounted there then (media-sessions.ts) and shows it under its filesystem UUID or USB serial.
+ */
+export const mediaLink = (m: string | null, seq?: number): Safe | string =>
+  m
+    ? html`<a
+        href="/audit/media/view${seq === undefined ? qs({ id: m }) : qs({ mount: m, seq: String(seq) })}"
+        class="mono"
+        >${m}</a
+      >`
+    : '';
 
 /** A value of the details as a person reads it: nested objects as `key: value, ...`, never raw JSON. */
 function readable(v: unknown): string {
@@ -75,7 +85,7 @@ export function eventsTable(rows: AuditRecord[], o: { showBundle?: boolean } = {
             </td>
             ${o.showBundle === false ? '' : html`<td>${bundleLink(r.bundle_id)}</td>`}
             <td>${artifactLink(r.artifact)}</td>
-            <td>${mediaLink(r.media)}</td>
+            <td>${mediaLink(r.media, r.seq)}</td>
           </tr>`,
       )}
     </tbody>

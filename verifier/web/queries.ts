@@ -186,26 +186,3 @@ export function artifactNames(db: Db): Array<{ name: string; versions: number; l
     )
     .all() as Array<{ name: string; versions: number; latest: string }>;
 }
-
-export function mediaList(db: Db): Array<{ media: string; first: string; last: string; events: number }> {
-  // one index walk per distinct media (skip scan), then a count on the index
-  const out: Array<{ media: string; first: string; last: string; events: number }> = [];
-  let m = db.prepare('SELECT min(media) AS m FROM audit WHERE media IS NOT NULL').get() as { m: string | null };
-  const next = db.prepare('SELECT min(media) AS m FROM audit WHERE media > ?');
-  const stats = db.prepare(
-    `SELECT count(*) AS events, (SELECT at FROM audit WHERE media = @m ORDER BY seq LIMIT 1) AS first,
-            (SELECT at FROM audit WHERE media = @m ORDER BY seq DESC LIMIT 1) AS last FROM audit WHERE media = @m`,
-  );
-  while (m.m !== null && out.length < 500) {
-    const s = stats.get({ m: m.m }) as { events: number; first: string; last: string };
-    out.push({ media: m.m, ...s });
-    m = next.get(m.m) as { m: string | null };
-  }
-  return out;
-}
-
-export function mediaEvents(db: Db, media: string): AuditRecord[] {
-  return db
-    .prepare(`SELECT ${AUDIT_COLUMNS} FROM audit WHERE media = ? ORDER BY seq LIMIT 2000`)
-    .all(media) as AuditRecord[];
-}

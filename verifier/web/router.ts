@@ -10,8 +10,10 @@ import { checkpointIfStale, homeOf } from '../audit/checkpoint.js';
 import { loadAuditPublicKey } from '../audit/key.js';
 import { loginRoutes, requireUser, userOf } from './auth.js';
 import { downloadHandler } from './downloads.js';
-import { esc } from './html.js';
+import { esc, qs } from './html.js';
+import { keyAt, mediumSessions } from './media-sessions.js';
 import { artifactPage, artifactsPage, bundlePage, mediaListPage, mediaPage } from './pages/details.js';
+import { containerImagesPage } from './pages/container-images.js';
 import { logPage } from './pages/log.js';
 import { timelinePage } from './pages/timeline.js';
 import { STYLE } from './style.js';
@@ -86,12 +88,21 @@ export function auditWebRouter(o: AuditWebOptions): express.Router {
     send(res, bundlePage(db, userOf(res), String(req.params.id)), `no bundle ${req.params.id}`),
   );
   r.get('/artifacts', (_req, res) => res.type('html').send(artifactsPage(db, userOf(res))));
+  r.get('/container-images', (_req, res) => res.type('html').send(containerImagesPage(db, userOf(res))));
   r.get('/artifact/:name', (req, res) =>
     send(res, artifactPage(db, userOf(res), String(req.params.name)), `no artifact ${req.params.name}`),
   );
   r.get('/media', (_req, res) => res.type('html').send(mediaListPage(db, userOf(res))));
   r.get('/media/view', (req, res) => {
-    const id = params(req).get('id') ?? '';
+    const p = params(req);
+    const mount = p.get('mount');
+    const seq = Number(p.get('seq'));
+    if (mount !== null && Number.isSafeInteger(seq)) {
+      // An event's link names where it happened: which medium was there then is its page.
+      res.redirect(302, `/audit/media/view${qs({ id: keyAt(mediumSessions(db), mount, seq) })}`);
+      return;
+    }
+    const id = p.get('id') ?? '';
     send(res, mediaPage(db, userOf(res), id), `no media ${id}`);
   });
   r.get('/events.jsonl', downloadHandler(db, 'jsonl'));

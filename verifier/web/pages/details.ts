@@ -5,8 +5,16 @@
 import { subjectName } from '../../../sneakernet/subject.js';
 import type { Db } from '../../db.js';
 import { artifactLink, bundleLink, detailsList, eventsTable, mediaLink } from '../components.js';
-import { html, humanSize, layout, outcomeBadge, type PageUser } from '../html.js';
-import { artifactImages, artifactNames, bundleEvents, bundleRecord, mediaEvents, mediaList } from '../queries.js';
+import { html, humanSize, layout, outcomeBadge, qs, type PageUser } from '../html.js';
+import { retiredImages, type RetirementReason } from '../../retired-images.js';
+import { artifactImages, artifactNames, bundleEvents, bundleRecord } from '../queries.js';
+import { mediaByIdentity, mediumEvents } from '../media-sessions.js';
+
+const RETIRED_WHY: Record<RetirementReason, string> = {
+  operator: 'ecluse image retire',
+  'keep-newest': "the policy's keepNewest",
+  api: 'deleted through the Glance API',
+};
 
 /** The sequence the statement of a refused bundle claimed, from the refusal's details (null when never read). */
 function claimedSequence(events: Array<{ details: string }>): number | null {
@@ -27,7 +35,10 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
   if (!rec && events.length === 0) return null;
   const checks = events.filter((e) => e.kind.startsWith('check.'));
   const decisions = events.filter((e) => e.kind.startsWith('import.'));
-  const media = [...new Set(events.map((e) => e.media).filter((m): m is string => m !== null))];
+  // Each mount point the bundle was read from, with an event there (which medium was mounted then: media-sessions.ts).
+  const media = [
+    ...new Map(events.filter((e) => e.media !== null).map((e) => [e.media as string, e.seq] as const)).entries(),
+  ];
   const signers = rec ? (JSON.parse(rec.signers) as string[]) : [];
   const sigCheck = checks.find((c) => c.kind === 'check.signatures');
   const volumeChecks = events.filter((c) => /volume|digest/.test(c.kind));
@@ -91,7 +102,7 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
         ${volumeChecks.map((c) => html`<p>${outcomeBadge(c.outcome)} ${c.message}</p>`)}
         <p>
           Came on:
-          ${media.length ? media.map((m) => html`${mediaLink(m)} `) : html`<span class="muted">no media recorded</span>`}
+          ${media.length ? media.map(([m, seq]) => html`${mediaLink(m, seq)} `) : html`<span class="muted">no media recorded</span>`}
         </p>
       </section>
     </div>
@@ -181,7 +192,8 @@ export function artifactPage(db: Db, user: PageUser, name: string): string | nul
        WHERE artifact >= ? AND artifact < ? ORDER BY seq DESC LIMIT 200`,
     )
     .all(`${name}@`, `${name}@\uffff`) as Parameters<typeof eventsTable>[0];
-  if (rows.length === 0 && events.length === 0) return null;
+  const retired = retiredImages(db, 500, name);
+  if (rows.length === 0 && events.length === 0 && retired.length === 0) return null;
   const body = html`<h2>Version history</h2>
     <table id="versions">
       <thead>
@@ -210,47 +222,84 @@ export function artifactPage(db: Db, user: PageUser, name: string): string | nul
         )}
       </tbody>
     </table>
+    ${
+      retired.length
+        ? html`<h2>Retired</h2>
+            <p class="muted">No longer in the store: not served, not in the receipts' inventory.</p>
+            <table id="retired">
+              <thead>
+                <tr>
+                  <th>Version</th>
+                  <th>Retired</th>
+                  <th>Why</th>
+                  <th>Size</th>
+                  <th>sha256</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${retired.map(
+                  (r) =>
+                    html`<tr>
+                      <td>${r.version}</td>
+                      <td>${r.retired_at}</td>
+                      <td>${RETIRED_WHY[r.reason]}</td>
+                      <td>${humanSize(r.size)}</td>
+                      <td class="mono">${r.sha256}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`
+        : ''
+    }
     <h2>Events</h2>
     ${eventsTable(events)}`;
   return layout({ title: `Artifact ${name}`, user, body, active: 'artifacts' });
 }
 
 export function mediaListPage(db: Db, user: PageUser): string {
-  const rows = mediaList(db);
+  const rows = mediaByIdentity(db);
   const body = rows.length
-    ? html`<table>
-        <thead>
-          <tr>
-            <th>Media</th>
-            <th>First seen</th>
-            <th>Last seen</th>
-            <th>Events</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${rows.map(
-            (r) =>
-              html`<tr>
-                <td>${mediaLink(r.media)}</td>
-                <td>${r.first}</td>
-                <td>${r.last}</td>
-                <td>${r.events}</td>
-              </tr>`,
-          )}
-        </tbody>
-      </table>`
+    ? html`<p class="muted">
+          Each medium is named by what it is (its filesystem UUID, else its USB serial), wherever it was mounted;
+          folders imported with the CLI by their path.
+        </p>
+        <table>
+          <thead>
+            <tr>
+              <th>Medium</th>
+              <th>Mounted at</th>
+              <th>First seen</th>
+              <th>Last seen</th>
+              <th>Events</th>
+            </tr>
+          </thead>
+          <tbody>
+            ${rows.map(
+              (r) =>
+                html`<tr>
+                  <td><a href="/audit/media/view${qs({ id: r.key })}">${r.label}</a></td>
+                  <td class="mono">${r.mounts.join(', ')}</td>
+                  <td>${r.first}</td>
+                  <td>${r.last}</td>
+                  <td>${r.events}</td>
+                </tr>`,
+            )}
+          </tbody>
+        </table>`
     : html`<p class="muted">No media seen yet.</p>`;
   return layout({ title: 'Media', user, body, active: 'media' });
 }
 
-export function mediaPage(db: Db, user: PageUser, media: string): string | null {
-  const events = mediaEvents(db, media);
+export function mediaPage(db: Db, user: PageUser, key: string): string | null {
+  const m = mediumEvents(db, key);
+  const events = m.events;
   if (events.length === 0) return null;
   const identity = events.filter((e) => e.kind.startsWith('media.'));
   const bundles = [...new Set(events.map((e) => e.bundle_id).filter((b): b is string => b !== null))];
   const body = html`<div class="grid">
       <section class="panel" id="identity">
         <h2>Device and filesystem</h2>
+        <p>${m.label}; mounted at <span class="mono">${m.mounts.join(', ')}</span></p>
         ${
           identity.length
             ? identity.map(
@@ -276,5 +325,5 @@ export function mediaPage(db: Db, user: PageUser, media: string): string | null 
     </div>
     <h2>Events</h2>
     ${eventsTable(events)}`;
-  return layout({ title: `Media ${media}`, user, body, active: 'media' });
+  return layout({ title: `Media ${m.label}`, user, body, active: 'media' });
 }

@@ -8,6 +8,7 @@ import { getSetting } from '../../db.js';
 import { bundleLink } from '../components.js';
 import { html, humanSize, type Safe } from '../html.js';
 import { logVerification } from '../verification.js';
+import { nextStepFor, resendCommand } from '../../refusal.js';
 
 interface Decision {
   at: string;
@@ -16,6 +17,7 @@ interface Decision {
   message: string;
   bundle_id: string | null;
   station: string | null;
+  details: string;
 }
 
 /**
@@ -26,7 +28,7 @@ export function overview(db: Db, home: string | null): Safe {
   const since = new Date(Date.now() - 24 * 3600_000).toISOString();
   const decisions = db
     .prepare(
-      `SELECT at, kind, code, message, bundle_id, station FROM audit
+      `SELECT at, kind, code, message, bundle_id, station, details FROM audit
        WHERE kind IN ('import.accepted', 'import.refused') AND at >= ? ORDER BY seq DESC LIMIT 200`,
     )
     .all(since) as Decision[];
@@ -50,8 +52,21 @@ export function overview(db: Db, home: string | null): Safe {
   const site = getSetting(db, 'site_id') ?? 'SITE';
   const v = logVerification(db, home);
   const log = v.result;
-  const reason = (d: Decision) =>
-    d.code && d.message.startsWith(`${d.code}: `) ? d.message.slice(d.code.length + 2) : d.message;
+  // What to do about each refusal: the same advice the CLI's refusal line ends with (refusal.ts, one source). The
+  // logged line already ends with that command when it was the same then: it is said once, under "What to do".
+  const stepOf = (d: Decision) => {
+    const r = refusalRecord(d.details);
+    return nextStepFor(
+      { db, siteId: site },
+      { code: d.code, check: r.check },
+      { bundleId: d.bundle_id, station: d.station, sequence: r.sequence },
+    );
+  };
+  const reason = (d: Decision) => {
+    const text = d.code && d.message.startsWith(`${d.code}: `) ? d.message.slice(d.code.length + 2) : d.message;
+    const step = `; ${stepOf(d)}`;
+    return text.endsWith(step) ? text.slice(0, -step.length) : text;
+  };
   return html`<section class="overview" id="overview">
     <h2>Since yesterday</h2>
     <div class="grid">
@@ -77,7 +92,7 @@ export function overview(db: Db, home: string | null): Safe {
                         class="todo"
                         >What to do:</span
                       >
-                      ${advice(d.code)}
+                      ${stepOf(d)}
                     </li>`,
                 )}
               </ul>`
@@ -101,7 +116,7 @@ export function overview(db: Db, home: string | null): Safe {
                     html`<li>
                       bundle #${String(g.sequence)} of ${g.station} is
                       missing${g.refusedWith ? html` (refused here: ${g.refusedWith})` : html``}:
-                      <code>ecluse export --resend ${String(g.sequence)} --site ${site} --to MEDIA</code>
+                      <code>${resendCommand(site, g.sequence)}</code>
                     </li>`,
                 )}
               </ul>`
@@ -131,33 +146,15 @@ export function overview(db: Db, home: string | null): Safe {
   </section>`;
 }
 
-/** The operator's next step for a refusal, by code (the refusal's own message says which check failed). */
-function advice(code: string | null): string {
-  switch (code) {
-    case 'E_DIGEST':
-    case 'E_SIZE':
-    case 'E_FORMAT':
-    case 'E_MISSING_VOLUME':
-    case 'E_UNEXPECTED_FILE':
-      return 'the media was damaged or altered: ask the export station to write the bundle again (ecluse export --resend N).';
-    case 'E_SEQUENCE_GAP':
-    case 'E_CHAIN':
-      return 'bring the missing earlier bundle; later bundles are not blocked.';
-    case 'E_EXPIRED':
-      return 'ask the export station for a fresh bundle (ecluse export --replace N).';
-    case 'E_NOT_ALLOWED':
-    case 'E_ROLLBACK':
-      return 'the site policy refused an artifact: change the policy or what is exported.';
-    case 'E_SIGNATURE':
-    case 'E_UNTRUSTED_SIGNER':
-    case 'E_THRESHOLD':
-    case 'E_REVOKED':
-      return 'do not trust this media; report it, and have the bundle signed again by trusted operators.';
-    case 'E_WRONG_SITE':
-      return 'this bundle is for another site: return the media.';
-    case 'E_REPLAY':
-      return 'nothing: the bundle was already imported.';
-    default:
-      return 'read the reason, fix what it names, and import again.';
+/** The failed check and the sequence an `import.refused` event's details name (refusal.ts writes them). */
+function refusalRecord(details: string): { check: string | null; sequence: number | null } {
+  try {
+    const d = JSON.parse(details) as { check?: unknown; sequence?: unknown };
+    return {
+      check: typeof d.check === 'string' ? d.check : null,
+      sequence: typeof d.sequence === 'number' ? d.sequence : null,
+    };
+  } catch {
+    return { check: null, sequence: null };
   }
 }
