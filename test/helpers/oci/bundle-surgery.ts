@@ -4,7 +4,7 @@
  * bundle a careless reader would accept: one canonical ustar volume (FORMAT.md 5), every artifact's size, sha256 and
  * sha512 and its subject recomputed, the volume described as it is, and the statement re-signed with the site's own
  * signers (test/helpers/hostile.ts `resign`, as the export station signs). What is left wrong is only what the test
- * put there: an oci-image reader must find it by checking the image itself (FORMAT.md 4.9).
+ * put there: an oci-image reader must find it by checking the image itself (FORMAT.md 4.10).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';

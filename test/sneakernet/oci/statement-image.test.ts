@@ -1,5 +1,5 @@
 /**
- * The oci-image artifact in the statement (FORMAT.md 4.9, 4.3 rules 11–13): the schema and the consistency rules a
+ * The oci-image artifact in the statement (FORMAT.md 4.10, 4.3 rules 11–13): the schema and the consistency rules a
  * reader checks from the statement alone. One test per way it can be wrong, each E_FORMAT; vm-image unchanged.
  */
 import { describe, expect, it } from 'vitest';
