@@ -40,6 +40,7 @@ import { recordInterruption } from './interruption.js';
 import { imageByTag } from './registry/images.js';
 import { pushToTargets } from './targets/push.js';
 import { pushToRegistryTargets } from './targets/registry-push.js';
+import { removedDuring } from './media-removal.js';
 
 export type { VerifiedBundle } from './import-steps.js';
 
@@ -212,7 +213,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
       kept: pruning.kept,
     };
   } catch (e) {
-    const err = removedOr(e, req.signal);
+    const err = await removedOr(e, req.signal);
     if (known.bundleId == null && typeof err.context.bundleId === 'string') known = { bundleId: err.context.bundleId };
     // Removes (and closes) every staged file first: on a full disk the audit needs the room they took.
     await (stager as ArtifactStager | null)?.abort();
@@ -238,10 +239,13 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
   }
 }
 
-/** An abort (the media was removed) wins over whatever error reading the vanished media produced. */
-function removedOr(e: unknown, signal: AbortSignal | undefined): EcluseError {
-  if (signal?.aborted) {
-    const reason: unknown = signal.reason;
+/**
+ * An abort (the media was removed) wins over whatever error reading the vanished media produced, also when the read
+ * error came a moment before the removal was noticed (verifier/media-removal.ts).
+ */
+async function removedOr(e: unknown, signal: AbortSignal | undefined): Promise<EcluseError> {
+  if (await removedDuring(e, signal)) {
+    const reason: unknown = signal?.reason;
     if (reason instanceof EcluseError) return reason;
     return new EcluseError('E_MEDIA_REMOVED', 'the media was removed during the import; nothing was promoted', {
       check: 'media',
