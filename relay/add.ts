@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { EcluseError } from '../sneakernet/errors.js';
 import { assertReadableFile } from '../sneakernet/input-file.js';
 import { HashPool, type Digests } from '../sneakernet/digests.js';
-import { artifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
+import { vmImageArtifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
 import { artifactNamed, artifactWithBytes, insertArtifact } from './artifacts.js';
@@ -35,7 +35,7 @@ export interface AddResult {
 export function validate(
   o: Pick<AddOptions, 'name' | 'version' | 'diskFormat' | 'containerFormat' | 'properties'>,
 ): void {
-  const probe = artifactSchema.pick({
+  const probe = vmImageArtifactSchema.pick({
     name: true,
     version: true,
     diskFormat: true,

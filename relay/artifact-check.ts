@@ -42,7 +42,7 @@ export function streamable(artifacts: readonly Artifact[], volumes: readonly Pla
       at = e.offset + e.size;
     }
     const a = artifacts[k];
-    if (contiguous && a && !a.delta && at === a.size) ok.add(k);
+    if (contiguous && a && !(a.type === 'vm-image' && a.delta) && at === a.size) ok.add(k);
     else ok.delete(k);
     seen.add(k);
   }
@@ -67,8 +67,9 @@ export class ArtifactCheck implements EntryObserver {
 
   /** Hashes, from their blobs, the artifacts that cannot be hashed while the volumes are written. */
   async beforeWriting(): Promise<void> {
-    for (const [k] of this.artifacts.entries()) {
-      if (this.inStream.has(k)) continue;
+    for (const [k, a] of this.artifacts.entries()) {
+      // An OCI image's blobs were each checked against their digests when they were stored (relay add-image).
+      if (this.inStream.has(k) || a.type === 'oci-image') continue;
       const hasher = this.pool.begin();
       const file = await fs.promises.open(this.blobs[k] ?? '', 'r');
       try {
@@ -110,7 +111,8 @@ export class ArtifactCheck implements EntryObserver {
   private compare(k: number, bytes: number, got: DigestsOf<Algorithm>): void {
     const a = this.artifacts[k];
     if (!a) return;
-    const expected: Partial<Record<Algorithm, string | undefined>> = { sha256: a.sha256, sha512: a.sha512, md5: a.md5 };
+    const md5 = a.type === 'vm-image' ? a.md5 : undefined;
+    const expected: Partial<Record<Algorithm, string | undefined>> = { sha256: a.sha256, sha512: a.sha512, md5 };
     const wrong =
       bytes !== a.size
         ? 'size'

@@ -113,9 +113,14 @@ export function artifactWithBytes(db: ReadConnection, sha256: string): ArtifactR
   return artifacts.get(db, 'SELECT * FROM artifacts WHERE sha256 = ? ORDER BY id LIMIT 1', sha256);
 }
 
-/** The other releases of an artifact (other bytes under the same name), newest first: candidate delta bases. */
+/** The other VM-image releases of an artifact (other bytes, same name), newest first: candidate delta bases. */
 export function otherReleases(db: ReadConnection, name: string, sha256: string): ArtifactRow[] {
-  return artifacts.all(db, 'SELECT * FROM artifacts WHERE name = ? AND sha256 != ? ORDER BY id DESC', name, sha256);
+  return artifacts.all(
+    db,
+    "SELECT * FROM artifacts WHERE name = ? AND sha256 != ? AND type = 'vm-image' ORDER BY id DESC",
+    name,
+    sha256,
+  );
 }
 
 const withoutMd5 = storedRows('artifacts', artifactRow.pick({ id: true, sha256: true }), ADVICE);

@@ -4,6 +4,7 @@
  * bundle not yet acknowledged still carries it, unless forced; recorded in the relay's events).
  */
 import fs from 'node:fs';
+import { forgetImage } from './images/catalog-images.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { carriedBy, knownSites } from './chains.js';
@@ -17,6 +18,8 @@ export type DeliveryState = 'delivered' | 'on its way' | 'refused' | 'not yet ex
 export interface CatalogEntry {
   name: string;
   version: string;
+  /** Addition (4.9): `vm-image` or `oci-image` (an OCI image's size and sha256 are those of all its blobs). */
+  type: string;
   size: number;
   sha256: string;
   vendor: string | null;
@@ -53,6 +56,7 @@ export function listCatalog(home: RelayHome, site?: string): { sites: string[]; 
     artifacts: rows.map((r) => ({
       name: r.name,
       version: r.version,
+      type: r.type,
       size: r.size,
       sha256: r.sha256,
       vendor: r.vendor,
@@ -101,10 +105,13 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
     );
   }
   let blobRemoved = false;
+  let imageBlobs: string[] = [];
   home.db.transaction(() => {
     deleteArtifact(home.db, row.id);
+    // An OCI image's blobs are shared: only those no other image (nor a VM image) needs go.
+    if (row.type === 'oci-image') imageBlobs = forgetImage(home.db, row.id);
     const shared = artifactWithBytes(home.db, row.sha256);
-    if (!shared) {
+    if (row.type === 'vm-image' && !shared) {
       home.db.prepare('DELETE FROM chunk_lists WHERE sha256 = ?').run(row.sha256);
       blobRemoved = true;
     }
@@ -114,5 +121,7 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
     });
   })();
   if (blobRemoved) fs.rmSync(blobPath(home, row.sha256), { force: true });
+  for (const d of imageBlobs) fs.rmSync(blobPath(home, d.slice('sha256:'.length)), { force: true });
+  if (imageBlobs.length > 0) blobRemoved = true;
   return { name, version, sha256: row.sha256, size: row.size, stillCarriedBy: pending, blobRemoved };
 }

@@ -99,6 +99,24 @@ CREATE TABLE IF NOT EXISTS receipt_keys (
   public_pem TEXT NOT NULL,
   pinned_at  TEXT NOT NULL
 );
+-- OCI images (FORMAT.md 4.9, schema 2): one row per catalog artifact of type oci-image (artifacts.id), and which
+-- content-addressed blobs of the store each needs (a blob is stored once, whatever number of images need it).
+CREATE TABLE IF NOT EXISTS images (
+  artifact_id INTEGER PRIMARY KEY,
+  reference   TEXT NOT NULL,
+  repository  TEXT NOT NULL,
+  tag         TEXT NOT NULL,
+  digest      TEXT NOT NULL,
+  media_type  TEXT NOT NULL,
+  platforms   TEXT NOT NULL,
+  blobs       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS image_blobs (
+  digest      TEXT NOT NULL,
+  artifact_id INTEGER NOT NULL,
+  PRIMARY KEY (digest, artifact_id)
+);
+CREATE INDEX IF NOT EXISTS image_blobs_by_artifact ON image_blobs (artifact_id);
 CREATE TABLE IF NOT EXISTS receipts (
   site         TEXT NOT NULL,
   number       INTEGER NOT NULL,

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { LIMITS } from '../sneakernet/limits.js';
 import { storedRows } from '../sneakernet/stored-rows.js';
 import { transferSize } from '../sneakernet/delta.js';
-import type { Artifact, Delta } from '../sneakernet/statement.js';
+import { deltaOf, type Artifact, type Delta } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import type { Chunk, ChunkParams } from './chunk.js';
 import { acknowledgement } from './receipts/receipts.js';
@@ -181,8 +181,9 @@ export async function withDeltas(
   const out = [...artifacts];
   for (const [i, row] of rows.entries()) {
     const a = out[i];
+    if (!a || a.type !== 'vm-image' || row.type !== 'vm-image') continue;
     const base = chooseBase(home, row, ack.inventory);
-    if (!a || !base) continue;
+    if (!base) continue;
     const delta = await deltaAgainst(home, row, base);
     if (!delta) continue;
     out[i] = { ...a, delta };
@@ -191,14 +192,19 @@ export async function withDeltas(
   }
   // Recipes live in the signed statement: keep it well inside its bound, dropping the longest recipes first.
   const budget = LIMITS.statementBytes / 2;
-  const weight = () => out.reduce((n, a) => n + (a.delta ? JSON.stringify(a.delta).length : 0), 0);
+  const weight = () =>
+    out.reduce((n, a) => {
+      const d = deltaOf(a);
+      return n + (d ? JSON.stringify(d).length : 0);
+    }, 0);
+  const opsOf = (a: Artifact | undefined) => (a ? (deltaOf(a)?.ops.length ?? 0) : 0);
   while (weight() > budget) {
     let worst = -1;
     out.forEach((a, i) => {
-      if (a.delta && (worst < 0 || a.delta.ops.length > (out[worst]?.delta?.ops.length ?? 0))) worst = i;
+      if (deltaOf(a) && (worst < 0 || opsOf(a) > opsOf(out[worst]))) worst = i;
     });
     const w = out[worst];
-    if (!w) break;
+    if (!w || w.type !== 'vm-image') break;
     const { delta: _dropped, ...whole } = w;
     out[worst] = whole;
     deltas[worst] = undefined;

@@ -14,6 +14,7 @@ export const RELAY_EVENT_KINDS = [
   'artifact.removed',
   'receipt.taken',
   'catalog.migrated',
+  'image.added',
 ] as const;
 export type RelayEventKind = (typeof RELAY_EVENT_KINDS)[number];
 

@@ -9,12 +9,13 @@
  */
 import { EcluseError } from '../sneakernet/errors.js';
 import { vendorEvidenceSchema } from '../sneakernet/evidence.js';
-import { parseStatement, type Artifact, type Statement } from '../sneakernet/statement.js';
+import { wholeImageArtifact } from './images/export-images.js';
+import { parseStatement, type Artifact, type Statement, type VmImageArtifact } from '../sneakernet/statement.js';
 import type { ArtifactRow, ExportRow, RelayHome } from './catalog.js';
 import { chainOf, exportAt, exportsNumbered, lastExport } from './chains.js';
 import { acknowledgementRefusal, selectForSite, type LeftOut } from './selection.js';
 import { siteState, type SiteState } from './site-state.js';
-import { artifactWithBytes } from './artifacts.js';
+import { artifactNamed, artifactWithBytes } from './artifacts.js';
 
 export interface Resolved {
   site: string;
@@ -33,7 +34,7 @@ export interface Resolved {
   refusal: EcluseError | null;
 }
 
-export function toArtifact(row: ArtifactRow, evidence = true, md5 = true): Artifact {
+export function toArtifact(row: ArtifactRow, evidence = true, md5 = true): VmImageArtifact {
   const e = evidence && row.evidence ? { evidence: vendorEvidenceSchema.parse(JSON.parse(row.evidence)) } : {};
   return {
     name: row.name,
@@ -43,8 +44,8 @@ export function toArtifact(row: ArtifactRow, evidence = true, md5 = true): Artif
     sha256: row.sha256,
     sha512: row.sha512,
     ...(md5 && row.md5 ? { md5: row.md5 } : {}),
-    diskFormat: row.disk_format as Artifact['diskFormat'],
-    containerFormat: row.container_format as Artifact['containerFormat'],
+    diskFormat: row.disk_format as VmImageArtifact['diskFormat'],
+    containerFormat: row.container_format as VmImageArtifact['containerFormat'],
     properties: JSON.parse(row.properties) as Record<string, string>,
     provenance: { vendor: row.vendor, source: row.source, addedAt: row.added_at, ...e },
   };
@@ -120,7 +121,11 @@ function newBundleFrom(home: RelayHome, site: string, state: SiteState, from: nu
     sequence: (previous?.sequence ?? 0) + 1,
     previous,
     rows: sel.rows,
-    artifacts: sel.rows.map((r) => toArtifact(r, !o.noEvidence, o.noMd5 !== true)),
+    artifacts: sel.rows.map((r) =>
+      r.type === 'oci-image'
+        ? wholeImageArtifact(home, r, !o.noEvidence)
+        : toArtifact(r, !o.noEvidence, o.noMd5 !== true),
+    ),
     statement: null,
     payload: null,
     basis: sel.basis,
@@ -168,7 +173,10 @@ export function resolveResend(home: RelayHome, n: number, site: string | undefin
     );
   }
   const rows = statement.predicate.artifacts.map((a) => {
-    const r = artifactWithBytes(home.db, a.sha256);
+    // An OCI image's signed sha256 is that of what travelled: it is found by name and version.
+    const named = a.type === 'oci-image' ? artifactNamed(home.db, a.name, a.version) : undefined;
+    const r =
+      a.type === 'oci-image' ? (named?.type === 'oci-image' ? named : undefined) : artifactWithBytes(home.db, a.sha256);
     if (!r) throw new EcluseError('E_NOT_FOUND', `${a.name} ${a.version} of that bundle is no longer in the catalog`);
     return r;
   });

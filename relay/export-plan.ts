@@ -17,6 +17,8 @@ import { blobPath, type ArtifactRow, type ExportRow, type RelayHome } from './ca
 import { withDeltas, type DeltaSummary } from './delta.js';
 import { placeOnMedia, type MediumPlan } from './media-plan.js';
 import { resolveFresh, resolveReplace, resolveResend, type Resolved } from './export-modes.js';
+import { imageSummaries, missingImageBlob, withImageBlobs, type ImageSummary } from './images/export-images.js';
+import { acknowledgement } from './receipts/receipts.js';
 
 export type { MediumPlan } from './media-plan.js';
 
@@ -54,6 +56,14 @@ export interface PlannedArtifact {
   evidence: boolean;
   /** Present when the artifact travels as a delta: against which release, and the bytes carried and saved. */
   delta?: DeltaSummary;
+  /** Addition (4.9): `vm-image` or `oci-image`. */
+  type: Artifact['type'];
+  /**
+   * An OCI image: where it is served inside, its blobs, the bytes this bundle carries of it, and the blobs left out
+   * because the site holds them (its newest receipt's `inventory.blobs`) or an earlier image of the bundle carries them.
+   * `size` and `sha256` above are then those of its carried stream.
+   */
+  image?: ImageSummary;
 }
 
 export interface ExportPlan {
@@ -108,8 +118,18 @@ function refusalOf(e: EcluseError): NonNullable<ExportPlan['refusal']> {
   };
 }
 
+/** The blobs (hex) the site's newest receipt says its registry holds (none without a receipt). */
+function siteBlobs(home: RelayHome, site: string): ReadonlySet<string> {
+  return acknowledgement(home.db, site, home.station)?.blobs ?? new Set<string>();
+}
+
 async function missingBlob(home: RelayHome, rows: ArtifactRow[]): Promise<EcluseError | null> {
   for (const row of rows) {
+    if (row.type === 'oci-image') {
+      const missing = await missingImageBlob(home, row);
+      if (missing) return missing;
+      continue;
+    }
     const st = await fs.promises.stat(blobPath(home, row.sha256)).catch(() => null);
     if (!st || st.size !== row.size) {
       return new EcluseError(
@@ -141,12 +161,19 @@ export async function planExport(home: RelayHome, request: ExportRequest): Promi
   const now = request.now ?? new Date();
   const resolved = resolve(home, request, now);
   const rows = resolved.rows;
+  const refusals: EcluseError[] = [];
+  if (resolved.refusal) refusals.push(resolved.refusal);
+  const blob = await missingBlob(home, rows);
+  if (blob) refusals.push(blob);
   const { artifacts, deltas } =
     resolved.statement !== null
       ? { artifacts: resolved.statement.predicate.artifacts, deltas: [] as Array<DeltaSummary | undefined> }
-      : await withDeltas(home, resolved.site, rows, resolved.artifacts, request.noDelta);
-  const refusals: EcluseError[] = [];
-  if (resolved.refusal) refusals.push(resolved.refusal);
+      : await withDeltas(home, resolved.site, rows, resolved.artifacts, request.noDelta).then(async (d) => ({
+          deltas: d.deltas,
+          // OCI images: blobs the site's registry holds and blobs an earlier image carries stay off the media.
+          artifacts: blob ? d.artifacts : await withImageBlobs(home, d.artifacts, siteBlobs(home, resolved.site)),
+        }));
+  const images = imageSummaries(artifacts);
   if (rows.length === 0) {
     const why = [resolved.basis];
     if (resolved.leftOut.length > 0) {
@@ -159,8 +186,6 @@ export async function planExport(home: RelayHome, request: ExportRequest): Promi
       ),
     );
   }
-  const blob = await missingBlob(home, rows);
-  if (blob) refusals.push(blob);
   const placement = await placeOnMedia({
     media: request.media,
     mediaBytes: request.mediaBytes,
@@ -187,14 +212,18 @@ export async function planExport(home: RelayHome, request: ExportRequest): Promi
     acknowledgement: resolved.acknowledgement,
     artifacts: rows.map((r, i) => {
       const delta = deltas[i];
+      const image = images[i];
+      const a = artifacts[i];
       return {
         name: r.name,
         version: r.version,
-        size: r.size,
-        sha256: r.sha256,
+        type: a?.type ?? 'vm-image',
+        size: image && a ? a.size : r.size,
+        sha256: image && a ? a.sha256 : r.sha256,
         vendor: r.vendor,
-        evidence: artifacts[i]?.provenance.evidence !== undefined,
+        evidence: a?.provenance.evidence !== undefined,
         ...(delta ? { delta } : {}),
+        ...(image ? { image } : {}),
       };
     }),
     leftOut: resolved.leftOut,

@@ -7,6 +7,9 @@
  * - 1: chains per destination site. `exports` keyed by (site, sequence), `bundle_artifacts` says what every bundle
  *   carried, `relay_events` keeps what operators did. Bundles written before keep their numbers (they are signed): a
  *   site's chain may then skip the numbers that went to other sites (see docs/FORMAT.md section 11).
+ * - 2: OCI images (docs/FORMAT.md 4.9). `images` (one row per `artifacts` row of type `oci-image`: where it came from,
+ *   its repository, tag, digest, platforms and blob list) and `image_blobs` (which store blobs each image needs). Only
+ *   tables are added; a catalog of version 1 is unchanged otherwise.
  */
 import { z } from 'zod';
 import { storedRows, tableColumns } from '../sneakernet/stored-rows.js';
@@ -20,7 +23,7 @@ const recordedStatement = storedRows(
 );
 const artifactId = storedRows('artifacts', z.object({ id: z.number().int() }), ADVICE);
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 function tableExists(db: RelayDb, name: string): boolean {
   return db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
@@ -93,6 +96,11 @@ export function migrateCatalog(db: RelayDb, schema: string, columns: () => void,
     if (shared) perSiteChains(db, schema, now);
     db.exec(schema);
     columns();
+    if (version >= 1 && version < 2) {
+      db.prepare(
+        "INSERT INTO relay_events (at, kind, site, subject, details) VALUES (?, 'catalog.migrated', NULL, ?, ?)",
+      ).run(now, 'schema 2', JSON.stringify({ from: version, to: 2, change: 'OCI images (images, image_blobs)' }));
+    }
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   })();
 }

@@ -57,7 +57,10 @@ export function selectForSite(
   } else {
     const ack = state.ack;
     const settled = carried(['accepted', 'on its way']);
-    rows = all.filter((r) => !ack.inventory.has(r.sha256) && !settled.has(r.id));
+    // An OCI image's signed sha256 depends on the blobs that travelled with it: the site names it by name@version too.
+    const held = (r: ArtifactRow) =>
+      ack.inventory.has(r.sha256) || (r.type === 'oci-image' && ack.held.has(`${r.name}@${r.version}`));
+    rows = all.filter((r) => !held(r) && !settled.has(r.id));
     basis = `receipt ${ack.number} of site ${state.site} (acknowledges #${ack.sequence})`;
   }
   const refused = new Map(state.refusedByPolicy.map((a) => [a.sha256, a]));

@@ -29,6 +29,7 @@ import { blobPath, type RelayHome } from './catalog.js';
 import { recordExport, supersede } from './chains.js';
 import { recordEvent } from './events.js';
 import type { PreparedExport } from './export-plan.js';
+import { imageSource } from './images/export-images.js';
 import { holdFolder, releaseFolder } from './interrupt.js';
 
 /** What export needs of a signer (keys/signer.ts provides it). */
@@ -152,15 +153,17 @@ export async function writeBundle(
       holdFolder(t.tmpRoot);
       for (const dir of [t.tmp.root, t.tmp.signatures, t.tmp.certificates, t.tmp.volumes]) await fs.promises.mkdir(dir);
     }
-    const sources = prepared.artifacts.map((a) => ({
-      file: blobPath(home, a.sha256),
-      ...(a.delta ? { segments: literalSegments(a.delta) } : {}),
-    }));
+    const sources = prepared.artifacts.map((a) =>
+      a.type === 'oci-image'
+        ? imageSource(home, a)
+        : { file: blobPath(home, a.sha256), ...(a.delta ? { segments: literalSegments(a.delta) } : {}) },
+    );
     // Every artifact's bytes are checked against the catalog's digests as they are written (relay/artifact-check.ts),
-    // and each volume is hashed in a thread of its own: the copying thread only moves bytes.
+    // and each volume is hashed in a thread of its own: the copying thread only moves bytes. An OCI image's carried
+    // stream is checked against the digests the plan computed from its stored blobs.
     const check = new ArtifactCheck(
       prepared.artifacts,
-      sources.map((s) => s.file),
+      sources.map((s) => ('file' in s ? s.file : '')),
       prepared.volumes,
       { allDigests: o.verifyAllDigests === true },
     );

@@ -14,6 +14,11 @@
 #   gpgv: verifies vendors' OpenPGP-signed checksum files (relay fetch, and vendor evidence at import)
 #   gnupg: gpg, which the feed tests use to make vendor keys and signatures
 #   keystone: the real Keystone (loopback, SQLite) that the outside-Glance feed authenticates against in the tests
+#   skopeo, umoci, podman, docker-registry, apache2-utils (htpasswd), openssl: the container-image proof (issue 18):
+#     a vendor registry and a site registry on loopback (basic auth through htpasswd, bearer tokens signed with an
+#     openssl certificate), images built offline with umoci, copied and inspected with skopeo, pulled with podman
+#     (the tests start their own registries on free ports with their own config: the docker-registry service the
+#     package enables on :5000 on a systemd machine is never used, and may be disabled)
 #   mmdebstrap, qemu-system-x86: the appliance image (npm run appliance: Debian 13 built with mmdebstrap) and its
 #     proof under QEMU (test/packaging/appliance.slow.test.ts); dpkg-deb (dpkg) builds the .deb (npm run package)
 # Usage: install-deps.sh [demo|test] (default test). `demo` installs only what `npm run demo` uses (the first four).
@@ -49,6 +54,13 @@ command -v keystone-manage >/dev/null || need+=(keystone)
 # issue 17: the appliance image and its QEMU proof
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+# issue 18: container images (test/helpers/oci/, test/e2e/oci-images.slow.test.ts)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v umoci >/dev/null || need+=(umoci)
+command -v podman >/dev/null || need+=(podman)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v openssl >/dev/null || need+=(openssl)
 fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then

@@ -48,6 +48,16 @@ export const CHECK_IDS = {
   usage: null,
   'input-file': null,
   'artifact-name': null,
+  // OCI images and their signatures (sneakernet/oci/, keys/cosign-signature.ts)
+  'image-blob-count': '7o',
+  'image-blob-digest': '7o',
+  'image-blob-list': '7o',
+  'image-blob-missing': '5k',
+  'image-blob-size': '7o',
+  'image-config': '7o',
+  'image-manifest': '7o',
+  'image-platforms': '7o',
+  platform: null,
   // a station's home and database (sneakernet/station-home.ts, stored-rows.ts)
   'station-home': null,
   database: null,

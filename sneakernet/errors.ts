@@ -37,6 +37,17 @@ export const ERROR_CODES = {
     category: 'refused',
     meaning: 'an image travels as a delta against a base image the import station does not hold',
   },
+  // OCI images (4.9)
+  E_IMAGE_MANIFEST: {
+    category: 'refused',
+    meaning:
+      'an OCI image manifest, index or config is malformed, over a bound, of an unknown media type, or disagrees with the blobs and platforms the statement lists',
+  },
+  E_IMAGE_BLOB_MISSING: {
+    category: 'refused',
+    meaning:
+      'an OCI image needs a blob that is neither carried by the bundle nor held by the station (a manifest names a blob not listed, or a listed blob not carried is not held)',
+  },
   // media handling (import station daemon)
   E_MEDIA_REFUSED: {
     category: 'refused',
@@ -87,7 +98,10 @@ export const ERROR_CODES = {
     category: 'refused',
     meaning: 'an image cannot be retired: it is protected, or the export station may still send a delta against it',
   },
-  E_TARGET: { category: 'failure', meaning: "pushing an image into the site's own Glance (a target) failed" },
+  E_TARGET: {
+    category: 'failure',
+    meaning: "pushing an image into the site's own Glance or container registry (a target) failed",
+  },
   E_KEYSTONE: {
     category: 'failure',
     meaning:

@@ -13,6 +13,11 @@ export const EVIDENCE_CHECKSUMS_BYTES = 256 * 1024;
 export const EVIDENCE_SIGNATURE_BYTES = 64 * 1024;
 const b64Chars = (bytes: number) => Math.ceil(bytes / 3) * 4;
 
+/** Largest cosign simple-signing payload carried as evidence: 64 KiB. */
+export const EVIDENCE_COSIGN_PAYLOAD_BYTES = 64 * 1024;
+/** What cosign's simple-signing payload says it is (`critical.type`). */
+export const COSIGN_SIGNATURE_TYPE = 'cosign container image signature';
+
 /** Glance image-signature hash methods (`img_signature_hash_method`, as cursive names them). */
 export const GLANCE_HASH_METHODS = ['SHA-224', 'SHA-256', 'SHA-384', 'SHA-512'] as const;
 /** Glance image-signature key types (`img_signature_key_type`, as cursive names them). */
@@ -91,6 +96,17 @@ export const vendorEvidenceSchema = z.discriminatedUnion('kind', [
         value: base64(b64Chars(EVIDENCE_GLANCE_SIGNATURE_BYTES)),
       })
       .nullable(),
+  }),
+  z.strictObject({
+    /**
+     * A cosign signature of an OCI image (4.9): the simple-signing payload naming the image's manifest digest, and a
+     * Sigstore bundle whose message signature is over the payload bytes, by a vendor key.
+     */
+    kind: z.literal('cosign'),
+    /** The simple-signing JSON as signed (`critical.image["docker-manifest-digest"]` names the image's digest). */
+    payload: base64(b64Chars(EVIDENCE_COSIGN_PAYLOAD_BYTES)),
+    /** The Sigstore bundle (JSON) with the message signature over `payload`. */
+    bundle: base64(b64Chars(EVIDENCE_SIGNATURE_BYTES)),
   }),
 ]);
 export type VendorEvidence = z.infer<typeof vendorEvidenceSchema>;

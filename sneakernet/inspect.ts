@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { findBundles, readBundleFiles } from './bundle-files.js';
 import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
+import { platformKey } from './oci/platform.js';
 import { parseBoundedJson, parseStatement, type Statement } from './statement.js';
 import { subjectName } from './subject.js';
 
@@ -25,8 +26,20 @@ export interface InspectedBundle {
       name: string;
       version: string;
       size: number;
-      diskFormat: string;
+      /** Addition (4.9): `vm-image` or `oci-image`. */
+      type: 'vm-image' | 'oci-image';
+      /** A VM image's Glance disk format (absent for an OCI image). */
+      diskFormat?: string;
       sha256: string;
+      /** An OCI image (4.9): where it is served inside, its digest, platforms, and its blobs (all, and carried). */
+      image?: {
+        repository: string;
+        tag: string;
+        digest: string;
+        platforms: string[];
+        blobs: number;
+        carriedBlobs: number;
+      };
       /** A delta artifact (4.6): its base, and the bytes the volumes carry. */
       delta?: { base: string; carried: number };
     }>;
@@ -95,9 +108,24 @@ export async function inspectMedia(media: string): Promise<InspectedBundle[]> {
           name: a.name,
           version: a.version,
           size: a.size,
-          diskFormat: a.diskFormat,
+          type: a.type,
           sha256: a.sha256,
-          ...(a.delta ? { delta: { base: subjectName(a.delta.base), carried: transferSize(a) } } : {}),
+          ...(a.type === 'vm-image' ? { diskFormat: a.diskFormat } : {}),
+          ...(a.type === 'vm-image' && a.delta
+            ? { delta: { base: subjectName(a.delta.base), carried: transferSize(a) } }
+            : {}),
+          ...(a.type === 'oci-image'
+            ? {
+                image: {
+                  repository: a.image.repository,
+                  tag: a.image.tag,
+                  digest: a.image.digest,
+                  platforms: a.image.platforms.map(platformKey),
+                  blobs: a.image.blobs.length,
+                  carriedBlobs: a.image.blobs.filter((b) => b.carried).length,
+                },
+              }
+            : {}),
         })),
         volumes: p.volumes.map((v) => ({ name: v.name, size: v.size, present: present.has(v.name) })),
       };

@@ -35,4 +35,20 @@ export const LIMITS = {
   deltaOps: 100_000,
   /** Entries directly in a bundle folder or media root that are read (the rest is refused or ignored). */
   directoryEntries: 20_000,
+  /** OCI images (4.9): one manifest or index, as the distribution spec bounds it (4 MiB). */
+  imageManifestBytes: 4 * 1024 * 1024,
+  /** OCI images (4.9): one image config (8 MiB). */
+  imageConfigBytes: 8 * 1024 * 1024,
+  /** OCI images (4.9): nesting depth of a manifest, index or config. */
+  imageJsonDepth: 16,
+  /** OCI images (4.9): entries (child manifests) of one index. */
+  imageIndexEntries: 256,
+  /** OCI images (4.9): layers of one manifest. */
+  imageLayers: 512,
+  /** OCI images (4.9): blobs (manifests, configs, layers) one image needs. */
+  imageBlobs: 4096,
+  /** OCI images (4.9): platforms one image carries. */
+  imagePlatforms: 64,
+  /** Receipts (section 10): OCI blobs an import station lists as held. */
+  receiptBlobs: 200_000,
 } as const;

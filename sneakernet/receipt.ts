@@ -8,14 +8,18 @@
  * public-key hint that is the receipt key's id (SHA-256 of its SPKI DER); the signature is ECDSA P-256 with SHA-256.
  */
 import { z } from 'zod';
+import { LIMITS } from './limits.js';
 import { imageName } from './schema-parts.js';
 
 export const RECEIPT_TYPE = 'https://ecluse.dev/receipt/v1';
 export const RECEIPT_PAYLOAD_TYPE = 'application/vnd.ecluse.receipt+json';
 export const RECEIPTS_DIR = 'receipts';
 export const RECEIPT_SUFFIX = '.sigstore.json';
-/** Largest receipt file read (the inventory grows with the store). */
-export const RECEIPT_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * Largest receipt file read (the inventory grows with the store): 32 MiB, room for `inventory.blobs` at its bound
+ * (200 000 digests of 67 characters, base64 in the envelope). Was 8 MiB before 4.9.
+ */
+export const RECEIPT_MAX_BYTES = 32 * 1024 * 1024;
 
 const identifier = z
   .string()
@@ -106,6 +110,15 @@ export const receiptSchema = z.strictObject({
   inventory: z.strictObject({
     sha256: hex256,
     artifacts: z.array(z.strictObject({ name: imageName, version: identifier, sha256: hex256 })).max(100_000),
+    /**
+     * Addition (4.9): the sha256 (hex) of every OCI blob the import station's registry store holds, sorted, unique.
+     * The export station leaves these blobs out of its next bundles; without it, it carries every blob.
+     */
+    blobs: z
+      .array(hex256)
+      .max(LIMITS.receiptBlobs)
+      .refine((b) => b.every((d, i) => i === 0 || (b[i - 1] as string) < d), 'sorted and unique')
+      .optional(),
   }),
 });
 

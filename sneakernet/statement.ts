@@ -4,8 +4,10 @@
  * The schema is strict: unknown keys, wrong types and out-of-bound values are refused (E_FORMAT).
  */
 import { z } from 'zod';
+import { parseBoundedJson } from './bounded-json.js';
 import { EcluseError } from './errors.js';
 import { LIMITS } from './limits.js';
+import { bundleBlobProblem, ociImageProblem, ociImageSchema } from './oci/statement-image.js';
 import { deltaProblem, deltaSchema, transferSize, type Delta } from './delta.js';
 import { vendorEvidenceSchema } from './evidence.js';
 import { artifactSize, identifier, imageName, md5Hex, sha256Hex, sha512Hex } from './schema-parts.js';
@@ -14,6 +16,8 @@ import { CONTAINER_FORMATS, DISK_FORMATS, propertyKey } from './glance-vocabular
 import { checkId } from './check-ids.js';
 
 export { md5Hex, sha256Hex, sha512Hex };
+/** Bounded JSON parsing, re-exported for its importers (it lives in bounded-json.ts). */
+export { parseBoundedJson };
 /** The delta recipe (4.6) and the artifact key, re-exported for their importers (they live in delta.ts, subject.ts). */
 export { deltaSchema, subjectName, type Delta };
 /** The Glance vocabulary the statement uses, re-exported for its importers (it lives in glance-vocabulary.ts). */
@@ -46,7 +50,8 @@ export const provenanceSchema = z.strictObject({
   evidence: vendorEvidenceSchema.optional(),
 });
 
-export const artifactSchema = z.strictObject({
+/** A VM image (the artifact type of v1 from the start): staged into the Glance-compatible store. */
+export const vmImageArtifactSchema = z.strictObject({
   /** An image name (4.7): spaces and non-ASCII letters allowed, NFC, no control characters, at most 255. */
   name: imageName,
   version: identifier,
@@ -66,6 +71,26 @@ export const artifactSchema = z.strictObject({
   provenance: provenanceSchema,
   delta: deltaSchema.optional(),
 });
+
+/**
+ * An OCI image (4.9, an addition): a manifest or index and the blobs it needs. Its carried bytes (size, sha256,
+ * sha512, the volume entries) are its carried blobs back to back, in `image.blobs` order. No delta, md5 or Glance
+ * formats.
+ */
+export const ociImageArtifactSchema = z.strictObject({
+  name: imageName,
+  version: identifier,
+  type: z.literal('oci-image'),
+  size,
+  sha256: sha256Hex,
+  sha512: sha512Hex,
+  properties,
+  provenance: provenanceSchema,
+  image: ociImageSchema,
+});
+
+/** An artifact: a union on `type` (`vm-image`, `oci-image`). */
+export const artifactSchema = z.discriminatedUnion('type', [vmImageArtifactSchema, ociImageArtifactSchema]);
 
 /** One tar entry of a volume: a piece `[offset, offset+size)` of an artifact, under a content-addressed path. */
 export const entrySchema = z.strictObject({
@@ -114,6 +139,21 @@ export const statementSchema = z.strictObject({
 });
 
 export type Artifact = z.infer<typeof artifactSchema>;
+export type VmImageArtifact = z.infer<typeof vmImageArtifactSchema>;
+export type OciImageArtifact = z.infer<typeof ociImageArtifactSchema>;
+
+export function isVmImage(a: Artifact): a is VmImageArtifact {
+  return a.type === 'vm-image';
+}
+
+export function isOciImage(a: Artifact): a is OciImageArtifact {
+  return a.type === 'oci-image';
+}
+
+/** The delta recipe of an artifact (4.6): only VM images travel as deltas. */
+export function deltaOf(a: Artifact): Delta | undefined {
+  return a.type === 'vm-image' ? a.delta : undefined;
+}
 export type VolumeEntry = z.infer<typeof entrySchema>;
 export type Volume = z.infer<typeof volumeSchema>;
 export type Predicate = z.infer<typeof predicateSchema>;
@@ -147,50 +187,6 @@ export function isoSeconds(d: Date = new Date()): string {
 /** Serialises a statement for signing: stable key order as built, no whitespace. */
 export function encodeStatement(s: Statement): Buffer {
   return Buffer.from(JSON.stringify(s), 'utf8');
-}
-
-function jsonDepth(text: string): number {
-  // Counts bracket nesting outside strings; cheap and bounded, run before JSON.parse allocates anything.
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth);
-    else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return max;
-}
-
-/** Parses untrusted JSON within the byte and depth bounds; refuses with E_FORMAT naming `what`. */
-export function parseBoundedJson(bytes: Buffer, what: string, maxBytes: number): unknown {
-  if (bytes.length > maxBytes) {
-    throw new EcluseError('E_FORMAT', `${what} is ${bytes.length} bytes, more than the ${maxBytes} allowed`, {
-      check: checkId('format'),
-    });
-  }
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw new EcluseError('E_FORMAT', `${what} is not valid UTF-8`, { check: checkId('format') });
-  }
-  if (jsonDepth(text) > LIMITS.jsonDepth) {
-    throw new EcluseError('E_FORMAT', `${what} nests deeper than ${LIMITS.jsonDepth} levels`, {
-      check: checkId('format'),
-    });
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    throw new EcluseError('E_FORMAT', `${what} is not valid JSON: ${(e as Error).message}`, {
-      check: checkId('format'),
-    });
-  }
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -236,9 +232,11 @@ export function checkConsistency(s: Statement): void {
     const key = subjectName(a);
     if (seen.has(key)) throw formatError(`artifact ${key} is listed twice`);
     seen.add(key);
-    const problem = deltaProblem(a);
+    const problem = a.type === 'vm-image' ? deltaProblem(a) : ociImageProblem(a);
     if (problem) throw formatError(problem);
   }
+  const blobProblem = bundleBlobProblem(p.artifacts.filter(isOciImage));
+  if (blobProblem) throw formatError(blobProblem);
   if (Date.parse(p.expires) <= Date.parse(p.created)) throw formatError('expires is not after created');
   if ((p.sequence === 1) !== (p.previous === null)) throw formatError('only bundle 1 of a station has no predecessor');
   if (p.previous && p.previous.sequence !== p.sequence - 1) {
@@ -279,7 +277,7 @@ export function checkConsistency(s: Statement): void {
       offset += e.size;
       if (offset > (carried[artifact] ?? 0)) {
         throw formatError(
-          a.delta
+          deltaOf(a)
             ? `entries of ${a.name} add up to more than the ${carried[artifact]} bytes it carries`
             : `entries of ${a.name} add up to more than its size`,
         );

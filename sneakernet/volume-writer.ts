@@ -13,7 +13,7 @@ import { EcluseError } from './errors.js';
 import type { PlannedEntry, PlannedVolume } from './volume-plan.js';
 import type { Segment } from './delta.js';
 
-export interface VolumeSource {
+export interface FileSource {
   /** Path of the file holding the artifact's bytes. */
   file: string;
   /**
@@ -21,6 +21,27 @@ export interface VolumeSource {
    * offsets then count within their concatenation. Absent: the whole file travels.
    */
   segments?: Segment[];
+}
+
+/** An artifact whose carried bytes are several files back to back (an OCI image's carried blobs, 4.9). */
+export interface PartsSource {
+  parts: ReadonlyArray<{ file: string; size: number }>;
+}
+
+export type VolumeSource = FileSource | PartsSource;
+
+/** The (file, range) pieces that make bytes `[offset, offset+size)` of what a parts source carries. */
+export function partRanges(source: PartsSource, offset: number, size: number): Array<{ file: string } & Segment> {
+  const out: Array<{ file: string } & Segment> = [];
+  let at = 0;
+  for (const p of source.parts) {
+    const from = Math.max(offset, at);
+    const to = Math.min(offset + size, at + p.size);
+    if (from < to) out.push({ file: p.file, offset: from - at, size: to - from });
+    at += p.size;
+    if (at >= offset + size) break;
+  }
+  return out;
 }
 
 export interface WrittenVolume {
@@ -62,7 +83,7 @@ const SYNC_EVERY = 64 * 1024 * 1024;
 const CHUNK = 1024 * 1024;
 
 /** The ranges of the source file that make bytes `[offset, offset+size)` of what the artifact carries. */
-export function fileRanges(source: VolumeSource, offset: number, size: number): Segment[] {
+export function fileRanges(source: FileSource, offset: number, size: number): Segment[] {
   if (!source.segments) return [{ offset, size }];
   const out: Segment[] = [];
   let carried = 0;
@@ -77,17 +98,21 @@ export function fileRanges(source: VolumeSource, offset: number, size: number): 
 }
 
 async function* readRanges(
-  file: string,
-  ranges: Segment[],
+  ranges: Array<{ file: string } & Segment>,
   seen?: (chunk: Buffer) => Promise<void>,
 ): AsyncGenerator<Buffer> {
   for (const r of ranges) {
-    const input = fs.createReadStream(file, { start: r.offset, end: r.offset + r.size - 1, highWaterMark: CHUNK });
+    const input = fs.createReadStream(r.file, { start: r.offset, end: r.offset + r.size - 1, highWaterMark: CHUNK });
     for await (const chunk of input) {
       if (seen) await seen(chunk as Buffer);
       yield chunk as Buffer;
     }
   }
+}
+
+function rangesOf(source: VolumeSource, offset: number, size: number): Array<{ file: string } & Segment> {
+  if ('parts' in source) return partRanges(source, offset, size);
+  return fileRanges(source, offset, size).map((r) => ({ file: source.file, ...r }));
 }
 
 function localHasher(): VolumeHasher {
@@ -162,10 +187,7 @@ export async function writeVolume(
         }
         const sink = pack.entry(header, done);
         const seen = observer ? (chunk: Buffer) => observer.bytes(entry, chunk) : undefined;
-        pipeline(
-          Readable.from(readRanges(source.file, fileRanges(source, entry.offset, entry.size), seen)),
-          sink,
-        ).catch(reject);
+        pipeline(Readable.from(readRanges(rangesOf(source, entry.offset, entry.size), seen)), sink).catch(reject);
       });
       await observer?.end(entry);
     }

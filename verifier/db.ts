@@ -13,6 +13,8 @@ import { GLANCE_SCHEMA } from './glance/tables.js';
 import { METADEFS_SCHEMA } from './glance/metadefs-tables.js';
 import { RETIRED_IMAGES_SCHEMA } from './retired-images.js';
 import { importHome } from './home.js';
+import { REGISTRY_SCHEMA } from './registry/tables.js';
+import { REGISTRY_TARGETS_SCHEMA } from './targets/registry-tables.js';
 
 export type Db = Database.Database;
 
@@ -29,6 +31,8 @@ const MODULE_SCHEMAS: string[] = [
   GLANCE_SCHEMA, // tokens, image members, Glance targets (issue 5)
   AUDIT_LOG_SCHEMA, // Merkle leaves, checkpoints, exports, web accounts (issue 6)
   METADEFS_SCHEMA, // Glance metadata definitions (issue 16)
+  REGISTRY_SCHEMA, // the container registry: blobs and images (issue 18)
+  REGISTRY_TARGETS_SCHEMA, // the site's own registries imports push container images into (issue 18)
   RETIRED_IMAGES_SCHEMA, // images retired from the store (issue 14)
 ];
 

@@ -8,6 +8,8 @@
  *   audit/checkpoint.json         the latest signed checkpoint, kept beside the database
  *   receipts/receipt-key.pem      the receipt key, made on first use; receipt-key.pub.pem is what the outside pins
  *   signing/image-signing.key     the image-signing key (Glance img_signature), made on first use; .crt beside it
+ *   registry/blobs/sha256/<hex>   the container images' blobs (manifests, configs, layers), content-addressed, promoted
+ *                                 by atomic rename once verified (verifier/registry/blob-store.ts)
  */
 import path from 'node:path';
 
@@ -31,6 +33,8 @@ export interface ImportHome {
   receiptKey: KeyFiles;
   /** The image-signing key and certificate (verifier/image-signature.ts). */
   signing: { dir: string; key: string; cert: string };
+  /** The container registry's blob store: `<registry>/blobs/sha256/<hex>`. */
+  registryBlobs: string;
 }
 
 export function importHome(root: string): ImportHome {
@@ -53,6 +57,7 @@ export function importHome(root: string): ImportHome {
       key: path.join(signing, 'image-signing.key'),
       cert: path.join(signing, 'image-signing.crt'),
     },
+    registryBlobs: path.join(root, 'registry', 'blobs', 'sha256'),
   };
 }
 

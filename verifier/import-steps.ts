@@ -28,6 +28,7 @@ import { followRoots, pinRoots } from './root-updates.js';
 import type { Site } from './site.js';
 import { ArtifactStager, type StagedArtifact } from './staging.js';
 import { checkVendorEvidence } from './vendor-evidence.js';
+import { checkHeldBlobs, checkStagedImage } from './registry/image-check.js';
 
 /** Steps 1–2: the bundle folder and its small files (signatures, certificates, trust documents), read within bounds. */
 export async function findBundle(media: string, bundleId?: string): Promise<BundleFiles> {
@@ -144,8 +145,21 @@ export function checkState(
       `admitted by the ${policy.source} policy ${policy.digest.slice(0, 12)}: ${placements.map((p) => `${p.artifact} by rule ${p.rule}`).join(', ')}; no rollback${here.length ? `; already here: ${here.join(', ')}` : ''}`,
     ),
   ];
+  // A container image's blobs that do not travel must be held here: refuse before reading a volume byte if one is not.
+  const images = s.statement.predicate.artifacts.filter((a) => a.type === 'oci-image');
+  if (images.length > 0) {
+    const fromStore = checkHeldBlobs(site.db, images);
+    checks.push(
+      passed(
+        'image-blobs',
+        `${images.length} container image(s): every blob not carried is held here (${fromStore} taken from the registry store)`,
+      ),
+    );
+  }
   // A delta needs its base in the store: refuse before reading a volume byte if one is missing.
-  const deltas = s.statement.predicate.artifacts.flatMap((a) => (a.delta ? [{ ...a, delta: a.delta }] : []));
+  const deltas = s.statement.predicate.artifacts.flatMap((a) =>
+    a.type === 'vm-image' && a.delta ? [{ ...a, delta: a.delta }] : [],
+  );
   for (const a of deltas) baseImageFile(site.db, site.home.images, a);
   if (deltas.length > 0) {
     checks.push(
@@ -244,9 +258,37 @@ export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<
       'digests',
       `${p.volumes.length} volume(s) and ${p.artifacts.length} artifact(s) match${attestedNote(stager.staged)}`,
     ),
+    ...checkStagedImages(o.site, stager.staged),
     ...(await checkVendorEvidence(v.policy, v.placements, v.statement, stager.staged)),
   ];
   return { artifacts: stager.staged, checks };
+}
+
+/**
+ * Step 8i: each container image's carried blobs were verified one by one as they were staged; now its manifests are
+ * parsed strictly and the blobs and platforms they name compared with the statement's (E_IMAGE_MANIFEST,
+ * E_IMAGE_BLOB_MISSING).
+ */
+function checkStagedImages(site: Site, staged: readonly StagedArtifact[]): CheckRecord[] {
+  const earlier = new Map<string, Buffer>();
+  let images = 0;
+  let blobs = 0;
+  for (const s of staged) {
+    const a = s.artifact;
+    if (a.type !== 'oci-image' || !s.image) continue;
+    checkStagedImage(site.db, site.home.registryBlobs, a, s.image, earlier);
+    for (const [digest, bytes] of s.image.documents) earlier.set(digest, bytes);
+    images++;
+    blobs += s.image.files.length;
+  }
+  return images === 0
+    ? []
+    : [
+        passed(
+          'image-contents',
+          `${images} container image(s): ${blobs} carried blob(s) each match their digest; manifests well-formed and naming exactly the listed blobs and platforms`,
+        ),
+      ];
 }
 
 /** What the audit says of the digests taken from the signed statement rather than computed (docs/FORMAT.md 4.8). */

@@ -29,6 +29,7 @@ import {
   type VerifiedBundle,
 } from './import-steps.js';
 import { promote, type AlreadyHere, type PromotedImage } from './promote.js';
+import type { PromotedContainerImage } from './registry/promote-images.js';
 import { keepNewest, retiredJson, type KeptVersion, type RetiredJson } from './retirement.js';
 import { recordRefusal, refusedBundle, withRecovery, type RefusedBundle } from './refusal.js';
 import type { Site } from './site.js';
@@ -36,7 +37,10 @@ import { digestsToCompute, type ArtifactStager } from './staging.js';
 import { claimStagingDir, newStagingDir, removeOrphanStaging } from './staging-area.js';
 import { auditUnlessFull, checkStoreRoom } from './space.js';
 import { recordInterruption } from './interruption.js';
+import { imageByTag } from './registry/images.js';
 import { pushToTargets } from './targets/push.js';
+import { pushToRegistryTargets } from './targets/registry-push.js';
+import { removedDuring } from './media-removal.js';
 
 export type { VerifiedBundle } from './import-steps.js';
 
@@ -81,13 +85,16 @@ export interface ImportOutcome {
   chain: ChainJson;
   checks: CheckRecord[];
   images: PromotedImage[];
+  /** Container images now served by the registry (import mode; docs/FORMAT.md 4.9). */
+  containerImages: PromotedContainerImage[];
   /** Artifacts the store already held, same version and digest: not promoted again (import mode). */
   alreadyHere: AlreadyHere[];
   /** Import mode: versions the policy's `keepNewest` retired after this import, and those it had to keep. */
   retired: RetiredJson[];
   kept: KeptVersion[];
   /** Verify mode: the artifacts that matched. */
-  artifacts: Array<{ name: string; version: string; size: number; sha256: string; md5: string }>;
+  /** `md5` is null for an oci-image (it has no Glance checksum) unless the policy asks for every digest. */
+  artifacts: Array<{ name: string; version: string; size: number; sha256: string; md5: string | null }>;
 }
 
 function chainJson(p: ChainPosition): ChainJson {
@@ -185,6 +192,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
         ...base,
         checks: [...verified.checks, ...staged.checks],
         images: [],
+        containerImages: [],
         alreadyHere: [],
         retired: [],
         kept: [],
@@ -205,7 +213,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
       kept: pruning.kept,
     };
   } catch (e) {
-    const err = removedOr(e, req.signal);
+    const err = await removedOr(e, req.signal);
     if (known.bundleId == null && typeof err.context.bundleId === 'string') known = { bundleId: err.context.bundleId };
     // Removes (and closes) every staged file first: on a full disk the audit needs the room they took.
     await (stager as ArtifactStager | null)?.abort();
@@ -231,10 +239,13 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
   }
 }
 
-/** An abort (the media was removed) wins over whatever error reading the vanished media produced. */
-function removedOr(e: unknown, signal: AbortSignal | undefined): EcluseError {
-  if (signal?.aborted) {
-    const reason: unknown = signal.reason;
+/**
+ * An abort (the media was removed) wins over whatever error reading the vanished media produced, also when the read
+ * error came a moment before the removal was noticed (verifier/media-removal.ts).
+ */
+async function removedOr(e: unknown, signal: AbortSignal | undefined): Promise<EcluseError> {
+  if (await removedDuring(e, signal)) {
+    const reason: unknown = signal?.reason;
     if (reason instanceof EcluseError) return reason;
     return new EcluseError('E_MEDIA_REMOVED', 'the media was removed during the import; nothing was promoted', {
       check: 'media',
@@ -243,7 +254,10 @@ function removedOr(e: unknown, signal: AbortSignal | undefined): EcluseError {
   return asEcluseError(e);
 }
 
-/** What pushing one promoted image to one of the site's own Glance targets came to (`import --json` `targets`). */
+/**
+ * What pushing one promoted image to one of the site's own targets came to (`import --json` `targets`): a VM image to
+ * a Glance target (`imageId` its id), or a container image to a registry target (`imageId` REPOSITORY:TAG).
+ */
 export interface TargetOutcome {
   target: string;
   imageId: string;
@@ -253,16 +267,23 @@ export interface TargetOutcome {
 }
 
 /**
- * After a promotion: pushes the new images to the site's own Glance targets (none configured: nothing), audits one
+ * After a promotion: pushes the new images to the site's own Glance and registry targets (none: nothing), audits one
  * `import.targets` line, and returns each result. Never throws: a failed push is retried with `ecluse target push`.
  */
 export async function pushPromoted(site: Site, outcome: ImportOutcome): Promise<TargetOutcome[]> {
-  if (outcome.images.length === 0) return [];
-  const results = await pushToTargets(
-    site.db,
-    site.home.images,
-    outcome.images.map((i) => i.id),
-  );
+  // Container images go to the registry targets (the image a promoted repository:tag now names), VM images to Glance.
+  const containers = outcome.containerImages.flatMap((c) => imageByTag(site.db, c.repository, c.tag) ?? []);
+  if (outcome.images.length === 0 && containers.length === 0) return [];
+  const results = [
+    ...(outcome.images.length === 0
+      ? []
+      : await pushToTargets(
+          site.db,
+          site.home.images,
+          outcome.images.map((i) => i.id),
+        )),
+    ...(containers.length === 0 ? [] : await pushToRegistryTargets(site.db, site.home.registryBlobs, containers)),
+  ];
   const targets = results.map((r) => ({
     target: r.target,
     imageId: r.imageId,
@@ -276,7 +297,7 @@ export async function pushPromoted(site: Site, outcome: ImportOutcome): Promise<
       kind: 'import.targets',
       outcome: failed.length ? 'fail' : 'info',
       code: failed.length ? 'E_TARGET' : null,
-      message: `bundle ${outcome.bundle.station} #${outcome.bundle.sequence}: ${targets.length - failed.length} of ${targets.length} push(es) to the site's Glance done${failed.length ? `; retry with "ecluse target push"` : ''}`,
+      message: `bundle ${outcome.bundle.station} #${outcome.bundle.sequence}: ${targets.length - failed.length} of ${targets.length} push(es) to the site's targets done${failed.length ? `; retry with "ecluse target push"` : ''}`,
       bundleId: outcome.bundle.id,
       station: outcome.bundle.station,
       details: { targets },

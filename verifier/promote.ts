@@ -21,6 +21,13 @@ import type { StagedBundle, VerifiedBundle } from './import-steps.js';
 import { checkAdmission } from './policy/admission.js';
 import type { Site } from './site.js';
 import { insertBundleImage } from './image-catalog.js';
+import { unpromoteBlobs } from './registry/blob-store.js';
+import {
+  describePromotion,
+  promoteContainerImages,
+  type ImageToPromote,
+  type PromotedContainerImage,
+} from './registry/promote-images.js';
 
 export interface PromotedImage {
   id: string;
@@ -44,6 +51,8 @@ export interface AlreadyHere {
 
 export interface Promoted {
   images: PromotedImage[];
+  /** Container images now served by the registry (docs/FORMAT.md 4.9). */
+  containerImages: PromotedContainerImage[];
   alreadyHere: AlreadyHere[];
 }
 
@@ -60,6 +69,8 @@ export async function promote(
   const p = verified.statement.predicate;
   const checks = [...verified.checks, ...staged.checks];
   const moved: string[] = [];
+  let createdBlobs: string[] = [];
+  const containerImages: ImageToPromote[] = [];
   const here = new Set(verified.placements.filter((pl) => pl.alreadyHere).map((pl) => pl.artifact));
   const alreadyHere: AlreadyHere[] = [];
   const images: Array<
@@ -72,7 +83,15 @@ export async function promote(
         alreadyHere.push({ name: a.name, version: a.version, sha256: s.digests.sha256 });
         continue;
       }
-      if (!s.file) throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but not staged`);
+      if (a.type === 'oci-image') {
+        if (!s.image) throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but its blobs not staged`);
+        containerImages.push({ artifact: a, staged: s.image });
+        continue;
+      }
+      if (!s.file || s.digests.md5 === null)
+        throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but not staged`);
+      // The policy admits only VM images into the image store (an oci-image is refused at the policy step).
+      if (a.type !== 'vm-image') throw new EcluseError('E_INTERNAL', `${subjectName(a)} is not a VM image`);
       const id = randomUUID();
       images.push({
         id,
@@ -128,6 +147,14 @@ export async function promote(
         moved.push(target);
       }
       syncDirSync(site.home.images);
+      // Container images: blobs into the registry store and their rows, under the same lock and transaction.
+      if (containerImages.length > 0) {
+        createdBlobs = promoteContainerImages(db, site.home.registryBlobs, containerImages, {
+          bundleId: p.bundleId,
+          station: p.station,
+          at,
+        });
+      }
       for (const i of images) {
         const visibility = verified.placements.find((pl) => pl.artifact === subjectName(i))?.visibility ?? 'public';
         insertBundleImage(db, { ...i, visibility, bundleId: p.bundleId, at });
@@ -168,7 +195,7 @@ export async function promote(
       appendAudit(db, {
         kind: 'import.accepted',
         outcome: 'accepted',
-        message: `bundle ${p.station} #${p.sequence} accepted${again.position.kind === 'late' ? ' late (named by its accepted successor)' : ''}: ${images.length} image(s)${alreadyHere.length ? `, ${alreadyHere.length} already here` : ''}, signed by ${verified.signers.join(', ')}`,
+        message: `bundle ${p.station} #${p.sequence} accepted${again.position.kind === 'late' ? ' late (named by its accepted successor)' : ''}: ${images.length} image(s)${containerImages.length ? `, ${containerImages.length} container image(s)` : ''}${alreadyHere.length ? `, ${alreadyHere.length} already here` : ''}, signed by ${verified.signers.join(', ')}`,
         bundleId: p.bundleId,
         station: p.station,
         media: o.media,
@@ -177,6 +204,7 @@ export async function promote(
           statementSha256: verified.statementSha256,
           policyDigest: verified.policy.digest,
           images: images.map((i) => i.id),
+          ...(containerImages.length ? { containerImages: containerImages.map((c) => subjectName(c.artifact)) } : {}),
           position: again.position.kind,
           alreadyHere: alreadyHere.map((a) => subjectName(a)),
           // The bases its deltas were made against: not retired while the station may send more like it.
@@ -186,10 +214,12 @@ export async function promote(
     }).immediate();
   } catch (e) {
     for (const f of moved) await fs.promises.rm(f, { force: true });
+    await unpromoteBlobs(createdBlobs);
     throw e;
   }
   return {
     images: images.map(({ file: _f, staged: _s, properties: _p, virtual_size: _v, ...rest }) => rest),
+    containerImages: containerImages.map(describePromotion),
     alreadyHere,
   };
 }

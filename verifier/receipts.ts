@@ -27,6 +27,8 @@ import { getSetting, glanceTime, setSetting } from './db.js';
 import { gaps, highWaters, MAX_GAPS_LISTED } from './accepted-state.js';
 import { heldArtifacts } from './image-catalog.js';
 import { recentRefusals } from './audit/events.js';
+import { LIMITS } from '../sneakernet/limits.js';
+import { containerImages, heldBlobHexes } from './registry/images.js';
 import { retiredImages } from './retired-images.js';
 import type { Site } from './site.js';
 
@@ -101,6 +103,14 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
       };
     });
   const artifacts = heldArtifacts(site.db);
+  // Container images (4.9) are artifacts too; the blobs the registry holds let the export station leave them out.
+  const held = new Set(artifacts.map((a) => `${a.name}\t${a.version}\t${a.sha256}`));
+  for (const i of containerImages(site.db, 100_000)) {
+    if (!held.has(`${i.name}\t${i.version}\t${i.sha256}`))
+      artifacts.push({ name: i.name, version: i.version, sha256: i.sha256 });
+  }
+  artifacts.sort((x, y) => (x.name === y.name ? (x.version < y.version ? -1 : 1) : x.name < y.name ? -1 : 1));
+  const blobs = heldBlobHexes(site.db, LIMITS.receiptBlobs);
   // Addition (FORMAT.md 10): what the site retired, so that the export station never bases a delta on it. Left out
   // when nothing was retired: export stations that predate the addition read such receipts as before.
   const retired = retiredImages(site.db, 10_000).map((r) => ({
@@ -122,6 +132,7 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
     inventory: {
       sha256: crypto.createHash('sha256').update(inventoryLines(artifacts)).digest('hex'),
       artifacts,
+      ...(blobs.length > 0 ? { blobs } : {}),
     },
   };
 }

@@ -136,6 +136,8 @@ const REPLACE: ReadonlySet<string> = new Set<ErrorCode>([
   'E_VENDOR_SIGNATURE',
   'E_VENDOR_DIGEST',
   'E_VENDOR_UNTRUSTED',
+  'E_IMAGE_MANIFEST',
+  'E_IMAGE_BLOB_MISSING',
 ]);
 
 /**

@@ -34,6 +34,13 @@ export const SITE_SETTINGS = {
     default: 'read-only',
     parse: (v) => (v === 'read-only' || v === 'writable' ? v : null),
   },
+  registry_anonymous_pulls: {
+    meaning:
+      'who may pull from the container registry (serve --registry-listen) without a token: loopback clients (as the Glance API; nobody at a Keystone site), anyone, or nobody',
+    values: 'loopback, anyone or none',
+    default: 'loopback',
+    parse: (v) => (v === 'loopback' || v === 'anyone' || v === 'none' ? v : null),
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SiteSettingKey = keyof typeof SITE_SETTINGS;

@@ -14,21 +14,27 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EcluseError } from '../sneakernet/errors.js';
 import type { Algorithm, ArtifactHasher, Digests, DigestsOf, HashPool } from '../sneakernet/digests.js';
-import type { Artifact, Delta, VolumeEntry } from '../sneakernet/statement.js';
+import { deltaOf, type Artifact, type Delta, type VolumeEntry } from '../sneakernet/statement.js';
 import { transferSize } from '../sneakernet/delta.js';
 import { DeltaRebuilder } from './rebuild.js';
 import { isNoSpace, noSpaceError } from './space.js';
 import { subjectName } from '../sneakernet/subject.js';
+import { BlobSplitter, type StagedImageBlobs } from './registry/blob-splitter.js';
 
 export interface StagedArtifact {
   index: number;
   artifact: Artifact;
   /** The staged file, or null when verifying only. */
   file: string | null;
-  /** sha256 as computed; md5 and sha512 as computed, or as the signed statement attests them (`attested`). */
-  digests: Digests;
+  /**
+   * sha256 as computed; md5 and sha512 as computed, or as the signed statement attests them (`attested`). md5 is null
+   * for an oci-image (no Glance checksum) unless the policy asked for every digest.
+   */
+  digests: Omit<Digests, 'md5'> & { md5: string | null };
   /** The digests taken from the signed statement rather than computed over the bytes. */
   attested: Array<'md5' | 'sha512'>;
+  /** An oci-image: its carried blobs, each staged in a file of its own and verified by its digest. */
+  image?: StagedImageBlobs;
 }
 
 /**
@@ -37,7 +43,7 @@ export interface StagedArtifact {
  */
 export function digestsToCompute(artifacts: readonly Artifact[], verifyAll: boolean): Algorithm[] {
   if (verifyAll) return ['sha256', 'sha512', 'md5'];
-  return artifacts.some((a) => a.md5 === undefined) ? ['sha256', 'md5'] : ['sha256'];
+  return artifacts.some((a) => a.type === 'vm-image' && a.md5 === undefined) ? ['sha256', 'md5'] : ['sha256'];
 }
 
 /**
@@ -58,6 +64,8 @@ interface Open {
   /** Bytes of the volume entries taken so far (= `written` unless a delta). */
   received: number;
   rebuilder: DeltaRebuilder | null;
+  /** An oci-image's bytes go to one staging file per blob (verified each), not to one artifact file. */
+  splitter: BlobSplitter | null;
   /** Writes started and not yet awaited, oldest first. */
   writes: Array<Promise<unknown>>;
 }
@@ -67,6 +75,8 @@ export class ArtifactStager {
   private current: Open | null = null;
   /** Every file opened for writing, kept or not: what `abort()` removes. */
   private readonly written = new Set<string>();
+  /** Every image splitter opened: `abort()` removes their files too. */
+  private readonly splitters: BlobSplitter[] = [];
 
   /**
    * `dir` null: verify only, write nothing. `baseFile` finds the store file a delta artifact is rebuilt from (it
@@ -84,10 +94,31 @@ export class ArtifactStager {
   private async open(index: number): Promise<Open> {
     const artifact = this.artifacts[index];
     if (!artifact) throw new EcluseError('E_FORMAT', `entry for unknown artifact ${index}`);
-    const delta = artifact.delta;
+    const delta = deltaOf(artifact);
     const rebuilder = delta
       ? await DeltaRebuilder.open({ ...artifact, delta }, this.baseFile({ ...artifact, delta }), WRITES_IN_FLIGHT + 1)
       : null;
+    if (artifact.type === 'oci-image') {
+      const splitter = new BlobSplitter(
+        artifact.image.blobs.filter((b) => b.carried),
+        this.dir,
+        `${artifact.name} ${artifact.version}`,
+        subjectName(artifact),
+      );
+      this.splitters.push(splitter);
+      return {
+        index,
+        artifact,
+        hasher: this.pool.begin(),
+        handle: null,
+        file: null,
+        written: 0,
+        received: 0,
+        rebuilder,
+        splitter,
+        writes: [],
+      };
+    }
     const file = this.dir ? path.join(this.dir, `artifact-${index}`) : null;
     if (file) this.written.add(file);
     const handle = file
@@ -96,7 +127,18 @@ export class ArtifactStager {
           throw e;
         })
       : null;
-    return { index, artifact, hasher: this.pool.begin(), handle, file, written: 0, received: 0, rebuilder, writes: [] };
+    return {
+      index,
+      artifact,
+      hasher: this.pool.begin(),
+      handle,
+      file,
+      written: 0,
+      received: 0,
+      rebuilder,
+      splitter: null,
+      writes: [],
+    };
   }
 
   /** Writes (positional, several in flight) and hashes the artifact's next bytes. */
@@ -108,7 +150,10 @@ export class ArtifactStager {
       cur.writes.push(write);
     }
     cur.written += chunk.length;
+    const split = cur.splitter?.write(chunk);
+    split?.catch(() => undefined); // awaited below; never an unhandled rejection while hashing
     await cur.hasher.update(chunk);
+    await split;
     if (cur.writes.length >= WRITES_IN_FLIGHT) await cur.writes.shift();
   }
 
@@ -163,12 +208,14 @@ export class ArtifactStager {
     }
     const a = cur.artifact;
     const where = { check: 'artifact-digest', artifact: subjectName(a) };
-    const what = a.delta
-      ? `${a.name} ${a.version}, rebuilt from the bundle and the base ${a.delta.base.name} ${a.delta.base.version} in the image store,`
+    const delta = deltaOf(a);
+    const what = delta
+      ? `${a.name} ${a.version}, rebuilt from the bundle and the base ${delta.base.name} ${delta.base.version} in the image store,`
       : `${a.name} ${a.version}`;
     // sha256 first (it is always computed), then whatever else was: a refusal names the first digest that differs.
+    const signedMd5 = a.type === 'vm-image' ? a.md5 : undefined;
     for (const algorithm of ['sha256', 'sha512', 'md5'] as const) {
-      const signed = a[algorithm];
+      const signed = algorithm === 'md5' ? signedMd5 : a[algorithm];
       const got = computed[algorithm];
       if (got !== undefined && signed !== undefined && got !== signed) {
         throw new EcluseError('E_DIGEST', `${what} does not match the ${algorithm} in the signed statement`, {
@@ -177,15 +224,16 @@ export class ArtifactStager {
         });
       }
     }
-    const md5 = computed.md5 ?? a.md5;
-    if (md5 === undefined)
+    const md5 = computed.md5 ?? signedMd5 ?? null;
+    if (md5 === null && a.type === 'vm-image')
       throw new EcluseError('E_INTERNAL', `no md5 for ${what}: it was neither signed nor computed`);
     const attested = [
-      ...(computed.md5 === undefined ? (['md5'] as const) : []),
+      ...(computed.md5 === undefined && a.type === 'vm-image' ? (['md5'] as const) : []),
       ...(computed.sha512 === undefined ? (['sha512'] as const) : []),
     ];
     const digests = { sha256: computed.sha256, sha512: computed.sha512 ?? a.sha512, md5 };
-    this.staged.push({ index: cur.index, artifact: a, file: cur.file, digests, attested });
+    const image = cur.splitter ? await cur.splitter.finish() : undefined;
+    this.staged.push({ index: cur.index, artifact: a, file: cur.file, digests, attested, ...(image ? { image } : {}) });
   }
 
   /**
@@ -202,6 +250,7 @@ export class ArtifactStager {
       await cur.hasher.digest().catch(() => undefined);
     }
     await Promise.all([...this.written].map((f) => fs.promises.rm(f, { force: true })));
+    await Promise.all(this.splitters.map((x) => x.abort()));
   }
 }
 

@@ -3,7 +3,7 @@
  * missing, of the wrong size or with other digests; files in the store no catalog row names (left by a crash between
  * a rename and its commit); and staging folders of imports whose process is gone (the next import removes those too).
  * `--repair` removes only the last two kinds (never an image the catalog names), under the same write lock promotion
- * takes.
+ * takes. The registry's blobs are checked the same way (verifier/registry/blob-check.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { appendAudit } from './audit.js';
 import { catalogFileNames, storedFiles } from './image-catalog.js';
 import type { Site } from './site.js';
 import { orphanStaging } from './staging-area.js';
+import { checkRecordedBlobs, orphanBlobs } from './registry/blob-check.js';
 
 export interface StoreProblem {
   kind: 'missing-file' | 'size-mismatch' | 'digest-mismatch' | 'orphan-file' | 'orphan-staging';
@@ -81,6 +82,9 @@ export async function checkStore(site: Site, o: { repair: boolean; quick?: boole
           repaired: false,
         });
     }
+    const blobs = await checkRecordedBlobs(site.db, site.home.registryBlobs, o.quick === true);
+    problems.push(...blobs.problems);
+    checkedBytes += blobs.checkedBytes;
   } finally {
     await pool.close();
   }
@@ -94,6 +98,7 @@ export async function checkStore(site: Site, o: { repair: boolean; quick?: boole
       if (o.repair) fs.rmSync(file, { recursive: true, force: true });
       problems.push({ kind: 'orphan-file', path: file, detail: 'no catalog row names this file', repaired: o.repair });
     }
+    problems.push(...orphanBlobs(db, site.home.registryBlobs, o.repair));
     for (const dir of orphanStaging(site)) {
       if (o.repair) fs.rmSync(dir, { recursive: true, force: true });
       problems.push({

@@ -24,6 +24,7 @@ import type { Placement } from './policy/admission.js';
 import type { ActivePolicy } from './policy/store.js';
 import type { StagedArtifact } from './staging.js';
 import { checkGlanceEvidence } from './vendor-evidence-glance.js';
+import { verifyCosignSignature } from '../keys/cosign-signature.js';
 import { subjectName } from '../sneakernet/subject.js';
 
 function splitKeys(keys: string[]): { openpgp: Buffer[]; pem: string[] } {
@@ -60,7 +61,29 @@ export async function checkVendorEvidence(
       );
     }
     const keys = splitKeys(rule.vendorKeys);
-    if (e.kind === 'glance-image') {
+    if (a.type === 'oci-image' && e.kind !== 'cosign') {
+      throw new EcluseError(
+        'E_VENDOR_SIGNATURE',
+        `${what}: a container image is vouched for by a cosign signature of its manifest digest, not by ${e.kind} evidence`,
+        { check: 'vendor-signature', ...ctx },
+      );
+    }
+    if (e.kind === 'cosign') {
+      if (a.type !== 'oci-image') {
+        throw new EcluseError('E_VENDOR_SIGNATURE', `${what}: a cosign signature vouches for container images only`, {
+          check: 'vendor-signature',
+          ...ctx,
+        });
+      }
+      const { keyId } = verifyCosignSignature({
+        payload: Buffer.from(e.payload, 'base64'),
+        bundle: Buffer.from(e.bundle, 'base64'),
+        keys: keys.pem,
+        digest: a.image.digest,
+        what,
+      });
+      checked.push(`${id} (cosign ${keyId.slice(0, 12)} over ${a.image.digest.slice(0, 19)})`);
+    } else if (e.kind === 'glance-image') {
       checked.push(await checkGlanceEvidence(e, a, staged[index], keys.pem, ctx));
     } else if (e.kind === 'openpgp-checksums') {
       const verified = verifyOpenPgp({

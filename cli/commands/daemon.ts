@@ -27,6 +27,9 @@ export const UNIT_FILES: ReadonlyArray<{ file: string; dir: string; mode: number
   { file: 'ecluse-serve.service', dir: 'usr/lib/systemd/system', mode: 0o644 },
   { file: '90-ecluse-media.rules', dir: 'usr/lib/udev/rules.d', mode: 0o644 },
   { file: 'ecluse-mount', dir: 'usr/libexec/ecluse', mode: 0o755 },
+  { file: 'ecluse-update.path', dir: 'usr/lib/systemd/system', mode: 0o644 },
+  { file: 'ecluse-update.service', dir: 'usr/lib/systemd/system', mode: 0o644 },
+  { file: 'ecluse-update', dir: 'usr/libexec/ecluse', mode: 0o755 },
   { file: 'ecluse.sysusers.conf', dir: 'usr/lib/sysusers.d', mode: 0o644 },
   { file: 'ecluse.tmpfiles.conf', dir: 'usr/lib/tmpfiles.d', mode: 0o644 },
 ];

@@ -14,6 +14,7 @@ import { EcluseError, exitCodeFor } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { openRelayHome } from '../../relay/catalog.js';
 import { planExport, writeBundle, type ExportPlan, type ExportRequest, type ExportResult } from '../../relay/export.js';
+import type { ImageSummary } from '../../relay/images/export-images.js';
 import { removeHeldFolders } from '../../relay/interrupt.js';
 import { interruptedError } from '../interrupt.js';
 import { parseDuration } from '../duration.js';
@@ -112,6 +113,17 @@ function leftOutLines(plan: Pick<ExportPlan, 'leftOut'>): string[] {
   );
 }
 
+/** One image of an export: what travels, and what stays off the media because the site (or the bundle) has it. */
+function imageNote(i: ImageSummary): string {
+  const out = [
+    `OCI image ${i.repository}:${i.tag} ${i.platforms.join(' ') || 'single manifest'}, ${i.blobsCarried} of ${i.blobs} blobs carried (${formatBytes(i.bytesCarried)})`,
+  ];
+  if (i.blobsHeldBySite > 0)
+    out.push(`${i.blobsHeldBySite} held by the site (${formatBytes(i.bytesHeldBySite)}) left out`);
+  if (i.blobsCarriedEarlier > 0) out.push(`${i.blobsCarriedEarlier} carried by an earlier image of this bundle`);
+  return out.join(', ');
+}
+
 function planLines(p: ExportPlan): string[] {
   const lines = [
     `bundle #${p.sequence} for site ${p.site} (${p.basis}): ${p.artifacts.length} artifact(s), ${p.volumes.length} volume(s), ${formatBytes(p.bytes)}`,
@@ -119,6 +131,7 @@ function planLines(p: ExportPlan): string[] {
       const notes = [`${formatBytes(a.size)}`];
       if (a.evidence) notes.push('vendor evidence');
       if (a.delta) notes.push(`delta against ${a.delta.base}: ${formatBytes(a.delta.carried)} carried`);
+      if (a.image) notes.push(imageNote(a.image));
       return `  ${a.name} ${a.version} (${notes.join(', ')})`;
     }),
     ...leftOutLines(p),
@@ -187,6 +200,7 @@ function resultLines(r: ExportResult, verb: string): string[] {
     `${r.artifacts.length} artifact(s), ${r.volumes.length} volume(s), ${formatBytes(r.bytes)}, signed by ${r.signers.join(', ')}, expires ${r.expires}`,
   );
   for (const a of r.artifacts) {
+    if (a.image) lines.push(`  ${a.name} ${a.version}: ${imageNote(a.image)}`);
     if (a.delta) {
       lines.push(
         `  ${a.name} ${a.version}: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} of ${formatBytes(a.size)} carried (${formatBytes(a.delta.saved)} saved)`,

@@ -1,5 +1,7 @@
 /** `ecluse relay feed add|list|remove`, `ecluse relay feeds apply FILE`, `ecluse relay fetch`: vendor feeds. */
 import type { Command } from 'commander';
+import path from 'node:path';
+import { parsePlatform } from '../../sneakernet/oci/platform.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { openRelayHome, type RelayHome } from '../../relay/catalog.js';
 import {
@@ -83,15 +85,22 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
     .requiredOption('--product <NAME>', 'the artifact (image) name at the site')
     .requiredOption(
       '--kind <KIND>',
-      'checksums (OpenPGP-signed SHA256SUMS/SHA512SUMS), sigstore (blob + bundle) or glance (an outside Glance)',
+      'checksums (OpenPGP-signed SHA256SUMS/SHA512SUMS), sigstore (blob + bundle), glance (an outside Glance) or registry (container images, cosign-signed)',
     )
-    .option('--url <URL_OR_DIR>', 'checksums, sigstore: the mirror, an http(s):// folder URL or a local folder')
+    .option(
+      '--url <URL_OR_DIR>',
+      'checksums, sigstore: the mirror, an http(s):// folder URL or a local folder; registry: docker://HOST[:PORT]/REPO or oci:DIR',
+    )
     .option('--checksums <FILE>', 'checksums: the checksum file name (SHA256SUMS, SHA512SUMS, CHECKSUM)')
     .option('--signature <FILE>', 'checksums: the detached signature (SHA256SUMS.gpg); omit for a clear-signed file')
     .option('--openpgp-key <FILE>', 'checksums: the vendor OpenPGP public key to pin (repeatable)', collect, [])
-    .option('--public-key <FILE>', 'sigstore: the vendor public key (PEM) to pin (repeatable)', collect, [])
+    .option('--public-key <FILE>', 'sigstore, registry: the vendor public key (PEM) to pin (repeatable)', collect, [])
+    .option('--platform <OS/ARCH[/VARIANT]>', 'registry: carry this platform (repeatable; default: all)', collect, [])
+    .option('--repository <PATH>', 'registry: the repository served inside (default: the registry path)')
+    .option('--authfile <FILE>', 'registry: a containers auth file (read at each fetch, never copied)')
+    .option('--insecure-registry', 'registry: plain HTTP to a registry that is not on loopback')
     .option('--bundle-suffix <SUFFIX>', 'sigstore: the bundle beside each artifact', '.sigstore.json')
-    .option('--match <GLOB>', 'which published files are this product', '*')
+    .option('--match <GLOB>', 'which published files (registry: which tags) are this product', '*')
     .option('--version-pattern <REGEX>', 'regular expression on the file name; its first group is the version')
     .option('--endpoint <URL>', 'glance: the outside Glance base URL (https://glance.staging:9292)')
     .option('--token-file <FILE>', 'glance: a file holding the token sent as X-Auth-Token (read at each fetch)')
@@ -125,6 +134,8 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
         "    --openpgp-key debian-cloud.asc --match 'debian-13-genericcloud-amd64*.qcow2'\n" +
         '  ecluse relay feed add appliance --vendor acme --product acme-fw --kind sigstore --url https://acme.example/fw/ \\\n' +
         '    --public-key acme-release.pub\n' +
+        '  ecluse relay feed add acme-app --vendor acme --product app --kind registry \\\n' +
+        "    --url docker://registry.vendor.example/acme/app --match '1.*' --public-key acme-cosign.pub --platform linux/amd64\n" +
         '  ecluse relay feed add staging-ubuntu --vendor canonical --product ubuntu-24.04 --kind glance \\\n' +
         "    --endpoint https://glance.staging.example:9292 --token-file staging.token --match-name 'ubuntu-24.04-*' \\\n" +
         '    --match-tag release --match-property os_distro=ubuntu --version-property version \\\n' +
@@ -161,6 +172,10 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
           signature?: string;
           openpgpKey: string[];
           publicKey: string[];
+          platform: string[];
+          repository?: string;
+          authfile?: string;
+          insecureRegistry?: boolean;
           bundleSuffix: string;
           match: string;
           versionPattern?: string;
@@ -179,43 +194,59 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
               diskFormat: o.diskFormat,
               containerFormat: o.containerFormat,
             };
+            const registry = {
+              name,
+              vendor: o.vendor,
+              product: o.product,
+              kind: o.kind,
+              versionPattern: o.versionPattern,
+              url: o.url,
+              match: o.match,
+              publicKeys: o.publicKey,
+              platforms: o.platform.map(parsePlatform),
+              repository: o.repository,
+              authfile: o.authfile === undefined ? undefined : path.resolve(o.authfile),
+              insecureRegistry: o.insecureRegistry,
+            };
             const raw =
-              o.kind === 'glance'
-                ? {
-                    ...common,
-                    endpoint: o.endpoint,
-                    tokenFile: o.tokenFile,
-                    tokenEnv: o.tokenEnv,
-                    keystone:
-                      o.keystone === undefined
-                        ? undefined
-                        : {
-                            authUrl: o.keystone,
-                            applicationCredentialId: o.appCredentialId,
-                            applicationCredentialSecretFile: o.appCredentialSecretFile,
-                            applicationCredentialSecretEnv: o.appCredentialSecretEnv,
-                            region: o.region,
-                            interface: o.interface,
-                          },
-                    matchName: o.matchName,
-                    matchTags: o.matchTag,
-                    matchProperties: pairs(o.matchProperty, '--match-property'),
-                    visibility: o.visibility,
-                    versionProperty: o.versionProperty,
-                    certificates: pairs(o.certificate, '--certificate'),
-                    requireSignature: o.allowUnsigned ? false : undefined,
-                    copyProperties: o.copyProperty.length ? o.copyProperty : undefined,
-                  }
-                : {
-                    ...common,
-                    url: o.url,
-                    checksums: o.checksums,
-                    signature: o.signature,
-                    openpgpKeys: o.openpgpKey.length ? o.openpgpKey : undefined,
-                    publicKeys: o.publicKey.length ? o.publicKey : undefined,
-                    bundleSuffix: o.bundleSuffix,
-                    match: o.match,
-                  };
+              o.kind === 'registry'
+                ? registry
+                : o.kind === 'glance'
+                  ? {
+                      ...common,
+                      endpoint: o.endpoint,
+                      tokenFile: o.tokenFile,
+                      tokenEnv: o.tokenEnv,
+                      keystone:
+                        o.keystone === undefined
+                          ? undefined
+                          : {
+                              authUrl: o.keystone,
+                              applicationCredentialId: o.appCredentialId,
+                              applicationCredentialSecretFile: o.appCredentialSecretFile,
+                              applicationCredentialSecretEnv: o.appCredentialSecretEnv,
+                              region: o.region,
+                              interface: o.interface,
+                            },
+                      matchName: o.matchName,
+                      matchTags: o.matchTag,
+                      matchProperties: pairs(o.matchProperty, '--match-property'),
+                      visibility: o.visibility,
+                      versionProperty: o.versionProperty,
+                      certificates: pairs(o.certificate, '--certificate'),
+                      requireSignature: o.allowUnsigned ? false : undefined,
+                      copyProperties: o.copyProperty.length ? o.copyProperty : undefined,
+                    }
+                  : {
+                      ...common,
+                      url: o.url,
+                      checksums: o.checksums,
+                      signature: o.signature,
+                      openpgpKeys: o.openpgpKey.length ? o.openpgpKey : undefined,
+                      publicKeys: o.publicKey.length ? o.publicKey : undefined,
+                      bundleSuffix: o.bundleSuffix,
+                      match: o.match,
+                    };
             const f = declareFeed(parseFeed(raw, 'feed'), process.cwd());
             saveFeed(h.db, f, false);
             const c = f.config;

@@ -28,10 +28,19 @@ A policy file (YAML or JSON); the first rule whose globs match an artifact decid
       artifacts: ["ubuntu-*"]
       vendors: ["canonical"]
       vendorKeys: ["-----BEGIN CERTIFICATE-----\n..."]   # or PEM/OpenPGP public keys
+    - name: containers
+      artifacts: ["*"]
+      types: [oci-image]           # a rule without types admits VM images only
+      repositories: ["acme/*"]     # globs on the repository served inside (HOST:PORT/acme/app:1.4)
+      platforms: ["linux/amd64", "linux/arm64"]    # every platform carried must match one (any variant if none named)
+      maxSize: 2G                  # every blob of the image, carried or already held
+      vendorKeys: ["-----BEGIN PUBLIC KEY-----\n..."]   # the vendor's cosign key (PEM)
 An artifact no rule matches is refused (E_NOT_ALLOWED). Without a policy, every artifact is admitted.
 vendors match the --vendor given at the export station without regard to case (debian, Debian and DEBIAN are one).
 vendorKeys (armored OpenPGP public keys, PEM public keys, PEM certificates) make the station re-verify the vendor
-evidence each artifact carries: OpenPGP checksum files, Sigstore bundles, Glance image signatures.`;
+evidence each artifact carries: OpenPGP checksum files, Sigstore bundles, Glance image signatures; for container
+images, the cosign signature of the manifest digest. Container images are refused by version per repository
+(E_ROLLBACK for a version not newer than the one the repository holds, unless allowDowngrade).`;
 
 function describe(p: Policy): string[] {
   const digests = p.verifyAllDigests ? ['  every digest (sha256, sha512, md5) recomputed over the bytes'] : [];
@@ -39,6 +48,8 @@ function describe(p: Policy): string[] {
     p.rules.map(
       (r) =>
         `  rule ${r.name}: ${r.artifacts.join(', ')} from ${r.vendors.join(', ')}` +
+        `${r.types.includes('oci-image') ? `, types ${r.types.join('/')}` : ''}` +
+        `${r.repositories ? `, repositories ${r.repositories.join('/')}` : ''}${r.platforms ? `, platforms ${r.platforms.join('/')}` : ''}` +
         `${r.diskFormats ? `, formats ${r.diskFormats.join('/')}` : ''}${r.maxSize !== undefined ? `, at most ${r.maxSize}` : ''}` +
         `${r.signers ? `, signed by ${r.signers.join('/')}` : ''}, ${r.visibility}${r.allowDowngrade ? ', downgrade allowed' : ''}` +
         `${r.keepNewest !== undefined ? `, keeps the newest ${r.keepNewest} version(s)` : ''}`,

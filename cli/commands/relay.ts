@@ -13,6 +13,7 @@ import { progressBar } from '../progress.js';
 import { registerFeeds } from './feed.js';
 import { registerExport } from './export.js';
 import { registerCatalog } from './relay-catalog.js';
+import { registerAddImage } from './relay-image.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -151,6 +152,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
       },
     );
 
+  registerAddImage(relay, ctx, home, parseProperties);
   registerCatalog(relay, ctx, home);
   registerExport(program, ctx, home);
 }

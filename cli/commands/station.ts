@@ -19,6 +19,7 @@ function outcomeJson(r: ImportOutcome, targets: TargetOutcome[]) {
     chain: r.chain,
     checks: r.checks,
     images: r.images,
+    containerImages: r.containerImages,
     alreadyHere: r.alreadyHere,
     retired: r.retired,
     kept: r.kept,
@@ -99,7 +100,7 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
             );
             for (const a of c.artifacts)
               human.push(
-                `  artifact ${a.name} ${a.version} (${a.diskFormat}, ${formatBytes(a.size)})${a.delta ? `: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} carried` : ''}`,
+                `  artifact ${a.name} ${a.version} (${a.image ? `OCI image ${a.image.repository}:${a.image.tag} ${a.image.platforms.join(' ') || 'single manifest'}, ${a.image.carriedBlobs}/${a.image.blobs} blobs` : a.diskFormat}, ${formatBytes(a.size)})${a.delta ? `: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} carried` : ''}`,
               );
             human.push(`  volumes: ${c.volumes.map((v) => `${v.name}${v.present ? '' : ' (missing)'}`).join(', ')}`);
           }
@@ -173,6 +174,10 @@ Examples:
                       `${head}: imported`,
                       ...chainLine(r),
                       ...r.images.map((i) => `  image ${i.id} ${i.name} ${i.version} (${formatBytes(i.size)})`),
+                      ...r.containerImages.map(
+                        (c) =>
+                          `  container image ${c.repository}:${c.tag} (${c.name} ${c.version}, ${c.digest}): ${c.carriedBlobs} of ${c.blobs} blob(s) carried, ${formatBytes(c.size)}${c.platforms.length ? `, ${c.platforms.join(', ')}` : ''}`,
+                      ),
                       ...r.alreadyHere.map(
                         (a) => `  ${a.name} ${a.version} already here (same digest): not promoted again`,
                       ),
@@ -198,17 +203,32 @@ Examples:
 
   program
     .command('serve')
-    .description('serve the image store over the OpenStack Image (Glance v2) API')
+    .description(
+      'serve the image store over the OpenStack Image (Glance v2) API, and the container images over the OCI Distribution API (read-only) when --registry-listen is given',
+    )
     .option('--listen <HOST:PORT>', 'address to listen on', '127.0.0.1:9292')
+    .option(
+      '--registry-listen <HOST:PORT>',
+      'also serve the container registry (pulls only) on this address, a listener of its own',
+    )
     .addHelpText(
       'after',
-      '\nExample:\n  ecluse serve --listen 127.0.0.1:9292 &\n  openstack --os-auth-type none --os-endpoint http://127.0.0.1:9292 image list\n',
+      '\nExamples:\n  ecluse serve --listen 127.0.0.1:9292 &\n  openstack --os-auth-type none --os-endpoint http://127.0.0.1:9292 image list\n\n' +
+        '  ecluse serve --registry-listen 127.0.0.1:5000 &\n  skopeo inspect --tls-verify=false docker://127.0.0.1:5000/acme/app:1.4\n' +
+        '  (an image added outside from docker://vendor.example:5000/acme/app:1.4 is served as 127.0.0.1:5000/acme/app:1.4;\n' +
+        '   beyond loopback, log in with a token from "ecluse token create --role reader" as the password)\n',
     )
-    .action(async (o: { listen: string }) => {
-      const m = /^(.*):([0-9]{1,5})$/.exec(o.listen);
-      if (!m || !m[1] || !m[2] || Number(m[2]) > 65535) {
+    .action(async (o: { listen: string; registryListen?: string }) => {
+      const glance = hostPort(o.listen, '--listen', '127.0.0.1:9292');
+      const registry =
+        o.registryListen === undefined ? null : hostPort(o.registryListen, '--registry-listen', '127.0.0.1:5000');
+      if (!glance || registry === undefined) {
+        process.exitCode = 2;
+        return;
+      }
+      if (registry && registry.host === glance.host && registry.port === glance.port && glance.port !== 0) {
         process.stderr.write(
-          `E_USAGE: --listen wants HOST:PORT with a port from 0 to 65535, e.g. 127.0.0.1:9292 (got ${o.listen})\n`,
+          `E_USAGE: --registry-listen must differ from --listen (Glance's /v2/images and the registry's /v2/<name> never share a listener)\n`,
         );
         process.exitCode = 2;
         return;
@@ -220,12 +240,26 @@ Examples:
         db: s.db,
         imagesDir: s.home.images,
         stagingDir: s.home.staging,
-        host: m[1].replace(/^\[|\]$/g, ''),
-        port: Number(m[2]),
+        host: glance.host,
+        port: glance.port,
       });
       process.stderr.write(`serving the image store of site ${s.siteId} on ${server.url}\n`);
+      let registryServer: { close(): Promise<void> } | null = null;
+      if (registry) {
+        const { startRegistryServer } = await import('../../verifier/registry/server.js');
+        try {
+          const r = await startRegistryServer({ db: s.db, blobsDir: s.home.registryBlobs, ...registry });
+          registryServer = r;
+          process.stderr.write(
+            `serving the container registry of site ${s.siteId} on ${r.url} (pull ${r.address}/REPOSITORY:TAG)\n`,
+          );
+        } catch (e) {
+          await server.close();
+          throw e;
+        }
+      }
       const stop = () => {
-        void server.close().then(() => {
+        void Promise.all([server.close(), registryServer?.close()]).then(() => {
           s.db.close();
           process.exit(0);
         });
@@ -233,4 +267,16 @@ Examples:
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
     });
+}
+
+/** HOST:PORT of a listen option, or undefined after saying why it is not one. */
+function hostPort(value: string, flag: string, example: string): { host: string; port: number } | undefined {
+  const m = /^(.*):([0-9]{1,5})$/.exec(value);
+  if (!m || !m[1] || !m[2] || Number(m[2]) > 65535) {
+    process.stderr.write(
+      `E_USAGE: ${flag} wants HOST:PORT with a port from 0 to 65535, e.g. ${example} (got ${value})\n`,
+    );
+    return undefined;
+  }
+  return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }

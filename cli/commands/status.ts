@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { gaps, type Gap } from '../../verifier/accepted-state.js';
 import { readStatus } from '../../verifier/daemon/status.js';
 import { dbPath, openDb } from '../../verifier/db.js';
+import { registryCounts } from '../../verifier/registry/images.js';
 import { stationHomeError } from '../../sneakernet/station-home.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
@@ -27,7 +28,8 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
     .addHelpText(
       'after',
       '\nWith --json: {"ok":true,"status":{"state":"idle|reading|importing|waiting|stopped","message",...},\n' +
-        '"gaps":[{"station","sequence","refusedWith"}]} (bundles below a station\'s last accepted one, not imported).\n' +
+        '"gaps":[{"station","sequence","refusedWith"}]} (bundles below a station\'s last accepted one, not imported),\n' +
+        '"registry":{"images","repositories","blobs","bytes"}} (the container images the registry serves).\n' +
         '\nExample:\n  ecluse --home /var/lib/ecluse status\n',
     )
     .action(async () => {
@@ -43,6 +45,7 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
         }
         const s = readStatus(h);
         const missing = gapsAt(h);
+        const registry = registryAt(h);
         const human = [said(s.state, s.message)];
         const p = s.progress;
         if (p) {
@@ -59,7 +62,12 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
             `  gap: bundle ${g.station} #${g.sequence} not imported (${g.refusedWith ? `refused here: ${g.refusedWith}` : 'never arrived'}); later bundles were accepted`,
           );
         }
-        return { json: { status: s, gaps: missing }, human };
+        if (registry.images > 0) {
+          human.push(
+            `  registry: ${registry.images} container image(s) in ${registry.repositories} repositor${registry.repositories === 1 ? 'y' : 'ies'}, ${registry.blobs} blob(s), ${formatBytes(registry.bytes)}`,
+          );
+        }
+        return { json: { status: s, gaps: missing, registry }, human };
       });
     });
 }
@@ -71,6 +79,19 @@ function gapsAt(home: string): Gap[] {
   try {
     const hasBundles = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stations'").get();
     return hasBundles ? gaps(db) : [];
+  } finally {
+    db.close();
+  }
+}
+
+/** What the registry of the import station at `home` holds (zeros before its first container image). */
+function registryAt(home: string): ReturnType<typeof registryCounts> {
+  const none = { images: 0, repositories: 0, blobs: 0, bytes: 0 };
+  if (!fs.existsSync(dbPath(home))) return none;
+  const db = openDb(home, { readonly: true });
+  try {
+    const has = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'container_images'").get();
+    return has ? registryCounts(db) : none;
   } finally {
     db.close();
   }

@@ -9,6 +9,7 @@
  *   SHA256SUMS.gpg, .sign, .asc) or clear-signed (no `signature:`); the images it lists and `match` are candidates.
  * - `sigstore`: artifacts each with a Sigstore bundle beside them (`<file>.sigstore.json`), signed by a vendor key.
  * - `glance`: images from an outside Glance, with Glance image signatures by pinned certificates (glance-config.ts).
+ * - `registry`: container images, the tags of one repository, cosign-signed by pinned keys (registry-config.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,6 +24,7 @@ import { readOpenPgpKey } from '../../keys/vendor.js';
 import type { RelayDb } from '../catalog.js';
 import { isoSeconds } from '../../sneakernet/statement.js';
 import { checkVersionPattern, commonFeedFields } from './common.js';
+import { registryFeedSchema, type RegistryFeedConfig } from './registry-config.js';
 import {
   glanceFeedSchema,
   glanceSource,
@@ -77,12 +79,12 @@ export const mirrorFeedSchema = z
     checkVersionPattern(f.versionPattern, ctx);
   });
 
-export const feedSchema = z.discriminatedUnion('kind', [mirrorFeedSchema, glanceFeedSchema]);
+export const feedSchema = z.discriminatedUnion('kind', [mirrorFeedSchema, glanceFeedSchema, registryFeedSchema]);
 
 export type FeedInput = z.input<typeof feedSchema>;
 export type FeedConfig = z.output<typeof feedSchema>;
 export type MirrorFeedConfig = z.output<typeof mirrorFeedSchema>;
-export type { GlanceFeedConfig };
+export type { GlanceFeedConfig, RegistryFeedConfig };
 
 /** What was pinned when the feed was declared. */
 export interface FeedTrust {
@@ -114,7 +116,7 @@ function readKeyMaterial(spec: string, baseDir: string, what: string): Buffer {
 /** Reads and pins the trust material a feed names (paths relative to `baseDir`). */
 export function pinTrust(config: FeedConfig, baseDir: string): FeedTrust {
   if (config.kind === 'glance') return { openpgp: [], sigstore: [], glance: pinCertificates(config, baseDir) };
-  const openpgp = (config.openpgpKeys ?? []).map((spec) => {
+  const openpgp = (config.kind === 'registry' ? [] : (config.openpgpKeys ?? [])).map((spec) => {
     const { packets, fingerprint } = readOpenPgpKey(readKeyMaterial(spec, baseDir, 'OpenPGP key'));
     return { fingerprint, key: packets.toString('base64') };
   });

@@ -28,6 +28,7 @@ import { listFeeds, versionOf, type Feed, type MirrorFeedConfig } from './config
 import { download, joinSource, listSource, readSmall } from './download.js';
 import { evidenceDir, keepRelease, partialPath, type EvidenceFile, type FetchedRelease } from './evidence-files.js';
 import type { FetchOptions, FetchResult } from './fetch-result.js';
+import { fetchRegistryFeed } from './registry-fetch.js';
 import { fetchGlanceFeed } from './glance-fetch.js';
 
 export type { FetchedRelease } from './evidence-files.js';
@@ -206,6 +207,16 @@ export async function fetchFeeds(home: RelayHome, o: FetchOptions = {}): Promise
     const c = feed.config;
     if (c.kind === 'glance') {
       await fetchGlanceFeed(
+        home,
+        { ...feed, config: c },
+        o,
+        result,
+        (name, version) => artifactNamed(home.db, name, version) !== undefined,
+      );
+      continue;
+    }
+    if (c.kind === 'registry') {
+      await fetchRegistryFeed(
         home,
         { ...feed, config: c },
         o,

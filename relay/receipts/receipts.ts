@@ -12,7 +12,7 @@ import path from 'node:path';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { MEDIA_ROOT_DIR } from '../../sneakernet/layout.js';
-import { parseBoundedJson } from '../../sneakernet/statement.js';
+import { parseBoundedJson, subjectName } from '../../sneakernet/statement.js';
 import {
   inventoryLines,
   RECEIPT_MAX_BYTES,
@@ -76,6 +76,10 @@ export interface Acknowledgement {
   sequence: number;
   /** sha256 of every artifact the site's store holds from bundles. */
   inventory: Set<string>;
+  /** `name@version` of every artifact the site's store holds (an OCI image's sha256 depends on what travelled). */
+  held: Set<string>;
+  /** sha256 (hex) of every OCI blob the site's registry store holds (4.9; empty for receipts that predate it). */
+  blobs: Set<string>;
   /** The receipt's recent refusals (of any station's bundles: artifact refusals matter whoever sent them). */
   refused: Receipt['refused'];
   /** Bundles of this station below `sequence` the site has not accepted (missing, or refused and not since). */
@@ -94,6 +98,8 @@ export function acknowledgement(db: RelayDb, site: string, station: string): Ack
     issued: row.issued,
     sequence: r.stations.find((s) => s.station === station)?.sequence ?? 0,
     inventory: new Set(r.inventory.artifacts.map((a) => a.sha256)),
+    held: new Set(r.inventory.artifacts.map((a) => subjectName(a))),
+    blobs: new Set(r.inventory.blobs ?? []),
     refused: r.refused,
     gaps: (r.gaps ?? [])
       .filter((g) => g.station === station)

@@ -37,12 +37,20 @@ describe.skipIf(!hasAnalyze)('systemd units (install-units)', () => {
     expect(files).toEqual([
       'usr/lib/systemd/system/ecluse-daemon.service',
       'usr/lib/systemd/system/ecluse-serve.service',
+      'usr/lib/systemd/system/ecluse-update.path',
+      'usr/lib/systemd/system/ecluse-update.service',
       'usr/lib/sysusers.d/ecluse.conf',
       'usr/lib/tmpfiles.d/ecluse.conf',
       'usr/lib/udev/rules.d/90-ecluse-media.rules',
       'usr/libexec/ecluse/ecluse-mount',
+      'usr/libexec/ecluse/ecluse-update',
     ]);
     expect(fs.statSync(path.join(root, 'usr/libexec/ecluse/ecluse-mount')).mode & 0o777).toBe(0o755);
+    expect(fs.statSync(path.join(root, 'usr/libexec/ecluse/ecluse-update')).mode & 0o777).toBe(0o755);
+    // Self-update: the path unit watches the spool the daemon hands packages over in; not enabled by default.
+    const updatePath = fs.readFileSync(path.join(root, 'usr/lib/systemd/system/ecluse-update.path'), 'utf8');
+    expect(updatePath).toMatch(/^PathExistsGlob=\/var\/lib\/ecluse-update\/incoming\/\*\.deb$/m);
+    expect(updatePath).toMatch(/^Unit=ecluse-update\.service$/m);
     const units = path.join(root, 'usr/lib/systemd/system');
     const daemonUnit = fs.readFileSync(path.join(units, 'ecluse-daemon.service'), 'utf8');
     expect(daemonUnit).toContain('Type=notify');

@@ -57,6 +57,13 @@ describe('ecluse site show / set', () => {
           values: 'read-only or writable',
           meaning: 'whether images that came in a bundle may be changed or deleted through the Glance API',
         },
+        {
+          key: 'registry_anonymous_pulls',
+          value: 'loopback',
+          default: 'loopback',
+          values: 'loopback, anyone or none',
+          meaning: expect.stringMatching(/^who may pull from the container registry/),
+        },
       ],
     });
     const human = await ecluseOk(['site', 'show'], { home: w.inside });
@@ -143,7 +150,7 @@ describe('ecluse site show / set', () => {
   it.each([
     [
       ['site', 'set', 'colour', 'blue'],
-      '"colour" is not a site setting: the settings are threshold, glance_bundle_images (see "ecluse site show")',
+      '"colour" is not a site setting: the settings are threshold, glance_bundle_images, registry_anonymous_pulls (see "ecluse site show")',
     ],
     [['site', 'set', 'threshold', '17'], 'threshold takes a whole number from 1 to 16, not "17"'],
     [['site', 'set', 'glance_bundle_images', 'yes'], 'glance_bundle_images takes read-only or writable, not "yes"'],

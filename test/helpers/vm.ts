@@ -209,6 +209,24 @@ export class Vm {
     });
   }
 
+  /**
+   * Pulls a stick (device_del, as a hand would: no unmount first), then frees its image once the guest has let the
+   * device go (blockdev-del fails until then), so that the same id can be plugged again.
+   */
+  async unplug(id: string, timeoutMs = 60_000): Promise<void> {
+    await this.qmp?.call('device_del', { id });
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        await this.qmp?.call('blockdev-del', { 'node-name': id });
+        return;
+      } catch (e) {
+        if (Date.now() > end) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
   async stop(): Promise<void> {
     this.qga?.close();
     if (this.child.exitCode === null) {
@@ -248,4 +266,46 @@ export function makeVfatStick(image: string, from: string, label: string, sizeMi
   for (const name of fs.readdirSync(from)) {
     execFileSync('mcopy', ['-s', '-i', `${image}@@1M`, path.join(from, name), '::/'], { stdio: 'ignore' });
   }
+}
+
+/** A whole-disk ext4 stick (no partition table) holding the files of `from` (mkfs.ext4 -d: no mount needed). */
+export function makeExt4Stick(image: string, from: string, label: string, sizeMiB = 64): void {
+  execFileSync('mkfs.ext4', ['-q', '-F', '-L', label, '-d', from, image, `${sizeMiB}M`], { stdio: 'ignore' });
+}
+
+/** A stick written from an ISO 9660 image (as `dd` of an ISO onto a stick): Rock Ridge and Joliet names. */
+export function makeIsoStick(image: string, from: string, label: string): void {
+  execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-R', '-J', '-V', label, '-o', image, from], {
+    stdio: 'ignore',
+  });
+}
+
+/**
+ * A whole-disk exFAT stick holding the files of `from`: mkfs.exfat, then the files copied through exfat-fuse on
+ * the host (no kernel exfat needed). exfat-fuse run as root wants a block device: the image goes through a loop
+ * device for the copy (root and /dev/fuse needed).
+ */
+export function makeExfatStick(image: string, from: string, label: string, sizeMiB = 64): void {
+  fs.writeFileSync(image, '');
+  fs.truncateSync(image, sizeMiB * 1024 * 1024);
+  execFileSync('mkfs.exfat', ['-L', label, image], { stdio: 'ignore' });
+  const mnt = fs.mkdtempSync(path.join(path.dirname(image), '.exfat-'));
+  const loop = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
+  try {
+    execFileSync('mount.exfat-fuse', [loop, mnt], { stdio: 'ignore' });
+    try {
+      fs.cpSync(from, mnt, { recursive: true });
+    } finally {
+      execFileSync('umount', [mnt], { stdio: 'ignore' });
+    }
+  } finally {
+    execFileSync('losetup', ['--detach', loop], { stdio: 'ignore' });
+    fs.rmdirSync(mnt);
+  }
+}
+
+/** A stick with no filesystem at all (zeros): nothing écluse accepts, so it is never mounted. */
+export function makeBlankStick(image: string, sizeMiB = 16): void {
+  fs.writeFileSync(image, '');
+  fs.truncateSync(image, sizeMiB * 1024 * 1024);
 }

@@ -72,9 +72,12 @@ describe.skipIf(skip !== null)('the .deb (npm run package)', () => {
     expect(entries.get('/usr/bin/ecluse')).toBe('lrwxrwxrwx -> ../lib/ecluse/dist/cli/main.js');
     expect(entries.get('/usr/lib/ecluse/dist/cli/main.js')).toBe('-rwxr-xr-x');
     expect(entries.get('/usr/libexec/ecluse/ecluse-mount')).toBe('-rwxr-xr-x');
+    expect(entries.get('/usr/libexec/ecluse/ecluse-update')).toBe('-rwxr-xr-x');
     for (const f of [
       '/usr/lib/systemd/system/ecluse-daemon.service',
       '/usr/lib/systemd/system/ecluse-serve.service',
+      '/usr/lib/systemd/system/ecluse-update.path',
+      '/usr/lib/systemd/system/ecluse-update.service',
       '/usr/lib/udev/rules.d/90-ecluse-media.rules',
       '/usr/lib/sysusers.d/ecluse.conf',
       '/usr/lib/tmpfiles.d/ecluse.conf',

@@ -81,7 +81,7 @@ describe('relay catalog migration 0 → 1 (chains per site)', () => {
     const root = oldHome();
     const home = openRelayHome(root);
     try {
-      expect(home.db.pragma('user_version', { simple: true })).toBe(1);
+      expect(home.db.pragma('user_version', { simple: true })).toBe(2);
       expect(home.station).toBe('relay-old');
       const pk = (home.db.prepare('PRAGMA table_info(exports)').all() as Array<{ name: string; pk: number }>)
         .filter((c) => c.pk > 0)
@@ -148,13 +148,45 @@ describe('relay catalog migration 0 → 1 (chains per site)', () => {
     }
   });
 
-  it('creates a new home at schema 1 directly', () => {
+  it('creates a new home at the current schema (2) directly', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ecluse-relay-new-'));
     roots.push(root);
     const home = openRelayHome(root);
     try {
-      expect(home.db.pragma('user_version', { simple: true })).toBe(1);
+      expect(home.db.pragma('user_version', { simple: true })).toBe(2);
       expect(listEvents(home.db)).toEqual([]);
+    } finally {
+      home.db.close();
+    }
+  });
+});
+
+describe('relay catalog migration 1 → 2 (OCI images)', () => {
+  it('adds the image tables to a schema-1 home, keeps its rows, and records the migration', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ecluse-relay-v1-'));
+    roots.push(root);
+    // A schema-1 home: what this release makes, less the image tables, at user_version 1.
+    const first = openRelayHome(root);
+    first.db.exec('DROP TABLE images; DROP TABLE image_blobs;');
+    first.db.pragma('user_version = 1');
+    first.db
+      .prepare(
+        `INSERT INTO artifacts (name, version, type, size, sha256, sha512, disk_format, container_format, properties,
+         source, added_at) VALUES ('vm', '1', 'vm-image', 4, ?, ?, 'raw', 'bare', '{}', 'f', '2026-11-01T00:00:00Z')`,
+      )
+      .run(sha('vm'), sha('vm') + sha('vm'));
+    first.db.close();
+    const home = openRelayHome(root);
+    try {
+      expect(home.db.pragma('user_version', { simple: true })).toBe(2);
+      const tables = (
+        home.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>
+      ).map((t) => t.name);
+      expect(tables).toEqual(expect.arrayContaining(['images', 'image_blobs']));
+      expect(home.db.prepare('SELECT name, type FROM artifacts').all()).toEqual([{ name: 'vm', type: 'vm-image' }]);
+      expect(listEvents(home.db).map((e) => [e.kind, e.subject, e.details])).toEqual([
+        ['catalog.migrated', 'schema 2', { from: 1, to: 2, change: 'OCI images (images, image_blobs)' }],
+      ]);
     } finally {
       home.db.close();
     }

@@ -4,7 +4,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { literalSegments, transferSize } from '../../sneakernet/delta.js';
-import { encodeStatement, parseStatement, type Delta, type Statement } from '../../sneakernet/statement.js';
+import {
+  deltaOf,
+  encodeStatement,
+  parseStatement,
+  type Artifact,
+  type Delta,
+  type Statement,
+} from '../../sneakernet/statement.js';
 import { fileRanges } from '../../sneakernet/volume-writer.js';
 import { clone, expectRefusal, makeArtifact, makeStatement, sha256 } from './fixtures.js';
 
@@ -37,14 +44,14 @@ function mutated(f: (s: Statement) => void): Buffer {
   f(s);
   return Buffer.from(JSON.stringify(s), 'utf8');
 }
-const delta = (s: Statement) => s.predicate.artifacts[0]?.delta as Delta;
+const delta = (s: Statement) => deltaOf(s.predicate.artifacts[0] as Artifact) as Delta;
 const refuse = (bytes: Buffer, ...inMessage: string[]) =>
   expectRefusal(() => parseStatement(bytes), 'E_FORMAT', ...inMessage);
 
 describe('a delta artifact in the statement', () => {
   it('is accepted when its entries carry exactly the bundle ops', () => {
     const s = parseStatement(encodeStatement(valid()));
-    expect(s.predicate.artifacts[0]?.delta?.ops).toHaveLength(3);
+    expect(delta(s).ops).toHaveLength(3);
     expect(transferSize(s.predicate.artifacts[0] as Statement['predicate']['artifacts'][number])).toBe(300);
   });
 

@@ -17,6 +17,7 @@ import {
   subjectName,
   type Artifact,
   type Statement,
+  type VmImageArtifact,
   type Volume,
   type VolumeEntry,
 } from '../../sneakernet/statement.js';
@@ -47,7 +48,7 @@ export function prng(seed: number): () => number {
   };
 }
 
-export function makeArtifact(i: number, bytes: Buffer, over: Partial<Artifact> = {}): Artifact {
+export function makeArtifact(i: number, bytes: Buffer, over: Partial<VmImageArtifact> = {}): VmImageArtifact {
   return {
     name: `image-${i}`,
     version: `1.0.${i}`,
@@ -63,7 +64,7 @@ export function makeArtifact(i: number, bytes: Buffer, over: Partial<Artifact> =
   };
 }
 
-export function makeStatement(artifacts: Artifact[], volumes: Volume[]): Statement {
+export function makeStatement(artifacts: Statement['predicate']['artifacts'], volumes: Volume[]): Statement {
   return {
     _type: STATEMENT_TYPE,
     subject: artifacts.map((a) => ({ name: subjectName(a), digest: { sha256: a.sha256, sha512: a.sha512 } })),

@@ -15,6 +15,7 @@ import type { Volume } from '../../sneakernet/statement.js';
 import { openMediaFile } from '../../sneakernet/volume-reader.js';
 import type { BundleOnMedium } from '../import.js';
 import { daemonDir } from './status.js';
+import { removedDuring } from '../media-removal.js';
 
 export interface AssemblyMeta {
   bundle: string;
@@ -157,7 +158,7 @@ export async function copyVolume(a: Assembly, mediaVolumesDir: string, v: Volume
   } catch (e) {
     await out?.close().catch(() => undefined);
     await fs.promises.rm(part, { force: true });
-    if (o.signal.aborted) {
+    if (await removedDuring(e, o.signal)) {
       const reason: unknown = o.signal.reason;
       throw reason instanceof EcluseError
         ? reason

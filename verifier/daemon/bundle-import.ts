@@ -224,7 +224,7 @@ export class BundleImporter {
       });
       if (a) removeAssembly(a);
       const here = r.alreadyHere.map((x) => `${x.name} ${x.version} already here`);
-      const message = `bundle ${p.station} #${p.sequence} imported${r.chain.position === 'late' ? ' late' : ''}: ${[...r.images.map((i) => `${i.name} ${i.version}`), ...here].join(', ')}`;
+      const message = `bundle ${p.station} #${p.sequence} imported${r.chain.position === 'late' ? ' late' : ''}: ${[...r.images.map((i) => `${i.name} ${i.version}`), ...r.containerImages.map((c) => `${c.name} ${c.version} (${c.repository}:${c.tag})`), ...here].join(', ')}`;
       m.status.message = `${message}; the media may be removed`;
       status.setLast('accepted', id, null, m, message);
       m.outcomes.set(id, 'accepted');
@@ -235,6 +235,14 @@ export class BundleImporter {
           artifact: subjectName(i),
           image: i.id,
           message: `${i.name} ${i.version} is image ${i.id}`,
+        });
+      }
+      for (const c of r.containerImages) {
+        this.o.log({
+          event: 'container-image.promoted',
+          bundle: id,
+          artifact: `${c.name}@${c.version}`,
+          message: `${c.name} ${c.version} is served as ${c.repository}:${c.tag} (${c.digest})`,
         });
       }
       this.o.log({ event: 'import.accepted', bundle: id, media: m.mount.mountPoint, sequence: p.sequence, message });

@@ -8,7 +8,7 @@ import { statusRoutes } from '../daemon/status.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { EcluseError } from '../../sneakernet/errors.js';
+import { hostForUrl, listenError } from '../listen.js';
 import type { Db } from '../db.js';
 import { errorHandler, notFound } from './errors.js';
 import { imageFileRoutes } from './image-file.js';
@@ -54,10 +54,6 @@ export interface GlanceServer {
   close(): Promise<void>;
 }
 
-function hostForUrl(host: string): string {
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-}
-
 export function defaultBaseUrl(req: express.Request): string {
   const host = req.get('host') ?? `${hostForUrl(req.socket.localAddress ?? '127.0.0.1')}:${req.socket.localPort}`;
   return `${req.protocol}://${host}`;
@@ -101,31 +97,6 @@ export function createGlanceApp(opts: GlanceAppOptions): express.Express {
   });
   app.use(errorHandler);
   return app;
-}
-
-/** Why the server could not listen, in the operator's terms (the address, and what to do). */
-function listenError(e: NodeJS.ErrnoException, host: string, port: number): EcluseError {
-  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const context = { check: 'listen', address };
-  if (e.code === 'EADDRINUSE')
-    return new EcluseError(
-      'E_ADDRESS_IN_USE',
-      `${address} is already in use by another program: stop it, or give another port with --listen`,
-      context,
-      { cause: e },
-    );
-  if (e.code === 'EACCES')
-    return new EcluseError(
-      'E_IO',
-      `not allowed to listen on ${address}: ports below 1024 need privileges; use a port of 1024 or more`,
-      context,
-      { cause: e },
-    );
-  if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND')
-    return new EcluseError('E_USAGE', `cannot listen on ${address}: no such address on this machine`, context, {
-      cause: e,
-    });
-  return new EcluseError('E_IO', `cannot listen on ${address}: ${e.message}`, context, { cause: e });
 }
 
 export async function startGlanceServer(opts: GlanceServerOptions): Promise<GlanceServer> {

@@ -12,6 +12,7 @@ import { bundledVersions, holdsArtifact } from '../image-catalog.js';
 import type { ActivePolicy } from './store.js';
 import type { PolicyRule } from './schema.js';
 import { compareVersions } from './version-order.js';
+import { imageAlreadyHeld, imageRuleProblem, imageSize, installedImageVersion } from './image-admission.js';
 import { retiredVersions } from '../retired-images.js';
 
 export interface Placement {
@@ -58,12 +59,17 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
     );
   }
   if (!rule.types.includes(a.type)) throw refuse(a, rule.name, `type ${a.type} is not admitted`);
-  if (rule.diskFormats && !rule.diskFormats.includes(a.diskFormat)) {
+  if (a.type === 'vm-image' && rule.diskFormats && !rule.diskFormats.includes(a.diskFormat)) {
     throw refuse(a, rule.name, `disk format ${a.diskFormat} is not one of ${rule.diskFormats.join(', ')}`);
+  }
+  if (a.type === 'oci-image') {
+    const problem = imageRuleProblem(rule, a);
+    if (problem) throw refuse(a, rule.name, problem);
   }
   if (rule.maxSize !== undefined) {
     const max = typeof rule.maxSize === 'number' ? rule.maxSize : parseByteSize(rule.maxSize);
-    if (a.size > max) throw refuse(a, rule.name, `${a.size} bytes is over the ${max} allowed`);
+    const size = a.type === 'oci-image' ? imageSize(a) : a.size;
+    if (size > max) throw refuse(a, rule.name, `${size} bytes is over the ${max} allowed`);
   }
   if (rule.signers) {
     const allowed = signers.filter((s) => rule.signers?.includes(s));
@@ -150,11 +156,19 @@ export function checkAdmission(
       continue;
     }
     const placement: Placement = { artifact: subjectName(a), rule: rule.name, visibility: rule.visibility };
-    if (alreadyHeld(db, a)) {
+    if (a.type === 'oci-image' ? imageAlreadyHeld(db, a) : alreadyHeld(db, a)) {
       placements.push({ ...placement, alreadyHere: true });
       continue;
     }
-    const held = installedVersion(db, a.name);
+    // Container images: the version order is per repository (two names may serve one repository).
+    const imageVersion = a.type === 'oci-image' ? installedImageVersion(db, a) : null;
+    const held =
+      a.type === 'oci-image'
+        ? imageVersion === null
+          ? null
+          : { version: imageVersion, retired: false }
+        : installedVersion(db, a.name);
+    const of = a.type === 'oci-image' ? ` in repository ${a.image.repository}` : '';
     if (held !== null) {
       const installed = held.version;
       const order = compareVersions(a.version, installed);
@@ -164,8 +178,8 @@ export function checkAdmission(
           err: new EcluseError(
             'E_ROLLBACK',
             order === 0
-              ? `${a.name} ${a.version} is ${was}`
-              : `${a.name} ${a.version} is older than ${installed}, ${was} (policy rule ${rule.name} does not allow a downgrade)`,
+              ? `${a.name} ${a.version} is ${was}${of}`
+              : `${a.name} ${a.version} is older than ${installed}, ${was}${of} (policy rule ${rule.name} does not allow a downgrade)`,
             { check: 'rollback', artifact: subjectName(a), rule: rule.name },
           ),
           artifact: refusedOf(a, rule.name),

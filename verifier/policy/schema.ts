@@ -2,12 +2,15 @@
  * The import station's admission policy (`ecluse policy apply FILE`): which artifacts are admitted, from which vendors,
  * of which types and disk formats, up to which size, signed by whom, and where each lands. The first rule whose
  * `artifacts` and `vendors` globs match an artifact decides for it; an artifact no rule matches is not admitted.
- * Without an applied policy, the built-in default admits every artifact, visibility public, no downgrade.
+ * Without an applied policy, the built-in default admits every artifact (VM and OCI images), visibility public, no
+ * downgrade. A rule that names no `types` admits VM images only, as before OCI images existed.
  */
 import { z } from 'zod';
 import { DISK_FORMATS } from '../../sneakernet/statement.js';
 
 const glob = z.string().min(1).max(255);
+/** The artifact types a rule may admit (docs/FORMAT.md 4.1, 4.9). */
+export const ARTIFACT_TYPES = ['vm-image', 'oci-image'] as const;
 const sizeText = z.union([z.number().int().positive(), z.string().regex(/^[0-9]+(\.[0-9]+)?\s*([KMGT]i?B?|B)?$/i)]);
 
 export const ruleSchema = z.strictObject({
@@ -17,9 +20,27 @@ export const ruleSchema = z.strictObject({
   artifacts: z.array(glob).min(1),
   /** Globs on the vendor the statement names, case-insensitive (an artifact without vendor matches only "*"). Default: any. */
   vendors: z.array(glob).min(1).default(['*']),
-  types: z.array(z.literal('vm-image')).min(1).default(['vm-image']),
+  /** Artifact types this rule admits: `vm-image` (the default, as before 4.9) and/or `oci-image`. */
+  types: z.array(z.enum(ARTIFACT_TYPES)).min(1).default(['vm-image']),
+  /** oci-image: globs on the image's repository path (`acme/*`, `library/debian`). Default: any. */
+  repositories: z.array(glob).min(1).optional(),
+  /** oci-image: globs on each platform carried, `os/architecture[/variant]` (`linux/*`, `linux/arm64/v8`); a glob
+   * without a variant matches any variant. Every platform of the image must match one. Default: any. */
+  platforms: z
+    .array(
+      z
+        .string()
+        .min(3)
+        .max(200)
+        .regex(
+          /^[A-Za-z0-9_.*?-]+\/[A-Za-z0-9_.*?-]+(\/[A-Za-z0-9_.*?-]+)?$/,
+          'os/architecture[/variant], globs allowed',
+        ),
+    )
+    .min(1)
+    .optional(),
   diskFormats: z.array(z.enum(DISK_FORMATS)).min(1).optional(),
-  /** Largest artifact admitted: bytes, or 20G, 700M... */
+  /** Largest artifact admitted: bytes, or 20G, 700M... (oci-image: the image's every blob, carried or held). */
   maxSize: sizeText.optional(),
   /** Signer names (certificate CN) who may vouch for these artifacts: this many of them must be among the bundle's
    * signers as the site's threshold requires. Default: any trusted signer. */
@@ -66,7 +87,7 @@ export const DEFAULT_POLICY: Policy = {
       name: 'default',
       artifacts: ['*'],
       vendors: ['*'],
-      types: ['vm-image'],
+      types: ['vm-image', 'oci-image'],
       visibility: 'public',
       allowDowngrade: false,
     },

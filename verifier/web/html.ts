@@ -50,6 +50,7 @@ export function layout(o: { title: string; user: PageUser; body: Safe; active?: 
     ['log', '/audit/log', 'Log integrity'],
     ['media', '/audit/media', 'Media'],
     ['artifacts', '/audit/artifacts', 'Artifacts'],
+    ['container-images', '/audit/container-images', 'Container images'],
   ] as const;
   return html`<!doctype html>
     <html lang="en">

@@ -13,6 +13,7 @@ import { downloadHandler } from './downloads.js';
 import { esc, qs } from './html.js';
 import { keyAt, mediumSessions } from './media-sessions.js';
 import { artifactPage, artifactsPage, bundlePage, mediaListPage, mediaPage } from './pages/details.js';
+import { containerImagesPage } from './pages/container-images.js';
 import { logPage } from './pages/log.js';
 import { timelinePage } from './pages/timeline.js';
 import { STYLE } from './style.js';
@@ -87,6 +88,7 @@ export function auditWebRouter(o: AuditWebOptions): express.Router {
     send(res, bundlePage(db, userOf(res), String(req.params.id)), `no bundle ${req.params.id}`),
   );
   r.get('/artifacts', (_req, res) => res.type('html').send(artifactsPage(db, userOf(res))));
+  r.get('/container-images', (_req, res) => res.type('html').send(containerImagesPage(db, userOf(res))));
   r.get('/artifact/:name', (req, res) =>
     send(res, artifactPage(db, userOf(res), String(req.params.name)), `no artifact ${req.params.name}`),
   );

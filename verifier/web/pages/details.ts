@@ -6,6 +6,7 @@ import { subjectName } from '../../../sneakernet/subject.js';
 import type { Db } from '../../db.js';
 import { artifactImages, artifactNames, imagesOfBundle } from '../../image-catalog.js';
 import { artifactLink, bundleLink, detailsList, eventsTable, mediaLink } from '../components.js';
+import { bundleContainerImages } from './container-images.js';
 import { html, humanSize, layout, outcomeBadge, qs, type PageUser } from '../html.js';
 import { retiredImages, type RetirementReason } from '../../retired-images.js';
 import { bundleEvents } from '../queries.js';
@@ -149,6 +150,7 @@ export function bundlePage(db: Db, user: PageUser, id: string): string | null {
             </table>`
         : ''
     }
+    ${bundleContainerImages(db, id)}
     <h2>Every event of this bundle</h2>
     ${eventsTable(events, { showBundle: false })}`;
   const refused = !rec && decisions.some((d) => d.outcome === 'refused');
