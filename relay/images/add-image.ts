@@ -13,6 +13,7 @@ import { platformKey, type Platform } from '../../sneakernet/oci/platform.js';
 import { repositorySchema, tagSchema } from '../../sneakernet/oci/statement-image.js';
 import { vmImageArtifactSchema } from '../../sneakernet/statement.js';
 import type { ArtifactRow, RelayHome } from '../catalog.js';
+import { artifactNamed } from '../artifacts.js';
 import { recordEvent } from '../events.js';
 import { imageOf, recordImage, type CatalogImage } from './catalog-images.js';
 import { readFetched, storeBlobs } from './fetched.js';
@@ -66,8 +67,7 @@ function sameVersion(
   digest: string,
   platforms: Platform[],
 ): { artifact: ArtifactRow; image: CatalogImage } | null {
-  const row = home.db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(name, version) as
-    ArtifactRow | undefined;
+  const row = artifactNamed(home.db, name, version);
   if (!row) return null;
   const image = row.type === 'oci-image' ? imageOf(home.db, row.id) : null;
   if (image && image.digest === digest && JSON.stringify(image.platforms) === JSON.stringify(platforms)) {

@@ -4,25 +4,35 @@
  * platforms, blob list) and its `image_blobs` rows (which store blobs it needs). The blobs themselves are the store's
  * content-addressed files, shared between images.
  */
+import { z } from 'zod';
 import { EcluseError } from '../../sneakernet/errors.js';
 import type { ImageBlob } from '../../sneakernet/oci/contents.js';
-import type { ImageMediaType } from '../../sneakernet/oci/media-types.js';
-import type { Platform } from '../../sneakernet/oci/platform.js';
+import { IMAGE_MEDIA_TYPES, type ImageMediaType } from '../../sneakernet/oci/media-types.js';
+import { platformSchema, type Platform } from '../../sneakernet/oci/platform.js';
 import { isoSeconds } from '../../sneakernet/statement.js';
-import type { ArtifactRow, RelayDb } from '../catalog.js';
+import { jsonText, storedRows } from '../../sneakernet/stored-rows.js';
+import { artifactNamed, type ArtifactRow } from '../artifacts.js';
+import type { RelayDb } from '../catalog.js';
 
-export interface ImageRow {
-  artifact_id: number;
-  reference: string;
-  repository: string;
-  tag: string;
-  digest: string;
-  media_type: string;
+const ADVICE = 'remove that image (ecluse relay remove NAME@VERSION) and add it again, or restore the station home';
+
+/** A row of `images` as stored, its JSON columns parsed and checked. */
+const imageRow = z.object({
+  artifact_id: z.number().int().positive(),
+  reference: z.string(),
+  repository: z.string(),
+  tag: z.string(),
+  digest: z.string(),
+  media_type: z.enum(IMAGE_MEDIA_TYPES),
   /** JSON: Platform[]. */
-  platforms: string;
+  platforms: jsonText(z.array(platformSchema)),
   /** JSON: ImageBlob[] in `image.blobs` order (top manifest first). */
-  blobs: string;
-}
+  blobs: jsonText(
+    z.array(z.object({ digest: z.string(), size: z.number().int().nonnegative(), mediaType: z.string() })),
+  ),
+});
+const images = storedRows('images', imageRow, ADVICE);
+const blobDigests = storedRows('image_blobs', z.object({ digest: z.string() }), ADVICE);
 
 /** What the catalog knows of one image, decoded. */
 export interface CatalogImage {
@@ -36,28 +46,24 @@ export interface CatalogImage {
   blobs: ImageBlob[];
 }
 
-export function decodeImage(r: ImageRow): CatalogImage {
-  return {
-    artifactId: r.artifact_id,
-    reference: r.reference,
-    repository: r.repository,
-    tag: r.tag,
-    digest: r.digest,
-    mediaType: r.media_type as ImageMediaType,
-    platforms: JSON.parse(r.platforms) as Platform[],
-    blobs: JSON.parse(r.blobs) as ImageBlob[],
-  };
-}
-
 export function imageOf(db: RelayDb, artifactId: number): CatalogImage {
-  const r = db.prepare('SELECT * FROM images WHERE artifact_id = ?').get(artifactId) as ImageRow | undefined;
+  const r = images.get(db, 'SELECT * FROM images WHERE artifact_id = ?', artifactId);
   if (!r) {
     throw new EcluseError(
       'E_DATABASE',
       `the catalog has no image record for artifact ${artifactId}: the catalog is damaged`,
     );
   }
-  return decodeImage(r);
+  return {
+    artifactId: r.artifact_id,
+    reference: r.reference,
+    repository: r.repository,
+    tag: r.tag,
+    digest: r.digest,
+    mediaType: r.media_type,
+    platforms: r.platforms,
+    blobs: r.blobs,
+  };
 }
 
 export interface NewImage {
@@ -86,8 +92,7 @@ export interface NewImage {
  */
 export function recordImage(db: RelayDb, n: NewImage): { artifact: ArtifactRow; created: boolean } {
   return db.transaction(() => {
-    const existing = db.prepare('SELECT * FROM artifacts WHERE name = ? AND version = ?').get(n.name, n.version) as
-      ArtifactRow | undefined;
+    const existing = artifactNamed(db, n.name, n.version);
     if (existing) {
       if (existing.type === 'oci-image' && existing.sha256 === n.sha256) return { artifact: existing, created: false };
       throw new EcluseError(
@@ -96,25 +101,25 @@ export function recordImage(db: RelayDb, n: NewImage): { artifact: ArtifactRow; 
         { check: 'catalog' },
       );
     }
-    const artifact = db
-      .prepare(
-        `INSERT INTO artifacts (name, version, type, size, sha256, sha512, md5, disk_format, container_format, properties,
-           vendor, source, added_at, evidence, feed) VALUES (?, ?, 'oci-image', ?, ?, ?, NULL, '', '', ?, ?, ?, ?, ?, ?)
-           RETURNING *`,
-      )
-      .get(
-        n.name,
-        n.version,
-        n.size,
-        n.sha256,
-        n.sha512,
-        JSON.stringify(n.properties),
-        n.vendor,
-        n.reference,
-        isoSeconds(),
-        n.evidence,
-        n.feed ?? null,
-      ) as ArtifactRow;
+    db.prepare(
+      `INSERT INTO artifacts (name, version, type, size, sha256, sha512, md5, disk_format, container_format, properties,
+           vendor, source, added_at, evidence, feed) VALUES (?, ?, 'oci-image', ?, ?, ?, NULL, '', '', ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      n.name,
+      n.version,
+      n.size,
+      n.sha256,
+      n.sha512,
+      JSON.stringify(n.properties),
+      n.vendor,
+      n.reference,
+      isoSeconds(),
+      n.evidence,
+      n.feed ?? null,
+    );
+    const artifact = artifactNamed(db, n.name, n.version);
+    if (!artifact)
+      throw new EcluseError('E_DATABASE', `the catalog did not keep ${n.name} ${n.version}: the catalog is damaged`);
     db.prepare(
       `INSERT INTO images (artifact_id, reference, repository, tag, digest, media_type, platforms, blobs)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -139,9 +144,9 @@ export function recordImage(db: RelayDb, n: NewImage): { artifact: ArtifactRow; 
  * unless a VM image has the same bytes).
  */
 export function forgetImage(db: RelayDb, artifactId: number): string[] {
-  const mine = (
-    db.prepare('SELECT digest FROM image_blobs WHERE artifact_id = ?').all(artifactId) as Array<{ digest: string }>
-  ).map((r) => r.digest);
+  const mine = blobDigests
+    .all(db, 'SELECT digest FROM image_blobs WHERE artifact_id = ?', artifactId)
+    .map((r) => r.digest);
   db.prepare('DELETE FROM image_blobs WHERE artifact_id = ?').run(artifactId);
   db.prepare('DELETE FROM images WHERE artifact_id = ?').run(artifactId);
   const still = db.prepare('SELECT 1 FROM image_blobs WHERE digest = ? LIMIT 1');

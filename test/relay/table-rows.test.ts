@@ -10,6 +10,7 @@ import { artifactsByAge, artifactNamed } from '../../relay/artifacts.js';
 import { openRelayHome, type RelayHome } from '../../relay/catalog.js';
 import { chainOf } from '../../relay/chains.js';
 import { listEvents, recordEvent } from '../../relay/events.js';
+import { imageOf, recordImage } from '../../relay/images/catalog-images.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 
 let dir: string;
@@ -72,5 +73,31 @@ describe('relay tables', () => {
     const e = refusal(() => listEvents(home.db));
     expect(e.code).toBe('E_STORE');
     expect(e.context).toMatchObject({ table: 'relay_events', column: 'kind' });
+  });
+
+  it('reads an image with its platforms and blobs, and refuses one whose platforms are not JSON (E_STORE, images.platforms)', () => {
+    const { artifact } = recordImage(home.db, {
+      name: 'app',
+      version: '1.0',
+      reference: 'oci:/tmp/app:1.0',
+      repository: 'acme/app',
+      tag: '1.0',
+      digest: `sha256:${'d'.repeat(64)}`,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      platforms: [{ os: 'linux', architecture: 'amd64' }],
+      blobs: [{ digest: `sha256:${'d'.repeat(64)}`, size: 10, mediaType: 'application/vnd.oci.image.index.v1+json' }],
+      size: 10,
+      sha256: 'd'.repeat(64),
+      sha512: 'e'.repeat(128),
+      properties: {},
+      vendor: null,
+      evidence: null,
+    });
+    expect(imageOf(home.db, artifact.id)).toMatchObject({ repository: 'acme/app', platforms: [{ os: 'linux' }] });
+    home.db.prepare("UPDATE images SET platforms = 'linux/amd64'").run();
+    const e = refusal(() => imageOf(home.db, artifact.id));
+    expect(e.code).toBe('E_STORE');
+    expect(e.context).toMatchObject({ check: 'catalog-row', table: 'images', column: 'platforms' });
+    expect(e.message).toMatch(/ecluse relay remove NAME@VERSION/);
   });
 });
