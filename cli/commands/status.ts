@@ -5,6 +5,7 @@ import { gaps, type Gap } from '../../verifier/accepted-state.js';
 import { readStatus } from '../../verifier/daemon/status.js';
 import { dbPath, openDb } from '../../verifier/db.js';
 import { registryCounts } from '../../verifier/registry/images.js';
+import { EcluseError } from '../../sneakernet/errors.js';
 import { stationHomeError } from '../../sneakernet/station-home.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
@@ -35,13 +36,18 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
     .action(async () => {
       await report(ctx(), async () => {
         const h = resolveHome(home());
-        // A home this user may not read would read as "stopped": say why instead.
-        if (fs.existsSync(h)) {
-          try {
-            fs.accessSync(h, fs.constants.R_OK | fs.constants.X_OK);
-          } catch (e) {
-            throw stationHomeError(h, e);
-          }
+        // A home that is not there, or that this user may not read, would read as "stopped": say why instead.
+        if (!fs.existsSync(h)) {
+          throw new EcluseError(
+            'E_NOT_FOUND',
+            `no import station at ${h}: the folder does not exist; give the station's state folder with --home (e.g. /var/lib/ecluse), or set one up there with ecluse site init`,
+            { check: 'station-home' },
+          );
+        }
+        try {
+          fs.accessSync(h, fs.constants.R_OK | fs.constants.X_OK);
+        } catch (e) {
+          throw stationHomeError(h, e);
         }
         const s = readStatus(h);
         const missing = gapsAt(h);

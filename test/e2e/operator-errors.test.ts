@@ -189,6 +189,18 @@ describe('files an operator names', () => {
   });
 });
 
+describe('a --home that is not there', () => {
+  it('status names the missing station folder (E_NOT_FOUND, exit 3), it does not say "stopped"', async () => {
+    const missing = path.join(root, 'no-such-home');
+    const r = await ecluse(['--home', missing, 'status']);
+    expect(r.code).toBe(3);
+    expect(lastLine(r.stderr)).toBe(
+      `E_NOT_FOUND: no import station at ${missing}: the folder does not exist; give the station's state folder with --home (e.g. /var/lib/ecluse), or set one up there with ecluse site init`,
+    );
+    expect(r.stdout).not.toMatch(/stopped/);
+  });
+});
+
 describe('usage errors, one shape', () => {
   it.each([
     [['relay', 'add'], "E_USAGE: missing required argument 'FILE' (see: ecluse relay add --help)"],
