@@ -141,7 +141,8 @@ export function registerCatalog(relay: Command, ctx: () => CommandContext, home:
           const c = listCatalog(h, o.site);
           const human = c.artifacts.map((a) => {
             const per = Object.entries(a.sites).map(([s, d]) => `${s}: ${d}`);
-            return `${a.name} ${a.version}  ${formatBytes(a.size)}  ${a.sha256.slice(0, 12)}  ${per.join(', ')}`;
+            const kind = a.type === 'oci-image' ? '  container image' : '';
+            return `${a.name} ${a.version}${kind}  ${formatBytes(a.size)}  ${a.sha256.slice(0, 12)}  ${per.join(', ')}`;
           });
           if (human.length === 0) human.push('the catalog is empty (ecluse relay add FILE, ecluse relay fetch)');
           return { json: c, human };

@@ -168,6 +168,10 @@ describe('OCI images through the export station', () => {
     });
     expect(d).toMatchObject({ type: 'vm-image', size: 3000 });
     expect(d?.image).toBeUndefined();
+    // The operator's list says which entries are container images.
+    const list = (await ecluseOk(['relay', 'list'], { home: w.outside })).stdout.split('\n');
+    expect(list.find((l) => l.startsWith(`${a2?.name ?? ''} 2.0`))).toMatch(/^\S+ 2\.0 {2}container image {2}/);
+    expect(list.find((l) => l.startsWith('disk 1'))).not.toMatch(/container image/);
 
     await w.exportTo(w.path('media-1'));
     const s = statementOn(w.path('media-1'));
