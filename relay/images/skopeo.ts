@@ -59,7 +59,13 @@ export function runSkopeo(args: string[], what: string, o: SkopeoOptions = {}): 
       if (code === 0) resolve(out);
       else {
         const line = lastLine(err) || (signal ? `killed by ${signal}` : `exit status ${String(code)}`);
-        reject(new EcluseError('E_FEED', `${what}: skopeo failed: ${line}`, { check: 'skopeo' }));
+        reject(
+          new EcluseError(
+            'E_FEED',
+            `${what}: skopeo failed: ${line}; check the reference, that its registry or folder is reachable from this station, and the credentials (--authfile)`,
+            { check: 'skopeo' },
+          ),
+        );
       }
     });
   });
