@@ -20,8 +20,11 @@ import {
   PREDICATE_TYPE,
   STATEMENT_TYPE,
   subjectName,
+  type Artifact,
   type Statement,
 } from '../sneakernet/statement.js';
+import { LIMITS } from '../sneakernet/limits.js';
+import { bothObservers, ChunkListing } from './chunk-listing.js';
 import { HashPool } from '../sneakernet/digests.js';
 import { writeVolume, type VolumeHasher, type WrittenVolume } from '../sneakernet/volume-writer.js';
 import { ArtifactCheck } from './artifact-check.js';
@@ -51,6 +54,11 @@ export interface WriteOptions {
    * --verify-all-digests`); by default SHA-256 alone proves the bytes are the ones `relay add` hashed.
    */
   verifyAllDigests?: boolean;
+  /**
+   * Sign a chunk list per artifact into the statement (docs/FORMAT.md 4.11; default true). `export --no-chunks` leaves
+   * them out for import stations older than 4.11. A resend writes its recorded statement as it was, lists or not.
+   */
+  chunks?: boolean;
 }
 
 export interface ExportResult {
@@ -168,16 +176,25 @@ export async function writeBundle(
       { allDigests: o.verifyAllDigests === true },
     );
     const volumeHashing = new HashPool(['sha256'], { slots: 4 });
+    const listing =
+      o.chunks === false || prepared.resendPayload !== null
+        ? null
+        : new ChunkListing(
+            prepared.artifacts,
+            sources.map((s) => ('file' in s ? s.file : '')),
+            prepared.volumes,
+          );
     const written: WrittenVolume[] = [];
     try {
       await check.beforeWriting();
+      await listing?.beforeWriting();
       for (const [i, v] of prepared.volumes.entries()) {
         const t = targets[onMedium[i] ?? 0];
         if (!t) throw new EcluseError('E_INTERNAL', `export: no medium for ${v.name}`);
         current = t.media;
         written.push(
           await writeVolume(v, sources, path.join(t.tmp.volumes, v.name), now, {
-            observer: check,
+            observer: listing ? bothObservers(check, listing) : check,
             hasher: threadHasher(volumeHashing),
             onProgress: (n) => {
               done += n;
@@ -188,6 +205,7 @@ export async function writeBundle(
       }
     } finally {
       await check.close();
+      await listing?.close();
       await volumeHashing.close();
     }
     // A resend writes the recorded statement again: its volumes must come out as they first did, byte for byte.
@@ -205,7 +223,7 @@ export async function writeBundle(
         }
       }
     }
-    const payload = prepared.resendPayload ?? encodeStatement(statementOf(home, prepared, written));
+    const payload = prepared.resendPayload ?? newStatement(home, prepared, written, listing);
     checkConsistency(parseStatement(payload));
     for (const signer of signers) {
       const signature = await signer.signStatement(payload);
@@ -283,8 +301,26 @@ function parseVolumesOf(prepared: PreparedExport): string[] {
   return parseStatement(prepared.resendPayload ?? Buffer.alloc(0)).predicate.volumes.map((v) => v.sha256);
 }
 
-function statementOf(home: RelayHome, prepared: PreparedExport, written: WrittenVolume[]): Statement {
-  const { plan, artifacts } = prepared;
+/** The new statement's bytes: with the chunk lists (4.11), unless they would take it over its bound (then without). */
+function newStatement(
+  home: RelayHome,
+  prepared: PreparedExport,
+  written: WrittenVolume[],
+  listing: ChunkListing | null,
+): Buffer {
+  const plain = statementOf(home, prepared, written, prepared.artifacts);
+  if (!listing) return encodeStatement(plain);
+  const listed = encodeStatement(statementOf(home, prepared, written, listing.withChunks(prepared.artifacts)));
+  return listed.length <= LIMITS.statementBytes ? listed : encodeStatement(plain);
+}
+
+function statementOf(
+  home: RelayHome,
+  prepared: PreparedExport,
+  written: WrittenVolume[],
+  artifacts: Artifact[],
+): Statement {
+  const { plan } = prepared;
   return {
     _type: STATEMENT_TYPE,
     subject: artifacts.map((a) => ({ name: subjectName(a), digest: { sha256: a.sha256, sha512: a.sha512 } })),

@@ -14,6 +14,7 @@ import { artifactSize, identifier, imageName, md5Hex, sha256Hex, sha512Hex } fro
 import { subjectName } from './subject.js';
 import { CONTAINER_FORMATS, DISK_FORMATS, propertyKey } from './glance-vocabulary.js';
 import { checkId } from './check-ids.js';
+import { chunkListProblem, chunksSchema } from './chunk-list.js';
 
 export { md5Hex, sha256Hex, sha512Hex };
 /** Bounded JSON parsing, re-exported for its importers (it lives in bounded-json.ts). */
@@ -70,6 +71,11 @@ export const vmImageArtifactSchema = z.strictObject({
   properties,
   provenance: provenanceSchema,
   delta: deltaSchema.optional(),
+  /**
+   * Optional (4.11): the SHA-256 of each fixed-size chunk of the artifact's bytes (for a delta: of the rebuilt bytes),
+   * so the import station verifies chunks on several cores and a refusal names the first bad one.
+   */
+  chunks: chunksSchema.optional(),
 });
 
 /**
@@ -87,6 +93,8 @@ export const ociImageArtifactSchema = z.strictObject({
   properties,
   provenance: provenanceSchema,
   image: ociImageSchema,
+  /** Optional (4.11): the SHA-256 of each fixed-size chunk of the carried bytes. */
+  chunks: chunksSchema.optional(),
 });
 
 /** An artifact: a union on `type` (`vm-image`, `oci-image`). */
@@ -232,7 +240,7 @@ export function checkConsistency(s: Statement): void {
     const key = subjectName(a);
     if (seen.has(key)) throw formatError(`artifact ${key} is listed twice`);
     seen.add(key);
-    const problem = a.type === 'vm-image' ? deltaProblem(a) : ociImageProblem(a);
+    const problem = (a.type === 'vm-image' ? deltaProblem(a) : ociImageProblem(a)) ?? chunkListProblem(a);
     if (problem) throw formatError(problem);
   }
   const blobProblem = bundleBlobProblem(p.artifacts.filter(isOciImage));

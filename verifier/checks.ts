@@ -40,6 +40,7 @@ export const IMPORT_CHECKS = {
   'volume-structure': '7d',
   'entry-size': '7e',
   'artifact-digest': '7h',
+  'artifact-chunk': '7h',
   'volume-digest': '7i',
   digests: '7',
   'image-contents': '7o',

@@ -27,6 +27,7 @@ import { adoptRevocations, heldRevocations, offeredRevocations, revokedKeysOf } 
 import { followRoots, pinRoots } from './root-updates.js';
 import type { Site } from './site.js';
 import { ArtifactStager, type StagedArtifact } from './staging.js';
+import type { ChunkVerification } from './chunk-verify.js';
 import { checkVendorEvidence } from './vendor-evidence.js';
 import { checkHeldBlobs, checkStagedImage } from './registry/image-check.js';
 
@@ -221,7 +222,8 @@ export interface StageOptions {
   site: Site;
   /** The private staging folder, or null to verify only (nothing written). */
   dir: string | null;
-  pool: HashPool;
+  /** Whole digests per artifact, or (an import in chunk mode, docs/FORMAT.md 4.11) the chunk verification. */
+  pool: HashPool | ChunkVerification;
   /** Computes each volume's SHA-256 in a worker of its own (default: in this thread). */
   volumePool?: HashPool<'sha256'>;
   onStager?: (stager: ArtifactStager) => void;

@@ -34,6 +34,7 @@ import { keepNewest, retiredJson, type KeptVersion, type RetiredJson } from './r
 import { recordRefusal, refusedBundle, withRecovery, type RefusedBundle } from './refusal.js';
 import type { Site } from './site.js';
 import { digestsToCompute, type ArtifactStager } from './staging.js';
+import { chunkVerificationFor, type ChunkVerification } from './chunk-verify.js';
 import { claimStagingDir, newStagingDir, removeOrphanStaging } from './staging-area.js';
 import { auditUnlessFull, checkStoreRoom } from './space.js';
 import { recordInterruption } from './interruption.js';
@@ -146,7 +147,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
   let known: Partial<RefusedBundle> = { bundleId: req.bundleId ?? null };
   const stagingDir = req.mode === 'import' ? newStagingDir(site) : null;
   const release = stagingDir ? claimStagingDir(stagingDir) : () => undefined;
-  let pool: HashPool | null = null;
+  let pool: HashPool | ChunkVerification | null = null;
   let volumePool: HashPool<'sha256'> | null = null;
   let stager: ArtifactStager | null = null;
   try {
@@ -166,7 +167,11 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     // SHA-256 over every byte, in two workers (the artifacts', the volumes') on rings of 4 MiB: memory stays flat
     // whatever the size; md5 and sha512 only when the policy asks for every digest or the statement lacks md5 (4.8).
     const verifyAll = verified.policy.policy.verifyAllDigests === true;
-    pool = new HashPool(digestsToCompute(verified.statement.predicate.artifacts, verifyAll), { slots: 4 });
+    // A statement with signed chunk lists (4.11) is verified chunk by chunk, on two lanes in place of the artifacts'
+    // worker when nothing else is computed (the whole sha256 is then attested), else on one beside it.
+    const signed = verified.statement.predicate.artifacts;
+    const wholePool = () => new HashPool(digestsToCompute(signed, verifyAll), { slots: 4 });
+    pool = chunkVerificationFor(verified.statement, verifyAll, wholePool) ?? wholePool();
     volumePool = new HashPool(['sha256'], { slots: 4 });
     const staged = await stageVolumes(verified, {
       site,

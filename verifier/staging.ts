@@ -13,13 +13,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { EcluseError } from '../sneakernet/errors.js';
-import type { Algorithm, ArtifactHasher, Digests, DigestsOf, HashPool } from '../sneakernet/digests.js';
+import { HashPool, type Algorithm, type Digests } from '../sneakernet/digests.js';
 import { deltaOf, type Artifact, type Delta, type VolumeEntry } from '../sneakernet/statement.js';
 import { transferSize } from '../sneakernet/delta.js';
 import { DeltaRebuilder } from './rebuild.js';
 import { isNoSpace, noSpaceError } from './space.js';
 import { subjectName } from '../sneakernet/subject.js';
 import { BlobSplitter, type StagedImageBlobs } from './registry/blob-splitter.js';
+import type { ChunkVerification } from './chunk-verify.js';
 
 export interface StagedArtifact {
   index: number;
@@ -53,10 +54,16 @@ export function digestsToCompute(artifacts: readonly Artifact[], verifyAll: bool
  */
 const WRITES_IN_FLIGHT = 8;
 
+/** An artifact's hashing: a hash pool's (whole digests) or, in chunk mode, the chunk verification's (4.11). */
+interface StagingHasher {
+  update(chunk: Buffer): Promise<void>;
+  digest(): Promise<Partial<Digests> & { sha256: string }>;
+}
+
 interface Open {
   index: number;
   artifact: Artifact;
-  hasher: ArtifactHasher;
+  hasher: StagingHasher;
   handle: fs.promises.FileHandle | null;
   file: string | null;
   /** Bytes of the artifact written (and hashed) so far. */
@@ -85,7 +92,8 @@ export class ArtifactStager {
   constructor(
     private readonly artifacts: readonly Artifact[],
     private readonly dir: string | null,
-    private readonly pool: HashPool,
+    /** A hash pool (whole digests), or the chunk verification of an import in chunk mode (docs/FORMAT.md 4.11). */
+    private readonly pool: HashPool | ChunkVerification,
     private readonly baseFile: (a: Artifact & { delta: Delta }) => string = () => {
       throw new EcluseError('E_DELTA_BASE', 'this reader has no image store to rebuild delta artifacts from');
     },
@@ -109,7 +117,7 @@ export class ArtifactStager {
       return {
         index,
         artifact,
-        hasher: this.pool.begin(),
+        hasher: this.hasher(index),
         handle: null,
         file: null,
         written: 0,
@@ -130,7 +138,7 @@ export class ArtifactStager {
     return {
       index,
       artifact,
-      hasher: this.pool.begin(),
+      hasher: this.hasher(index),
       handle,
       file,
       written: 0,
@@ -139,6 +147,10 @@ export class ArtifactStager {
       splitter: null,
       writes: [],
     };
+  }
+
+  private hasher(index: number): StagingHasher {
+    return this.pool instanceof HashPool ? this.pool.begin() : this.pool.begin(index);
   }
 
   /** Writes (positional, several in flight) and hashes the artifact's next bytes. */
@@ -188,7 +200,7 @@ export class ArtifactStager {
 
   private async finish(cur: Open): Promise<void> {
     this.current = null;
-    let computed: DigestsOf<Algorithm>;
+    let computed: Awaited<ReturnType<StagingHasher['digest']>>;
     let closed = false;
     try {
       await cur.rebuilder?.close();

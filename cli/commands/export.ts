@@ -72,6 +72,7 @@ interface ExportFlags {
   evidence: boolean;
   delta: boolean;
   md5: boolean;
+  chunks: boolean;
   verifyAllDigests?: boolean;
 }
 
@@ -85,6 +86,12 @@ function requestOf(o: ExportFlags): ExportRequest {
     throw new EcluseError(
       'E_USAGE',
       `--no-md5 does not go with --resend: a resend writes bundle #${resend}'s signed statement as it was; to write it anew without md5: ecluse export --replace ${resend} --site SITE --no-md5 --to MEDIA`,
+    );
+  }
+  if (resend !== undefined && !o.chunks) {
+    throw new EcluseError(
+      'E_USAGE',
+      `--no-chunks does not go with --resend: a resend writes bundle #${resend}'s signed statement as it was; to write it anew without chunk lists: ecluse export --replace ${resend} --site SITE --no-chunks --to MEDIA`,
     );
   }
   let mode: ExportRequest['mode'] = { kind: 'fresh' };
@@ -273,6 +280,10 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
       "leave the attested md5 out of the statement (import stations older than format 4.8 refuse it); the site's import station then computes Glance's checksum itself",
     )
     .option(
+      '--no-chunks',
+      "leave the signed chunk lists out of the statement (import stations older than format 4.11 refuse them); the site's import station then hashes each image whole, in one thread",
+    )
+    .option(
       '--verify-all-digests',
       'before signing, recompute sha512 and md5 of every stored image as well as sha256 (about three times the CPU)',
     )
@@ -291,7 +302,8 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
         'Interrupted (Ctrl-C, SIGTERM): the unfinished bundle folder is removed (E_INTERRUPTED, exit 3).\n\nExamples:\n' +
         '  ecluse export --plan --site paris-1 --to /media/usb0 --media-size 32G\n' +
         '  ecluse export --to /media/usb0 --site paris-1 --signer keys/signers/alice --signer keys/signers/bob --media-size 32G\n' +
-        '  ecluse export --to /media/usb0 --site lyon-2 --signer keys/signers/alice --no-md5   # import station older than 4.8\n',
+        '  ecluse export --to /media/usb0 --site lyon-2 --signer keys/signers/alice --no-md5   # import station older than 4.8\n' +
+        '  ecluse export --to /media/usb0 --site lyon-2 --signer keys/signers/alice --no-chunks   # import station older than 4.11\n',
     )
     .action(async (o: ExportFlags) => {
       await report<object>(ctx(), async () => {
@@ -334,6 +346,7 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
             rootDocuments,
             onProgress: (d, t) => bar.update(d, t),
             verifyAllDigests: o.verifyAllDigests === true,
+            chunks: o.chunks,
           });
           bar.stop();
           return { json: resultJson(r), human: resultLines(r, WRITTEN[request.mode.kind]) };

@@ -1,0 +1,123 @@
+/**
+ * The export station's chunk lists (docs/FORMAT.md 4.11): the SHA-256 of each chunk of every artifact, signed in the
+ * statement so the import station can verify one artifact on several cores and name the first bad chunk.
+ *
+ * The lists ride on the pass that writes the volumes (an entry observer, beside relay/artifact-check.ts), hashed in a
+ * thread of their own so the copying thread only moves bytes. An artifact the volumes do not carry whole and in order
+ * (a delta: its list covers the rebuilt bytes) is listed from its stored blob before writing. An OCI image not carried
+ * in order travels without a list, as does an empty artifact, or every artifact when the bundle would list more than
+ * the writer's budget of chunks (the statement is in every signature file).
+ */
+import fs from 'node:fs';
+import { ChunkHashing, type ChunkStream } from '../sneakernet/chunk-hashing.js';
+import { chunkCount, WRITER_BUNDLE_CHUNKS_MAX, writerChunkSize, type Chunks } from '../sneakernet/chunk-list.js';
+import type { Artifact } from '../sneakernet/statement.js';
+import type { PlannedEntry, PlannedVolume } from '../sneakernet/volume-plan.js';
+import type { EntryObserver } from '../sneakernet/volume-writer.js';
+import { streamable } from './artifact-check.js';
+
+const READ_CHUNK = 1024 * 1024;
+
+export class ChunkListing implements EntryObserver {
+  private readonly hashing = new ChunkHashing(1);
+  private readonly inStream: Set<number>;
+  /** Chunk size per artifact index; absent: that artifact gets no list. */
+  private readonly sizes = new Map<number, number>();
+  private readonly lists = new Map<number, string[]>();
+  private stream: ChunkStream | null = null;
+
+  constructor(
+    private readonly artifacts: readonly Artifact[],
+    private readonly blobs: readonly string[],
+    volumes: readonly PlannedVolume[],
+  ) {
+    this.inStream = streamable(artifacts, volumes);
+    let total = 0;
+    for (const [k, a] of artifacts.entries()) {
+      const size = writerChunkSize(a.size);
+      if (size === null || (a.type === 'oci-image' && !this.inStream.has(k))) continue;
+      this.sizes.set(k, size);
+      total += chunkCount(a.size, size);
+    }
+    if (total > WRITER_BUNDLE_CHUNKS_MAX) this.sizes.clear();
+  }
+
+  /** Lists, from their blobs, the artifacts whose bytes the volumes do not carry whole and in order. */
+  async beforeWriting(): Promise<void> {
+    for (const [k, size] of this.sizes) {
+      if (this.inStream.has(k)) continue;
+      const stream = this.begin(k, size);
+      const file = await fs.promises.open(this.blobs[k] ?? '', 'r');
+      try {
+        const buffer = Buffer.alloc(READ_CHUNK);
+        for (let at = 0; ;) {
+          const { bytesRead } = await file.read(buffer, 0, READ_CHUNK, at);
+          if (bytesRead === 0) break;
+          await stream.update(buffer.subarray(0, bytesRead));
+          at += bytesRead;
+        }
+      } finally {
+        await file.close();
+      }
+      await stream.finish();
+    }
+  }
+
+  start(entry: PlannedEntry): Promise<void> {
+    const size = this.sizes.get(entry.artifact);
+    if (size !== undefined && this.inStream.has(entry.artifact) && entry.offset === 0) {
+      this.stream = this.begin(entry.artifact, size);
+    }
+    return Promise.resolve();
+  }
+
+  async bytes(entry: PlannedEntry, chunk: Buffer): Promise<void> {
+    if (this.stream && this.inStream.has(entry.artifact)) await this.stream.update(chunk);
+  }
+
+  async end(entry: PlannedEntry): Promise<void> {
+    const a = this.artifacts[entry.artifact];
+    if (!a || !this.stream || entry.offset + entry.size !== a.size) return;
+    const stream = this.stream;
+    this.stream = null;
+    await stream.finish();
+  }
+
+  /** The statement's artifacts with their chunk lists (4.11) added, each complete or not at all. */
+  withChunks(artifacts: readonly Artifact[]): Artifact[] {
+    return artifacts.map((a, k) => {
+      const size = this.sizes.get(k);
+      const list = this.lists.get(k);
+      if (size === undefined || !list || list.filter(Boolean).length !== chunkCount(a.size, size)) return a;
+      const chunks: Chunks = { size, sha256: list.join('') };
+      return { ...a, chunks };
+    });
+  }
+
+  close(): Promise<void> {
+    return this.hashing.close();
+  }
+
+  private begin(k: number, size: number): ChunkStream {
+    const list: string[] = [];
+    this.lists.set(k, list);
+    return this.hashing.begin(size, (i, hex) => (list[i] = hex));
+  }
+}
+
+/** Two observers of the same written entries, in order (the catalog check first). */
+export function bothObservers(first: EntryObserver, second: EntryObserver): EntryObserver {
+  return {
+    start: async (e) => {
+      await first.start(e);
+      await second.start(e);
+    },
+    bytes: async (e, chunk) => {
+      await Promise.all([first.bytes(e, chunk), second.bytes(e, chunk)]);
+    },
+    end: async (e) => {
+      await first.end(e);
+      await second.end(e);
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * SHA-256 of each fixed-size chunk of one byte stream (docs/FORMAT.md 4.11), on several hashing threads: chunk `i`
+ * goes to lane `i mod lanes`, each lane a one-algorithm hash pool (sneakernet/digests.ts, its own worker and its own
+ * small ring). While one lane finishes a chunk, the next chunk's bytes already flow to another, so one artifact keeps
+ * every lane busy; memory stays bounded by the rings whatever the artifact size.
+ *
+ * A chunk's digest is handed to `onChunk` as soon as its lane posts it (chunks of one lane in order; across lanes,
+ * possibly not); `settled()` waits for every chunk ended so far. This module computes; checking is the caller's
+ * (the reader's chunk verification, the writer's chunk listing).
+ */
+import { HashPool, type ArtifactHasher } from './digests.js';
+
+export class ChunkHashing {
+  private readonly lanes: Array<HashPool<'sha256'>>;
+
+  /** `lanes` hashing threads, each with a ring of `slots` MiB. */
+  constructor(lanes: number, o: { slots?: number } = {}) {
+    this.lanes = Array.from({ length: Math.max(1, lanes) }, () => new HashPool(['sha256'], { slots: o.slots ?? 4 }));
+  }
+
+  get laneCount(): number {
+    return this.lanes.length;
+  }
+
+  /**
+   * Starts one stream cut into chunks of `chunkSize` bytes (Infinity: the whole stream is one chunk). `onChunk`
+   * receives each chunk's index and hex digest; what it throws fails the stream (at the next update or at finish).
+   */
+  begin(chunkSize: number, onChunk: (index: number, hex: string) => void): ChunkStream {
+    return new ChunkStream(this.lanes, chunkSize, onChunk);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.lanes.map((l) => l.close()));
+  }
+}
+
+export class ChunkStream {
+  /** Bytes taken so far. */
+  bytes = 0;
+  /** Chunks ended so far (the index of the chunk being filled). */
+  private index = 0;
+  private filled = 0;
+  private current: { lane: number; hasher: ArtifactHasher<'sha256'> } | null = null;
+  /** Per lane, the digest of the chunk it last ended (with onChunk called): a lane takes a new chunk only after. */
+  private readonly inFlight: Array<Promise<void>>;
+  private failure: { error: unknown } | null = null;
+
+  constructor(
+    private readonly lanes: ReadonlyArray<HashPool<'sha256'>>,
+    private readonly chunkSize: number,
+    private readonly onChunk: (index: number, hex: string) => void,
+  ) {
+    this.inFlight = lanes.map(() => Promise.resolve());
+  }
+
+  /** Hashes the stream's next bytes, cutting them at chunk boundaries. */
+  async update(data: Buffer): Promise<void> {
+    let rest = data;
+    while (rest.length > 0) {
+      if (this.failure) throw this.failure.error;
+      const cur = this.current ?? (await this.open());
+      const take = Math.min(rest.length, this.chunkSize - this.filled);
+      await cur.hasher.update(rest.subarray(0, take));
+      this.filled += take;
+      this.bytes += take;
+      rest = rest.subarray(take);
+      if (this.filled === this.chunkSize) this.endChunk();
+    }
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** Ends the stream (its last, possibly short, chunk; an empty stream is one empty chunk) and waits for every digest. */
+  async finish(): Promise<void> {
+    if (this.current || this.index === 0) {
+      if (!this.current) await this.open();
+      this.endChunk();
+    }
+    await this.settled();
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** Waits until every chunk ended so far has its digest (and onChunk ran). */
+  async settled(): Promise<void> {
+    await Promise.all(this.inFlight);
+  }
+
+  /** Chunks ended so far. */
+  get chunks(): number {
+    return this.index;
+  }
+
+  private async open(): Promise<{ lane: number; hasher: ArtifactHasher<'sha256'> }> {
+    const lane = this.index % this.lanes.length;
+    // The lane's previous chunk must have posted its digest before the lane takes another stream.
+    await this.inFlight[lane];
+    const pool = this.lanes[lane] as HashPool<'sha256'>;
+    this.current = { lane, hasher: pool.begin() };
+    return this.current;
+  }
+
+  private endChunk(): void {
+    const cur = this.current;
+    if (!cur) return;
+    const index = this.index;
+    this.current = null;
+    this.filled = 0;
+    this.index++;
+    this.inFlight[cur.lane] = cur.hasher.digest().then(
+      (d) => {
+        try {
+          this.onChunk(index, d.sha256);
+        } catch (e) {
+          this.failure ??= { error: e };
+        }
+      },
+      (e: unknown) => {
+        this.failure ??= { error: e };
+      },
+    );
+  }
+}
