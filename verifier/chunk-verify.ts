@@ -35,7 +35,7 @@ export function chunkMode(artifacts: readonly Artifact[], verifyAll: boolean): b
 /** What the stager needs of a hasher: the digests an import's hash pool would give (here sha256, verified). */
 export interface ArtifactVerifier {
   update(chunk: Buffer): Promise<void>;
-  digest(): Promise<Partial<Digests> & { sha256: string }>;
+  digest(): Promise<Partial<Digests> & { sha256: string; sha256Attested?: boolean }>;
 }
 
 /** How an import hashes artifacts when its statement carries chunk lists; null when it carries none. */
@@ -126,7 +126,7 @@ export class ChunkVerification {
           );
         }
         // Every byte is in a chunk that matched the signed list: the signed sha256 is the one of these bytes.
-        return { sha256: a.sha256 };
+        return { sha256: a.sha256, sha256Attested: true };
       },
     };
   }

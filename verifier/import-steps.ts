@@ -28,6 +28,7 @@ import { followRoots, pinRoots } from './root-updates.js';
 import type { Site } from './site.js';
 import { ArtifactStager, type StagedArtifact } from './staging.js';
 import type { ChunkVerification } from './chunk-verify.js';
+import { CanonicalLayoutCheck, coveredByChunks } from '../sneakernet/volume-layout.js';
 import { checkVendorEvidence } from './vendor-evidence.js';
 import { checkHeldBlobs, checkStagedImage } from './registry/image-check.js';
 
@@ -226,6 +227,11 @@ export interface StageOptions {
   pool: HashPool | ChunkVerification;
   /** Computes each volume's SHA-256 in a worker of its own (default: in this thread). */
   volumePool?: HashPool<'sha256'>;
+  /**
+   * A volume whose every entry has a signed chunk list is checked byte for byte outside its data instead of hashed
+   * (docs/FORMAT.md 4.11); false when the policy asks for every digest.
+   */
+  checkLayoutOnly?: boolean;
   onStager?: (stager: ArtifactStager) => void;
   onProgress?: (bytes: number, total: number) => void;
   signal?: AbortSignal;
@@ -241,15 +247,22 @@ export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<
   let done = 0;
   for (const vol of p.volumes) {
     o.signal?.throwIfAborted();
+    const file = v.files.volumeAt.get(vol.name) ?? path.join(v.files.paths.volumes, vol.name);
     await readVolume(
-      v.files.volumeAt.get(vol.name) ?? path.join(v.files.paths.volumes, vol.name),
+      file,
       vol,
       guardSink(stager.sink, o.signal, o.readRate),
       (n) => {
         done += n;
         o.onProgress?.(done, total);
       },
-      { hashPool: o.volumePool },
+      {
+        hashPool: o.volumePool,
+        // A volume whose data the chunk lists prove is checked byte for byte outside it, not hashed (4.11), unless
+        // the site asks for every digest.
+        layoutCheck: (x) =>
+          o.checkLayoutOnly && coveredByChunks(x, p.artifacts) ? new CanonicalLayoutCheck(x, p.created, file) : null,
+      },
     );
   }
   if (stager.staged.length !== p.artifacts.length) {
@@ -295,7 +308,13 @@ function checkStagedImages(site: Site, staged: readonly StagedArtifact[]): Check
 
 /** What the audit says of the digests taken from the signed statement rather than computed (docs/FORMAT.md 4.8). */
 function attestedNote(staged: ReadonlyArray<{ attested: string[] }>): string {
-  const taken = [...new Set(staged.flatMap((s) => s.attested))].sort();
+  const all = [...new Set(staged.flatMap((s) => s.attested))];
+  // 4.11: the whole sha256 taken as signed once every chunk matched its signed list.
+  if (all.includes('sha256')) {
+    const others = all.filter((d) => d !== 'sha256').sort();
+    return ` (SHA-256 of every chunk computed; the whole ${['sha256', ...others].join(', ')} as signed)`;
+  }
+  const taken = all.sort();
   return taken.length === 0 ? ' (every digest computed)' : ` (SHA-256 computed; ${taken.join(' and ')} as signed)`;
 }
 

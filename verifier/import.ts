@@ -35,6 +35,7 @@ import { recordRefusal, refusedBundle, withRecovery, type RefusedBundle } from '
 import type { Site } from './site.js';
 import { digestsToCompute, type ArtifactStager } from './staging.js';
 import { chunkVerificationFor, type ChunkVerification } from './chunk-verify.js';
+import { coveredByChunks } from '../sneakernet/volume-layout.js';
 import { claimStagingDir, newStagingDir, removeOrphanStaging } from './staging-area.js';
 import { auditUnlessFull, checkStoreRoom } from './space.js';
 import { recordInterruption } from './interruption.js';
@@ -172,12 +173,20 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     const signed = verified.statement.predicate.artifacts;
     const wholePool = () => new HashPool(digestsToCompute(signed, verifyAll), { slots: 4 });
     pool = chunkVerificationFor(verified.statement, verifyAll, wholePool) ?? wholePool();
-    volumePool = new HashPool(['sha256'], { slots: 4 });
+    // Volumes whose data the chunk lists prove are checked byte for byte outside it, not hashed (4.11): when all are,
+    // the volumes' hashing thread is not started at all.
+    const checkLayoutOnly = !verifyAll;
+    const p = verified.statement.predicate;
+    volumePool =
+      checkLayoutOnly && p.volumes.every((v) => coveredByChunks(v, p.artifacts))
+        ? null
+        : new HashPool(['sha256'], { slots: 4 });
     const staged = await stageVolumes(verified, {
       site,
       dir: stagingDir,
       pool,
-      volumePool,
+      ...(volumePool ? { volumePool } : {}),
+      checkLayoutOnly,
       onStager: (s) => (stager = s),
       onProgress: req.onProgress,
       signal: req.signal,

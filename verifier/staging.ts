@@ -33,7 +33,7 @@ export interface StagedArtifact {
    */
   digests: Omit<Digests, 'md5'> & { md5: string | null };
   /** The digests taken from the signed statement rather than computed over the bytes. */
-  attested: Array<'md5' | 'sha512'>;
+  attested: Array<'md5' | 'sha512' | 'sha256'>;
   /** An oci-image: its carried blobs, each staged in a file of its own and verified by its digest. */
   image?: StagedImageBlobs;
 }
@@ -57,7 +57,7 @@ const WRITES_IN_FLIGHT = 8;
 /** An artifact's hashing: a hash pool's (whole digests) or, in chunk mode, the chunk verification's (4.11). */
 interface StagingHasher {
   update(chunk: Buffer): Promise<void>;
-  digest(): Promise<Partial<Digests> & { sha256: string }>;
+  digest(): Promise<Partial<Digests> & { sha256: string; sha256Attested?: boolean }>;
 }
 
 interface Open {
@@ -240,6 +240,7 @@ export class ArtifactStager {
     if (md5 === null && a.type === 'vm-image')
       throw new EcluseError('E_INTERNAL', `no md5 for ${what}: it was neither signed nor computed`);
     const attested = [
+      ...(computed.sha256Attested === true ? (['sha256'] as const) : []),
       ...(computed.md5 === undefined && a.type === 'vm-image' ? (['md5'] as const) : []),
       ...(computed.sha512 === undefined ? (['sha512'] as const) : []),
     ];

@@ -110,6 +110,10 @@ describe('signed chunk lists (format 4.11)', () => {
       sha256: sha256(img),
       checksum: md5(img),
     });
+    const checks = (r.json as { checks: Array<{ check: string; detail: string }> }).checks;
+    expect(checks.find((c) => c.check === 'digests')?.detail).toMatch(
+      /SHA-256 of every chunk computed; the whole sha256, md5, sha512 as signed/,
+    );
   });
 
   it.each([
@@ -177,6 +181,34 @@ describe('signed chunk lists (format 4.11)', () => {
     });
     expect(await refusedMessage(at, 'E_FORMAT')).toMatch(/chunk list of img 1\.0\.0 holds \d+ digests; .* make 3/);
   });
+
+  it.each([
+    ['a tar header byte (its checksum fixed)', 'header'],
+    ['a tar header byte (its checksum left wrong)', 'raw-header'],
+    ['a padding byte', 'padding'],
+  ])(
+    'with chunks, the volume is not hashed but %s changed is still refused (E_DIGEST naming the volume)',
+    async (_what, kind) => {
+      const at = copy(media);
+      const file = bundleOn(at).volume(1);
+      const bytes = fs.readFileSync(file);
+      if (kind === 'padding') {
+        bytes[512 + SIZE] = 1; // SIZE is not a multiple of 512: the first padding byte
+      } else {
+        bytes.write('7', 136 + 9, 'ascii'); // another mtime
+        if (kind === 'header') {
+          bytes.fill(0x20, 148, 156);
+          let sum = 0;
+          for (const x of bytes.subarray(0, 512)) sum += x;
+          bytes.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'ascii');
+        }
+      }
+      fs.writeFileSync(file, bytes);
+      expect(await refusedMessage(at)).toMatch(
+        /^volume vol-0001\.tar does not match the sha256 in the signed statement/,
+      );
+    },
+  );
 
   it('an old-style statement (no chunk list, no md5) still imports, every digest it lacks computed inside', async () => {
     const at = copy(media);
