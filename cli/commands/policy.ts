@@ -11,7 +11,7 @@ import type { Policy } from '../../verifier/policy/schema.js';
 const EXAMPLE_POLICY = `
 A policy file (YAML or JSON); the first rule whose globs match an artifact decides for it:
   version: 1
-  verifyAllDigests: false   # true: recompute md5 and sha512 too, instead of taking the signed ones (slower)
+  verifyAllDigests: false   # true: recompute every digest (md5, sha512, whole sha256, volumes), none taken as signed (slower)
   rules:
     - name: debian
       artifacts: ["debian-*"]
@@ -43,7 +43,9 @@ images, the cosign signature of the manifest digest. Container images are refuse
 (E_ROLLBACK for a version not newer than the one the repository holds, unless allowDowngrade).`;
 
 function describe(p: Policy): string[] {
-  const digests = p.verifyAllDigests ? ['  every digest (sha256, sha512, md5) recomputed over the bytes'] : [];
+  const digests = p.verifyAllDigests
+    ? ['  every digest (sha256, sha512, md5; chunks and volumes) recomputed over the bytes']
+    : [];
   return digests.concat(
     p.rules.map(
       (r) =>
