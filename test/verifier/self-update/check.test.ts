@@ -166,6 +166,32 @@ describe.skipIf(debSkip !== null)('ecluse self-update pin and check', () => {
     );
   });
 
+  it('check keeps the newest revocation list it verified: evidence without one cannot bring a revoked key back', async () => {
+    const k = await makeKeys(path.join(root, 'keys-revoking'));
+    const first = await handedOver(k, 'site-alpha', '0.2.0');
+    const dir = path.join(root, 'anchors-revoking');
+    await ecluseOk(['self-update', 'pin', '--to', dir, '--json'], { home: first.w.inside });
+    expect((await check(first.deb, dir)).code).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'revocations.json'))).toBe(false);
+    // alice is revoked; bob signs the next package, whose evidence carries the list.
+    await ecluseOk(['keys', 'revoke', 'alice', '--keys', k.dir, '--json']);
+    const next = tinyDeb(first.w.root, { version: '0.3.0' });
+    await ecluseOk(['relay', 'add', next, '--type', 'ecluse-package', '--json'], { home: first.w.outside });
+    await first.w.exportTo(first.w.path('m2'), [], { signers: [k.signer('bob')] });
+    await ecluseOk(['import', first.w.path('m2'), '--update-spool', first.spool, '--json'], { home: first.w.inside });
+    const second = path.join(first.spool, `${sha256(fs.readFileSync(next))}.deb`);
+    expect(fs.readdirSync(path.join(first.spool, `${sha256(fs.readFileSync(next))}.bundle`, 'trust'))).toEqual([
+      'revocations.sigstore.json',
+    ]);
+    const ok = await check(second, dir);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'revocations.json'), 'utf8'))).toMatchObject({ version: 1 });
+    // The first evidence, signed by alice, carries no list: the kept one refuses it.
+    const revoked = await check(first.deb, dir);
+    expect(revoked.code).toBe(1);
+    expect(expectFailureOutput(revoked, 'E_REVOKED').message).toMatch(/alice/);
+  });
+
   it('check refuses when no anchors are pinned, naming ecluse self-update pin', async () => {
     const r = await check(alpha.deb, path.join(root, 'nothing-here'));
     expect(r.code).toBe(1);
