@@ -203,6 +203,14 @@ describe.skipIf(debSkip !== null)('import hands écluse’s own package over to 
         .slice(before)
         .some((e) => e.kind === 'update.handed-over'),
     ).toBe(false);
+    // A spool that is not there: the whole bundle is refused (E_UPDATE naming the next step), no image promoted.
+    w.importJson = (media, home) =>
+      ecluse(['import', media, '--update-spool', w.path('no-such-spool'), '--json'], { home: home ?? w.inside });
+    const missing = await expectImportRefused(w, w.path('m1'), 'E_UPDATE');
+    expect((missing.json as { message: string }).message).toMatch(
+      /could not be handed over in .*no-such-spool: .*--update-spool DIR\), then import again/,
+    );
+    spool(w);
     // The genuine media still goes through.
     await ecluseOk(['import', w.path('m1'), '--update-spool', dir, '--json'], { home: w.inside });
     expect(fs.readdirSync(dir)).toHaveLength(2);
