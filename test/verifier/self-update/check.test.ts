@@ -8,13 +8,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSigner } from '../../../keys/signer.js';
 import { debSkip, tinyDeb } from '../../helpers/deb.js';
+import { editAndResign } from '../../helpers/hostile.js';
 import {
   ecluse,
   ecluseOk,
   expectFailureOutput,
   flipByte,
   makeKeys,
+  PASSPHRASE,
   sha256,
   tmpDir,
   world,
@@ -140,6 +143,34 @@ describe.skipIf(debSkip !== null)('ecluse self-update pin and check', () => {
     fs.rmSync(path.join(dir, `${sum}.bundle`), { recursive: true });
     const bare = await check(path.join(dir, `${sum}.deb`));
     expect(expectFailureOutput(bare, 'E_UPDATE').message).toMatch(/no evidence for .*\.bundle\/ .* is missing/);
+  });
+
+  it('check refuses a package whose control file does not say what was signed (a validly signed, wrong statement)', async () => {
+    const dir = path.join(root, 'mislabelled');
+    fs.cpSync(alpha.spool, dir, { recursive: true });
+    const evidence = path.join(dir, `${alpha.sum}.bundle`);
+    const alice = await loadSigner(keys.signer('alice'), () => Promise.resolve(PASSPHRASE));
+    const asBundle = {
+      media: dir,
+      id: `${alpha.sum}.bundle`,
+      root: evidence,
+      volumesDir: path.join(evidence, 'volumes'),
+      signaturesDir: path.join(evidence, 'signatures'),
+      volumes: [],
+      volume: () => '',
+    };
+    await editAndResign(asBundle, [alice], (st) => {
+      const p = st.predicate as { artifacts: Array<Record<string, unknown>> };
+      const subject = st.subject as Array<{ name: string }>;
+      const i = p.artifacts.findIndex((x) => x.type === 'ecluse-package');
+      (p.artifacts[i] as { version: string }).version = '0.2.1';
+      (subject[i] as { name: string }).name = 'ecluse@0.2.1';
+    });
+    const r = await check(path.join(dir, `${alpha.sum}.deb`));
+    expect(r.code).toBe(1);
+    expect(expectFailureOutput(r, 'E_UPDATE').message).toMatch(
+      /does not say what was signed: Version 0\.2\.0 \(signed: 0\.2\.1\)/,
+    );
   });
 
   it('check refuses evidence signed under another site root, below the threshold, or for another site', async () => {
