@@ -8,8 +8,8 @@
  */
 import { EcluseError } from './errors.js';
 
-/** One read of the media: at least a MiB (fewer system calls), a multiple of the tar block. */
-export const READ_BYTES = 2 * 1024 * 1024;
+/** One read of the media: a MiB (few system calls; 2 MiB measured no faster), a multiple of the tar block. */
+export const READ_BYTES = 1024 * 1024;
 /** Buffers: reading ahead, the volume's hash, the artifact's hash and the staging writes each hold one or two. */
 export const READ_BUFFERS = 8;
 

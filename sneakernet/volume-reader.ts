@@ -5,7 +5,7 @@
  * shift them), nothing after the end of the archive. The whole file is hashed as it is read and must match the
  * volume's sha256 and size.
  *
- * The file is read in large reads (2 MiB) into a few reused buffers (sneakernet/read-buffers.ts), ahead of the
+ * The file is read in large reads (1 MiB) into a few reused buffers (sneakernet/read-buffers.ts), ahead of the
  * parser: nothing is allocated per chunk. Entry data is handed to a sink (the caller stages it privately and hashes
  * it per artifact) as pieces of those buffers: lent (the sink gives each piece back with `buffers.release`) when the
  * caller passes its buffers, else copied. When the bytes do not parse, the rest of the volume is still hashed: if the
