@@ -43,10 +43,30 @@ export type SendOutcome =
   /** The file ended before `end`: it changed under the server. */
   | { kind: 'short'; at: number };
 
+/** One read into a pooled buffer; never rejects (a read started ahead may fail before anyone awaits it). */
+interface Chunk {
+  buf: Buffer;
+  bytesRead: number;
+  error?: NodeJS.ErrnoException;
+}
+
+function readChunk(fh: fs.promises.FileHandle, pos: number, end: number): Promise<Chunk> {
+  const buf = takeBuffer();
+  return fh.read(buf, 0, Math.min(SEND_CHUNK, end + 1 - pos), pos).then(
+    ({ bytesRead }) => ({ buf, bytesRead }),
+    (error: NodeJS.ErrnoException) => ({ buf, bytesRead: 0, error }),
+  );
+}
+
 /**
  * Writes bytes `start..end` (inclusive) of `fh` to `res` (headers set, nothing written yet) and ends it.
  * Resolves how it went; a read error rejects. On anything but `sent` the response is destroyed, so the client sees a
- * broken transfer rather than a short body under a longer `Content-Length`. Does not close `fh`.
+ * broken transfer rather than a short body under a longer `Content-Length`. Does not close `fh`, and has no read
+ * pending on it once settled.
+ *
+ * The next read is started before the current piece is written: while the socket drains one MiB the thread pool
+ * fetches the next, so a busy machine's wait for a thread does not leave the connection idle (two buffers a
+ * download at most).
  */
 export async function sendFileRange(
   fh: fs.promises.FileHandle,
@@ -57,17 +77,16 @@ export async function sendFileRange(
   let closed = res.destroyed;
   const onClose = () => (closed = true);
   res.once('close', onClose);
+  let next: Promise<Chunk> | null = start <= end && !closed ? readChunk(fh, start, end) : null;
   try {
-    for (let pos = start; pos <= end;) {
-      if (closed) return { kind: 'closed' };
-      const buf = takeBuffer();
-      let bytesRead: number;
-      try {
-        ({ bytesRead } = await fh.read(buf, 0, Math.min(SEND_CHUNK, end + 1 - pos), pos));
-      } catch (e) {
+    for (let pos = start; next !== null;) {
+      const chunk: Chunk = await next;
+      next = null;
+      const { buf, bytesRead } = chunk;
+      if (chunk.error !== undefined) {
         giveBack(buf);
         res.destroy();
-        throw e;
+        throw chunk.error;
       }
       if (closed) {
         giveBack(buf);
@@ -79,6 +98,7 @@ export async function sendFileRange(
         return { kind: 'short', at: pos };
       }
       pos += bytesRead;
+      if (pos <= end) next = readChunk(fh, pos, end);
       const ready = res.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead), (err) => {
         if (!err) giveBack(buf);
       });
@@ -89,6 +109,8 @@ export async function sendFileRange(
     return { kind: 'sent' };
   } finally {
     res.off('close', onClose);
+    // Settled with no read left behind on a handle the caller is about to close.
+    if (next !== null) giveBack((await next).buf);
   }
 }
 

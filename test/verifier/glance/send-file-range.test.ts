@@ -164,6 +164,7 @@ describe('sendFileRange', () => {
   async function sendOnce(
     file: string,
     length: number,
+    failAtRead = 0,
   ): Promise<{ url: string; outcome: Promise<unknown>; reads: () => number; close: () => Promise<void> }> {
     let reads = 0;
     let settle: (v: unknown) => void = () => undefined;
@@ -175,6 +176,8 @@ describe('sendFileRange', () => {
         const counted = {
           read: (...args: Parameters<typeof fh.read>) => {
             reads++;
+            if (reads === failAtRead)
+              return Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' }));
             return fh.read(...args);
           },
         } as unknown as fs.promises.FileHandle;
@@ -240,6 +243,29 @@ describe('sendFileRange', () => {
       expect(await s.outcome).toEqual({ kind: 'closed' });
       // Far fewer reads than the file's 25: what the kernel's socket buffers held, then nothing more.
       expect(s.reads()).toBeLessThan(Math.ceil(fx.data.get(huge)!.length / SEND_CHUNK));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('rejects with the read error and breaks the transfer when the disk fails mid-file', async () => {
+    const file = fs.realpathSync(path.join(fx.imagesDir, fx.images[0]!.file!));
+    // The third read fails: it was started ahead, while the second piece was being written.
+    const s = await sendOnce(file, fx.data.get(big)!.length, 3);
+    try {
+      const got = await new Promise<string>((resolve) => {
+        http
+          .get(s.url, { agent: false }, (res) => {
+            res.on('data', () => undefined);
+            res.on('end', () => resolve('complete'));
+            res.on('aborted', () => resolve('aborted'));
+            res.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+          })
+          .on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      });
+      expect(got).not.toBe('complete');
+      expect(await s.outcome).toMatchObject({ code: 'EIO' });
+      expect(s.reads()).toBe(3);
     } finally {
       await s.close();
     }
