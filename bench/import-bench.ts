@@ -181,13 +181,14 @@ async function serving(targets: Targets, home: string, work: string, reps: numbe
   const db = new Database(path.join(home, 'ecluse.sqlite'), { readonly: true });
   const stored = db.prepare('SELECT id, file FROM images LIMIT 1').get() as { id: string; file: string };
   db.close();
-  for (const t of await serveBench({
+  const { lines, pieces } = await serveBench({
     home,
     imageId: stored.id,
     file: path.join(home, 'store/images', stored.file),
     work,
     reps,
-  })) {
+  });
+  for (const t of lines) {
     const cpu =
       t.ecluseCpuPerGiB === null || t.pythonCpuPerGiB === null
         ? ''
@@ -198,6 +199,15 @@ async function serving(targets: Targets, home: string, work: string, reps: numbe
       0.9,
     );
   }
+  const pcpu =
+    pieces.ecluseCpuMs === null || pieces.pythonCpuMs === null
+      ? ''
+      : `; server CPU ${pieces.ecluseCpuMs.toFixed(2)} vs ${pieces.pythonCpuMs.toFixed(2)} ms/request`;
+  targets.info(
+    `download 1 client, the Range's bytes as ${pieces.requests} Range requests of 1 MiB (keep-alive): ${pieces.ecluse.toFixed(0)} MiB/s, python http.server the same count of a 1 MiB file ${pieces.python.toFixed(0)} MiB/s${pcpu}`,
+    pieces.ecluse / pieces.python,
+    'what a request costs; python has no Range',
+  );
   for (const l of await catalogBench({ home, templateId: stored.id, total: 10_000, clients: 8, perClient: 50 })) {
     targets.limit(
       `catalog 10k, 8 clients, ${l.label} p95 (p50 ${l.p50.toFixed(1)} ms, ${l.requests} requests${l.cpuMs === null ? '' : `, server CPU ${l.cpuMs.toFixed(2)} ms/request`})`,

@@ -14,6 +14,20 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { CLI, run } from './common.js';
 
+/**
+ * The range's bytes again in 1 MiB `Range` requests on one keep-alive connection, beside python's http.server sending
+ * a 1 MiB file as many times (a connection each: HTTP/1.0): what a client fetching in pieces pays per request.
+ */
+export interface Pieces {
+  requests: number;
+  /** MiB/s. */
+  ecluse: number;
+  python: number;
+  /** The server's CPU time per request (ms), data included; null where /proc is missing. */
+  ecluseCpuMs: number | null;
+  pythonCpuMs: number | null;
+}
+
 export interface Throughput {
   label: string;
   /** MiB/s over all clients. */
@@ -99,7 +113,7 @@ export async function serveBench(o: {
   file: string;
   work: string;
   reps: number;
-}): Promise<Throughput[]> {
+}): Promise<{ lines: Throughput[]; pieces: Pieces }> {
   const size = fs.statSync(o.file).size;
   const half = Math.floor(size / 2);
   const served = path.join(o.work, 'served');
@@ -108,6 +122,7 @@ export async function serveBench(o: {
   // Written in 8 MiB pieces, as the import writes the store: a copy written in small pieces was measured 10-25% dearer
   // for python to send (smaller page-cache folios), which would flatter the Range ratio.
   await run('dd', [`if=${o.file}`, `of=${path.join(served, 'range')}`, 'bs=8M', `skip=${half}`, 'iflag=skip_bytes']);
+  await run('dd', [`if=${o.file}`, `of=${path.join(served, 'piece')}`, 'bs=1M', 'count=1']);
   // The interpreter itself, not a wrapper (pyenv's shim is a shell script): its /proc entry is the server's CPU.
   const python3 = (await output('python3', ['-c', 'import sys; print(sys.executable)'])).trim();
   const [ep, pp] = [await freePort(), await freePort()];
@@ -124,7 +139,7 @@ export async function serveBench(o: {
     const pRangeUrl = `http://127.0.0.1:${pp}/range`;
     await Promise.all([waitFor(`http://127.0.0.1:${ep}/versions`, ecluse), waitFor(`http://127.0.0.1:${pp}/`, python)]);
     // Warm: both serve from the page cache, and each server has answered one download before the clock starts.
-    await run('cat', [o.file, path.join(served, 'range')]);
+    await run('cat', [o.file, path.join(served, 'range'), path.join(served, 'piece')]);
     await download(eUrl, 1, size);
     await download(pUrl, 1, size);
     const out: Throughput[] = [];
@@ -158,11 +173,62 @@ export async function serveBench(o: {
         pythonCpuPerGiB: pCpu === null ? null : pCpu / 1000 / gib,
       });
     }
-    return out;
+    // What a client that fetches in pieces (a resumable downloader) pays per request.
+    const piece = 1024 * 1024;
+    const requests = Math.ceil((size - half) / piece);
+    const [et, pt]: [number[], number[]] = [[], []];
+    let [eCpu, pCpu]: [number | null, number | null] = [0, 0];
+    for (let i = 0; i < o.reps; i++) {
+      const e0 = cpuTimeMs(ecluse.pid);
+      et.push(await inPieces(eUrl, half, size - 1, piece));
+      eCpu = addCpu(eCpu, e0, cpuTimeMs(ecluse.pid));
+      const p0 = cpuTimeMs(python.pid);
+      pt.push(await repeated(`http://127.0.0.1:${pp}/piece`, requests, piece));
+      pCpu = addCpu(pCpu, p0, cpuTimeMs(python.pid));
+    }
+    const perRequest = (ms: number | null) => (ms === null ? null : ms / (requests * o.reps));
+    const pieces: Pieces = {
+      requests,
+      ecluse: (requests * piece) / median(et) / 1048576,
+      python: (requests * piece) / median(pt) / 1048576,
+      ecluseCpuMs: perRequest(eCpu),
+      pythonCpuMs: perRequest(pCpu),
+    };
+    return { lines: out, pieces };
   } finally {
     await Promise.all([stop(ecluse), stop(python)]);
     await fs.promises.rm(served, { recursive: true, force: true });
   }
+}
+
+/** Seconds for one curl to fetch bytes start..end of `url` in `piece`-byte `Range` requests over one connection. */
+async function inPieces(url: string, start: number, end: number, piece: number): Promise<number> {
+  const args: string[] = [];
+  for (let a = start; a <= end; a += piece) {
+    if (args.length > 0) args.push('--next');
+    const b = Math.min(a + piece, end + 1) - 1;
+    args.push('-sf', '-o', '/dev/null', '-w', '%{size_download}\n', '-r', `${a}-${b}`, url);
+  }
+  const started = process.hrtime.bigint();
+  const got = (await output('curl', args)).trim().split('\n').map(Number);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const sum = got.reduce((x, y) => x + y, 0);
+  if (sum !== end - start + 1) throw new Error(`curl ${url} in pieces: ${sum} bytes, not ${end - start + 1}`);
+  return seconds;
+}
+
+/** Seconds for one curl to fetch `url` `times` times (expecting `bytes` each). */
+async function repeated(url: string, times: number, bytes: number): Promise<number> {
+  const args: string[] = [];
+  for (let i = 0; i < times; i++) {
+    if (args.length > 0) args.push('--next');
+    args.push('-sf', '-o', '/dev/null', '-w', '%{size_download}\n', url);
+  }
+  const started = process.hrtime.bigint();
+  const got = (await output('curl', args)).trim().split('\n').map(Number);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (got.some((n) => n !== bytes)) throw new Error(`curl ${url}: not ${bytes} bytes each time`);
+  return seconds;
 }
 
 const mibs = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
