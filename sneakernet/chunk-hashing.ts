@@ -54,8 +54,24 @@ export class ChunkStream {
     this.inFlight = lanes.map(() => Promise.resolve());
   }
 
-  /** Hashes the stream's next bytes, cutting them at chunk boundaries. */
-  async update(data: Buffer): Promise<void> {
+  /** Calls of update and finish run one after the other, in the order made (a caller may overlap them). */
+  private tail: Promise<void> = Promise.resolve();
+
+  /**
+   * Hashes the stream's next bytes, cutting them at chunk boundaries. Overlapping calls are taken in order; `data`
+   * must stay unchanged until the returned promise settles (it is copied to a lane by then).
+   */
+  update(data: Buffer): Promise<void> {
+    return this.inOrder(() => this.take(data));
+  }
+
+  private inOrder(f: () => Promise<void>): Promise<void> {
+    const run = this.tail.then(f);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async take(data: Buffer): Promise<void> {
     let rest = data;
     while (rest.length > 0) {
       if (this.failure) throw this.failure.error;
@@ -71,7 +87,11 @@ export class ChunkStream {
   }
 
   /** Ends the stream (its last, possibly short, chunk; an empty stream is one empty chunk) and waits for every digest. */
-  async finish(): Promise<void> {
+  finish(): Promise<void> {
+    return this.inOrder(() => this.end());
+  }
+
+  private async end(): Promise<void> {
     if (this.current || this.index === 0) {
       if (!this.current) await this.open();
       this.endChunk();

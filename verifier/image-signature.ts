@@ -13,7 +13,8 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type forgeModule from 'node-forge';
 import { generateKey } from '../keys/issue.js';
 import { getSetting, setSetting, type Db } from './db.js';
 import { EcluseError } from '../sneakernet/errors.js';
@@ -27,6 +28,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type SigningPaths = ImportHome['signing'];
 
+/** node-forge, loaded the first time it is needed: issuing the signing certificate, encoding a signature. */
+let loadedForge: typeof forgeModule | undefined;
+function forge(): typeof forgeModule {
+  return (loadedForge ??= createRequire(import.meta.url)('node-forge') as typeof forgeModule);
+}
+
 export function signingPaths(homeRoot: string): SigningPaths {
   return importHome(homeRoot).signing;
 }
@@ -39,8 +46,8 @@ export interface ImageSigner {
 
 /** PEM of a self-signed certificate for the station's image-signing key (node-forge issues; Node checks). */
 export function issueImageSigningCertificate(key: crypto.KeyObject, siteId: string, now = new Date()): string {
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(
+  const cert = forge().pki.createCertificate();
+  cert.publicKey = forge().pki.publicKeyFromPem(
     crypto.createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString(),
   );
   const serial = crypto.randomBytes(16);
@@ -61,8 +68,8 @@ export function issueImageSigningCertificate(key: crypto.KeyObject, siteId: stri
     { name: 'subjectKeyIdentifier' },
   ]);
   const pem = key.export({ type: 'pkcs1', format: 'pem' }).toString();
-  cert.sign(forge.pki.privateKeyFromPem(pem), forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  cert.sign(forge().pki.privateKeyFromPem(pem), forge().md.sha256.create());
+  return forge().pki.certificateToPem(cert);
 }
 
 /** The station's image signer, made on first use (key, certificate, placeholder Barbican uuid). */
@@ -104,14 +111,15 @@ export function setCertificateUuid(db: Db, uuid: string): void {
 
 /** What forge's EMSA-PSS encoder needs of a message digest: the digest, already computed (by OpenSSL). */
 interface ComputedDigest {
-  digest(): forge.util.ByteStringBuffer;
+  digest(): forgeModule.util.ByteStringBuffer;
 }
 
 /**
  * RSA-PSS (SHA-256, MGF1 SHA-256, maximum salt) signature, base64, of bytes whose SHA-256 is `sha256` (hex), computed
  * by whoever already read them: importing hashes each image once, and the signature needs no second pass over it.
- * Node's crypto only signs data it hashes itself, so the EMSA-PSS encoding (RFC 8017 9.1.1) is node-forge's, its salt
- * from Node's CSPRNG, and the RSA private-key operation on the encoded message is OpenSSL's.
+ * Node's crypto only signs data it hashes itself, so the EMSA-PSS encoding (RFC 8017 9.1.1) is node-forge's (loaded
+ * here, after the image's bytes were staged and their buffers returned), its salt from Node's CSPRNG, and the RSA
+ * private-key operation on the encoded message is OpenSSL's.
  */
 export function signSha256Digest(key: crypto.KeyObject, sha256: string): string {
   if (!/^[0-9a-f]{64}$/.test(sha256))
@@ -126,17 +134,18 @@ export function signSha256Digest(key: crypto.KeyObject, sha256: string): string 
       "the image-signing key is not an RSA key: remove the signing folder's key and certificate to make a new pair",
       { check: 'image-signing-key' },
     );
+  const f = forge();
   const hashLength = 32;
   const encodedLength = Math.ceil((modulusBits - 1) / 8);
-  const pss = forge.pss.create({
-    md: forge.md.sha256.create(),
-    mgf: forge.mgf.mgf1.create(forge.md.sha256.create()) as unknown, // typed `any` by @types/node-forge
+  const pss = f.pss.create({
+    md: f.md.sha256.create(),
+    mgf: f.mgf.mgf1.create(f.md.sha256.create()) as unknown, // typed `any` by @types/node-forge
     // RSA_PSS_SALTLEN_MAX_SIGN: the longest salt the modulus leaves room for.
     saltLength: encodedLength - hashLength - 2,
     prng: { getBytesSync: (n: number) => crypto.randomBytes(n).toString('binary') },
   }) as { encode(md: ComputedDigest, modulusBits: number): string };
   const computed: ComputedDigest = {
-    digest: () => forge.util.createBuffer(Buffer.from(sha256, 'hex').toString('binary')),
+    digest: () => f.util.createBuffer(Buffer.from(sha256, 'hex').toString('binary')),
   };
   const encoded = Buffer.from(pss.encode(computed, modulusBits), 'binary');
   // The encoded message is ceil((bits - 1) / 8) octets: one short of the modulus when bits - 1 is a multiple of 8.

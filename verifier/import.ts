@@ -13,6 +13,7 @@ import type { BundleFiles } from '../sneakernet/bundle-files.js';
 import { readBundleFiles } from '../sneakernet/bundle-files.js';
 import { readBundleAcross } from '../sneakernet/media-set.js';
 import { HashPool } from '../sneakernet/digests.js';
+import { READ_BUFFERS, ReadBuffers } from '../sneakernet/read-buffers.js';
 import type { Statement } from '../sneakernet/statement.js';
 import { deltaBasesOf } from './accepted-state.js';
 import { appendAudit } from './audit.js';
@@ -36,7 +37,6 @@ import { recordRefusal, refusedBundle, withRecovery, type RefusedBundle } from '
 import type { Site } from './site.js';
 import { digestsToCompute, type ArtifactStager } from './staging.js';
 import { chunkVerificationFor, type ChunkVerification } from './chunk-verify.js';
-import { coveredByChunks } from '../sneakernet/volume-layout.js';
 import { claimStagingDir, newStagingDir, removeOrphanStaging } from './staging-area.js';
 import { auditUnlessFull, checkStoreRoom } from './space.js';
 import { recordInterruption } from './interruption.js';
@@ -154,7 +154,6 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
   const stagingDir = req.mode === 'import' ? newStagingDir(site) : null;
   const release = stagingDir ? claimStagingDir(stagingDir) : () => undefined;
   let pool: HashPool | ChunkVerification | null = null;
-  let volumePool: HashPool<'sha256'> | null = null;
   let stager: ArtifactStager | null = null;
   try {
     // Staging left by an import whose process is gone (SIGKILL, power cut) goes first (audited).
@@ -170,27 +169,26 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     // Room for every artifact in the store, before a volume is opened.
     if (stagingDir) verified.checks.push(await checkStoreRoom(verified.statement, site.home.staging));
     if (stagingDir) await fs.promises.mkdir(stagingDir, { mode: 0o700 });
-    // SHA-256 over every byte, in two workers (the artifacts', the volumes') on rings of 4 MiB: memory stays flat
-    // whatever the size; md5 and sha512 only when the policy asks for every digest or the statement lacks md5 (4.8).
+    // The media is read into a few reused buffers (8 MiB): memory stays flat whatever the size. SHA-256 over every
+    // byte twice, where the bytes lie: the volume's in this thread as each read lands, the artifact's in a worker
+    // (with md5 and sha512 only when the policy asks for every digest or the statement lacks md5, 4.8). Measured: a
+    // second worker for the volume's hash cost more (memory, and CPU time under load) than it saved on two cores.
     const verifyAll = verified.policy.policy.verifyAllDigests === true;
+    const buffers = new ReadBuffers();
     // A statement with signed chunk lists (4.11) is verified chunk by chunk, on two lanes in place of the artifacts'
     // worker when nothing else is computed (the whole sha256 is then attested), else on one beside it.
     const signed = verified.statement.predicate.artifacts;
-    const wholePool = () => new HashPool(digestsToCompute(signed, verifyAll), { slots: 4 });
+    const wholePool = () =>
+      new HashPool(digestsToCompute(signed, verifyAll), { slots: READ_BUFFERS, shared: buffers.shared });
     pool = chunkVerificationFor(verified.statement, verifyAll, wholePool) ?? wholePool();
-    // Volumes whose data the chunk lists prove are checked byte for byte outside it, not hashed (4.11): when all are,
-    // the volumes' hashing thread is not started at all.
+    // Volumes whose data the chunk lists prove are checked byte for byte outside it, not hashed (4.11), unless the
+    // policy asks for every digest: then the reading thread hashes nothing.
     const checkLayoutOnly = !verifyAll;
-    const p = verified.statement.predicate;
-    volumePool =
-      checkLayoutOnly && p.volumes.every((v) => coveredByChunks(v, p.artifacts))
-        ? null
-        : new HashPool(['sha256'], { slots: 4 });
     const staged = await stageVolumes(verified, {
       site,
       dir: stagingDir,
       pool,
-      ...(volumePool ? { volumePool } : {}),
+      buffers,
       checkLayoutOnly,
       onStager: (s) => (stager = s),
       onProgress: req.onProgress,
@@ -257,7 +255,6 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     throw err;
   } finally {
     await pool?.close();
-    await volumePool?.close();
     if (stagingDir) await fs.promises.rm(stagingDir, { recursive: true, force: true });
     release();
   }

@@ -51,6 +51,16 @@ describe('chunk hashing on two lanes', () => {
     expect(await chunked(bytes, MiB)).toEqual(expected(bytes, MiB));
   });
 
+  it('overlapping updates (the stager does not wait for one before the next) are taken in order', async () => {
+    const bytes = randomBytes(5 * MiB + 17);
+    const got: string[] = [];
+    const stream = hashing.begin(MiB, (i, h) => (got[i] = h));
+    const calls: Array<Promise<void>> = [];
+    for (let at = 0; at < bytes.length; at += 300_000) calls.push(stream.update(bytes.subarray(at, at + 300_000)));
+    await Promise.all([...calls, stream.finish()]);
+    expect(got).toEqual(expected(bytes, MiB));
+  });
+
   it('one chunk of unbounded size is the whole stream; an empty stream is one empty chunk', async () => {
     const bytes = randomBytes(5 * MiB + 3);
     expect(await chunked(bytes, Infinity)).toEqual([hex(bytes)]);
