@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { EcluseError } from '../sneakernet/errors.js';
 import { assertReadableFile } from '../sneakernet/input-file.js';
 import { HashPool, type Digests } from '../sneakernet/digests.js';
+import { Writeback, writeAll } from '../sneakernet/durable.js';
 import { vmImageArtifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
@@ -143,7 +144,9 @@ const COPY_CHUNK = 4 * 1024 * 1024;
 
 /**
  * Copies `from` to a new private file `to` (fsynced) while the three digests are computed in their worker threads: the
- * next read overlaps the write and the hashing of the current chunk. Memory: two chunks and the hash ring.
+ * next read overlaps the write and the hashing of the current chunk, and the written pages go to the disk in the
+ * background as the copy goes (sneakernet/durable.ts `Writeback`), so the fsync before the catalog row has little left
+ * to wait for. Memory: two chunks and the hash ring.
  */
 async function copyHashing(
   from: string,
@@ -153,27 +156,35 @@ async function copyHashing(
   const pool = new HashPool();
   const src = await fs.promises.open(from, 'r');
   let dst: fs.promises.FileHandle | null = null;
+  let writeback: Writeback | null = null;
+  let reading: Promise<{ bytesRead: number; buffer: Buffer }> | null = null;
   const hasher = pool.begin();
   try {
     dst = await fs.promises.open(to, 'wx', 0o600);
+    writeback = new Writeback(dst.fd);
     const buffers = [Buffer.allocUnsafe(COPY_CHUNK), Buffer.allocUnsafe(COPY_CHUNK)];
     let size = 0;
     let which = 0;
-    let reading = src.read(buffers[0] as Buffer, 0, COPY_CHUNK, 0);
+    reading = src.read(buffers[0] as Buffer, 0, COPY_CHUNK, 0);
     for (;;) {
-      const { bytesRead, buffer } = await reading;
+      const { bytesRead, buffer }: { bytesRead: number; buffer: Buffer } = await reading;
+      reading = null;
       if (bytesRead === 0) break;
       const chunk = buffer.subarray(0, bytesRead);
       which ^= 1;
       reading = src.read(buffers[which] as Buffer, 0, COPY_CHUNK, size + bytesRead);
-      const write = dst.write(chunk, 0, bytesRead, size);
-      await Promise.all([write, hasher.update(chunk)]);
+      await Promise.all([writeAll(dst, chunk, size), hasher.update(chunk)]);
       size += bytesRead;
+      writeback.wrote(size);
       onProgress(size);
     }
+    await writeback.settle();
     await dst.sync();
     return { size, digests: await hasher.digest() };
   } finally {
+    // On a failure, nothing may still be reading or syncing behind the files being closed.
+    await reading?.catch(() => undefined);
+    await writeback?.settle().catch(() => undefined);
     await dst?.close();
     await src.close();
     await pool.close();
