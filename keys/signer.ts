@@ -11,7 +11,7 @@ import type { Signature, Signer } from '@sigstore/sign';
 import { z } from 'zod';
 import { EcluseError } from '../sneakernet/errors.js';
 import { PAYLOAD_TYPE } from '../sneakernet/statement.js';
-import { CERT_FILE, KEY_FILE, SIGNER_FILE, SIGNER_NAME_PATTERN } from './ceremony.js';
+import { CERT_FILE, KEY_FILE, SIGNER_FILE, SIGNER_NAME_PATTERN } from './keydir-files.js';
 import { keyIdOf } from './keyid.js';
 import { readPrivateKey } from './keyfile.js';
 import { checkId } from '../sneakernet/check-ids.js';

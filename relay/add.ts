@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { EcluseError } from '../sneakernet/errors.js';
 import { assertReadableFile } from '../sneakernet/input-file.js';
 import { HashPool, type Digests } from '../sneakernet/digests.js';
-import { Writeback, writeAll } from '../sneakernet/durable.js';
+import { syncDir, Writeback, writeAll } from '../sneakernet/durable.js';
 import { vmImageArtifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
@@ -130,7 +130,9 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
     await fs.promises.rm(r.tmp, { force: true });
     throw new EcluseError('E_INPUT', `these bytes are already in the catalog as ${same.name} ${same.version}`);
   }
-  await fs.promises.rename(r.tmp, blobPath(home, r.sha256));
+  const stored = blobPath(home, r.sha256);
+  await fs.promises.rename(r.tmp, stored);
+  await syncDir(path.dirname(stored)); // the name is on the disk before the catalog row that points to it
   const row = insertArtifact(home.db, {
     ...r,
     addedAt: isoSeconds(),
@@ -158,6 +160,7 @@ async function copyHashing(
   let dst: fs.promises.FileHandle | null = null;
   let writeback: Writeback | null = null;
   let reading: Promise<{ bytesRead: number; buffer: Buffer }> | null = null;
+  let syncing: Promise<void> | null = null;
   const hasher = pool.begin();
   try {
     dst = await fs.promises.open(to, 'wx', 0o600);
@@ -178,13 +181,15 @@ async function copyHashing(
       writeback.wrote(size);
       onProgress(size);
     }
-    await writeback.settle();
-    await dst.sync();
-    return { size, digests: await hasher.digest() };
+    // The last pages go to the disk while the hashing threads finish the ring.
+    const file = dst;
+    syncing = writeback.settle().then(() => file.sync());
+    const [, digests] = await Promise.all([syncing, hasher.digest()]);
+    return { size, digests };
   } finally {
     // On a failure, nothing may still be reading or syncing behind the files being closed.
     await reading?.catch(() => undefined);
-    await writeback?.settle().catch(() => undefined);
+    await (syncing ?? writeback?.settle())?.catch(() => undefined);
     await dst?.close();
     await src.close();
     await pool.close();

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EcluseError, exitCodeFor } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
+import { ROOT_DOCUMENT_PATTERN, TRUST_DIR, TRUST_FILES } from '../../sneakernet/layout.js';
 import type { ExportPlan, ExportRequest, ExportResult } from '../../relay/export.js';
 import type { ImageSummary } from '../../relay/images/export-images.js';
 import { removeHeldFolders } from '../../relay/interrupt.js';
@@ -16,6 +17,16 @@ import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 
 /**
+ * The root documents of the signers' key folder (root rotations, KEYDIR/trust/root-N.*.sigstore.json), carried in every
+ * bundle; keys/root-rotation.ts (with the ceremony's certificate issuing) is loaded only when there are some.
+ */
+async function rootDocumentsOf(keyDir: string): Promise<Array<{ name: string; bytes: Buffer }>> {
+  const trust = path.join(keyDir, TRUST_DIR);
+  if (!fs.existsSync(trust) || !fs.readdirSync(trust).some((n) => ROOT_DOCUMENT_PATTERN.test(n))) return [];
+  return (await import('../../keys/root-rotation.js')).keyDirRootFiles(keyDir);
+}
+
+/**
  * The newest revocation list of the signers' key folders (KEYDIR/trust/, beside KEYDIR/signers/), verified against
  * that folder's root. Refuses to sign with a key the list revokes: the import station would refuse the bundle.
  */
@@ -23,13 +34,17 @@ async function newestRevocations(
   dirs: string[],
   signers: Array<{ name: string; keyId: string }>,
 ): Promise<Buffer | null> {
-  const { readKeyDirRevocations } = await import('../../keys/revocation.js');
   const { loadTrustAnchors } = await import('../../keys/trust.js');
   let best: { version: number; bytes: Buffer } | null = null;
   for (const dir of dirs) {
     const keyDir = path.resolve(dir, '..', '..');
     if (!fs.existsSync(path.join(keyDir, 'trust', 'trust.json'))) continue;
-    const found = readKeyDirRevocations(keyDir, loadTrustAnchors(path.join(keyDir, 'trust')));
+    const anchors = loadTrustAnchors(path.join(keyDir, 'trust'));
+    // Verifying a list loads the Sigstore verifier and the certificate checks: only when the folder holds one (the
+    // same name as on the media, keys/revocation.ts REVOCATIONS_FILE).
+    if (!fs.existsSync(path.join(keyDir, TRUST_DIR, TRUST_FILES[0]))) continue;
+    const { readKeyDirRevocations } = await import('../../keys/revocation.js');
+    const found = readKeyDirRevocations(keyDir, anchors);
     if (!found) continue;
     for (const s of signers) {
       const r = found.list.revoked.find((x) => x.keyId === s.keyId);
@@ -313,7 +328,6 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
         if (o.signer.length === 0) throw new EcluseError('E_USAGE', "required option '--signer <DIR>' not specified");
         const { loadSigner } = await import('../../keys/signer.js');
         const { PASSPHRASE_ENV, resolvePassphrase, signerPassphraseEnv } = await import('../../keys/passphrase.js');
-        const { keyDirRootFiles } = await import('../../keys/root-rotation.js');
         const { progressBar } = await import('../progress.js');
         const h = openRelayHome(resolveHome(home()));
         const bar = progressBar('writing', !ctx().json);
@@ -333,7 +347,7 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
             );
           }
           const revocations = await newestRevocations(o.signer, signers);
-          const rootDocuments = keyDirRootFiles(path.resolve(o.signer[0] as string, '..', '..'));
+          const rootDocuments = await rootDocumentsOf(path.resolve(o.signer[0] as string, '..', '..'));
           const r = await writeBundle(h, prepared, signers, {
             revocations,
             rootDocuments,

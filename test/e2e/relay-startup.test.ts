@@ -2,7 +2,8 @@
  * `relay add` and `export` load only what they run (issue 15: every module loaded is CPU time before the first byte
  * moves; the whole command tree cost about 0.45 CPU-seconds of each invocation). The CLI is run with an ESM resolve
  * hook that logs every module it resolves, and the log must hold the modules each command needs and none of those it
- * does not: feeds, OCI images and receipts for `relay add`; feeds, and @sigstore/sign's network clients, for `export`.
+ * does not: feeds, OCI images and receipts for `relay add`; feeds, receipt and revocation verification (without a
+ * revocation list in the key folder), the key ceremony and @sigstore/sign's network clients for `export`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -74,7 +75,7 @@ describe('relay add and export load what they run', () => {
     expect(unwanted).toEqual([]);
   });
 
-  it('export: the plan, the writer and the signer; no feeds, and only the DSSE bundler of @sigstore/sign', async () => {
+  it('export: the plan, the writer and the signer; no feeds, no receipt or revocation verifier, no certificate issuing, only the DSSE bundler of @sigstore/sign', async () => {
     const loaded = await loadedBy(
       ['export', '--to', mediaDir(path.join(root, 'media')), '--site', 'paris', '--signer', keys.signer('alice')],
       home(),
@@ -83,7 +84,7 @@ describe('relay add and export load what they run', () => {
       expect(loaded, needed).toContain(needed);
     }
     const unwanted = loaded.filter((m) =>
-      /^dist\/relay\/feeds\/|^dist\/relay\/images\/(add-image|fetch-image|skopeo)|^@sigstore\/sign\/dist\/index\.js|^tar-stream/.test(
+      /^dist\/relay\/feeds\/|^dist\/relay\/images\/(add-image|fetch-image|skopeo)|^dist\/relay\/receipts\/receipts\.js|^dist\/keys\/(ceremony|issue|revocation|root-rotation)\.js|^@sigstore\/sign\/dist\/index\.js|^@sigstore\/verify|^node-forge|^tar-stream/.test(
         m,
       ),
     );
