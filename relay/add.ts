@@ -142,7 +142,12 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
   return { artifact: row, created: true };
 }
 
-const COPY_CHUNK = 4 * 1024 * 1024;
+/**
+ * 1 MiB, not more: each chunk is copied by the kernel into this buffer, out of it into the page cache and into the hash
+ * ring, and a chunk that still fits a core's cache makes those copies cheap. Measured here (512 MiB, cold cache, read +
+ * write, no hashing): 0.15-0.19 system CPU-s with 1 MiB chunks, 0.44-0.48 with 4 MiB.
+ */
+const COPY_CHUNK = 1024 * 1024;
 
 /**
  * Copies `from` to a new private file `to` (fsynced) while the three digests are computed in their worker threads: the
