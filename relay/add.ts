@@ -16,6 +16,8 @@ import { vmImageArtifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneak
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
 import { artifactNamed, artifactWithBytes, insertArtifact } from './artifacts.js';
+import { insertPackage } from './packages.js';
+import type { PackageFields } from '../sneakernet/ecluse-package.js';
 
 export interface AddOptions {
   file: string;
@@ -109,6 +111,8 @@ export interface BlobRecord {
   /** Vendor evidence (JSON text, docs/FORMAT.md 4.5) and the feed it came from. */
   evidence?: string | null;
   feed?: string | null;
+  /** écluse's own package (FORMAT.md 4.10): its type is `ecluse-package` and this is its `packages` row. */
+  package?: PackageFields;
 }
 
 /**
@@ -133,12 +137,18 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
   const stored = blobPath(home, r.sha256);
   await fs.promises.rename(r.tmp, stored);
   await syncDir(path.dirname(stored)); // the name is on the disk before the catalog row that points to it
-  const row = insertArtifact(home.db, {
-    ...r,
-    addedAt: isoSeconds(),
-    evidence: r.evidence ?? null,
-    feed: r.feed ?? null,
-  });
+  const pkg = r.package;
+  const row = home.db.transaction(() => {
+    const inserted = insertArtifact(home.db, {
+      ...r,
+      type: pkg ? 'ecluse-package' : 'vm-image',
+      addedAt: isoSeconds(),
+      evidence: r.evidence ?? null,
+      feed: r.feed ?? null,
+    });
+    if (pkg) insertPackage(home.db, inserted.id, pkg);
+    return inserted;
+  })();
   return { artifact: row, created: true };
 }
 
@@ -155,7 +165,7 @@ const COPY_CHUNK = 1024 * 1024;
  * background as the copy goes (sneakernet/durable.ts `Writeback`), so the fsync before the catalog row has little left
  * to wait for. Memory: two chunks and the hash ring.
  */
-async function copyHashing(
+export async function copyHashing(
   from: string,
   to: string,
   onProgress: (bytes: number) => void,

@@ -48,6 +48,11 @@ export const ERROR_CODES = {
     meaning:
       'an OCI image needs a blob that is neither carried by the bundle nor held by the station (a manifest names a blob not listed, or a listed blob not carried is not held)',
   },
+  // écluse's own package (4.10)
+  E_UPDATE: {
+    category: 'refused',
+    meaning: "écluse's own package was refused by the root's own check, or could not be handed over to the installer",
+  },
   // media handling (import station daemon)
   E_MEDIA_REFUSED: {
     category: 'refused',

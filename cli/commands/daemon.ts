@@ -7,6 +7,7 @@ import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { ImportDaemon, runDaemonUntilSignal } from '../../verifier/daemon/daemon.js';
 import { checkInboxDir } from '../../verifier/daemon/inbox.js';
+import { DEFAULT_UPDATE_SPOOL } from '../../verifier/self-update/hand-over.js';
 import { libusbSource } from '../../verifier/daemon/usb-source.js';
 import type { UsbDeviceSource } from '../../verifier/daemon/usb-sticks.js';
 import { daemonLog } from '../../verifier/daemon/log.js';
@@ -91,6 +92,11 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
     .option('--poll-ms <MS>', 'how often the mount table is read', '500')
     .option('--read-rate <SIZE>', 'read media at most this fast per second, e.g. 50M (default: no limit)')
     .option(
+      '--update-spool <DIR>',
+      "where écluse's own package is handed over to the privileged installer (docs/FORMAT.md 4.10)",
+      DEFAULT_UPDATE_SPOOL,
+    )
+    .option(
       '--allow-fuse-drivers',
       'also accept vfat and iso9660 media served by the FUSE drivers fusefat and fuseiso (kernels without those\n' +
         'filesystems); still only when mounted ro,nosuid,nodev,noexec; other FUSE filesystems stay refused',
@@ -111,6 +117,7 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
         allowStickSerial: string[];
         pollMs: string;
         readRate?: string;
+        updateSpool: string;
         allowFuseDrivers?: boolean;
       }) => {
         const roots = (o.mediaRoot.length > 0 ? o.mediaRoot : [DEFAULT_MEDIA_ROOT]).map((r) => path.resolve(r));
@@ -150,6 +157,7 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
             ...(usbSource ? { usb: { source: usbSource, mountTimeoutMs: mountTimeout * 1000, allowedSerials } } : {}),
             ...(readRate ? { readRate } : {}),
             ...(inbox ? { inbox } : {}),
+            updateSpool: path.resolve(o.updateSpool),
           });
           await runDaemonUntilSignal(daemon);
           notifier.close();

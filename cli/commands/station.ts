@@ -1,10 +1,12 @@
 /** The import station: `site init`, `inspect`, `verify`, `import`, `serve`. */
 import type { Command } from 'commander';
 import { inspectMedia } from '../../sneakernet/inspect.js';
-import { EcluseError } from '../../sneakernet/errors.js';
+import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { pushPromoted, runImport, type ImportOutcome, type TargetOutcome } from '../../verifier/import.js';
 import { imageSigner } from '../../verifier/image-signature.js';
+import { DEFAULT_UPDATE_SPOOL } from '../../verifier/self-update/hand-over.js';
+import { anchorsDir, isRoot, pinFromHome } from './self-update.js';
 import { initSite, openSite } from '../../verifier/site.js';
 import { receiptKey } from '../../verifier/receipts.js';
 import { resolveHome } from '../home.js';
@@ -21,6 +23,7 @@ function outcomeJson(r: ImportOutcome, targets: TargetOutcome[]) {
     images: r.images,
     containerImages: r.containerImages,
     alreadyHere: r.alreadyHere,
+    handedOver: r.handedOver,
     retired: r.retired,
     kept: r.kept,
     artifacts: r.artifacts,
@@ -38,6 +41,16 @@ function chainLine(r: ImportOutcome): string[] {
   if (r.chain.position === 'late')
     return [`  late: fills a gap, named as predecessor by the accepted #${r.chain.successor}`];
   return [];
+}
+
+/** site init as root: the self-update anchors pinned, or (site init itself never fails for it) why not. */
+function pinOrSay(home: string): { anchors: string | null; human: string } {
+  try {
+    const r = pinFromHome(home, anchorsDir());
+    return { anchors: r.json.anchors, human: r.human };
+  } catch (e) {
+    return { anchors: null, human: `self-update anchors not pinned: ${asEcluseError(e).line()}` };
+  }
 }
 
 export function registerStation(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
@@ -61,6 +74,8 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
         // And the receipt key, printed now so the operator can carry it out to pin at the export station.
         const receipt = receiptKey(s);
         s.db.close();
+        // Self-update (FORMAT 4.10): run as root, site init pins the anchors root's own check trusts; otherwise says how.
+        const pin = isRoot() ? pinOrSay(s.home.root) : null;
         const pubFile = s.home.receiptKey.pub;
         return {
           json: {
@@ -69,10 +84,14 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
             rootKeyId: s.anchors.rootKeyId,
             home: s.home.root,
             receiptKey: { keyId: receipt.keyId, publicKey: receipt.publicPem, file: pubFile },
+            selfUpdateAnchors: pin?.anchors ?? null,
           },
           human: [
             `import station for site ${s.siteId} ready in ${s.home.root}: root ${s.anchors.rootKeyId.slice(0, 16)}, ${s.threshold} signer(s) required`,
             `receipt key ${receipt.keyId} in ${pubFile}: pin it outside with "ecluse relay receipt trust FILE --site ${s.siteId}"`,
+            pin
+              ? pin.human
+              : `self-update anchors not pinned (not root): to let this station update itself, run as root "ecluse --home ${s.home.root} self-update pin"`,
           ],
         };
       });
@@ -100,7 +119,7 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
             );
             for (const a of c.artifacts)
               human.push(
-                `  artifact ${a.name} ${a.version} (${a.image ? `OCI image ${a.image.repository}:${a.image.tag} ${a.image.platforms.join(' ') || 'single manifest'}, ${a.image.carriedBlobs}/${a.image.blobs} blobs` : a.diskFormat}, ${formatBytes(a.size)})${a.delta ? `: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} carried` : ''}`,
+                `  artifact ${a.name} ${a.version} (${a.image ? `OCI image ${a.image.repository}:${a.image.tag} ${a.image.platforms.join(' ') || 'single manifest'}, ${a.image.carriedBlobs}/${a.image.blobs} blobs` : a.package ? `écluse's own package for ${a.package.arch}` : a.diskFormat}, ${formatBytes(a.size)})${a.delta ? `: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} carried` : ''}`,
               );
             human.push(`  volumes: ${c.volumes.map((v) => `${v.name}${v.present ? '' : ' (missing)'}`).join(', ')}`);
           }
@@ -123,6 +142,13 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
       .argument('<MEDIA_DIR...>', 'where the media is mounted; several folders when the bundle spans several media')
       .option('--bundle <ID>', 'the bundle to take when the media holds several (its id or any unique prefix)')
       .option('--read-rate <SIZE>', 'read the media at most this fast per second, e.g. 50M (default: no limit)')
+      .option(
+        '--update-spool <DIR>',
+        mode === 'import'
+          ? "where écluse's own package is handed over to the installer (docs/FORMAT.md 4.10)"
+          : 'unused by verify (import hands écluse’s own package over there)',
+        DEFAULT_UPDATE_SPOOL,
+      )
       .addHelpText(
         'after',
         `\nA bundle written over several media (export --to A --to B ...) is ${mode === 'verify' ? 'verified' : 'imported'} from all of them at once:
@@ -136,7 +162,7 @@ Examples:
   ecluse ${mode} /run/ecluse/media/sdb1 /run/ecluse/media/sdc1 /run/ecluse/media/sdd1
 `,
       )
-      .action(async (media: string[], o: { bundle?: string; readRate?: string }) => {
+      .action(async (media: string[], o: { bundle?: string; readRate?: string; updateSpool: string }) => {
         await report(ctx(), async () => {
           const readRate = o.readRate === undefined ? undefined : parseByteSize(o.readRate);
           if (readRate === 0) throw new EcluseError('E_USAGE', '--read-rate must be more than 0 bytes per second');
@@ -153,6 +179,7 @@ Examples:
                 bundleId: o.bundle,
                 mode,
                 signal,
+                updateSpool: o.updateSpool,
                 ...(readRate ? { readRate } : {}),
                 onProgress: (d, t) => bar.update(d, t),
               }),
@@ -181,6 +208,11 @@ Examples:
                       ...r.alreadyHere.map(
                         (a) => `  ${a.name} ${a.version} already here (same digest): not promoted again`,
                       ),
+                      ...(r.handedOver
+                        ? [
+                            `  ecluse ${r.handedOver.version} (${r.handedOver.arch}) handed over to the installer: ${r.handedOver.deb}`,
+                          ]
+                        : []),
                       ...r.retired.map(
                         (x) =>
                           `  retired ${x.name}@${x.version} (the policy keeps fewer versions): ${formatBytes(x.bytes)} freed`,
