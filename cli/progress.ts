@@ -2,7 +2,8 @@
  * Progress of long copies: a bar on stderr when it is a terminal (cli-progress), nothing otherwise (scripts and
  * journals get the final line only). Never on stdout, which belongs to the result.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressModule from 'cli-progress';
 import { formatBytes } from './output.js';
 
 export interface Progress {
@@ -12,6 +13,8 @@ export interface Progress {
 
 export function progressBar(label: string, enabled: boolean): Progress {
   if (!enabled || !process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  // Loaded only when a bar is shown: a script or a journal never pays for it.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,

@@ -8,8 +8,9 @@
  *   digitalSignature (critical), extKeyUsage codeSigning, 2 years by default.
  */
 import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import forge from 'node-forge';
+import type forgeModule from 'node-forge';
 import { OID, readCertificateFields } from './der.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { checkId } from '../sneakernet/check-ids.js';
@@ -23,6 +24,12 @@ export const ORGANIZATION = 'ecluse';
 export const DEFAULT_ROOT_NAME = 'écluse site root';
 
 const DAY_MS = 86_400_000;
+
+/** node-forge, loaded the first time a certificate is issued (not by the commands that only check them). */
+let loadedForge: typeof forgeModule | undefined;
+function forgeLib(): typeof forgeModule {
+  return (loadedForge ??= createRequire(import.meta.url)('node-forge') as typeof forgeModule);
+}
 const generateKeyPair = promisify(crypto.generateKeyPair);
 
 /** A fresh RSA-3072 private key (run on the libuv pool, so several can be made at once). */
@@ -35,18 +42,18 @@ type Attribute = { shortName: string; value: string; valueTagClass: number };
 
 function attr(shortName: string, value: string): Attribute {
   // UTF8String, so that "écluse" survives (forge encodes the JavaScript string to UTF-8 itself).
-  return { shortName, value, valueTagClass: forge.asn1.Type.UTF8 };
+  return { shortName, value, valueTagClass: forgeLib().asn1.Type.UTF8 };
 }
 
-function toForgePrivate(key: crypto.KeyObject): forge.pki.rsa.PrivateKey {
+function toForgePrivate(key: crypto.KeyObject): forgeModule.pki.rsa.PrivateKey {
   const pem = key.export({ type: 'pkcs1', format: 'pem' }).toString();
-  return forge.pki.privateKeyFromPem(pem);
+  return forgeLib().pki.privateKeyFromPem(pem);
 }
 
-function toForgePublic(key: crypto.KeyObject): forge.pki.PublicKey {
+function toForgePublic(key: crypto.KeyObject): forgeModule.pki.PublicKey {
   const publicKey = key.type === 'public' ? key : crypto.createPublicKey(key);
   const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  return forge.pki.publicKeyFromPem(pem);
+  return forgeLib().pki.publicKeyFromPem(pem);
 }
 
 /** 16 random bytes, top bit cleared (positive) and second bit set (no leading zero octet in DER). */
@@ -56,8 +63,8 @@ function randomSerial(): string {
   return bytes.toString('hex');
 }
 
-function baseCertificate(subjectKey: crypto.KeyObject, now: Date, days: number): forge.pki.Certificate {
-  const cert = forge.pki.createCertificate();
+function baseCertificate(subjectKey: crypto.KeyObject, now: Date, days: number): forgeModule.pki.Certificate {
+  const cert = forgeLib().pki.createCertificate();
   cert.publicKey = toForgePublic(subjectKey);
   cert.serialNumber = randomSerial();
   cert.validity.notBefore = new Date(now.getTime());
@@ -80,8 +87,8 @@ export function issueRootCertificate(opts: {
     { name: 'basicConstraints', cA: true, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
   ]);
-  cert.sign(toForgePrivate(opts.rootKey), forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  cert.sign(toForgePrivate(opts.rootKey), forgeLib().md.sha256.create());
+  return forgeLib().pki.certificateToPem(cert);
 }
 
 /**
@@ -122,6 +129,6 @@ export function issueSignerCertificate(opts: {
     { name: 'keyUsage', digitalSignature: true, critical: true },
     { name: 'extKeyUsage', codeSigning: true },
   ]);
-  cert.sign(toForgePrivate(opts.rootKey), forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  cert.sign(toForgePrivate(opts.rootKey), forgeLib().md.sha256.create());
+  return forgeLib().pki.certificateToPem(cert);
 }

@@ -3,9 +3,16 @@
  * aliases (no billion laughs), duplicate keys refused. Returns the parsed value for a schema to check.
  */
 import fs from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type yamlModule from 'yaml';
 import { EcluseError } from './errors.js';
 import { unreadableFile } from './input-file.js';
+
+/** The YAML parser, loaded the first time an operator file is read (most commands never read one). */
+let loadedYaml: typeof yamlModule | undefined;
+function yaml(): typeof yamlModule {
+  return (loadedYaml ??= createRequire(import.meta.url)('yaml') as typeof yamlModule);
+}
 
 export function readOperatorFile(file: string, maxBytes: number): unknown {
   let text: string;
@@ -17,7 +24,7 @@ export function readOperatorFile(file: string, maxBytes: number): unknown {
     throw unreadableFile(file, e);
   }
   try {
-    return parseYaml(text, { maxAliasCount: 0, uniqueKeys: true }) as unknown;
+    return yaml().parse(text, { maxAliasCount: 0, uniqueKeys: true }) as unknown;
   } catch (e) {
     throw new EcluseError('E_INPUT', `${file} is not valid YAML or JSON: ${(e as Error).message.split('\n')[0] ?? ''}`);
   }

@@ -5,21 +5,23 @@
  * shift them), nothing after the end of the archive. The whole file is hashed as it is read and must match the
  * volume's sha256 and size.
  *
- * Entry data is handed to a sink (the caller stages it privately and hashes it per artifact). When the tar layer
- * cannot parse the bytes, the rest of the volume is still hashed: if the digest differs the refusal is E_DIGEST (the
- * bytes are not the ones that were signed), otherwise E_FORMAT (the signed volume itself is malformed).
+ * The file is read in large reads (1 MiB) into a few reused buffers (sneakernet/read-buffers.ts), ahead of the
+ * parser: nothing is allocated per chunk. Entry data is handed to a sink (the caller stages it privately and hashes
+ * it per artifact) as pieces of those buffers: lent (the sink gives each piece back with `buffers.release`) when the
+ * caller passes its buffers, else copied. When the bytes do not parse, the rest of the volume is still hashed: if the
+ * digest differs the refusal is E_DIGEST (the bytes are not the ones that were signed), otherwise E_FORMAT (the
+ * signed volume itself is malformed).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { asEcluseError, EcluseError } from './errors.js';
 import { canonicalVolumeSize, type Volume, type VolumeEntry } from './statement.js';
 import { BLOCK, END_OF_ARCHIVE } from './volume-plan.js';
 import type { HashPool } from './digests.js';
 import { checkId } from './check-ids.js';
+import { ReadBuffers } from './read-buffers.js';
+import { decodeHeader, isZeroBlock, NotAHeader, type TarHeader } from './tar-header.js';
 
 /** The volume's SHA-256: in a worker thread when the caller lends a pool (the import does), else in this thread. */
 interface VolumeHash {
@@ -36,11 +38,22 @@ function volumeHash(pool: HashPool<'sha256'> | undefined): VolumeHash {
   return { update: (chunk) => void hash.update(chunk), hex: () => hash.digest('hex') };
 }
 
-/** Consumes one entry's bytes (it must read them all). */
+/**
+ * Consumes one entry's bytes (it must read them all). When `readVolume` was given the caller's `buffers`, every piece
+ * is lent: the sink must give each back (`buffers.release(piece)`) once done with it, also when it fails.
+ */
 export type EntrySink = (entry: VolumeEntry, data: AsyncIterable<Buffer>) => Promise<void>;
 
-const CHUNK = 1024 * 1024;
-const READ_AHEAD = 2 * CHUNK;
+export interface ReadVolumeOptions {
+  /** Computes the volume's SHA-256 in a worker (default: in this thread). */
+  hashPool?: HashPool<'sha256'>;
+  /** The caller's read buffers: entry pieces are lent out of them, not copied (see EntrySink). */
+  buffers?: ReadBuffers;
+}
+
+/** Without the caller's buffers: a few of the reader's own, and every piece handed out is a copy. */
+const OWN_BUFFERS = 3;
+const OWN_BUFFER_BYTES = 1024 * 1024;
 
 /** Opens a file on the media refusing links and anything but a regular file. */
 export async function openMediaFile(file: string, what: string): Promise<{ fd: fs.promises.FileHandle; size: number }> {
@@ -69,11 +82,11 @@ function formatError(volume: string, message: string): EcluseError {
   return new EcluseError('E_FORMAT', `${volume}: ${message}`, { check: checkId('volume-structure'), volume });
 }
 
-function checkHeader(volume: Volume, index: number, header: tar.Header, expectedOffset: number): VolumeEntry {
+function checkHeader(volume: Volume, index: number, header: TarHeader): VolumeEntry {
   const expected = volume.entries[index];
   if (!expected) throw formatError(volume.name, `holds more entries than the ${volume.entries.length} listed`);
   if (header.type !== 'file') throw formatError(volume.name, `entry ${index + 1} is a ${header.type}, not a file`);
-  if (header.pax || header.linkname) throw formatError(volume.name, `entry ${index + 1} has extended headers`);
+  if (header.linkname) throw formatError(volume.name, `entry ${index + 1} has extended headers`);
   if (header.name !== expected.path) {
     throw formatError(volume.name, `entry ${index + 1} is named ${JSON.stringify(header.name)}, not ${expected.path}`);
   }
@@ -84,9 +97,66 @@ function checkHeader(volume: Volume, index: number, header: tar.Header, expected
       { check: checkId('entry-size'), volume: volume.name },
     );
   }
-  const at = (header as tar.Header & { byteOffset?: number }).byteOffset;
-  if (at !== expectedOffset) throw formatError(volume.name, `entry ${index + 1} is preceded by extended headers`);
   return expected;
+}
+
+/** The pieces of the volume as they were read, in order; the reader's own hold on each is dropped when passed. */
+class Pieces {
+  private readonly queue: Buffer[] = [];
+  private wake: (() => void) | null = null;
+  private ended = false;
+  private piece: Buffer | null = null;
+  private at = 0;
+  /** File offset of the next byte `take` returns. */
+  offset = 0;
+
+  constructor(private readonly buffers: ReadBuffers) {}
+
+  push(piece: Buffer): void {
+    this.queue.push(piece);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  /** The current piece with bytes left in it, waiting for the next one; null at the end of what was read. */
+  private async current(): Promise<Buffer | null> {
+    while (!this.piece || this.at >= this.piece.length) {
+      if (this.piece) this.buffers.release(this.piece);
+      this.piece = null;
+      this.at = 0;
+      const next = this.queue.shift();
+      if (next) this.piece = next;
+      else if (this.ended) return null;
+      else await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = null;
+    }
+    return this.piece;
+  }
+
+  /** Up to `max` bytes (never across two reads), or null at the end. */
+  async take(max: number): Promise<Buffer | null> {
+    const piece = await this.current();
+    if (!piece) return null;
+    const view = piece.subarray(this.at, this.at + Math.min(max, piece.length - this.at));
+    this.at += view.length;
+    this.offset += view.length;
+    return view;
+  }
+
+  /** Exactly `n` bytes (n ≤ one block: blocks never straddle two reads), or null when fewer are left. */
+  async block(n: number): Promise<Buffer | null> {
+    const view = await this.take(n);
+    return view && view.length === n ? view : null;
+  }
+
+  /** Gives back everything not taken (after a refusal). */
+  async drain(): Promise<void> {
+    while (await this.take(Infinity));
+  }
 }
 
 /**
@@ -98,14 +168,22 @@ export async function readVolume(
   volume: Volume,
   sink: EntrySink,
   onProgress?: (bytes: number) => void,
-  o: { hashPool?: HashPool<'sha256'> } = {},
+  o: ReadVolumeOptions = {},
 ): Promise<void> {
   const { fd, size } = await openMediaFile(file, `volume ${volume.name}`);
+  const lend = o.buffers !== undefined;
+  const buffers = o.buffers ?? new ReadBuffers(OWN_BUFFERS, OWN_BUFFER_BYTES);
+  if (buffers.bytes % BLOCK !== 0) throw new EcluseError('E_INTERNAL', 'read buffers must hold whole tar blocks');
   let hash: VolumeHash | null = null;
-  let finished = false;
-  // At most one chunk is being hashed (the meter calls back only when it is); what follows waits for it, in order.
-  let pending: Promise<void> = Promise.resolve();
-  const settled = () => pending.catch(() => undefined);
+  let reading: Promise<void> = Promise.resolve();
+  const pieces = new Pieces(buffers);
+  // Set when the reader must stop early (the sink failed on its own account): no more reads are started.
+  let stop = false;
+  let started = false;
+  let readFailure: unknown = null;
+  let hashFailure: unknown = null;
+  // Pieces still being hashed by the pool: the digest is asked for once they are done.
+  const hashing = new Set<Promise<void>>();
   try {
     if (size !== volume.size) {
       throw new EcluseError('E_SIZE', `volume ${volume.name} is ${size} bytes, the statement says ${volume.size}`, {
@@ -115,115 +193,142 @@ export async function readVolume(
     }
     const h = volumeHash(o.hashPool);
     hash = h;
-    const digest = async () => {
-      await settled();
-      finished = true;
-      return h.hex();
-    };
-    let read = 0;
-    const endOfArchive = volume.size - END_OF_ARCHIVE;
-    const meter = new Transform({
-      highWaterMark: READ_AHEAD,
-      transform(chunk: Buffer, _enc, cb) {
-        const start = read;
-        read += chunk.length;
-        if (read > volume.size) return cb(new EcluseError('E_SIZE', `volume ${volume.name} grew while being read`));
-        const hashed = h.update(chunk);
-        if (hashed) pending = hashed;
-        // The two end-of-archive blocks must be zero: nothing may ride after the last entry, even signed.
-        if (read > endOfArchive) {
-          const tail = chunk.subarray(Math.max(0, endOfArchive - start));
-          if (tail.some((b) => b !== 0)) {
-            void Promise.resolve(hashed).then(
-              () => cb(formatError(volume.name, 'has data after the end of the archive')),
-              cb,
-            );
-            return;
-          }
-        }
-        onProgress?.(chunk.length);
-        if (hashed) hashed.then(() => cb(null, chunk), cb);
-        else cb(null, chunk);
-      },
-    });
-    let index = 0;
-    let offset = 0;
-    const extract = tar.extract();
-    let sinkFailure: unknown = null;
-    extract.on('entry', (header, stream, next) => {
-      // tar-stream destroys the entry stream with the error passed to next(): it must have a listener.
-      stream.on('error', () => undefined);
-      let entry: VolumeEntry;
+    started = true;
+    // Reads every byte of the volume once, ahead of the parser, into the buffers in turn; hashes each read.
+    reading = (async () => {
       try {
-        entry = checkHeader(volume, index, header, offset + BLOCK);
+        for (let at = 0; at < size && !stop;) {
+          const buf = await buffers.take();
+          let n = 0;
+          const want = Math.min(buf.length, size - at);
+          try {
+            while (n < want) {
+              const { bytesRead } = await fd.read(buf, n, want - n, at + n);
+              if (bytesRead === 0) {
+                throw new EcluseError(
+                  'E_SIZE',
+                  `volume ${volume.name} ended after ${at + n} bytes while being read, the statement says ${volume.size}`,
+                  { check: checkId('volume-size'), volume: volume.name },
+                );
+              }
+              n += bytesRead;
+            }
+          } catch (e) {
+            buffers.release(buf);
+            throw e;
+          }
+          const piece = buf.subarray(0, n);
+          at += n;
+          const hashed = h.update(piece);
+          if (hashed) {
+            buffers.hold(piece);
+            const p = hashed.then(
+              () => undefined,
+              (e: unknown) => void (hashFailure ??= e),
+            );
+            hashing.add(p);
+            void p.finally(() => {
+              hashing.delete(p);
+              buffers.release(piece);
+            });
+          }
+          onProgress?.(n);
+          pieces.push(piece);
+        }
       } catch (e) {
-        stream.resume();
-        next(e as Error);
-        return;
+        readFailure = e;
+      } finally {
+        pieces.end();
       }
-      index++;
-      offset += BLOCK + Math.ceil(entry.size / BLOCK) * BLOCK;
-      sink(entry, stream as AsyncIterable<Buffer>).then(
-        () => next(),
-        (e: unknown) => {
-          sinkFailure = e;
-          stream.resume();
-          next(e as Error);
-        },
-      );
-    });
-    const input = fd.createReadStream({ highWaterMark: CHUNK, autoClose: false, start: 0 });
-    let failure: unknown = null;
+    })();
+
+    let index = 0;
+    let failure: EcluseError | null = null;
+    let sinkFailure: unknown = null;
     try {
-      await pipeline(input, meter, extract);
+      await parse();
     } catch (e) {
-      failure = e;
+      if (e instanceof EcluseError) failure = e;
+      else throw e;
     }
+
+    async function parse(): Promise<void> {
+      for (; index < volume.entries.length; index++) {
+        const block = await pieces.block(BLOCK);
+        if (!block || isZeroBlock(block)) {
+          if (readFailure) return;
+          throw formatError(volume.name, `holds ${index} entries, the statement lists ${volume.entries.length}`);
+        }
+        const entry = checkHeader(volume, index, decode(block));
+        let left = entry.size;
+        const data = (async function* () {
+          while (left > 0) {
+            const view = await pieces.take(left);
+            if (!view) throw formatError(volume.name, `ends inside entry ${index + 1}`);
+            left -= view.length;
+            if (lend) buffers.hold(view);
+            yield lend ? view : Buffer.from(view);
+          }
+        })();
+        try {
+          await sink(entry, data);
+        } catch (e) {
+          const err = asEcluseError(e);
+          // The reader's own refusals, met while the sink pulled the bytes, are about the volume.
+          if (err.context.check === checkId('volume-structure') && err.context.volume === volume.name) throw err;
+          sinkFailure = e;
+          throw err;
+        }
+        if (left > 0) throw new EcluseError('E_INTERNAL', `the sink left ${left} bytes of ${entry.path} unread`);
+        const pad = (BLOCK - (entry.size % BLOCK)) % BLOCK;
+        if (pad > 0 && !(await pieces.block(pad))) throw formatError(volume.name, `ends inside entry ${index + 1}`);
+      }
+      // After the last listed entry: exactly the two zero blocks of the end of the archive, nothing else.
+      const rest = size - pieces.offset;
+      const next = rest >= BLOCK ? await pieces.block(BLOCK) : null;
+      if (next && !isZeroBlock(next) && looksLikeHeader(next)) {
+        throw formatError(volume.name, `holds more entries than the ${volume.entries.length} listed`);
+      }
+      if (rest !== END_OF_ARCHIVE) {
+        throw formatError(
+          volume.name,
+          `is ${volume.size} bytes, but its entries and the end of archive make ${canonicalVolumeSize(volume.entries)}`,
+        );
+      }
+      const last = await pieces.block(BLOCK);
+      if (!next || !last || !isZeroBlock(next) || !isZeroBlock(last)) {
+        throw formatError(volume.name, 'has data after the end of the archive');
+      }
+    }
+
+    function decode(block: Buffer): TarHeader {
+      try {
+        return decodeHeader(block);
+      } catch (e) {
+        if (!(e instanceof NotAHeader)) throw e;
+        throw formatError(volume.name, `is not a valid tar archive (entry ${index + 1}: ${e.message})`);
+      }
+    }
+
     // The sink's own failures (a digest, the staging disk) are not about the volume's structure. But an artifact
     // that does not match may be the victim of a damaged volume (its last bytes are in this one): the volume is
     // hashed to its end first, so the operator is told which volume to write again, not only which artifact.
     if (sinkFailure !== null) {
       const err = asEcluseError(sinkFailure);
-      if (err.code === 'E_DIGEST' && err.context.check === 'artifact-digest') {
-        await settled();
-        if (read < volume.size) {
-          // Opened again: the failed pipeline destroyed the first stream, and with it the handle (see below).
-          const rest = await openMediaFile(file, `volume ${volume.name}`);
-          try {
-            for await (const chunk of rest.fd.createReadStream({ start: read, highWaterMark: CHUNK, autoClose: false }))
-              await h.update(chunk as Buffer);
-          } finally {
-            await rest.fd.close();
-          }
-        }
-        if ((await digest()) !== volume.sha256) throw digestError(volume, file);
+      if (!(err.code === 'E_DIGEST' && err.context.check === 'artifact-digest')) {
+        stop = true;
+        throw err;
       }
-      throw err;
     }
-    if (failure instanceof EcluseError && failure.code !== 'E_FORMAT' && failure.code !== 'E_SIZE') throw failure;
-    if (failure !== null) {
-      // Finish hashing what is left so a changed byte is reported as such, whatever the parser made of it.
-      await settled();
-      if (read < volume.size) {
-        // Opened again: the failed pipeline destroyed the first stream, and a destroyed file stream closes its handle
-        // whatever autoClose says (a volume larger than the read-ahead then failed with a RangeError on fd -1).
-        const rest = await openMediaFile(file, `volume ${volume.name}`);
-        try {
-          for await (const chunk of rest.fd.createReadStream({ start: read, highWaterMark: CHUNK, autoClose: false })) {
-            await h.update(chunk as Buffer);
-          }
-        } finally {
-          await rest.fd.close();
-        }
-      }
-      if ((await digest()) !== volume.sha256) throw digestError(volume, file);
-      if (failure instanceof EcluseError) throw failure;
-      throw formatError(volume.name, `is not a valid tar archive (${(failure as Error).message})`);
-    }
-    if ((await digest()) !== volume.sha256) throw digestError(volume, file);
-    if (index !== volume.entries.length) {
-      throw formatError(volume.name, `holds ${index} entries, the statement lists ${volume.entries.length}`);
-    }
+    // What is left unparsed (after a refusal) is still read and hashed, and given back.
+    await Promise.all([pieces.drain(), reading]);
+    if (readFailure) throw readError(readFailure, volume);
+    await Promise.all(hashing);
+    if (hashFailure) throw asEcluseError(hashFailure);
+    hash = null;
+    if ((await h.hex()) !== volume.sha256) throw digestError(volume, file);
+    if (sinkFailure !== null) throw asEcluseError(sinkFailure);
+    if (failure) throw failure;
     // parseStatement already refuses such a statement; checked again here so the reader stands on its own.
     const canonical = canonicalVolumeSize(volume.entries);
     if (volume.size !== canonical) {
@@ -233,13 +338,34 @@ export async function readVolume(
       );
     }
   } finally {
+    stop = true;
+    if (!started) pieces.end();
+    await Promise.all([pieces.drain().catch(() => undefined), reading]);
+    await Promise.all(hashing);
     // A refusal before the end still ends the hash's stream, so a lent pool is ready for the next volume.
-    if (hash && !finished) {
-      await settled();
-      await Promise.resolve(hash.hex()).catch(() => undefined);
-    }
+    if (hash) await Promise.resolve(hash.hex()).catch(() => undefined);
     await fd.close();
   }
+}
+
+/** Whether a non-zero block after the last entry is a header (another entry) rather than stray bytes. */
+function looksLikeHeader(block: Buffer): boolean {
+  try {
+    decodeHeader(block);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readError(e: unknown, volume: Volume): EcluseError {
+  if (e instanceof EcluseError) return e;
+  return new EcluseError(
+    'E_IO',
+    `reading volume ${volume.name} failed: ${(e as Error).message}`,
+    { volume: volume.name },
+    { cause: e },
+  );
 }
 
 function digestError(volume: Volume, file: string): EcluseError {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { Writeback, writeAll } from './durable.js';
 import { checkId } from './check-ids.js';
 import { EcluseError } from './errors.js';
-import { TAR_BLOCK, tarHeader } from './tar-header.js';
+import { TAR_BLOCK, encodeHeader } from './tar-header.js';
 import { END_OF_ARCHIVE, type PlannedEntry, type PlannedVolume } from './volume-plan.js';
 import type { Segment } from './delta.js';
 
@@ -215,7 +215,7 @@ export async function writeVolume(
         );
       }
       await observer?.start(entry);
-      await volume.emit(tarHeader({ name: entry.path, size: entry.size, mtime: headerTime }));
+      await volume.emit(encodeHeader({ name: entry.path, size: entry.size, mtime: headerTime }));
       await copyRanges(rangesOf(source, entry.offset, entry.size), async (chunk) => {
         await Promise.all([observer?.bytes(entry, chunk), volume.emit(chunk)]);
       });

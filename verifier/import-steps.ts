@@ -15,6 +15,7 @@ import { chooseBundle, readBundleFiles, type BundleFiles } from '../sneakernet/b
 import type { HashPool } from '../sneakernet/digests.js';
 import { parseStatement, type Statement } from '../sneakernet/statement.js';
 import { readVolume, type EntrySink } from '../sneakernet/volume-reader.js';
+import type { ReadBuffers } from '../sneakernet/read-buffers.js';
 import type { RevocationList } from '../keys/revocation.js';
 import type { TrustAnchors } from '../keys/trust.js';
 import { verifyStatementSignatures } from '../keys/verify.js';
@@ -240,6 +241,11 @@ export interface StageOptions {
   pool: HashPool;
   /** Computes each volume's SHA-256 in a worker of its own (default: in this thread). */
   volumePool?: HashPool<'sha256'>;
+  /**
+   * The buffers the media is read into (both pools hash them in place): the reader lends their pieces to the stager,
+   * which gives each back once written and hashed. Default: the reader's own, and copies.
+   */
+  buffers?: ReadBuffers;
   onStager?: (stager: ArtifactStager) => void;
   onProgress?: (bytes: number, total: number) => void;
   signal?: AbortSignal;
@@ -249,7 +255,13 @@ export interface StageOptions {
 /** Steps 7–8 (and 7v): every volume streamed once, each artifact hashed as it is staged, vendor evidence checked. */
 export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<StagedBundle> {
   const p = v.statement.predicate;
-  const stager = new ArtifactStager(p.artifacts, o.dir, o.pool, (a) => baseImageFile(o.site.db, o.site.home.images, a));
+  const stager = new ArtifactStager(
+    p.artifacts,
+    o.dir,
+    o.pool,
+    (a) => baseImageFile(o.site.db, o.site.home.images, a),
+    o.buffers ?? null,
+  );
   o.onStager?.(stager);
   const total = p.volumes.reduce((s, x) => s + x.size, 0);
   let done = 0;
@@ -258,12 +270,12 @@ export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<
     await readVolume(
       v.files.volumeAt.get(vol.name) ?? path.join(v.files.paths.volumes, vol.name),
       vol,
-      guardSink(stager.sink, o.signal, o.readRate),
+      guardSink(stager.sink, o.signal, o.readRate, o.buffers),
       (n) => {
         done += n;
         o.onProgress?.(done, total);
       },
-      { hashPool: o.volumePool },
+      { hashPool: o.volumePool, buffers: o.buffers },
     );
   }
   if (stager.staged.length !== p.artifacts.length) {
@@ -313,17 +325,30 @@ function attestedNote(staged: ReadonlyArray<{ attested: string[] }>): string {
   return taken.length === 0 ? ' (every digest computed)' : ` (SHA-256 computed; ${taken.join(' and ')} as signed)`;
 }
 
-/** Passes entry bytes to the stager, stopping at the first chunk after an abort. */
-function guardSink(sink: EntrySink, signal: AbortSignal | undefined, rate: number | undefined): EntrySink {
+/**
+ * Passes entry bytes to the stager, stopping at the first chunk after an abort. A piece lent by the reader and not
+ * passed on (the abort) is given back here.
+ */
+function guardSink(
+  sink: EntrySink,
+  signal: AbortSignal | undefined,
+  rate: number | undefined,
+  buffers: ReadBuffers | undefined,
+): EntrySink {
   if (!signal && !rate) return sink;
   return (entry, data) =>
     sink(
       entry,
       (async function* () {
         for await (const chunk of data) {
-          signal?.throwIfAborted();
-          if (rate) await sleep((chunk.length / rate) * 1000);
-          signal?.throwIfAborted();
+          try {
+            signal?.throwIfAborted();
+            if (rate) await sleep((chunk.length / rate) * 1000);
+            signal?.throwIfAborted();
+          } catch (e) {
+            if (buffers?.owns(chunk)) buffers.release(chunk);
+            throw e;
+          }
           yield chunk;
         }
       })(),

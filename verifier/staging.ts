@@ -20,6 +20,7 @@ import { DeltaRebuilder } from './rebuild.js';
 import { isNoSpace, noSpaceError } from './space.js';
 import { subjectName } from '../sneakernet/subject.js';
 import { BlobSplitter, type StagedImageBlobs } from './registry/blob-splitter.js';
+import type { ReadBuffers } from '../sneakernet/read-buffers.js';
 
 export interface StagedArtifact {
   index: number;
@@ -52,6 +53,11 @@ export function digestsToCompute(artifacts: readonly Artifact[], verifyAll: bool
  * flush is the fsync before promotion.
  */
 const WRITES_IN_FLIGHT = 8;
+/**
+ * Pieces of the read buffers being written and hashed at once (each is given back when both are done). The read
+ * buffers bound them already; this only bounds the list of promises.
+ */
+const LENT_IN_FLIGHT = 16;
 
 interface Open {
   index: number;
@@ -89,6 +95,8 @@ export class ArtifactStager {
     private readonly baseFile: (a: Artifact & { delta: Delta }) => string = () => {
       throw new EcluseError('E_DELTA_BASE', 'this reader has no image store to rebuild delta artifacts from');
     },
+    /** The reader's buffers, when it lends pieces of them (sneakernet/volume-reader.ts): each is given back here. */
+    private readonly buffers: ReadBuffers | null = null,
   ) {}
 
   private async open(index: number): Promise<Open> {
@@ -169,21 +177,65 @@ export class ArtifactStager {
   };
 
   private async take(entry: VolumeEntry, data: AsyncIterable<Buffer>): Promise<void> {
-    if (entry.offset === 0) this.current = await this.open(entry.artifact);
-    const cur = this.current;
-    if (!cur || cur.index !== entry.artifact || cur.received !== entry.offset) {
-      throw new EcluseError('E_FORMAT', `entry ${entry.path} arrived out of order`, { check: 'volume-structure' });
+    const lent = this.buffers;
+    // Every piece lent by the reader is given back, whatever happens: the reader waits for its buffers.
+    const iterator = data[Symbol.asyncIterator]();
+    let held: Buffer | null = null;
+    try {
+      if (entry.offset === 0) this.current = await this.open(entry.artifact);
+      const cur = this.current;
+      if (!cur || cur.index !== entry.artifact || cur.received !== entry.offset) {
+        throw new EcluseError('E_FORMAT', `entry ${entry.path} arrived out of order`, { check: 'volume-structure' });
+      }
+      const emit = (chunk: Buffer) => this.emit(cur, chunk);
+      for (let r = await iterator.next(); !r.done; r = await iterator.next()) {
+        let chunk = r.value;
+        if (lent?.owns(chunk)) {
+          held = chunk;
+          cur.received += chunk.length;
+          if (!cur.rebuilder && !cur.splitter) {
+            held = null;
+            await this.emitLent(cur, chunk, lent);
+            continue;
+          }
+          // A delta's recipe and an image's blob files keep what they are given: they get a copy.
+          chunk = Buffer.from(chunk);
+          lent.release(held);
+          held = null;
+        } else {
+          cur.received += chunk.length;
+        }
+        if (cur.rebuilder) await cur.rebuilder.literal(chunk, emit);
+        else await emit(chunk);
+      }
+      if (cur.received === transferSize(cur.artifact)) {
+        await cur.rebuilder?.finish(emit);
+        await this.finish(cur);
+      }
+    } catch (e) {
+      if (held) lent?.release(held);
+      // The pieces the reader had ready are given back as the iteration ends.
+      await iterator.return?.();
+      throw e;
     }
-    const emit = (chunk: Buffer) => this.emit(cur, chunk);
-    for await (const chunk of data) {
-      cur.received += chunk.length;
-      if (cur.rebuilder) await cur.rebuilder.literal(chunk, emit);
-      else await emit(chunk);
-    }
-    if (cur.received === transferSize(cur.artifact)) {
-      await cur.rebuilder?.finish(emit);
-      await this.finish(cur);
-    }
+  }
+
+  /**
+   * A piece of the reader's buffers: written (positional) and hashed where it lies, both at once, and given back when
+   * both are done; the next piece is taken meanwhile.
+   */
+  private async emitLent(cur: Open, chunk: Buffer, buffers: ReadBuffers): Promise<void> {
+    const parts: Array<Promise<unknown>> = [cur.hasher.update(chunk)];
+    if (cur.handle) parts.push(writeFully(cur.handle, chunk, cur.written));
+    cur.written += chunk.length;
+    const done = Promise.allSettled(parts).then((settled) => {
+      buffers.release(chunk);
+      const failed = settled.find((x) => x.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
+    done.catch(() => undefined); // awaited below or in finish(); never an unhandled rejection
+    cur.writes.push(done);
+    if (cur.writes.length >= LENT_IN_FLIGHT) await cur.writes.shift();
   }
 
   private async finish(cur: Open): Promise<void> {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tarHeader } from '../../sneakernet/tar-header.js';
+import { decodeHeader, encodeHeader } from '../../sneakernet/tar-header.js';
 import { entryPath } from '../../sneakernet/statement.js';
 import { planVolumes } from '../../sneakernet/volume-plan.js';
 import { writeVolume } from '../../sneakernet/volume-writer.js';
@@ -28,29 +28,30 @@ async function tarStreamHeader(name: string, size: number, mtime: Date): Promise
   return Buffer.concat(chunks).subarray(0, 512);
 }
 
-describe('tarHeader', () => {
+describe('encodeHeader', () => {
   const names = [entryPath(HEX, 1, 1), entryPath(HEX, 3, 12), 'a'];
   const sizes = [0, 1, 511, 512, 513, 1024 ** 2 + 7, 8 * GiB - 1, 8 * GiB, 8 * GiB + 513, 3000 * GiB];
   const times = [new Date(0), new Date('2025-01-02T03:04:05.678Z'), new Date(Date.UTC(2038, 0, 1))];
 
-  it('is byte for byte the header tar-stream writes, for every size (base 256 from 8 GiB) and time', async () => {
+  it('is byte for byte the header tar-stream writes, for every size (base 256 from 8 GiB) and time, and decodes back', async () => {
     let compared = 0;
     for (const name of names) {
       for (const size of sizes) {
         for (const mtime of times) {
-          const ours = tarHeader({ name, size, mtime });
+          const ours = encodeHeader({ name, size, mtime });
           expect(ours.length).toBe(512);
           expect(ours.equals(await tarStreamHeader(name, size, mtime)), `${name} ${size} ${mtime.toISOString()}`).toBe(
             true,
           );
+          expect(decodeHeader(ours)).toEqual({ type: 'file', name, size, linkname: null });
           compared++;
         }
       }
     }
     expect(compared).toBe(names.length * sizes.length * times.length);
     // The base-256 size really is in use above 8 GiB (a regression to octal would overflow to 77777777777).
-    expect(tarHeader({ name: 'a', size: 8 * GiB, mtime: new Date(0) })[124]).toBe(0x80);
-    expect(tarHeader({ name: 'a', size: 8 * GiB - 1, mtime: new Date(0) }).toString('latin1', 124, 136)).toBe(
+    expect(encodeHeader({ name: 'a', size: 8 * GiB, mtime: new Date(0) })[124]).toBe(0x80);
+    expect(encodeHeader({ name: 'a', size: 8 * GiB - 1, mtime: new Date(0) }).toString('latin1', 124, 136)).toBe(
       '77777777777 ',
     );
   });
@@ -59,7 +60,7 @@ describe('tarHeader', () => {
     for (const name of ['x'.repeat(101), 'blobs/é', 'a b', '']) {
       let caught: unknown;
       try {
-        tarHeader({ name, size: 1, mtime: new Date(0) });
+        encodeHeader({ name, size: 1, mtime: new Date(0) });
       } catch (e) {
         caught = e;
       }
