@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- SIZE] [--media-speed RATE|off]`: exports and imports a generated image of SIZE (default 1G) through the real CLI and
+ * `npm run bench [-- SIZE] [--media-speed RATE|off] [--only serve]`: exports and imports a generated image of SIZE (default 1G) through the real CLI and
  * prints wall time and peak RSS beside `cp`, `sha256sum`, `md5sum` and `sha512sum` of the same bytes, then serves the
  * imported image (bench/serve-bench.ts) beside `python3 -m http.server`, and times the catalog at 10,000 images.
  * Every target of issue 15 is printed last with its baseline, measured in the same run, and its ratio. Informational:
- * the exit status is 0 unless something failed to run; the verdict is printed.
+ * the exit status is 0 unless something failed to run; the verdict is printed. `--only serve` imports once, untimed,
+ * and prints only the serving targets (downloads and catalog).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,7 +19,9 @@ import Database from 'better-sqlite3';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const sizeArg = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '--media-speed') ?? '1G';
+  const sizeArg = args.find((a, i) => !a.startsWith('-') && !VALUED.includes(args[i - 1] ?? '')) ?? '1G';
+  const only = optionValue('--only');
+  if (only !== undefined && only !== 'serve') throw new Error(`--only takes "serve" (got ${only})`);
   const bytes = parseByteSize(sizeArg);
   const reps = Math.max(1, Number(process.env.BENCH_REPS ?? 3));
   const speedArg = optionValue('--media-speed') ?? '200M';
@@ -47,6 +50,17 @@ async function main(): Promise<void> {
     fs.mkdirSync(media, { recursive: true }); // export --to wants a mounted medium: a folder that exists
     const signer = path.join(root, 'keys/signers/alice');
     const trust = path.join(root, 'keys/trust');
+    const kept = path.join(root, 'inside-kept');
+    if (only === 'serve') {
+      await ecluse(['relay', 'add', image, '--name', 'bench', '--version', '1', '--disk-format', 'raw'], out, rusage);
+      await ecluse(['export', '--to', media, '--site', 'bench', '--signer', signer, '--media-size', '4G'], out, rusage);
+      await ecluse(['site', 'init', '--trust', trust, '--site', 'bench'], kept, rusage);
+      await ecluse(['import', media], kept, rusage);
+      const targets = new Targets(sizeArg);
+      await serving(targets, kept, root, reps);
+      targets.print();
+      return;
+    }
     await cold();
     const add = await ecluse(
       ['relay', 'add', image, '--name', 'bench', '--version', '1', '--disk-format', 'raw'],
@@ -73,7 +87,6 @@ async function main(): Promise<void> {
       import: [],
     };
     let dropped = false;
-    const kept = path.join(root, 'inside-kept');
     for (let i = 0; i < reps; i++) {
       dropped = await cold();
       runs.cp.push(await run('cp', [volumePath, copy]));
@@ -149,36 +162,7 @@ async function main(): Promise<void> {
       'how much a second core helps',
     );
 
-    // Serving, from the home the last import filled.
-    const db = new Database(path.join(kept, 'ecluse.sqlite'), { readonly: true });
-    const stored = db.prepare('SELECT id, file FROM images LIMIT 1').get() as { id: string; file: string };
-    db.close();
-    for (const t of await serveBench({
-      home: kept,
-      imageId: stored.id,
-      file: path.join(kept, 'store/images', stored.file),
-      reps,
-    })) {
-      targets.throughput(
-        `download ${t.label}: ${t.ecluse.toFixed(0)} MiB/s, python http.server ${t.python.toFixed(0)} MiB/s`,
-        t.ecluse / t.python,
-        0.9,
-      );
-    }
-    for (const l of await catalogBench({
-      home: kept,
-      templateId: stored.id,
-      total: 10_000,
-      clients: 8,
-      perClient: 50,
-    })) {
-      targets.limit(
-        `catalog 10k, 8 clients, ${l.label} p95 (p50 ${l.p50.toFixed(1)} ms, ${l.requests} requests${l.cpuMs === null ? '' : `, server CPU ${l.cpuMs.toFixed(2)} ms/request`})`,
-        l.p95,
-        20,
-        'ms',
-      );
-    }
+    await serving(targets, kept, root, reps);
     if (mediaSpeed !== null) {
       const slow = await atMediaSpeed({ root, media, trust, rusage, reps, bytesPerSecond: mediaSpeed });
       if (slow) targets.ratio(`import / cp, media read at ${speedArg}/s`, slow.imp, slow.cp, 1.05);
@@ -186,6 +170,51 @@ async function main(): Promise<void> {
     targets.print();
   } finally {
     if (!process.argv.includes('--keep')) await fs.promises.rm(root, { recursive: true, force: true });
+  }
+}
+
+/** Options that take a value (the SIZE argument is the one word that follows none of them). */
+const VALUED = ['--media-speed', '--only'];
+
+/** Downloads and catalog from `home` (filled by an import), each target beside its baseline. */
+async function serving(targets: Targets, home: string, work: string, reps: number): Promise<void> {
+  const db = new Database(path.join(home, 'ecluse.sqlite'), { readonly: true });
+  const stored = db.prepare('SELECT id, file FROM images LIMIT 1').get() as { id: string; file: string };
+  db.close();
+  const { lines, pieces } = await serveBench({
+    home,
+    imageId: stored.id,
+    file: path.join(home, 'store/images', stored.file),
+    work,
+    reps,
+  });
+  for (const t of lines) {
+    const cpu =
+      t.ecluseCpuPerGiB === null || t.pythonCpuPerGiB === null
+        ? ''
+        : `; server CPU ${t.ecluseCpuPerGiB.toFixed(2)} s/GiB vs ${t.pythonCpuPerGiB.toFixed(2)} s/GiB`;
+    targets.throughput(
+      `download ${t.label}: ${t.ecluse.toFixed(0)} MiB/s, python http.server ${t.python.toFixed(0)} MiB/s${cpu}`,
+      t.ecluse / t.python,
+      0.9,
+    );
+  }
+  const pcpu =
+    pieces.ecluseCpuMs === null || pieces.pythonCpuMs === null
+      ? ''
+      : `; server CPU ${pieces.ecluseCpuMs.toFixed(2)} vs ${pieces.pythonCpuMs.toFixed(2)} ms/request`;
+  targets.info(
+    `download 1 client, the Range's bytes as ${pieces.requests} Range requests of 1 MiB (keep-alive): ${pieces.ecluse.toFixed(0)} MiB/s, python http.server the same count of a 1 MiB file ${pieces.python.toFixed(0)} MiB/s${pcpu}`,
+    pieces.ecluse / pieces.python,
+    'what a request costs; python has no Range',
+  );
+  for (const l of await catalogBench({ home, templateId: stored.id, total: 10_000, clients: 8, perClient: 50 })) {
+    targets.limit(
+      `catalog 10k, 8 clients, ${l.label} p95 (p50 ${l.p50.toFixed(1)} ms, ${l.requests} requests${l.cpuMs === null ? '' : `, server CPU ${l.cpuMs.toFixed(2)} ms/request`})`,
+      l.p95,
+      20,
+      'ms',
+    );
   }
 }
 

@@ -1,8 +1,9 @@
 /**
- * The serving half of `npm run bench`: downloads from `ecluse serve` against `python3 -m http.server` (sendfile) of the
+ * The serving half of `npm run bench`: downloads from `ecluse serve` against `python3 -m http.server` of the
  * same file, 1 and 8 clients at once, whole and `Range`; then the catalog grown to 10,000 images and `GET /v2/images`
  * (first page, a deep page by marker) and `GET /v2/images/{id}` timed under 8 concurrent clients (p95). Loopback only,
  * bounded: every server is started here and stopped before returning. The file is served warm (page cache) by both.
+ * Each line also gives each server's CPU time per GiB sent: what a download costs whatever else the machine runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -13,11 +14,28 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { CLI, run } from './common.js';
 
+/**
+ * The range's bytes again in 1 MiB `Range` requests on one keep-alive connection, beside python's http.server sending
+ * a 1 MiB file as many times (a connection each: HTTP/1.0): what a client fetching in pieces pays per request.
+ */
+export interface Pieces {
+  requests: number;
+  /** MiB/s. */
+  ecluse: number;
+  python: number;
+  /** The server's CPU time per request (ms), data included; null where /proc is missing. */
+  ecluseCpuMs: number | null;
+  pythonCpuMs: number | null;
+}
+
 export interface Throughput {
   label: string;
   /** MiB/s over all clients. */
   ecluse: number;
   python: number;
+  /** Each server's CPU time (user + system, /proc) per GiB it sent in these runs; null where /proc is missing. */
+  ecluseCpuPerGiB: number | null;
+  pythonCpuPerGiB: number | null;
 }
 
 async function freePort(): Promise<number> {
@@ -52,61 +70,171 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Seconds for `clients` curl processes to fetch `url` at once (each `range`, if given). */
-async function download(url: string, clients: number, range?: string): Promise<number> {
+/**
+ * Seconds for `clients` curl processes to fetch `url` at once (each `range`, if given), each checked to have
+ * received `expect` bytes. curl writes to /dev/null through a 100 KiB receive buffer: measured at 0.1-0.2 s of CPU
+ * per 512 MiB, it is not what caps either server.
+ */
+async function download(url: string, clients: number, expect: number, range?: string): Promise<number> {
+  const args = ['-sf', '-o', '/dev/null', '-w', '%{size_download}', ...(range ? ['-H', `Range: ${range}`] : []), url];
   const started = process.hrtime.bigint();
-  const args = ['-sf', '-o', '/dev/null', ...(range ? ['-H', `Range: ${range}`] : []), url];
-  await Promise.all(Array.from({ length: clients }, () => run('curl', args)));
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  const got = await Promise.all(Array.from({ length: clients }, () => output('curl', args)));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  for (const g of got) {
+    if (Number(g) !== expect) throw new Error(`curl ${url}${range ? ` (${range})` : ''}: ${g} bytes, not ${expect}`);
+  }
+  return seconds;
+}
+
+/** The standard output of a command that must succeed. */
+function output(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`)),
+    );
+  });
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
-/** Downloads of `imageId` (`file` in the store) through `ecluse serve` on `home` and through python's http.server. */
+/**
+ * Downloads of `imageId` (`file` in the store) through `ecluse serve` on `home` and through python's http.server,
+ * which serves a folder of `work` holding a hard link to the same file (same inode, same cached pages) and, as the
+ * baseline for a `Range`, a copy of exactly the bytes the range asks for (python's http.server has no Range).
+ * python's http.server is not sendfile: `shutil.copyfileobj`, 64 KiB reads and sends, one thread per client.
+ */
 export async function serveBench(o: {
   home: string;
   imageId: string;
   file: string;
+  work: string;
   reps: number;
-}): Promise<Throughput[]> {
+}): Promise<{ lines: Throughput[]; pieces: Pieces }> {
   const size = fs.statSync(o.file).size;
+  const half = Math.floor(size / 2);
+  const served = path.join(o.work, 'served');
+  fs.mkdirSync(served, { recursive: true });
+  fs.linkSync(o.file, path.join(served, 'image'));
+  // Written in 8 MiB pieces, as the import writes the store: a copy written in small pieces was measured 10-25% dearer
+  // for python to send (smaller page-cache folios), which would flatter the Range ratio.
+  await run('dd', [`if=${o.file}`, `of=${path.join(served, 'range')}`, 'bs=8M', `skip=${half}`, 'iflag=skip_bytes']);
+  await run('dd', [`if=${o.file}`, `of=${path.join(served, 'piece')}`, 'bs=1M', 'count=1']);
+  // The interpreter itself, not a wrapper (pyenv's shim is a shell script): its /proc entry is the server's CPU.
+  const python3 = (await output('python3', ['-c', 'import sys; print(sys.executable)'])).trim();
   const [ep, pp] = [await freePort(), await freePort()];
   const ecluse = spawn(process.execPath, [CLI, '--home', o.home, 'serve', '--listen', `127.0.0.1:${ep}`], {
     stdio: 'ignore',
   });
-  const python = spawn('python3', ['-m', 'http.server', String(pp), '--bind', '127.0.0.1'], {
-    cwd: path.dirname(o.file),
+  const python = spawn(python3, ['-m', 'http.server', String(pp), '--bind', '127.0.0.1'], {
+    cwd: served,
     stdio: 'ignore',
   });
   try {
     const eUrl = `http://127.0.0.1:${ep}/v2/images/${o.imageId}/file`;
-    const pUrl = `http://127.0.0.1:${pp}/${path.basename(o.file)}`;
+    const pUrl = `http://127.0.0.1:${pp}/image`;
+    const pRangeUrl = `http://127.0.0.1:${pp}/range`;
     await Promise.all([waitFor(`http://127.0.0.1:${ep}/versions`, ecluse), waitFor(`http://127.0.0.1:${pp}/`, python)]);
-    await run('cat', [o.file]); // warm: both serve from the page cache
-    const half = Math.floor(size / 2);
+    // Warm: both serve from the page cache, and each server has answered one download before the clock starts.
+    await run('cat', [o.file, path.join(served, 'range'), path.join(served, 'piece')]);
+    await download(eUrl, 1, size);
+    await download(pUrl, 1, size);
     const out: Throughput[] = [];
-    // python's http.server has no Range: its whole-file throughput is the baseline for ours with a Range.
     for (const [label, clients, range] of [
       ['1 client, whole', 1, undefined],
       ['8 clients, whole', 8, undefined],
-      ['1 client, Range', 1, `bytes=${half}-`],
-      ['8 clients, Range', 8, `bytes=${half}-`],
+      [`1 client, Range bytes=${half}- (${mibs(size - half)})`, 1, `bytes=${half}-`],
+      [`8 clients, Range bytes=${half}- (${mibs(size - half)})`, 8, `bytes=${half}-`],
     ] as const) {
+      const bytes = range ? size - half : size;
       const e: number[] = [];
       const p: number[] = [];
+      let eCpu: number | null = 0;
+      let pCpu: number | null = 0;
       for (let i = 0; i < o.reps; i++) {
         // Interleaved, so a burst of load on the shared machine hits both alike.
-        e.push(await download(eUrl, clients, range));
-        p.push(await download(pUrl, clients));
+        const e0 = cpuTimeMs(ecluse.pid);
+        e.push(await download(eUrl, clients, bytes, range));
+        eCpu = addCpu(eCpu, e0, cpuTimeMs(ecluse.pid));
+        const p0 = cpuTimeMs(python.pid);
+        p.push(await download(range ? pRangeUrl : pUrl, clients, bytes));
+        pCpu = addCpu(pCpu, p0, cpuTimeMs(python.pid));
       }
-      const bytes = range ? size - half : size;
-      const mib = (n: number, s: number) => (n * clients) / s / 1048576;
-      out.push({ label, ecluse: mib(bytes, median(e)), python: mib(size, median(p)) });
+      const mib = (s: number) => (bytes * clients) / s / 1048576;
+      const gib = (bytes * clients * o.reps) / 2 ** 30;
+      out.push({
+        label,
+        ecluse: mib(median(e)),
+        python: mib(median(p)),
+        ecluseCpuPerGiB: eCpu === null ? null : eCpu / 1000 / gib,
+        pythonCpuPerGiB: pCpu === null ? null : pCpu / 1000 / gib,
+      });
     }
-    return out;
+    // What a client that fetches in pieces (a resumable downloader) pays per request.
+    const piece = 1024 * 1024;
+    const requests = Math.ceil((size - half) / piece);
+    const [et, pt]: [number[], number[]] = [[], []];
+    let [eCpu, pCpu]: [number | null, number | null] = [0, 0];
+    for (let i = 0; i < o.reps; i++) {
+      const e0 = cpuTimeMs(ecluse.pid);
+      et.push(await inPieces(eUrl, half, size - 1, piece));
+      eCpu = addCpu(eCpu, e0, cpuTimeMs(ecluse.pid));
+      const p0 = cpuTimeMs(python.pid);
+      pt.push(await repeated(`http://127.0.0.1:${pp}/piece`, requests, piece));
+      pCpu = addCpu(pCpu, p0, cpuTimeMs(python.pid));
+    }
+    const perRequest = (ms: number | null) => (ms === null ? null : ms / (requests * o.reps));
+    const pieces: Pieces = {
+      requests,
+      ecluse: (requests * piece) / median(et) / 1048576,
+      python: (requests * piece) / median(pt) / 1048576,
+      ecluseCpuMs: perRequest(eCpu),
+      pythonCpuMs: perRequest(pCpu),
+    };
+    return { lines: out, pieces };
   } finally {
     await Promise.all([stop(ecluse), stop(python)]);
+    await fs.promises.rm(served, { recursive: true, force: true });
   }
+}
+
+/** Seconds for one curl to fetch bytes start..end of `url` in `piece`-byte `Range` requests over one connection. */
+async function inPieces(url: string, start: number, end: number, piece: number): Promise<number> {
+  const args: string[] = [];
+  for (let a = start; a <= end; a += piece) {
+    if (args.length > 0) args.push('--next');
+    const b = Math.min(a + piece, end + 1) - 1;
+    args.push('-sf', '-o', '/dev/null', '-w', '%{size_download}\n', '-r', `${a}-${b}`, url);
+  }
+  const started = process.hrtime.bigint();
+  const got = (await output('curl', args)).trim().split('\n').map(Number);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const sum = got.reduce((x, y) => x + y, 0);
+  if (sum !== end - start + 1) throw new Error(`curl ${url} in pieces: ${sum} bytes, not ${end - start + 1}`);
+  return seconds;
+}
+
+/** Seconds for one curl to fetch `url` `times` times (expecting `bytes` each). */
+async function repeated(url: string, times: number, bytes: number): Promise<number> {
+  const args: string[] = [];
+  for (let i = 0; i < times; i++) {
+    if (args.length > 0) args.push('--next');
+    args.push('-sf', '-o', '/dev/null', '-w', '%{size_download}\n', url);
+  }
+  const started = process.hrtime.bigint();
+  const got = (await output('curl', args)).trim().split('\n').map(Number);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (got.some((n) => n !== bytes)) throw new Error(`curl ${url}: not ${bytes} bytes each time`);
+  return seconds;
+}
+
+const mibs = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
+
+function addCpu(sum: number | null, before: number | null, after: number | null): number | null {
+  return sum === null || before === null || after === null ? null : sum + after - before;
 }
 
 export interface Latency {

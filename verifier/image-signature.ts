@@ -28,7 +28,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export type SigningPaths = ImportHome['signing'];
 
-/** node-forge, loaded the first time a certificate is issued (an import only signs: it never needs it). */
+/** node-forge, loaded the first time it is needed: issuing the signing certificate, encoding a signature. */
 let loadedForge: typeof forgeModule | undefined;
 function forge(): typeof forgeModule {
   return (loadedForge ??= createRequire(import.meta.url)('node-forge') as typeof forgeModule);
@@ -109,11 +109,17 @@ export function setCertificateUuid(db: Db, uuid: string): void {
   setSetting(db, CERT_UUID_SETTING, uuid.toLowerCase());
 }
 
+/** What forge's EMSA-PSS encoder needs of a message digest: the digest, already computed (by OpenSSL). */
+interface ComputedDigest {
+  digest(): forgeModule.util.ByteStringBuffer;
+}
+
 /**
  * RSA-PSS (SHA-256, MGF1 SHA-256, maximum salt) signature, base64, of bytes whose SHA-256 is `sha256` (hex), computed
  * by whoever already read them: importing hashes each image once, and the signature needs no second pass over it.
- * Node's crypto only signs data it hashes itself, so the EMSA-PSS encoding (RFC 8017 9.1.1) is done here with Node's
- * SHA-256 and CSPRNG, and the RSA private-key operation on the encoded message is OpenSSL's.
+ * Node's crypto only signs data it hashes itself, so the EMSA-PSS encoding (RFC 8017 9.1.1) is node-forge's (loaded
+ * here, after the image's bytes were staged and their buffers returned), its salt from Node's CSPRNG, and the RSA
+ * private-key operation on the encoded message is OpenSSL's.
  */
 export function signSha256Digest(key: crypto.KeyObject, sha256: string): string {
   if (!/^[0-9a-f]{64}$/.test(sha256))
@@ -128,47 +134,23 @@ export function signSha256Digest(key: crypto.KeyObject, sha256: string): string 
       "the image-signing key is not an RSA key: remove the signing folder's key and certificate to make a new pair",
       { check: 'image-signing-key' },
     );
-  const encoded = emsaPssEncode(Buffer.from(sha256, 'hex'), modulusBits - 1);
+  const f = forge();
+  const hashLength = 32;
+  const encodedLength = Math.ceil((modulusBits - 1) / 8);
+  const pss = f.pss.create({
+    md: f.md.sha256.create(),
+    mgf: f.mgf.mgf1.create(f.md.sha256.create()) as unknown, // typed `any` by @types/node-forge
+    // RSA_PSS_SALTLEN_MAX_SIGN: the longest salt the modulus leaves room for.
+    saltLength: encodedLength - hashLength - 2,
+    prng: { getBytesSync: (n: number) => crypto.randomBytes(n).toString('binary') },
+  }) as { encode(md: ComputedDigest, modulusBits: number): string };
+  const computed: ComputedDigest = {
+    digest: () => f.util.createBuffer(Buffer.from(sha256, 'hex').toString('binary')),
+  };
+  const encoded = Buffer.from(pss.encode(computed, modulusBits), 'binary');
   // The encoded message is ceil((bits - 1) / 8) octets: one short of the modulus when bits - 1 is a multiple of 8.
   const block = Buffer.concat([Buffer.alloc(Math.ceil(modulusBits / 8) - encoded.length), encoded]);
   return crypto.privateEncrypt({ key, padding: crypto.constants.RSA_NO_PADDING }, block).toString('base64');
-}
-
-const sha256Of = (...parts: Buffer[]) => {
-  const h = crypto.createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
-};
-
-/** MGF1 with SHA-256 (RFC 8017 B.2.1): `length` bytes of mask from `seed`. */
-function mgf1(seed: Buffer, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  const counter = Buffer.alloc(4);
-  for (let at = 0, i = 0; at < length; at += 32, i++) {
-    counter.writeUInt32BE(i);
-    sha256Of(seed, counter).copy(out, at);
-  }
-  return out;
-}
-
-/**
- * EMSA-PSS-ENCODE (RFC 8017 9.1.1) of a SHA-256 digest for a modulus of `emBits + 1` bits, with the longest salt
- * (what OpenSSL's RSA_PSS_SALTLEN_MAX_SIGN gives and cursive accepts): EM = maskedDB || H || 0xbc.
- */
-function emsaPssEncode(mHash: Buffer, emBits: number): Buffer {
-  const hLen = 32;
-  const emLen = Math.ceil(emBits / 8);
-  const sLen = emLen - hLen - 2;
-  if (sLen < 0) throw new EcluseError('E_KEY', 'the image-signing key is too short for RSA-PSS with SHA-256');
-  const salt = crypto.randomBytes(sLen);
-  const h = sha256Of(Buffer.alloc(8), mHash, salt);
-  // DB = PS (empty: the salt takes all the room) || 0x01 || salt
-  const db = Buffer.concat([Buffer.alloc(emLen - sLen - hLen - 2), Buffer.from([0x01]), salt]);
-  const mask = mgf1(h, emLen - hLen - 1);
-  for (let i = 0; i < db.length; i++) db[i] = (db[i] as number) ^ (mask[i] as number);
-  // The leftmost 8 * emLen - emBits bits of the encoded message are zero.
-  db[0] = (db[0] as number) & (0xff >> (8 * emLen - emBits));
-  return Buffer.concat([db, h, Buffer.from([0xbc])]);
 }
 
 /** The signature of `signSha256Digest` over the bytes of `file`. */

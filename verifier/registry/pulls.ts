@@ -8,11 +8,11 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import type express from 'express';
 import type { Db } from '../db.js';
 import { GlanceHttpError } from '../glance/errors.js';
 import { parseRange, type ByteRange } from '../glance/image-file.js';
+import { sendFileRange } from '../glance/send-file-range.js';
 import { blobFile } from './blob-store.js';
 import { blobUnknown, manifestUnknown, nameUnknown, RegistryHttpError } from './errors.js';
 import {
@@ -29,7 +29,6 @@ const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const SHA256 = /^sha256:[a-f0-9]{64}$/;
 const ANY_DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const DOWNLOAD_CHUNK = 1024 * 1024;
 /** The largest page of `_catalog` and `tags/list`, and the page size when the client gives no `n`. */
 export const MAX_PAGE = 1000;
 
@@ -190,7 +189,6 @@ export async function serveBlob(
       'the blob is recorded but missing from the store; run "ecluse store check"',
     );
   }
-  let handed = false;
   try {
     const { size } = await fh.stat();
     if (size !== blob.size) {
@@ -216,18 +214,17 @@ export async function serveBlob(
       res.end();
       return;
     }
-    const stream = fs.createReadStream('', { fd: fh, start, end, autoClose: true, highWaterMark: DOWNLOAD_CHUNK });
-    handed = true;
+    // Reused buffers, as the Glance image downloads (glance/send-file-range.ts); the handle is closed below.
     try {
-      await pipeline(stream, res);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-        console.error(`registry api: blob ${digest}: download failed:`, e);
+      const outcome = await sendFileRange(fh, start, end, res);
+      if (outcome.kind === 'short') {
+        console.error(`registry api: blob ${digest}: the data ended at byte ${outcome.at}, before ${end + 1}`);
       }
-      if (!res.writableEnded) res.destroy();
+    } catch (e) {
+      console.error(`registry api: blob ${digest}: download failed:`, e);
     }
   } finally {
-    if (!handed) await fh.close();
+    await fh.close();
   }
 }
 
