@@ -26,10 +26,9 @@ import { readPrivateKey, writePrivateKey } from './keyfile.js';
 import { ROOT_CERT_FILE, TRUST_FILE, type TrustFile } from './trust.js';
 import { checkId } from '../sneakernet/check-ids.js';
 
-export const SIGNER_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-export const KEY_FILE = 'key.pem';
-export const CERT_FILE = 'cert.pem';
-export const SIGNER_FILE = 'signer.json';
+import { CERT_FILE, KEY_FILE, SIGNER_FILE, SIGNER_NAME_PATTERN } from './keydir-files.js';
+
+export { CERT_FILE, KEY_FILE, SIGNER_FILE, SIGNER_NAME_PATTERN };
 
 /** What the ceremony reports about one signer. */
 export interface SignerRecord {

@@ -11,7 +11,7 @@ import type { Signature, Signer } from '@sigstore/sign';
 import { z } from 'zod';
 import { EcluseError } from '../sneakernet/errors.js';
 import { PAYLOAD_TYPE } from '../sneakernet/statement.js';
-import { CERT_FILE, KEY_FILE, SIGNER_FILE, SIGNER_NAME_PATTERN } from './ceremony.js';
+import { CERT_FILE, KEY_FILE, SIGNER_FILE, SIGNER_NAME_PATTERN } from './keydir-files.js';
 import { keyIdOf } from './keyid.js';
 import { readPrivateKey } from './keyfile.js';
 import { checkId } from '../sneakernet/check-ids.js';
@@ -59,10 +59,12 @@ export async function signDsse(privateKey: crypto.KeyObject, payloadType: string
 
 /**
  * A DSSE bundle builder without witnesses (no Rekor, no timestamp authority: offline). @sigstore/sign is loaded on
- * first use: with its HTTP stack it is the heaviest module of the CLI, and most commands never sign.
+ * first use, and only its DSSE bundler: the package's index also loads the Fulcio, Rekor and TSA clients and their HTTP
+ * stack (about 0.1 s of every export, for code that never runs offline). The package has no `exports` map, so the deep
+ * path resolves; a version that adds one fails every signing test, not silently.
  */
 async function dsseBuilder(signer: Signer) {
-  const { DSSEBundleBuilder } = await import('@sigstore/sign');
+  const { DSSEBundleBuilder } = await import('@sigstore/sign/dist/bundler/dsse.js');
   return new DSSEBundleBuilder({ signer, witnesses: [] });
 }
 

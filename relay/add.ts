@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { EcluseError } from '../sneakernet/errors.js';
 import { assertReadableFile } from '../sneakernet/input-file.js';
 import { HashPool, type Digests } from '../sneakernet/digests.js';
+import { syncDir, Writeback, writeAll } from '../sneakernet/durable.js';
 import { vmImageArtifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
@@ -133,7 +134,9 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
     await fs.promises.rm(r.tmp, { force: true });
     throw new EcluseError('E_INPUT', `these bytes are already in the catalog as ${same.name} ${same.version}`);
   }
-  await fs.promises.rename(r.tmp, blobPath(home, r.sha256));
+  const stored = blobPath(home, r.sha256);
+  await fs.promises.rename(r.tmp, stored);
+  await syncDir(path.dirname(stored)); // the name is on the disk before the catalog row that points to it
   const pkg = r.package;
   const row = home.db.transaction(() => {
     const inserted = insertArtifact(home.db, {
@@ -149,11 +152,18 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
   return { artifact: row, created: true };
 }
 
-const COPY_CHUNK = 4 * 1024 * 1024;
+/**
+ * 1 MiB, not more: each chunk is copied by the kernel into this buffer, out of it into the page cache and into the hash
+ * ring, and a chunk that still fits a core's cache makes those copies cheap. Measured here (512 MiB, cold cache, read +
+ * write, no hashing): 0.15-0.19 system CPU-s with 1 MiB chunks, 0.44-0.48 with 4 MiB.
+ */
+const COPY_CHUNK = 1024 * 1024;
 
 /**
  * Copies `from` to a new private file `to` (fsynced) while the three digests are computed in their worker threads: the
- * next read overlaps the write and the hashing of the current chunk. Memory: two chunks and the hash ring.
+ * next read overlaps the write and the hashing of the current chunk, and the written pages go to the disk in the
+ * background as the copy goes (sneakernet/durable.ts `Writeback`), so the fsync before the catalog row has little left
+ * to wait for. Memory: two chunks and the hash ring.
  */
 export async function copyHashing(
   from: string,
@@ -163,27 +173,38 @@ export async function copyHashing(
   const pool = new HashPool();
   const src = await fs.promises.open(from, 'r');
   let dst: fs.promises.FileHandle | null = null;
+  let writeback: Writeback | null = null;
+  let reading: Promise<{ bytesRead: number; buffer: Buffer }> | null = null;
+  let syncing: Promise<void> | null = null;
   const hasher = pool.begin();
   try {
     dst = await fs.promises.open(to, 'wx', 0o600);
+    writeback = new Writeback(dst.fd);
     const buffers = [Buffer.allocUnsafe(COPY_CHUNK), Buffer.allocUnsafe(COPY_CHUNK)];
     let size = 0;
     let which = 0;
-    let reading = src.read(buffers[0] as Buffer, 0, COPY_CHUNK, 0);
+    reading = src.read(buffers[0] as Buffer, 0, COPY_CHUNK, 0);
     for (;;) {
-      const { bytesRead, buffer } = await reading;
+      const { bytesRead, buffer }: { bytesRead: number; buffer: Buffer } = await reading;
+      reading = null;
       if (bytesRead === 0) break;
       const chunk = buffer.subarray(0, bytesRead);
       which ^= 1;
       reading = src.read(buffers[which] as Buffer, 0, COPY_CHUNK, size + bytesRead);
-      const write = dst.write(chunk, 0, bytesRead, size);
-      await Promise.all([write, hasher.update(chunk)]);
+      await Promise.all([writeAll(dst, chunk, size), hasher.update(chunk)]);
       size += bytesRead;
+      writeback.wrote(size);
       onProgress(size);
     }
-    await dst.sync();
-    return { size, digests: await hasher.digest() };
+    // The last pages go to the disk while the hashing threads finish the ring.
+    const file = dst;
+    syncing = writeback.settle().then(() => file.sync());
+    const [, digests] = await Promise.all([syncing, hasher.digest()]);
+    return { size, digests };
   } finally {
+    // On a failure, nothing may still be reading or syncing behind the files being closed.
+    await reading?.catch(() => undefined);
+    await (syncing ?? writeback?.settle())?.catch(() => undefined);
     await dst?.close();
     await src.close();
     await pool.close();

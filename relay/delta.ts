@@ -18,7 +18,7 @@ import { transferSize } from '../sneakernet/delta.js';
 import { deltaOf, type Artifact, type Delta } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import type { Chunk, ChunkParams } from './chunk.js';
-import { acknowledgement } from './receipts/receipts.js';
+import { acknowledgement } from './receipts/acknowledgement.js';
 import { buildRecipe, refineInPlace } from './recipe.js';
 import { subjectName } from '../sneakernet/subject.js';
 import { otherReleases } from './artifacts.js';

@@ -18,7 +18,7 @@ import { withDeltas, type DeltaSummary } from './delta.js';
 import { placeOnMedia, type MediumPlan } from './media-plan.js';
 import { resolveFresh, resolveReplace, resolveResend, type Resolved } from './export-modes.js';
 import { imageSummaries, missingImageBlob, withImageBlobs, type ImageSummary } from './images/export-images.js';
-import { acknowledgement } from './receipts/receipts.js';
+import { acknowledgement } from './receipts/acknowledgement.js';
 
 export type { MediumPlan } from './media-plan.js';
 

@@ -5,7 +5,7 @@
  */
 import type { ExportRow, RelayHome } from './catalog.js';
 import { chainOf } from './chains.js';
-import { acknowledgement, type Acknowledgement } from './receipts/receipts.js';
+import { acknowledgement, type Acknowledgement } from './receipts/acknowledgement.js';
 
 /** What became of a bundle at its site, as far as the newest receipt tells. */
 export type BundleFate =

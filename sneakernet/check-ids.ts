@@ -62,6 +62,9 @@ export const CHECK_IDS = {
   'station-home': null,
   database: null,
   'catalog-row': null,
+  // the export station's stored copy of an artifact is not the one its catalog row describes (sneakernet/volume-writer.ts,
+  // relay/artifact-check.ts)
+  'stored-artifact': null,
 } as const satisfies Record<string, string | null>;
 
 export type CheckId = keyof typeof CHECK_IDS;

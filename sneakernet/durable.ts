@@ -38,3 +38,48 @@ export function syncDirSync(dir: string): void {
     fs.closeSync(fd);
   }
 }
+
+/**
+ * Hands a file's dirty pages to the disk while it is being written: every `every` bytes an fdatasync starts in the
+ * background (one at a time), so the writeback overlaps the copying and the fsync that makes the file count has little
+ * left to wait for (without it, a machine with much memory holds the whole file dirty until that fsync). An error of a
+ * background fdatasync is kept and thrown by `settle()`: Linux reports a writeback error once per file description, so
+ * the final fsync may not see it again.
+ */
+export class Writeback {
+  private inFlight: Promise<void> | null = null;
+  private failure: NodeJS.ErrnoException | null = null;
+  private handedOver = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly every = 64 * 1024 * 1024,
+  ) {}
+
+  /** `total`: bytes written to the file so far. */
+  wrote(total: number): void {
+    if (this.inFlight !== null || total - this.handedOver < this.every) return;
+    this.handedOver = total;
+    this.inFlight = new Promise<void>((resolve) =>
+      fs.fdatasync(this.fd, (e) => {
+        if (e && !this.failure) this.failure = e;
+        this.inFlight = null;
+        resolve();
+      }),
+    );
+  }
+
+  /** Waits for the fdatasync in flight (none may be when the file is closed) and throws the first that failed. */
+  async settle(): Promise<void> {
+    await this.inFlight;
+    if (this.failure) throw this.failure;
+  }
+}
+
+/** Writes all of `chunk` at `position` (a write may take fewer bytes than it was given). */
+export async function writeAll(fd: fs.promises.FileHandle, chunk: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < chunk.length;) {
+    const { bytesWritten } = await fd.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
+}

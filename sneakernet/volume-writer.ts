@@ -1,16 +1,17 @@
 /**
- * Writes one planned tar volume with tar-stream: each entry's bytes are read from the artifact's source file
- * (a byte range), the volume is hashed (sha256) as it is written, and the file is fsynced before it counts as written.
- * Headers are deterministic (mode 0644, uid/gid 0, mtime = the bundle's creation time) so the same plan and inputs
- * give the same bytes.
+ * Writes one planned tar volume: each entry's bytes are read from the artifact's source file (a byte range) into
+ * reused buffers and written with positioned writes, the volume is hashed (sha256, in a thread when the caller lends
+ * one) as it is written, dirty pages go to the device in the background, and the file is fsynced before it counts as
+ * written. Headers are deterministic (sneakernet/tar-header.ts: mode 0644, uid/gid 0, mtime = the bundle's creation
+ * time) so the same plan and inputs give the same bytes.
  */
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
+import { Writeback, writeAll } from './durable.js';
+import { checkId } from './check-ids.js';
 import { EcluseError } from './errors.js';
-import type { PlannedEntry, PlannedVolume } from './volume-plan.js';
+import { TAR_BLOCK, encodeHeader } from './tar-header.js';
+import { END_OF_ARCHIVE, type PlannedEntry, type PlannedVolume } from './volume-plan.js';
 import type { Segment } from './delta.js';
 
 export interface FileSource {
@@ -73,14 +74,8 @@ export interface WriteVolumeOptions {
   hasher?: VolumeHasher;
 }
 
-/**
- * Dirty pages are handed to the disk every this many bytes (fdatasync in the background, one at a time), so the
- * writeback overlaps the copying and the final fsync has little left to wait for; without it, a machine with much
- * memory holds the whole volume dirty until that fsync.
- */
-const SYNC_EVERY = 64 * 1024 * 1024;
-
 const CHUNK = 1024 * 1024;
+const ZEROS = Buffer.alloc(END_OF_ARCHIVE);
 
 /** The ranges of the source file that make bytes `[offset, offset+size)` of what the artifact carries. */
 export function fileRanges(source: FileSource, offset: number, size: number): Segment[] {
@@ -97,19 +92,6 @@ export function fileRanges(source: FileSource, offset: number, size: number): Se
   return out;
 }
 
-async function* readRanges(
-  ranges: Array<{ file: string } & Segment>,
-  seen?: (chunk: Buffer) => Promise<void>,
-): AsyncGenerator<Buffer> {
-  for (const r of ranges) {
-    const input = fs.createReadStream(r.file, { start: r.offset, end: r.offset + r.size - 1, highWaterMark: CHUNK });
-    for await (const chunk of input) {
-      if (seen) await seen(chunk as Buffer);
-      yield chunk as Buffer;
-    }
-  }
-}
-
 function rangesOf(source: VolumeSource, offset: number, size: number): Array<{ file: string } & Segment> {
   if ('parts' in source) return partRanges(source, offset, size);
   return fileRanges(source, offset, size).map((r) => ({ file: source.file, ...r }));
@@ -120,6 +102,92 @@ function localHasher(): VolumeHasher {
   return { update: (chunk) => void hash.update(chunk), digest: () => Promise.resolve(hash.digest('hex')) };
 }
 
+/** The volume file: every byte goes through `emit`, which counts, hashes and writes it at its offset. */
+class VolumeFile {
+  size = 0;
+  private readonly writeback: Writeback;
+
+  constructor(
+    private readonly fd: fs.promises.FileHandle,
+    private readonly hash: VolumeHasher,
+    private readonly onProgress?: WriteProgress,
+  ) {
+    this.writeback = new Writeback(fd.fd);
+  }
+
+  /** Resolves when `chunk` is written and hashed: the caller may then reuse its buffer. */
+  async emit(chunk: Buffer): Promise<void> {
+    const at = this.size;
+    this.size += chunk.length;
+    await Promise.all([writeAll(this.fd, chunk, at), this.hash.update(chunk)]);
+    this.onProgress?.(chunk.length);
+    this.writeback.wrote(this.size);
+  }
+
+  /** The data is on the device (fsync) and no background fdatasync is left in flight. */
+  async durable(): Promise<void> {
+    await this.writeback.settle();
+    await this.fd.sync();
+  }
+
+  /** Before the file is closed on a failure: nothing may still be syncing it. */
+  settled(): Promise<void> {
+    return this.writeback.settle().catch(() => undefined);
+  }
+}
+
+/**
+ * Reads `ranges` in chunks into two buffers taken in turn (the next read runs while the current chunk is written and
+ * hashed) and hands each chunk to `use`, which must be done with it when its promise resolves. A file shorter than a
+ * range says is refused: the stored copy is not the one the plan was made from.
+ */
+async function copyRanges(
+  ranges: Array<{ file: string } & Segment>,
+  use: (chunk: Buffer) => Promise<void>,
+): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  let turn = 0;
+  for (const r of ranges) {
+    const src = await fs.promises.open(r.file, 'r');
+    try {
+      const readAt = (done: number) => {
+        const buffer = buffers[turn] as Buffer;
+        turn ^= 1;
+        return src.read(buffer, 0, Math.min(CHUNK, r.size - done), r.offset + done);
+      };
+      let done = 0;
+      let reading = r.size > 0 ? readAt(0) : null;
+      while (reading) {
+        const { bytesRead, buffer } = await reading;
+        if (bytesRead === 0) throw shorterThanPlanned(r, done);
+        done += bytesRead;
+        reading = done < r.size ? readAt(done) : null;
+        try {
+          await use(buffer.subarray(0, bytesRead));
+        } catch (e) {
+          await reading?.catch(() => undefined);
+          throw e;
+        }
+      }
+    } finally {
+      await src.close();
+    }
+  }
+}
+
+function shorterThanPlanned(r: { file: string } & Segment, done: number): EcluseError {
+  return new EcluseError(
+    'E_DIGEST',
+    `${r.file} ends at byte ${r.offset + done}, before the ${r.size} bytes from ${r.offset} that the export reads from it: the stored copy changed since it was added; nothing was kept: remove that artifact from the catalog (ecluse relay remove NAME@VERSION) and add it again`,
+    { check: checkId('stored-artifact'), blob: r.file },
+  );
+}
+
+/**
+ * Writes `plan` to `target` (a new file): for each entry its ustar header, its bytes read from the artifact's source
+ * (shown to `observer` first), zeros to the next 512-byte boundary; then the two zero blocks that end the archive.
+ * The volume is hashed as it is written and fsynced before it counts as written. Memory: two 1 MiB buffers.
+ */
 export async function writeVolume(
   plan: PlannedVolume,
   sources: ReadonlyArray<VolumeSource>,
@@ -128,39 +196,16 @@ export async function writeVolume(
   options: WriteVolumeOptions | WriteProgress = {},
 ): Promise<WrittenVolume> {
   const o = typeof options === 'function' ? { onProgress: options } : options;
-  const { onProgress, observer } = o;
-  // ustar's 12-byte mtime field holds 2^33 - 1 seconds, but tar-stream truncates to 32 bits: stay below 2038.
+  const { observer } = o;
+  // ustar's 12-byte mtime field holds 2^33 - 1 seconds, but tar-stream truncated to 32 bits: stay below 2038.
   const headerTime = new Date(Math.min(mtime.getTime(), Date.UTC(2038, 0, 1)));
-  const pack = tar.pack();
   const hash = o.hasher ?? localHasher();
-  let size = 0;
-  const out = fs.createWriteStream(target, { flags: 'wx', mode: 0o644 });
-  // The background fdatasync in flight, if any (an object: it is set inside the stream's callbacks).
-  const flushing: { syncing: Promise<void> | null } = { syncing: null };
-  let synced = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      size += chunk.length;
-      onProgress?.(chunk.length);
-      const fd = (out as unknown as { fd: number | null }).fd; // set once the file is open
-      if (flushing.syncing === null && size - synced >= SYNC_EVERY && typeof fd === 'number') {
-        synced = size;
-        flushing.syncing = new Promise<void>((resolve) => fs.fdatasync(fd, () => resolve())).then(() => {
-          flushing.syncing = null;
-        });
-      }
-      const hashed = hash.update(chunk);
-      if (hashed) hashed.then(() => cb(null, chunk), cb);
-      else cb(null, chunk);
-    },
-    // No fdatasync may be in flight when the file is closed behind this stream.
-    flush(cb) {
-      void (flushing.syncing ?? Promise.resolve()).then(() => cb());
-    },
-  });
-  const written = pipeline(pack, meter, out);
-
-  const feed = async () => {
+  let out: VolumeFile | null = null;
+  let fd: fs.promises.FileHandle | null = null;
+  try {
+    fd = await fs.promises.open(target, 'wx', 0o644);
+    const volume = new VolumeFile(fd, hash, o.onProgress);
+    out = volume;
     for (const entry of plan.entries) {
       const source = sources[entry.artifact];
       if (!source) {
@@ -170,41 +215,18 @@ export async function writeVolume(
         );
       }
       await observer?.start(entry);
-      await new Promise<void>((resolve, reject) => {
-        const header = {
-          name: entry.path,
-          size: entry.size,
-          mode: 0o644,
-          mtime: headerTime,
-          type: 'file' as const,
-          uid: 0,
-          gid: 0,
-        };
-        const done = (err?: Error | null) => (err ? reject(err) : resolve());
-        if (entry.size === 0) {
-          pack.entry(header, Buffer.alloc(0), done);
-          return;
-        }
-        const sink = pack.entry(header, done);
-        const seen = observer ? (chunk: Buffer) => observer.bytes(entry, chunk) : undefined;
-        pipeline(Readable.from(readRanges(rangesOf(source, entry.offset, entry.size), seen)), sink).catch(reject);
+      await volume.emit(encodeHeader({ name: entry.path, size: entry.size, mtime: headerTime }));
+      await copyRanges(rangesOf(source, entry.offset, entry.size), async (chunk) => {
+        await Promise.all([observer?.bytes(entry, chunk), volume.emit(chunk)]);
       });
+      const padding = (TAR_BLOCK - (entry.size % TAR_BLOCK)) % TAR_BLOCK;
+      if (padding > 0) await volume.emit(ZEROS.subarray(0, padding));
       await observer?.end(entry);
     }
-    pack.finalize();
-  };
-  try {
-    await Promise.all([feed(), written]);
-    await flushing.syncing;
-    const fd = await fs.promises.open(target, 'r+');
-    try {
-      await fd.sync();
-    } finally {
-      await fd.close();
-    }
+    await volume.emit(ZEROS);
+    await volume.durable();
   } catch (e) {
-    pack.destroy();
-    await flushing.syncing;
+    await out?.settled();
     if (e instanceof EcluseError && e.code !== 'E_IO') throw e;
     throw new EcluseError(
       'E_IO',
@@ -212,9 +234,11 @@ export async function writeVolume(
       {},
       { cause: e },
     );
+  } finally {
+    await fd?.close();
   }
-  if (size !== plan.size) {
-    throw new EcluseError('E_INTERNAL', `${plan.name} came out ${size} bytes, planned ${plan.size}`);
+  if (out.size !== plan.size) {
+    throw new EcluseError('E_INTERNAL', `${plan.name} came out ${out.size} bytes, planned ${plan.size}`);
   }
-  return { name: plan.name, size, sha256: await hash.digest() };
+  return { name: plan.name, size: out.size, sha256: await hash.digest() };
 }

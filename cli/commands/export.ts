@@ -5,33 +5,46 @@
 import type { Command } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readKeyDirRevocations } from '../../keys/revocation.js';
-import { keyDirRootFiles } from '../../keys/root-rotation.js';
-import { loadTrustAnchors } from '../../keys/trust.js';
-import { loadSigner } from '../../keys/signer.js';
-import { PASSPHRASE_ENV, resolvePassphrase, signerPassphraseEnv } from '../../keys/passphrase.js';
 import { EcluseError, exitCodeFor } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
-import { openRelayHome } from '../../relay/catalog.js';
-import { planExport, writeBundle, type ExportPlan, type ExportRequest, type ExportResult } from '../../relay/export.js';
+import { ROOT_DOCUMENT_PATTERN, TRUST_DIR, TRUST_FILES } from '../../sneakernet/layout.js';
+import type { ExportPlan, ExportRequest, ExportResult } from '../../relay/export.js';
 import type { ImageSummary } from '../../relay/images/export-images.js';
 import { removeHeldFolders } from '../../relay/interrupt.js';
 import { interruptedError } from '../interrupt.js';
 import { parseDuration } from '../duration.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
-import { progressBar } from '../progress.js';
+
+/**
+ * The root documents of the signers' key folder (root rotations, KEYDIR/trust/root-N.*.sigstore.json), carried in every
+ * bundle; keys/root-rotation.ts (with the ceremony's certificate issuing) is loaded only when there are some.
+ */
+async function rootDocumentsOf(keyDir: string): Promise<Array<{ name: string; bytes: Buffer }>> {
+  const trust = path.join(keyDir, TRUST_DIR);
+  if (!fs.existsSync(trust) || !fs.readdirSync(trust).some((n) => ROOT_DOCUMENT_PATTERN.test(n))) return [];
+  return (await import('../../keys/root-rotation.js')).keyDirRootFiles(keyDir);
+}
 
 /**
  * The newest revocation list of the signers' key folders (KEYDIR/trust/, beside KEYDIR/signers/), verified against
  * that folder's root. Refuses to sign with a key the list revokes: the import station would refuse the bundle.
  */
-function newestRevocations(dirs: string[], signers: Array<{ name: string; keyId: string }>): Buffer | null {
+async function newestRevocations(
+  dirs: string[],
+  signers: Array<{ name: string; keyId: string }>,
+): Promise<Buffer | null> {
+  const { loadTrustAnchors } = await import('../../keys/trust.js');
   let best: { version: number; bytes: Buffer } | null = null;
   for (const dir of dirs) {
     const keyDir = path.resolve(dir, '..', '..');
     if (!fs.existsSync(path.join(keyDir, 'trust', 'trust.json'))) continue;
-    const found = readKeyDirRevocations(keyDir, loadTrustAnchors(path.join(keyDir, 'trust')));
+    const anchors = loadTrustAnchors(path.join(keyDir, 'trust'));
+    // Verifying a list loads the Sigstore verifier and the certificate checks: only when the folder holds one (the
+    // same name as on the media, keys/revocation.ts REVOCATIONS_FILE).
+    if (!fs.existsSync(path.join(keyDir, TRUST_DIR, TRUST_FILES[0]))) continue;
+    const { readKeyDirRevocations } = await import('../../keys/revocation.js');
+    const found = readKeyDirRevocations(keyDir, anchors);
     if (!found) continue;
     for (const s of signers) {
       const r = found.list.revoked.find((x) => x.keyId === s.keyId);
@@ -308,6 +321,9 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
     .action(async (o: ExportFlags) => {
       await report<object>(ctx(), async () => {
         const request = requestOf(o);
+        // Loaded when the command runs (cli/main.ts), and only what an export needs.
+        const { openRelayHome } = await import('../../relay/catalog.js');
+        const { planExport, writeBundle } = await import('../../relay/export.js');
         if (o.plan) {
           const h = openRelayHome(resolveHome(home()));
           try {
@@ -322,6 +338,9 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
         }
         if (o.to.length === 0) throw new EcluseError('E_USAGE', "required option '--to <MEDIA_DIR>' not specified");
         if (o.signer.length === 0) throw new EcluseError('E_USAGE', "required option '--signer <DIR>' not specified");
+        const { loadSigner } = await import('../../keys/signer.js');
+        const { PASSPHRASE_ENV, resolvePassphrase, signerPassphraseEnv } = await import('../../keys/passphrase.js');
+        const { progressBar } = await import('../progress.js');
         const h = openRelayHome(resolveHome(home()));
         const bar = progressBar('writing', !ctx().json);
         const stopWatching = onInterrupt(ctx());
@@ -339,8 +358,8 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
               ),
             );
           }
-          const revocations = newestRevocations(o.signer, signers);
-          const rootDocuments = keyDirRootFiles(path.resolve(o.signer[0] as string, '..', '..'));
+          const revocations = await newestRevocations(o.signer, signers);
+          const rootDocuments = await rootDocumentsOf(path.resolve(o.signer[0] as string, '..', '..'));
           const r = await writeBundle(h, prepared, signers, {
             revocations,
             rootDocuments,

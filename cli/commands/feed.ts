@@ -1,25 +1,15 @@
 /** `ecluse relay feed add|list|remove`, `ecluse relay feeds apply FILE`, `ecluse relay fetch`: vendor feeds. */
 import type { Command } from 'commander';
 import path from 'node:path';
-import { parsePlatform } from '../../sneakernet/oci/platform.js';
 import { EcluseError } from '../../sneakernet/errors.js';
-import { openRelayHome, type RelayHome } from '../../relay/catalog.js';
-import {
-  applyFeeds,
-  declareFeed,
-  feedSource,
-  listFeeds,
-  parseFeed,
-  readFeedsFile,
-  removeFeed,
-  saveFeed,
-  type Feed,
-} from '../../relay/feeds/config.js';
-import { fetchFeeds } from '../../relay/feeds/fetch.js';
+import type { RelayHome } from '../../relay/catalog.js';
+import type { Feed } from '../../relay/feeds/config.js';
 import { parseDuration } from '../duration.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
-import { progressBar } from '../progress.js';
+
+// What the commands run is loaded when one runs (cli/main.ts): `relay add` and `export` do not pay for the feeds.
+const feedConfig = () => import('../../relay/feeds/config.js');
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -68,7 +58,8 @@ function pinnedLine(f: Feed): string {
   return f.config.kind === 'glance' ? 'no certificate pinned: unsigned images, provenance only' : 'nothing pinned';
 }
 
-function withHome<T>(home: () => string | undefined, body: (h: RelayHome) => Promise<T>): Promise<T> {
+async function withHome<T>(home: () => string | undefined, body: (h: RelayHome) => Promise<T>): Promise<T> {
+  const { openRelayHome } = await import('../../relay/catalog.js');
   const h = openRelayHome(resolveHome(home()));
   return body(h).finally(() => h.db.close());
 }
@@ -185,6 +176,8 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
       ) => {
         await report(ctx(), () =>
           withHome(home, async (h) => {
+            const { declareFeed, feedSource, parseFeed, saveFeed } = await feedConfig();
+            const { parsePlatform } = await import('../../sneakernet/oci/platform.js');
             const common = {
               name,
               vendor: o.vendor,
@@ -264,9 +257,10 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
     .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse-relay relay feed list --json\n')
     .action(async () => {
       await report(ctx(), () =>
-        withHome(home, (h) => {
+        withHome(home, async (h) => {
+          const { feedSource, listFeeds } = await feedConfig();
           const feeds = listFeeds(h.db);
-          return Promise.resolve({
+          return {
             json: { feeds: feeds.map(feedJson) },
             human: feeds.length
               ? feeds.map(
@@ -274,7 +268,7 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
                     `${f.config.name}: ${f.config.vendor} ${f.config.product} (${f.config.kind}) from ${feedSource(f.config)}; ${pinnedLine(f)}`,
                 )
               : 'no feed is declared',
-          });
+          };
         }),
       );
     });
@@ -285,9 +279,9 @@ export function registerFeeds(relay: Command, ctx: () => CommandContext, home: (
     .addHelpText('after', '\nExample:\n  ecluse relay feed remove debian-13\n')
     .action(async (name: string) => {
       await report(ctx(), () =>
-        withHome(home, (h) => {
-          removeFeed(h.db, name);
-          return Promise.resolve({ json: { removed: name }, human: `feed ${name} removed` });
+        withHome(home, async (h) => {
+          (await feedConfig()).removeFeed(h.db, name);
+          return { json: { removed: name }, human: `feed ${name} removed` };
         }),
       );
     });
@@ -324,12 +318,13 @@ Example:
     )
     .action(async (file: string) => {
       await report(ctx(), () =>
-        withHome(home, (h) => {
+        withHome(home, async (h) => {
+          const { applyFeeds, readFeedsFile } = await feedConfig();
           const r = applyFeeds(h.db, readFeedsFile(file));
-          return Promise.resolve({
+          return {
             json: r,
             human: `feeds applied from ${file}: ${r.added.length} added, ${r.updated.length} updated, ${r.removed.length} removed`,
-          });
+          };
         }),
       );
     });
@@ -350,6 +345,8 @@ Example:
     .action(async (o: { feed?: string; stallTimeout: string }) => {
       await report(ctx(), () =>
         withHome(home, async (h) => {
+          const { fetchFeeds } = await import('../../relay/feeds/fetch.js');
+          const { progressBar } = await import('../progress.js');
           const stallTimeoutMs = parseDuration(o.stallTimeout);
           let bar = progressBar('fetching', !ctx().json);
           const r = await fetchFeeds(h, {

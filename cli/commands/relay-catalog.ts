@@ -1,11 +1,7 @@
 /** `ecluse relay sites|list|remove|events`: what each site has, the catalog, and the relay's own records. */
 import type { Command } from 'commander';
-import { openRelayHome, type RelayHome } from '../../relay/catalog.js';
-import { listCatalog, removeArtifact } from '../../relay/catalog-admin.js';
-import { knownSites } from '../../relay/chains.js';
-import { listEvents } from '../../relay/events.js';
-import { planExport } from '../../relay/export-plan.js';
-import { siteState, type BundleState } from '../../relay/site-state.js';
+import type { RelayHome } from '../../relay/catalog.js';
+import type { BundleState } from '../../relay/site-state.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
 
@@ -33,6 +29,8 @@ export interface SiteReport {
 const ids = (bs: BundleState[]) => bs.map((b) => ({ sequence: b.sequence, bundleId: b.bundleId }));
 
 async function siteReport(h: RelayHome, site: string): Promise<SiteReport> {
+  const { siteState } = await import('../../relay/site-state.js');
+  const { planExport } = await import('../../relay/export-plan.js');
   const s = siteState(h, site);
   const accepted = s.bundles.filter((b) => b.fate === 'accepted').at(-1);
   const { plan } = await planExport(h, {
@@ -100,7 +98,9 @@ function siteLines(r: SiteReport): string[] {
 }
 
 export function registerCatalog(relay: Command, ctx: () => CommandContext, home: () => string | undefined): void {
+  // The modules a command runs are loaded when it runs (cli/main.ts): `relay add` and `export` do not pay for them.
   const withHome = async <T>(f: (h: RelayHome) => Promise<T> | T): Promise<T> => {
+    const { openRelayHome } = await import('../../relay/catalog.js');
     const h = openRelayHome(resolveHome(home()));
     try {
       return await f(h);
@@ -121,6 +121,7 @@ export function registerCatalog(relay: Command, ctx: () => CommandContext, home:
     .action(async (o: { site?: string }) => {
       await report(ctx(), () =>
         withHome(async (h) => {
+          const { knownSites } = await import('../../relay/chains.js');
           const sites = o.site === undefined ? knownSites(h.db) : [o.site];
           const reports: SiteReport[] = [];
           for (const s of sites) reports.push(await siteReport(h, s));
@@ -137,7 +138,8 @@ export function registerCatalog(relay: Command, ctx: () => CommandContext, home:
     .addHelpText('after', '\nExample:\n  ecluse relay list --site paris-1\n')
     .action(async (o: { site?: string }) => {
       await report(ctx(), () =>
-        withHome((h) => {
+        withHome(async (h) => {
+          const { listCatalog } = await import('../../relay/catalog-admin.js');
           const c = listCatalog(h, o.site);
           const human = c.artifacts.map((a) => {
             const per = Object.entries(a.sites).map(([s, d]) => `${s}: ${d}`);
@@ -162,7 +164,8 @@ export function registerCatalog(relay: Command, ctx: () => CommandContext, home:
     .addHelpText('after', '\nExample:\n  ecluse relay remove debian-13@20261101\n')
     .action(async (ref: string, o: { force?: boolean }) => {
       await report(ctx(), () =>
-        withHome((h) => {
+        withHome(async (h) => {
+          const { removeArtifact } = await import('../../relay/catalog-admin.js');
           const r = removeArtifact(h, ref, o.force ?? false);
           const human = [`removed ${r.name} ${r.version} (${formatBytes(r.size)}, sha256 ${r.sha256.slice(0, 16)}…)`];
           for (const b of r.stillCarriedBy)
@@ -178,7 +181,8 @@ export function registerCatalog(relay: Command, ctx: () => CommandContext, home:
     .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse-relay relay events --limit 20 --json\n')
     .action(async (o: { limit: string }) => {
       await report(ctx(), () =>
-        withHome((h) => {
+        withHome(async (h) => {
+          const { listEvents } = await import('../../relay/events.js');
           const events = listEvents(h.db, Math.max(1, Number.parseInt(o.limit, 10) || 100));
           return {
             json: { events },

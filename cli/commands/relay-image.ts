@@ -1,9 +1,5 @@
 /** `ecluse relay add-image`: an OCI image from a registry, OCI layout or archive into the export station's catalog. */
 import type { Command } from 'commander';
-import { openRelayHome } from '../../relay/catalog.js';
-import { addImage } from '../../relay/images/add-image.js';
-import { readVendorKeys } from '../../relay/images/vendor-signature.js';
-import { parsePlatform, platformKey } from '../../sneakernet/oci/platform.js';
 import { resolveHome } from '../home.js';
 import { interruptible } from '../interrupt.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
@@ -77,6 +73,11 @@ stored once for every image that shares them, and an export carries only those t
     )
     .action(async (reference: string, o: AddImageFlags) => {
       await report(ctx(), async () => {
+        // Loaded when the command runs (cli/main.ts): `relay add` and `export` do not pay for skopeo and cosign.
+        const { openRelayHome } = await import('../../relay/catalog.js');
+        const { addImage } = await import('../../relay/images/add-image.js');
+        const { readVendorKeys } = await import('../../relay/images/vendor-signature.js');
+        const { parsePlatform, platformKey } = await import('../../sneakernet/oci/platform.js');
         const h = openRelayHome(resolveHome(home()));
         try {
           const r = await interruptible(

@@ -2,15 +2,8 @@
 import type { Command } from 'commander';
 import fs from 'node:fs';
 import { EcluseError } from '../../sneakernet/errors.js';
-import { unreadableFile } from '../../sneakernet/input-file.js';
-import { addArtifact } from '../../relay/add.js';
-import { addPackage } from '../../relay/add-package.js';
-import { openRelayHome } from '../../relay/catalog.js';
-import { importReceipts, trustReceiptKey } from '../../relay/receipts/receipts.js';
-import { sniffDiskFormat } from '../../relay/disk-format.js';
 import { resolveHome } from '../home.js';
 import { formatBytes, report, type CommandContext } from '../output.js';
-import { progressBar } from '../progress.js';
 import { registerFeeds } from './feed.js';
 import { registerExport } from './export.js';
 import { registerCatalog } from './relay-catalog.js';
@@ -29,6 +22,13 @@ function parseProperties(list: string[]): Record<string, string> {
   }
   return out;
 }
+
+/**
+ * The modules a command runs are loaded when it runs, not when the command tree is built (cli/main.ts): `relay add`
+ * does not pay for receipts, feeds, OCI images and signing, nor `export` for the feeds.
+ */
+const openHome = async (dir: string | undefined) =>
+  (await import('../../relay/catalog.js')).openRelayHome(resolveHome(dir));
 
 export function registerRelay(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
   const relay = program.command('relay').description('the export station catalog');
@@ -50,9 +50,10 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
         try {
           pem = await fs.promises.readFile(keyFile, 'utf8');
         } catch (e) {
-          throw unreadableFile(keyFile, e, 'receipt key file');
+          throw (await import('../../sneakernet/input-file.js')).unreadableFile(keyFile, e, 'receipt key file');
         }
-        const h = openRelayHome(resolveHome(home()));
+        const { trustReceiptKey } = await import('../../relay/receipts/receipts.js');
+        const h = await openHome(home());
         try {
           const r = trustReceiptKey(h.db, o.site, pem, o.replace ?? false);
           return { json: r, human: `receipt key ${r.keyId.slice(0, 16)}… pinned for site ${r.site}` };
@@ -68,7 +69,8 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     .addHelpText('after', '\nExample:\n  ecluse --home /var/lib/ecluse-relay relay receipt import /media/usb0\n')
     .action(async (media: string) => {
       await report(ctx(), async () => {
-        const h = openRelayHome(resolveHome(home()));
+        const { importReceipts } = await import('../../relay/receipts/receipts.js');
+        const h = await openHome(home());
         try {
           const taken = await importReceipts(h, media);
           return {
@@ -142,7 +144,12 @@ Examples:
           if (o.version === undefined) {
             throw new EcluseError('E_USAGE', "required option '--version <VERSION>' not specified");
           }
-          const h = openRelayHome(resolveHome(home()));
+          const [{ addArtifact }, { sniffDiskFormat }, { progressBar }] = await Promise.all([
+            import('../../relay/add.js'),
+            import('../../relay/disk-format.js'),
+            import('../progress.js'),
+          ]);
+          const h = await openHome(home());
           const bar = progressBar('adding', !ctx().json);
           try {
             const diskFormat = o.diskFormat ?? (await sniffDiskFormat(file));
@@ -184,7 +191,11 @@ Examples:
     );
 
   async function addPackageCommand(file: string, o: { name?: string; version?: string; vendor?: string }) {
-    const h = openRelayHome(resolveHome(home()));
+    const [{ addPackage }, { progressBar }] = await Promise.all([
+      import('../../relay/add-package.js'),
+      import('../progress.js'),
+    ]);
+    const h = await openHome(home());
     const bar = progressBar('adding', !ctx().json);
     try {
       const r = await addPackage(h, {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { MEDIA_ROOT_DIR } from '../../sneakernet/layout.js';
-import { parseBoundedJson, subjectName } from '../../sneakernet/statement.js';
+import { parseBoundedJson } from '../../sneakernet/statement.js';
 import {
   inventoryLines,
   RECEIPT_MAX_BYTES,
@@ -29,6 +29,8 @@ import { exportAt } from '../chains.js';
 import { recordEvent } from '../events.js';
 import { newestReceipt, pinnedKeyOf, pinnedKeyWithId } from './receipt-rows.js';
 import { isoSeconds } from '../../sneakernet/statement.js';
+
+export { acknowledgement, type Acknowledgement } from './acknowledgement.js';
 
 const SITE = /^[A-Za-z0-9][A-Za-z0-9._+:~-]{0,254}$/;
 const now = () => isoSeconds();
@@ -67,45 +69,6 @@ export function trustReceiptKey(
      ON CONFLICT(site) DO UPDATE SET key_id = excluded.key_id, public_pem = excluded.public_pem, pinned_at = excluded.pinned_at`,
   ).run(site, keyId, key.export({ type: 'spki', format: 'pem' }).toString(), now());
   return { site, keyId };
-}
-
-export interface Acknowledgement {
-  number: number;
-  issued: string;
-  /** The highest sequence of this station the site has accepted (0: none yet). */
-  sequence: number;
-  /** sha256 of every artifact the site's store holds from bundles. */
-  inventory: Set<string>;
-  /** `name@version` of every artifact the site's store holds (an OCI image's sha256 depends on what travelled). */
-  held: Set<string>;
-  /** sha256 (hex) of every OCI blob the site's registry store holds (4.9; empty for receipts that predate it). */
-  blobs: Set<string>;
-  /** The receipt's recent refusals (of any station's bundles: artifact refusals matter whoever sent them). */
-  refused: Receipt['refused'];
-  /** Bundles of this station below `sequence` the site has not accepted (missing, or refused and not since). */
-  gaps: Array<{ sequence: number; refusedWith: string | null }>;
-  /** Artifacts the site retired from its store (FORMAT.md 10.2): never a delta base, never sent again. */
-  retired: NonNullable<Receipt['retired']>;
-}
-
-/** What the newest receipt taken from `site` says, or null when no receipt was taken (receipts not in use). */
-export function acknowledgement(db: RelayDb, site: string, station: string): Acknowledgement | null {
-  const row = newestReceipt(db, site);
-  if (!row) return null;
-  const r = receiptSchema.parse(JSON.parse(row.payload));
-  return {
-    number: row.number,
-    issued: row.issued,
-    sequence: r.stations.find((s) => s.station === station)?.sequence ?? 0,
-    inventory: new Set(r.inventory.artifacts.map((a) => a.sha256)),
-    held: new Set(r.inventory.artifacts.map((a) => subjectName(a))),
-    blobs: new Set(r.inventory.blobs ?? []),
-    refused: r.refused,
-    gaps: (r.gaps ?? [])
-      .filter((g) => g.station === station)
-      .map((g) => ({ sequence: g.sequence, refusedWith: g.refusedWith })),
-    retired: r.retired ?? [],
-  };
 }
 
 export interface TakenReceipt {
