@@ -57,6 +57,12 @@ export const ERROR_CODES = {
     category: 'failure',
     meaning: 'the media was removed while it was being read; nothing was promoted',
   },
+  // self-update (import station: the root installer, docs/FORMAT.md 4.10)
+  E_UPDATE: {
+    category: 'refused',
+    meaning:
+      "écluse's own package was not installed: the root installer refused it, or its daemon did not report ready and the previous package was reinstalled",
+  },
   // the audit log (import station)
   E_AUDIT_TAMPERED: {
     category: 'refused',

@@ -12,6 +12,7 @@ import type { UsbDeviceSource } from '../../verifier/daemon/usb-sticks.js';
 import { daemonLog } from '../../verifier/daemon/log.js';
 import { systemdNotifier, watchdogMs } from '../../verifier/daemon/notify.js';
 import { openSite } from '../../verifier/site.js';
+import { DEFAULT_UPDATE_RESULTS } from '../../verifier/update-results.js';
 import { resolveHome } from '../home.js';
 import { report, type CommandContext } from '../output.js';
 
@@ -89,6 +90,12 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
       [],
     )
     .option('--poll-ms <MS>', 'how often the mount table is read', '500')
+    .option(
+      '--update-results <DIR>',
+      "the self-update installer's results folder: each outcome (installed, failed, rolled back, refused) is\n" +
+        'appended to the audit log once, at start and whenever the folder changes',
+      DEFAULT_UPDATE_RESULTS,
+    )
     .option('--read-rate <SIZE>', 'read media at most this fast per second, e.g. 50M (default: no limit)')
     .option(
       '--allow-fuse-drivers',
@@ -112,6 +119,7 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
         pollMs: string;
         readRate?: string;
         allowFuseDrivers?: boolean;
+        updateResults: string;
       }) => {
         const roots = (o.mediaRoot.length > 0 ? o.mediaRoot : [DEFAULT_MEDIA_ROOT]).map((r) => path.resolve(r));
         const pollMs = Number(o.pollMs);
@@ -150,6 +158,7 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
             ...(usbSource ? { usb: { source: usbSource, mountTimeoutMs: mountTimeout * 1000, allowedSerials } } : {}),
             ...(readRate ? { readRate } : {}),
             ...(inbox ? { inbox } : {}),
+            updateResults: path.resolve(o.updateResults),
           });
           await runDaemonUntilSignal(daemon);
           notifier.close();
