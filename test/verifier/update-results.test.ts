@@ -6,10 +6,14 @@
  * a result appears, and not again after a restart.
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import express from 'express';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDb, setSetting, type Db } from '../../verifier/db.js';
 import { verifyLog } from '../../verifier/audit/verify.js';
+import { auditWebRouter } from '../../verifier/web/router.js';
 import { MAX_RESULT_BYTES, parseResult, UpdateResults, type UpdateResult } from '../../verifier/update-results.js';
 import { startDaemon, type DaemonProcess } from '../helpers/media.js';
 import { auditSince, makeKeys, tmpDir, world, type Keys, type World } from '../helpers/world.js';
@@ -193,6 +197,27 @@ describe('the installer results audited once each', () => {
       'its name is not <time>-<sha256>-<event>.json',
     ]);
     expect(new UpdateResults({ dir: results, db }).scan()).toBe(0);
+  });
+
+  it("shows them in the web view's timeline, filtered by update.*", async () => {
+    const failed = result({ event: 'update.failed', code: 'E_UPDATE', message: 'ecluse 0.2.0+next1 did not come up' });
+    writeResult(results, nameOf(result(), '20261202T120000Z'), JSON.stringify(result()));
+    writeResult(results, nameOf(failed, '20261202T120001Z'), JSON.stringify(failed));
+    new UpdateResults({ dir: results, db }).scan();
+    const app = express();
+    app.use('/audit', auditWebRouter({ db, checkpointEveryMs: 0 }));
+    const server = http.createServer(app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const page = await (await fetch(`${base}/audit/?kind=update.*`)).text();
+      expect(page).toContain('<option selected>update.*</option>');
+      expect(page.match(/<tr data-seq/g)).toHaveLength(2);
+      expect(page).toContain('ecluse 0.2.0+next1 did not come up');
+      expect(page).toContain('ecluse 0.2.0+next1 installed; the daemon reported READY');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('parses the installer event names and refuses an unknown event', () => {
