@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../sneakernet/errors.js';
 import { storedRows } from '../sneakernet/stored-rows.js';
 import { appendAudit, type AuditOutcome } from './audit.js';
+import { lastUpdateOutcome } from './audit/events.js';
 import type { Db } from './db.js';
 
 /** Where the installer writes its results (the daemon's `--update-results`). */
@@ -257,4 +258,38 @@ export class UpdateResults {
     }
     return 0;
   }
+}
+
+/** The last self-update outcome as `ecluse status --json` shows it (`update`), or null when there was none. */
+export interface LastUpdate {
+  event: string;
+  at: string;
+  version: string | null;
+  previous: string | null;
+  bundle: string | null;
+  code: string | null;
+  message: string;
+}
+
+const auditedDetails = z.object({ version: z.string().nullable(), previous: z.string().nullable() }).partial();
+
+export function lastUpdate(db: Db): LastUpdate | null {
+  const e = lastUpdateOutcome(db);
+  if (!e) return null;
+  let details: z.infer<typeof auditedDetails> = {};
+  try {
+    const d = auditedDetails.safeParse(JSON.parse(e.details));
+    if (d.success) details = d.data;
+  } catch {
+    // an unreadable result's details name the file only
+  }
+  return {
+    event: e.kind,
+    at: e.at,
+    version: details.version ?? null,
+    previous: details.previous ?? null,
+    bundle: e.bundle_id,
+    code: e.code,
+    message: e.message,
+  };
 }

@@ -16,7 +16,7 @@ import { verifyLog } from '../../verifier/audit/verify.js';
 import { auditWebRouter } from '../../verifier/web/router.js';
 import { MAX_RESULT_BYTES, parseResult, UpdateResults, type UpdateResult } from '../../verifier/update-results.js';
 import { startDaemon, type DaemonProcess } from '../helpers/media.js';
-import { auditSince, makeKeys, tmpDir, world, type Keys, type World } from '../helpers/world.js';
+import { auditSince, ecluseOk, makeKeys, tmpDir, world, type Keys, type World } from '../helpers/world.js';
 
 const SHA = 'a'.repeat(64);
 const SHA2 = 'b'.repeat(64);
@@ -269,6 +269,7 @@ describe('ecluse daemon --update-results', () => {
     fs.mkdirSync(results);
     fs.mkdirSync(media);
     const updates = () => auditSince(w.inside).filter((a) => a.kind.startsWith('update.'));
+    expect((await ecluseOk(['status', '--json'], { home: w.inside })).json).toMatchObject({ update: null });
     writeResult(results, nameOf(result(), '20261202T120000Z'), JSON.stringify(result()));
     d = startDaemon(w, media, { extra: ['--no-usb', '--update-results', results] });
     const started = await d.waitFor((e) => e.event === 'daemon.started', 'start');
@@ -290,6 +291,21 @@ describe('ecluse daemon --update-results', () => {
     const seen = await d.waitFor((e) => e.event === 'update.audited' && e.code === 'E_UPDATE', 'the new result');
     expect(seen).toMatchObject({ level: 'warning', result: nameOf(failed, '20261202T120100Z') });
     expect(updates().map((a) => a.kind)).toEqual(['update.installed', 'update.failed']);
+    // The operator's status says the last outcome.
+    const status = await ecluseOk(['status', '--json'], { home: w.inside });
+    expect((status.json as { update: unknown }).update).toEqual({
+      event: 'update.failed',
+      at: expect.stringMatching(/^\d{4}-/),
+      version: '0.2.0+next2',
+      previous: '0.2.0+next1',
+      bundle: BUNDLE,
+      code: 'E_UPDATE',
+      message: failed.message,
+    });
+    const human = await ecluseOk(['status'], { home: w.inside });
+    expect(human.stdout).toMatch(
+      /^ {2}last self-update: update\.failed ecluse 0\.2\.0\+next2 at .*: ecluse 0\.2\.0\+next2 did not come up/m,
+    );
     await d.stop();
 
     d = startDaemon(w, media, { extra: ['--no-usb', '--update-results', results] });
