@@ -15,6 +15,8 @@ import { vmImageArtifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneak
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
 import { artifactNamed, artifactWithBytes, insertArtifact } from './artifacts.js';
+import { insertPackage } from './packages.js';
+import type { PackageFields } from '../sneakernet/ecluse-package.js';
 
 export interface AddOptions {
   file: string;
@@ -108,6 +110,8 @@ export interface BlobRecord {
   /** Vendor evidence (JSON text, docs/FORMAT.md 4.5) and the feed it came from. */
   evidence?: string | null;
   feed?: string | null;
+  /** écluse's own package (FORMAT.md 4.10): its type is `ecluse-package` and this is its `packages` row. */
+  package?: PackageFields;
 }
 
 /**
@@ -130,12 +134,18 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
     throw new EcluseError('E_INPUT', `these bytes are already in the catalog as ${same.name} ${same.version}`);
   }
   await fs.promises.rename(r.tmp, blobPath(home, r.sha256));
-  const row = insertArtifact(home.db, {
-    ...r,
-    addedAt: isoSeconds(),
-    evidence: r.evidence ?? null,
-    feed: r.feed ?? null,
-  });
+  const pkg = r.package;
+  const row = home.db.transaction(() => {
+    const inserted = insertArtifact(home.db, {
+      ...r,
+      type: pkg ? 'ecluse-package' : 'vm-image',
+      addedAt: isoSeconds(),
+      evidence: r.evidence ?? null,
+      feed: r.feed ?? null,
+    });
+    if (pkg) insertPackage(home.db, inserted.id, pkg);
+    return inserted;
+  })();
   return { artifact: row, created: true };
 }
 
@@ -145,7 +155,7 @@ const COPY_CHUNK = 4 * 1024 * 1024;
  * Copies `from` to a new private file `to` (fsynced) while the three digests are computed in their worker threads: the
  * next read overlaps the write and the hashing of the current chunk. Memory: two chunks and the hash ring.
  */
-async function copyHashing(
+export async function copyHashing(
   from: string,
   to: string,
   onProgress: (bytes: number) => void,

@@ -42,6 +42,8 @@ const artifacts = storedRows('artifacts', artifactRow, ADVICE);
 
 /** What `relay add` and a feed fetch enter (the bytes are already in the blob store). */
 export interface NewArtifact {
+  /** `vm-image` (the default) or `ecluse-package` (4.10; its `packages` row is the caller's). */
+  type?: 'vm-image' | 'ecluse-package';
   name: string;
   version: string;
   size: number;
@@ -64,11 +66,12 @@ export function insertArtifact(db: RelayDb, a: NewArtifact): ArtifactRow {
     db
       .prepare(
         `INSERT INTO artifacts (name, version, type, size, sha256, sha512, md5, disk_format, container_format, properties,
-         vendor, source, added_at, evidence, feed) VALUES (?, ?, 'vm-image', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+         vendor, source, added_at, evidence, feed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
       )
       .get(
         a.name,
         a.version,
+        a.type ?? 'vm-image',
         a.size,
         a.sha256,
         a.sha512,

@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { forgetImage } from './images/catalog-images.js';
+import { forgetPackage } from './packages.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { carriedBy, knownSites } from './chains.js';
@@ -110,8 +111,9 @@ export function removeArtifact(home: RelayHome, ref: string, force: boolean): Re
     deleteArtifact(home.db, row.id);
     // An OCI image's blobs are shared: only those no other image (nor a VM image) needs go.
     if (row.type === 'oci-image') imageBlobs = forgetImage(home.db, row.id);
+    if (row.type === 'ecluse-package') forgetPackage(home.db, row.id);
     const shared = artifactWithBytes(home.db, row.sha256);
-    if (row.type === 'vm-image' && !shared) {
+    if ((row.type === 'vm-image' || row.type === 'ecluse-package') && !shared) {
       home.db.prepare('DELETE FROM chunk_lists WHERE sha256 = ?').run(row.sha256);
       blobRemoved = true;
     }

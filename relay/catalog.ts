@@ -12,6 +12,7 @@ import { storedRows, tableColumns } from '../sneakernet/stored-rows.js';
 import { artifactsWithoutMd5, setMd5 } from './artifacts.js';
 import { databaseError, stationHomeError } from '../sneakernet/station-home.js';
 import { migrateCatalog } from './migrations.js';
+import { PACKAGES_TABLE } from './packages.js';
 
 import type { RelayDb } from './relay-db.js';
 
@@ -117,6 +118,8 @@ CREATE TABLE IF NOT EXISTS image_blobs (
   PRIMARY KEY (digest, artifact_id)
 );
 CREATE INDEX IF NOT EXISTS image_blobs_by_artifact ON image_blobs (artifact_id);
+-- écluse's own packages (FORMAT.md 4.10): one row per catalog artifact of type ecluse-package (artifacts.id).
+${PACKAGES_TABLE}
 CREATE TABLE IF NOT EXISTS receipts (
   site         TEXT NOT NULL,
   number       INTEGER NOT NULL,

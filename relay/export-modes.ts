@@ -10,7 +10,15 @@
 import { EcluseError } from '../sneakernet/errors.js';
 import { vendorEvidenceSchema } from '../sneakernet/evidence.js';
 import { wholeImageArtifact } from './images/export-images.js';
-import { parseStatement, type Artifact, type Statement, type VmImageArtifact } from '../sneakernet/statement.js';
+import {
+  parseStatement,
+  type Artifact,
+  type EcluseArtifact,
+  type Statement,
+  type VmImageArtifact,
+} from '../sneakernet/statement.js';
+import { ECLUSE_PACKAGE_NAME } from '../sneakernet/ecluse-package.js';
+import { packageOf } from './packages.js';
 import type { ArtifactRow, ExportRow, RelayHome } from './catalog.js';
 import { chainOf, exportAt, exportsNumbered, lastExport } from './chains.js';
 import { acknowledgementRefusal, selectForSite, type LeftOut } from './selection.js';
@@ -48,6 +56,24 @@ export function toArtifact(row: ArtifactRow, evidence = true, md5 = true): VmIma
     containerFormat: row.container_format as VmImageArtifact['containerFormat'],
     properties: JSON.parse(row.properties) as Record<string, string>,
     provenance: { vendor: row.vendor, source: row.source, addedAt: row.added_at, ...e },
+  };
+}
+
+/** An ecluse-package artifact (FORMAT.md 4.10): the catalog row and its `packages` row; no md5, no properties. */
+export function toPackageArtifact(home: RelayHome, row: ArtifactRow, evidence = true): EcluseArtifact {
+  const e = evidence && row.evidence ? { evidence: vendorEvidenceSchema.parse(JSON.parse(row.evidence)) } : {};
+  return {
+    name: ECLUSE_PACKAGE_NAME,
+    version: row.version,
+    type: 'ecluse-package',
+    size: row.size,
+    sha256: row.sha256,
+    sha512: row.sha512,
+    diskFormat: 'raw',
+    containerFormat: 'bare',
+    properties: {},
+    provenance: { vendor: row.vendor, source: row.source, addedAt: row.added_at, ...e },
+    package: packageOf(home.db, row.id),
   };
 }
 
@@ -124,7 +150,9 @@ function newBundleFrom(home: RelayHome, site: string, state: SiteState, from: nu
     artifacts: sel.rows.map((r) =>
       r.type === 'oci-image'
         ? wholeImageArtifact(home, r, !o.noEvidence)
-        : toArtifact(r, !o.noEvidence, o.noMd5 !== true),
+        : r.type === 'ecluse-package'
+          ? toPackageArtifact(home, r, !o.noEvidence)
+          : toArtifact(r, !o.noEvidence, o.noMd5 !== true),
     ),
     statement: null,
     payload: null,

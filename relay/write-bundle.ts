@@ -156,7 +156,10 @@ export async function writeBundle(
     const sources = prepared.artifacts.map((a) =>
       a.type === 'oci-image'
         ? imageSource(home, a)
-        : { file: blobPath(home, a.sha256), ...(a.delta ? { segments: literalSegments(a.delta) } : {}) },
+        : {
+            file: blobPath(home, a.sha256),
+            ...(a.type === 'vm-image' && a.delta ? { segments: literalSegments(a.delta) } : {}),
+          },
     );
     // Every artifact's bytes are checked against the catalog's digests as they are written (relay/artifact-check.ts),
     // and each volume is hashed in a thread of its own: the copying thread only moves bytes. An OCI image's carried

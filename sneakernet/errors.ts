@@ -48,6 +48,12 @@ export const ERROR_CODES = {
     meaning:
       'an OCI image needs a blob that is neither carried by the bundle nor held by the station (a manifest names a blob not listed, or a listed blob not carried is not held)',
   },
+  // écluse's own package (4.10)
+  E_UPDATE: {
+    category: 'refused',
+    meaning:
+      "écluse's own package was not installed: it could not be handed over to the installer, the root's own check or the installer refused it, or its daemon did not report ready and the previous package was reinstalled",
+  },
   // media handling (import station daemon)
   E_MEDIA_REFUSED: {
     category: 'refused',
@@ -56,12 +62,6 @@ export const ERROR_CODES = {
   E_MEDIA_REMOVED: {
     category: 'failure',
     meaning: 'the media was removed while it was being read; nothing was promoted',
-  },
-  // self-update (import station: the root installer, docs/FORMAT.md 4.10)
-  E_UPDATE: {
-    category: 'refused',
-    meaning:
-      "écluse's own package was not installed: the root installer refused it, or its daemon did not report ready and the previous package was reinstalled",
   },
   // the audit log (import station)
   E_AUDIT_TAMPERED: {

@@ -26,8 +26,8 @@ export interface InspectedBundle {
       name: string;
       version: string;
       size: number;
-      /** Addition (4.9): `vm-image` or `oci-image`. */
-      type: 'vm-image' | 'oci-image';
+      /** Additions: `oci-image` (4.9), `ecluse-package` (4.10). */
+      type: 'vm-image' | 'oci-image' | 'ecluse-package';
       /** A VM image's Glance disk format (absent for an OCI image). */
       diskFormat?: string;
       sha256: string;
@@ -42,6 +42,8 @@ export interface InspectedBundle {
       };
       /** A delta artifact (4.6): its base, and the bytes the volumes carry. */
       delta?: { base: string; carried: number };
+      /** écluse's own package (4.10): its architecture and the Node range it needs. */
+      package?: { arch: string; node: string };
     }>;
     volumes: Array<{ name: string; size: number; present: boolean }>;
   } | null;
@@ -126,6 +128,7 @@ export async function inspectMedia(media: string): Promise<InspectedBundle[]> {
                 },
               }
             : {}),
+          ...(a.type === 'ecluse-package' ? { package: { arch: a.package.arch, node: a.package.node } } : {}),
         })),
         volumes: p.volumes.map((v) => ({ name: v.name, size: v.size, present: present.has(v.name) })),
       };

@@ -14,6 +14,7 @@ import { artifactSize, identifier, imageName, md5Hex, sha256Hex, sha512Hex } fro
 import { subjectName } from './subject.js';
 import { CONTAINER_FORMATS, DISK_FORMATS, propertyKey } from './glance-vocabulary.js';
 import { checkId } from './check-ids.js';
+import { ECLUSE_PACKAGE_NAME, packageFieldsSchema } from './ecluse-package.js';
 
 export { md5Hex, sha256Hex, sha512Hex };
 /** Bounded JSON parsing, re-exported for its importers (it lives in bounded-json.ts). */
@@ -89,8 +90,31 @@ export const ociImageArtifactSchema = z.strictObject({
   image: ociImageSchema,
 });
 
-/** An artifact: a union on `type` (`vm-image`, `oci-image`). */
-export const artifactSchema = z.discriminatedUnion('type', [vmImageArtifactSchema, ociImageArtifactSchema]);
+/**
+ * écluse's own package (4.10, an addition): a Debian package named `ecluse`, handed to the privileged installer
+ * inside, never to the image store. `version` is the package's Debian version; no delta, no md5; the Glance members
+ * keep their one value so the artifact has the shape of any other.
+ */
+export const ecluseArtifactSchema = z.strictObject({
+  name: z.literal(ECLUSE_PACKAGE_NAME),
+  version: identifier,
+  type: z.literal('ecluse-package'),
+  size,
+  sha256: sha256Hex,
+  sha512: sha512Hex,
+  diskFormat: z.literal('raw'),
+  containerFormat: z.literal('bare'),
+  properties: z.strictObject({}),
+  provenance: provenanceSchema,
+  package: packageFieldsSchema,
+});
+
+/** An artifact: a union on `type` (`vm-image`, `oci-image`, `ecluse-package`). */
+export const artifactSchema = z.discriminatedUnion('type', [
+  vmImageArtifactSchema,
+  ociImageArtifactSchema,
+  ecluseArtifactSchema,
+]);
 
 /** One tar entry of a volume: a piece `[offset, offset+size)` of an artifact, under a content-addressed path. */
 export const entrySchema = z.strictObject({
@@ -141,6 +165,7 @@ export const statementSchema = z.strictObject({
 export type Artifact = z.infer<typeof artifactSchema>;
 export type VmImageArtifact = z.infer<typeof vmImageArtifactSchema>;
 export type OciImageArtifact = z.infer<typeof ociImageArtifactSchema>;
+export type EcluseArtifact = z.infer<typeof ecluseArtifactSchema>;
 
 export function isVmImage(a: Artifact): a is VmImageArtifact {
   return a.type === 'vm-image';
@@ -148,6 +173,10 @@ export function isVmImage(a: Artifact): a is VmImageArtifact {
 
 export function isOciImage(a: Artifact): a is OciImageArtifact {
   return a.type === 'oci-image';
+}
+
+export function isEclusePackage(a: Artifact): a is EcluseArtifact {
+  return a.type === 'ecluse-package';
 }
 
 /** The delta recipe of an artifact (4.6): only VM images travel as deltas. */
@@ -232,9 +261,10 @@ export function checkConsistency(s: Statement): void {
     const key = subjectName(a);
     if (seen.has(key)) throw formatError(`artifact ${key} is listed twice`);
     seen.add(key);
-    const problem = a.type === 'vm-image' ? deltaProblem(a) : ociImageProblem(a);
+    const problem = a.type === 'vm-image' ? deltaProblem(a) : a.type === 'oci-image' ? ociImageProblem(a) : null;
     if (problem) throw formatError(problem);
   }
+  if (p.artifacts.filter(isEclusePackage).length > 1) throw formatError('more than one ecluse-package artifact');
   const blobProblem = bundleBlobProblem(p.artifacts.filter(isOciImage));
   if (blobProblem) throw formatError(blobProblem);
   if (Date.parse(p.expires) <= Date.parse(p.created)) throw formatError('expires is not after created');

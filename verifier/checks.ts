@@ -57,6 +57,8 @@ export const IMPORT_CHECKS = {
   vendor: '7v',
   complete: '8',
   media: '1',
+  // écluse's own package (FORMAT.md 4.10): handed over to the privileged installer as the bundle is accepted.
+  'update-hand-over': '9',
 } as const;
 
 export type CheckName = keyof typeof IMPORT_CHECKS;

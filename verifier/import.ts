@@ -29,6 +29,7 @@ import {
   type VerifiedBundle,
 } from './import-steps.js';
 import { promote, type AlreadyHere, type PromotedImage } from './promote.js';
+import type { HandedOver } from './self-update/hand-over.js';
 import type { PromotedContainerImage } from './registry/promote-images.js';
 import { keepNewest, retiredJson, type KeptVersion, type RetiredJson } from './retirement.js';
 import { recordRefusal, refusedBundle, withRecovery, type RefusedBundle } from './refusal.js';
@@ -61,6 +62,8 @@ export interface ImportRequest {
   auditMedia?: string;
   /** Reads at most this many bytes per second (the daemon's --read-rate; tests pull a stick mid-import with it). */
   readRate?: number;
+  /** Where écluse's own package is handed over (docs/FORMAT.md 4.10); default /var/lib/ecluse-update/incoming. */
+  updateSpool?: string;
 }
 
 export interface BundleSummary {
@@ -89,6 +92,8 @@ export interface ImportOutcome {
   containerImages: PromotedContainerImage[];
   /** Artifacts the store already held, same version and digest: not promoted again (import mode). */
   alreadyHere: AlreadyHere[];
+  /** écluse's own package handed over to the privileged installer (import mode, docs/FORMAT.md 4.10), or null. */
+  handedOver: HandedOver | null;
   /** Import mode: versions the policy's `keepNewest` retired after this import, and those it had to keep. */
   retired: RetiredJson[];
   kept: KeptVersion[];
@@ -194,11 +199,16 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
         images: [],
         containerImages: [],
         alreadyHere: [],
+        handedOver: null,
         retired: [],
         kept: [],
       };
     }
-    const promoted = await promote(site, verified, staged, { media, now });
+    const promoted = await promote(site, verified, staged, {
+      media,
+      now,
+      ...(req.updateSpool !== undefined ? { updateSpool: req.updateSpool } : {}),
+    });
     // The policy's keepNewest, for the names this bundle brought (never undoes the import: kept ones are named).
     const pruning = await keepNewest(
       site,

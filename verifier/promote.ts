@@ -10,7 +10,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { syncDirSync } from '../sneakernet/durable.js';
 import { EcluseError } from '../sneakernet/errors.js';
-import { subjectName } from '../sneakernet/statement.js';
+import { subjectName, type EcluseArtifact } from '../sneakernet/statement.js';
 import { deltaBasesOf, gaps, MAX_GAPS_LISTED, recordAccepted } from './accepted-state.js';
 import { appendAudit } from './audit.js';
 import { glanceTime } from './db.js';
@@ -22,6 +22,15 @@ import { checkAdmission } from './policy/admission.js';
 import type { Site } from './site.js';
 import { insertBundleImage } from './image-catalog.js';
 import { unpromoteBlobs } from './registry/blob-store.js';
+import {
+  abandonHandOver,
+  DEFAULT_UPDATE_SPOOL,
+  placeHandOver,
+  prepareHandOver,
+  type HandedOver,
+  type PreparedHandOver,
+} from './self-update/hand-over.js';
+import { recordHandOver } from './self-update/record.js';
 import {
   describePromotion,
   promoteContainerImages,
@@ -51,6 +60,8 @@ export interface AlreadyHere {
 
 export interface Promoted {
   images: PromotedImage[];
+  /** écluse's own package handed over to the privileged installer (docs/FORMAT.md 4.10), or null. */
+  handedOver: HandedOver | null;
   /** Container images now served by the registry (docs/FORMAT.md 4.9). */
   containerImages: PromotedContainerImage[];
   alreadyHere: AlreadyHere[];
@@ -64,7 +75,7 @@ export async function promote(
   site: Site,
   verified: VerifiedBundle,
   staged: StagedBundle,
-  o: { media: string; now: Date },
+  o: { media: string; now: Date; updateSpool?: string },
 ): Promise<Promoted> {
   const p = verified.statement.predicate;
   const checks = [...verified.checks, ...staged.checks];
@@ -73,6 +84,9 @@ export async function promote(
   const containerImages: ImageToPromote[] = [];
   const here = new Set(verified.placements.filter((pl) => pl.alreadyHere).map((pl) => pl.artifact));
   const alreadyHere: AlreadyHere[] = [];
+  let pkg: { artifact: EcluseArtifact; staged: string } | null = null;
+  let handOver: PreparedHandOver | null = null;
+  let handedOver: HandedOver | null = null;
   const images: Array<
     PromotedImage & { file: string; staged: string; properties: Record<string, string>; virtual_size: number | null }
   > = [];
@@ -86,6 +100,11 @@ export async function promote(
       if (a.type === 'oci-image') {
         if (!s.image) throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but its blobs not staged`);
         containerImages.push({ artifact: a, staged: s.image });
+        continue;
+      }
+      if (a.type === 'ecluse-package') {
+        if (!s.file) throw new EcluseError('E_INTERNAL', `${subjectName(a)} was verified but not staged`);
+        pkg = { artifact: a, staged: s.file };
         continue;
       }
       if (!s.file || s.digests.md5 === null)
@@ -126,6 +145,9 @@ export async function promote(
       // The virtual size from a qcow2 header (raw: its size), as Glance's own import reads it.
       i.virtual_size = await virtualSizeOf(i.staged, i.disk_format, i.size);
     }
+    // écluse's own package: written to the spool under dot-names now, renamed into place inside the commit below.
+    if (pkg)
+      handOver = await prepareHandOver(o.updateSpool ?? DEFAULT_UPDATE_SPOOL, verified.files, pkg.artifact, pkg.staged);
     const at = glanceTime(o.now);
     const db = site.db;
     db.transaction(() => {
@@ -192,10 +214,18 @@ export async function promote(
           details: { imageId: i.id, size: i.size, sha256: i.sha256 },
         });
       }
+      // The package to the installer (evidence first, then the .deb the path unit waits for), and its record.
+      if (handOver)
+        handedOver = recordHandOver(db, placeHandOver(handOver), {
+          bundleId: p.bundleId,
+          station: p.station,
+          media: o.media,
+          at,
+        });
       appendAudit(db, {
         kind: 'import.accepted',
         outcome: 'accepted',
-        message: `bundle ${p.station} #${p.sequence} accepted${again.position.kind === 'late' ? ' late (named by its accepted successor)' : ''}: ${images.length} image(s)${containerImages.length ? `, ${containerImages.length} container image(s)` : ''}${alreadyHere.length ? `, ${alreadyHere.length} already here` : ''}, signed by ${verified.signers.join(', ')}`,
+        message: `bundle ${p.station} #${p.sequence} accepted${again.position.kind === 'late' ? ' late (named by its accepted successor)' : ''}: ${images.length} image(s)${containerImages.length ? `, ${containerImages.length} container image(s)` : ''}${handOver ? `, ecluse ${handOver.version} for the installer` : ''}${alreadyHere.length ? `, ${alreadyHere.length} already here` : ''}, signed by ${verified.signers.join(', ')}`,
         bundleId: p.bundleId,
         station: p.station,
         media: o.media,
@@ -205,6 +235,7 @@ export async function promote(
           policyDigest: verified.policy.digest,
           images: images.map((i) => i.id),
           ...(containerImages.length ? { containerImages: containerImages.map((c) => subjectName(c.artifact)) } : {}),
+          ...(handOver ? { package: { version: handOver.version, sha256: handOver.sha256 } } : {}),
           position: again.position.kind,
           alreadyHere: alreadyHere.map((a) => subjectName(a)),
           // The bases its deltas were made against: not retired while the station may send more like it.
@@ -213,6 +244,7 @@ export async function promote(
       });
     }).immediate();
   } catch (e) {
+    if (handOver) await abandonHandOver(handOver);
     for (const f of moved) await fs.promises.rm(f, { force: true });
     await unpromoteBlobs(createdBlobs);
     throw e;
@@ -221,6 +253,7 @@ export async function promote(
     images: images.map(({ file: _f, staged: _s, properties: _p, virtual_size: _v, ...rest }) => rest),
     containerImages: containerImages.map(describePromotion),
     alreadyHere,
+    handedOver,
   };
 }
 

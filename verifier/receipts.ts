@@ -30,6 +30,7 @@ import { recentRefusals } from './audit/events.js';
 import { LIMITS } from '../sneakernet/limits.js';
 import { containerImages, heldBlobHexes } from './registry/images.js';
 import { retiredImages } from './retired-images.js';
+import { handedOverPackages } from './self-update/packages.js';
 import type { Site } from './site.js';
 
 /**
@@ -108,6 +109,11 @@ export function buildReceipt(site: Site, number: number, keyId: string, now = ne
   for (const i of containerImages(site.db, 100_000)) {
     if (!held.has(`${i.name}\t${i.version}\t${i.sha256}`))
       artifacts.push({ name: i.name, version: i.version, sha256: i.sha256 });
+  }
+  // écluse's own packages (4.10) handed over to the installer: delivered, so the export station does not send them again.
+  for (const h of handedOverPackages(site.db)) {
+    if (!held.has(`ecluse\t${h.version}\t${h.sha256}`))
+      artifacts.push({ name: 'ecluse', version: h.version, sha256: h.sha256 });
   }
   artifacts.sort((x, y) => (x.name === y.name ? (x.version < y.version ? -1 : 1) : x.name < y.name ? -1 : 1));
   const blobs = heldBlobHexes(site.db, LIMITS.receiptBlobs);

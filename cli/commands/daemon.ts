@@ -7,6 +7,7 @@ import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { ImportDaemon, runDaemonUntilSignal } from '../../verifier/daemon/daemon.js';
 import { checkInboxDir } from '../../verifier/daemon/inbox.js';
+import { DEFAULT_UPDATE_SPOOL } from '../../verifier/self-update/hand-over.js';
 import { libusbSource } from '../../verifier/daemon/usb-source.js';
 import type { UsbDeviceSource } from '../../verifier/daemon/usb-sticks.js';
 import { daemonLog } from '../../verifier/daemon/log.js';
@@ -98,6 +99,11 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
     )
     .option('--read-rate <SIZE>', 'read media at most this fast per second, e.g. 50M (default: no limit)')
     .option(
+      '--update-spool <DIR>',
+      "where écluse's own package is handed over to the privileged installer (docs/FORMAT.md 4.10)",
+      DEFAULT_UPDATE_SPOOL,
+    )
+    .option(
       '--allow-fuse-drivers',
       'also accept vfat and iso9660 media served by the FUSE drivers fusefat and fuseiso (kernels without those\n' +
         'filesystems); still only when mounted ro,nosuid,nodev,noexec; other FUSE filesystems stay refused',
@@ -118,6 +124,7 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
         allowStickSerial: string[];
         pollMs: string;
         readRate?: string;
+        updateSpool: string;
         allowFuseDrivers?: boolean;
         updateResults: string;
       }) => {
@@ -159,6 +166,7 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
             ...(readRate ? { readRate } : {}),
             ...(inbox ? { inbox } : {}),
             updateResults: path.resolve(o.updateResults),
+            updateSpool: path.resolve(o.updateSpool),
           });
           await runDaemonUntilSignal(daemon);
           notifier.close();

@@ -48,7 +48,7 @@ function describe(p: Policy): string[] {
     p.rules.map(
       (r) =>
         `  rule ${r.name}: ${r.artifacts.join(', ')} from ${r.vendors.join(', ')}` +
-        `${r.types.includes('oci-image') ? `, types ${r.types.join('/')}` : ''}` +
+        `${r.types.length > 1 || r.types[0] !== 'vm-image' ? `, types ${r.types.join('/')}` : ''}` +
         `${r.repositories ? `, repositories ${r.repositories.join('/')}` : ''}${r.platforms ? `, platforms ${r.platforms.join('/')}` : ''}` +
         `${r.diskFormats ? `, formats ${r.diskFormats.join('/')}` : ''}${r.maxSize !== undefined ? `, at most ${r.maxSize}` : ''}` +
         `${r.signers ? `, signed by ${r.signers.join('/')}` : ''}, ${r.visibility}${r.allowDowngrade ? ', downgrade allowed' : ''}` +

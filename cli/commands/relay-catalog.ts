@@ -141,7 +141,12 @@ export function registerCatalog(relay: Command, ctx: () => CommandContext, home:
           const c = listCatalog(h, o.site);
           const human = c.artifacts.map((a) => {
             const per = Object.entries(a.sites).map(([s, d]) => `${s}: ${d}`);
-            const kind = a.type === 'oci-image' ? '  container image' : '';
+            const kind =
+              a.type === 'oci-image'
+                ? '  container image'
+                : a.type === 'ecluse-package'
+                  ? "  écluse's own package"
+                  : '';
             return `${a.name} ${a.version}${kind}  ${formatBytes(a.size)}  ${a.sha256.slice(0, 12)}  ${per.join(', ')}`;
           });
           if (human.length === 0) human.push('the catalog is empty (ecluse relay add FILE, ecluse relay fetch)');

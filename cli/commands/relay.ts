@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { unreadableFile } from '../../sneakernet/input-file.js';
 import { addArtifact } from '../../relay/add.js';
+import { addPackage } from '../../relay/add-package.js';
 import { openRelayHome } from '../../relay/catalog.js';
 import { importReceipts, trustReceiptKey } from '../../relay/receipts/receipts.js';
 import { sniffDiskFormat } from '../../relay/disk-format.js';
@@ -84,34 +85,63 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
     });
   relay
     .command('add')
-    .description('add a VM image (or another artifact) to the export station catalog, to go in the next export')
-    .argument('<FILE>', 'the image file')
-    .requiredOption(
+    .description("add a VM image, or écluse's own package (--type ecluse-package), to the catalog for the next export")
+    .argument('<FILE>', 'the image file, or the ecluse_<version>_<arch>.deb')
+    .option(
       '--name <NAME>',
-      'image name at the site (the Glance name): letters of any script, digits, spaces and punctuation, at most 255',
+      'image name at the site (the Glance name): letters of any script, digits, spaces and punctuation, at most 255 (a package: read from it)',
     )
-    .requiredOption('--version <VERSION>', 'version of this release (e.g. 1.2.0, 2026.11.21)')
+    .option('--version <VERSION>', 'version of this release, e.g. 1.2.0, 2026.11.21 (a package: read from it)')
+    .option(
+      '--type <TYPE>',
+      "vm-image, or ecluse-package for écluse's own Debian package (docs/FORMAT.md 4.10)",
+      'vm-image',
+    )
     .option('--disk-format <FORMAT>', 'raw, qcow2, vmdk, vhdx, iso, ... (default: detected from the file)')
     .option('--container-format <FORMAT>', 'bare, ovf, ova, ...', 'bare')
     .option('--vendor <VENDOR>', 'who published it')
     .option('--property <K=V>', 'a Glance property for the image (repeatable)', collect, [])
     .addHelpText(
       'after',
-      '\nExample:\n  ecluse relay add debian-13-genericcloud-amd64.qcow2 --name debian-13 --version 20261101 --property os_distro=debian\n',
+      `
+Examples:
+  ecluse relay add debian-13-genericcloud-amd64.qcow2 --name debian-13 --version 20261101 --property os_distro=debian
+  ecluse relay add dist-pkg/ecluse_0.2.0_amd64.deb --type ecluse-package     # the station updates itself (FORMAT 4.10)
+`,
     )
     .action(
       async (
         file: string,
         o: {
-          name: string;
-          version: string;
+          name?: string;
+          version?: string;
+          type: string;
           diskFormat?: string;
           containerFormat: string;
           vendor?: string;
           property: string[];
         },
       ) => {
-        await report(ctx(), async () => {
+        await report<object>(ctx(), async () => {
+          if (o.type !== 'vm-image' && o.type !== 'ecluse-package') {
+            throw new EcluseError(
+              'E_USAGE',
+              `--type ${o.type} is not one of vm-image, ecluse-package (container images: ecluse relay add-image)`,
+            );
+          }
+          if (o.type === 'ecluse-package') {
+            if (o.diskFormat !== undefined || o.property.length > 0 || o.containerFormat !== 'bare') {
+              throw new EcluseError(
+                'E_USAGE',
+                '--disk-format, --container-format and --property are for VM images, not for a package',
+              );
+            }
+            return addPackageCommand(file, { name: o.name, version: o.version, vendor: o.vendor });
+          }
+          if (o.name === undefined) throw new EcluseError('E_USAGE', "required option '--name <NAME>' not specified");
+          if (o.version === undefined) {
+            throw new EcluseError('E_USAGE', "required option '--version <VERSION>' not specified");
+          }
           const h = openRelayHome(resolveHome(home()));
           const bar = progressBar('adding', !ctx().json);
           try {
@@ -135,6 +165,7 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
                 artifact: {
                   name: a.name,
                   version: a.version,
+                  type: a.type,
                   size: a.size,
                   sha256: a.sha256,
                   sha512: a.sha512,
@@ -151,6 +182,40 @@ export function registerRelay(program: Command, ctx: () => CommandContext, home:
         });
       },
     );
+
+  async function addPackageCommand(file: string, o: { name?: string; version?: string; vendor?: string }) {
+    const h = openRelayHome(resolveHome(home()));
+    const bar = progressBar('adding', !ctx().json);
+    try {
+      const r = await addPackage(h, {
+        file,
+        ...(o.name !== undefined ? { name: o.name } : {}),
+        ...(o.version !== undefined ? { version: o.version } : {}),
+        vendor: o.vendor ?? null,
+        onProgress: (d, t) => bar.update(d, t),
+      });
+      bar.stop();
+      const a = r.artifact;
+      return {
+        json: {
+          created: r.created,
+          artifact: {
+            name: a.name,
+            version: a.version,
+            type: a.type,
+            size: a.size,
+            sha256: a.sha256,
+            sha512: a.sha512,
+            package: r.package,
+          },
+        },
+        human: `${r.created ? 'added' : 'already present:'} écluse package ${a.name} ${a.version} for ${r.package.arch}${r.package.node ? ` (nodejs ${r.package.node})` : ''} (${formatBytes(a.size)}, sha256 ${a.sha256.slice(0, 16)}…)`,
+      };
+    } finally {
+      bar.stop();
+      h.db.close();
+    }
+  }
 
   registerAddImage(relay, ctx, home, parseProperties);
   registerCatalog(relay, ctx, home);

@@ -5,6 +5,7 @@ import { EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { pushPromoted, runImport, type ImportOutcome, type TargetOutcome } from '../../verifier/import.js';
 import { imageSigner } from '../../verifier/image-signature.js';
+import { DEFAULT_UPDATE_SPOOL } from '../../verifier/self-update/hand-over.js';
 import { initSite, openSite } from '../../verifier/site.js';
 import { receiptKey } from '../../verifier/receipts.js';
 import { resolveHome } from '../home.js';
@@ -21,6 +22,7 @@ function outcomeJson(r: ImportOutcome, targets: TargetOutcome[]) {
     images: r.images,
     containerImages: r.containerImages,
     alreadyHere: r.alreadyHere,
+    handedOver: r.handedOver,
     retired: r.retired,
     kept: r.kept,
     artifacts: r.artifacts,
@@ -123,6 +125,13 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
       .argument('<MEDIA_DIR...>', 'where the media is mounted; several folders when the bundle spans several media')
       .option('--bundle <ID>', 'the bundle to take when the media holds several (its id or any unique prefix)')
       .option('--read-rate <SIZE>', 'read the media at most this fast per second, e.g. 50M (default: no limit)')
+      .option(
+        '--update-spool <DIR>',
+        mode === 'import'
+          ? "where écluse's own package is handed over to the installer (docs/FORMAT.md 4.10)"
+          : 'unused by verify (import hands écluse’s own package over there)',
+        DEFAULT_UPDATE_SPOOL,
+      )
       .addHelpText(
         'after',
         `\nA bundle written over several media (export --to A --to B ...) is ${mode === 'verify' ? 'verified' : 'imported'} from all of them at once:
@@ -136,7 +145,7 @@ Examples:
   ecluse ${mode} /run/ecluse/media/sdb1 /run/ecluse/media/sdc1 /run/ecluse/media/sdd1
 `,
       )
-      .action(async (media: string[], o: { bundle?: string; readRate?: string }) => {
+      .action(async (media: string[], o: { bundle?: string; readRate?: string; updateSpool: string }) => {
         await report(ctx(), async () => {
           const readRate = o.readRate === undefined ? undefined : parseByteSize(o.readRate);
           if (readRate === 0) throw new EcluseError('E_USAGE', '--read-rate must be more than 0 bytes per second');
@@ -153,6 +162,7 @@ Examples:
                 bundleId: o.bundle,
                 mode,
                 signal,
+                updateSpool: o.updateSpool,
                 ...(readRate ? { readRate } : {}),
                 onProgress: (d, t) => bar.update(d, t),
               }),
@@ -181,6 +191,11 @@ Examples:
                       ...r.alreadyHere.map(
                         (a) => `  ${a.name} ${a.version} already here (same digest): not promoted again`,
                       ),
+                      ...(r.handedOver
+                        ? [
+                            `  ecluse ${r.handedOver.version} (${r.handedOver.arch}) handed over to the installer: ${r.handedOver.deb}`,
+                          ]
+                        : []),
                       ...r.retired.map(
                         (x) =>
                           `  retired ${x.name}@${x.version} (the policy keeps fewer versions): ${formatBytes(x.bytes)} freed`,

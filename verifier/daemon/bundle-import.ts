@@ -22,6 +22,8 @@ export interface BundleImportOptions {
   status: StatusPublisher;
   /** Read media at most this fast (bytes per second). */
   readRate?: number;
+  /** Where écluse's own package is handed over (docs/FORMAT.md 4.10). */
+  updateSpool?: string;
   /** Called after each import: bundles that waited for it may go now. */
   onImported: () => void;
 }
@@ -215,6 +217,7 @@ export class BundleImporter {
         bundleId: id,
         mode: 'import',
         auditMedia: m.mount.mountPoint,
+        ...(this.o.updateSpool ? { updateSpool: this.o.updateSpool } : {}),
         // The assembled copy is ours: pulling the last stick no longer matters.
         ...(a ? {} : { signal: m.abort.signal, readRate: this.o.readRate }),
         onProgress: (done) => {
@@ -224,7 +227,7 @@ export class BundleImporter {
       });
       if (a) removeAssembly(a);
       const here = r.alreadyHere.map((x) => `${x.name} ${x.version} already here`);
-      const message = `bundle ${p.station} #${p.sequence} imported${r.chain.position === 'late' ? ' late' : ''}: ${[...r.images.map((i) => `${i.name} ${i.version}`), ...r.containerImages.map((c) => `${c.name} ${c.version} (${c.repository}:${c.tag})`), ...here].join(', ')}`;
+      const message = `bundle ${p.station} #${p.sequence} imported${r.chain.position === 'late' ? ' late' : ''}: ${[...r.images.map((i) => `${i.name} ${i.version}`), ...r.containerImages.map((c) => `${c.name} ${c.version} (${c.repository}:${c.tag})`), ...(r.handedOver ? [`ecluse ${r.handedOver.version} for the installer`] : []), ...here].join(', ')}`;
       m.status.message = `${message}; the media may be removed`;
       status.setLast('accepted', id, null, m, message);
       m.outcomes.set(id, 'accepted');
@@ -243,6 +246,14 @@ export class BundleImporter {
           bundle: id,
           artifact: `${c.name}@${c.version}`,
           message: `${c.name} ${c.version} is served as ${c.repository}:${c.tag} (${c.digest})`,
+        });
+      }
+      if (r.handedOver) {
+        this.o.log({
+          event: 'update.handed-over',
+          bundle: id,
+          artifact: `${r.handedOver.name}@${r.handedOver.version}`,
+          message: `ecluse ${r.handedOver.version} handed over to the installer as ${r.handedOver.deb}`,
         });
       }
       this.o.log({ event: 'import.accepted', bundle: id, media: m.mount.mountPoint, sequence: p.sequence, message });

@@ -38,6 +38,8 @@ export interface DaemonOptions {
   /** The watchdog interval systemd expects, or null. */
   watchdogMs: number | null;
   readRate?: number;
+  /** Where écluse's own package is handed over (docs/FORMAT.md 4.10); default /var/lib/ecluse-update/incoming. */
+  updateSpool?: string;
   mountinfo?: string;
   identityRoots?: IdentityRoots;
   /** Which mounts are accepted beyond the kernel's filesystems (FUSE drivers); default: none. */
@@ -85,6 +87,7 @@ export class ImportDaemon {
       log: o.log,
       status: this.status,
       ...(o.readRate ? { readRate: o.readRate } : {}),
+      ...(o.updateSpool ? { updateSpool: o.updateSpool } : {}),
       onImported: () => this.queue.requeueDeferred(this.media()),
     });
     this.reader = new MediumReader({

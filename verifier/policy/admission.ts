@@ -14,6 +14,7 @@ import type { PolicyRule } from './schema.js';
 import { compareVersions } from './version-order.js';
 import { imageAlreadyHeld, imageRuleProblem, imageSize, installedImageVersion } from './image-admission.js';
 import { retiredVersions } from '../retired-images.js';
+import { packageArchProblem, packageRollbackProblem } from '../self-update/admission.js';
 
 export interface Placement {
   /** `name@version` (subjectName). */
@@ -64,6 +65,10 @@ export function decideRule(active: ActivePolicy, a: Artifact, signers: string[],
   }
   if (a.type === 'oci-image') {
     const problem = imageRuleProblem(rule, a);
+    if (problem) throw refuse(a, rule.name, problem);
+  }
+  if (a.type === 'ecluse-package') {
+    const problem = packageArchProblem(a);
     if (problem) throw refuse(a, rule.name, problem);
   }
   if (rule.maxSize !== undefined) {
@@ -156,6 +161,21 @@ export function checkAdmission(
       continue;
     }
     const placement: Placement = { artifact: subjectName(a), rule: rule.name, visibility: rule.visibility };
+    // écluse's own package: never "already here", never a downgrade; it goes to the installer, not the store.
+    if (a.type === 'ecluse-package') {
+      const problem = packageRollbackProblem(db, a);
+      if (problem) {
+        rollbacks.push({
+          err: new EcluseError('E_ROLLBACK', problem, {
+            check: 'rollback',
+            artifact: subjectName(a),
+            rule: rule.name,
+          }),
+          artifact: refusedOf(a, rule.name),
+        });
+      } else placements.push(placement);
+      continue;
+    }
     if (a.type === 'oci-image' ? imageAlreadyHeld(db, a) : alreadyHeld(db, a)) {
       placements.push({ ...placement, alreadyHere: true });
       continue;

@@ -9,8 +9,11 @@ import { z } from 'zod';
 import { DISK_FORMATS } from '../../sneakernet/statement.js';
 
 const glob = z.string().min(1).max(255);
-/** The artifact types a rule may admit (docs/FORMAT.md 4.1, 4.9). */
-export const ARTIFACT_TYPES = ['vm-image', 'oci-image'] as const;
+/**
+ * The artifact types a rule may admit (docs/FORMAT.md 4.1, 4.9, 4.10). `ecluse-package` (the station's own package)
+ * is never in the built-in default: a site opts in to self-update by listing it.
+ */
+export const ARTIFACT_TYPES = ['vm-image', 'oci-image', 'ecluse-package'] as const;
 const sizeText = z.union([z.number().int().positive(), z.string().regex(/^[0-9]+(\.[0-9]+)?\s*([KMGT]i?B?|B)?$/i)]);
 
 export const ruleSchema = z.strictObject({
@@ -20,7 +23,7 @@ export const ruleSchema = z.strictObject({
   artifacts: z.array(glob).min(1),
   /** Globs on the vendor the statement names, case-insensitive (an artifact without vendor matches only "*"). Default: any. */
   vendors: z.array(glob).min(1).default(['*']),
-  /** Artifact types this rule admits: `vm-image` (the default, as before 4.9) and/or `oci-image`. */
+  /** Artifact types this rule admits: `vm-image` (the default, as before 4.9), `oci-image`, `ecluse-package`. */
   types: z.array(z.enum(ARTIFACT_TYPES)).min(1).default(['vm-image']),
   /** oci-image: globs on the image's repository path (`acme/*`, `library/debian`). Default: any. */
   repositories: z.array(glob).min(1).optional(),
