@@ -78,6 +78,7 @@ const GROUPS: Array<{ words: string[]; load: () => Promise<Register> }> = [
   { words: ['policy', 'store'], load: async () => (await import('./commands/policy.js')).registerPolicy },
   { words: ['receipt'], load: async () => (await import('./commands/receipt.js')).registerReceipt },
   { words: ['image'], load: async () => (await import('./commands/image.js')).registerImage },
+  { words: ['self-update'], load: async () => (await import('./commands/self-update.js')).registerSelfUpdate },
 ];
 
 /** The command word of the line: the first argument that is neither a global option nor its value. */

@@ -142,7 +142,14 @@ function unexpected(bundleId: string, name: string): EcluseError {
 }
 
 export async function readBundleFiles(media: string, bundleId: string): Promise<BundleFiles> {
-  const paths = bundlePaths(media, bundleId);
+  return readBundleFolder(bundlePaths(media, bundleId), bundleId);
+}
+
+/**
+ * The same checks and bounds on a bundle folder found elsewhere than on media (`bundleId` only names it in errors):
+ * the evidence folder of a self-update hand-over (docs/FORMAT.md 4.10) holds its signatures, certificates and trust.
+ */
+export async function readBundleFolder(paths: BundlePaths, bundleId: string): Promise<BundleFiles> {
   const top = await listDir(paths.root, `bundle ${bundleId}`);
   for (const e of top) {
     if (![SIGNATURES_DIR, CERTIFICATES_DIR, VOLUMES_DIR, TRUST_DIR].includes(e.name) || !e.isDirectory()) {

@@ -48,12 +48,23 @@ export interface TrustUpdate {
 }
 
 export function updateTrust(site: Site, files: BundleFiles, now: Date): TrustUpdate {
-  // Roots first: the revocation list may be signed by the new root.
-  const rotations = followRoots(site.anchors, files.rootDocuments, timeFloor(site.db, now));
-  const anchors = rotations[rotations.length - 1] ?? site.anchors;
-  const held = heldRevocations(site.db);
-  const adopted = offeredRevocations(held, files.revocations, anchors);
-  return { anchors, rotations, adopted, revoked: revokedKeysOf(adopted ?? held) };
+  return trustFrom(site.anchors, heldRevocations(site.db), files, timeFloor(site.db, now));
+}
+
+/**
+ * Step 3r from given anchors and revocation list (the station's, or the root-owned ones `ecluse self-update check`
+ * pinned): root documents followed first (the revocation list may be signed by the new root), then the list.
+ */
+export function trustFrom(
+  held: TrustAnchors,
+  heldList: RevocationList | null,
+  files: BundleFiles,
+  at: Date,
+): TrustUpdate {
+  const rotations = followRoots(held, files.rootDocuments, at);
+  const anchors = rotations[rotations.length - 1] ?? held;
+  const adopted = offeredRevocations(heldList, files.revocations, anchors);
+  return { anchors, rotations, adopted, revoked: revokedKeysOf(adopted ?? heldList) };
 }
 
 /** Records a trust update (import mode): it applies from now on, whatever becomes of the bundle that carried it. */
@@ -71,19 +82,24 @@ export interface SignedPayload {
 
 /** Step 3: a threshold of distinct trusted, unrevoked signers over byte-identical payloads. */
 export function verifySignatures(site: Site, files: BundleFiles, trust: TrustUpdate, now: Date): SignedPayload {
+  return signaturesOver(files, trust, site.threshold, timeFloor(site.db, now));
+}
+
+/** Step 3 with a given threshold and time (the station's, or the root-owned ones of `ecluse self-update check`). */
+export function signaturesOver(files: BundleFiles, trust: TrustUpdate, threshold: number, at: Date): SignedPayload {
   const { payload, signers } = verifyStatementSignatures({
     signatures: files.signatures,
     certificates: files.certificates,
     anchors: trust.anchors,
-    threshold: site.threshold,
-    at: timeFloor(site.db, now),
+    threshold,
+    at,
     revoked: trust.revoked,
   });
   const names = signers.map((s) => s.name);
   return {
     payload,
     signers: names,
-    check: passed('signatures', `${names.length} trusted signer(s) (${names.join(', ')}), ${site.threshold} required`),
+    check: passed('signatures', `${names.length} trusted signer(s) (${names.join(', ')}), ${threshold} required`),
   };
 }
 

@@ -1,11 +1,12 @@
 /** The import station: `site init`, `inspect`, `verify`, `import`, `serve`. */
 import type { Command } from 'commander';
 import { inspectMedia } from '../../sneakernet/inspect.js';
-import { EcluseError } from '../../sneakernet/errors.js';
+import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { pushPromoted, runImport, type ImportOutcome, type TargetOutcome } from '../../verifier/import.js';
 import { imageSigner } from '../../verifier/image-signature.js';
 import { DEFAULT_UPDATE_SPOOL } from '../../verifier/self-update/hand-over.js';
+import { anchorsDir, isRoot, pinFromHome } from './self-update.js';
 import { initSite, openSite } from '../../verifier/site.js';
 import { receiptKey } from '../../verifier/receipts.js';
 import { resolveHome } from '../home.js';
@@ -42,6 +43,16 @@ function chainLine(r: ImportOutcome): string[] {
   return [];
 }
 
+/** site init as root: the self-update anchors pinned, or (site init itself never fails for it) why not. */
+function pinOrSay(home: string): { anchors: string | null; human: string } {
+  try {
+    const r = pinFromHome(home, anchorsDir());
+    return { anchors: r.json.anchors, human: r.human };
+  } catch (e) {
+    return { anchors: null, human: `self-update anchors not pinned: ${asEcluseError(e).line()}` };
+  }
+}
+
 export function registerStation(program: Command, ctx: () => CommandContext, home: () => string | undefined): void {
   const site = program.command('site').description('the import station site');
   site
@@ -63,6 +74,8 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
         // And the receipt key, printed now so the operator can carry it out to pin at the export station.
         const receipt = receiptKey(s);
         s.db.close();
+        // Self-update (FORMAT 4.10): run as root, site init pins the anchors root's own check trusts; otherwise says how.
+        const pin = isRoot() ? pinOrSay(s.home.root) : null;
         const pubFile = s.home.receiptKey.pub;
         return {
           json: {
@@ -71,10 +84,14 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
             rootKeyId: s.anchors.rootKeyId,
             home: s.home.root,
             receiptKey: { keyId: receipt.keyId, publicKey: receipt.publicPem, file: pubFile },
+            selfUpdateAnchors: pin?.anchors ?? null,
           },
           human: [
             `import station for site ${s.siteId} ready in ${s.home.root}: root ${s.anchors.rootKeyId.slice(0, 16)}, ${s.threshold} signer(s) required`,
             `receipt key ${receipt.keyId} in ${pubFile}: pin it outside with "ecluse relay receipt trust FILE --site ${s.siteId}"`,
+            pin
+              ? pin.human
+              : `self-update anchors not pinned (not root): to let this station update itself, run as root "ecluse --home ${s.home.root} self-update pin"`,
           ],
         };
       });

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CLI, PASSPHRASE, type RunResult } from './world.js';
+import { CLI, PASSPHRASE, selfUpdateAnchorsFor, type RunResult } from './world.js';
 
 export interface Spawned {
   child: ChildProcess;
@@ -14,7 +14,12 @@ export interface Spawned {
 }
 
 export function spawnEcluse(args: string[], home: string): Spawned {
-  const env: NodeJS.ProcessEnv = { ...process.env, ECLUSE_PASSPHRASE: PASSPHRASE, ECLUSE_HOME: home };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ECLUSE_PASSPHRASE: PASSPHRASE,
+    ECLUSE_HOME: home,
+    ECLUSE_SELF_UPDATE_ANCHORS: process.env.ECLUSE_SELF_UPDATE_ANCHORS ?? selfUpdateAnchorsFor(args, home),
+  };
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

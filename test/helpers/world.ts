@@ -50,12 +50,23 @@ function parseJson(stdout: string): unknown {
   }
 }
 
+/**
+ * Where `site init` run as root (as the tests are) pins the self-update anchors (docs/FORMAT.md 4.10): beside the home
+ * it names, never the machine's /etc/ecluse/self-update.
+ */
+export function selfUpdateAnchorsFor(args: readonly string[], home: string | undefined): string {
+  const i = args.indexOf('--home');
+  const h = i >= 0 ? args[i + 1] : home;
+  return h ? `${path.resolve(h)}.self-update` : path.join(os.tmpdir(), `ecluse-self-update-${process.pid}`);
+}
+
 /** Runs `ecluse ARGS...` and never throws on a non-zero exit: the exit status is part of what is tested. */
 export async function ecluse(args: string[], o: RunOptions = {}): Promise<RunResult> {
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before the slow tests`);
   const env: NodeJS.ProcessEnv = { ...process.env, ECLUSE_PASSPHRASE: PASSPHRASE, ...o.env };
   delete env.ECLUSE_HOME;
   if (o.home !== undefined) env.ECLUSE_HOME = o.home;
+  env.ECLUSE_SELF_UPDATE_ANCHORS ??= selfUpdateAnchorsFor(args, o.home);
   try {
     const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], {
       env,

@@ -200,8 +200,8 @@ export async function startGlanceProxy(target: string): Promise<GlanceProxy> {
         }
         first = false;
         if (cut !== undefined && sent + chunk.length >= cut) {
-          res.write(chunk.subarray(0, cut - sent));
-          setTimeout(() => res.destroy(), 20);
+          // Close only once the bytes before the cut were handed to the kernel, so the client receives them.
+          res.write(chunk.subarray(0, cut - sent), () => setTimeout(() => res.destroy(), 20));
           return;
         }
         sent += chunk.length;
