@@ -464,11 +464,11 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       expect(setup, setup.stderr).toMatchObject({ code: 0 });
       // The operator's steps: root pins the site's anchors (what the installer checks against), and the site's
       // policy opts in to the type.
-      const pin = await guest().vm.exec(['/usr/bin/ecluse', 'self-update', 'pin', '--home', HOME, '--json']);
+      const pin = await guest().vm.exec(['/usr/bin/ecluse', '--home', HOME, 'self-update', 'pin', '--json']);
       expect(pin, pin.stderr).toMatchObject({ code: 0 });
       const policy = await guest().vm.sh(
-        `printf 'version: 1\\nrules:\\n  - name: images\\n    artifacts: ["*"]\\n    types: [vm-image]\\n` +
-          `  - name: ecluse\\n    artifacts: [ecluse]\\n    types: [ecluse-package]\\n' >/tmp/policy.yaml && ` +
+        `printf 'version: 1\\nrules:\\n  - name: everything\\n    artifacts: ["*"]\\n` +
+          `    types: [vm-image, ecluse-package]\\n' >/tmp/policy.yaml && ` +
           `chmod 0644 /tmp/policy.yaml && ${AS_ECLUSE} --home ${HOME} policy apply /tmp/policy.yaml --json`,
       );
       expect(policy, policy.stderr).toMatchObject({ code: 0 });

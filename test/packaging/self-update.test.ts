@@ -7,38 +7,48 @@
  * halves of that contract are tested together here. Installing, waiting for READY and rolling back need systemd as
  * PID 1: test/packaging/appliance.slow.test.ts.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseResult, type UpdateResult } from '../../verifier/update-results.js';
-import { which } from '../helpers/media.js';
-import { CLI, REPO, tmpDir } from '../helpers/world.js';
+import { debSkip, tinyDeb } from '../helpers/deb.js';
+import { CLI, ecluseOk, makeKeys, REPO, tmpDir, world, type World } from '../helpers/world.js';
 
 const SCRIPT = path.join(REPO, 'systemd', 'ecluse-update');
-const skip = which('dpkg-deb') ? null : 'dpkg-deb is missing';
-
-/** A package with only a control file: enough for dpkg-deb -f. */
-function tinyDeb(dir: string, pkg: string, version: string): string {
-  const root = path.join(dir, `${pkg}-${version}`);
-  fs.mkdirSync(path.join(root, 'DEBIAN'), { recursive: true });
-  fs.writeFileSync(
-    path.join(root, 'DEBIAN', 'control'),
-    `Package: ${pkg}\nVersion: ${version}\nArchitecture: all\nMaintainer: t <t@localhost>\nDescription: t\n`,
-  );
-  const out = path.join(dir, `${pkg}_${version}.deb`);
-  execFileSync('dpkg-deb', ['--root-owner-group', '--build', root, out], { stdio: 'ignore' });
-  return out;
-}
+const skip = debSkip;
 
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
 describe.skipIf(skip !== null)('ecluse-update (the privileged installer) refuses before installing', () => {
   const dir = tmpDir('ecluse-update-');
   const anchors = path.join(dir, 'anchors');
-  fs.mkdirSync(anchors);
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  let w: World;
+  const POLICY =
+    'version: 1\nrules:\n  - name: everything\n    artifacts: ["*"]\n    types: [vm-image, ecluse-package]\n';
+  beforeAll(async () => {
+    // A site whose anchors root pinned (here into a temporary folder), with a policy that admits the package.
+    w = await world({ keys: await makeKeys(path.join(dir, 'keys'), ['alice']), site: 'upd-1' });
+    await ecluseOk(['self-update', 'pin', '--to', anchors, '--json'], { home: w.inside });
+    fs.writeFileSync(w.path('policy.yaml'), POLICY);
+    await ecluseOk(['policy', 'apply', w.path('policy.yaml'), '--json'], { home: w.inside });
+  }, 120_000);
+  afterAll(() => {
+    w?.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A real hand-over: `deb` added as an ecluse-package, exported for the site, imported into a fresh spool. */
+  async function imported(deb: string): Promise<{ spool: string; sum: string; bundle: string }> {
+    await ecluseOk(['relay', 'add', deb, '--type', 'ecluse-package', '--json'], { home: w.outside });
+    const media = fs.mkdtempSync(path.join(dir, 'media-'));
+    const exported = (await w.exportTo(media)).json as { bundle: { id: string } };
+    const spool = fs.mkdtempSync(path.join(dir, 'spool-'));
+    fs.mkdirSync(path.join(spool, 'incoming'));
+    await ecluseOk(['import', media, '--update-spool', path.join(spool, 'incoming'), '--json'], { home: w.inside });
+    return { spool, sum: sha256(deb), bundle: exported.bundle.id };
+  }
 
   /** A spool with `file` handed over in incoming/ as `<name>.deb` (default: its sha256), and optional evidence. */
   function handOver(file: string, o: { name?: string; evidence?: Record<string, string> } = {}) {
@@ -77,7 +87,13 @@ describe.skipIf(skip !== null)('ecluse-update (the privileged installer) refuses
       return parsed.result;
     });
   }
-  function expectRefused(spool: string, line: RegExp, kept: string[], code: string): UpdateResult {
+  function expectRefused(
+    spool: string,
+    line: RegExp,
+    kept: string[],
+    code: string | RegExp,
+    version: string | null = null,
+  ): UpdateResult {
     const r = run(spool);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(line);
@@ -86,7 +102,9 @@ describe.skipIf(skip !== null)('ecluse-update (the privileged installer) refuses
     expect(fs.readdirSync(path.join(spool, 'refused')).sort()).toEqual(kept.sort());
     const [only, ...more] = results(spool);
     expect(more).toEqual([]);
-    expect(only).toMatchObject({ event: 'update.refused', code, version: null });
+    expect(only).toMatchObject({ event: 'update.refused', version });
+    if (typeof code === 'string') expect(only?.code).toBe(code);
+    else expect(only?.code).toMatch(code);
     const said = r.stderr.split('\n').find((l) => line.test(l)) ?? '';
     expect(said).toMatch(/; the package was moved to .*\/refused\/$/);
     expect(only?.message).toBe(said.replace(/^ecluse-update: /, '').replace(/; the package was moved to .*$/, ''));
@@ -94,18 +112,49 @@ describe.skipIf(skip !== null)('ecluse-update (the privileged installer) refuses
   }
 
   it('refuses a package with no evidence: the root check runs first, before the installer trusts anything', () => {
-    const { spool, sum } = handOver(tinyDeb(dir, 'ecluse', '9.0.0'));
+    const { spool, sum } = handOver(tinyDeb(dir, { version: '9.0.0' }));
+    const r = expectRefused(
+      spool,
+      /^ecluse-update: the root's check refused [0-9a-f]{64}\.deb: E_UPDATE: no evidence for [0-9a-f]{64}\.deb: .*$/m,
+      [`${sum}.deb`],
+      'E_UPDATE',
+    );
+    expect(r).toMatchObject({ sha256: sum, bundle: null });
+  });
+
+  it('passes a real hand-over to its own checks (here: no current.deb to roll back to), naming version and bundle', async () => {
+    const { spool, sum, bundle } = await imported(tinyDeb(dir, { version: '9.1.0' }));
+    expect(fs.readdirSync(path.join(spool, 'incoming')).sort()).toEqual([`${sum}.bundle`, `${sum}.deb`]);
+    const r = expectRefused(
+      spool,
+      /^ecluse-update: no copy of the installed ecluse to roll back to: put its \.deb at .*\/current\.deb and hand the update over again/m,
+      [`${sum}.deb`, `${sum}.bundle`],
+      'E_UPDATE',
+      '9.1.0',
+    );
+    expect(r).toMatchObject({ sha256: sum, bundle });
+    // What went to refused/ is the evidence the check passed: the bundle's signatures and certificates.
+    expect(fs.readdirSync(path.join(spool, 'refused', `${sum}.bundle`)).sort()).toEqual(['certificates', 'signatures']);
+  });
+
+  it('refuses a real hand-over whose evidence was changed after the daemon wrote it', async () => {
+    const { spool, sum } = await imported(tinyDeb(dir, { version: '9.2.0' }));
+    const sigs = path.join(spool, 'incoming', `${sum}.bundle`, 'signatures');
+    for (const f of fs.readdirSync(sigs)) {
+      const file = path.join(sigs, f);
+      fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/"payload":"./, '"payload":"A'));
+    }
     const r = expectRefused(
       spool,
       /^ecluse-update: the root's check refused [0-9a-f]{64}\.deb: E_[A-Z_]+: .*$/m,
-      [`${sum}.deb`],
-      'E_NOT_FOUND',
+      [`${sum}.deb`, `${sum}.bundle`],
+      /^E_(SIGNATURE|FORMAT|THRESHOLD)$/,
     );
-    expect(r.sha256).toBe(sum);
+    expect(r.version).toBeNull();
   });
 
   it('refuses a hand-over whose sha256 is not its name (not whole), with its evidence', () => {
-    const { spool, sum } = handOver(tinyDeb(dir, 'ecluse', '9.0.1'), {
+    const { spool, sum } = handOver(tinyDeb(dir, { version: '9.0.1' }), {
       name: 'a'.repeat(64),
       evidence: { 'signatures/alice.sig.json': '{}' },
     });
@@ -122,7 +171,7 @@ describe.skipIf(skip !== null)('ecluse-update (the privileged installer) refuses
   });
 
   it('refuses a hand-over not named <sha256>.deb', () => {
-    const { spool, sum } = handOver(tinyDeb(dir, 'ecluse', '9.0.2'), { name: 'ecluse_9.0.2_amd64' });
+    const { spool, sum } = handOver(tinyDeb(dir, { version: '9.0.2' }), { name: 'ecluse_9.0.2_amd64' });
     expectRefused(
       spool,
       /^ecluse-update: a hand-over is not named <sha256>\.deb \(its sha256 is [0-9a-f]{64}\)/m,
@@ -143,7 +192,7 @@ describe.skipIf(skip !== null)('ecluse-update (the privileged installer) refuses
     );
     expect(r.sha256).toBe('0'.repeat(64));
 
-    const deb = tinyDeb(dir, 'ecluse', '9.0.3');
+    const deb = tinyDeb(dir, { version: '9.0.3' });
     const linked = handOver(deb, { evidence: { 'trust/root.pem': 'x' } });
     fs.symlinkSync('/etc/shadow', path.join(linked.spool, 'incoming', `${linked.name}.bundle`, 'trust', 'shadow'));
     expectRefused(
@@ -159,7 +208,7 @@ describe.skipIf(skip !== null)('ecluse-update (the privileged installer) refuses
     fs.writeFileSync(fake, `#!/bin/sh\nprintf 'E_SIGNATURE: a "quoted" \\\\ back\\tslash\\033[31m\\n' >&2\nexit 1\n`, {
       mode: 0o755,
     });
-    const { spool } = handOver(tinyDeb(dir, 'ecluse', '9.0.4'));
+    const { spool } = handOver(tinyDeb(dir, { version: '9.0.4' }));
     const r = run(spool, { ECLUSE_UPDATE_CLI: fake });
     expect(r.status, r.stderr).toBe(0);
     const [only] = results(spool);
@@ -168,7 +217,7 @@ describe.skipIf(skip !== null)('ecluse-update (the privileged installer) refuses
   });
 
   it('keeps the newest 100 results', () => {
-    const { spool } = handOver(tinyDeb(dir, 'ecluse', '9.0.5'));
+    const { spool } = handOver(tinyDeb(dir, { version: '9.0.5' }));
     fs.mkdirSync(path.join(spool, 'results'));
     for (let i = 0; i < 105; i++) {
       fs.writeFileSync(
