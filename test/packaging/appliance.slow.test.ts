@@ -512,14 +512,15 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       expect(refused).toMatchObject({ ECLUSE_EVENT: 'update.refused', ECLUSE_PACKAGE: rogueSum });
       expect(refused.ECLUSE_CODE).toMatch(/^E_[A-Z_]+$/);
       expect(refused.MESSAGE).toMatch(/the root's check refused/);
+      // Once audited (the installer's result is its last step), the package is in refused/ and nothing else moved.
+      const refusedAudit = byKind(await audited(['update.refused'], from), 'update.refused');
+      expect(refusedAudit).toMatchObject({ outcome: 'refused', code: refused.ECLUSE_CODE, bundle_id: null });
       expect(await installed()).toBe(pkg.version);
       const spool = await guest().vm.sh(
         'ls -A /var/lib/ecluse-update/incoming; echo --; ls -A /var/lib/ecluse-update/refused',
       );
       expect(spool.stdout.split('--')[0]?.trim()).toBe('');
       expect(spool.stdout.split('--')[1]?.trim().split('\n')).toContain(`${rogueSum}.deb`);
-      const refusedAudit = byKind(await audited(['update.refused'], from), 'update.refused');
-      expect(refusedAudit).toMatchObject({ outcome: 'refused', code: refused.ECLUSE_CODE, bundle_id: null });
       await guest().vm.unplug('rogue');
 
       // 2. The next version, in a bundle: imported, handed over, checked by root, installed; the new daemon READY.
