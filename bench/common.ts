@@ -34,7 +34,8 @@ export function ecluse(args: string[], home: string, rusage: string): Promise<Ru
   return run(
     process.execPath,
     [CLI, '--home', home, ...args],
-    { ECLUSE_RUSAGE_FILE: rusage, ECLUSE_PASSPHRASE: 'bench' },
+    // site init run as root pins the self-update anchors (FORMAT 4.10): beside the home, not in the machine's /etc.
+    { ECLUSE_RUSAGE_FILE: rusage, ECLUSE_PASSPHRASE: 'bench', ECLUSE_SELF_UPDATE_ANCHORS: `${home}.self-update` },
     rusage,
   );
 }

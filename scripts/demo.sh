@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEMO=${DEMO_DIR:-$ROOT/.demo}
 export ECLUSE_PASSPHRASE=${ECLUSE_PASSPHRASE:-demo-passphrase}
+# site init run as root pins the self-update anchors (docs/FORMAT.md 4.10): the demo's go beside it, not in /etc.
+export ECLUSE_SELF_UPDATE_ANCHORS=${ECLUSE_SELF_UPDATE_ANCHORS:-$DEMO/self-update-anchors}
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 bash scripts/install-deps.sh demo

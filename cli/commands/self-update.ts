@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { openSite } from '../../verifier/site.js';
+import { heldRevocations } from '../../verifier/revocations.js';
 import { DEFAULT_ANCHORS_DIR, pinAnchors } from '../../verifier/self-update/anchors.js';
 import { checkHandedOver } from '../../verifier/self-update/check.js';
 import { resolveHome } from '../home.js';
@@ -24,7 +25,12 @@ export function isRoot(): boolean {
 export function pinFromHome(home: string, to: string) {
   const site = openSite(home);
   try {
-    const r = pinAnchors(site.home.trust, to, { site: site.siteId, threshold: site.threshold });
+    const r = pinAnchors(
+      site.home.trust,
+      to,
+      { site: site.siteId, threshold: site.threshold },
+      heldRevocations(site.db),
+    );
     return {
       json: {
         anchors: r.dir,

@@ -119,7 +119,7 @@ export function registerStation(program: Command, ctx: () => CommandContext, hom
             );
             for (const a of c.artifacts)
               human.push(
-                `  artifact ${a.name} ${a.version} (${a.image ? `OCI image ${a.image.repository}:${a.image.tag} ${a.image.platforms.join(' ') || 'single manifest'}, ${a.image.carriedBlobs}/${a.image.blobs} blobs` : a.diskFormat}, ${formatBytes(a.size)})${a.delta ? `: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} carried` : ''}`,
+                `  artifact ${a.name} ${a.version} (${a.image ? `OCI image ${a.image.repository}:${a.image.tag} ${a.image.platforms.join(' ') || 'single manifest'}, ${a.image.carriedBlobs}/${a.image.blobs} blobs` : a.package ? `écluse's own package for ${a.package.arch}` : a.diskFormat}, ${formatBytes(a.size)})${a.delta ? `: delta against ${a.delta.base}, ${formatBytes(a.delta.carried)} carried` : ''}`,
               );
             human.push(`  volumes: ${c.volumes.map((v) => `${v.name}${v.present ? '' : ' (missing)'}`).join(', ')}`);
           }

@@ -117,6 +117,8 @@ describe.skipIf(skip !== null)('the .deb (npm run package)', () => {
     const out = run(bin, ['--home', home, 'site', 'init', '--trust', keys.trust, '--site', 'deb-1', '--json'], {
       ...process.env,
       ECLUSE_PASSPHRASE: PASSPHRASE,
+      // site init run as root pins the self-update anchors: beside this home, not in the machine's /etc.
+      ECLUSE_SELF_UPDATE_ANCHORS: `${home}.self-update`,
     });
     expect(JSON.parse(out)).toMatchObject({ ok: true });
     const status = await ecluseOk(['status', '--json'], { home });

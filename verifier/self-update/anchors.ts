@@ -13,11 +13,18 @@ import { parseBoundedJson } from '../../sneakernet/bounded-json.js';
 import { installTrust, loadTrustAnchors, type TrustAnchors } from '../../keys/trust.js';
 import { isoSeconds } from '../../sneakernet/statement.js';
 import { identifier } from '../../sneakernet/schema-parts.js';
+import { revocationListSchema, type RevocationList } from '../../keys/revocation.js';
 
 /** Where `self-update pin` writes and `self-update check` reads, unless told otherwise. */
 export const DEFAULT_ANCHORS_DIR = '/etc/ecluse/self-update';
 export const SITE_FILE = 'site.json';
+/**
+ * The newest revocation list the check (or the pin, from the station) has verified, kept by root so that evidence
+ * without one cannot bring a revoked key back: the same state the station keeps in its database.
+ */
+export const REVOCATIONS_STATE = 'revocations.json';
 const MAX_SITE_FILE = 64 * 1024;
+const MAX_STATE_FILE = 8 * 1024 * 1024;
 
 export const pinnedSiteSchema = z.strictObject({
   formatVersion: z.literal(1),
@@ -31,6 +38,8 @@ export interface PinnedAnchors {
   dir: string;
   anchors: TrustAnchors;
   site: PinnedSite;
+  /** The newest revocation list verified so far, or null. */
+  revocations: RevocationList | null;
 }
 
 function notPinned(dir: string, why: string): EcluseError {
@@ -55,7 +64,33 @@ export function loadPinnedAnchors(dir: string): PinnedAnchors {
   }
   const parsed = pinnedSiteSchema.safeParse(parseBoundedJson(bytes, siteFile, MAX_SITE_FILE));
   if (!parsed.success) throw notPinned(dir, `${siteFile} is malformed: ${parsed.error.issues[0]?.message ?? ''}`);
-  return { dir, anchors, site: parsed.data };
+  return { dir, anchors, site: parsed.data, revocations: heldList(dir) };
+}
+
+function heldList(dir: string): RevocationList | null {
+  const file = path.join(dir, REVOCATIONS_STATE);
+  if (!fs.existsSync(file)) return null;
+  const parsed = revocationListSchema.safeParse(parseBoundedJson(fs.readFileSync(file), file, MAX_STATE_FILE));
+  if (!parsed.success) throw notPinned(dir, `${file} is malformed: ${parsed.error.issues[0]?.message ?? ''}`);
+  return parsed.data;
+}
+
+function writeAtomically(file: string, text: string): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp`);
+  fs.writeFileSync(tmp, text, { mode: 0o644 });
+  fs.chmodSync(tmp, 0o644);
+  const fd = fs.openSync(tmp, 'r');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
+}
+
+/** Keeps `list` as the newest verified revocation list of `dir` when it is newer than the one kept; true if so. */
+export function rememberRevocations(dir: string, list: RevocationList): boolean {
+  const held = heldList(dir);
+  if (held && held.version >= list.version) return false;
+  writeAtomically(path.join(dir, REVOCATIONS_STATE), `${JSON.stringify(list, null, 2)}\n`);
+  return true;
 }
 
 /**
@@ -66,6 +101,7 @@ export function pinAnchors(
   trustDir: string,
   toDir: string,
   site: { site: string; threshold: number },
+  revocations: RevocationList | null,
   now = new Date(),
 ): PinnedAnchors & { changed: boolean } {
   const siteFile = path.join(toDir, SITE_FILE);
@@ -78,19 +114,15 @@ export function pinAnchors(
     );
   }
   const anchors = installTrust(trustDir, toDir);
-  if (before) return { ...before, changed: false };
+  // The station's list in force (verified when it adopted it): kept when newer than the one root holds.
+  const newerList = revocations ? rememberRevocations(toDir, revocations) : false;
+  if (before) return { ...loadPinnedAnchors(toDir), changed: newerList };
   const pinned: PinnedSite = {
     formatVersion: 1,
     site: site.site,
     threshold: site.threshold,
     pinnedAt: isoSeconds(now),
   };
-  const tmp = path.join(toDir, `.${SITE_FILE}.tmp`);
-  fs.writeFileSync(tmp, `${JSON.stringify(pinned, null, 2)}\n`, { mode: 0o644 });
-  fs.chmodSync(tmp, 0o644);
-  const fd = fs.openSync(tmp, 'r');
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-  fs.renameSync(tmp, siteFile);
-  return { dir: toDir, anchors, site: pinned, changed: true };
+  writeAtomically(siteFile, `${JSON.stringify(pinned, null, 2)}\n`);
+  return { dir: toDir, anchors, site: pinned, revocations: heldList(toDir), changed: true };
 }

@@ -7,8 +7,10 @@
  *   2 update-file      the file is hashed (SHA-256); named `<sha256>.deb`, the name must be its digest (E_DIGEST)
  *   3 update-evidence  `<sha256>.bundle/` beside it holds only signatures/, certificates/, trust/ within the bounds
  *                      of a bundle folder (E_UPDATE when missing; E_FORMAT, E_UNEXPECTED_FILE)
- *   4 3q, 3r, 3        root documents followed, revocation list verified, a threshold of trusted, unrevoked signers
- *                      over one statement: the verifier's own steps (import-steps.ts: trustFrom, signaturesOver)
+ *   4 3q, 3r, 3        root documents followed, revocation list verified (a newer one kept in the anchors folder,
+ *                      revocations.json; an older or absent one leaves the kept one in force), a threshold of
+ *                      trusted, unrevoked signers over one statement: the verifier's own steps (import-steps.ts:
+ *                      trustFrom, signaturesOver)
  *   5 statement        the signed statement parses (E_FORMAT)
  *   6 update-site      it is for the pinned site (E_WRONG_SITE)
  *   7 update-artifact  it lists an ecluse-package artifact of this SHA-256 and size (E_DIGEST; none at all: E_UPDATE)
@@ -23,7 +25,7 @@ import { EcluseError } from '../../sneakernet/errors.js';
 import { CERTIFICATES_DIR, SIGNATURES_DIR, TRUST_DIR, VOLUMES_DIR } from '../../sneakernet/layout.js';
 import { isEclusePackage, parseStatement } from '../../sneakernet/statement.js';
 import { signaturesOver, trustFrom } from '../import-steps.js';
-import { loadPinnedAnchors } from './anchors.js';
+import { loadPinnedAnchors, rememberRevocations } from './anchors.js';
 
 export interface CheckedPackage {
   package: { name: string; version: string; arch: string; size: number; sha256: string };
@@ -84,7 +86,9 @@ export async function checkHandedOver(file: string, anchorsDir: string, now = ne
       check: 'update-evidence',
     });
   }
-  const trust = trustFrom(pinned.anchors, null, files, now);
+  const trust = trustFrom(pinned.anchors, pinned.revocations, files, now);
+  // A newer list, verified against the root: kept at once, whatever becomes of this package (as the station does).
+  if (trust.adopted) rememberRevocations(pinned.dir, trust.adopted);
   const signed = signaturesOver(files, trust, pinned.site.threshold, now);
   const statement = parseStatement(signed.payload);
   const p = statement.predicate;

@@ -8,13 +8,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSigner } from '../../../keys/signer.js';
 import { debSkip, tinyDeb } from '../../helpers/deb.js';
+import { editAndResign } from '../../helpers/hostile.js';
 import {
   ecluse,
   ecluseOk,
   expectFailureOutput,
   flipByte,
   makeKeys,
+  PASSPHRASE,
   sha256,
   tmpDir,
   world,
@@ -142,6 +145,34 @@ describe.skipIf(debSkip !== null)('ecluse self-update pin and check', () => {
     expect(expectFailureOutput(bare, 'E_UPDATE').message).toMatch(/no evidence for .*\.bundle\/ .* is missing/);
   });
 
+  it('check refuses a package whose control file does not say what was signed (a validly signed, wrong statement)', async () => {
+    const dir = path.join(root, 'mislabelled');
+    fs.cpSync(alpha.spool, dir, { recursive: true });
+    const evidence = path.join(dir, `${alpha.sum}.bundle`);
+    const alice = await loadSigner(keys.signer('alice'), () => Promise.resolve(PASSPHRASE));
+    const asBundle = {
+      media: dir,
+      id: `${alpha.sum}.bundle`,
+      root: evidence,
+      volumesDir: path.join(evidence, 'volumes'),
+      signaturesDir: path.join(evidence, 'signatures'),
+      volumes: [],
+      volume: () => '',
+    };
+    await editAndResign(asBundle, [alice], (st) => {
+      const p = st.predicate as { artifacts: Array<Record<string, unknown>> };
+      const subject = st.subject as Array<{ name: string }>;
+      const i = p.artifacts.findIndex((x) => x.type === 'ecluse-package');
+      (p.artifacts[i] as { version: string }).version = '0.2.1';
+      (subject[i] as { name: string }).name = 'ecluse@0.2.1';
+    });
+    const r = await check(path.join(dir, `${alpha.sum}.deb`));
+    expect(r.code).toBe(1);
+    expect(expectFailureOutput(r, 'E_UPDATE').message).toMatch(
+      /does not say what was signed: Version 0\.2\.0 \(signed: 0\.2\.1\)/,
+    );
+  });
+
   it('check refuses evidence signed under another site root, below the threshold, or for another site', async () => {
     const foreign = await handedOver(otherKeys, 'site-alpha', '0.2.0');
     const f = await check(foreign.deb);
@@ -164,6 +195,32 @@ describe.skipIf(debSkip !== null)('ecluse self-update pin and check', () => {
     expect(expectFailureOutput(b, 'E_WRONG_SITE').message).toMatch(
       /signed for site site-beta; this station is pinned to site site-alpha/,
     );
+  });
+
+  it('check keeps the newest revocation list it verified: evidence without one cannot bring a revoked key back', async () => {
+    const k = await makeKeys(path.join(root, 'keys-revoking'));
+    const first = await handedOver(k, 'site-alpha', '0.2.0');
+    const dir = path.join(root, 'anchors-revoking');
+    await ecluseOk(['self-update', 'pin', '--to', dir, '--json'], { home: first.w.inside });
+    expect((await check(first.deb, dir)).code).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'revocations.json'))).toBe(false);
+    // alice is revoked; bob signs the next package, whose evidence carries the list.
+    await ecluseOk(['keys', 'revoke', 'alice', '--keys', k.dir, '--json']);
+    const next = tinyDeb(first.w.root, { version: '0.3.0' });
+    await ecluseOk(['relay', 'add', next, '--type', 'ecluse-package', '--json'], { home: first.w.outside });
+    await first.w.exportTo(first.w.path('m2'), [], { signers: [k.signer('bob')] });
+    await ecluseOk(['import', first.w.path('m2'), '--update-spool', first.spool, '--json'], { home: first.w.inside });
+    const second = path.join(first.spool, `${sha256(fs.readFileSync(next))}.deb`);
+    expect(fs.readdirSync(path.join(first.spool, `${sha256(fs.readFileSync(next))}.bundle`, 'trust'))).toEqual([
+      'revocations.sigstore.json',
+    ]);
+    const ok = await check(second, dir);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'revocations.json'), 'utf8'))).toMatchObject({ version: 1 });
+    // The first evidence, signed by alice, carries no list: the kept one refuses it.
+    const revoked = await check(first.deb, dir);
+    expect(revoked.code).toBe(1);
+    expect(expectFailureOutput(revoked, 'E_REVOKED').message).toMatch(/alice/);
   });
 
   it('check refuses when no anchors are pinned, naming ecluse self-update pin', async () => {

@@ -100,6 +100,12 @@ describe.skipIf(debSkip !== null)('import hands écluse’s own package over to 
       'ecluse ecluse-package',
     ]);
     const dir = spool(w);
+    // inspect names it; verify checks it and hands nothing over.
+    const seen = await ecluseOk(['inspect', w.path('m1')]);
+    expect(seen.stdout).toMatch(/artifact ecluse 0\.2\.0 \(écluse's own package for \w+,/);
+    const verified = await ecluseOk(['verify', w.path('m1'), '--json'], { home: w.inside });
+    expect(verified.json).toMatchObject({ handedOver: null });
+    expect(fs.readdirSync(dir)).toEqual([]);
     const r = await ecluseOk(['import', w.path('m1'), '--update-spool', dir, '--json'], { home: w.inside });
     const j = r.json as Json;
     expect(j.images.map((i) => i.name)).toEqual(['debian-13']);
@@ -197,6 +203,14 @@ describe.skipIf(debSkip !== null)('import hands écluse’s own package over to 
         .slice(before)
         .some((e) => e.kind === 'update.handed-over'),
     ).toBe(false);
+    // A spool that is not there: the whole bundle is refused (E_UPDATE naming the next step), no image promoted.
+    w.importJson = (media, home) =>
+      ecluse(['import', media, '--update-spool', w.path('no-such-spool'), '--json'], { home: home ?? w.inside });
+    const missing = await expectImportRefused(w, w.path('m1'), 'E_UPDATE');
+    expect((missing.json as { message: string }).message).toMatch(
+      /could not be handed over in .*no-such-spool: .*--update-spool DIR\), then import again/,
+    );
+    spool(w);
     // The genuine media still goes through.
     await ecluseOk(['import', w.path('m1'), '--update-spool', dir, '--json'], { home: w.inside });
     expect(fs.readdirSync(dir)).toHaveLength(2);
