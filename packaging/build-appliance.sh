@@ -2,7 +2,7 @@
 # Builds the import station appliance: a Debian 13 (trixie) root filesystem made by mmdebstrap (systemd, udev,
 # linux-image-amd64, Debian's nodejs 20.19, qemu-guest-agent, the écluse .deb, its units enabled; no network stack
 # configured, nothing listening but ecluse-serve on loopback), as a raw ext4 disk image plus the kernel and initramfs
-# to boot it (QEMU -kernel/-initrd, root=/dev/vda). No bootloader is installed yet.
+# to boot it (QEMU -kernel/-initrd, root=/dev/vda); self-update is on (ecluse-update.path). No bootloader yet.
 #
 # Usage: packaging/build-appliance.sh [--deb FILE] [--cache DIR] [--mirror URL] [--key-only]      (npm run appliance)
 #   --deb FILE    the package to install (default: build it with packaging/build-deb.sh)
@@ -139,7 +139,13 @@ unshare --mount --propagation private sh -euc '
   mount -t proc proc "$r/proc"
   mount --rbind /dev "$r/dev"
   chroot "$r" dpkg -i /tmp/ecluse.deb
+  chroot "$r" systemctl enable ecluse-update.path
 ' sh "$rootfs" >&2
+# Self-update on by default: the path unit the postinst enables (every package is re-verified by root against the
+# pinned anchors before dpkg sees it: docs/FORMAT.md 4.10), enabled above too, and checked, so that an image never
+# ships without it.
+[ -L "$rootfs/etc/systemd/system/paths.target.wants/ecluse-update.path" ] ||
+  { echo "build-appliance: ecluse-update.path is not enabled in the image" >&2; exit 3; }
 # The installed package is kept for self-update to roll back to (ecluse-update, /var/lib/ecluse-update/current.deb).
 install -d -m 0750 -g "$(chroot "$rootfs" getent group ecluse | cut -d: -f3)" "$rootfs/var/lib/ecluse-update"
 install -m 0600 "$deb" "$rootfs/var/lib/ecluse-update/current.deb"

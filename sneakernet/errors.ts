@@ -51,7 +51,8 @@ export const ERROR_CODES = {
   // écluse's own package (4.10)
   E_UPDATE: {
     category: 'refused',
-    meaning: "écluse's own package was refused by the root's own check, or could not be handed over to the installer",
+    meaning:
+      "écluse's own package was not installed: it could not be handed over to the installer, the root's own check or the installer refused it, or its daemon did not report ready and the previous package was reinstalled",
   },
   // media handling (import station daemon)
   E_MEDIA_REFUSED: {

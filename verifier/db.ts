@@ -15,6 +15,7 @@ import { RETIRED_IMAGES_SCHEMA } from './retired-images.js';
 import { importHome } from './home.js';
 import { REGISTRY_SCHEMA } from './registry/tables.js';
 import { REGISTRY_TARGETS_SCHEMA } from './targets/registry-tables.js';
+import { UPDATE_RESULTS_SCHEMA } from './update-results-table.js';
 import { SELF_UPDATE_SCHEMA } from './self-update/packages.js';
 
 export type Db = Database.Database;
@@ -35,6 +36,7 @@ const MODULE_SCHEMAS: string[] = [
   REGISTRY_SCHEMA, // the container registry: blobs and images (issue 18)
   REGISTRY_TARGETS_SCHEMA, // the site's own registries imports push container images into (issue 18)
   RETIRED_IMAGES_SCHEMA, // images retired from the store (issue 14)
+  UPDATE_RESULTS_SCHEMA, // the root installer's results already audited (issue 17, self-update)
   SELF_UPDATE_SCHEMA, // écluse packages handed over to the privileged installer (issue 17)
 ];
 

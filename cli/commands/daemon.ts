@@ -13,6 +13,7 @@ import type { UsbDeviceSource } from '../../verifier/daemon/usb-sticks.js';
 import { daemonLog } from '../../verifier/daemon/log.js';
 import { systemdNotifier, watchdogMs } from '../../verifier/daemon/notify.js';
 import { openSite } from '../../verifier/site.js';
+import { DEFAULT_UPDATE_RESULTS } from '../../verifier/update-results.js';
 import { resolveHome } from '../home.js';
 import { report, type CommandContext } from '../output.js';
 
@@ -90,6 +91,12 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
       [],
     )
     .option('--poll-ms <MS>', 'how often the mount table is read', '500')
+    .option(
+      '--update-results <DIR>',
+      "the self-update installer's results folder: each outcome (installed, failed, rolled back, refused) is\n" +
+        'appended to the audit log once, at start and whenever the folder changes',
+      DEFAULT_UPDATE_RESULTS,
+    )
     .option('--read-rate <SIZE>', 'read media at most this fast per second, e.g. 50M (default: no limit)')
     .option(
       '--update-spool <DIR>',
@@ -119,6 +126,7 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
         readRate?: string;
         updateSpool: string;
         allowFuseDrivers?: boolean;
+        updateResults: string;
       }) => {
         const roots = (o.mediaRoot.length > 0 ? o.mediaRoot : [DEFAULT_MEDIA_ROOT]).map((r) => path.resolve(r));
         const pollMs = Number(o.pollMs);
@@ -157,6 +165,7 @@ export function registerDaemon(program: Command, ctx: () => CommandContext, home
             ...(usbSource ? { usb: { source: usbSource, mountTimeoutMs: mountTimeout * 1000, allowedSerials } } : {}),
             ...(readRate ? { readRate } : {}),
             ...(inbox ? { inbox } : {}),
+            updateResults: path.resolve(o.updateResults),
             updateSpool: path.resolve(o.updateSpool),
           });
           await runDaemonUntilSignal(daemon);

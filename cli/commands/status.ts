@@ -5,6 +5,7 @@ import { gaps, type Gap } from '../../verifier/accepted-state.js';
 import { readStatus } from '../../verifier/daemon/status.js';
 import { dbPath, openDb } from '../../verifier/db.js';
 import { registryCounts } from '../../verifier/registry/images.js';
+import { lastUpdate, type LastUpdate } from '../../verifier/update-results.js';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { stationHomeError } from '../../sneakernet/station-home.js';
 import { resolveHome } from '../home.js';
@@ -30,7 +31,8 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
       'after',
       '\nWith --json: {"ok":true,"status":{"state":"idle|reading|importing|waiting|stopped","message",...},\n' +
         '"gaps":[{"station","sequence","refusedWith"}]} (bundles below a station\'s last accepted one, not imported),\n' +
-        '"registry":{"images","repositories","blobs","bytes"}} (the container images the registry serves).\n' +
+        '"registry":{"images","repositories","blobs","bytes"}} (the container images the registry serves),\n' +
+        '"update":{"event","at","version","previous","bundle","code","message"}|null (the last self-update outcome).\n' +
         '\nExample:\n  ecluse --home /var/lib/ecluse status\n',
     )
     .action(async () => {
@@ -52,6 +54,7 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
         const s = readStatus(h);
         const missing = gapsAt(h);
         const registry = registryAt(h);
+        const update = updateAt(h);
         const human = [said(s.state, s.message)];
         const p = s.progress;
         if (p) {
@@ -73,7 +76,12 @@ export function registerStatus(program: Command, ctx: () => CommandContext, home
             `  registry: ${registry.images} container image(s) in ${registry.repositories} repositor${registry.repositories === 1 ? 'y' : 'ies'}, ${registry.blobs} blob(s), ${formatBytes(registry.bytes)}`,
           );
         }
-        return { json: { status: s, gaps: missing, registry }, human };
+        if (update) {
+          human.push(
+            `  last self-update: ${update.event}${update.version ? ` ecluse ${update.version}` : ''} at ${update.at}: ${update.message}`,
+          );
+        }
+        return { json: { status: s, gaps: missing, registry, update }, human };
       });
     });
 }
@@ -98,6 +106,18 @@ function registryAt(home: string): ReturnType<typeof registryCounts> {
   try {
     const has = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'container_images'").get();
     return has ? registryCounts(db) : none;
+  } finally {
+    db.close();
+  }
+}
+
+/** The last self-update outcome audited at `home` (none before its first, or without a database). */
+function updateAt(home: string): LastUpdate | null {
+  if (!fs.existsSync(dbPath(home))) return null;
+  const db = openDb(home, { readonly: true });
+  try {
+    const has = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'").get();
+    return has ? lastUpdate(db) : null;
   } finally {
     db.close();
   }

@@ -47,10 +47,14 @@ describe.skipIf(!hasAnalyze)('systemd units (install-units)', () => {
     ]);
     expect(fs.statSync(path.join(root, 'usr/libexec/ecluse/ecluse-mount')).mode & 0o777).toBe(0o755);
     expect(fs.statSync(path.join(root, 'usr/libexec/ecluse/ecluse-update')).mode & 0o777).toBe(0o755);
-    // Self-update: the path unit watches the spool the daemon hands packages over in; not enabled by default.
+    // Self-update: the path unit watches the spool the daemon hands packages over in; enabled by the package.
     const updatePath = fs.readFileSync(path.join(root, 'usr/lib/systemd/system/ecluse-update.path'), 'utf8');
     expect(updatePath).toMatch(/^PathExistsGlob=\/var\/lib\/ecluse-update\/incoming\/\*\.deb$/m);
     expect(updatePath).toMatch(/^Unit=ecluse-update\.service$/m);
+    expect(updatePath).toMatch(/^WantedBy=paths\.target$/m);
+    // The installer's unit is not skipped without current.deb (the path unit would trigger it in a loop): it refuses.
+    const updateService = fs.readFileSync(path.join(root, 'usr/lib/systemd/system/ecluse-update.service'), 'utf8');
+    expect(updateService).not.toMatch(/^ConditionPathExists=/m);
     const units = path.join(root, 'usr/lib/systemd/system');
     const daemonUnit = fs.readFileSync(path.join(units, 'ecluse-daemon.service'), 'utf8');
     expect(daemonUnit).toContain('Type=notify');

@@ -1,7 +1,8 @@
 /**
  * What the appliance proof reads inside the guest, through the guest agent only (the image has no network device):
  * `ecluse status --json`, the Glance API on loopback (fetched by the guest's own node), the daemon's journal entries
- * (`journalctl -u ecluse-daemon -o json`), the daemon's systemd state. Waiting is by polling, since every call into
+ * (`journalctl -u ecluse-daemon -o json`) and the self-update installer's (`-t ecluse-update`), the audit log (`ecluse
+ * audit export`), the daemon's systemd state. Waiting is by polling, since every call into
  * a guest under software emulation takes a second or more.
  */
 import type { Vm } from './vm.js';
@@ -27,6 +28,23 @@ export interface GuestImage {
 }
 
 export type JournalEntry = Record<string, string>;
+
+/** One event of the audit log as `ecluse audit export` carries it out (events.jsonl). */
+export interface AuditEntry {
+  index: number;
+  seq: number;
+  at: string;
+  kind: string;
+  outcome: string;
+  code: string | null;
+  message: string;
+  bundle_id: string | null;
+  artifact: string | null;
+  details: string;
+}
+
+/** Runs the ecluse command line in the guest as the user ecluse (the owner of the station's home). */
+export const AS_ECLUSE = 'setpriv --reuid=ecluse --regid=ecluse --init-groups /usr/bin/ecluse';
 
 export async function until<T>(what: string, f: () => Promise<T | null>, timeoutMs = 5 * MINUTE): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -97,6 +115,32 @@ export class Guest {
   /** The journal entries of one event. */
   async events(event: string): Promise<JournalEntry[]> {
     return (await this.journal()).filter((e) => e.ECLUSE_EVENT === event);
+  }
+
+  /** The self-update installer's journal entries (`journalctl -t ecluse-update -o json`), oldest first. */
+  async updateJournal(): Promise<JournalEntry[]> {
+    const r = await this.vm.sh('journalctl -t ecluse-update -o json --no-pager');
+    return r.stdout
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as JournalEntry);
+  }
+
+  /**
+   * The station's audit log, read as an operator carries it out: `ecluse audit export` (as the user ecluse, into a
+   * fresh folder that is removed afterwards), then its events.jsonl. Each call appends its own `audit.exported`.
+   */
+  async audit(): Promise<AuditEntry[]> {
+    const dir = `/tmp/audit-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+    const r = await this.vm.sh(
+      `${AS_ECLUSE} --home ${HOME} audit export --to ${dir} --json >/dev/null && cat ${dir}/events.jsonl; ` +
+        `rc=$?; rm -rf ${dir}; exit $rc`,
+    );
+    if (r.code !== 0) throw new Error(`ecluse audit export in the guest failed: ${r.stderr}`);
+    return r.stdout
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as AuditEntry);
   }
 
   /** systemd's view of a unit: ActiveState, SubState, MainPID, NRestarts... */

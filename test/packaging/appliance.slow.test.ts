@@ -8,6 +8,12 @@
  * the `usb` package and the mount table. After each stick the test reads `ecluse status --json`, the Glance API from
  * inside the guest, and `journalctl -u ecluse-daemon -o json`.
  *
+ * The last scenario is self-update through the lock: the next version of the package and one whose daemon never
+ * reports READY each travel as an `ecluse-package` artifact in a bundle exported here for vm-1; the daemon imports and
+ * hands them over, the path unit (enabled as shipped) starts the root installer, which re-verifies each against the
+ * anchors root pinned and installs it (or rolls it back); a package root drops in without evidence is refused. The
+ * installer's journal and the audit log (`ecluse audit export` in the guest) are read for each.
+ *
  * The scenarios share one boot and run in order: the station's state carries from one to the next, as at a site.
  * Needs root, qemu-system-x86_64, mmdebstrap, mkfs.vfat, mcopy, mkfs.exfat + exfat-fuse, xorriso, mkfs.ext4
  * (scripts/install-deps.sh). Times are printed at the end.
@@ -16,10 +22,20 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Guest, HOME, MINUTE, until } from '../helpers/appliance.js';
+import { AS_ECLUSE, Guest, HOME, MINUTE, until, type AuditEntry, type JournalEntry } from '../helpers/appliance.js';
 import { which } from '../helpers/media.js';
 import { makeBlankStick, makeExfatStick, makeExt4Stick, makeIsoStick, makeVfatStick, Vm } from '../helpers/vm.js';
-import { bundleOn, copyMedia, flipByte, makeKeys, REPO, tmpDir, world, type World } from '../helpers/world.js';
+import {
+  bundleOn,
+  copyMedia,
+  ecluseOk,
+  flipByte,
+  makeKeys,
+  REPO,
+  tmpDir,
+  world,
+  type World,
+} from '../helpers/world.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
 const TOOLS = ['qemu-system-x86_64', 'mmdebstrap', 'mkfs.vfat', 'mcopy', 'mkfs.exfat', 'mount.exfat-fuse', 'xorriso'];
@@ -38,6 +54,8 @@ if (skip) console.warn(`appliance test skipped: ${skip} (run scripts/install-dep
 const MiB = 1024 * 1024;
 const NEXT = `${pkg.version}+next1`;
 const BROKEN = `${pkg.version}+next2`;
+/** A newer package root drops into the spool with no evidence: the root's own check refuses it. */
+const ROGUE = `${pkg.version}+next9`;
 
 /**
  * Another version of the build's package (dpkg-deb -R, then -b): the control Version and what `ecluse --version`
@@ -141,11 +159,21 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       fs.mkdirSync(w.path('debstick'));
       fs.copyFileSync(deb, w.path('debstick', path.basename(deb)));
       makeExt4Stick(stick('deb'), w.path('debstick'), 'ecluse-deb');
-      // 8: self-update: the next version, and a next-but-one whose daemon never reports READY.
-      fs.mkdirSync(w.path('updates'));
-      repackDeb(deb, w.path('updates', 'next.deb'), NEXT, false);
-      repackDeb(deb, w.path('updates', 'broken.deb'), BROKEN, true);
-      makeExt4Stick(stick('updates'), w.path('updates'), 'updates');
+      // 8: self-update through bundles: the next version, and a next-but-one whose daemon never reports READY, each
+      // an ecluse-package artifact in its own bundle for vm-1; and, on a plain stick, a package with no evidence.
+      const addPackage = (file: string) =>
+        ecluseOk(['relay', 'add', file, '--type', 'ecluse-package', '--json'], { home: w.outside });
+      repackDeb(deb, w.path('next.deb'), NEXT, false);
+      await addPackage(w.path('next.deb'));
+      await exportTo('upd-next');
+      makeExt4Stick(stick('upd-next'), w.path('upd-next'), 'updnext');
+      repackDeb(deb, w.path('broken.deb'), BROKEN, true);
+      await addPackage(w.path('broken.deb'));
+      await exportTo('upd-broken');
+      makeExt4Stick(stick('upd-broken'), w.path('upd-broken'), 'updbroken');
+      fs.mkdirSync(w.path('rogue'));
+      repackDeb(deb, w.path('rogue', 'rogue.deb'), ROGUE, false);
+      makeExt4Stick(stick('rogue'), w.path('rogue'), 'rogue');
     });
     await timed('boot until the guest agent answers', () => vm?.ready(15 * MINUTE));
   }, 40 * MINUTE);
@@ -421,51 +449,121 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
   );
 
   it(
-    'updates itself through the privileged unit: the next version runs; one that never reports READY is rolled back',
+    'updates itself through bundles: the next version runs, one never READY is rolled back, one without evidence is refused; all audited',
     async () => {
-      const mnt = (await plugAndMount('updates', 'ECLUSE0080')).split(' ')[0] as string;
-      // The update unit waits 240 s for READY here (software emulation), not the shipped 300 s.
+      // As shipped: the path unit is enabled and watching. The test only makes the installer wait 240 s for READY
+      // (software emulation) instead of 300 s.
+      const shipped = await guest().vm.sh(
+        'systemctl is-enabled ecluse-update.path; systemctl is-active ecluse-update.path',
+      );
+      expect(shipped.stdout.trim().split('\n')).toEqual(['enabled', 'active']);
       const setup = await guest().vm.sh(
         'mkdir -p /etc/systemd/system/ecluse-update.service.d && printf "[Service]\\nEnvironment=ECLUSE_UPDATE_READY_TIMEOUT=240\\n" ' +
-          '>/etc/systemd/system/ecluse-update.service.d/test.conf && systemctl daemon-reload && ' +
-          'systemctl enable --now ecluse-update.path',
+          '>/etc/systemd/system/ecluse-update.service.d/test.conf && systemctl daemon-reload',
       );
       expect(setup, setup.stderr).toMatchObject({ code: 0 });
-      // What the daemon hands over once it has verified a bundle carrying the package: <sha256>.deb in the spool.
-      const handOver = (file: string) =>
-        guest().vm.sh(
-          `s=$(sha256sum ${mnt}/${file} | cut -d' ' -f1) && cp ${mnt}/${file} /var/lib/ecluse-update/incoming/.$s && ` +
-            `mv /var/lib/ecluse-update/incoming/.$s /var/lib/ecluse-update/incoming/$s.deb`,
-        );
+      // The operator's steps: root pins the site's anchors (what the installer checks against), and the site's
+      // policy opts in to the type.
+      const pin = await guest().vm.exec(['/usr/bin/ecluse', '--home', HOME, 'self-update', 'pin', '--json']);
+      expect(pin, pin.stderr).toMatchObject({ code: 0 });
+      const policy = await guest().vm.sh(
+        `printf 'version: 1\\nrules:\\n  - name: everything\\n    artifacts: ["*"]\\n` +
+          `    types: [vm-image, ecluse-package]\\n' >/tmp/policy.yaml && ` +
+          `chmod 0644 /tmp/policy.yaml && ${AS_ECLUSE} --home ${HOME} policy apply /tmp/policy.yaml --json`,
+      );
+      expect(policy, policy.stderr).toMatchObject({ code: 0 });
+
+      /** The first installer entry after the `after` first ones whose event is one of `events`. */
       const updateEvent = (events: string[], after: number) =>
         until(
           `one of ${events.join(', ')}`,
-          async () => {
-            const r = await guest().vm.sh('journalctl -t ecluse-update -o json --no-pager');
-            const e = r.stdout
-              .split('\n')
-              .filter((l) => l.trim() !== '')
-              .map((l) => JSON.parse(l) as Record<string, string>)
-              .slice(after)
-              .find((x) => events.includes(x.ECLUSE_EVENT ?? ''));
-            return e ?? null;
-          },
+          async () =>
+            (await guest().updateJournal()).slice(after).find((x) => events.includes(x.ECLUSE_EVENT ?? '')) ?? null,
           10 * MINUTE,
         );
-      const count = async () =>
-        Number((await guest().vm.sh('journalctl -t ecluse-update -o json --no-pager | wc -l')).stdout.trim());
+      const count = async () => (await guest().updateJournal()).length;
+      /** The audit log once it holds an event of each kind in `kinds` after index `after`. */
+      const audited = (kinds: string[], after: number) =>
+        until(
+          `${kinds.join(', ')} in the audit log`,
+          async () => {
+            const events = (await guest().audit()).filter((e) => e.index >= after);
+            return kinds.every((k) => events.some((e) => e.kind === k)) ? events : null;
+          },
+          5 * MINUTE,
+        );
+      const auditSize = async () => (await guest().audit()).length;
+      const installed = async () => (await guest().vm.exec(['dpkg-query', '-W', '-f', '${Version}', 'ecluse'])).stdout;
+      const byKind = (events: AuditEntry[], kind: string) => events.find((e) => e.kind === kind);
 
+      // 1. A package dropped into the spool by root, with no evidence: refused by the root's check, nothing installed.
       let seen = await count();
-      expect(await handOver('next.deb')).toMatchObject({ code: 0 });
-      const installed = await timed('self-update: hand-off to READY on the next version', () =>
+      let from = await auditSize();
+      const mnt = (await plugAndMount('rogue', 'ECLUSE0090')).split(' ')[0] as string;
+      const drop = await guest().vm.sh(
+        `s=$(sha256sum ${mnt}/rogue.deb | cut -d' ' -f1) && cp ${mnt}/rogue.deb /var/lib/ecluse-update/incoming/.$s && ` +
+          `mv /var/lib/ecluse-update/incoming/.$s /var/lib/ecluse-update/incoming/$s.deb && echo $s`,
+      );
+      expect(drop, drop.stderr).toMatchObject({ code: 0 });
+      const rogueSum = drop.stdout.trim();
+      const refused = await timed('self-update: a package without evidence, refused', () =>
+        updateEvent(['update.refused', 'update.installing', 'update.installed'], seen),
+      );
+      expect(refused).toMatchObject({ ECLUSE_EVENT: 'update.refused', ECLUSE_PACKAGE: rogueSum });
+      expect(refused.ECLUSE_CODE).toMatch(/^E_[A-Z_]+$/);
+      expect(refused.MESSAGE).toMatch(/the root's check refused/);
+      // Once audited (the installer's result is its last step), the package is in refused/ and nothing else moved.
+      const refusedAudit = byKind(await audited(['update.refused'], from), 'update.refused');
+      expect(refusedAudit).toMatchObject({ outcome: 'refused', code: refused.ECLUSE_CODE, bundle_id: null });
+      expect(await installed()).toBe(pkg.version);
+      const spool = await guest().vm.sh(
+        'ls -A /var/lib/ecluse-update/incoming; echo --; ls -A /var/lib/ecluse-update/refused',
+      );
+      expect(spool.stdout.split('--')[0]?.trim()).toBe('');
+      expect(spool.stdout.split('--')[1]?.trim().split('\n')).toContain(`${rogueSum}.deb`);
+      await guest().vm.unplug('rogue');
+
+      // 2. The next version, in a bundle: imported, handed over, checked by root, installed; the new daemon READY.
+      seen = await count();
+      from = await auditSize();
+      await guest().vm.plug('upd-next', stick('upd-next'), 'ECLUSE0091');
+      const imported = await timed('self-update: the next version imported', () =>
+        guest().untilStatus('the import', (s) => s.last?.bundle === bundles['upd-next'], 10 * MINUTE),
+      );
+      expect(imported.last).toMatchObject({ outcome: 'accepted' });
+      await guest().vm.unplug('upd-next');
+      const done = await timed('self-update: hand-over to READY on the next version', () =>
         updateEvent(['update.installed', 'update.failed', 'update.refused'], seen),
       );
-      expect(installed).toMatchObject({ ECLUSE_EVENT: 'update.installed', ECLUSE_VERSION: NEXT });
+      expect(done).toMatchObject({
+        ECLUSE_EVENT: 'update.installed',
+        ECLUSE_VERSION: NEXT,
+        ECLUSE_PREVIOUS: pkg.version,
+      });
       expect((await guest().vm.exec(['/usr/bin/ecluse', '--version'])).stdout.trim()).toBe(NEXT);
       expect(await guest().unit('ecluse-daemon')).toMatchObject({ ActiveState: 'active', SubState: 'running' });
+      const nextAudit = await audited(['update.handed-over', 'update.installed'], from);
+      expect(byKind(nextAudit, 'update.handed-over')).toMatchObject({ bundle_id: bundles['upd-next'] });
+      expect(byKind(nextAudit, 'update.installed')).toMatchObject({
+        outcome: 'accepted',
+        artifact: `ecluse@${NEXT}`,
+        bundle_id: bundles['upd-next'],
+      });
+      // The evidence went with the install; the installed package is the one kept to roll back to.
+      const after = await guest().vm.sh(
+        'ls -A /var/lib/ecluse-update/incoming /var/lib/ecluse-update/installing; dpkg-deb -f /var/lib/ecluse-update/current.deb Version',
+      );
+      expect(after.stdout.trim().split('\n').pop()).toBe(NEXT);
+      expect(after.stdout).not.toMatch(/[0-9a-f]{64}/);
 
+      // 3. A next-but-one whose daemon never reports READY: installed, failed, the previous package reinstalled.
       seen = await count();
-      expect(await handOver('broken.deb')).toMatchObject({ code: 0 });
+      from = await auditSize();
+      await guest().vm.plug('upd-broken', stick('upd-broken'), 'ECLUSE0092');
+      await timed('self-update: the never-READY version imported', () =>
+        guest().untilStatus('the import', (s) => s.last?.bundle === bundles['upd-broken'], 10 * MINUTE),
+      );
+      await guest().vm.unplug('upd-broken');
       const rolledBack = await timed('self-update: a daemon never READY, rolled back', () =>
         updateEvent(['update.rolled-back', 'update.rollback-failed', 'update.installed', 'update.refused'], seen),
       );
@@ -474,14 +572,36 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
         ECLUSE_VERSION: NEXT,
         ECLUSE_FAILED: BROKEN,
       });
-      const failed = (await guest().vm.sh('journalctl -t ecluse-update -o json --no-pager')).stdout;
-      expect(failed).toContain('"ECLUSE_EVENT":"update.failed"');
-      expect((await guest().vm.exec(['dpkg-query', '-W', '-f', '${Version}', 'ecluse'])).stdout).toBe(NEXT);
+      const failed = (await guest().updateJournal())
+        .slice(seen)
+        .find((e: JournalEntry) => e.ECLUSE_EVENT === 'update.failed');
+      expect(failed).toMatchObject({ ECLUSE_CODE: 'E_UPDATE', ECLUSE_VERSION: BROKEN, ECLUSE_PREVIOUS: NEXT });
+      expect(await installed()).toBe(NEXT);
       expect(await guest().unit('ecluse-daemon')).toMatchObject({ ActiveState: 'active', SubState: 'running' });
+      const brokenAudit = await audited(['update.handed-over', 'update.failed', 'update.rolled-back'], from);
+      expect(byKind(brokenAudit, 'update.failed')).toMatchObject({
+        outcome: 'fail',
+        code: 'E_UPDATE',
+        artifact: `ecluse@${BROKEN}`,
+        bundle_id: bundles['upd-broken'],
+      });
+      expect(byKind(brokenAudit, 'update.rolled-back')).toMatchObject({
+        code: 'E_UPDATE',
+        artifact: `ecluse@${BROKEN}`,
+      });
+      // Each installer result was audited once, and the chain verifies.
+      const all = await guest().audit();
+      for (const kind of ['update.refused', 'update.installed', 'update.failed', 'update.rolled-back']) {
+        expect(
+          all.filter((e) => e.kind === kind),
+          kind,
+        ).toHaveLength(1);
+      }
+      const verify = await guest().vm.sh(`${AS_ECLUSE} --home ${HOME} audit verify --json`);
+      expect(verify, verify.stderr).toMatchObject({ code: 0 });
       // The station still imports after all this: its status file is fresh and names no error.
       expect((await guest().statusFile())?.state).toMatch(/^(idle|waiting)$/);
-      await guest().vm.unplug('updates');
     },
-    20 * MINUTE,
+    30 * MINUTE,
   );
 });

@@ -143,6 +143,11 @@ describe.skipIf(skip !== null)('the .deb (npm run package)', () => {
     expect(state.mode & 0o777).toBe(0o700);
     const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants');
     expect(fs.readdirSync(wants).sort()).toEqual(['ecluse-daemon.service', 'ecluse-serve.service']);
+    // Self-update is on as shipped: the path unit is enabled, the installer's results folder readable by ecluse only.
+    const paths = path.join(root, 'etc/systemd/system/paths.target.wants');
+    expect(fs.readdirSync(paths)).toEqual(['ecluse-update.path']);
+    expect(fs.statSync(path.join(root, 'var/lib/ecluse-update/results')).mode & 0o777).toBe(0o750);
+    expect(fs.statSync(path.join(root, 'var/lib/ecluse-update/installing')).mode & 0o777).toBe(0o700);
     expect(run(path.join(root, 'usr/bin/ecluse'), ['--version']).trim()).toBe(pkg.version);
     expect(dpkg('-s', 'ecluse')).toMatch(/^Status: install ok installed$/m);
 
@@ -153,6 +158,7 @@ describe.skipIf(skip !== null)('the .deb (npm run package)', () => {
     expect(fs.existsSync(path.join(root, 'usr/bin/ecluse'))).toBe(false);
     expect(fs.existsSync(path.join(root, 'usr/lib/systemd/system/ecluse-daemon.service'))).toBe(false);
     expect(fs.existsSync(path.join(wants, 'ecluse-daemon.service'))).toBe(false);
+    expect(fs.existsSync(path.join(paths, 'ecluse-update.path'))).toBe(false);
     expect(fs.readFileSync(path.join(root, 'var/lib/ecluse/audit-evidence'), 'utf8')).toBe('kept');
   });
 });

@@ -245,6 +245,20 @@ export function lastDecision(db: ReadConnection): AuditRecord | undefined {
   );
 }
 
+/**
+ * The last outcome of a self-update the root installer reported (verifier/update-results.ts): `update.installed`,
+ * `update.failed`, `update.rolled-back`, `update.rollback-failed`, `update.refused` or `update.result-unreadable`.
+ */
+export function lastUpdateOutcome(db: ReadConnection): AuditRecord | undefined {
+  return events.get(
+    db,
+    `SELECT ${AUDIT_COLUMNS} FROM audit
+     WHERE kind IN ('update.installed', 'update.failed', 'update.rolled-back', 'update.rollback-failed',
+                    'update.refused', 'update.result-unreadable')
+     ORDER BY seq DESC LIMIT 1`,
+  );
+}
+
 /** The last `limit` refusals, newest first (a receipt carries them out). */
 export function recentRefusals(db: ReadConnection, limit: number): AuditRecord[] {
   return events.all(

@@ -24,10 +24,23 @@ export interface AuditEvent {
   at?: string;
 }
 
-/** Kinds after which a checkpoint is signed at once (`site.init` also makes the audit key, at install). */
-export const CHECKPOINT_KINDS: ReadonlySet<string> = new Set(['site.init', 'import.accepted', 'import.refused']);
+/**
+ * Kinds after which a checkpoint is signed at once (`site.init` also makes the audit key, at install); the outcomes of
+ * a self-update too (verifier/update-results.ts): a change of the station's own code is never left unsigned.
+ */
+export const CHECKPOINT_KINDS: ReadonlySet<string> = new Set([
+  'site.init',
+  'import.accepted',
+  'import.refused',
+  'update.installed',
+  'update.failed',
+  'update.rolled-back',
+  'update.rollback-failed',
+  'update.refused',
+]);
 
-export function appendAudit(db: Db, e: AuditEvent): void {
+/** Appends `e` and returns its `audit.seq`. */
+export function appendAudit(db: Db, e: AuditEvent): number {
   const r: Omit<AuditRecord, 'seq'> = {
     at: e.at ?? new Date().toISOString(),
     kind: e.kind,
@@ -48,10 +61,11 @@ export function appendAudit(db: Db, e: AuditEvent): void {
       `INSERT INTO audit (at, kind, outcome, code, message, bundle_id, station, artifact, media, details)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ).run(r.at, r.kind, r.outcome, r.code, r.message, r.bundle_id, r.station, r.artifact, r.media, r.details);
-    addLeaf(db, { seq: Number(info.lastInsertRowid), ...r });
+    const seq = Number(info.lastInsertRowid);
+    addLeaf(db, { seq, ...r });
     const home = homeOf(db);
     if (home && CHECKPOINT_KINDS.has(e.kind)) signCheckpoint(db, home, e.kind);
+    return seq;
   });
-  if (db.inTransaction) tx();
-  else tx.immediate();
+  return db.inTransaction ? tx() : tx.immediate();
 }

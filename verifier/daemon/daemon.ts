@@ -8,7 +8,8 @@
  *
  * This module only puts the parts together and runs them: mount-watch.ts (the mount table), import-queue.ts (whose
  * turn it is), medium-reader.ts (admitting a medium, finding its bundles), bundle-import.ts (verifying, assembling
- * and importing one bundle), status-publisher.ts (the status file, STATUS= and the watchdog).
+ * and importing one bundle), status-publisher.ts (the status file, STATUS= and the watchdog), update-results.ts (the
+ * self-update installer's outcomes into the audit log, at start and whenever its results folder changes).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { asEcluseError, EcluseError } from '../../sneakernet/errors.js';
@@ -26,6 +27,7 @@ import { MountWatcher } from './mount-watch.js';
 import type { Notifier } from './notify.js';
 import { StatusPublisher } from './status-publisher.js';
 import { UsbSticks, type UsbDeviceSource } from './usb-sticks.js';
+import { UpdateResults } from '../update-results.js';
 
 export interface DaemonOptions {
   site: Site;
@@ -46,6 +48,8 @@ export interface DaemonOptions {
   inbox?: string;
   /** USB hotplug (usb-sticks.ts), or none. */
   usb?: { source: UsbDeviceSource; mountTimeoutMs: number; allowedSerials: readonly string[] | null };
+  /** The self-update installer's results folder (update-results.ts), or none. */
+  updateResults?: string;
 }
 
 export class ImportDaemon {
@@ -55,6 +59,7 @@ export class ImportDaemon {
   private readonly reader: MediumReader;
   private readonly inbox: Inbox | null;
   private readonly sticks: UsbSticks | null;
+  private readonly updates: UpdateResults | null;
   private stopped = false;
   private pollTimer: NodeJS.Timeout | null = null;
   private worker: Promise<void> | null = null;
@@ -106,6 +111,31 @@ export class ImportDaemon {
           onChange: () => this.status.write(true),
         })
       : null;
+    this.updates = o.updateResults
+      ? new UpdateResults({
+          dir: o.updateResults,
+          db: o.site.db,
+          onAudited: (e) =>
+            o.log({
+              event: 'update.audited',
+              level: e.kind === 'update.installed' ? 'info' : 'warning',
+              code: e.code,
+              message: `${e.kind} from the self-update installer audited (event ${e.seq}): ${e.message}`,
+              result: e.name,
+            }),
+          onUnreadableFolder: (why) => o.log({ event: 'update.results-unreadable', level: 'warning', message: why }),
+        })
+      : null;
+  }
+
+  /** Audits the self-update installer's new results; a failure is logged and retried on the next poll. */
+  private auditUpdates(): void {
+    try {
+      this.updates?.poll();
+    } catch (e) {
+      const err = asEcluseError(e);
+      this.o.log({ event: 'daemon.error', level: 'error', code: err.code, message: err.message });
+    }
   }
 
   /** The media mounted now and the inbox deliveries being handled. */
@@ -123,6 +153,7 @@ export class ImportDaemon {
       });
     }
     this.sticks?.start();
+    this.auditUpdates();
     await this.poll();
     await this.inbox?.start();
     this.pollTimer = setInterval(() => void this.poll(), this.o.pollMs);
@@ -171,6 +202,7 @@ export class ImportDaemon {
 
   private async poll(): Promise<void> {
     if (this.stopped) return;
+    this.auditUpdates();
     if (!(await this.watcher.poll())) return;
     this.sticks?.tick(this.watcher.media.values());
     this.status.watchdog();

@@ -22,7 +22,7 @@ function filtersForm(db: Db, f: TimelineFilter): Safe {
     <label
       >Kind<select name="kind">
         <option value="">any</option>
-        ${['check.*', 'import.*', ...kinds].map(
+        ${['check.*', 'import.*', 'update.*', ...kinds].map(
           (k) => html`<option${f.kind === k ? html` selected` : ''}>${k}</option>`,
         )}
       </select></label
