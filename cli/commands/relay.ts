@@ -140,9 +140,16 @@ Examples:
             }
             return addPackageCommand(file, { name: o.name, version: o.version, vendor: o.vendor });
           }
-          if (o.name === undefined) throw new EcluseError('E_USAGE', "required option '--name <NAME>' not specified");
+          if (o.name === undefined)
+            throw new EcluseError(
+              'E_USAGE',
+              "required option '--name <NAME>' not specified (see: ecluse relay add --help)",
+            );
           if (o.version === undefined) {
-            throw new EcluseError('E_USAGE', "required option '--version <VERSION>' not specified");
+            throw new EcluseError(
+              'E_USAGE',
+              "required option '--version <VERSION>' not specified (see: ecluse relay add --help)",
+            );
           }
           const [{ addArtifact }, { sniffDiskFormat }, { progressBar }] = await Promise.all([
             import('../../relay/add.js'),
