@@ -45,7 +45,8 @@ export async function readDebFields(file: string, what: string): Promise<DebFiel
     });
   }
   if (r.code !== 0) {
-    const why = r.stderr.trim().split('\n').pop() ?? '';
+    // dpkg-deb prefixes its own name ("dpkg-deb: error: ..."): said once, by the message below.
+    const why = (r.stderr.trim().split('\n').pop() ?? '').replace(/^dpkg-deb: /, '');
     throw new EcluseError('E_INPUT', `${what} is not a Debian package (dpkg-deb: ${why.slice(0, 300)})`, {
       check: checkId('input-file'),
     });
