@@ -126,17 +126,7 @@ export class CanonicalLayoutCheck {
   /** The signed digest when every byte outside the data was canonical; else the file's SHA-256, computed now. */
   async hex(): Promise<string> {
     if (this.mismatch === null && this.read === this.volume.size) return this.volume.sha256;
-    const hash = createHash('sha256');
-    const fd = await fs.promises.open(
-      this.file,
-      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
-    );
-    try {
-      await pipeline(fd.createReadStream({ autoClose: false }), hash);
-    } finally {
-      await fd.close();
-    }
-    return hash.digest('hex');
+    return fileSha256(this.file);
   }
 
   private region(): Fixed | null {
@@ -151,4 +141,19 @@ export class CanonicalLayoutCheck {
     };
     return this.current;
   }
+}
+
+/**
+ * The SHA-256 of a volume file, read again now: only on the way to a refusal, to say which volume the operator must
+ * write again (never followed through a symbolic link, never blocking on a FIFO).
+ */
+export async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  const fd = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    await pipeline(fd.createReadStream({ autoClose: false, highWaterMark: 1024 * 1024 }), hash);
+  } finally {
+    await fd.close();
+  }
+  return hash.digest('hex');
 }

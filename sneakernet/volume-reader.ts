@@ -196,7 +196,8 @@ export async function readVolume(
         volume: volume.name,
       });
     }
-    const h = o.layoutCheck?.(volume) ?? volumeHash(o.hashPool);
+    const layout = o.layoutCheck?.(volume) ?? null;
+    const h = layout ?? volumeHash(o.hashPool);
     hash = h;
     started = true;
     // Reads every byte of the volume once, ahead of the parser, into the buffers in turn; hashes each read.
@@ -317,10 +318,14 @@ export async function readVolume(
 
     // The sink's own failures (a digest, the staging disk) are not about the volume's structure. But an artifact
     // that does not match may be the victim of a damaged volume (its last bytes are in this one): the volume is
-    // hashed to its end first, so the operator is told which volume to write again, not only which artifact.
+    // hashed to its end first, so the operator is told which volume to write again, not only which artifact. A
+    // volume checked by its layout only is not hashed: its caller finds the damaged volume (verifier/damaged-volume.ts).
     if (sinkFailure !== null) {
       const err = asEcluseError(sinkFailure);
-      if (!(err.code === 'E_DIGEST' && err.context.check === 'artifact-digest')) {
+      const artifactDigest =
+        err.code === 'E_DIGEST' &&
+        (err.context.check === 'artifact-digest' || (err.context.check === 'artifact-chunk' && layout === null));
+      if (!artifactDigest) {
         stop = true;
         throw err;
       }
@@ -331,7 +336,7 @@ export async function readVolume(
     await Promise.all(hashing);
     if (hashFailure) throw asEcluseError(hashFailure);
     hash = null;
-    if ((await h.hex()) !== volume.sha256) throw digestError(volume, file);
+    if ((await h.hex()) !== volume.sha256) throw volumeDigestError(volume, file);
     if (sinkFailure !== null) throw asEcluseError(sinkFailure);
     if (failure) throw failure;
     // parseStatement already refuses such a statement; checked again here so the reader stands on its own.
@@ -373,7 +378,8 @@ function readError(e: unknown, volume: Volume): EcluseError {
   );
 }
 
-function digestError(volume: Volume, file: string): EcluseError {
+/** Step 7i's refusal: the volume read from `file` is not the one the statement signed. */
+export function volumeDigestError(volume: Volume, file: string): EcluseError {
   const folder = path.dirname(path.resolve(file));
   return new EcluseError(
     'E_DIGEST',

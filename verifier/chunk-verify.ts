@@ -138,17 +138,15 @@ export class ChunkVerification {
     const count = chunkCount(a.size, size);
     const volumes = deltaOf(a) ? [] : volumesHolding(this.statement, index, start, end);
     const from = volumes.length > 0 ? `, read from ${volumes.join(' and ')}` : '';
-    return new EcluseError(
-      'E_DIGEST',
-      `${describe(a)}: chunk ${chunk + 1} of ${count} (bytes ${start}–${end - 1}${from}) does not match the chunk list in the signed statement`,
-      {
-        check: 'artifact-chunk',
-        artifact: subjectName(a),
-        chunk,
-        bytes: `${start}-${end - 1}`,
-        ...(volumes.length > 0 ? { volume: volumes.join(',') } : {}),
-      },
-    );
+    const badChunk = `${describe(a)}: chunk ${chunk + 1} of ${count} (bytes ${start}–${end - 1}${from})`;
+    return new EcluseError('E_DIGEST', `${badChunk} does not match the chunk list in the signed statement`, {
+      check: 'artifact-chunk',
+      artifact: subjectName(a),
+      chunk,
+      badChunk,
+      bytes: `${start}-${end - 1}`,
+      ...(volumes.length > 0 ? { volume: volumes.join(',') } : {}),
+    });
   }
 }
 

@@ -7,7 +7,6 @@
  * None of them changes the site: trust updates come back as a `TrustUpdate` the caller records (`recordTrustUpdate`)
  * when importing, and the statement checks come back as a `VerifiedBundle`.
  */
-import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EcluseError } from '../sneakernet/errors.js';
@@ -29,6 +28,7 @@ import { followRoots, pinRoots } from './root-updates.js';
 import type { Site } from './site.js';
 import { ArtifactStager, type StagedArtifact } from './staging.js';
 import type { ChunkVerification } from './chunk-verify.js';
+import { refusalNamingTheVolume, volumeFiles } from './damaged-volume.js';
 import { CanonicalLayoutCheck, coveredByChunks } from '../sneakernet/volume-layout.js';
 import { checkVendorEvidence } from './vendor-evidence.js';
 import { checkHeldBlobs, checkStagedImage } from './registry/image-check.js';
@@ -272,10 +272,11 @@ export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<
   );
   o.onStager?.(stager);
   const total = p.volumes.reduce((s, x) => s + x.size, 0);
+  const files = volumeFiles(p.volumes, v.files.paths.volumes, v.files.volumeAt);
   let done = 0;
   for (const vol of p.volumes) {
     o.signal?.throwIfAborted();
-    const file = v.files.volumeAt.get(vol.name) ?? path.join(v.files.paths.volumes, vol.name);
+    const file = files.fileOf(vol.name);
     await readVolume(
       file,
       vol,
@@ -292,7 +293,11 @@ export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<
         layoutCheck: (x) =>
           o.checkLayoutOnly && coveredByChunks(x, p.artifacts) ? new CanonicalLayoutCheck(x, p.created, file) : null,
       },
-    );
+    ).catch(async (e: unknown) => {
+      // A bad chunk in a volume checked by its layout only: the operator is told which volume is damaged (7i).
+      if (!(e instanceof EcluseError) || o.signal?.aborted) throw e;
+      throw await refusalNamingTheVolume(e, files);
+    });
   }
   if (stager.staged.length !== p.artifacts.length) {
     throw new EcluseError('E_FORMAT', 'the volumes ended before every artifact was complete', { check: 'complete' });

@@ -124,9 +124,11 @@ describe('signed chunk lists (format 4.11)', () => {
     const at = copy(media);
     const where = whereIs(statementOf(bundleOn(at)), x);
     flipByte(bundleOn(at).volume(where.volume), where.offset);
+    // The damaged volume first (what the operator acts on), then the first bad chunk that showed it.
     expect(await refusedMessage(at)).toMatch(
       new RegExp(
-        `^img 1\\.0\\.0: chunk ${chunk} of 3 \\(bytes ${range}, read from vol-0001\\.tar\\) does not match the chunk list in the signed statement`,
+        `^volume vol-0001\\.tar does not match the sha256 in the signed statement \\(read from [^)]+\\); ` +
+          `the first bad chunk: img 1\\.0\\.0: chunk ${chunk} of 3 \\(bytes ${range}, read from vol-0001\\.tar\\); `,
       ),
     );
   });
@@ -147,8 +149,12 @@ describe('signed chunk lists (format 4.11)', () => {
       .filter((v) => v.entries.some((e) => e.offset < 2 * CHUNK && e.offset + e.size > CHUNK))
       .map((v) => v.name);
     expect(holding.length).toBe(2);
+    // Of the two volumes holding the chunk, the one that is not the signed one is named.
     expect(await refusedMessage(at)).toMatch(
-      new RegExp(`^img 1\\.0\\.0: chunk 2 of 3 \\(bytes 4194304–8388607, read from ${holding.join(' and ')}\\)`),
+      new RegExp(
+        `^volume ${volumesOf(s)[where.volume - 1]?.name.replace('.', '\\.')} does not match the sha256 in the signed statement \\(read from [^)]+\\); ` +
+          `the first bad chunk: img 1\\.0\\.0: chunk 2 of 3 \\(bytes 4194304–8388607, read from ${holding.join(' and ')}\\); `,
+      ),
     );
   });
 
@@ -230,7 +236,9 @@ describe('signed chunk lists (format 4.11)', () => {
     });
     const where = whereIs(statementOf(bundleOn(at)), 7);
     flipByte(bundleOn(at).volume(where.volume), where.offset);
-    expect(await refusedMessage(at)).toMatch(/^img 1\.0\.0: chunk 1 of 3 \(bytes 0–4194303/);
+    expect(await refusedMessage(at)).toMatch(
+      /^volume vol-0001\.tar does not match .*; the first bad chunk: img 1\.0\.0: chunk 1 of 3 \(bytes 0–4194303/,
+    );
   });
 
   it('--no-chunks leaves the lists out (a plain statement) and the bundle imports', async () => {

@@ -252,7 +252,7 @@ describe('bundles, exports and policy', () => {
     expect(lastLine(ambiguous.stderr)).toBe(`E_NO_BUNDLE: bundle  is not on ${media}`);
   });
 
-  it('corruption in the last volume names the volume and the folder it was read from, not the artifact', async () => {
+  it('corruption in the last volume names the volume and the folder it was read from, then the chunk that showed it', async () => {
     const w = await fresh();
     const media = w.path('media-split');
     await w.addImage('img-b', '1', 400 * 1024);
@@ -264,7 +264,9 @@ describe('bundles, exports and policy', () => {
     const r = await ecluse(['import', media], { home: w.inside });
     expect(r.code, r.stderr).toBe(1);
     expect(lastLine(r.stderr)).toBe(
-      `E_DIGEST: volume ${path.basename(last)} does not match the sha256 in the signed statement (read from ${b.volumesDir}); export it again outside: ecluse export --resend 1 --site ${w.site} --to MEDIA`,
+      `E_DIGEST: volume ${path.basename(last)} does not match the sha256 in the signed statement (read from ${b.volumesDir}); ` +
+        `the first bad chunk: img-b 1: chunk 1 of 1 (bytes 0–409599, read from ${b.volumes.join(' and ')}); ` +
+        `export it again outside: ecluse export --resend 1 --site ${w.site} --to MEDIA`,
     );
   });
 

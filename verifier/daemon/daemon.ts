@@ -68,6 +68,7 @@ export class ImportDaemon {
     this.watcher = new MountWatcher({
       mediaRoots: o.mediaRoots,
       ...(o.mountinfo ? { mountinfo: o.mountinfo } : {}),
+      ...(o.identityRoots?.sys ? { sysRoot: o.identityRoots.sys } : {}),
       log: o.log,
       onMounted: (m) => this.queue.add(m),
       onRemoved: (m) => this.queue.remove(m),

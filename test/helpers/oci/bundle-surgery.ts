@@ -1,9 +1,9 @@
 /**
  * Hostile container-image bundles: a good bundle written by `ecluse export` is taken apart (the statement and each
  * artifact's byte stream, read back out of the volumes), changed in one precise way, and put back together as a
- * bundle a careless reader would accept: one canonical ustar volume (FORMAT.md 5), every artifact's size, sha256 and
- * sha512 and its subject recomputed, the volume described as it is, and the statement re-signed with the site's own
- * signers (test/helpers/hostile.ts `resign`, as the export station signs). What is left wrong is only what the test
+ * bundle a careless reader would accept: one canonical ustar volume (FORMAT.md 5), every artifact's size, sha256,
+ * sha512, subject and chunk list (FORMAT.md 4.11) recomputed, the volume described as it is, and the statement
+ * re-signed with the site's own signers (test/helpers/hostile.ts `resign`, as the export station signs). What is left wrong is only what the test
  * put there: an oci-image reader must find it by checking the image itself (FORMAT.md 4.10).
  */
 import crypto from 'node:crypto';
@@ -19,7 +19,13 @@ export const digestOf = (b: Buffer): string => `sha256:${hex('sha256', b)}`;
 
 type Entry = { path: string; artifact: number; offset: number; size: number };
 type Volume = { name: string; size: number; sha256: string; entries: Entry[] };
-type Artifact = Record<string, unknown> & { size: number; sha256: string; sha512: string; type: string };
+type Artifact = Record<string, unknown> & {
+  size: number;
+  sha256: string;
+  sha512: string;
+  type: string;
+  chunks?: { size: number; sha256: string };
+};
 type Predicate = { volumes: Volume[]; artifacts: Artifact[] };
 type Subject = { name: string; digest: { sha256: string; sha512: string } };
 
@@ -140,6 +146,8 @@ export async function rewriteBundle(
     a.sha256 = hex('sha256', s);
     a.sha512 = hex('sha512', s);
     (subjects[k] as Subject).digest = { sha256: a.sha256, sha512: a.sha512 };
+    // A signed chunk list (FORMAT.md 4.11) describes the new bytes too, as the export station would write it.
+    if (a.chunks) a.chunks = chunkListOf(s, a.chunks.size);
     const name = `blobs/sha256/${a.sha256}`;
     entries.push({ path: name, artifact: k, offset: 0, size: s.length });
     parts.push(header(name, s.length, mtime), s, Buffer.alloc((BLOCK - (s.length % BLOCK)) % BLOCK));
@@ -152,6 +160,13 @@ export async function rewriteBundle(
   const payload = Buffer.from(JSON.stringify(statement), 'utf8');
   await resign(bundle, signers, { payload });
   return statement;
+}
+
+/** The chunk list of `bytes` in chunks of `size` (FORMAT.md 4.11), computed here, independently of the writer. */
+function chunkListOf(bytes: Buffer, size: number): { size: number; sha256: string } {
+  const digests: string[] = [];
+  for (let at = 0; at < bytes.length; at += size) digests.push(hex('sha256', bytes.subarray(at, at + size)));
+  return { size, sha256: digests.join('') };
 }
 
 /** Changes the carried blobs of the bundle's (first) oci-image: `edit` may change `image` and the bytes by digest. */
