@@ -13,9 +13,15 @@ import { HashPool, type ArtifactHasher } from './digests.js';
 export class ChunkHashing {
   private readonly lanes: Array<HashPool<'sha256'>>;
 
-  /** `lanes` hashing threads, each with a ring of `slots` MiB. */
-  constructor(lanes: number, o: { slots?: number } = {}) {
-    this.lanes = Array.from({ length: Math.max(1, lanes) }, () => new HashPool(['sha256'], { slots: o.slots ?? 4 }));
+  /**
+   * `lanes` hashing threads, each with a ring of `slots` MiB; bytes lying in one of the `shared` buffers (the import's
+   * read buffers) are hashed where they lie, never copied into a ring.
+   */
+  constructor(lanes: number, o: { slots?: number; shared?: readonly SharedArrayBuffer[] } = {}) {
+    this.lanes = Array.from(
+      { length: Math.max(1, lanes) },
+      () => new HashPool(['sha256'], { slots: o.slots ?? 4, ...(o.shared ? { shared: o.shared } : {}) }),
+    );
   }
 
   get laneCount(): number {
@@ -55,35 +61,42 @@ export class ChunkStream {
   }
 
   /** Calls of update and finish run one after the other, in the order made (a caller may overlap them). */
-  private tail: Promise<void> = Promise.resolve();
+  private tail: Promise<unknown> = Promise.resolve();
 
   /**
    * Hashes the stream's next bytes, cutting them at chunk boundaries. Overlapping calls are taken in order; `data`
-   * must stay unchanged until the returned promise settles (it is copied to a lane by then).
+   * must stay unchanged until the returned promise settles (by then it was copied to a lane, or, lying in a shared
+   * buffer, hashed where it lies). Handing bytes to the lanes does not wait for their hashing: while one lane hashes a
+   * chunk in place, the next call already hands the next chunk to another.
    */
-  update(data: Buffer): Promise<void> {
-    return this.inOrder(() => this.take(data));
+  async update(data: Buffer): Promise<void> {
+    await Promise.all(await this.inOrder(() => this.take(data)));
   }
 
-  private inOrder(f: () => Promise<void>): Promise<void> {
+  private inOrder<T>(f: () => Promise<T>): Promise<T> {
     const run = this.tail.then(f);
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async take(data: Buffer): Promise<void> {
+  /** Hands `data` to the lanes, in order; returns what settles once the lanes are done with its bytes. */
+  private async take(data: Buffer): Promise<Array<Promise<void>>> {
+    const using: Array<Promise<void>> = [];
     let rest = data;
     while (rest.length > 0) {
       if (this.failure) throw this.failure.error;
       const cur = this.current ?? (await this.open());
       const take = Math.min(rest.length, this.chunkSize - this.filled);
-      await cur.hasher.update(rest.subarray(0, take));
+      const used = cur.hasher.update(rest.subarray(0, take));
+      used.catch(() => undefined); // settled by the caller of update
+      using.push(used);
       this.filled += take;
       this.bytes += take;
       rest = rest.subarray(take);
       if (this.filled === this.chunkSize) this.endChunk();
     }
     if (this.failure) throw this.failure.error;
+    return using;
   }
 
   /** Ends the stream (its last, possibly short, chunk; an empty stream is one empty chunk) and waits for every digest. */

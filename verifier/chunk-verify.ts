@@ -43,23 +43,28 @@ export function chunkVerificationFor(
   statement: Statement,
   verifyAll: boolean,
   wholePool: () => HashPool,
+  shared?: readonly SharedArrayBuffer[],
 ): ChunkVerification | null {
   const artifacts = statement.predicate.artifacts;
   if (!artifacts.some((a) => a.chunks !== undefined)) return null;
-  if (chunkMode(artifacts, verifyAll)) return new ChunkVerification(statement);
-  return new ChunkVerification(statement, 1, wholePool());
+  if (chunkMode(artifacts, verifyAll)) return new ChunkVerification(statement, IMPORT_CHUNK_LANES, null, shared);
+  return new ChunkVerification(statement, 1, wholePool(), shared);
 }
 
 export class ChunkVerification {
   private readonly hashing: ChunkHashing;
 
-  /** `whole`: a hash pool that also hashes every artifact whole (its digests are the ones returned). */
+  /**
+   * `whole`: a hash pool that also hashes every artifact whole (its digests are the ones returned). `shared`: the
+   * import's read buffers, whose pieces the lanes hash where they lie (no copy into the lanes' rings).
+   */
   constructor(
     private readonly statement: Statement,
     lanes = IMPORT_CHUNK_LANES,
     private readonly whole: HashPool | null = null,
+    shared?: readonly SharedArrayBuffer[],
   ) {
-    this.hashing = new ChunkHashing(lanes);
+    this.hashing = new ChunkHashing(lanes, shared ? { shared } : {});
   }
 
   /** Starts verifying the artifact at `index` of the statement. */

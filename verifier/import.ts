@@ -180,7 +180,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
     const signed = verified.statement.predicate.artifacts;
     const wholePool = () =>
       new HashPool(digestsToCompute(signed, verifyAll), { slots: READ_BUFFERS, shared: buffers.shared });
-    pool = chunkVerificationFor(verified.statement, verifyAll, wholePool) ?? wholePool();
+    pool = chunkVerificationFor(verified.statement, verifyAll, wholePool, buffers.shared) ?? wholePool();
     // Volumes whose data the chunk lists prove are checked byte for byte outside it, not hashed (4.11), unless the
     // policy asks for every digest: then the reading thread hashes nothing.
     const checkLayoutOnly = !verifyAll;

@@ -2,7 +2,8 @@
  * Chunk hashing (sneakernet/chunk-hashing.ts, docs/FORMAT.md 4.11) on real worker threads: whatever the pieces the
  * stream arrives in, each fixed-size chunk's SHA-256 (the last one short) equals node:crypto's over the same bytes,
  * every chunk is reported exactly once, an empty stream is one empty chunk, and a callback that throws fails the
- * stream without leaving a lane busy for the next one.
+ * stream without leaving a lane busy for the next one. Bytes lying in shared buffers (the import's read buffers) are
+ * hashed where they lie: an update resolves only once its bytes are hashed, so the buffer may be reused from then on.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -79,5 +80,30 @@ describe('chunk hashing on two lanes', () => {
     await stream.finish().catch(() => undefined);
     const bytes = randomBytes(2 * MiB + 1);
     expect(await chunked(bytes, MiB)).toEqual(expected(bytes, MiB));
+  });
+
+  it('bytes in shared buffers are hashed in place: each buffer is reused as soon as its update resolves', async () => {
+    const shared = [new SharedArrayBuffer(MiB), new SharedArrayBuffer(MiB)];
+    const views = shared.map((b) => Buffer.from(b));
+    const inPlace = new ChunkHashing(2, { slots: 2, shared });
+    try {
+      const bytes = randomBytes(10 * MiB + 999);
+      const got: string[] = [];
+      const stream = inPlace.begin(2 * MiB, (i, h) => (got[i] = h));
+      // Two buffers in turn, as the reader fills them: each is overwritten with the next bytes once its update
+      // resolved (then with garbage, which no digest may see), while the other's update is still under way.
+      const pending: Array<Promise<void> | null> = [null, null];
+      for (let k = 0, at = 0; at < bytes.length; k++, at += MiB) {
+        const b = k % 2;
+        await pending[b];
+        const view = views[b] as Buffer;
+        const n = bytes.copy(view, 0, at, at + MiB);
+        pending[b] = stream.update(view.subarray(0, n)).then(() => void view.fill(0xee));
+      }
+      await Promise.all([...pending, stream.finish()]);
+      expect(got).toEqual(expected(bytes, 2 * MiB));
+    } finally {
+      await inPlace.close();
+    }
   });
 });
