@@ -3,8 +3,11 @@ import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../cli/node-flags.js';
 
 export const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/** `node` arguments that start the CLI as the installed `ecluse` starts (its shebang's flags, cli/node-flags.ts). */
+export const CLI_ARGS: readonly string[] = [...NODE_FLAGS, CLI];
 
 export interface Run {
   seconds: number;
@@ -33,7 +36,7 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, ru
 export function ecluse(args: string[], home: string, rusage: string): Promise<Run> {
   return run(
     process.execPath,
-    [CLI, '--home', home, ...args],
+    [...CLI_ARGS, '--home', home, ...args],
     // site init run as root pins the self-update anchors (FORMAT 4.10): beside the home, not in the machine's /etc.
     { ECLUSE_RUSAGE_FILE: rusage, ECLUSE_PASSPHRASE: 'bench', ECLUSE_SELF_UPDATE_ANCHORS: `${home}.self-update` },
     rusage,

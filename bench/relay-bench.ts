@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { parseByteSize } from '../sneakernet/volume-plan.js';
-import { CLI, cold, makeImage, run } from './common.js';
+import { CLI_ARGS, cold, makeImage, run } from './common.js';
 import { Targets } from './targets.js';
 
 interface Timed {
@@ -47,7 +47,7 @@ function timedTool(cmd: string, args: string[]): Promise<Timed> {
 async function timedEcluse(args: string[], home: string, rusage: string): Promise<Timed & { rssMiB: number }> {
   const r = await run(
     process.execPath,
-    [CLI, '--home', home, ...args],
+    [...CLI_ARGS, '--home', home, ...args],
     { ECLUSE_RUSAGE_FILE: rusage, ECLUSE_PASSPHRASE: 'bench' },
     rusage,
   );
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     );
     await makeImage(image, bytes);
     await run(process.execPath, [
-      CLI,
+      ...CLI_ARGS,
       'keys',
       'init',
       '--out',
