@@ -3,11 +3,17 @@ import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { NODE_FLAGS } from '../cli/node-flags.js';
+import { IMPORT_NODE_FLAGS } from '../cli/node-flags.js';
 
 export const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-/** `node` arguments that start the CLI as the installed `ecluse` starts (its shebang's flags, cli/node-flags.ts). */
-export const CLI_ARGS: readonly string[] = [...NODE_FLAGS, CLI];
+/**
+ * `node` arguments that run the CLI with `args` as the station runs it: `import` and `verify` with the flags the
+ * import daemon's unit gives node (cli/node-flags.ts), any other command with Node's defaults, as `ecluse` runs.
+ */
+export function cliArgs(args: readonly string[]): string[] {
+  const command = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '--home');
+  return [...(command === 'import' || command === 'verify' ? IMPORT_NODE_FLAGS : []), CLI, ...args];
+}
 
 export interface Run {
   seconds: number;
@@ -36,7 +42,7 @@ export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, ru
 export function ecluse(args: string[], home: string, rusage: string): Promise<Run> {
   return run(
     process.execPath,
-    [...CLI_ARGS, '--home', home, ...args],
+    cliArgs(['--home', home, ...args]),
     // site init run as root pins the self-update anchors (FORMAT 4.10): beside the home, not in the machine's /etc.
     { ECLUSE_RUSAGE_FILE: rusage, ECLUSE_PASSPHRASE: 'bench', ECLUSE_SELF_UPDATE_ANCHORS: `${home}.self-update` },
     rusage,

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseByteSize } from '../sneakernet/volume-plan.js';
-import { CLI_ARGS, cold, dropFile, ecluse, makeImage, row, run, type Run } from './common.js';
+import { cliArgs, cold, dropFile, ecluse, makeImage, row, run, type Run } from './common.js';
 
 /** Rewrites `share` of the `block`-sized blocks of `file` in place, spread evenly. */
 async function changeBlocks(file: string, bytes: number, block: number, share: number): Promise<number> {
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     const out = path.join(root, 'outside');
     const inside = path.join(root, 'inside');
     const keys = path.join(root, 'keys');
-    await run(process.execPath, [...CLI_ARGS, 'keys', 'init', '--out', keys, '--signers', 'alice', '--no-passphrase']);
+    await run(process.execPath, cliArgs(['keys', 'init', '--out', keys, '--signers', 'alice', '--no-passphrase']));
     const signer = path.join(keys, 'signers/alice');
     await ecluse(['site', 'init', '--trust', path.join(keys, 'trust'), '--site', 'bench'], inside, rusage);
     const add = (file: string, version: string) =>

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseByteSize } from '../sneakernet/volume-plan.js';
 import { formatBytes } from '../cli/output.js';
-import { CLI_ARGS, cold, dropFile, ecluse, makeImage, median, row, run, type Run } from './common.js';
+import { cliArgs, cold, dropFile, ecluse, makeImage, median, row, run, type Run } from './common.js';
 import { prepareSlowMedia, type SlowMedia } from './slow-media.js';
 import { catalogBench, serveBench } from './serve-bench.js';
 import { Targets } from './targets.js';
@@ -35,16 +35,10 @@ async function main(): Promise<void> {
       `écluse bench: ${sizeArg} (${bytes} bytes) in ${root}, ${os.cpus().length} cores, node ${process.version}, median of ${reps}`,
     );
     await makeImage(image, bytes);
-    await run(process.execPath, [
-      ...CLI_ARGS,
-      'keys',
-      'init',
-      '--out',
-      path.join(root, 'keys'),
-      '--signers',
-      'alice',
-      '--no-passphrase',
-    ]);
+    await run(
+      process.execPath,
+      cliArgs(['keys', 'init', '--out', path.join(root, 'keys'), '--signers', 'alice', '--no-passphrase']),
+    );
     const out = path.join(root, 'outside');
     const media = path.join(root, 'media');
     fs.mkdirSync(media, { recursive: true }); // export --to wants a mounted medium: a folder that exists
@@ -149,7 +143,7 @@ async function main(): Promise<void> {
       await cold();
       pinned[cpus] = await run(
         'taskset',
-        ['-c', cpus, process.execPath, ...CLI_ARGS, '--home', inside, 'import', media],
+        ['-c', cpus, process.execPath, ...cliArgs(['--home', inside, 'import', media])],
         { ECLUSE_RUSAGE_FILE: rusage },
         rusage,
       );
@@ -259,7 +253,7 @@ async function atMediaSpeed(o: {
       const inside = path.join(o.root, `inside-slow-${i}`);
       await ecluse(['site', 'init', '--trust', o.trust, '--site', 'bench'], inside, o.rusage);
       await cold();
-      const imp = stick.wrap(process.execPath, [...CLI_ARGS, '--home', inside, 'import', stick.mountPoint]);
+      const imp = stick.wrap(process.execPath, cliArgs(['--home', inside, 'import', stick.mountPoint]));
       imports.push(await run(imp.cmd, imp.args, { ECLUSE_RUSAGE_FILE: o.rusage }, o.rusage));
       await fs.promises.rm(inside, { recursive: true, force: true });
     }

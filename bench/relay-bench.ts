@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { parseByteSize } from '../sneakernet/volume-plan.js';
-import { CLI_ARGS, cold, makeImage, run } from './common.js';
+import { cliArgs, cold, makeImage, run } from './common.js';
 import { Targets } from './targets.js';
 
 interface Timed {
@@ -47,7 +47,7 @@ function timedTool(cmd: string, args: string[]): Promise<Timed> {
 async function timedEcluse(args: string[], home: string, rusage: string): Promise<Timed & { rssMiB: number }> {
   const r = await run(
     process.execPath,
-    [...CLI_ARGS, '--home', home, ...args],
+    cliArgs(['--home', home, ...args]),
     { ECLUSE_RUSAGE_FILE: rusage, ECLUSE_PASSPHRASE: 'bench' },
     rusage,
   );
@@ -75,16 +75,10 @@ async function main(): Promise<void> {
       `écluse relay bench: ${sizeArg} in ${root}, ${os.cpus().length} cores, node ${process.version}, ${reps} runs`,
     );
     await makeImage(image, bytes);
-    await run(process.execPath, [
-      ...CLI_ARGS,
-      'keys',
-      'init',
-      '--out',
-      path.join(root, 'keys'),
-      '--signers',
-      'alice',
-      '--no-passphrase',
-    ]);
+    await run(
+      process.execPath,
+      cliArgs(['keys', 'init', '--out', path.join(root, 'keys'), '--signers', 'alice', '--no-passphrase']),
+    );
     const signer = path.join(root, 'keys/signers/alice');
     const runs = { cp: [] as Timed[], md5: [] as Timed[], sha512: [] as Timed[], cpVolume: [] as Timed[] };
     const adds: Array<Timed & { rssMiB: number }> = [];

@@ -12,7 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { CLI_ARGS, run } from './common.js';
+import { cliArgs, run } from './common.js';
 
 /**
  * The range's bytes again in 1 MiB `Range` requests on one keep-alive connection, beside python's http.server sending
@@ -126,7 +126,7 @@ export async function serveBench(o: {
   // The interpreter itself, not a wrapper (pyenv's shim is a shell script): its /proc entry is the server's CPU.
   const python3 = (await output('python3', ['-c', 'import sys; print(sys.executable)'])).trim();
   const [ep, pp] = [await freePort(), await freePort()];
-  const ecluse = spawn(process.execPath, [...CLI_ARGS, '--home', o.home, 'serve', '--listen', `127.0.0.1:${ep}`], {
+  const ecluse = spawn(process.execPath, cliArgs(['--home', o.home, 'serve', '--listen', `127.0.0.1:${ep}`]), {
     stdio: 'ignore',
   });
   const python = spawn(python3, ['-m', 'http.server', String(pp), '--bind', '127.0.0.1'], {
@@ -302,7 +302,7 @@ export async function catalogBench(o: {
     db.close();
   }
   const port = await freePort();
-  const server = spawn(process.execPath, [...CLI_ARGS, '--home', o.home, 'serve', '--listen', `127.0.0.1:${port}`], {
+  const server = spawn(process.execPath, cliArgs(['--home', o.home, 'serve', '--listen', `127.0.0.1:${port}`]), {
     stdio: 'ignore',
   });
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.clients });

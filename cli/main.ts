@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env node
 /**
  * `ecluse`: one CLI for both stations. A thin dispatcher: each command parses its options, calls one module, and
  * reports through cli/output.ts (human lines, or one JSON object with --json; stable exit codes).

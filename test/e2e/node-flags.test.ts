@@ -1,37 +1,40 @@
 /**
- * The installed `ecluse` starts node with the V8 flags of cli/node-flags.ts (its shebang): /usr/bin/ecluse is a link to
- * dist/cli/main.js, executed as is, and the import station's memory bound depends on them. The built file's first line
- * carries them, and a run through the shebang has them in `process.execArgv` (seen by a preload the test gives node).
+ * The import daemon runs node with the V8 flags of cli/node-flags.ts (the import station's memory bound depends on
+ * them): its unit sets them in NODE_OPTIONS, node takes them there, and the serve unit keeps Node's defaults.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { NODE_FLAGS } from '../../cli/node-flags.js';
-import { CLI, tmpDir } from '../helpers/world.js';
+import { describe, expect, it } from 'vitest';
+import { IMPORT_NODE_FLAGS } from '../../cli/node-flags.js';
+import { CLI, REPO } from '../helpers/world.js';
 
-const dir = tmpDir('ecluse-node-flags-');
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const unit = (name: string) => fs.readFileSync(path.join(REPO, 'systemd', name), 'utf8');
+const environment = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith('Environment='))
+    .map((l) => l.slice('Environment='.length));
 
-describe('the V8 flags ecluse runs with', () => {
-  it('the built CLI is executable and its shebang passes the flags to node', () => {
-    const first = fs.readFileSync(CLI, 'utf8').split('\n')[0];
-    expect(first).toBe(`#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
-    expect(fs.statSync(CLI).mode & 0o111).toBe(0o111);
+describe('the V8 flags the importer runs with', () => {
+  it('the daemon unit gives node the import flags; the serve unit keeps Node defaults', () => {
+    expect(environment(unit('ecluse-daemon.service'))).toContain(`NODE_OPTIONS=${IMPORT_NODE_FLAGS.join(' ')}`);
+    expect(environment(unit('ecluse-serve.service')).filter((e) => e.startsWith('NODE_OPTIONS='))).toEqual([]);
   });
 
-  it('a run through the shebang (as /usr/bin/ecluse runs) has them', () => {
-    const seen = path.join(dir, 'execArgv.json');
-    const preload = path.join(dir, 'record.cjs');
-    fs.writeFileSync(
-      preload,
-      `require('node:fs').writeFileSync(${JSON.stringify(seen)}, JSON.stringify(process.execArgv));\n`,
-    );
-    const out = execFileSync(CLI, ['--version'], {
+  it('node takes the unit NODE_OPTIONS (a flag it does not allow there would stop the daemon from starting)', () => {
+    const line = environment(unit('ecluse-daemon.service')).find((e) => e.startsWith('NODE_OPTIONS=')) ?? '';
+    const out = execFileSync(process.execPath, [CLI, '--version'], {
       encoding: 'utf8',
-      env: { ...process.env, NODE_OPTIONS: `--require ${preload}` },
+      env: { ...process.env, NODE_OPTIONS: line.slice('NODE_OPTIONS='.length) },
     });
     expect(out.trim()).toMatch(/^\d+\.\d+\.\d+/);
-    expect(JSON.parse(fs.readFileSync(seen, 'utf8'))).toEqual([...NODE_FLAGS]);
+    // The same run with a flag node refuses in NODE_OPTIONS fails: the check above can fail.
+    expect(() =>
+      execFileSync(process.execPath, [CLI, '--version'], {
+        stdio: 'pipe',
+        env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=2 --print' },
+      }),
+    ).toThrow(/not allowed in NODE_OPTIONS/);
   });
 });
