@@ -2,10 +2,11 @@
  * Which volume is damaged, when a chunk did not match its signed list (docs/FORMAT.md 4.11, step 7h). A volume whose
  * data the chunk lists prove is not hashed as it is read (7i checks its layout only), so a damaged byte in its data is
  * first seen as a bad chunk of an artifact. But the operator acts on volumes (a stick to discard, a volume to write
- * again), and a chunk may span several: so, on the way to the refusal only, the volumes holding the bad chunk are
- * read again and hashed, and the first that is not the signed one is refused as 7i always refused it (E_DIGEST,
- * `volume-digest`, naming the volume and the folder it was read from), the bad chunk named after it. When each of them is the signed volume, the
- * signed chunk list itself does not describe the signed bytes: the chunk's refusal stands.
+ * again), and a chunk may span several: so, on the way to the refusal only, the unhashed volumes holding the bad chunk
+ * are read again and hashed, and the first that is not the signed one is refused as 7i always refused it (E_DIGEST,
+ * `volume-digest`, naming the volume and the folder it was read from), the bad chunk named after it. When each of
+ * them is the signed volume, the signed chunk list itself does not describe the signed bytes: the chunk's refusal
+ * stands.
  */
 import path from 'node:path';
 import { EcluseError } from '../sneakernet/errors.js';
@@ -14,6 +15,7 @@ import { volumeDigestError } from '../sneakernet/volume-reader.js';
 import type { Volume } from '../sneakernet/statement.js';
 
 export interface VolumeFiles {
+  /** The volumes to read again when they hold a bad chunk: those not hashed as they were read. */
   volumes: readonly Volume[];
   /** Where each volume was read from (by name); a volume not in it is in `folder`. */
   fileOf: (name: string) => string;

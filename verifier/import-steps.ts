@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EcluseError } from '../sneakernet/errors.js';
 import { chooseBundle, readBundleFiles, type BundleFiles } from '../sneakernet/bundle-files.js';
 import type { HashPool } from '../sneakernet/digests.js';
-import { parseStatement, type Statement } from '../sneakernet/statement.js';
+import { parseStatement, type Statement, type Volume } from '../sneakernet/statement.js';
 import { readVolume, type EntrySink } from '../sneakernet/volume-reader.js';
 import type { ReadBuffers } from '../sneakernet/read-buffers.js';
 import type { RevocationList } from '../keys/revocation.js';
@@ -273,6 +273,9 @@ export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<
   o.onStager?.(stager);
   const total = p.volumes.reduce((s, x) => s + x.size, 0);
   const files = volumeFiles(p.volumes, v.files.paths.volumes, v.files.volumeAt);
+  // A volume whose data the chunk lists prove is checked byte for byte outside it, not hashed (4.11), unless the site
+  // asks for every digest.
+  const layoutOnly = (x: Volume) => o.checkLayoutOnly === true && coveredByChunks(x, p.artifacts);
   let done = 0;
   for (const vol of p.volumes) {
     o.signal?.throwIfAborted();
@@ -288,15 +291,13 @@ export async function stageVolumes(v: VerifiedBundle, o: StageOptions): Promise<
       {
         hashPool: o.volumePool,
         buffers: o.buffers,
-        // A volume whose data the chunk lists prove is checked byte for byte outside it, not hashed (4.11), unless
-        // the site asks for every digest.
-        layoutCheck: (x) =>
-          o.checkLayoutOnly && coveredByChunks(x, p.artifacts) ? new CanonicalLayoutCheck(x, p.created, file) : null,
+        layoutCheck: (x) => (layoutOnly(x) ? new CanonicalLayoutCheck(x, p.created, file) : null),
       },
     ).catch(async (e: unknown) => {
-      // A bad chunk in a volume checked by its layout only: the operator is told which volume is damaged (7i).
+      // A bad chunk read from volumes checked by their layout only: the operator is told which volume is damaged
+      // (7i). Only those are read again: a hashed volume already matched its signed sha256.
       if (!(e instanceof EcluseError) || o.signal?.aborted) throw e;
-      throw await refusalNamingTheVolume(e, files);
+      throw await refusalNamingTheVolume(e, { ...files, volumes: p.volumes.filter(layoutOnly) });
     });
   }
   if (stager.staged.length !== p.artifacts.length) {
