@@ -29,6 +29,7 @@ import {
   verifySignatures,
   type VerifiedBundle,
 } from './import-steps.js';
+import { placePendingHandOvers } from './self-update/placing.js';
 import { promote, type AlreadyHere, type PromotedImage } from './promote.js';
 import type { HandedOver } from './self-update/hand-over.js';
 import type { PromotedContainerImage } from './registry/promote-images.js';
@@ -96,6 +97,8 @@ export interface ImportOutcome {
   alreadyHere: AlreadyHere[];
   /** écluse's own package handed over to the privileged installer (import mode, docs/FORMAT.md 4.10), or null. */
   handedOver: HandedOver | null;
+  /** Import mode: why the package in `handedOver` could not be placed in the spool after the commit, or null. */
+  handOverError: { code: string; message: string } | null;
   /** Import mode: versions the policy's `keepNewest` retired after this import, and those it had to keep. */
   retired: RetiredJson[];
   kept: KeptVersion[];
@@ -158,6 +161,8 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
   try {
     // Staging left by an import whose process is gone (SIGKILL, power cut) goes first (audited).
     if (req.mode === 'import') removeOrphanStaging(site, media);
+    // Hand-overs whose placing after their commit failed (or whose process died): placed now, or audited again.
+    if (req.mode === 'import') placePendingHandOvers(site.db, { media });
     const files = await readBundleAcross(folders, req.bundleId);
     known = { bundleId: files.bundleId };
     verified = verifyFiles(site, files, now, {
@@ -212,6 +217,7 @@ export async function runImport(site: Site, req: ImportRequest): Promise<ImportO
         containerImages: [],
         alreadyHere: [],
         handedOver: null,
+        handOverError: null,
         retired: [],
         kept: [],
       };

@@ -25,11 +25,12 @@ import { unpromoteBlobs } from './registry/blob-store.js';
 import {
   abandonHandOver,
   DEFAULT_UPDATE_SPOOL,
-  placeHandOver,
+  handedOverOf,
   prepareHandOver,
   type HandedOver,
   type PreparedHandOver,
 } from './self-update/hand-over.js';
+import { placeHandedOver } from './self-update/placing.js';
 import { recordHandOver } from './self-update/record.js';
 import {
   describePromotion,
@@ -62,6 +63,12 @@ export interface Promoted {
   images: PromotedImage[];
   /** écluse's own package handed over to the privileged installer (docs/FORMAT.md 4.10), or null. */
   handedOver: HandedOver | null;
+  /**
+   * Why the package recorded in `handedOver` could not be placed in the spool after the commit (audited
+   * `update.hand-over-failed` or `update.hand-over-lost`; the bundle stays accepted, a failed placing is tried again
+   * at the daemon's next start and at the next import), or null.
+   */
+  handOverError: { code: string; message: string } | null;
   /** Container images now served by the registry (docs/FORMAT.md 4.9). */
   containerImages: PromotedContainerImage[];
   alreadyHere: AlreadyHere[];
@@ -145,7 +152,8 @@ export async function promote(
       // The virtual size from a qcow2 header (raw: its size), as Glance's own import reads it.
       i.virtual_size = await virtualSizeOf(i.staged, i.disk_format, i.size);
     }
-    // écluse's own package: written to the spool under dot-names now, renamed into place inside the commit below.
+    // écluse's own package: written to the spool under dot-names now, recorded (pending) in the commit below, renamed
+    // into place only once that commit is done: the installer never sees a package the site did not accept.
     if (pkg)
       handOver = await prepareHandOver(o.updateSpool ?? DEFAULT_UPDATE_SPOOL, verified.files, pkg.artifact, pkg.staged);
     const at = glanceTime(o.now);
@@ -214,9 +222,9 @@ export async function promote(
           details: { imageId: i.id, size: i.size, sha256: i.sha256 },
         });
       }
-      // The package to the installer (evidence first, then the .deb the path unit waits for), and its record.
+      // The package's hand-over, recorded pending: its files are renamed into place after the commit.
       if (handOver)
-        handedOver = recordHandOver(db, placeHandOver(handOver), {
+        handedOver = recordHandOver(db, handedOverOf(handOver), {
           bundleId: p.bundleId,
           station: p.station,
           media: o.media,
@@ -249,11 +257,20 @@ export async function promote(
     await unpromoteBlobs(createdBlobs);
     throw e;
   }
+  // Committed: now the evidence, then the package the path unit waits for. A failure is audited and retried later;
+  // the bundle stays accepted.
+  let handOverError: Promoted['handOverError'] = null;
+  if (handOver) {
+    const placed = placeHandedOver(site.db, handOver.sha256, { retry: false, media: o.media });
+    if (placed && placed.outcome !== 'placed')
+      handOverError = { code: placed.code ?? 'E_UPDATE', message: placed.message };
+  }
   return {
     images: images.map(({ file: _f, staged: _s, properties: _p, virtual_size: _v, ...rest }) => rest),
     containerImages: containerImages.map(describePromotion),
     alreadyHere,
     handedOver,
+    handOverError,
   };
 }
 

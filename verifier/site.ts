@@ -7,6 +7,7 @@ import { EcluseError } from '../sneakernet/errors.js';
 import { installTrust, loadTrustAnchors, type TrustAnchors } from '../keys/trust.js';
 import { appendAudit } from './audit.js';
 import { migrateAcceptedState } from './accepted-state.js';
+import { migrateHandOvers } from './self-update/packages.js';
 import { rotatedAnchors } from './root-updates.js';
 import { getSetting, openDb, setSetting, type Db } from './db.js';
 import { importHome, type ImportHome } from './home.js';
@@ -40,6 +41,7 @@ export function initSite(root: string, o: { trustDir: string; site: string; thre
   }
   const anchors = installTrust(o.trustDir, home.trust);
   migrateAcceptedState(db);
+  migrateHandOvers(db);
   for (const dir of [home.images, home.staging]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   db.transaction(() => {
     setSetting(db, 'site_id', o.site);
@@ -66,6 +68,7 @@ export function openSite(root: string): Site {
   const siteId = getSetting(db, 'site_id');
   if (!siteId) throw new EcluseError('E_NOT_INITIALIZED', `${root} has no site id: run "ecluse site init"`);
   migrateAcceptedState(db);
+  migrateHandOvers(db);
   for (const dir of [home.images, home.staging]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return {
     home,

@@ -24,6 +24,7 @@ function outcomeJson(r: ImportOutcome, targets: TargetOutcome[]) {
     containerImages: r.containerImages,
     alreadyHere: r.alreadyHere,
     handedOver: r.handedOver,
+    handOverError: r.handOverError,
     retired: r.retired,
     kept: r.kept,
     artifacts: r.artifacts,
@@ -213,6 +214,7 @@ Examples:
                             `  ecluse ${r.handedOver.version} (${r.handedOver.arch}) handed over to the installer: ${r.handedOver.deb}`,
                           ]
                         : []),
+                      ...(r.handOverError ? [`  ${r.handOverError.code}: ${r.handOverError.message}`] : []),
                       ...r.retired.map(
                         (x) =>
                           `  retired ${x.name}@${x.version} (the policy keeps fewer versions): ${formatBytes(x.bytes)} freed`,

@@ -256,6 +256,15 @@ export class BundleImporter {
           message: `ecluse ${r.handedOver.version} handed over to the installer as ${r.handedOver.deb}`,
         });
       }
+      if (r.handOverError) {
+        this.o.log({
+          event: 'update.hand-over-failed',
+          level: 'warning',
+          bundle: id,
+          code: r.handOverError.code,
+          message: `${r.handOverError.code}: ${r.handOverError.message}`,
+        });
+      }
       this.o.log({ event: 'import.accepted', bundle: id, media: m.mount.mountPoint, sequence: p.sequence, message });
       this.o.onImported();
       // The site's own Glance, after the commit: each result is audited; a failure is logged, never a refusal.

@@ -28,6 +28,7 @@ import type { Notifier } from './notify.js';
 import { StatusPublisher } from './status-publisher.js';
 import { UsbSticks, type UsbDeviceSource } from './usb-sticks.js';
 import { UpdateResults } from '../update-results.js';
+import { placePendingHandOvers } from '../self-update/placing.js';
 
 export interface DaemonOptions {
   site: Site;
@@ -139,6 +140,23 @@ export class ImportDaemon {
     }
   }
 
+  /**
+   * Hand-overs of écluse's own package recorded by an accepted bundle but not placed in the spool (the placing after
+   * the commit failed, or the process died): placed now, each outcome audited (placing.ts) and logged.
+   */
+  private placePending(): void {
+    for (const r of placePendingHandOvers(this.o.site.db)) {
+      this.o.log({
+        event: r.kind ?? 'update.hand-over-failed',
+        level: r.outcome === 'placed' ? 'info' : 'warning',
+        bundle: r.bundleId,
+        artifact: `ecluse@${r.version}`,
+        ...(r.code ? { code: r.code } : {}),
+        message: r.code ? `${r.code}: ${r.message}` : r.message,
+      });
+    }
+  }
+
   /** The media mounted now and the inbox deliveries being handled. */
   private *media(): Iterable<Medium> {
     yield* this.watcher.media.values();
@@ -155,6 +173,7 @@ export class ImportDaemon {
     }
     this.sticks?.start();
     this.auditUpdates();
+    this.placePending();
     await this.poll();
     await this.inbox?.start();
     this.pollTimer = setInterval(() => void this.poll(), this.o.pollMs);

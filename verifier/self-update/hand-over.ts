@@ -1,15 +1,21 @@
 /**
  * The hand-over of a verified écluse package to the privileged installer (docs/FORMAT.md 4.10). The daemon (user
  * ecluse) may create files in the spool `incoming/` (mode 0730 root:ecluse) but not list it: nothing here reads the
- * folder, every name is known. Two steps, so that nothing is handed over for a bundle that is refused:
+ * folder, every name is known. Three steps, so that the installer never sees a package for a bundle the site did not
+ * record as accepted, and a package accepted is never silently lost:
  *
  *   prepare (before the commit): `.<sha256>.bundle/` (a copy of the bundle's signatures/, certificates/ and trust/:
  *   the files the root's own check re-verifies) and `.<sha256>.deb` (the staged bytes, hashed again while copied),
  *   each file fsynced; dot-files, which the path unit (`*.deb`) does not see.
- *   place (inside the commit, after every check): the evidence renamed to `<sha256>.bundle/` FIRST, then the package
- *   to `<sha256>.deb`, which starts the installer.
+ *   record (inside the commit that accepts the bundle): the `handed_over_packages` row, state `pending`, and the
+ *   audit event `update.handed-over` (record.ts). Nothing is renamed inside the transaction: a commit that fails
+ *   (disk full, I/O error) leaves only dot-files, which are removed.
+ *   place (after the commit, placing.ts): the evidence renamed to `<sha256>.bundle/` FIRST, then the package to
+ *   `<sha256>.deb`, which starts the installer, and the row marked `placed`, under the write lock. If placing fails,
+ *   the bundle stays accepted, the failure is audited (`update.hand-over-failed`), the dot-files are kept, and the
+ *   placing is tried again at the daemon's next start and at the next import (`placePendingHandOvers`).
  *
- * A failure removes what was written or placed, by name.
+ * A failure before the commit removes what was written, by name.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -40,12 +46,38 @@ export interface HandedOver {
   evidence: string;
 }
 
-export interface PreparedHandOver extends HandedOver {
+/** The four names of one hand-over in the spool: the dot-files written before the commit, and where they go. */
+export interface SpoolNames {
   spool: string;
-  evidenceTmp: string;
+  deb: string;
+  evidence: string;
   debTmp: string;
-  /** Renamed into place so far (removed again if the commit fails). */
-  placed: string[];
+  evidenceTmp: string;
+}
+
+export function spoolNames(spool: string, sha256: string): SpoolNames {
+  return {
+    spool,
+    deb: path.join(spool, `${sha256}.deb`),
+    evidence: path.join(spool, `${sha256}.bundle`),
+    debTmp: path.join(spool, `.${sha256}.deb`),
+    evidenceTmp: path.join(spool, `.${sha256}.bundle`),
+  };
+}
+
+export interface PreparedHandOver extends HandedOver, SpoolNames {}
+
+/** What `import --json`, the receipt and the audit say of `p` (without the dot-file names). */
+export function handedOverOf(p: PreparedHandOver): HandedOver {
+  return {
+    name: p.name,
+    version: p.version,
+    arch: p.arch,
+    size: p.size,
+    sha256: p.sha256,
+    deb: p.deb,
+    evidence: p.evidence,
+  };
 }
 
 function handOverError(what: string, spool: string, e: unknown): EcluseError {
@@ -140,12 +172,7 @@ export async function prepareHandOver(
     arch: artifact.package.arch,
     size: artifact.size,
     sha256: sha,
-    deb: path.join(spool, `${sha}.deb`),
-    evidence: path.join(spool, `${sha}.bundle`),
-    spool,
-    evidenceTmp: path.join(spool, `.${sha}.bundle`),
-    debTmp: path.join(spool, `.${sha}.deb`),
-    placed: [],
+    ...spoolNames(spool, sha),
   };
   try {
     // Left by an earlier attempt that died: ours, and named, so removable without listing the spool.
@@ -177,36 +204,61 @@ export async function prepareHandOver(
   return p;
 }
 
-/**
- * Inside the commit: the evidence into place, then the package (which starts the installer). Synchronous, as the
- * SQLite transaction it runs in must not yield.
- */
-export function placeHandOver(p: PreparedHandOver): HandedOver {
+/** Whether `file` exists (a stat by name: the spool may be searched, not listed). */
+function present(file: string): boolean {
   try {
-    // An evidence folder of the same package left from an earlier hand-over is replaced (same signed content).
-    fs.rmSync(p.evidence, { recursive: true, force: true });
-    fs.renameSync(p.evidenceTmp, p.evidence);
-    p.placed.push(p.evidence);
-    fs.renameSync(p.debTmp, p.deb);
-    p.placed.push(p.deb);
+    fs.lstatSync(file);
+    return true;
   } catch (e) {
-    throw handOverError(`renaming into place in ${p.spool}`, p.spool, e);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
   }
-  syncFolder(p.spool);
-  return {
-    name: p.name,
-    version: p.version,
-    arch: p.arch,
-    size: p.size,
-    sha256: p.sha256,
-    deb: p.deb,
-    evidence: p.evidence,
-  };
 }
 
-/** Removes what `prepareHandOver` wrote and `placeHandOver` placed (the commit failed, or the bundle was refused). */
-export async function abandonHandOver(p: PreparedHandOver): Promise<void> {
-  for (const f of [...p.placed].reverse()) await fs.promises.rm(f, { recursive: true, force: true });
+/** What `placeFiles` found: placed now, found placed already, or not placeable (its dot-files are gone). */
+export type Placing = { kind: 'placed' } | { kind: 'already' } | { kind: 'lost'; why: string };
+
+/**
+ * After the commit: the evidence into place, then the package (which starts the installer). Synchronous, so that it
+ * runs under the write lock of the transaction that marks the row placed. Also finishes a placing cut short (the
+ * evidence placed, the package not). `installerHasIt`: the installer reported an outcome for this package, so names
+ * gone from the spool were taken by it, not lost. Throws (E_UPDATE, naming the spool) when a rename fails.
+ */
+export function placeFiles(n: SpoolNames, installerHasIt: boolean): Placing {
+  try {
+    if (present(n.debTmp)) {
+      if (present(n.evidenceTmp)) {
+        // An evidence folder of the same package left from an earlier hand-over is replaced (same signed content).
+        fs.rmSync(n.evidence, { recursive: true, force: true });
+        fs.renameSync(n.evidenceTmp, n.evidence);
+      } else if (!present(n.evidence)) {
+        // The installer refuses a package without its evidence: nothing to hand over.
+        fs.rmSync(n.debTmp, { force: true });
+        return { kind: 'lost', why: `its evidence ${n.evidenceTmp} is gone` };
+      }
+      fs.renameSync(n.debTmp, n.deb);
+      syncFolder(n.spool);
+      return { kind: 'placed' };
+    }
+    if (present(n.deb) || installerHasIt) {
+      fs.rmSync(n.evidenceTmp, { recursive: true, force: true });
+      return { kind: 'already' };
+    }
+    fs.rmSync(n.evidenceTmp, { recursive: true, force: true });
+    return { kind: 'lost', why: `${n.debTmp} is gone` };
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new EcluseError(
+      'E_UPDATE',
+      `renaming into place in ${n.spool} failed (${why})`,
+      { check: 'update-hand-over' },
+      { cause: e },
+    );
+  }
+}
+
+/** Removes what `prepareHandOver` wrote (the commit failed, or the bundle was refused): only dot-files, by name. */
+export async function abandonHandOver(p: SpoolNames): Promise<void> {
   await fs.promises.rm(p.debTmp, { force: true });
   await fs.promises.rm(p.evidenceTmp, { recursive: true, force: true });
 }

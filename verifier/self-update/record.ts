@@ -1,6 +1,7 @@
 /**
  * The record of a hand-over (docs/FORMAT.md 4.10), written in the commit that accepts the bundle: the
- * `handed_over_packages` row and the audit event `update.handed-over` (bundle, version, sha256, where).
+ * `handed_over_packages` row, state `pending` until placing.ts renames the package into the spool after the commit,
+ * and the audit event `update.handed-over` (bundle, version, sha256, where).
  */
 import { appendAudit } from '../audit.js';
 import type { Db } from '../db.js';
@@ -21,11 +22,12 @@ export function recordHandOver(
     station: o.station,
     spool: h.deb,
     handed_at: o.at,
+    state: 'pending',
   });
   appendAudit(db, {
     kind: 'update.handed-over',
     outcome: 'info',
-    message: `ecluse ${h.version} (${h.arch}) handed over to the installer as ${h.deb}, with the bundle's signatures in ${h.evidence}`,
+    message: `ecluse ${h.version} (${h.arch}) handed over to the installer as ${h.deb}, with the bundle's signatures in ${h.evidence} (renamed into place once this is committed)`,
     bundleId: o.bundleId,
     station: o.station,
     artifact: `${h.name}@${h.version}`,
