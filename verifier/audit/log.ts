@@ -26,7 +26,9 @@ export interface AuditEvent {
 
 /**
  * Kinds after which a checkpoint is signed at once (`site.init` also makes the audit key, at install); the outcomes of
- * a self-update too (verifier/update-results.ts): a change of the station's own code is never left unsigned.
+ * a self-update too (verifier/update-results.ts): a change of the station's own code is never left unsigned; and the
+ * hand-over of a package that could not be placed after its bundle was accepted, placed late, or lost
+ * (verifier/self-update/placing.ts).
  */
 export const CHECKPOINT_KINDS: ReadonlySet<string> = new Set([
   'site.init',
@@ -37,6 +39,9 @@ export const CHECKPOINT_KINDS: ReadonlySet<string> = new Set([
   'update.rolled-back',
   'update.rollback-failed',
   'update.refused',
+  'update.hand-over-failed',
+  'update.hand-over-placed',
+  'update.hand-over-lost',
 ]);
 
 /** Appends `e` and returns its `audit.seq`. */
