@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { IMPORT_NODE_FLAGS } from '../cli/node-flags.js';
 
-export const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../ecluse/main.js', import.meta.url));
 /**
  * `node` arguments that run the CLI with `args` as the station runs it: `import` and `verify` with the flags the
  * import daemon's unit gives node (cli/node-flags.ts), any other command with Node's defaults, as `ecluse` runs.

@@ -64,8 +64,9 @@ export async function signDsse(privateKey: crypto.KeyObject, payloadType: string
  * path resolves; a version that adds one fails every signing test, not silently.
  */
 async function dsseBuilder(signer: Signer) {
-  const { DSSEBundleBuilder } = await import('@sigstore/sign/dist/bundler/dsse.js');
-  return new DSSEBundleBuilder({ signer, witnesses: [] });
+  // A CommonJS module: its exports are `default` (Node names the others too, esbuild's bundle does not).
+  const { default: dsse } = await import('@sigstore/sign/dist/bundler/dsse.js');
+  return new dsse.DSSEBundleBuilder({ signer, witnesses: [] });
 }
 
 /**

@@ -33,7 +33,7 @@ version=$(node -p 'require("./package.json").version')
 arch=$(dpkg --print-architecture)
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 if [ "$build" = 1 ]; then npm run -s build >&2; fi
-[ -x dist/cli/main.js ] || { echo "build-deb: dist/cli/main.js is missing: run npm run build" >&2; exit 3; }
+[ -x dist/ecluse/main.js ] || { echo "build-deb: dist/ecluse/main.js is missing: run npm run build" >&2; exit 3; }
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -77,8 +77,8 @@ rm -f "$lib/package-lock.json" "$lib/node_modules/.package-lock.json"
 ' >&2) || { echo "build-deb: a native addon does not load" >&2; exit 3; }
 
 # Units, udev rule, mount helper, sysusers/tmpfiles snippets: where `ecluse install-units` puts them.
-node dist/cli/main.js install-units --root "$root" --bin /usr/bin/ecluse --json >/dev/null
-ln -s ../lib/ecluse/dist/cli/main.js "$root/usr/bin/ecluse"
+node dist/ecluse/main.js install-units --root "$root" --bin /usr/bin/ecluse --json >/dev/null
+ln -s ../lib/ecluse/dist/ecluse/main.js "$root/usr/bin/ecluse"
 cat >"$root/usr/share/doc/ecluse/copyright" <<'COPYRIGHT'
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: ecluse

@@ -15,8 +15,8 @@ export ECLUSE_SELF_UPDATE_ANCHORS=${ECLUSE_SELF_UPDATE_ANCHORS:-$DEMO/self-updat
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 bash scripts/install-deps.sh demo
-[ -f dist/cli/main.js ] || npm run build --silent
-ecluse() { node "$ROOT/dist/cli/main.js" "$@"; }
+[ -f dist/ecluse/main.js ] || npm run build --silent
+ecluse() { node "$ROOT/dist/ecluse/main.js" "$@"; }
 
 rm -rf "$DEMO"; mkdir -p "$DEMO"
 say "export station: root ceremony with signers alice and bob"
@@ -45,7 +45,7 @@ if ecluse --home "$DEMO/inside" import "$DEMO/usb-stick"; then echo "a replay wa
 
 PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 say "import station: ecluse serve on 127.0.0.1:$PORT, and the real OpenStack client"
-node "$ROOT/dist/cli/main.js" --home "$DEMO/inside" serve --listen "127.0.0.1:$PORT" >"$DEMO/serve.log" 2>&1 &
+node "$ROOT/dist/ecluse/main.js" --home "$DEMO/inside" serve --listen "127.0.0.1:$PORT" >"$DEMO/serve.log" 2>&1 &
 SERVE=$!
 trap 'kill $SERVE 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/versions" >/dev/null && break; sleep 0.1; done

@@ -41,7 +41,7 @@ const TARGET_NAME: Record<string, string> = {
   'ecluse.tmpfiles.conf': 'ecluse.conf',
 };
 
-/** The repository's systemd/ folder, from dist/cli/commands/ or cli/commands/. */
+/** The repository's systemd/ folder, from the bundle (dist/ecluse/), dist/cli/commands/ or cli/commands/. */
 function unitsSource(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {

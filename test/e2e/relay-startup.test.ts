@@ -4,12 +4,15 @@
  * hook that logs every module it resolves, and the log must hold the modules each command needs and none of those it
  * does not: feeds, OCI images and receipts for `relay add`; feeds, receipt and revocation verification (without a
  * revocation list in the key folder), the key ceremony and @sigstore/sign's network clients for `export`.
+ *
+ * Run on tsc's output module by module (dist/cli/main.js), where each module is a file; the shipped bundle
+ * (dist/ecluse/) keeps these boundaries because esbuild splits at every dynamic import (test/scripts/bundle.test.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ecluse, makeKeys, mediaDir, tmpDir, type Keys } from '../helpers/world.js';
+import { ecluse, makeKeys, mediaDir, tmpDir, UNBUNDLED_CLI, type Keys } from '../helpers/world.js';
 
 let root: string;
 let keys: Keys;
@@ -40,6 +43,7 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 async function loadedBy(args: string[], home: string): Promise<string[]> {
   const log = path.join(root, `loaded-${args[0]}-${Date.now()}.txt`);
   const r = await ecluse(args, {
+    cli: UNBUNDLED_CLI,
     home,
     env: { NODE_OPTIONS: `--import ${pathToFileURL(register).href}`, LOADED_LOG: log },
   });

@@ -1,5 +1,5 @@
 /**
- * End-to-end world for the CLI journeys: the real `ecluse` (dist/cli/main.js, built by `npm run build` before the
+ * End-to-end world for the CLI journeys: the real `ecluse` (dist/ecluse/main.js, built by `npm run build` before the
  * slow project runs), spawned with execFile (no shell), keys made by `keys init`, an outside (export) home and an
  * inside (import) home set up with `site init`, and helpers to add images, export, import, damage media and take a
  * byte-for-byte snapshot of the import station's store and state.
@@ -17,7 +17,10 @@ import { expect } from 'vitest';
 const execFileP = promisify(execFile);
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = path.join(REPO, 'dist', 'cli', 'main.js');
+/** The program as it ships: the bundle `npm run build` writes (scripts/bundle.ts). */
+export const CLI = path.join(REPO, 'dist', 'ecluse', 'main.js');
+/** tsc's output, module by module: for tests about the source's import graph. */
+export const UNBUNDLED_CLI = path.join(REPO, 'dist', 'cli', 'main.js');
 export const PASSPHRASE = 'e2e-passphrase';
 
 export interface RunResult {
@@ -32,6 +35,8 @@ export interface RunOptions {
   home?: string;
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** The program to run (default {@link CLI}). */
+  cli?: string;
 }
 
 /** A folder standing in for a mounted medium: `export --to DIR` wants DIR to exist, as a mounted stick does. */
@@ -62,13 +67,14 @@ export function selfUpdateAnchorsFor(args: readonly string[], home: string | und
 
 /** Runs `ecluse ARGS...` and never throws on a non-zero exit: the exit status is part of what is tested. */
 export async function ecluse(args: string[], o: RunOptions = {}): Promise<RunResult> {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` before the slow tests`);
+  const cli = o.cli ?? CLI;
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` before the slow tests`);
   const env: NodeJS.ProcessEnv = { ...process.env, ECLUSE_PASSPHRASE: PASSPHRASE, ...o.env };
   delete env.ECLUSE_HOME;
   if (o.home !== undefined) env.ECLUSE_HOME = o.home;
   env.ECLUSE_SELF_UPDATE_ANCHORS ??= selfUpdateAnchorsFor(args, o.home);
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], {
+    const { stdout, stderr } = await execFileP(process.execPath, [cli, ...args], {
       env,
       cwd: REPO,
       maxBuffer: 64 * 1024 * 1024,

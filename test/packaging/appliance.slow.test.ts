@@ -66,8 +66,12 @@ function repackDeb(deb: string, out: string, version: string, hang: boolean): vo
   execFileSync('dpkg-deb', ['-R', deb, x]);
   const control = path.join(x, 'DEBIAN', 'control');
   fs.writeFileSync(control, fs.readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${version}`));
-  const main = path.join(x, 'usr', 'lib', 'ecluse', 'dist', 'cli', 'main.js');
-  let js = fs.readFileSync(main, 'utf8').replace(`.version('${pkg.version}')`, `.version('${version}')`);
+  const main = path.join(x, 'usr', 'lib', 'ecluse', 'dist', 'ecluse', 'main.js');
+  const shipped = fs.readFileSync(main, 'utf8');
+  let js = shipped.replace(/\.version\((['"])([^'"]+)\1\)/, (_m, _q: string, v: string) =>
+    v === pkg.version ? `.version('${version}')` : _m,
+  );
+  if (js === shipped) throw new Error(`${main} does not set the version ${pkg.version}`);
   if (hang) {
     const nl = js.indexOf('\n') + 1;
     js = `${js.slice(0, nl)}if (process.argv.includes('daemon')) await new Promise(() => setInterval(() => {}, 60_000));\n${js.slice(nl)}`;

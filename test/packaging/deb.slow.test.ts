@@ -69,8 +69,8 @@ describe.skipIf(skip !== null)('the .deb (npm run package)', () => {
       expect(m[2], l).toBe('root/root');
       entries.set(`/${m[3]}`, `${m[1]}${m[4] ? ` -> ${m[4]}` : ''}`);
     }
-    expect(entries.get('/usr/bin/ecluse')).toBe('lrwxrwxrwx -> ../lib/ecluse/dist/cli/main.js');
-    expect(entries.get('/usr/lib/ecluse/dist/cli/main.js')).toBe('-rwxr-xr-x');
+    expect(entries.get('/usr/bin/ecluse')).toBe('lrwxrwxrwx -> ../lib/ecluse/dist/ecluse/main.js');
+    expect(entries.get('/usr/lib/ecluse/dist/ecluse/main.js')).toBe('-rwxr-xr-x');
     expect(entries.get('/usr/libexec/ecluse/ecluse-mount')).toBe('-rwxr-xr-x');
     expect(entries.get('/usr/libexec/ecluse/ecluse-update')).toBe('-rwxr-xr-x');
     for (const f of [
