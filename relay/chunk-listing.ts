@@ -18,11 +18,31 @@ import { streamable } from './artifact-check.js';
 
 const READ_CHUNK = 1024 * 1024;
 
+/**
+ * The chunk size of each artifact the writer lists (by index); absent: no list. The plan counts the same lists in the
+ * statement's size (relay/bundle-statement.ts), so the bundle files it estimates are the ones written.
+ */
+export function listedChunkSizes(
+  artifacts: readonly Artifact[],
+  volumes: readonly PlannedVolume[],
+  inStream: ReadonlySet<number> = streamable(artifacts, volumes),
+): Map<number, number> {
+  const sizes = new Map<number, number>();
+  let total = 0;
+  for (const [k, a] of artifacts.entries()) {
+    const size = writerChunkSize(a.size);
+    if (size === null || (a.type === 'oci-image' && !inStream.has(k))) continue;
+    sizes.set(k, size);
+    total += chunkCount(a.size, size);
+  }
+  return total > WRITER_BUNDLE_CHUNKS_MAX ? new Map<number, number>() : sizes;
+}
+
 export class ChunkListing implements EntryObserver {
   private readonly hashing = new ChunkHashing(1);
   private readonly inStream: Set<number>;
   /** Chunk size per artifact index; absent: that artifact gets no list. */
-  private readonly sizes = new Map<number, number>();
+  private readonly sizes: Map<number, number>;
   private readonly lists = new Map<number, string[]>();
   private stream: ChunkStream | null = null;
 
@@ -32,14 +52,7 @@ export class ChunkListing implements EntryObserver {
     volumes: readonly PlannedVolume[],
   ) {
     this.inStream = streamable(artifacts, volumes);
-    let total = 0;
-    for (const [k, a] of artifacts.entries()) {
-      const size = writerChunkSize(a.size);
-      if (size === null || (a.type === 'oci-image' && !this.inStream.has(k))) continue;
-      this.sizes.set(k, size);
-      total += chunkCount(a.size, size);
-    }
-    if (total > WRITER_BUNDLE_CHUNKS_MAX) this.sizes.clear();
+    this.sizes = listedChunkSizes(artifacts, volumes, this.inStream);
   }
 
   /** Lists, from their blobs, the artifacts whose bytes the volumes do not carry whole and in order. */

@@ -16,6 +16,7 @@ import { MIN_VOLUME_BYTES, planVolumes, type PlannedVolume } from '../sneakernet
 import { blobPath, type ArtifactRow, type ExportRow, type RelayHome } from './catalog.js';
 import { withDeltas, type DeltaSummary } from './delta.js';
 import { placeOnMedia, type MediumPlan } from './media-plan.js';
+import { plannedStatementBytes, type StatementIdentity } from './bundle-statement.js';
 import { resolveFresh, resolveReplace, resolveResend, type Resolved } from './export-modes.js';
 import { imageSummaries, missingImageBlob, withImageBlobs, type ImageSummary } from './images/export-images.js';
 import { acknowledgement } from './receipts/acknowledgement.js';
@@ -44,6 +45,15 @@ export interface ExportRequest {
   noDelta: boolean;
   /** Leave the attested md5 (docs/FORMAT.md 4.8) out of the statement, for import stations older than 4.8. */
   noMd5?: boolean;
+  /**
+   * The bundle will carry no chunk lists (`export --no-chunks`, 4.11): its statement, in every signature file, is
+   * counted without them, and `writeBundle` writes none. Absent: counted with the lists the writer computes.
+   */
+  noChunks?: boolean;
+  /** Bytes of each signer's certificate file, when known (else an allowance each, relay/media-plan.ts). */
+  certificateBytes?: number[];
+  /** Bytes of each trust file the bundle carries (revocation list, root documents), when known (else an allowance). */
+  trustFileBytes?: number[];
   now?: Date;
 }
 
@@ -108,6 +118,8 @@ export interface PreparedExport {
   artifactIds: number[];
   /** A resend writes these statement bytes again. */
   resendPayload: Buffer | null;
+  /** Whether the plan counted chunk lists in the statement (false: `noChunks`, and none are written). */
+  chunks: boolean;
 }
 
 function refusalOf(e: EcluseError): NonNullable<ExportPlan['refusal']> {
@@ -186,6 +198,19 @@ export async function planExport(home: RelayHome, request: ExportRequest): Promi
       ),
     );
   }
+  const identity = resolved.statement?.predicate;
+  const created = identity?.created ?? isoSeconds(now);
+  const id: StatementIdentity = {
+    bundleId: identity?.bundleId ?? randomUUID(),
+    station: home.station,
+    sequence: resolved.sequence,
+    previous: identity ? identity.previous : previousOf(resolved.previous),
+    site: resolved.site,
+    created,
+    expires: identity?.expires ?? isoSeconds(new Date(Date.parse(created) + request.expiresInMs)),
+  };
+  const chunks = request.noChunks !== true;
+  const payload = resolved.payload;
   const placement = await placeOnMedia({
     media: request.media,
     mediaBytes: request.mediaBytes,
@@ -195,19 +220,22 @@ export async function planExport(home: RelayHome, request: ExportRequest): Promi
       resolved.statement !== null
         ? resolved.statement.predicate.volumes.map((v) => ({ name: v.name, entries: v.entries, size: v.size }))
         : planVolumes(artifacts, Math.max(capacity, MIN_VOLUME_BYTES)),
+    // The statement each signature file carries: a resend's as recorded, else the one writeBundle will sign.
+    statementBytes: (volumes) =>
+      payload !== null ? payload.length : plannedStatementBytes(id, artifacts, volumes, chunks),
+    certificateBytes: request.certificateBytes,
+    trustFileBytes: request.trustFileBytes,
   });
   refusals.push(...placement.refusals);
-  const identity = resolved.statement?.predicate;
-  const created = identity?.created ?? isoSeconds(now);
   const plan: ExportPlan = {
     mode: request.mode.kind,
     station: home.station,
     site: resolved.site,
-    bundleId: identity?.bundleId ?? randomUUID(),
-    sequence: resolved.sequence,
-    previous: identity ? identity.previous : previousOf(resolved.previous),
+    bundleId: id.bundleId,
+    sequence: id.sequence,
+    previous: id.previous,
     created,
-    expires: identity?.expires ?? isoSeconds(new Date(Date.parse(created) + request.expiresInMs)),
+    expires: id.expires,
     basis: resolved.basis,
     acknowledgement: resolved.acknowledgement,
     artifacts: rows.map((r, i) => {
@@ -244,5 +272,6 @@ export async function planExport(home: RelayHome, request: ExportRequest): Promi
     volumes: placement.volumes,
     artifactIds: rows.map((r) => r.id),
     resendPayload: resolved.payload,
+    chunks,
   };
 }

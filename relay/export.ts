@@ -16,5 +16,11 @@ export async function exportBundle(
   signers: StatementSigner[],
   o: WriteOptions = {},
 ): Promise<ExportResult> {
-  return writeBundle(home, await planExport(home, { ...request, signers: signers.length }), signers, o);
+  // Chunk lists are counted in the plan only when they are written.
+  const counted: ExportRequest = {
+    ...request,
+    signers: signers.length,
+    ...(o.chunks === false ? { noChunks: true } : {}),
+  };
+  return writeBundle(home, await planExport(home, counted), signers, o);
 }

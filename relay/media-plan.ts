@@ -17,7 +17,10 @@ export interface MediumPlan {
   bytes: number;
   /** Free space the medium must have: its volumes (rounded up to blocks) + `bundleFiles` + `margin`. */
   freeSpaceNeeded: number;
-  /** Estimated bytes of the signatures, certificates and trust files. */
+  /**
+   * An upper bound of the bytes of the signatures (each carrying the statement), certificates and trust files, each
+   * rounded up to the block (bundleFilesEstimate).
+   */
   bundleFiles: number;
   /** Directories and the block rounding of the small files: 16 filesystem blocks. */
   margin: number;
@@ -27,11 +30,69 @@ export interface MediumPlan {
   abandoned: string[];
 }
 
-/** Estimated bytes of the bundle files besides volumes: signatures, certificates, revocations (per medium). */
-export const bundleFilesEstimate = (signers: number, artifacts: number) =>
-  16 * 1024 + signers * (3 * 1024 + 2 * 1024) * 2 + artifacts * 8 * 1024;
 /** Filesystem block assumed when no medium is given. */
 const DEFAULT_BLOCK = 4096;
+
+/**
+ * Bytes a signature file takes besides its payload's base64: the JSON members and the key id twice (about 330 bytes,
+ * docs/FORMAT.md 3.1) and the base64 of an RSA signature of up to 16384 bits (2 732 characters).
+ */
+export const SIGNATURE_FILE_OVERHEAD = 3 * 1024;
+/**
+ * The least a certificate counts (all it counts when the plan is not given its size: a plan without `--signer`): the
+ * reference ceremony's RSA-3072 certificates take under 3 KiB of PEM, with a 255-character name.
+ */
+export const CERTIFICATE_ALLOWANCE = 4 * 1024;
+/**
+ * The least the trust files count together (all they count when the plan is not given them): a revocation list, a
+ * root rotation. Floors, so that a plan without `--signer` and the export agree whenever the files are that small.
+ */
+export const TRUST_ALLOWANCE = 16 * 1024;
+
+/** What the bundle files of each medium are made of (every medium carries all of them). */
+export interface BundleFilesInput {
+  /** Signers: one signature file and one certificate each. */
+  signers: number;
+  /** The statement's length in bytes: each signature file carries it in base64 (docs/FORMAT.md 3.1). */
+  statementBytes: number;
+  /** Each signer's certificate file, when known (each counts at least CERTIFICATE_ALLOWANCE). */
+  certificateBytes?: readonly number[] | undefined;
+  /** Each trust file (revocation list, root documents), when known (together at least TRUST_ALLOWANCE). */
+  trustFileBytes?: readonly number[] | undefined;
+}
+
+const roundUp = (n: number, b: number) => Math.ceil(n / b) * b;
+
+/**
+ * An upper bound of the bytes the bundle files besides volumes take on one medium, each file rounded up to the
+ * filesystem block `block` (docs/FORMAT.md 12):
+ *
+ *   signers × ⌈SIGNATURE_FILE_OVERHEAD + 4⌈statementBytes / 3⌉⌉ + Σ ⌈max(certificate, CERTIFICATE_ALLOWANCE)⌉
+ *     + max(Σ ⌈trust file⌉, ⌈TRUST_ALLOWANCE⌉)          (⌈x⌉: rounded up to the block)
+ *
+ * The statement grows with the artifacts (their names, properties, evidence, deltas, OCI blobs), their chunk lists
+ * (4.11: 64 hex characters a chunk) and the volumes and their entries; relay/bundle-statement.ts gives its length.
+ */
+export function bundleFilesEstimate(f: BundleFilesInput, block: number = DEFAULT_BLOCK): number {
+  const signature = roundUp(SIGNATURE_FILE_OVERHEAD + 4 * Math.ceil(f.statementBytes / 3), block);
+  let certificates = 0;
+  for (let k = 0; k < f.signers; k++) {
+    certificates += roundUp(Math.max(f.certificateBytes?.[k] ?? 0, CERTIFICATE_ALLOWANCE), block);
+  }
+  const trust = Math.max(
+    (f.trustFileBytes ?? []).reduce((n, b) => n + roundUp(b, block), 0),
+    roundUp(TRUST_ALLOWANCE, block),
+  );
+  return f.signers * signature + certificates + trust;
+}
+
+/**
+ * A statement length for a caller that cannot build the statement: what the estimate gave before 4.11 for the
+ * artifacts, 8 KiB of chunk list each and 1 KiB per volume and per entry. Not a bound for artifacts carrying large
+ * properties, evidence or deltas; relay/export-plan.ts gives the statement's exact length instead.
+ */
+export const roughStatementBytes = (artifacts: number, volumes: readonly PlannedVolume[]) =>
+  4 * 1024 + artifacts * 16 * 1024 + volumes.reduce((n, v) => n + 1024 * (1 + v.entries.length), 0);
 const MARGIN_BLOCKS = 16;
 
 /** Abandoned `.partial-*` folders on a medium (left by an export that was killed). */
@@ -46,8 +107,6 @@ export function abandonedPartials(media: string): string[] {
     return [];
   }
 }
-
-const roundUp = (n: number, b: number) => Math.ceil(n / b) * b;
 
 function duBytes(p: string): number {
   let n = 0;
@@ -80,6 +139,12 @@ export async function placeOnMedia(o: {
   signers: number;
   artifacts: number;
   volumes: (capacity: number) => PlannedVolume[];
+  /** The statement's length for these volumes (relay/bundle-statement.ts); else roughStatementBytes. */
+  statementBytes?: (volumes: readonly PlannedVolume[]) => number;
+  /** Each signer's certificate file, when known (BundleFilesInput). */
+  certificateBytes?: readonly number[] | undefined;
+  /** Each trust file carried, when known (BundleFilesInput). */
+  trustFileBytes?: readonly number[] | undefined;
 }): Promise<Placement> {
   if (new Set(o.media.map((m) => path.resolve(m))).size !== o.media.length) {
     throw new EcluseError('E_USAGE', 'the same media was given twice');
@@ -105,17 +170,40 @@ export async function placeOnMedia(o: {
     stats.push({ bsize: fsStat.bsize, free: fsStat.bavail * fsStat.bsize });
   }
   const block = Math.max(DEFAULT_BLOCK, ...stats.map((s) => s.bsize));
-  const bundleFiles = bundleFilesEstimate(o.signers, o.artifacts);
   const margin = MARGIN_BLOCKS * block;
-  // The last block of a volume may be a partial one: the volume takes a whole block on the medium.
-  const capacity = Math.floor((o.mediaBytes - bundleFiles - margin - block) / 512) * 512;
-  if (capacity < MIN_VOLUME_BYTES) {
-    throw new EcluseError(
-      'E_USAGE',
-      `--media-size ${o.mediaBytes} leaves ${Math.max(capacity, 0)} bytes for volumes once the bundle files (${bundleFiles}) and the margin (${margin + block}) are counted: give at least ${MIN_VOLUME_BYTES + bundleFiles + margin + block} bytes`,
+  const statementBytes = o.statementBytes ?? ((v) => roughStatementBytes(o.artifacts, v));
+  const filesFor = (vols: readonly PlannedVolume[]) =>
+    bundleFilesEstimate(
+      {
+        signers: o.signers,
+        statementBytes: statementBytes(vols),
+        certificateBytes: o.certificateBytes,
+        trustFileBytes: o.trustFileBytes,
+      },
+      block,
     );
+  // The bundle files grow with the volumes (the statement lists them), and the volumes with less room for them. So:
+  // the estimate for no volumes gives a capacity, the volumes planned at that capacity give the estimate again, and
+  // while it is larger than the one the capacity came from, the capacity shrinks to it and the volumes are planned
+  // anew. The estimate only grows, and is bounded (the capacity must stay above MIN_VOLUME_BYTES, the volumes within
+  // their limit): it ends at one that counts the very volumes planned with it, usually at the first or second turn.
+  let bundleFiles = filesFor([]);
+  let capacity: number;
+  let volumes: PlannedVolume[];
+  for (;;) {
+    // The last block of a volume may be a partial one: the volume takes a whole block on the medium.
+    capacity = Math.floor((o.mediaBytes - bundleFiles - margin - block) / 512) * 512;
+    if (capacity < MIN_VOLUME_BYTES) {
+      throw new EcluseError(
+        'E_USAGE',
+        `--media-size ${o.mediaBytes} leaves ${Math.max(capacity, 0)} bytes for volumes once the bundle files (${bundleFiles}) and the margin (${margin + block}) are counted: give at least ${MIN_VOLUME_BYTES + bundleFiles + margin + block} bytes`,
+      );
+    }
+    volumes = o.volumes(capacity);
+    const needed = filesFor(volumes);
+    if (needed <= bundleFiles) break;
+    bundleFiles = needed;
   }
-  const volumes = o.volumes(capacity);
   const medium = (k: number, vols: PlannedVolume[], where: string | null, free: number | null): MediumPlan => {
     const abandoned = where ? abandonedPartials(where) : [];
     return {

@@ -12,19 +12,11 @@ import { syncDir, writeFileSynced } from '../sneakernet/durable.js';
 import { asEcluseError, EcluseError } from '../sneakernet/errors.js';
 import { bundlePaths, bundlesDir, CERTIFICATE_SUFFIX, SIGNATURE_SUFFIX, TRUST_FILES } from '../sneakernet/layout.js';
 import { literalSegments } from '../sneakernet/delta.js';
-import {
-  checkConsistency,
-  encodeStatement,
-  FORMAT_VERSION,
-  parseStatement,
-  PREDICATE_TYPE,
-  STATEMENT_TYPE,
-  subjectName,
-  type Artifact,
-  type Statement,
-} from '../sneakernet/statement.js';
+import { checkConsistency, encodeStatement, parseStatement, subjectName } from '../sneakernet/statement.js';
 import { LIMITS } from '../sneakernet/limits.js';
 import { bothObservers, ChunkListing } from './chunk-listing.js';
+import { plannedStatementBytes, statementOf, type StatementIdentity } from './bundle-statement.js';
+import { bundleFilesEstimate } from './media-plan.js';
 import { HashPool } from '../sneakernet/digests.js';
 import { writeVolume, type VolumeHasher, type WrittenVolume } from '../sneakernet/volume-writer.js';
 import { ArtifactCheck } from './artifact-check.js';
@@ -56,7 +48,8 @@ export interface WriteOptions {
   verifyAllDigests?: boolean;
   /**
    * Sign a chunk list per artifact into the statement (docs/FORMAT.md 4.11; default true). `export --no-chunks` leaves
-   * them out for import stations older than 4.11. A resend writes its recorded statement as it was, lists or not.
+   * them out for import stations older than 4.11. A resend writes its recorded statement as it was, lists or not. A
+   * plan made without them (`ExportRequest.noChunks`, whose bundle files were counted without them) writes none.
    */
   chunks?: boolean;
 }
@@ -125,6 +118,24 @@ export async function writeBundle(
     throw new EcluseError('E_USAGE', "required option '--to <MEDIA_DIR>' not specified");
   }
   const removedPartials: string[] = [];
+  const trustFiles = [
+    ...(o.revocations ? [{ name: TRUST_FILES[0], bytes: o.revocations }] : []),
+    ...(o.rootDocuments ?? []),
+  ];
+  const chunks = o.chunks !== false && prepared.chunks && prepared.resendPayload === null;
+  // The plan may have counted allowances for certificates and trust files it was not shown: these are the real ones.
+  const filesOn = (block: number) =>
+    bundleFilesEstimate(
+      {
+        signers: signers.length,
+        statementBytes:
+          prepared.resendPayload?.length ??
+          plannedStatementBytes(identityOf(home, prepared), prepared.artifacts, prepared.volumes, chunks),
+        certificateBytes: signers.map((s) => Buffer.byteLength(s.certificatePem)),
+        trustFileBytes: trustFiles.map((f) => f.bytes.length),
+      },
+      block,
+    );
   for (const m of plan.media) {
     for (const p of m.abandoned) {
       await fs.promises.rm(p, { recursive: true, force: true });
@@ -133,10 +144,12 @@ export async function writeBundle(
     // A missing last folder is made below (its parent was checked by the plan): its free space is its parent's.
     const where = m.path !== null && !fs.existsSync(m.path) ? path.dirname(path.resolve(m.path)) : (m.path ?? '');
     const free = await fs.promises.statfs(where);
-    if (free.bavail * free.bsize < m.freeSpaceNeeded) {
+    const bundleFiles = Math.max(m.bundleFiles, filesOn(Math.max(4096, free.bsize)));
+    const needed = m.freeSpaceNeeded - m.bundleFiles + bundleFiles;
+    if (free.bavail * free.bsize < needed) {
       throw new EcluseError(
         'E_NO_SPACE',
-        `${m.path ?? ''} has ${free.bavail * free.bsize} bytes free; its share of the bundle needs ${m.freeSpaceNeeded} (volumes ${m.freeSpaceNeeded - m.bundleFiles - m.margin} + bundle files ${m.bundleFiles} + margin ${m.margin}): use a larger medium, or a smaller --media-size with one more --to`,
+        `${m.path ?? ''} has ${free.bavail * free.bsize} bytes free; its share of the bundle needs ${needed} (volumes ${m.freeSpaceNeeded - m.bundleFiles - m.margin} + bundle files ${bundleFiles} + margin ${m.margin}): use a larger medium, or a smaller --media-size with one more --to`,
         { check: 'free-space' },
       );
     }
@@ -179,14 +192,13 @@ export async function writeBundle(
       { allDigests: o.verifyAllDigests === true },
     );
     const volumeHashing = new HashPool(['sha256'], { slots: 4 });
-    const listing =
-      o.chunks === false || prepared.resendPayload !== null
-        ? null
-        : new ChunkListing(
-            prepared.artifacts,
-            sources.map((s) => ('file' in s ? s.file : '')),
-            prepared.volumes,
-          );
+    const listing = !chunks
+      ? null
+      : new ChunkListing(
+          prepared.artifacts,
+          sources.map((s) => ('file' in s ? s.file : '')),
+          prepared.volumes,
+        );
     const written: WrittenVolume[] = [];
     try {
       await check.beforeWriting();
@@ -239,10 +251,6 @@ export async function writeBundle(
         );
       }
     }
-    const trustFiles = [
-      ...(o.revocations ? [{ name: TRUST_FILES[0], bytes: o.revocations }] : []),
-      ...(o.rootDocuments ?? []),
-    ];
     for (const t of targets) {
       current = t.media;
       if (trustFiles.length > 0) {
@@ -311,40 +319,24 @@ function newStatement(
   written: WrittenVolume[],
   listing: ChunkListing | null,
 ): Buffer {
-  const plain = statementOf(home, prepared, written, prepared.artifacts);
+  const id = identityOf(home, prepared);
+  const plain = statementOf(id, prepared.volumes, written, prepared.artifacts);
   if (!listing) return encodeStatement(plain);
-  const listed = encodeStatement(statementOf(home, prepared, written, listing.withChunks(prepared.artifacts)));
+  const listed = encodeStatement(statementOf(id, prepared.volumes, written, listing.withChunks(prepared.artifacts)));
   return listed.length <= LIMITS.statementBytes ? listed : encodeStatement(plain);
 }
 
-function statementOf(
-  home: RelayHome,
-  prepared: PreparedExport,
-  written: WrittenVolume[],
-  artifacts: Artifact[],
-): Statement {
+/** The statement's identity as the plan decided it. */
+function identityOf(home: RelayHome, prepared: PreparedExport): StatementIdentity {
   const { plan } = prepared;
   return {
-    _type: STATEMENT_TYPE,
-    subject: artifacts.map((a) => ({ name: subjectName(a), digest: { sha256: a.sha256, sha512: a.sha512 } })),
-    predicateType: PREDICATE_TYPE,
-    predicate: {
-      formatVersion: FORMAT_VERSION,
-      bundleId: plan.bundleId,
-      station: home.station,
-      sequence: plan.sequence,
-      previous: plan.previous,
-      site: plan.site,
-      created: plan.created,
-      expires: plan.expires,
-      volumes: prepared.volumes.map((v, i) => ({
-        name: v.name,
-        size: written[i]?.size ?? 0,
-        sha256: written[i]?.sha256 ?? '',
-        entries: v.entries.map((e) => ({ path: e.path, artifact: e.artifact, offset: e.offset, size: e.size })),
-      })),
-      artifacts,
-    },
+    bundleId: plan.bundleId,
+    station: home.station,
+    sequence: plan.sequence,
+    previous: plan.previous,
+    site: plan.site,
+    created: plan.created,
+    expires: plan.expires,
   };
 }
 

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { EcluseError, exitCodeFor } from '../../sneakernet/errors.js';
 import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import { ROOT_DOCUMENT_PATTERN, TRUST_DIR, TRUST_FILES } from '../../sneakernet/layout.js';
+import { CERT_FILE } from '../../keys/keydir-files.js';
 import type { ExportPlan, ExportRequest, ExportResult } from '../../relay/export.js';
 import type { ImageSummary } from '../../relay/images/export-images.js';
 import { removeHeldFolders } from '../../relay/interrupt.js';
@@ -57,6 +58,31 @@ async function newestRevocations(
     if (!best || found.list.version > best.version) best = { version: found.list.version, bytes: found.bytes };
   }
   return best?.bytes ?? null;
+}
+
+/**
+ * What the bundle files will hold from the signers' folders, for the plan to count them as they are (relay/media-plan.ts
+ * allows for them when not given): each signer's certificate, and the trust files `export` carries (the largest
+ * revocation list of their key folders, the root documents of the first). Sizes only: nothing is verified here.
+ */
+function signerFileBytes(dirs: string[]): Pick<ExportRequest, 'certificateBytes' | 'trustFileBytes'> {
+  if (dirs.length === 0) return {};
+  const size = (f: string) => fs.statSync(f, { throwIfNoEntry: false })?.size;
+  const certificates = dirs.map((d) => size(path.join(d, CERT_FILE)));
+  const lists = dirs.map((d) => size(path.join(path.resolve(d, '..', '..'), TRUST_DIR, TRUST_FILES[0])) ?? 0);
+  const firstTrust = path.join(path.resolve(dirs[0] as string, '..', '..'), TRUST_DIR);
+  const roots = fs.existsSync(firstTrust)
+    ? fs
+        .readdirSync(firstTrust)
+        .filter((n) => ROOT_DOCUMENT_PATTERN.test(n))
+        .map((n) => size(path.join(firstTrust, n)) ?? 0)
+    : [];
+  const largestList = Math.max(...lists);
+  return {
+    // A folder without its certificate is refused when the signer is loaded; the plan then allows for one.
+    ...(certificates.every((c): c is number => c !== undefined) ? { certificateBytes: certificates } : {}),
+    trustFileBytes: [...(largestList > 0 ? [largestList] : []), ...roots],
+  };
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -123,6 +149,8 @@ function requestOf(o: ExportFlags): ExportRequest {
     noEvidence: !o.evidence,
     noDelta: !o.delta,
     noMd5: !o.md5,
+    noChunks: !o.chunks,
+    ...signerFileBytes(o.signer),
   };
 }
 
