@@ -52,7 +52,9 @@ async function main(): Promise<void> {
     minifySyntax: true,
     sourcemap: 'linked',
     // The CommonJS packages bundled here (express and its dependencies) call require() for Node's own modules.
-    banner: { js: "import { createRequire as __ecluseRequire } from 'node:module';const require=__ecluseRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __ecluseRequire } from 'node:module';const require=__ecluseRequire(import.meta.url);",
+    },
     logLevel: 'warning',
     metafile: true,
   });

@@ -53,7 +53,8 @@ describe('the shipped bundle (dist/ecluse/)', () => {
     expect(CLI).toBe(path.join(bundle, 'main.js'));
     expect(fs.readFileSync(CLI, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
     expect(fs.statSync(CLI).mode & 0o111).toBe(0o111);
-    for (const worker of ['hash-worker.js', 'verify-worker.js']) expect(fs.existsSync(path.join(bundle, worker))).toBe(true);
+    for (const worker of ['hash-worker.js', 'verify-worker.js'])
+      expect(fs.existsSync(path.join(bundle, worker))).toBe(true);
     // cli/main.ts loads each command's module with import(): esbuild keeps each in a chunk of its own.
     const chunks = fs.readdirSync(bundle).filter((f) => f.endsWith('.js'));
     expect(chunks.length).toBeGreaterThan(10);
@@ -65,9 +66,7 @@ describe('the shipped bundle (dist/ecluse/)', () => {
     await w.exportTo(media);
     const loaded = await resolvedBy(['import', media, '--json'], w.inside);
     const fromPackages = loaded.filter((f) => f.includes('node_modules/'));
-    const outside = fromPackages.filter(
-      (f) => !RUNTIME_PACKAGES.some((p) => f.includes(`node_modules/${p}/`)),
-    );
+    const outside = fromPackages.filter((f) => !RUNTIME_PACKAGES.some((p) => f.includes(`node_modules/${p}/`)));
     expect(outside).toEqual([]);
     expect(loaded.filter((f) => !f.includes('node_modules/') && !f.startsWith('dist/ecluse/'))).toEqual([]);
     expect(loaded).toContain('dist/ecluse/main.js');
