@@ -2,11 +2,14 @@
 # Builds the offline install artifact of the import station: ecluse_<version>_<arch>.deb (dpkg-deb, no other
 # packaging tooling), installable with `apt install ./ecluse_*.deb` on a Debian 13 machine with no network.
 #
-# It holds: the compiled program under /usr/lib/ecluse (dist/, package.json, systemd/ for `ecluse install-units`),
-# the production dependencies only (npm ci --omit=dev; the native addons better-sqlite3 and unix-dgram built for
-# Node 20, ABI 115, hence Depends: nodejs (>= 20.19), nodejs (<< 21)), /usr/bin/ecluse, the units, the udev rule,
-# the mount helper, the sysusers.d/tmpfiles.d snippets (placed by `ecluse install-units`), and the maintainer
-# scripts of packaging/debian/.
+# It holds only what runs: under /usr/lib/ecluse the bundled program (dist/ecluse/: main.js, its workers and chunks;
+# no tsc output, no source maps), a minimal package.json (`"type": "module"`: Node loads dist/ecluse/*.js as ES
+# modules because of it), systemd/ for `ecluse install-units`, and in node_modules/ only the packages the bundle
+# leaves outside (RUNTIME_PACKAGES of scripts/bundle.ts) with their transitive dependencies (dist/scripts/
+# runtime-deps.js, after npm ci --omit=dev from the lock; the bundled ones, express, zod, @sigstore/*, commander, …,
+# are removed). The native addons better-sqlite3 and unix-dgram are built for Node 20, ABI 115, hence Depends:
+# nodejs (>= 20.19), nodejs (<< 21). Also /usr/bin/ecluse, the units, the udev rule, the mount helper, the
+# sysusers.d/tmpfiles.d snippets (placed by `ecluse install-units`), and the maintainer scripts of packaging/debian/.
 #
 # Usage: packaging/build-deb.sh [--out DIR] [--no-build]      (npm run package -- --out DIR)
 #   --out DIR    where the .deb goes (default: dist-pkg/ in the repository)
@@ -21,7 +24,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=${2:?--out needs a folder}; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-deb: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,9 +46,9 @@ root="$stage/root"
 lib="$root/usr/lib/ecluse"
 mkdir -p "$lib" "$root/usr/bin" "$root/usr/share/doc/ecluse" "$root/DEBIAN"
 
-# The program: compiled code (no benchmarks, no source maps), its package.json and lock, the systemd/ sources.
-cp -a dist "$lib/dist"
-rm -rf "$lib/dist/bench"
+# The program: the bundle alone (no source maps), package.json and the lock for npm ci, the systemd/ sources.
+mkdir -p "$lib/dist"
+cp -a dist/ecluse "$lib/dist/ecluse"
 find "$lib/dist" -name '*.map' -delete
 cp package.json package-lock.json "$lib/"
 cp -a systemd "$lib/systemd"
@@ -69,12 +72,23 @@ for addon in better-sqlite3 unix-dgram; do
     "$staged/build/Release/test_extension.node" "$staged/build/Release/.deps" "$staged/build/deps"
 done
 rm -f "$lib/package-lock.json" "$lib/node_modules/.package-lock.json"
-# The addons must load under this Node before anything is packed.
-(cd "$lib" && node -e '
+# Only what the bundle loads from node_modules, and what that depends on; then a package.json that says ESM and
+# nothing else (its dependencies are no longer all installed).
+node dist/scripts/runtime-deps.js prune "$lib" >&2
+node -e '
+  const p = require(process.argv[1]);
+  const min = { name: p.name, version: p.version, description: p.description, license: p.license, private: true, type: "module" };
+  require("fs").writeFileSync(process.argv[1], JSON.stringify(min, null, 2) + "\n");
+' "$lib/package.json"
+# The addons must load under this Node, and every runtime package with what it needs, before anything is packed.
+(cd "$lib" && BUNDLE_SCRIPT="$repo/dist/scripts/bundle.js" node --input-type=module -e '
+  import { createRequire } from "node:module";
+  const { RUNTIME_PACKAGES } = await import(process.env.BUNDLE_SCRIPT);
+  const require = createRequire(process.cwd() + "/");
   const Database = require("better-sqlite3");
   new Database(":memory:").prepare("select 1").get();
-  require("unix-dgram");
-' >&2) || { echo "build-deb: a native addon does not load" >&2; exit 3; }
+  for (const p of RUNTIME_PACKAGES) await import(p);
+' >&2) || { echo "build-deb: a runtime package does not load" >&2; exit 3; }
 
 # Units, udev rule, mount helper, sysusers/tmpfiles snippets: where `ecluse install-units` puts them.
 node dist/ecluse/main.js install-units --root "$root" --bin /usr/bin/ecluse --json >/dev/null

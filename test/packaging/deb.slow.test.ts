@@ -1,7 +1,9 @@
 /**
  * The offline install artifact: `packaging/build-deb.sh` (what `npm run package` runs, here on the dist/ the test run
  * built) makes ecluse_<version>_<arch>.deb. Its metadata and contents are read back with `dpkg-deb -I/-c`; it is
- * unpacked with `dpkg-deb -x` and the unpacked `ecluse` sets up a station (the native addons load from the package);
+ * unpacked with `dpkg-deb -x` and the unpacked `ecluse` sets up a station (the native addons load from the package,
+ * and so does every package the bundle leaves outside); it ships the bundle and, in node_modules, exactly those
+ * packages and what they depend on (scripts/runtime-deps.ts);
  * then it is installed and purged with the real dpkg into a throwaway root (`dpkg --root`, maintainer scripts run
  * chrootless with DPKG_ROOT: the user, the folders and the enabled units land in that tree, never on this machine).
  */
@@ -11,6 +13,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ecluseOk, makeKeys, PASSPHRASE, REPO, tmpDir } from '../helpers/world.js';
 import { which } from '../helpers/media.js';
+import { RUNTIME_PACKAGES } from '../../scripts/bundle.js';
+import { runtimeClosure } from '../../scripts/runtime-deps.js';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
   version: string;
@@ -58,7 +62,7 @@ describe.skipIf(skip !== null)('the .deb (npm run package)', () => {
       expect(info).toMatch(new RegExp(`\\d+ bytes, +\\d+ lines +\\* +${s}`));
   });
 
-  it('holds the program, production dependencies only, the units, the udev rule, the mount helper and the snippets', () => {
+  it('holds the bundled program, its runtime packages only, the units, the udev rule, the mount helper and the snippets', () => {
     const lines = run('dpkg-deb', ['-c', deb])
       .split('\n')
       .filter((l) => l.trim() !== '');
@@ -91,6 +95,34 @@ describe.skipIf(skip !== null)('the .deb (npm run package)', () => {
       expect(entries.get(`/usr/lib/ecluse/node_modules/${f}`), f).toMatch(/^-rw[-x]r-[-x]r-[-x]$/);
     }
     const names = [...entries.keys()];
+    // node_modules holds the packages the bundle loads at run time and their dependencies, nothing else: the same
+    // closure as read from this checkout's installed tree (the same lock).
+    const lib = '/usr/lib/ecluse/';
+    const shipped = new Set<string>();
+    for (const n of names) {
+      if (!n.startsWith(`${lib}node_modules/`)) continue;
+      const m = /^((?:node_modules\/(?:@[^/]+\/)?[^@/.][^/]*(?:\/|$))+)/.exec(n.slice(lib.length));
+      if (m?.[1]) shipped.add(m[1].replace(/\/$/, ''));
+    }
+    const closure = [...runtimeClosure(REPO)].map((d) => path.relative(REPO, d).split(path.sep).join('/'));
+    expect([...shipped].sort()).toEqual(closure.sort());
+    for (const p of RUNTIME_PACKAGES) expect(shipped.has(`node_modules/${p}`), p).toBe(true);
+    for (const bundled of ['express', 'zod', '@sigstore', 'commander', 'helmet', 'chokidar', 'asn1js']) {
+      expect(
+        names.filter((n) => n.startsWith(`${lib}node_modules/${bundled}/`)),
+        bundled,
+      ).toEqual([]);
+    }
+    expect(names.filter((n) => n.startsWith(`${lib}node_modules/.bin/`))).toEqual([]);
+    // The program is the bundle alone: no tsc output beside it.
+    expect(
+      names.filter((n) => n.startsWith(`${lib}dist/`) && !n.startsWith(`${lib}dist/ecluse/`) && n !== `${lib}dist/`),
+    ).toEqual([]);
+    expect(names.filter((n) => n.startsWith(`${lib}dist/cli/`))).toEqual([]);
+    const top = new Set(
+      names.filter((n) => n.startsWith(lib) && n !== lib).map((n) => n.slice(lib.length).split('/')[0]),
+    );
+    expect([...top].sort()).toEqual(['dist', 'node_modules', 'package.json', 'systemd']);
     for (const dev of Object.keys(pkg.devDependencies)) {
       expect(
         names.filter((n) => n.startsWith(`/usr/lib/ecluse/node_modules/${dev}/`)),
@@ -111,6 +143,22 @@ describe.skipIf(skip !== null)('the .deb (npm run package)', () => {
     const bin = path.join(root, 'usr', 'bin', 'ecluse');
     const version = run(bin, ['--version']).trim();
     expect(version).toBe(pkg.version);
+    // The shipped package.json makes dist/ecluse/*.js ES modules; every runtime package loads from the package alone.
+    const lib = path.join(root, 'usr', 'lib', 'ecluse');
+    expect(JSON.parse(fs.readFileSync(path.join(lib, 'package.json'), 'utf8'))).toMatchObject({
+      version: pkg.version,
+      type: 'module',
+    });
+    const loaded = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        'for (const p of JSON.parse(process.env.PKGS)) await import(p); console.log("loaded");',
+      ],
+      { cwd: lib, encoding: 'utf8', env: { ...process.env, PKGS: JSON.stringify(RUNTIME_PACKAGES) } },
+    );
+    expect(loaded.trim()).toBe('loaded');
     expect(version).toBe(run(process.execPath, [CLI, '--version']).trim());
     const keys = await makeKeys(path.join(dir, 'keys'), ['alice']);
     const home = path.join(dir, 'home');
