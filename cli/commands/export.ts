@@ -9,7 +9,6 @@ import { parseByteSize } from '../../sneakernet/volume-plan.js';
 import type { ExportPlan, ExportRequest, ExportResult } from '../../relay/export.js';
 import type { ImageSummary } from '../../relay/images/export-images.js';
 import { removeHeldFolders } from '../../relay/interrupt.js';
-import { newestRevocations, rootDocumentsOf, signerFileBytes } from './export-key-files.js';
 import { interruptedError } from '../interrupt.js';
 import { parseDuration } from '../duration.js';
 import { resolveHome } from '../home.js';
@@ -45,7 +44,10 @@ interface ExportFlags {
   verifyAllDigests?: boolean;
 }
 
-function requestOf(o: ExportFlags): ExportRequest {
+function requestOf(
+  o: ExportFlags,
+  signerFiles: Pick<ExportRequest, 'certificateBytes' | 'trustFileBytes'>,
+): ExportRequest {
   const resend = sequenceOption('--resend', o.resend);
   const replace = sequenceOption('--replace', o.replace);
   if (resend !== undefined && replace !== undefined) {
@@ -80,7 +82,7 @@ function requestOf(o: ExportFlags): ExportRequest {
     noDelta: !o.delta,
     noMd5: !o.md5,
     noChunks: !o.chunks,
-    ...signerFileBytes(o.signer),
+    ...signerFiles,
   };
 }
 
@@ -278,8 +280,9 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
     )
     .action(async (o: ExportFlags) => {
       await report<object>(ctx(), async () => {
-        const request = requestOf(o);
         // Loaded when the command runs (cli/main.ts), and only what an export needs.
+        const { newestRevocations, rootDocumentsOf, signerFileBytes } = await import('./export-key-files.js');
+        const request = requestOf(o, signerFileBytes(o.signer));
         const { openRelayHome } = await import('../../relay/catalog.js');
         const { planExport, writeBundle } = await import('../../relay/export.js');
         if (o.plan) {

@@ -10,53 +10,31 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loggedUrls, resolveLogger } from '../helpers/resolve-log.js';
 import { ecluse, makeKeys, mediaDir, tmpDir, UNBUNDLED_CLI, type Keys } from '../helpers/world.js';
 
 let root: string;
 let keys: Keys;
-let register: string;
+let logging: (log: string) => Record<string, string>;
 
 beforeAll(async () => {
   root = tmpDir('ecluse-startup-');
   keys = await makeKeys(path.join(root, 'keys'), ['alice']);
-  const hooks = path.join(root, 'hooks.mjs');
-  fs.writeFileSync(
-    hooks,
-    "import fs from 'node:fs';\n" +
-      'export async function resolve(specifier, context, next) {\n' +
-      '  const r = await next(specifier, context);\n' +
-      "  if (process.env.LOADED_LOG && !r.url.startsWith('node:')) fs.appendFileSync(process.env.LOADED_LOG, r.url + '\\n');\n" +
-      '  return r;\n' +
-      '}\n',
-  );
-  register = path.join(root, 'register.mjs');
-  fs.writeFileSync(
-    register,
-    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
-  );
+  logging = resolveLogger(root);
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 /** Runs the CLI with the hook; returns the modules it resolved (paths under dist/ and package names). */
 async function loadedBy(args: string[], home: string): Promise<string[]> {
   const log = path.join(root, `loaded-${args[0]}-${Date.now()}.txt`);
-  const r = await ecluse(args, {
-    cli: UNBUNDLED_CLI,
-    home,
-    env: { NODE_OPTIONS: `--import ${pathToFileURL(register).href}`, LOADED_LOG: log },
-  });
+  const r = await ecluse(args, { cli: UNBUNDLED_CLI, home, env: logging(log) });
   expect(r.code, r.stderr).toBe(0);
   return [
     ...new Set(
-      fs
-        .readFileSync(log, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((u) =>
-          u.includes('/node_modules/') ? u.replace(/^.*\/node_modules\//, '') : u.replace(/^.*\/dist\//, 'dist/'),
-        ),
+      loggedUrls(log).map((u) =>
+        u.includes('/node_modules/') ? u.replace(/^.*\/node_modules\//, '') : u.replace(/^.*\/dist\//, 'dist/'),
+      ),
     ),
   ];
 }

@@ -14,6 +14,14 @@ export const debSkip: string | null = which('dpkg-deb') ? null : 'dpkg-deb is mi
 export const HERE_ARCH = stationArch() ?? 'amd64';
 export const OTHER_ARCH = HERE_ARCH === 'amd64' ? 'arm64' : 'amd64';
 
+/** A site policy that admits VM images and écluse's own package (docs/FORMAT.md 4.10: `types` must name it). */
+export const PACKAGE_POLICY = `version: 1
+rules:
+  - name: everything
+    artifacts: ["*"]
+    types: [vm-image, ecluse-package]
+`;
+
 export interface DebSpec {
   pkg?: string;
   version: string;

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseResult, type UpdateResult } from '../../verifier/update-results.js';
-import { debSkip, tinyDeb } from '../helpers/deb.js';
+import { debSkip, tinyDeb, PACKAGE_POLICY } from '../helpers/deb.js';
 import { CLI, ecluseOk, makeKeys, REPO, tmpDir, world, type World } from '../helpers/world.js';
 
 const SCRIPT = path.join(REPO, 'systemd', 'ecluse-update');
@@ -25,13 +25,11 @@ describe.skipIf(skip !== null)('ecluse-update (the privileged installer) refuses
   const dir = tmpDir('ecluse-update-');
   const anchors = path.join(dir, 'anchors');
   let w: World;
-  const POLICY =
-    'version: 1\nrules:\n  - name: everything\n    artifacts: ["*"]\n    types: [vm-image, ecluse-package]\n';
   beforeAll(async () => {
     // A site whose anchors root pinned (here into a temporary folder), with a policy that admits the package.
     w = await world({ keys: await makeKeys(path.join(dir, 'keys'), ['alice']), site: 'upd-1' });
     await ecluseOk(['self-update', 'pin', '--to', anchors, '--json'], { home: w.inside });
-    fs.writeFileSync(w.path('policy.yaml'), POLICY);
+    fs.writeFileSync(w.path('policy.yaml'), PACKAGE_POLICY);
     await ecluseOk(['policy', 'apply', w.path('policy.yaml'), '--json'], { home: w.inside });
   }, 120_000);
   afterAll(() => {

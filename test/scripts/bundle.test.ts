@@ -7,45 +7,27 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNTIME_PACKAGES } from '../../scripts/bundle.js';
+import { loggedUrls, resolveLogger } from '../helpers/resolve-log.js';
 import { CLI, ecluse, ecluseOk, REPO, world, type World } from '../helpers/world.js';
 
 const bundle = path.join(REPO, 'dist', 'ecluse');
 let w: World;
-let register: string;
+let logging: (log: string) => Record<string, string>;
 
 beforeAll(async () => {
   w = await world();
-  const hooks = w.path('hooks.mjs');
-  fs.writeFileSync(
-    hooks,
-    "import fs from 'node:fs';\n" +
-      'export async function resolve(specifier, context, next) {\n' +
-      '  const r = await next(specifier, context);\n' +
-      "  if (process.env.LOADED_LOG && !r.url.startsWith('node:')) fs.appendFileSync(process.env.LOADED_LOG, r.url + '\\n');\n" +
-      '  return r;\n' +
-      '}\n',
-  );
-  register = w.path('register.mjs');
-  fs.writeFileSync(
-    register,
-    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`,
-  );
+  logging = resolveLogger(w.root);
 }, 60_000);
 afterAll(() => w.cleanup());
 
 /** The files an `ecluse ARGS` run resolved through the ESM loader, relative to the repository. */
 async function resolvedBy(args: string[], home: string): Promise<string[]> {
   const log = w.path(`loaded-${args[0]}-${Date.now()}.txt`);
-  const r = await ecluse(args, {
-    home,
-    env: { NODE_OPTIONS: `--import ${pathToFileURL(register).href}`, LOADED_LOG: log },
-  });
+  const r = await ecluse(args, { home, env: logging(log) });
   expect(r.code, r.stderr).toBe(0);
-  const files = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean);
-  return [...new Set(files.map((u) => path.relative(REPO, new URL(u).pathname)))];
+  return [...new Set(loggedUrls(log).map((u) => path.relative(REPO, new URL(u).pathname)))];
 }
 
 describe('the shipped bundle (dist/ecluse/)', () => {

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSigner } from '../../../keys/signer.js';
-import { debSkip, tinyDeb } from '../../helpers/deb.js';
+import { debSkip, tinyDeb, PACKAGE_POLICY } from '../../helpers/deb.js';
 import { editAndResign } from '../../helpers/hostile.js';
 import {
   ecluse,
@@ -24,13 +24,6 @@ import {
   type Keys,
   type World,
 } from '../../helpers/world.js';
-
-const POLICY = `version: 1
-rules:
-  - name: everything
-    artifacts: ["*"]
-    types: [vm-image, ecluse-package]
-`;
 
 interface HandOver {
   w: World;
@@ -51,7 +44,7 @@ describe.skipIf(debSkip !== null)('ecluse self-update pin and check', () => {
   async function handedOver(k: Keys, site: string, version: string): Promise<HandOver> {
     const w = await world({ keys: k, site });
     worlds.push(w);
-    fs.writeFileSync(w.path('policy.yaml'), POLICY);
+    fs.writeFileSync(w.path('policy.yaml'), PACKAGE_POLICY);
     await ecluseOk(['policy', 'apply', w.path('policy.yaml'), '--json'], { home: w.inside });
     const file = tinyDeb(w.root, { version });
     await ecluseOk(['relay', 'add', file, '--type', 'ecluse-package', '--json'], { home: w.outside });

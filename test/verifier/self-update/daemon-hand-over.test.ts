@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { debSkip, tinyDeb } from '../../helpers/deb.js';
+import { debSkip, tinyDeb, PACKAGE_POLICY } from '../../helpers/deb.js';
 import { startDaemon, type DaemonProcess } from '../../helpers/media.js';
 import { auditSince, bundleOn, ecluseOk, sha256, world, type World } from '../../helpers/world.js';
 
@@ -20,10 +20,7 @@ describe.skipIf(debSkip !== null)('ecluse daemon --update-spool', () => {
 
   it('hands the package over with the images of the bundle, and logs it', async () => {
     w = await world();
-    fs.writeFileSync(
-      w.path('policy.yaml'),
-      'version: 1\nrules:\n  - name: all\n    artifacts: ["*"]\n    types: [vm-image, ecluse-package]\n',
-    );
+    fs.writeFileSync(w.path('policy.yaml'), PACKAGE_POLICY);
     await ecluseOk(['policy', 'apply', w.path('policy.yaml'), '--json'], { home: w.inside });
     await w.addImage('debian', '13.2', 100_000);
     const deb = tinyDeb(w.root, { version: '0.5.0' });

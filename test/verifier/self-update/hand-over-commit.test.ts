@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { debSkip, tinyDeb } from '../../helpers/deb.js';
+import { debSkip, tinyDeb, PACKAGE_POLICY } from '../../helpers/deb.js';
 import { startDaemon, type DaemonProcess } from '../../helpers/media.js';
 import {
   auditSince,
@@ -29,13 +29,6 @@ import {
   type Keys,
   type World,
 } from '../../helpers/world.js';
-
-const POLICY = `version: 1
-rules:
-  - name: everything
-    artifacts: ["*"]
-    types: [vm-image, ecluse-package]
-`;
 
 interface Json {
   ok?: boolean;
@@ -92,7 +85,7 @@ describe.skipIf(debSkip !== null)('the hand-over is placed only after the commit
   async function newWorld(): Promise<{ w: World; spool: string }> {
     const w = await world({ keys });
     worlds.push(w);
-    fs.writeFileSync(w.path('policy.yaml'), POLICY);
+    fs.writeFileSync(w.path('policy.yaml'), PACKAGE_POLICY);
     await ecluseOk(['policy', 'apply', w.path('policy.yaml'), '--json'], { home: w.inside });
     const spool = w.path('spool', 'incoming');
     fs.mkdirSync(spool, { recursive: true, mode: 0o730 });

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { debSkip, OTHER_ARCH, tinyDeb } from '../../helpers/deb.js';
+import { debSkip, OTHER_ARCH, tinyDeb, PACKAGE_POLICY } from '../../helpers/deb.js';
 import {
   auditSince,
   bundleOn,
@@ -25,13 +25,6 @@ import {
   type Keys,
   type World,
 } from '../../helpers/world.js';
-
-const POLICY = `version: 1
-rules:
-  - name: everything
-    artifacts: ["*"]
-    types: [vm-image, ecluse-package]
-`;
 
 /** Every file under `dir`, as `relative/path sha256`, sorted (empty when `dir` does not exist). */
 function tree(dir: string): string[] {
@@ -68,7 +61,7 @@ describe.skipIf(debSkip !== null)('import hands écluse’s own package over to 
     const w = await world({ keys });
     worlds.push(w);
     if (policy) {
-      fs.writeFileSync(w.path('policy.yaml'), POLICY);
+      fs.writeFileSync(w.path('policy.yaml'), PACKAGE_POLICY);
       await ecluseOk(['policy', 'apply', w.path('policy.yaml'), '--json'], { home: w.inside });
     }
     return w;
