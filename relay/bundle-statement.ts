@@ -56,6 +56,24 @@ export function statementOf(
 }
 
 /**
+ * The bytes of the statement a bundle signs (4.11): with the chunk lists (`listed`: the artifacts with theirs), unless
+ * there are none or they would take it over its bound of LIMITS.statementBytes; then without. The one rule both the
+ * writer (the real lists) and the plan (lists of the same length) apply.
+ */
+export function encodeSigned(
+  id: StatementIdentity,
+  volumes: readonly PlannedVolume[],
+  written: ReadonlyArray<{ size: number; sha256: string }>,
+  artifacts: Artifact[],
+  listed: Artifact[] | null,
+): Buffer {
+  const plain = () => encodeStatement(statementOf(id, volumes, written, artifacts));
+  if (!listed) return plain();
+  const bytes = encodeStatement(statementOf(id, volumes, written, listed));
+  return bytes.length <= LIMITS.statementBytes ? bytes : plain();
+}
+
+/**
  * The byte length of the statement `writeBundle` will sign for these volumes (relay/write-bundle.ts `newStatement`):
  * with the chunk lists the writer computes unless `chunks` is false, and without them when they would take it over
  * its 4 MiB bound. Exact, not estimated: every value it does not know yet has a fixed length (a volume's size is its
@@ -68,14 +86,13 @@ export function plannedStatementBytes(
   chunks: boolean,
 ): number {
   const written = volumes.map((v) => ({ size: v.size, sha256: '0'.repeat(64) }));
-  const plain = encodeStatement(statementOf(id, volumes, written, artifacts)).length;
-  if (!chunks) return plain;
-  const sizes = listedChunkSizes(artifacts, volumes);
-  if (sizes.size === 0) return plain;
-  const listed = artifacts.map((a, k): Artifact => {
-    const size = sizes.get(k);
-    return size === undefined ? a : { ...a, chunks: { size, sha256: '0'.repeat(64 * chunkCount(a.size, size)) } };
-  });
-  const bytes = encodeStatement(statementOf(id, volumes, written, listed)).length;
-  return bytes <= LIMITS.statementBytes ? bytes : plain;
+  const sizes = chunks ? listedChunkSizes(artifacts, volumes) : new Map<number, number>();
+  const listed =
+    sizes.size === 0
+      ? null
+      : artifacts.map((a, k): Artifact => {
+          const size = sizes.get(k);
+          return size === undefined ? a : { ...a, chunks: { size, sha256: '0'.repeat(64 * chunkCount(a.size, size)) } };
+        });
+  return encodeSigned(id, volumes, written, artifacts, listed).length;
 }

@@ -12,10 +12,9 @@ import { syncDir, writeFileSynced } from '../sneakernet/durable.js';
 import { asEcluseError, EcluseError } from '../sneakernet/errors.js';
 import { bundlePaths, bundlesDir, CERTIFICATE_SUFFIX, SIGNATURE_SUFFIX, TRUST_FILES } from '../sneakernet/layout.js';
 import { literalSegments } from '../sneakernet/delta.js';
-import { checkConsistency, encodeStatement, parseStatement, subjectName } from '../sneakernet/statement.js';
-import { LIMITS } from '../sneakernet/limits.js';
+import { checkConsistency, parseStatement, subjectName } from '../sneakernet/statement.js';
 import { bothObservers, ChunkListing } from './chunk-listing.js';
-import { plannedStatementBytes, statementOf, type StatementIdentity } from './bundle-statement.js';
+import { encodeSigned, plannedStatementBytes, type StatementIdentity } from './bundle-statement.js';
 import { bundleFilesEstimate } from './media-plan.js';
 import { HashPool } from '../sneakernet/digests.js';
 import { writeVolume, type VolumeHasher, type WrittenVolume } from '../sneakernet/volume-writer.js';
@@ -124,13 +123,14 @@ export async function writeBundle(
   ];
   const chunks = o.chunks !== false && prepared.chunks && prepared.resendPayload === null;
   // The plan may have counted allowances for certificates and trust files it was not shown: these are the real ones.
+  const statementBytes =
+    prepared.resendPayload?.length ??
+    plannedStatementBytes(identityOf(home, prepared), prepared.artifacts, prepared.volumes, chunks);
   const filesOn = (block: number) =>
     bundleFilesEstimate(
       {
         signers: signers.length,
-        statementBytes:
-          prepared.resendPayload?.length ??
-          plannedStatementBytes(identityOf(home, prepared), prepared.artifacts, prepared.volumes, chunks),
+        statementBytes,
         certificateBytes: signers.map((s) => Buffer.byteLength(s.certificatePem)),
         trustFileBytes: trustFiles.map((f) => f.bytes.length),
       },
@@ -319,11 +319,8 @@ function newStatement(
   written: WrittenVolume[],
   listing: ChunkListing | null,
 ): Buffer {
-  const id = identityOf(home, prepared);
-  const plain = statementOf(id, prepared.volumes, written, prepared.artifacts);
-  if (!listing) return encodeStatement(plain);
-  const listed = encodeStatement(statementOf(id, prepared.volumes, written, listing.withChunks(prepared.artifacts)));
-  return listed.length <= LIMITS.statementBytes ? listed : encodeStatement(plain);
+  const listed = listing ? listing.withChunks(prepared.artifacts) : null;
+  return encodeSigned(identityOf(home, prepared), prepared.volumes, written, prepared.artifacts, listed);
 }
 
 /** The statement's identity as the plan decided it. */
