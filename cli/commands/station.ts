@@ -277,8 +277,18 @@ Examples:
         host: glance.host,
         port: glance.port,
       });
-      process.stderr.write(`serving the image store of site ${s.siteId} on ${server.url}\n`);
       let registryServer: { close(): Promise<void> } | null = null;
+      // Installed before anything is announced: a supervisor that stops the server as soon as it reads the line
+      // gets a clean close, not the default death by signal.
+      const stop = () => {
+        void Promise.all([server.close(), registryServer?.close()]).then(() => {
+          s.db.close();
+          process.exit(0);
+        });
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      process.stderr.write(`serving the image store of site ${s.siteId} on ${server.url}\n`);
       if (registry) {
         const { startRegistryServer } = await import('../../verifier/registry/server.js');
         try {
@@ -292,14 +302,6 @@ Examples:
           throw e;
         }
       }
-      const stop = () => {
-        void Promise.all([server.close(), registryServer?.close()]).then(() => {
-          s.db.close();
-          process.exit(0);
-        });
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
     });
 }
 

@@ -267,13 +267,20 @@ export class DaemonProcess {
   readonly events: DaemonEvent[] = [];
   stderr = '';
   private readonly exited: Promise<number | null>;
+  private stopOn: ((e: DaemonEvent) => boolean) | null = null;
   constructor(readonly child: ChildProcess) {
     if (child.stdout) {
       readline.createInterface({ input: child.stdout }).on('line', (line) => {
+        let e: DaemonEvent;
         try {
-          this.events.push(JSON.parse(line) as DaemonEvent);
+          e = JSON.parse(line) as DaemonEvent;
         } catch {
-          this.events.push({ event: 'unparsed', message: line });
+          e = { event: 'unparsed', message: line };
+        }
+        this.events.push(e);
+        if (this.stopOn?.(e)) {
+          this.stopOn = null;
+          this.child.kill('SIGTERM');
         }
       });
     }
@@ -292,6 +299,13 @@ export class DaemonProcess {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+  /** Sends SIGTERM the moment an event matching `pred` is read (not at the next poll of `waitFor`); its exit code. */
+  async stopWhen(pred: (e: DaemonEvent) => boolean): Promise<number | null> {
+    const seen = this.events.some(pred);
+    if (seen) return this.stop();
+    this.stopOn = pred;
+    return this.exited;
   }
   async stop(): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');

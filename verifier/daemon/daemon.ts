@@ -230,12 +230,18 @@ export class ImportDaemon {
   }
 }
 
+/**
+ * Starts the daemon and stops it on SIGTERM or SIGINT. The handlers are installed before the start, so a signal that
+ * arrives while it starts (a supervisor that stops it as soon as `daemon.started` is read) ends in a clean stop once
+ * the start is through, never in the default death by signal.
+ */
 export async function runDaemonUntilSignal(d: ImportDaemon): Promise<void> {
-  await d.start();
-  await new Promise<void>((resolve) => {
+  const signalled = new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
+  await d.start();
+  await signalled;
   await Promise.race([d.stop(), sleep(10_000)]);
 }
