@@ -67,6 +67,16 @@ async function main(): Promise<void> {
       out,
       rusage,
     );
+    // The same image to a second site: checked by the chunk list the first export proved (one SHA-256 pass fewer).
+    const media2 = path.join(root, 'media-second-site');
+    fs.mkdirSync(media2);
+    await cold();
+    const exp2 = await ecluse(
+      ['export', '--to', media2, '--site', 'bench-2', '--signer', signer, '--media-size', '4G'],
+      out,
+      rusage,
+    );
+    await fs.promises.rm(media2, { recursive: true, force: true });
     await fs.promises.rm(path.join(out, 'blobs'), { recursive: true, force: true });
     const volume = (await fs.promises.readdir(media, { recursive: true })).find((f) => String(f).endsWith('.tar'));
     const volumePath = path.join(media, String(volume));
@@ -115,6 +125,7 @@ async function main(): Promise<void> {
     console.log(row('sha512sum (baseline)', sha512));
     console.log(row('ecluse relay add (1 run)', add, cp));
     console.log(row('ecluse export (1 run)', exp, cp));
+    console.log(row('export, 2nd site (1 run)', exp2, cp));
     console.log(row('ecluse verify', verify, cp));
     console.log(row('ecluse import', imp, cp));
     console.log(
@@ -126,6 +137,7 @@ async function main(): Promise<void> {
     targets.limit(`import peak RSS at ${sizeArg}`, imp.maxRssMiB ?? Infinity, 100, 'MiB');
     targets.ratio('verify / sha256sum', verify, sha, 1.2);
     targets.ratio('export / cp (1 run)', exp, cp, 1.5);
+    targets.ratio('export to a second site / cp (1 run)', exp2, cp, 1.5);
     const slowest = [cp, md5, sha512].reduce((a, b) => (b.seconds > a.seconds ? b : a));
     const slowestName = slowest === cp ? 'cp' : slowest === md5 ? 'md5sum' : 'sha512sum';
     targets.ratio(`relay add / ${slowestName} (slowest of cp, md5sum, sha512sum)`, add, slowest, 1.3);

@@ -12,6 +12,9 @@
  *
  * A delta artifact carries only some of its bytes, and an artifact whose pieces are not written in order (a resend of
  * a statement from another writer) cannot be hashed in stream: those are hashed from their blob before writing.
+ *
+ * An image whose chunk list an earlier export checked is left out (`byChunkList`): relay/chunk-listing.ts checks it
+ * against that list in the same pass, and the bytes are not hashed whole again.
  */
 import fs from 'node:fs';
 import { EcluseError } from '../sneakernet/errors.js';
@@ -50,19 +53,34 @@ export function streamable(artifacts: readonly Artifact[], volumes: readonly Pla
 }
 
 export class ArtifactCheck implements EntryObserver {
-  private readonly pool: HashPool<Algorithm>;
+  private poolOnce: HashPool<Algorithm> | null = null;
   private readonly inStream: Set<number>;
   private hasher: ArtifactHasher<Algorithm> | null = null;
+  /** The artifacts whose bytes matched the catalog's digests while they were written (not from their blob). */
+  readonly checkedInStream = new Set<number>();
+  private readonly byChunkList: ReadonlySet<number>;
 
   constructor(
     private readonly artifacts: readonly Artifact[],
     private readonly blobs: readonly string[],
     volumes: readonly PlannedVolume[],
-    o: { allDigests?: boolean } = {},
+    private readonly o: { allDigests?: boolean; byChunkList?: ReadonlySet<number> } = {},
   ) {
-    // Each algorithm hashes in its own thread; a small ring (4 MiB) keeps the export's memory flat.
-    this.pool = new HashPool<Algorithm>(o.allDigests ? ['sha256', 'sha512', 'md5'] : ['sha256'], { slots: 4 });
     this.inStream = streamable(artifacts, volumes);
+    this.byChunkList = o.allDigests ? new Set() : (o.byChunkList ?? new Set());
+  }
+
+  /** Each algorithm hashes in its own thread; a small ring (4 MiB) keeps the export's memory flat. Started on use. */
+  private get pool(): HashPool<Algorithm> {
+    this.poolOnce ??= new HashPool<Algorithm>(this.o.allDigests ? ['sha256', 'sha512', 'md5'] : ['sha256'], {
+      slots: 4,
+    });
+    return this.poolOnce;
+  }
+
+  /** Whether artifact `k` is hashed as it is written. */
+  private hashedInStream(k: number): boolean {
+    return this.inStream.has(k) && !this.byChunkList.has(k);
   }
 
   /** Hashes, from their blobs, the artifacts that cannot be hashed while the volumes are written. */
@@ -88,24 +106,25 @@ export class ArtifactCheck implements EntryObserver {
   }
 
   start(entry: PlannedEntry): Promise<void> {
-    if (this.inStream.has(entry.artifact) && entry.offset === 0) this.hasher = this.pool.begin();
+    if (this.hashedInStream(entry.artifact) && entry.offset === 0) this.hasher = this.pool.begin();
     return Promise.resolve();
   }
 
   async bytes(entry: PlannedEntry, chunk: Buffer): Promise<void> {
-    if (this.inStream.has(entry.artifact)) await this.hasher?.update(chunk);
+    if (this.hashedInStream(entry.artifact)) await this.hasher?.update(chunk);
   }
 
   async end(entry: PlannedEntry): Promise<void> {
     const a = this.artifacts[entry.artifact];
-    if (!a || !this.inStream.has(entry.artifact) || entry.offset + entry.size !== a.size || !this.hasher) return;
+    if (!a || !this.hashedInStream(entry.artifact) || entry.offset + entry.size !== a.size || !this.hasher) return;
     const hasher = this.hasher;
     this.hasher = null;
     this.compare(entry.artifact, hasher.bytes, await hasher.digest());
+    this.checkedInStream.add(entry.artifact);
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    await this.poolOnce?.close();
   }
 
   private compare(k: number, bytes: number, got: DigestsOf<Algorithm>): void {

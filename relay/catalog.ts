@@ -13,6 +13,7 @@ import { artifactsWithoutMd5, setMd5 } from './artifacts.js';
 import { databaseError, stationHomeError } from '../sneakernet/station-home.js';
 import { migrateCatalog } from './migrations.js';
 import { PACKAGES_TABLE } from './packages.js';
+import { CHECKED_CHUNK_LISTS_TABLE } from './checked-chunk-lists.js';
 
 import type { RelayDb } from './relay-db.js';
 
@@ -120,6 +121,7 @@ CREATE TABLE IF NOT EXISTS image_blobs (
 CREATE INDEX IF NOT EXISTS image_blobs_by_artifact ON image_blobs (artifact_id);
 -- écluse's own packages (FORMAT.md 4.10): one row per catalog artifact of type ecluse-package (artifacts.id).
 ${PACKAGES_TABLE}
+${CHECKED_CHUNK_LISTS_TABLE}
 CREATE TABLE IF NOT EXISTS receipts (
   site         TEXT NOT NULL,
   number       INTEGER NOT NULL,

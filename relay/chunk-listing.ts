@@ -7,14 +7,26 @@
  * (a delta: its list covers the rebuilt bytes) is listed from its stored blob before writing. An OCI image not carried
  * in order travels without a list, as does an empty artifact, or every artifact when the bundle would list more than
  * the writer's budget of chunks (the statement is in every signature file).
+ *
+ * An image listed in the writing pass whose list an earlier export checked against the catalog's sha256
+ * (relay/checked-chunk-lists.ts) is checked by that list here, chunk by chunk, in place of the whole-sha256 check.
  */
 import fs from 'node:fs';
 import { ChunkHashing, type ChunkStream } from '../sneakernet/chunk-hashing.js';
-import { chunkCount, WRITER_BUNDLE_CHUNKS_MAX, writerChunkSize, type Chunks } from '../sneakernet/chunk-list.js';
+import {
+  chunkCount,
+  chunkRange,
+  WRITER_BUNDLE_CHUNKS_MAX,
+  writerChunkSize,
+  type Chunks,
+} from '../sneakernet/chunk-list.js';
+import { EcluseError } from '../sneakernet/errors.js';
 import type { Artifact } from '../sneakernet/statement.js';
+import { subjectName } from '../sneakernet/subject.js';
 import type { PlannedEntry, PlannedVolume } from '../sneakernet/volume-plan.js';
 import type { EntryObserver } from '../sneakernet/volume-writer.js';
 import { streamable } from './artifact-check.js';
+import type { CheckedList } from './checked-chunk-lists.js';
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -45,6 +57,8 @@ export class ChunkListing implements EntryObserver {
   private readonly sizes: Map<number, number>;
   private readonly lists = new Map<number, string[]>();
   private stream: ChunkStream | null = null;
+  /** The checked lists this export checks its bytes against (artifact index → list), in place of the whole sha256. */
+  private readonly byCheckedList = new Map<number, CheckedList>();
 
   constructor(
     private readonly artifacts: readonly Artifact[],
@@ -53,6 +67,38 @@ export class ChunkListing implements EntryObserver {
   ) {
     this.inStream = streamable(artifacts, volumes);
     this.sizes = listedChunkSizes(artifacts, volumes, this.inStream);
+  }
+
+  /** The chunk size of each artifact this export lists (artifact index → size). */
+  get listed(): ReadonlyMap<number, number> {
+    return this.sizes;
+  }
+
+  /**
+   * Takes the checked lists of earlier exports (relay/checked-chunk-lists.ts): each image listed in the writing pass
+   * with the same chunk size is checked against its list as it ends. Returns those images' indices: their whole
+   * sha256 need not be computed (relay/artifact-check.ts leaves them out).
+   */
+  checkAgainst(lists: ReadonlyMap<number, CheckedList>): Set<number> {
+    for (const [k, l] of lists) {
+      if (this.inStream.has(k) && this.sizes.get(k) === l.chunkSize) this.byCheckedList.set(k, l);
+    }
+    return new Set(this.byCheckedList.keys());
+  }
+
+  /** The lists of this export's images whose whole sha256 was checked (`checked`) in the same pass: proven lists. */
+  provenLists(checked: ReadonlySet<number>): CheckedList[] {
+    const proven: CheckedList[] = [];
+    for (const k of checked) {
+      const size = this.sizes.get(k);
+      const list = this.lists.get(k);
+      const a = this.artifacts[k];
+      if (!a || size === undefined || !list || !this.inStream.has(k)) continue;
+      if (list.filter(Boolean).length === chunkCount(a.size, size)) {
+        proven.push({ artifact: k, chunkSize: size, sha256: list.join('') });
+      }
+    }
+    return proven;
   }
 
   /** Lists, from their blobs, the artifacts whose bytes the volumes do not carry whole and in order. */
@@ -94,6 +140,8 @@ export class ChunkListing implements EntryObserver {
     const stream = this.stream;
     this.stream = null;
     await stream.finish();
+    const checked = this.byCheckedList.get(entry.artifact);
+    if (checked) this.compare(a, checked, this.lists.get(entry.artifact) ?? []);
   }
 
   /** The statement's artifacts with their chunk lists (4.11) added, each complete or not at all. */
@@ -109,6 +157,27 @@ export class ChunkListing implements EntryObserver {
 
   close(): Promise<void> {
     return this.hashing.close();
+  }
+
+  /** The first chunk whose digest is not the checked list's is refused, as the whole-sha256 check would refuse it. */
+  private compare(a: Artifact, checked: CheckedList, list: readonly string[]): void {
+    const count = chunkCount(a.size, checked.chunkSize);
+    for (let i = 0; i < count; i++) {
+      if (list[i] === checked.sha256.slice(i * 64, (i + 1) * 64)) continue;
+      const { start, end } = chunkRange(i, checked.chunkSize, a.size);
+      const name = subjectName(a);
+      throw new EcluseError(
+        'E_DIGEST',
+        `the stored copy of ${a.name} ${a.version} changed since it was added (chunk ${i}, bytes ${start}-${end - 1}, is not the one an earlier export checked against the catalog's sha256); nothing was signed or kept: remove it (ecluse relay remove ${name}) and add the image again (ecluse relay add FILE --name ${a.name} --version ${a.version})`,
+        {
+          check: 'stored-artifact',
+          artifact: name,
+          algorithm: 'sha256',
+          chunk: i,
+          blob: this.blobs[checked.artifact] ?? '',
+        },
+      );
+    }
   }
 
   private begin(k: number, size: number): ChunkStream {

@@ -14,6 +14,7 @@ import { bundlePaths, bundlesDir, CERTIFICATE_SUFFIX, SIGNATURE_SUFFIX, TRUST_FI
 import { literalSegments } from '../sneakernet/delta.js';
 import { checkConsistency, parseStatement, subjectName } from '../sneakernet/statement.js';
 import { bothObservers, ChunkListing } from './chunk-listing.js';
+import { checkedListsFor, keepCheckedLists, type CheckedList } from './checked-chunk-lists.js';
 import { encodeSigned, plannedStatementBytes, type StatementIdentity } from './bundle-statement.js';
 import { bundleFilesEstimate } from './media-plan.js';
 import { HashPool } from '../sneakernet/digests.js';
@@ -185,20 +186,19 @@ export async function writeBundle(
     // Every artifact's bytes are checked against the catalog's digests as they are written (relay/artifact-check.ts),
     // and each volume is hashed in a thread of its own: the copying thread only moves bytes. An OCI image's carried
     // stream is checked against the digests the plan computed from its stored blobs.
-    const check = new ArtifactCheck(
-      prepared.artifacts,
-      sources.map((s) => ('file' in s ? s.file : '')),
-      prepared.volumes,
-      { allDigests: o.verifyAllDigests === true },
-    );
+    const blobFiles = sources.map((s) => ('file' in s ? s.file : ''));
+    const listing = !chunks ? null : new ChunkListing(prepared.artifacts, blobFiles, prepared.volumes);
+    // An image whose chunk list an earlier export proved against the catalog's sha256 is checked by that list as its
+    // chunks are listed (relay/checked-chunk-lists.ts): one SHA-256 pass fewer, unless every digest is asked for.
+    const byChunkList =
+      listing && o.verifyAllDigests !== true
+        ? listing.checkAgainst(checkedListsFor(home.db, prepared.artifacts, listing.listed))
+        : new Set<number>();
+    const check = new ArtifactCheck(prepared.artifacts, blobFiles, prepared.volumes, {
+      allDigests: o.verifyAllDigests === true,
+      byChunkList,
+    });
     const volumeHashing = new HashPool(['sha256'], { slots: 4 });
-    const listing = !chunks
-      ? null
-      : new ChunkListing(
-          prepared.artifacts,
-          sources.map((s) => ('file' in s ? s.file : '')),
-          prepared.volumes,
-        );
     const written: WrittenVolume[] = [];
     try {
       await check.beforeWriting();
@@ -267,7 +267,7 @@ export async function writeBundle(
       renamed.push(t.final.root);
       await syncDir(bundlesDir(t.media));
     }
-    record(home, prepared, payload, media);
+    record(home, prepared, payload, media, listing?.provenLists(check.checkedInStream) ?? []);
     for (const r of renamed) releaseFolder(r);
     return {
       bundleId: plan.bundleId,
@@ -337,14 +337,24 @@ function identityOf(home: RelayHome, prepared: PreparedExport): StatementIdentit
   };
 }
 
-/** The bundle joins the site's chain (a resend is already in it); replaced bundles leave it. */
-function record(home: RelayHome, prepared: PreparedExport, payload: Buffer, media: string[]): void {
+/**
+ * The bundle joins the site's chain (a resend is already in it); replaced bundles leave it. The chunk lists proven in
+ * this export are kept with it, for the next export of the same images.
+ */
+function record(
+  home: RelayHome,
+  prepared: PreparedExport,
+  payload: Buffer,
+  media: string[],
+  proven: readonly CheckedList[],
+): void {
   const { plan } = prepared;
-  if (plan.mode === 'resend') {
-    recordEvent(home.db, 'export.resent', { site: plan.site, subject: `#${plan.sequence} ${plan.bundleId}` });
-    return;
-  }
   home.db.transaction(() => {
+    keepCheckedLists(home.db, prepared.artifacts, proven, plan.created);
+    if (plan.mode === 'resend') {
+      recordEvent(home.db, 'export.resent', { site: plan.site, subject: `#${plan.sequence} ${plan.bundleId}` });
+      return;
+    }
     if (plan.mode === 'replace' && plan.replaces[0]) {
       supersede(home.db, plan.site, plan.replaces[0].sequence, plan.bundleId, plan.created);
       recordEvent(home.db, 'export.replaced', {
