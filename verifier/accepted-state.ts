@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { storedRows, tableColumns } from '../sneakernet/stored-rows.js';
-import { acceptedDetails, lastRefusalCodes, lastRefusalOf, refusalsWithDeltaBases } from './audit/events.js';
+import { acceptedDetails, lastRefusalCodes, lastRefusalOf, refusalsWithDeltaBases } from './audit/decisions.js';
 import type { Db } from './db.js';
 
 const ADVICE = 'restore the home from its last backup: the record of what was accepted cannot be trusted as it is';

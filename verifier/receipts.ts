@@ -26,7 +26,7 @@ import { appendAudit } from './audit.js';
 import { getSetting, glanceTime, setSetting } from './db.js';
 import { gaps, highWaters, MAX_GAPS_LISTED } from './accepted-state.js';
 import { heldArtifacts } from './image-catalog.js';
-import { recentRefusals } from './audit/events.js';
+import { recentRefusals } from './audit/decisions.js';
 import { LIMITS } from '../sneakernet/limits.js';
 import { containerImages, heldBlobHexes } from './registry/images.js';
 import { retiredImages } from './retired-images.js';

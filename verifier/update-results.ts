@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../sneakernet/errors.js';
 import { storedRows } from '../sneakernet/stored-rows.js';
 import { appendAudit, type AuditOutcome } from './audit.js';
-import { lastUpdateOutcome } from './audit/events.js';
+import { lastUpdateOutcome } from './audit/decisions.js';
 import type { Db } from './db.js';
 
 /** Where the installer writes its results (the daemon's `--update-results`). */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import express from 'express';
 import Database from 'better-sqlite3';
 import { dbPath } from '../db.js';
-import { lastDecision } from '../audit/events.js';
+import { lastDecision } from '../audit/decisions.js';
 import { imageLabel } from '../image-catalog.js';
 import type { UsbIdentity } from './identity.js';
 

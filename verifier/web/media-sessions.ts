@@ -10,7 +10,8 @@
  */
 import { z } from 'zod';
 import type { Db } from '../db.js';
-import { eventsAtMedia, mediaInsertions, mediaPaths, mediaRangeStats, type AuditRecord } from '../audit/events.js';
+import type { AuditRecord } from '../audit/events.js';
+import { eventsAtMedia, mediaInsertions, mediaPaths, mediaRangeStats } from '../audit/media-events.js';
 
 const usbSchema = z
   .object({
