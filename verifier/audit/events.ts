@@ -168,17 +168,22 @@ export function* matchingEvents(db: ReadConnection, f: EventFilter): Generator<A
   yield* loggedEvents.iterate(db, `SELECT ${AUDIT_COLUMNS} FROM audit ${whereClause(w.sql)} ORDER BY seq`, ...w.args);
 }
 
-const kindRow = auditRows(z.object({ k: optionalText }));
+const lowest = auditRows(z.object({ v: optionalText }));
 
-/** The distinct event kinds, at most `limit` (one index step each: a skip scan). */
-export function distinctKinds(db: ReadConnection, limit: number): string[] {
-  const kinds: string[] = [];
-  let k = kindRow.get(db, 'SELECT min(kind) AS k FROM audit')?.k ?? null;
-  while (k !== null && kinds.length < limit) {
-    kinds.push(k);
-    k = kindRow.get(db, 'SELECT min(kind) AS k FROM audit WHERE kind > ?', k)?.k ?? null;
+/** The distinct values of an indexed column, in order, at most `limit` (one index step each: a skip scan). */
+export function distinctValues(db: ReadConnection, column: 'kind' | 'media', limit: number): string[] {
+  const out: string[] = [];
+  let v = lowest.get(db, `SELECT min(${column}) AS v FROM audit WHERE ${column} IS NOT NULL`)?.v ?? null;
+  while (v !== null && out.length < limit) {
+    out.push(v);
+    v = lowest.get(db, `SELECT min(${column}) AS v FROM audit WHERE ${column} > ?`, v)?.v ?? null;
   }
-  return kinds;
+  return out;
+}
+
+/** The distinct event kinds, at most `limit`. */
+export function distinctKinds(db: ReadConnection, limit: number): string[] {
+  return distinctValues(db, 'kind', limit);
 }
 
 /** The events of one bundle, in order. */

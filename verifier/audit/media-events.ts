@@ -5,10 +5,9 @@
  */
 import { z } from 'zod';
 import type { ReadConnection } from '../../sneakernet/stored-rows.js';
-import { AUDIT_COLUMNS, auditRows, loggedEvents, optionalText, type AuditRecord } from './events.js';
+import { AUDIT_COLUMNS, auditRows, distinctValues, loggedEvents, optionalText, type AuditRecord } from './events.js';
 
 const text = z.string();
-const mediaRow = auditRows(z.object({ m: optionalText }));
 
 const mediaSession = auditRows(z.object({ seq: z.number().int().positive(), media: text, details: text }));
 
@@ -58,11 +57,5 @@ export function mediaRangeStats(
 
 /** The media paths the log names, in order (one index step each), at most `limit`. */
 export function mediaPaths(db: ReadConnection, limit: number): string[] {
-  const out: string[] = [];
-  let m = mediaRow.get(db, 'SELECT min(media) AS m FROM audit WHERE media IS NOT NULL')?.m ?? null;
-  while (m !== null && out.length < limit) {
-    out.push(m);
-    m = mediaRow.get(db, 'SELECT min(media) AS m FROM audit WHERE media > ?', m)?.m ?? null;
-  }
-  return out;
+  return distinctValues(db, 'media', limit);
 }
