@@ -3,7 +3,7 @@
  * quoted or bare parameters in any order; a realm that is not an http(s) URL is no challenge to follow.
  */
 import { describe, expect, it } from 'vitest';
-import { parseChallenge } from '../../../verifier/targets/registry-client.js';
+import { parseChallenge } from '../../../verifier/targets/registry-http.js';
 
 describe('parseChallenge', () => {
   it('Basic and Bearer challenges as registries send them', () => {
