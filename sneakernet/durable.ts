@@ -50,16 +50,26 @@ export class Writeback {
   private inFlight: Promise<void> | null = null;
   private failure: NodeJS.ErrnoException | null = null;
   private handedOver = 0;
+  private handedOverAt = performance.now();
 
+  /**
+   * `slowerThan` (bytes per second): hand over only while the bytes arrive slower than that (the writer is waiting
+   * for its source anyway, so the disk has time to spare); otherwise the final fsync does it all.
+   */
   constructor(
     private readonly fd: number,
     private readonly every = 64 * 1024 * 1024,
+    private readonly slowerThan = Infinity,
   ) {}
 
   /** `total`: bytes written to the file so far. */
   wrote(total: number): void {
     if (this.inFlight !== null || total - this.handedOver < this.every) return;
+    const now = performance.now();
+    const perSecond = ((total - this.handedOver) * 1000) / Math.max(now - this.handedOverAt, 1);
     this.handedOver = total;
+    this.handedOverAt = now;
+    if (perSecond >= this.slowerThan) return;
     this.inFlight = new Promise<void>((resolve) =>
       fs.fdatasync(this.fd, (e) => {
         if (e && !this.failure) this.failure = e;
