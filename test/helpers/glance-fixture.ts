@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { glanceTime, openDb, type Db, type ImageRow } from '../../verifier/db.js';
 import { importHome } from '../../verifier/home.js';
 import { startGlanceServer, type GlanceServer } from '../../verifier/glance/server.js';
@@ -108,4 +109,19 @@ export async function glanceFixture(specs: ImageSpec[]): Promise<GlanceFixture> 
       fs.rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A fixture for a whole test file: created in beforeAll and closed in afterAll. The object returned is filled in by
+ * beforeAll, so the file can hold it in a const from the start and read its fields inside the tests.
+ */
+export function useGlanceFixture(specs: ImageSpec[]): GlanceFixture {
+  const fx = {} as GlanceFixture;
+  beforeAll(async () => {
+    Object.assign(fx, await glanceFixture(specs));
+  });
+  afterAll(async () => {
+    await fx.close?.();
+  });
+  return fx;
 }
