@@ -67,7 +67,7 @@ export class ArtifactCheck implements EntryObserver {
     private readonly o: { allDigests?: boolean; byChunkList?: ReadonlySet<number> } = {},
   ) {
     this.inStream = streamable(artifacts, volumes);
-    this.byChunkList = o.allDigests ? new Set() : (o.byChunkList ?? new Set());
+    this.byChunkList = o.byChunkList ?? new Set();
   }
 
   /** Each algorithm hashes in its own thread; a small ring (4 MiB) keeps the export's memory flat. Started on use. */
@@ -137,11 +137,19 @@ export class ArtifactCheck implements EntryObserver {
         ? 'size'
         : (['sha256', 'sha512', 'md5'] as const).find((alg) => got[alg] && expected[alg] && got[alg] !== expected[alg]);
     if (!wrong) return;
-    const name = subjectName(a);
-    throw new EcluseError(
-      'E_DIGEST',
-      `the stored copy of ${a.name} ${a.version} changed since it was added (its ${wrong} is not the catalog's); nothing was signed or kept: remove it (ecluse relay remove ${name}) and add the image again (ecluse relay add FILE --name ${a.name} --version ${a.version})`,
-      { check: 'stored-artifact', artifact: name, algorithm: wrong, blob: this.blobs[k] ?? '' },
-    );
+    throw storedCopyChanged(a, `its ${wrong} is not the catalog's`, { algorithm: wrong, blob: this.blobs[k] ?? '' });
   }
+}
+
+/**
+ * The refusal of an export whose stored image is not the bytes `relay add` recorded (`why`: which check said so),
+ * with the way out; the whole-digest check and the chunk-list check (relay/chunk-listing.ts) both end here.
+ */
+export function storedCopyChanged(a: Artifact, why: string, context: Record<string, unknown>): EcluseError {
+  const name = subjectName(a);
+  return new EcluseError(
+    'E_DIGEST',
+    `the stored copy of ${a.name} ${a.version} changed since it was added (${why}); nothing was signed or kept: remove it (ecluse relay remove ${name}) and add the image again (ecluse relay add FILE --name ${a.name} --version ${a.version})`,
+    { check: 'stored-artifact', artifact: name, ...context },
+  );
 }

@@ -20,12 +20,10 @@ import {
   writerChunkSize,
   type Chunks,
 } from '../sneakernet/chunk-list.js';
-import { EcluseError } from '../sneakernet/errors.js';
 import type { Artifact } from '../sneakernet/statement.js';
-import { subjectName } from '../sneakernet/subject.js';
 import type { PlannedEntry, PlannedVolume } from '../sneakernet/volume-plan.js';
 import type { EntryObserver } from '../sneakernet/volume-writer.js';
-import { streamable } from './artifact-check.js';
+import { storedCopyChanged, streamable } from './artifact-check.js';
 import type { CheckedList } from './checked-chunk-lists.js';
 
 const READ_CHUNK = 1024 * 1024;
@@ -165,17 +163,10 @@ export class ChunkListing implements EntryObserver {
     for (let i = 0; i < count; i++) {
       if (list[i] === checked.sha256.slice(i * 64, (i + 1) * 64)) continue;
       const { start, end } = chunkRange(i, checked.chunkSize, a.size);
-      const name = subjectName(a);
-      throw new EcluseError(
-        'E_DIGEST',
-        `the stored copy of ${a.name} ${a.version} changed since it was added (chunk ${i}, bytes ${start}-${end - 1}, is not the one an earlier export checked against the catalog's sha256); nothing was signed or kept: remove it (ecluse relay remove ${name}) and add the image again (ecluse relay add FILE --name ${a.name} --version ${a.version})`,
-        {
-          check: 'stored-artifact',
-          artifact: name,
-          algorithm: 'sha256',
-          chunk: i,
-          blob: this.blobs[checked.artifact] ?? '',
-        },
+      throw storedCopyChanged(
+        a,
+        `chunk ${i}, bytes ${start}-${end - 1}, is not the one an earlier export checked against the catalog's sha256`,
+        { algorithm: 'sha256', chunk: i, blob: this.blobs[checked.artifact] ?? '' },
       );
     }
   }
