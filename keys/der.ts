@@ -2,24 +2,27 @@
  * The few certificate fields Node 20's `X509Certificate` does not expose — the subject's attributes (CN, OU, O) as
  * separate values, the key usage bits, the extended key usages and basicConstraints cA — read from the DER.
  *
- * The DER is cut into its elements by @sigstore/core's ASN.1 parser (`ASN1Obj`), which every import loads anyway
- * (through @sigstore/verify), rather than by a schema-based X.509 library (@peculiar/asn1-x509, 86 files) that cost
- * the import station several MiB of memory and tens of milliseconds more at every import. That parser is lenient
- * (it ignores trailing bytes, takes non-minimal lengths, decodes OIDs loosely, and finds fields by position), so this
- * module checks what it relies on itself: exactly one element in each buffer it parses, minimal (DER) lengths in
- * every element it walks, the exact identifier octet of each field of the certificate and tbsCertificate and of the
- * subject and the three extensions read here, OIDs decoded strictly, DER BOOLEANs, no unused key usage bit set, no
- * extension twice, no empty RDN, extension list or extKeyUsage.
+ * asn1js (a dependency already, for key files) decodes the ASN.1: it cuts the bytes into elements, refuses truncated
+ * or malformed ones, decodes OIDs, BIT STRINGs and strings, and notes what BER allows and DER does not as warnings on
+ * the part it saw it in (element, tag, length, value, OID arc): a long-form length under 128, a BOOLEAN, an INTEGER
+ * (under 4 octets) or an OID arc in needless octets, UTF-8 it cannot decode. Each element of the certificate and of
+ * each extension value read is walked, and refused on any asn1js error or warning (but those valid DER gets: an INTEGER
+ * of 4 octets or more or an OID arc above 2^56 kept as bytes, an empty SEQUENCE, SET or string), an indefinite length
+ * or end-of-contents, a tag of more than one octet (X.509 has none; asn1js reads 1f 03 as a BIT STRING), a universal
+ * type in the form DER does not use (asn1js reads a constructed UTF8String's inner TLV as its text), and bytes after
+ * the element. asn1js 3.1.0 looks for a needless zero in the last length octet, not the first (it warns on a length of
+ * 256, takes 82 00 80), so each length is compared with asn1js's re-encoding of it; its UniversalString decoder drops
+ * the high 16 bits of each character, so UniversalString is decoded here.
  *
- * Attribute values are decoded from their string type as @peculiar/asn1-x509 (used here before) decoded them:
- * UTF8String as UTF-8, PrintableString, IA5String and TeletexString byte for byte (latin1), BMPString as UTF-16BE,
- * UniversalString as UTF-32BE. Unlike it, a value that is not valid in its type (bad UTF-8, a character outside
- * PrintableString's or IA5String's set, a lone surrogate) or of any other type is refused, not guessed at.
+ * Checked here as a schema would, or where asn1js is lenient: the identifier octet of each field read; DER BOOLEANs
+ * (asn1js takes any octet); keyUsage's unused bits; no extension twice; no empty RDN, extension list, extKeyUsage or
+ * OID; OID arcs decoded exactly (below 2^53); attribute values valid in their type (asn1js checks only UTF-8), decoded
+ * as before: UTF-8, latin1 (PrintableString, IA5String, TeletexString), UTF-16BE (BMP), UTF-32BE; no other type.
  *
  * Used on certificates Node's crypto has parsed (and, for signers, whose signature it has checked against the pinned
  * root); every byte is still treated as hostile: any malformation throws an EcluseError (E_KEY), which callers wrap.
  */
-import { ASN1Obj } from '@sigstore/core';
+import * as asn1js from 'asn1js';
 import { EcluseError } from '../sneakernet/errors.js';
 
 export const OID = {
@@ -48,6 +51,8 @@ export interface CertificateFields {
   ca: boolean;
 }
 
+type Block = asn1js.BaseBlock;
+
 /** DER identifier octets (class, constructed bit and tag number in one byte) of the elements read here. */
 const TAG = {
   boolean: 0x01,
@@ -69,8 +74,14 @@ const TAG = {
   extensions: 0xa3, // [3] EXPLICIT
 } as const;
 
-/** RFC 5280 §4.2.1.3: the bit numbers of the key usages read. */
-const KEY_USAGE_BIT = { digitalSignature: 0, keyCertSign: 5, cRLSign: 6 } as const;
+/** asn1js warnings that valid DER gets: values kept as bytes, not decoded; the third, see the length check. */
+const NOT_FAULTS = new Set([
+  'Too big Integer for decoding, hex only',
+  'Too big SID for decoding, hex only',
+  'Needlessly long encoded length',
+]);
+/** Universal tag numbers encoded constructed: SEQUENCE, SET, EXTERNAL, EMBEDDED PDV, CHARACTER STRING (X.680). */
+const CONSTRUCTED = new Set([16, 17, 8, 11, 29]);
 
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
@@ -81,107 +92,101 @@ function malformed(what: string, cause?: unknown): never {
 
 const hex = (tag: number): string => `0x${tag.toString(16).padStart(2, '0')}`;
 
-/** Size of an element whose content is `length` bytes, with its length written in the fewest bytes (DER). */
-function derSize(length: number): number {
-  let lengthBytes = 1;
-  if (length >= 0x80) for (let n = length; n > 0; n = Math.floor(n / 256)) lengthBytes++;
-  return 1 + lengthBytes + length;
+/** The identifier octet of a parsed element (one octet: {@link checkDer} refuses longer tags). */
+const tagOf = (block: Block | undefined): number | undefined => block?.valueBeforeDecodeView[0];
+
+/** The elements a constructed element holds (none for a primitive one). */
+const subsOf = (block: Block): Block[] => (block instanceof asn1js.Constructed ? block.valueBlock.value : []);
+
+/** Refuses `block` or any element inside it on what asn1js found, or lets through, that DER does not allow. */
+function checkDer(block: Block, what: string): void {
+  const { idBlock, lenBlock, valueBlock } = block;
+  const at = `${what} holds ${(block.constructor as typeof asn1js.BaseBlock).NAME}`;
+  const inner = (valueBlock as { value?: unknown }).value;
+  const emptyAllowed = idBlock.isConstructed || block instanceof asn1js.BaseStringBlock; // not an empty INTEGER
+  const items = Array.isArray(inner) ? (inner as { error: string; warnings: string[] }[]) : [];
+  const arcs = items.filter((item) => !(item instanceof asn1js.BaseBlock)); // an OID's arcs: not copied up
+  for (const part of [block, idBlock, lenBlock, valueBlock, ...arcs]) {
+    if (part.error !== '') malformed(`${at} with asn1js error "${part.error}"`);
+    for (const warning of part.warnings) {
+      if (NOT_FAULTS.has(warning) || (warning === 'Zero buffer length' && emptyAllowed)) continue;
+      malformed(`${at} with asn1js warning "${warning}"`);
+    }
+  }
+  if (idBlock.blockLength !== 1) malformed(`${at} with a tag of more than one octet`);
+  if (lenBlock.isIndefiniteForm) malformed(`${at} of indefinite length`);
+  if (lenBlock.toBER(true).byteLength !== lenBlock.blockLength) malformed(`${at} whose length is not minimal`);
+  const universal = idBlock.tagClass === 1;
+  if (universal && idBlock.tagNumber === 0) malformed(`${at}: an end-of-contents`);
+  if (universal && idBlock.isConstructed !== CONSTRUCTED.has(idBlock.tagNumber)) {
+    malformed(`${at} in the ${idBlock.isConstructed ? 'constructed' : 'primitive'} form`);
+  }
+  for (const item of items) if (item instanceof asn1js.BaseBlock) checkDer(item as Block, what);
 }
 
 /** The one DER element that `bytes` holds, from its first byte to its last. */
-function parseWhole(bytes: Buffer, what: string): ASN1Obj {
-  let element: ASN1Obj;
+function parseWhole(bytes: Uint8Array, what: string): Block {
+  let parsed: asn1js.FromBerResult;
   try {
-    element = ASN1Obj.parseBuffer(bytes as Buffer<ArrayBuffer>);
+    parsed = asn1js.fromBER(bytes, { parseEmbedded: false }); // extension values are parsed when read, on their own
   } catch (e) {
-    return malformed(`${what}: ${(e as Error).message}`, e);
+    return malformed(`${what}: ${(e as Error).message}`, e); // asn1js throws on a BMPString of an odd length, ...
   }
-  if (derSize(element.value.length) !== bytes.length) {
-    malformed(`${what} is not exactly one element with a minimal length`);
-  }
-  return element;
+  if (parsed.offset === -1) malformed(`${what}: ${parsed.result.error}`);
+  if (parsed.offset !== bytes.length) malformed(`${what} is not exactly one element: bytes follow it`);
+  checkDer(parsed.result, what);
+  return parsed.result;
 }
 
-/**
- * `element`, checked to have the identifier octet `tag`; when constructed, its elements are checked to have minimal
- * lengths (the parser has already checked that they fill it exactly).
- */
-function expectTag(element: ASN1Obj | undefined, tag: number, what: string): ASN1Obj {
-  if (element === undefined) return malformed(`${what} is missing`);
-  const actual = element.tag.toDER();
+/** `block`, checked to have the identifier octet `tag`. */
+function expectTag(block: Block | undefined, tag: number, what: string): Block {
+  if (block === undefined) return malformed(`${what} is missing`);
+  const actual = tagOf(block) as number;
   if (actual !== tag) malformed(`${what} has tag ${hex(actual)}, not ${hex(tag)}`);
-  if (element.tag.constructed) {
-    const sizes = element.subs.reduce((sum, sub) => sum + derSize(sub.value.length), 0);
-    if (sizes !== element.value.length) malformed(`${what} holds an element whose length is not minimal`);
-  }
-  return element;
+  return block;
 }
 
-/** An OBJECT IDENTIFIER in dotted form: non-empty, each arc in the fewest bytes, the last arc complete. */
-function oidOf(element: ASN1Obj | undefined, what: string): string {
-  const bytes = expectTag(element, TAG.oid, what).value;
-  if (bytes.length === 0) malformed(`${what} is an empty OID`);
-  const arcs: bigint[] = [];
-  let arc = 0n;
-  let first = true; // at the first byte of an arc
-  for (const byte of bytes) {
-    if (first && byte === 0x80) malformed(`${what} is an OID with an arc not in the fewest bytes`);
-    arc = (arc << 7n) | BigInt(byte & 0x7f);
-    first = (byte & 0x80) === 0;
-    if (first) {
-      arcs.push(arc);
-      arc = 0n;
-    }
+/** An OBJECT IDENTIFIER in dotted form: not empty, each arc decoded exactly. */
+function oidOf(block: Block | undefined, what: string): string {
+  const oid = expectTag(block, TAG.oid, what) as asn1js.ObjectIdentifier;
+  const arcs = oid.valueBlock.value;
+  if (arcs.length === 0) malformed(`${what} is an empty OID`);
+  if (arcs.some((arc) => arc.isHexOnly || !Number.isSafeInteger(arc.valueDec))) {
+    malformed(`${what} is an OID with an arc too large for asn1js to decode exactly`);
   }
-  if (!first) malformed(`${what} is an OID whose last arc is cut short`);
-  const [joint, ...rest] = arcs as [bigint, ...bigint[]];
-  const head = joint < 40n ? [0n, joint] : joint < 80n ? [1n, joint - 40n] : [2n, joint - 80n];
-  return [...head, ...rest].join('.');
+  return oid.getValue();
 }
 
 /** A BOOLEAN, encoded as DER says (one byte, 0x00 or 0xff). */
-function booleanOf(element: ASN1Obj, what: string): boolean {
-  const bytes = expectTag(element, TAG.boolean, what).value;
+function booleanOf(block: Block | undefined, what: string): boolean {
+  const bytes = (expectTag(block, TAG.boolean, what) as asn1js.Boolean).valueBlock.valueHexView;
   if (bytes.length !== 1 || (bytes[0] !== 0x00 && bytes[0] !== 0xff)) malformed(`${what} is not a DER BOOLEAN`);
   return bytes[0] === 0xff;
 }
 
 /** An attribute value decoded from its string type; any other type, or a value not valid in its type, throws. */
-function stringOf(element: ASN1Obj | undefined, what: string): string {
-  if (element === undefined) return malformed(`${what} is missing`);
-  const bytes = element.value;
-  const tag = element.tag.toDER();
+function stringOf(block: Block | undefined, what: string): string {
+  if (block === undefined) return malformed(`${what} is missing`);
+  const tag = tagOf(block) as number;
+  const text = (): string => (block as asn1js.BaseStringBlock).valueBlock.value;
   switch (tag) {
-    case TAG.utf8String:
-      try {
-        return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-      } catch (e) {
-        return malformed(`${what} is a UTF8String that is not UTF-8`, e);
-      }
-    case TAG.printableString:
-      if (!PRINTABLE.test(bytes.toString('latin1'))) malformed(`${what} is a PrintableString with other characters`);
-      return bytes.toString('latin1');
-    case TAG.ia5String:
-      if (bytes.some((b) => b > 0x7f)) malformed(`${what} is an IA5String with bytes above 0x7f`);
-      return bytes.toString('latin1');
+    case TAG.utf8String: // asn1js warns on bytes that are not UTF-8, refused by checkDer
     case TAG.teletexString:
-      return bytes.toString('latin1');
-    case TAG.bmpString: {
-      if (bytes.length % 2 !== 0) malformed(`${what} is a BMPString of an odd number of bytes`);
-      const text = Buffer.from(bytes).swap16().toString('utf16le');
-      if (LONE_SURROGATE.test(text)) malformed(`${what} is a BMPString with a lone surrogate`);
-      return text;
-    }
+      return text();
+    case TAG.printableString:
+      if (!PRINTABLE.test(text())) malformed(`${what} is a PrintableString with other characters`);
+      return text();
+    case TAG.ia5String:
+      if ([...text()].some((c) => c > '\x7f')) malformed(`${what} is an IA5String with bytes above 0x7f`);
+      return text();
+    case TAG.bmpString:
+      if (LONE_SURROGATE.test(text())) malformed(`${what} is a BMPString with a lone surrogate`);
+      return text();
     case TAG.universalString: {
-      if (bytes.length % 4 !== 0) malformed(`${what} is a UniversalString of a number of bytes not a multiple of 4`);
-      const points: number[] = [];
-      for (let i = 0; i < bytes.length; i += 4) {
-        const point = bytes.readUInt32BE(i);
-        if (point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff)) {
-          malformed(`${what} is a UniversalString with a value that is not a character`);
-        }
-        points.push(point);
-      }
+      const bytes = Buffer.from((block as asn1js.UniversalString).valueBlock.valueHexView); // a multiple of 4 long
+      const points = Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readUInt32BE(4 * i));
+      const bad = points.some((point) => point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff));
+      if (bad) malformed(`${what} is a UniversalString with a value that is not a character`);
       return String.fromCodePoint(...points);
     }
     default:
@@ -189,84 +194,74 @@ function stringOf(element: ASN1Obj | undefined, what: string): string {
   }
 }
 
-function readSubject(name: ASN1Obj): Map<string, string[]> {
+function readSubject(name: Block): Map<string, string[]> {
   const subject = new Map<string, string[]>();
-  for (const rdn of name.subs) {
+  for (const rdn of subsOf(name)) {
     expectTag(rdn, TAG.set, 'a subject RDN');
-    if (rdn.subs.length === 0) malformed('a subject RDN is empty');
-    for (const atv of rdn.subs) {
-      expectTag(atv, TAG.sequence, 'a subject attribute');
-      if (atv.subs.length !== 2) malformed('a subject attribute is not a type and a value');
-      const type = oidOf(atv.subs[0], 'a subject attribute type');
-      const text = stringOf(atv.subs[1], `subject attribute ${type}`);
-      subject.set(type, [...(subject.get(type) ?? []), text]);
+    if (subsOf(rdn).length === 0) malformed('a subject RDN is empty');
+    for (const atv of subsOf(rdn)) {
+      const [type, value, ...rest] = subsOf(expectTag(atv, TAG.sequence, 'a subject attribute'));
+      if (rest.length > 0 || value === undefined) malformed('a subject attribute is not a type and a value');
+      const oid = oidOf(type, 'a subject attribute type');
+      subject.set(oid, [...(subject.get(oid) ?? []), stringOf(value, `subject attribute ${oid}`)]);
     }
   }
   return subject;
 }
 
-function readKeyUsage(extnValue: Buffer): KeyUsage {
-  const bytes = expectTag(parseWhole(extnValue, 'keyUsage'), TAG.bitString, 'keyUsage').value;
-  const unused = bytes[0];
-  if (unused === undefined || unused > 7 || (bytes.length === 1 && unused !== 0)) {
+function readKeyUsage(extnValue: Uint8Array): KeyUsage {
+  const bitString = expectTag(parseWhole(extnValue, 'keyUsage'), TAG.bitString, 'keyUsage') as asn1js.BitString;
+  const { unusedBits, valueHexView: bytes } = bitString.valueBlock; // the bits, after the unused-bits octet
+  if (bitString.lenBlock.length === 0 || (bytes.length === 0 && unusedBits !== 0)) {
     malformed('keyUsage is not a well-formed BIT STRING');
   }
-  if (((bytes[bytes.length - 1] as number) & ((1 << unused) - 1)) !== 0) malformed('keyUsage has unused bits set');
-  const bit = (n: number): boolean => (((bytes[1 + (n >> 3)] ?? 0) >> (7 - (n & 7))) & 1) === 1;
-  return {
-    digitalSignature: bit(KEY_USAGE_BIT.digitalSignature),
-    keyCertSign: bit(KEY_USAGE_BIT.keyCertSign),
-    cRLSign: bit(KEY_USAGE_BIT.cRLSign),
-  };
+  if (((bytes[bytes.length - 1] ?? 0) & ((1 << unusedBits) - 1)) !== 0) malformed('keyUsage has unused bits set');
+  const bit = (n: number): boolean => (((bytes[n >> 3] ?? 0) >> (7 - (n & 7))) & 1) === 1;
+  return { digitalSignature: bit(0), keyCertSign: bit(5), cRLSign: bit(6) }; // RFC 5280 §4.2.1.3's bit numbers
 }
 
-function readExtKeyUsage(extnValue: Buffer): string[] {
-  const seq = expectTag(parseWhole(extnValue, 'extKeyUsage'), TAG.sequence, 'extKeyUsage');
-  if (seq.subs.length === 0) malformed('extKeyUsage is empty');
-  return seq.subs.map((purpose) => oidOf(purpose, 'an extKeyUsage purpose'));
+function readExtKeyUsage(extnValue: Uint8Array): string[] {
+  const purposes = subsOf(expectTag(parseWhole(extnValue, 'extKeyUsage'), TAG.sequence, 'extKeyUsage'));
+  if (purposes.length === 0) malformed('extKeyUsage is empty');
+  return purposes.map((purpose) => oidOf(purpose, 'an extKeyUsage purpose'));
 }
 
-function readBasicConstraints(extnValue: Buffer): boolean {
-  const seq = expectTag(parseWhole(extnValue, 'basicConstraints'), TAG.sequence, 'basicConstraints');
+function readBasicConstraints(extnValue: Uint8Array): boolean {
+  const fields = subsOf(expectTag(parseWhole(extnValue, 'basicConstraints'), TAG.sequence, 'basicConstraints'));
   let i = 0;
   let ca = false;
-  if (seq.subs[i]?.tag.toDER() === TAG.boolean) ca = booleanOf(seq.subs[i++] as ASN1Obj, 'basicConstraints cA');
-  if (seq.subs[i]?.tag.toDER() === TAG.integer) {
-    if (expectTag(seq.subs[i++], TAG.integer, 'pathLenConstraint').value.length === 0) {
-      malformed('basicConstraints pathLenConstraint is empty');
-    }
-  }
-  if (i !== seq.subs.length) malformed('basicConstraints holds more than cA and pathLenConstraint');
+  if (tagOf(fields[i]) === TAG.boolean) ca = booleanOf(fields[i++], 'basicConstraints cA');
+  if (tagOf(fields[i]) === TAG.integer) i++; // pathLenConstraint: asn1js refuses an empty INTEGER (checkDer)
+  if (i !== fields.length) malformed('basicConstraints holds more than cA and pathLenConstraint');
   return ca;
 }
 
 /** The extensions of a tbsCertificate's fields from `i` on, which must be the last (none when absent). */
-function readExtensions(fields: ASN1Obj[], i: number): ASN1Obj[] {
-  if (i < fields.length && fields[i]?.tag.toDER() === TAG.extensions) {
-    const wrapper = expectTag(fields[i++], TAG.extensions, 'extensions');
-    if (wrapper.subs.length !== 1) malformed('[3] does not hold one extension list');
-    const list = expectTag(wrapper.subs[0], TAG.sequence, 'the extension list');
-    if (list.subs.length === 0) malformed('the extension list is empty');
+function readExtensions(fields: Block[], i: number): Block[] {
+  if (tagOf(fields[i]) === TAG.extensions) {
+    const wrapper = subsOf(expectTag(fields[i++], TAG.extensions, 'extensions'));
+    if (wrapper.length !== 1) malformed('[3] does not hold one extension list');
+    const list = subsOf(expectTag(wrapper[0], TAG.sequence, 'the extension list'));
+    if (list.length === 0) malformed('the extension list is empty');
     if (i !== fields.length) malformed('tbsCertificate has fields after its extensions');
-    return list.subs;
+    return list;
   }
   if (i !== fields.length) malformed('tbsCertificate has unexpected fields');
   return [];
 }
 
 function read(der: Buffer): CertificateFields {
-  const cert = expectTag(parseWhole(der, 'the certificate'), TAG.sequence, 'the certificate');
-  if (cert.subs.length !== 3) malformed('the certificate is not tbsCertificate, signatureAlgorithm, signature');
-  const tbs = expectTag(cert.subs[0], TAG.sequence, 'tbsCertificate');
-  expectTag(cert.subs[1], TAG.sequence, 'signatureAlgorithm');
-  expectTag(cert.subs[2], TAG.bitString, 'signatureValue');
+  const cert = subsOf(expectTag(parseWhole(der, 'the certificate'), TAG.sequence, 'the certificate'));
+  if (cert.length !== 3) malformed('the certificate is not tbsCertificate, signatureAlgorithm, signature');
+  const fields = subsOf(expectTag(cert[0], TAG.sequence, 'tbsCertificate'));
+  expectTag(cert[1], TAG.sequence, 'signatureAlgorithm');
+  expectTag(cert[2], TAG.bitString, 'signatureValue');
 
-  const fields = tbs.subs;
   let i = 0;
-  if (fields[0]?.tag.toDER() === TAG.version) {
-    const version = expectTag(fields[i++], TAG.version, 'version');
-    if (version.subs.length !== 1) malformed('[0] does not hold one version');
-    expectTag(version.subs[0], TAG.integer, 'version');
+  if (tagOf(fields[0]) === TAG.version) {
+    const version = subsOf(expectTag(fields[i++], TAG.version, 'version'));
+    if (version.length !== 1) malformed('[0] does not hold one version');
+    expectTag(version[0], TAG.integer, 'version');
   }
   expectTag(fields[i++], TAG.integer, 'serialNumber');
   expectTag(fields[i++], TAG.sequence, 'signature');
@@ -274,8 +269,8 @@ function read(der: Buffer): CertificateFields {
   expectTag(fields[i++], TAG.sequence, 'validity');
   const subjectName = expectTag(fields[i++], TAG.sequence, 'subject');
   expectTag(fields[i++], TAG.sequence, 'subjectPublicKeyInfo');
-  if (fields[i]?.tag.toDER() === TAG.issuerUniqueID) i++;
-  if (fields[i]?.tag.toDER() === TAG.subjectUniqueID) i++;
+  if (tagOf(fields[i]) === TAG.issuerUniqueID) i++;
+  if (tagOf(fields[i]) === TAG.subjectUniqueID) i++;
   const extensions = readExtensions(fields, i);
 
   const subject = readSubject(subjectName);
@@ -284,13 +279,14 @@ function read(der: Buffer): CertificateFields {
   let ca = false;
   const seen = new Set<string>();
   for (const ext of extensions) {
-    expectTag(ext, TAG.sequence, 'an extension');
-    const id = oidOf(ext.subs[0], 'an extension id');
+    const parts = subsOf(expectTag(ext, TAG.sequence, 'an extension'));
+    const id = oidOf(parts[0], 'an extension id');
     if (seen.has(id)) malformed(`extension ${id} occurs twice`);
     seen.add(id);
-    if (ext.subs.length === 3) booleanOf(ext.subs[1] as ASN1Obj, `extension ${id} critical`);
-    else if (ext.subs.length !== 2) malformed(`extension ${id} is not an id, a critical flag and a value`);
-    const extnValue = expectTag(ext.subs[ext.subs.length - 1], TAG.octetString, `extension ${id} value`).value;
+    if (parts.length === 3) booleanOf(parts[1], `extension ${id} critical`);
+    else if (parts.length !== 2) malformed(`extension ${id} is not an id, a critical flag and a value`);
+    const value = expectTag(parts[parts.length - 1], TAG.octetString, `extension ${id} value`) as asn1js.OctetString;
+    const extnValue = value.valueBlock.valueHexView;
     if (id === OID.keyUsage) keyUsage = readKeyUsage(extnValue);
     else if (id === OID.extKeyUsage) extKeyUsage = readExtKeyUsage(extnValue);
     else if (id === OID.basicConstraints) ca = readBasicConstraints(extnValue);
@@ -304,6 +300,6 @@ export function readCertificateFields(der: Buffer): CertificateFields {
     return read(der);
   } catch (e) {
     if (e instanceof EcluseError) throw e;
-    return malformed((e as Error).message, e); // the parser's own errors, a stack overflow on deep nesting
+    return malformed((e as Error).message, e); // anything asn1js throws past parseWhole
   }
 }

@@ -72,6 +72,16 @@ function edit(der: Buffer, find: number[], offset: number, was: number, byte: nu
   return out;
 }
 
+/** `der` with the last occurrence of `find` replaced by `bytes`, as many (so that only the edit is wrong). */
+function rewrite(der: Buffer, find: number[], bytes: number[]): Buffer {
+  expect(bytes.length).toBe(find.length);
+  const at = der.lastIndexOf(Buffer.from(find));
+  expect(at, 'the bytes to rewrite are in the certificate').toBeGreaterThanOrEqual(0);
+  const out = Buffer.from(der);
+  out.set(bytes, at);
+  return out;
+}
+
 const SIGNER = [
   'basicConstraints = critical, CA:FALSE',
   'keyUsage = critical, digitalSignature',
@@ -167,7 +177,7 @@ describe('readCertificateFields refuses a malformed certificate', () => {
   });
 
   it('an attribute value not valid in its string type', async () => {
-    await malformed(edit(good, CN_E_ACUTE, 7, 0xc3, 0xff), /a UTF8String that is not UTF-8/);
+    await malformed(edit(good, CN_E_ACUTE, 7, 0xc3, 0xff), /UTF8String with asn1js warning "Error during "decodeURI/);
     await malformed(edit(good, CN_E_ACUTE, 5, 0x0c, 0x16), /an IA5String with bytes above 0x7f/);
     await malformed(edit(good, CN_E_ACUTE, 5, 0x0c, 0x13), /a PrintableString with other characters/);
     const email = [0x16, 0x0b, 0x61, 0x40]; // IA5String "a@..."
@@ -181,7 +191,48 @@ describe('readCertificateFields refuses a malformed certificate', () => {
     await malformed(edit(good, EKU_CODE_SIGNING, 5, 0x30, 0x31), /extKeyUsage has tag 0x31, not 0x30/);
     await malformed(edit(good, EKU_CODE_SIGNING, 7, 0x06, 0x04), /an extKeyUsage purpose has tag 0x04, not 0x06/);
     const cut = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
-    await malformed(edit(good, cut, 7, 0x03, 0x83), /an extKeyUsage purpose is an OID whose last arc is cut short/);
+    await malformed(edit(good, cut, 7, 0x03, 0x83), /extKeyUsage: End of input reached before message was fully/);
+    // 1.3.6.1.5.5.7.3 with its last arc in two octets, 80 03
+    await malformed(
+      edit(good, cut, 6, 0x03, 0x80),
+      /OBJECT IDENTIFIER with asn1js warning "Needlessly long format of SID/,
+    );
+  });
+
+  it('BER that is not DER in the subject: a long form length, an indefinite length, a long tag, a constructed string', async () => {
+    // "eve" made "ev" with its length in the long form, 81 02 (asn1js warns)
+    await malformed(
+      rewrite(good, CN_EVE, [...CN_EVE.slice(0, 6), 0x81, 0x02, 0x65, 0x76]),
+      /UTF8String with asn1js warning "Unnecessary usage of long length form"/,
+    );
+    // SEQUENCE { CN, "eve" } made SEQUENCE (indefinite) { CN, "e" } end-of-contents
+    const atv = [0x30, 0x0a, ...CN_EVE];
+    await malformed(
+      rewrite(good, atv, [0x30, 0x80, ...CN_EVE.slice(0, 6), 0x01, 0x65, 0x00, 0x00]),
+      /SEQUENCE of indefinite length/,
+    );
+    // "eve" made "ev" with the UTF8String tag in two octets, 1f 0c
+    await malformed(
+      rewrite(good, CN_EVE, [...CN_EVE.slice(0, 5), 0x1f, 0x0c, 0x02, 0x65, 0x76]),
+      /UTF8String with a tag of more than one octet/,
+    );
+    // "eve" made a constructed UTF8String holding the UTF8String "e"
+    await malformed(
+      rewrite(good, CN_EVE, [...CN_EVE.slice(0, 5), 0x2c, 0x03, 0x0c, 0x01, 0x65]),
+      /UTF8String in the constructed form/,
+    );
+  });
+
+  it('a length of 256 (which asn1js 3.1.0 flags), and one with a leading zero octet (which it does not)', async () => {
+    const long = mint(`/CN=eve/description=${'a'.repeat(256)}`, SIGNER);
+    const header = [0x06, 0x03, 0x55, 0x04, 0x0d, 0x0c, 0x82, 0x01, 0x00, 0x61]; // description, UTF8String of 256
+    expect(long.includes(Buffer.from(header))).toBe(true);
+    expect(readCertificateFields(long).subject.get('2.5.4.13')).toEqual(['a'.repeat(256)]);
+    // 255 a's with the length 83 00 00 ff
+    await malformed(
+      rewrite(long, header, [...header.slice(0, 6), 0x83, 0x00, 0x00, 0xff]),
+      /UTF8String whose length is not minimal/,
+    );
   });
 
   it('a keyUsage with unused bits set, a critical flag that is not a DER BOOLEAN, an extension twice', async () => {
