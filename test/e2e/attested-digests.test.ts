@@ -3,24 +3,16 @@
  * and sha512 and signs it into the statement; the import station verifies SHA-256 over every byte and takes md5 and
  * sha512 as signed attestations, unless its policy says `verifyAllDigests: true` (then a wrong one is E_DIGEST naming
  * it). A bundle from before 4.8 (no md5) still imports, its md5 computed inside. Wrong attestations are made by
- * editing the statement and re-signing it with the site's real keys, so only the digest check can tell.
+ * editing the statement and re-signing it with the site's real keys, so only the digest check can tell; the fixture
+ * site and its worlds are the hostile-bundle tests' (test/helpers/hostile-world.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { editAndResign, hostileSite, statementOf, type HostileSite } from '../helpers/hostile.js';
-import {
-  bundleOn,
-  ecluseOk,
-  expectImportRefused,
-  md5,
-  sha256,
-  sha512,
-  tmpDir,
-  world,
-  type World,
-} from '../helpers/world.js';
+import { describe, expect, it } from 'vitest';
+import { editAndResign, statementOf } from '../helpers/hostile.js';
+import { hostileWorlds, KiB } from '../helpers/hostile-world.js';
+import { bundleOn, ecluseOk, expectImportRefused, md5, sha256, sha512, type World } from '../helpers/world.js';
 
 interface ArtifactJson {
   sha256: string;
@@ -32,7 +24,6 @@ interface ImportJson {
   images: Array<{ checksum: string; os_hash_value: string; sha256: string }>;
 }
 
-const KiB = 1024;
 const VERIFY_ALL = `version: 1
 verifyAllDigests: true
 rules:
@@ -40,26 +31,7 @@ rules:
     artifacts: ["*"]
 `;
 
-let site: HostileSite;
-const worlds: World[] = [];
-
-beforeAll(async () => {
-  site = await hostileSite(tmpDir('ecluse-attested-'));
-});
-
-afterAll(() => {
-  for (const w of worlds) w.cleanup();
-  site?.cleanup();
-});
-
-async function exported(size = 200 * KiB) {
-  const w = await world({ keys: site.keys });
-  worlds.push(w);
-  const img = await w.addImage('img', '1.0.0', size);
-  const media = w.path('media');
-  await w.exportTo(media);
-  return { w, img, media, bundle: bundleOn(media) };
-}
+const h = hostileWorlds();
 
 const artifactsOf = (s: Record<string, unknown>) => (s.predicate as { artifacts: ArtifactJson[] }).artifacts;
 
@@ -74,7 +46,7 @@ const other = (hex: string) => hex.slice(0, -1) + (hex.endsWith('0') ? '1' : '0'
 
 describe('attested digests (format 4.8)', () => {
   it('the statement carries the md5 computed at relay add; the import records it and the signed sha512', async () => {
-    const { w, img, media, bundle } = await exported();
+    const { w, img, media, bundle } = await h.exported();
     const [a] = artifactsOf(statementOf(bundle));
     expect(a).toMatchObject({ sha256: sha256(img.bytes), sha512: sha512(img.bytes), md5: md5(img.bytes) });
     const r = await w.importJson(media);
@@ -87,9 +59,9 @@ describe('attested digests (format 4.8)', () => {
   });
 
   it('a wrong attested md5 is taken as signed by default, and refused (E_DIGEST naming md5) with verifyAllDigests', async () => {
-    const { w, img, media, bundle } = await exported();
+    const { w, img, media, bundle } = await h.exported();
     const wrong = other(md5(img.bytes));
-    await editAndResign(bundle, [site.alice], (s) => {
+    await editAndResign(bundle, [h.site().alice], (s) => {
       (artifactsOf(s)[0] as ArtifactJson).md5 = wrong;
     });
     const strict = await w.newInside('inside-strict');
@@ -106,9 +78,9 @@ describe('attested digests (format 4.8)', () => {
   });
 
   it('a wrong attested sha512 is taken as signed by default, and refused (E_DIGEST naming sha512) with verifyAllDigests', async () => {
-    const { w, img, media, bundle } = await exported();
+    const { w, img, media, bundle } = await h.exported();
     const wrong = other(sha512(img.bytes));
-    await editAndResign(bundle, [site.alice], (s) => {
+    await editAndResign(bundle, [h.site().alice], (s) => {
       (artifactsOf(s)[0] as ArtifactJson).sha512 = wrong;
       (s.subject as Array<{ digest: { sha512: string } }>)[0]!.digest.sha512 = wrong;
     });
@@ -126,7 +98,7 @@ describe('attested digests (format 4.8)', () => {
   });
 
   it('a correct statement imports under verifyAllDigests (every digest recomputed and equal)', async () => {
-    const { w, img, media } = await exported();
+    const { w, img, media } = await h.exported();
     await verifyAllDigests(w);
     const r = await w.importJson(media);
     expect(r.code, r.stderr).toBe(0);
@@ -137,8 +109,8 @@ describe('attested digests (format 4.8)', () => {
   });
 
   it('an old-style bundle (no md5 in the statement) still imports, its checksum computed inside', async () => {
-    const { w, img, media, bundle } = await exported();
-    await editAndResign(bundle, [site.alice], (s) => {
+    const { w, img, media, bundle } = await h.exported();
+    await editAndResign(bundle, [h.site().alice], (s) => {
       delete (artifactsOf(s)[0] as ArtifactJson).md5;
     });
     expect(artifactsOf(statementOf(bundle))[0]).not.toHaveProperty('md5');
@@ -152,8 +124,7 @@ describe('attested digests (format 4.8)', () => {
   });
 
   it('a relay catalog from before the md5 column gets it from the blob, and the next export carries it', async () => {
-    const w = await world({ keys: site.keys });
-    worlds.push(w);
+    const w = await h.fresh();
     const img = await w.addImage('img', '1.0.0', 100 * KiB);
     const db = new Database(path.join(w.outside, 'relay.sqlite'));
     db.exec('UPDATE artifacts SET md5 = NULL');

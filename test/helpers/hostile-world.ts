@@ -1,7 +1,8 @@
 /**
- * The shared setup of the hostile-bundle tests (test/e2e/hostile.test.ts, test/e2e/hostile-contents.test.ts): one
- * fixture site per test file (test/helpers/hostile.ts), fresh worlds of that site with a bundle exported by the real
- * `ecluse export`, and the pieces of the one-line refusal messages those tests check.
+ * The shared setup of the hostile-bundle tests (test/e2e/hostile.test.ts, test/e2e/hostile-contents.test.ts, and
+ * test/e2e/attested-digests.test.ts, which re-signs edited statements the same way): one fixture site per test file
+ * (test/helpers/hostile.ts), fresh worlds of that site with a bundle exported by the real `ecluse export`, and the
+ * pieces of the one-line refusal messages those tests check.
  */
 import { afterAll, beforeAll } from 'vitest';
 import { hostileSite, type HostileSite } from './hostile.js';
@@ -54,13 +55,13 @@ export function hostileWorlds() {
     return w;
   }
 
-  /** A fresh world with one image exported (signed by alice unless told) to `<root>/media`. */
+  /** A fresh world with one image (`img`) exported (signed by alice unless told) to `<root>/media`. */
   async function exported(o: { size?: number; exportArgs?: string[]; signers?: string[] } = {}) {
     const w = await fresh();
-    await w.addImage('img', '1.0.0', o.size ?? 200 * KiB);
+    const img = await w.addImage('img', '1.0.0', o.size ?? 200 * KiB);
     const media = w.path('media');
     await w.exportTo(media, o.exportArgs ?? [], o.signers ? { signers: o.signers } : {});
-    return { w, media, bundle: bundleOn(media) };
+    return { w, img, media, bundle: bundleOn(media) };
   }
 
   /** A second import home of the same site requiring `threshold` distinct signers. */
