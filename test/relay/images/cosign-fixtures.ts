@@ -20,6 +20,20 @@ export interface Vendor {
   sign(digest: string): Promise<{ payload: Buffer; signature: Buffer; bundle: Record<string, unknown> }>;
 }
 
+/** The simple-signing payload cosign signs: the image `reference` names, by its manifest `digest`. */
+export function simpleSigningPayload(reference: string, digest: string): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      critical: {
+        identity: { 'docker-reference': reference },
+        image: { 'docker-manifest-digest': digest },
+        type: 'cosign container image signature',
+      },
+      optional: null,
+    }),
+  );
+}
+
 export function makeVendor(): Vendor {
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -29,16 +43,7 @@ export function makeVendor(): Vendor {
     publicKeyPem,
     keyId,
     async sign(digest) {
-      const payload = Buffer.from(
-        JSON.stringify({
-          critical: {
-            identity: { 'docker-reference': 'vendor.example/acme/app' },
-            image: { 'docker-manifest-digest': digest },
-            type: 'cosign container image signature',
-          },
-          optional: null,
-        }),
-      );
+      const payload = simpleSigningPayload('vendor.example/acme/app', digest);
       const b = await new MessageSignatureBundleBuilder({ signer, witnesses: [] }).create({ data: payload });
       if (b.content.$case !== 'messageSignature') throw new Error('not a message signature');
       return {
