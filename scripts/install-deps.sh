@@ -54,7 +54,7 @@ command -v keystone-manage >/dev/null || need+=(keystone)
 # issue 17: the appliance image and its QEMU proof
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-# issue 18: container images (test/helpers/oci/, test/e2e/oci-images.slow.test.ts)
+# issue 18: container images (test/helpers/oci/, test/e2e/oci-images*.slow.test.ts)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v umoci >/dev/null || need+=(umoci)
 command -v podman >/dev/null || need+=(podman)
