@@ -33,7 +33,7 @@ import {
 } from '../helpers/oci-images-world.js';
 import { bundleOn, copyMedia, expectImportRefused, world, type World } from '../helpers/world.js';
 
-ociImagesWorld();
+ociImagesWorld({ site: false });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers

@@ -33,7 +33,7 @@ import {
 } from '../helpers/oci-images-world.js';
 import { bundleOn, CLI, ecluse, ecluseOk, PASSPHRASE, world, type World } from '../helpers/world.js';
 
-ociImagesWorld();
+ociImagesWorld({ site: true });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers

@@ -26,21 +26,23 @@ const KiB = 1024;
 // Set by ociImagesWorld()'s beforeAll, read by the tests (see above).
 export let keys: HostileSite;
 export let vendorRegistry: Registry;
+/** Started only for a file that asks for it (`ociImagesWorld({ site: true })`). */
 export let siteRegistry: Registry;
 export let built: VendorImage;
 export let vendor: CosignVendor;
 export let root: string;
 
 /**
- * Registers the hooks of a test file (beforeAll: the fixture site, both registries, the image pushed and signed;
- * afterAll: stop the registries, remove it all). Call it once, at the top level of the file.
+ * Registers the hooks of a test file (beforeAll: the fixture site, the vendor's registry and, with `site`, the site's,
+ * the image pushed and signed; afterAll: stop the registries, remove it all). Call it once, at the top level of the
+ * file.
  */
-export function ociImagesWorld(): void {
+export function ociImagesWorld({ site }: { site: boolean }): void {
   beforeAll(async () => {
     root = tmpDir('ecluse-oci-');
     keys = await hostileSite(path.join(root, 'keys'));
     vendorRegistry = await startRegistry(path.join(root, 'vendor-registry'), { username: 'vendor' });
-    siteRegistry = await startRegistry(path.join(root, 'site-registry'), { username: 'ecluse' });
+    if (site) siteRegistry = await startRegistry(path.join(root, 'site-registry'), { username: 'ecluse' });
     built = await buildVendorImage(path.join(root, 'build'), {
       versions: ['1.0', '2.0'],
       baseBytes: 768 * KiB,
@@ -57,7 +59,7 @@ export function ociImagesWorld(): void {
 
   afterAll(async () => {
     await vendorRegistry?.stop();
-    await siteRegistry?.stop();
+    if (site) await siteRegistry?.stop();
     keys?.cleanup();
     if (root) fs.rmSync(root, { recursive: true, force: true });
   });
