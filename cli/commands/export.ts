@@ -258,7 +258,7 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
     )
     .option(
       '--verify-all-digests',
-      'before signing, recompute sha512 and md5 of every stored image as well as sha256 (about three times the CPU)',
+      'before signing, recompute sha512 and md5 of every stored image as well as its whole sha256, even where an earlier export proved its chunk list (about three times the CPU)',
     )
     .addHelpText(
       'after',
@@ -271,7 +271,9 @@ export function registerExport(program: Command, ctx: () => CommandContext, home
         'the site holds travels as a delta: only the content-defined chunks the site lacks, rebuilt and verified\n' +
         'against the full sha256/sha512 inside. The summary and --plan say how many bytes that saves.\n\n' +
         'Each stored image is hashed while it is written and compared with the sha256 recorded by relay add: one\n' +
-        'that changed on disk since is refused (E_DIGEST) before anything is signed, and nothing stays on the media.\n\n' +
+        'that changed on disk since is refused (E_DIGEST) before anything is signed, and nothing stays on the media.\n' +
+        'A later export of the same image (another site, a later bundle) checks it by the chunk list its first export\n' +
+        'proved against that sha256: a third less CPU, and a changed byte is still refused, naming its chunk.\n\n' +
         'Interrupted (Ctrl-C, SIGTERM): the unfinished bundle folder is removed (E_INTERRUPTED, exit 3).\n\nExamples:\n' +
         '  ecluse export --plan --site paris-1 --to /media/usb0 --media-size 32G\n' +
         '  ecluse export --to /media/usb0 --site paris-1 --signer keys/signers/alice --signer keys/signers/bob --media-size 32G\n' +
