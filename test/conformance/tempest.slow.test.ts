@@ -17,7 +17,8 @@ import { CLI, ecluse, ecluseOk, PASSPHRASE, REPO, world, type AddedImage, type W
 import { EcluseError } from '../../sneakernet/errors.js';
 import { parseKeystoneSettings } from '../../verifier/glance/keystone-settings.js';
 import { KeystoneTokens } from '../../verifier/glance/keystone-tokens.js';
-import { DELIBERATE_DIFFERENCES, TEMPEST_SKIPS_OF_REAL_GLANCE } from './differences.js';
+import { DELIBERATE_DIFFERENCES } from './differences.js';
+import { explainSkip, parseTempest } from './tempest-results.js';
 import { clientEnv, runClient } from './peers.js';
 
 const run = promisify(execFile);
@@ -76,42 +77,6 @@ async function startServe(home: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`ecluse serve did not answer on ${IMAGE_URL}: ${serveLog}`);
-}
-
-/** Tempest's own summary and its skips, from `tempest run` output. */
-export function parseTempest(out: string): {
-  ran: number;
-  passed: number;
-  skipped: number;
-  failed: number;
-  failures: string[];
-  skips: { test: string; reason: string }[];
-} {
-  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
-  const skips = [...out.matchAll(/^(?:\{\d+\} )?(.+?)(?: \[[\d.]+s\])? \.\.\. SKIPPED: (.*)$/gm)].map((m) => ({
-    test: m[1]!,
-    reason: m[2]!,
-  }));
-  const failures = [...out.matchAll(/^(?:\{\d+\} )?(\S+)(?: \[[\d.]+s\])? \.\.\. FAILED$/gm)].map((m) => m[1]!);
-  return {
-    ran: num(/^Ran: (\d+) tests/m),
-    passed: num(/^ - Passed: (\d+)/m),
-    skipped: num(/^ - Skipped: (\d+)/m),
-    failed: num(/^ - Failed: (\d+)/m),
-    failures,
-    skips,
-  };
-}
-
-/** Why a skip is fine: a skip of the real Glance here, or a deliberate difference switched off by its flag. */
-function explain(skip: { test: string; reason: string }): string | undefined {
-  const line = `${skip.test} ${skip.reason}`;
-  const real = TEMPEST_SKIPS_OF_REAL_GLANCE.find((s) => s.skips.test(line));
-  if (real) return `real Glance skips it too: ${real.why}`;
-  const d = DELIBERATE_DIFFERENCES.find(
-    (x) => x.tempest && FEATURES.split(/\s+/).includes(x.tempest.flag) && x.tempest.skips.test(line),
-  );
-  return d ? `deliberate difference ${d.id} (${d.tempest?.flag}): ${d.why}` : undefined;
 }
 
 beforeAll(async () => {
@@ -178,7 +143,7 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
     const lines = [
       `Tempest tempest.api.image.v2 against ecluse serve (${Math.round((Date.now() - started) / 1000)} s, flags: ${FEATURES}):`,
       `  ran ${r.ran}, passed ${r.passed}, skipped ${r.skipped}, failed ${r.failed}`,
-      ...r.skips.map((s) => `  skipped ${s.test}: ${s.reason} -> ${explain(s) ?? 'UNEXPLAINED'}`),
+      ...r.skips.map((s) => `  skipped ${s.test}: ${s.reason} -> ${explainSkip(s, FEATURES) ?? 'UNEXPLAINED'}`),
       ...r.failures.map((f) => `  FAILED ${f}`),
     ];
     console.log(lines.join('\n'));
@@ -186,7 +151,7 @@ describe('the site Keystone and OpenStack test suites against ecluse serve', () 
     expect(r.failures).toEqual([]);
     expect(r.failed).toBe(0);
     expect(r.passed + r.skipped).toBe(r.ran);
-    for (const s of r.skips) expect(explain(s), `${s.test}: ${s.reason}`).toBeDefined();
+    for (const s of r.skips) expect(explainSkip(s, FEATURES), `${s.test}: ${s.reason}`).toBeDefined();
   }, 1_800_000);
 
   describe('with projects and users of the site', () => {
