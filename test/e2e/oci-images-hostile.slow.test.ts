@@ -10,14 +10,11 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  imageOf,
-  joinCarried,
   ociArtifactIndex,
   digestOf,
   replaceTopManifest,
   rewriteBundle,
   rewriteImage,
-  splitCarried,
 } from '../helpers/oci/bundle-surgery.js';
 import {
   addImage,
@@ -147,41 +144,27 @@ describe('hostile images: each refused with its code, the store unchanged', () =
   it('E_IMAGE_MANIFEST: a top manifest nested deeper than 16 levels', async () => {
     let nested: unknown = 'deep';
     for (let i = 0; i < 40; i++) nested = { n: nested };
-    const media = copyMedia(good, w.path('nested'));
-    await rewriteBundle(bundleOn(media), [keys.alice], (statement, streams) => {
+    const media = await tampered((image, bytes, statement) => {
       withoutEvidence(statement);
-      const k = ociArtifactIndex(statement);
-      const image = imageOf(statement, k);
-      const bytes = splitCarried(image, streams[k]!);
       const top = JSON.parse(bytes.get(image.digest)!.toString()) as Record<string, unknown>;
       replaceTopManifest(image, bytes, Buffer.from(JSON.stringify({ ...top, annotations: { x: nested } })));
-      streams[k] = joinCarried(image, bytes);
     });
     await expectImageRefused(w, media, 'E_IMAGE_MANIFEST');
   });
 
   it('E_IMAGE_MANIFEST: a manifest over 4 MiB, the top one or a child one', async () => {
     const padding = { padding: 'x'.repeat(4 * 1024 * 1024) };
-    const top = copyMedia(good, w.path('oversized-top'));
-    await rewriteBundle(bundleOn(top), [keys.alice], (statement, streams) => {
+    const top = await tampered((image, bytes, statement) => {
       withoutEvidence(statement);
-      const k = ociArtifactIndex(statement);
-      const image = imageOf(statement, k);
-      const bytes = splitCarried(image, streams[k]!);
       const index = JSON.parse(bytes.get(image.digest)!.toString()) as Record<string, unknown>;
       replaceTopManifest(image, bytes, Buffer.from(JSON.stringify({ ...index, annotations: padding })));
-      streams[k] = joinCarried(image, bytes);
     });
     const r = await expectImageRefused(w, top, 'E_IMAGE_MANIFEST');
     expect(r.stderr).toMatch(/4194304|4 MiB/);
 
-    const child = copyMedia(good, w.path('oversized-child'));
     const amd64 = built.version('1.0').manifests[0]!.descriptor;
-    await rewriteBundle(bundleOn(child), [keys.alice], (statement, streams) => {
+    const child = await tampered((image, bytes, statement) => {
       withoutEvidence(statement);
-      const k = ociArtifactIndex(statement);
-      const image = imageOf(statement, k);
-      const bytes = splitCarried(image, streams[k]!);
       const manifest = JSON.parse(bytes.get(amd64.digest)!.toString()) as Record<string, unknown>;
       const big = Buffer.from(JSON.stringify({ ...manifest, annotations: padding }));
       const listed = image.blobs.find((b) => b.digest === amd64.digest)!;
@@ -193,26 +176,20 @@ describe('hostile images: each refused with its code, the store unchanged', () =
       };
       Object.assign(index.manifests[0]!, { digest: listed.digest, size: big.length });
       replaceTopManifest(image, bytes, Buffer.from(JSON.stringify(index)));
-      streams[k] = joinCarried(image, bytes);
     });
     const rc = await expectImageRefused(w, child, 'E_IMAGE_MANIFEST');
     expect(rc.stderr).toMatch(/4194304|4 MiB/);
   });
 
   it('E_IMAGE_MANIFEST: an index with 257 entries', async () => {
-    const media = copyMedia(good, w.path('wide'));
-    await rewriteBundle(bundleOn(media), [keys.alice], (statement, streams) => {
+    const media = await tampered((image, bytes, statement) => {
       withoutEvidence(statement);
-      const k = ociArtifactIndex(statement);
-      const image = imageOf(statement, k);
-      const bytes = splitCarried(image, streams[k]!);
       const top = JSON.parse(bytes.get(image.digest)!.toString()) as { manifests: { platform: object }[] };
       const first = top.manifests[0]!;
       const manifests = Array.from({ length: 257 }, (_, i) =>
         i < top.manifests.length ? top.manifests[i] : { ...first, platform: { os: 'linux', architecture: `arch${i}` } },
       );
       replaceTopManifest(image, bytes, Buffer.from(JSON.stringify({ ...top, manifests })));
-      streams[k] = joinCarried(image, bytes);
     });
     await expectImageRefused(w, media, 'E_IMAGE_MANIFEST');
   });

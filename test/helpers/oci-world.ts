@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll } from 'vitest';
 import { loadSigner, type LoadedSigner } from '../../keys/signer.js';
 import { makeSigstoreVendor } from '../relay/vendor-fixtures.js';
-import { simpleSigningPayload } from '../relay/images/cosign-fixtures.js';
+import { simpleSigningPayload } from './oci/cosign.js';
 import { rewriteAsOciBundle, type OciArtifactSpec } from './oci-bundle.js';
 import { buildImage, type TestImage } from './oci-image.js';
 import { bundleOn, copyMedia, ecluseOk, makeKeys, PASSPHRASE, world, type World } from './world.js';
@@ -29,7 +29,7 @@ export function spec(image: TestImage, version: string, more: Partial<OciArtifac
 
 /** cosign evidence as the export station carries it: the simple-signing payload naming `digest`, signed by the vendor. */
 export async function cosignEvidence(digest: string): Promise<Record<string, unknown>> {
-  const payload = simpleSigningPayload('vendor.example:5000/acme/app', digest);
+  const payload = simpleSigningPayload(digest, 'vendor.example:5000/acme/app');
   return {
     kind: 'cosign',
     payload: payload.toString('base64'),

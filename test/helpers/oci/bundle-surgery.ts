@@ -169,17 +169,20 @@ function chunkListOf(bytes: Buffer, size: number): { size: number; sha256: strin
   return { size, sha256: digests.join('') };
 }
 
-/** Changes the carried blobs of the bundle's (first) oci-image: `edit` may change `image` and the bytes by digest. */
+/**
+ * Changes the carried blobs of the bundle's (first) oci-image: `edit` may change `image` and the bytes by digest (and
+ * the rest of the statement, e.g. drop vendor evidence that names the old digest).
+ */
 export async function rewriteImage(
   bundle: BundleOnMedia,
   signers: LoadedSigner[],
-  edit: (image: OciImageField, bytes: Map<string, Buffer>) => void,
+  edit: (image: OciImageField, bytes: Map<string, Buffer>, statement: Record<string, unknown>) => void,
 ): Promise<Record<string, unknown>> {
   return rewriteBundle(bundle, signers, (statement, streams) => {
     const k = ociArtifactIndex(statement);
     const image = imageOf(statement, k);
     const bytes = splitCarried(image, streams[k] as Buffer);
-    edit(image, bytes);
+    edit(image, bytes, statement);
     streams[k] = joinCarried(image, bytes);
   });
 }

@@ -13,25 +13,12 @@ import { keyIdOf } from '../../../keys/keyid.js';
 import { localSigner } from '../../../keys/signer.js';
 import { OCI_MANIFEST } from '../../../sneakernet/oci/media-types.js';
 import { digestOf } from '../../sneakernet/oci/image-fixtures.js';
+import { simpleSigningPayload } from '../../helpers/oci/cosign.js';
 
 export interface Vendor {
   publicKeyPem: string;
   keyId: string;
   sign(digest: string): Promise<{ payload: Buffer; signature: Buffer; bundle: Record<string, unknown> }>;
-}
-
-/** The simple-signing payload cosign signs: the image `reference` names, by its manifest `digest`. */
-export function simpleSigningPayload(reference: string, digest: string): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      critical: {
-        identity: { 'docker-reference': reference },
-        image: { 'docker-manifest-digest': digest },
-        type: 'cosign container image signature',
-      },
-      optional: null,
-    }),
-  );
 }
 
 export function makeVendor(): Vendor {
@@ -43,7 +30,7 @@ export function makeVendor(): Vendor {
     publicKeyPem,
     keyId,
     async sign(digest) {
-      const payload = simpleSigningPayload('vendor.example/acme/app', digest);
+      const payload = simpleSigningPayload(digest, 'vendor.example/acme/app');
       const b = await new MessageSignatureBundleBuilder({ signer, witnesses: [] }).create({ data: payload });
       if (b.content.$case !== 'messageSignature') throw new Error('not a message signature');
       return {
