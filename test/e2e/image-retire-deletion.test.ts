@@ -13,7 +13,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../conformance/peers.js';
-import { receiptOn, type Listed } from '../helpers/image-retire.js';
+import type { Listed } from '../helpers/image-retire.js';
+import { receiptOn } from '../helpers/receipt.js';
 import { CLI, PASSPHRASE, ecluseOk, world, type World } from '../helpers/world.js';
 
 describe('a Glance API delete of a bundle image, where the site allows it', () => {

@@ -17,7 +17,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../conformance/peers.js';
-import { receiptOn, type Listed } from '../helpers/image-retire.js';
+import type { Listed } from '../helpers/image-retire.js';
+import { receiptOn } from '../helpers/receipt.js';
 import { CLI, PASSPHRASE, ecluse, ecluseOk, snapshot, world, type World } from '../helpers/world.js';
 
 const BLOCK = 64 * 1024;
