@@ -22,7 +22,7 @@ import {
   type BundlePaths,
 } from './layout.js';
 import { LIMITS } from './limits.js';
-import { openMediaFile } from './volume-reader.js';
+import { openMediaFile } from './media-file.js';
 import { checkId } from './check-ids.js';
 
 export interface BundleFiles {

@@ -12,7 +12,6 @@
  * digest differs the refusal is E_DIGEST (the bytes are not the ones that were signed), otherwise E_FORMAT (the
  * signed volume itself is malformed).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { asEcluseError, EcluseError } from './errors.js';
@@ -21,6 +20,7 @@ import { BLOCK, END_OF_ARCHIVE } from './volume-plan.js';
 import type { HashPool } from './digests.js';
 import { checkId } from './check-ids.js';
 import { ReadBuffers } from './read-buffers.js';
+import { openMediaFile, readFully } from './media-file.js';
 import { decodeHeader, isZeroBlock, NotAHeader, type TarHeader } from './tar-header.js';
 
 /** The volume's SHA-256: in a worker thread when the caller lends a pool (the import does), else in this thread. */
@@ -59,29 +59,8 @@ export interface ReadVolumeOptions {
 /** Without the caller's buffers: a few of the reader's own, and every piece handed out is a copy. */
 const OWN_BUFFERS = 3;
 const OWN_BUFFER_BYTES = 1024 * 1024;
-
-/** Opens a file on the media refusing links and anything but a regular file. */
-export async function openMediaFile(file: string, what: string): Promise<{ fd: fs.promises.FileHandle; size: number }> {
-  let fd: fs.promises.FileHandle;
-  try {
-    // O_NONBLOCK: opening a FIFO planted on the media must not wait for a writer (for a regular file it changes
-    // nothing); the type is refused right after, from fstat.
-    fd = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT')
-      throw new EcluseError('E_MISSING_VOLUME', `${what} is not on the media`, { check: checkId('volumes') });
-    if (code === 'ELOOP')
-      throw new EcluseError('E_FORMAT', `${what} is a symbolic link`, { check: checkId('media-file') });
-    throw new EcluseError('E_IO', `cannot open ${what}: ${(e as Error).message}`, {}, { cause: e });
-  }
-  const st = await fd.stat();
-  if (!st.isFile()) {
-    await fd.close();
-    throw new EcluseError('E_FORMAT', `${what} is not a regular file`, { check: checkId('media-file') });
-  }
-  return { fd, size: st.size };
-}
+/** Direct reads in flight at once (the kernel reads ahead only through the page cache). */
+const DIRECT_READS_AHEAD = 4;
 
 function formatError(volume: string, message: string): EcluseError {
   return new EcluseError('E_FORMAT', `${volume}: ${message}`, { check: checkId('volume-structure'), volume });
@@ -175,9 +154,9 @@ export async function readVolume(
   onProgress?: (bytes: number) => void,
   o: ReadVolumeOptions = {},
 ): Promise<void> {
-  const { fd, size } = await openMediaFile(file, `volume ${volume.name}`);
   const lend = o.buffers !== undefined;
   const buffers = o.buffers ?? new ReadBuffers(OWN_BUFFERS, OWN_BUFFER_BYTES);
+  const { fd, size, direct } = await openMediaFile(file, `volume ${volume.name}`, { direct: buffers.aligned });
   if (buffers.bytes % BLOCK !== 0) throw new EcluseError('E_INTERNAL', 'read buffers must hold whole tar blocks');
   let hash: VolumeHash | null = null;
   let reading: Promise<void> = Promise.resolve();
@@ -200,31 +179,37 @@ export async function readVolume(
     const h = layout ?? volumeHash(o.hashPool);
     hash = h;
     started = true;
-    // Reads every byte of the volume once, ahead of the parser, into the buffers in turn; hashes each read.
+    // Reads every byte of the volume once, ahead of the parser, into the buffers in turn; hashes each read. Direct
+    // reads get no read-ahead from the kernel: a few are kept in flight instead.
+    const depth = direct ? DIRECT_READS_AHEAD : 1;
     reading = (async () => {
+      const ahead: Array<{ buf: Buffer; read: Promise<number> }> = [];
       try {
-        for (let at = 0; at < size && !stop;) {
-          const buf = await buffers.take();
-          let n = 0;
-          const want = Math.min(buf.length, size - at);
+        for (let next = 0; ;) {
+          // A free buffer is waited for only when no read is ahead: the piece of a read not yet passed on may be what
+          // a consumer needs before it gives a buffer back.
+          while (!stop && next < size && ahead.length < depth) {
+            const buf = ahead.length === 0 ? await buffers.take() : buffers.tryTake();
+            if (!buf) break;
+            const want = Math.min(buf.length, size - next);
+            const read = readFully(fd, buf, want, next, direct, volume);
+            read.catch(() => undefined); // awaited below, or settled before its buffer is given back
+            ahead.push({ buf, read });
+            next += want;
+          }
+          const oldest = ahead.shift();
+          if (!oldest || stop) {
+            if (oldest) ahead.unshift(oldest);
+            break;
+          }
+          let n: number;
           try {
-            while (n < want) {
-              const { bytesRead } = await fd.read(buf, n, want - n, at + n);
-              if (bytesRead === 0) {
-                throw new EcluseError(
-                  'E_SIZE',
-                  `volume ${volume.name} ended after ${at + n} bytes while being read, the statement says ${volume.size}`,
-                  { check: checkId('volume-size'), volume: volume.name },
-                );
-              }
-              n += bytesRead;
-            }
+            n = await oldest.read;
           } catch (e) {
-            buffers.release(buf);
+            buffers.release(oldest.buf);
             throw e;
           }
-          const piece = buf.subarray(0, n);
-          at += n;
+          const piece = oldest.buf.subarray(0, n);
           const hashed = h.update(piece);
           if (hashed) {
             buffers.hold(piece);
@@ -244,6 +229,10 @@ export async function readVolume(
       } catch (e) {
         readFailure = e;
       } finally {
+        for (const { buf, read } of ahead.splice(0)) {
+          await read.catch(() => undefined);
+          buffers.release(buf);
+        }
         pieces.end();
       }
     })();

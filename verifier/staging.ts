@@ -12,7 +12,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Writeback } from '../sneakernet/durable.js';
 import { EcluseError } from '../sneakernet/errors.js';
 import { HashPool, type Algorithm, type Digests } from '../sneakernet/digests.js';
 import { deltaOf, type Artifact, type Delta, type VolumeEntry } from '../sneakernet/statement.js';
@@ -23,6 +22,7 @@ import { subjectName } from '../sneakernet/subject.js';
 import { BlobSplitter, type StagedImageBlobs } from './registry/blob-splitter.js';
 import type { ChunkVerification } from './chunk-verify.js';
 import type { ReadBuffers } from '../sneakernet/read-buffers.js';
+import { StagedFile, StagingBlocks } from './staged-file.js';
 
 export interface StagedArtifact {
   index: number;
@@ -49,14 +49,15 @@ export function digestsToCompute(artifacts: readonly Artifact[], verifyAll: bool
   return artifacts.some((a) => a.type === 'vm-image' && a.md5 === undefined) ? ['sha256', 'md5'] : ['sha256'];
 }
 
-/** Writes in flight at once (positional, so order does not matter): reading, hashing and writing overlap. */
+/** Base-image reads of a delta's rebuilder in flight at once (sneakernet/delta.ts). */
 const WRITES_IN_FLIGHT = 8;
 /**
- * The staged file is flushed in the background (an fdatasync every 64 MiB, sneakernet/durable.ts `Writeback`) only
- * while its bytes arrive slower than this, as from a stick (a USB 3 stick reads at ~200 MiB/s): the import waits for
- * the media anyway, the disk has time to write, and the fsync before promotion has little left (measured at 200 MiB/s,
- * 1 GiB: 20 ms instead of 300). From faster media the only flush is that fsync: flushing while writing made the
- * writes wait for writeback (system time up to twice as much, 1 GiB from the page cache-speed disk).
+ * Where the store's file system refuses direct I/O (verifier/staged-file.ts), the staged file is flushed in the
+ * background (an fdatasync every 64 MiB, sneakernet/durable.ts `Writeback`) only while its bytes arrive slower than
+ * this, as from a stick (a USB 3 stick reads at ~200 MiB/s): the import waits for the media anyway, the disk has time
+ * to write, and the fsync before promotion has little left (measured at 200 MiB/s, 1 GiB: 20 ms instead of 300). From
+ * faster media the only flush is that fsync: flushing while writing made the writes wait for writeback (system time up
+ * to twice as much, 1 GiB from the page cache-speed disk).
  */
 const BACKGROUND_FLUSH_BELOW = 512 * 1024 * 1024;
 /**
@@ -75,7 +76,8 @@ interface Open {
   index: number;
   artifact: Artifact;
   hasher: StagingHasher;
-  handle: fs.promises.FileHandle | null;
+  /** The staged copy being written, or null (verifying only, or an oci-image's blob files). */
+  out: StagedFile | null;
   file: string | null;
   /** Bytes of the artifact written (and hashed) so far. */
   written: number;
@@ -84,11 +86,8 @@ interface Open {
   rebuilder: DeltaRebuilder | null;
   /** An oci-image's bytes go to one staging file per blob (verified each), not to one artifact file. */
   splitter: BlobSplitter | null;
-  /** Writes started and not yet awaited, oldest first. */
+  /** Pieces of the read buffers being hashed and copied, not yet awaited, oldest first. */
   writes: Array<Promise<unknown>>;
-  /** Background flushing of the staged file, when the bytes arrive slowly; bytes whose write completed. */
-  writeback: Writeback | null;
-  flushable: number;
 }
 
 export class ArtifactStager {
@@ -98,6 +97,8 @@ export class ArtifactStager {
   private readonly written = new Set<string>();
   /** Every image splitter opened: `abort()` removes their files too. */
   private readonly splitters: BlobSplitter[] = [];
+  /** The aligned blocks every staged file is written through (made with the first). */
+  private blocks: StagingBlocks | null = null;
 
   /**
    * `dir` null: verify only, write nothing. `baseFile` finds the store file a delta artifact is rebuilt from (it
@@ -134,10 +135,8 @@ export class ArtifactStager {
         index,
         artifact,
         hasher: this.hasher(index),
-        handle: null,
+        out: null,
         file: null,
-        writeback: null,
-        flushable: 0,
         written: 0,
         received: 0,
         rebuilder,
@@ -147,25 +146,25 @@ export class ArtifactStager {
     }
     const file = this.dir ? path.join(this.dir, `artifact-${index}`) : null;
     if (file) this.written.add(file);
-    const handle = file
-      ? await fs.promises.open(file, 'wx', 0o600).catch(async (e: unknown) => {
-          await rebuilder?.close();
-          throw e;
-        })
+    const out = file
+      ? await StagedFile.create(file, (this.blocks ??= new StagingBlocks()), BACKGROUND_FLUSH_BELOW).catch(
+          async (e: unknown) => {
+            await rebuilder?.close();
+            throw e;
+          },
+        )
       : null;
     return {
       index,
       artifact,
       hasher: this.hasher(index),
-      handle,
+      out,
       file,
       written: 0,
       received: 0,
       rebuilder,
       splitter: null,
       writes: [],
-      writeback: handle ? new Writeback(handle.fd, undefined, BACKGROUND_FLUSH_BELOW) : null,
-      flushable: 0,
     };
   }
 
@@ -173,20 +172,16 @@ export class ArtifactStager {
     return this.pool instanceof HashPool ? this.pool.begin() : this.pool.begin(index);
   }
 
-  /** Writes (positional, several in flight) and hashes the artifact's next bytes. */
+  /** Writes (to the staged file, or an image's blob files) and hashes the artifact's next bytes. */
   private async emit(cur: Open, chunk: Buffer): Promise<void> {
-    // Start the write, hash while it runs; wait only when too many writes are in flight.
-    if (cur.handle) {
-      const write = this.write(cur, chunk);
-      write.catch(() => undefined); // awaited below or in finish(); never an unhandled rejection
-      cur.writes.push(write);
-    }
     cur.written += chunk.length;
     const split = cur.splitter?.write(chunk);
     split?.catch(() => undefined); // awaited below; never an unhandled rejection while hashing
-    await cur.hasher.update(chunk);
+    const hashed = cur.hasher.update(chunk);
+    hashed.catch(() => undefined); // awaited below; never an unhandled rejection while copying
+    await cur.out?.append(chunk);
+    await hashed;
     await split;
-    if (cur.writes.length >= WRITES_IN_FLIGHT) await cur.writes.shift();
   }
 
   /** The volume reader's sink: takes one entry's bytes (a full disk becomes E_NO_SPACE). */
@@ -245,12 +240,12 @@ export class ArtifactStager {
   }
 
   /**
-   * A piece of the reader's buffers: written (positional) and hashed where it lies, both at once, and given back when
-   * both are done; the next piece is taken meanwhile.
+   * A piece of the reader's buffers: copied to the staged file and hashed where it lies, both at once, and given back
+   * when both are done; the next piece is taken meanwhile.
    */
   private async emitLent(cur: Open, chunk: Buffer, buffers: ReadBuffers): Promise<void> {
     const parts: Array<Promise<unknown>> = [cur.hasher.update(chunk)];
-    if (cur.handle) parts.push(this.write(cur, chunk));
+    if (cur.out) parts.push(cur.out.append(chunk));
     cur.written += chunk.length;
     const done = Promise.allSettled(parts).then((settled) => {
       buffers.release(chunk);
@@ -262,14 +257,6 @@ export class ArtifactStager {
     if (cur.writes.length >= LENT_IN_FLIGHT) await cur.writes.shift();
   }
 
-  /** Writes `chunk` at the artifact's current end; once written, its bytes count for the background flush. */
-  private async write(cur: Open, chunk: Buffer): Promise<void> {
-    if (!cur.handle) return;
-    await writeFully(cur.handle, chunk, cur.written);
-    cur.flushable += chunk.length;
-    cur.writeback?.wrote(cur.flushable);
-  }
-
   private async finish(cur: Open): Promise<void> {
     this.current = null;
     let computed: Awaited<ReturnType<StagingHasher['digest']>>;
@@ -277,19 +264,14 @@ export class ArtifactStager {
     try {
       await cur.rebuilder?.close();
       computed = await cur.hasher.digest();
-      if (cur.handle) {
-        for (const w of cur.writes.splice(0)) await w;
-        await cur.writeback?.settle();
-        await cur.handle.sync();
-        await cur.handle.close();
-      }
+      for (const w of cur.writes.splice(0)) await w;
+      await cur.out?.finish();
       closed = true;
     } finally {
       // A write that failed (a full disk) must not leave the file open: its blocks would stay taken after removal.
       if (!closed) {
         await Promise.allSettled(cur.writes.splice(0));
-        await cur.writeback?.settle().catch(() => undefined);
-        await cur.handle?.close().catch(() => undefined);
+        await cur.out?.close();
       }
     }
     const a = cur.artifact;
@@ -332,26 +314,11 @@ export class ArtifactStager {
     this.current = null;
     if (cur) {
       await Promise.allSettled(cur.writes.splice(0));
-      await cur.writeback?.settle().catch(() => undefined);
-      await cur.handle?.close().catch(() => undefined);
+      await cur.out?.close();
       await cur.rebuilder?.close();
       await cur.hasher.digest().catch(() => undefined);
     }
     await Promise.all([...this.written].map((f) => fs.promises.rm(f, { force: true })));
     await Promise.all(this.splitters.map((x) => x.abort()));
-  }
-}
-
-/** Writes all of `chunk` at `position` (a short write, as a filling disk makes, is continued, not lost). */
-async function writeFully(handle: fs.promises.FileHandle, chunk: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < chunk.length) {
-    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
-    if (bytesWritten <= 0) {
-      throw new EcluseError('E_NO_SPACE', `a write stored ${bytesWritten} bytes at offset ${position + done}`, {
-        check: 'space',
-      });
-    }
-    done += bytesWritten;
   }
 }

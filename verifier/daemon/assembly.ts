@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EcluseError } from '../../sneakernet/errors.js';
 import { bundlePaths, CERTIFICATE_SUFFIX } from '../../sneakernet/layout.js';
 import type { Volume } from '../../sneakernet/statement.js';
-import { openMediaFile } from '../../sneakernet/volume-reader.js';
+import { openMediaFile } from '../../sneakernet/media-file.js';
 import type { BundleOnMedium } from '../import.js';
 import { daemonDir } from './status.js';
 import { removedDuring } from '../media-removal.js';
