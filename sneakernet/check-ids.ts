@@ -17,8 +17,9 @@ export const CHECK_IDS = {
   format: null,
   'statement-schema': '4a',
   'statement-consistency': '4b',
-  // the volumes (sneakernet/volume-reader.ts)
+  // the volumes (sneakernet/volume-reader.ts); a disk that fills while a file is written (sneakernet/direct-file.ts)
   volumes: '6',
+  space: '6c',
   'media-file': '7b',
   'volume-size': '7c',
   'volume-structure': '7d',

@@ -22,7 +22,7 @@ import { subjectName } from '../sneakernet/subject.js';
 import { BlobSplitter, type StagedImageBlobs } from './registry/blob-splitter.js';
 import type { ChunkVerification } from './chunk-verify.js';
 import type { ReadBuffers } from '../sneakernet/read-buffers.js';
-import { StagedFile, StagingBlocks } from './staged-file.js';
+import { DirectFile, WriteBlocks } from '../sneakernet/direct-file.js';
 
 export interface StagedArtifact {
   index: number;
@@ -52,7 +52,7 @@ export function digestsToCompute(artifacts: readonly Artifact[], verifyAll: bool
 /** Base-image reads of a delta's rebuilder in flight at once (sneakernet/delta.ts). */
 const WRITES_IN_FLIGHT = 8;
 /**
- * Where the store's file system refuses direct I/O (verifier/staged-file.ts), the staged file is flushed in the
+ * Where the store's file system refuses direct I/O (sneakernet/direct-file.ts), the staged file is flushed in the
  * background (an fdatasync every 64 MiB, sneakernet/durable.ts `Writeback`) only while its bytes arrive slower than
  * this, as from a stick (a USB 3 stick reads at ~200 MiB/s): the import waits for the media anyway, the disk has time
  * to write, and the fsync before promotion has little left (measured at 200 MiB/s, 1 GiB: 20 ms instead of 300). From
@@ -77,7 +77,7 @@ interface Open {
   artifact: Artifact;
   hasher: StagingHasher;
   /** The staged copy being written, or null (verifying only, or an oci-image's blob files). */
-  out: StagedFile | null;
+  out: DirectFile | null;
   file: string | null;
   /** Bytes of the artifact written (and hashed) so far. */
   written: number;
@@ -98,7 +98,7 @@ export class ArtifactStager {
   /** Every image splitter opened: `abort()` removes their files too. */
   private readonly splitters: BlobSplitter[] = [];
   /** The aligned blocks every staged file is written through (made with the first). */
-  private blocks: StagingBlocks | null = null;
+  private blocks: WriteBlocks | null = null;
 
   /**
    * `dir` null: verify only, write nothing. `baseFile` finds the store file a delta artifact is rebuilt from (it
@@ -147,7 +147,7 @@ export class ArtifactStager {
     const file = this.dir ? path.join(this.dir, `artifact-${index}`) : null;
     if (file) this.written.add(file);
     const out = file
-      ? await StagedFile.create(file, (this.blocks ??= new StagingBlocks()), BACKGROUND_FLUSH_BELOW).catch(
+      ? await DirectFile.create(file, (this.blocks ??= new WriteBlocks()), BACKGROUND_FLUSH_BELOW).catch(
           async (e: unknown) => {
             await rebuilder?.close();
             throw e;

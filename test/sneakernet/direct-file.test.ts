@@ -1,20 +1,20 @@
 /**
- * The staged copy of an artifact (verifier/staged-file.ts): written with direct I/O through aligned blocks where the
+ * The staged copy of an artifact (sneakernet/direct-file.ts): written with direct I/O through aligned blocks where the
  * file system takes it, through the page cache otherwise; either way the file holds exactly the bytes appended, in
  * order, whatever the sizes of the pieces and of the artifact, and is private to the station.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StagedFile, StagingBlocks } from '../../verifier/staged-file.js';
-import { randomBytes, rmDir, tmpDir } from '../sneakernet/fixtures.js';
+import { DirectFile, WriteBlocks } from '../../sneakernet/direct-file.js';
+import { randomBytes, rmDir, tmpDir } from './fixtures.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
 /** Appends `bytes` in pieces of the given sizes (cycled), several appends overlapping as the stager makes them. */
-async function stage(file: string, blocks: StagingBlocks, bytes: Buffer, pieces: number[]): Promise<StagedFile> {
-  const out = await StagedFile.create(file, blocks, Infinity);
+async function stage(file: string, blocks: WriteBlocks, bytes: Buffer, pieces: number[]): Promise<DirectFile> {
+  const out = await DirectFile.create(file, blocks, Infinity);
   const appends: Array<Promise<void>> = [];
   for (let at = 0, i = 0; at < bytes.length; i++) {
     const n = Math.min(pieces[i % pieces.length] as number, bytes.length - at);
@@ -39,7 +39,7 @@ describe('a staged artifact file', () => {
   const sizes = [0, 1, 511, 4095, 4096, 4097, MiB - 1, MiB, 3 * MiB + 12345];
   for (const mode of ['direct', 'page cache'] as const) {
     it(`holds exactly the bytes appended (${mode}; sizes ${sizes.join(', ')}; odd pieces)`, async () => {
-      const blocks = new StagingBlocks(mode === 'page cache' ? { direct: false } : {});
+      const blocks = new WriteBlocks(mode === 'page cache' ? { direct: false } : {});
       for (const size of sizes) {
         const bytes = randomBytes(size);
         const file = path.join(dir, `${mode.replace(' ', '-')}-${size}`);
@@ -56,7 +56,7 @@ describe('a staged artifact file', () => {
   }
 
   it('leaves no stale bytes of an earlier, longer artifact in the padding of the last block', async () => {
-    const blocks = new StagingBlocks();
+    const blocks = new WriteBlocks();
     await stage(path.join(dir, 'long'), blocks, Buffer.alloc(2 * MiB, 0xaa), [MiB]);
     const short = randomBytes(MiB + 100);
     const file = path.join(dir, 'short');
@@ -67,6 +67,6 @@ describe('a staged artifact file', () => {
   it('refuses to replace an existing file', async () => {
     const file = path.join(dir, 'taken');
     fs.writeFileSync(file, 'x');
-    await expect(StagedFile.create(file, new StagingBlocks(), Infinity)).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(DirectFile.create(file, new WriteBlocks(), Infinity)).rejects.toMatchObject({ code: 'EEXIST' });
   });
 });

@@ -1,25 +1,27 @@
 /**
- * The private staged copy of one artifact, written with direct I/O where the store's file system takes it
- * (sneakernet/direct-io.ts): the artifact's bytes are gathered into a few aligned 1 MiB blocks and each full block is
- * written straight to the disk, several at once, at its aligned offset; the last block is written padded to the
- * alignment and the file cut back to the artifact's size. Nothing of it passes through the page cache, so the fsync
- * that makes it count only has the file's metadata and the device's cache left to flush.
+ * A file written from first byte to last with direct I/O where its file system takes it (sneakernet/direct-io.ts):
+ * the import's staged copy of an artifact (verifier/staging.ts), the export's volumes (sneakernet/volume-writer.ts).
+ * The bytes are gathered into a few aligned 1 MiB blocks and each full block is written straight to the disk, several
+ * at once, at its aligned offset; the last block is written padded to the alignment and the file cut back to its
+ * size. Nothing of it passes through the page cache, so the fsync that makes it count only has the file's metadata
+ * and the device's cache left to flush.
  *
  * Where O_DIRECT is refused, the same blocks are written through the page cache, flushed in the background while the
  * bytes arrive slowly (sneakernet/durable.ts `Writeback`), and fsynced at the end, as before.
  */
 import fs from 'node:fs';
-import { alignedSharedMemory, openDirect, roundUp } from '../sneakernet/direct-io.js';
-import { Writeback } from '../sneakernet/durable.js';
-import { EcluseError } from '../sneakernet/errors.js';
+import { alignedSharedMemory, openDirect, roundUp } from './direct-io.js';
+import { Writeback } from './durable.js';
+import { EcluseError } from './errors.js';
+import { checkId } from './check-ids.js';
 
 /** One block: a MiB, as the media is read. */
 const BLOCK = 1024 * 1024;
 /** Blocks being filled or written at once: while two are on their way to the disk, the third fills. */
 const BLOCKS = 3;
 
-/** The blocks a stager writes its artifacts through, one artifact at a time (allocated once per import). */
-export class StagingBlocks {
+/** The blocks files are written through, one file at a time (allocated once, e.g. per import). */
+export class WriteBlocks {
   readonly views: Buffer[];
   readonly aligned: boolean;
 
@@ -31,7 +33,7 @@ export class StagingBlocks {
   }
 }
 
-export class StagedFile {
+export class DirectFile {
   /** The block being filled, and how much of it is. */
   private block = 0;
   private fill = 0;
@@ -47,24 +49,24 @@ export class StagedFile {
     private readonly handle: fs.promises.FileHandle,
     /** Whether the file was opened with O_DIRECT. */
     readonly direct: boolean,
-    private readonly blocks: StagingBlocks,
+    private readonly blocks: WriteBlocks,
     private readonly writeback: Writeback | null,
   ) {
     this.writing = blocks.views.map(() => null);
   }
 
   /**
-   * Creates `file` (refusing an existing one), private to the station. `slowerThan`: through the page cache, flush in
-   * the background while the bytes arrive slower than this many bytes a second.
+   * Creates `file` (refusing an existing one) with `mode`. `slowerThan`: through the page cache, flush in the
+   * background while the bytes arrive slower than this many bytes a second (Infinity: always).
    */
-  static async create(file: string, blocks: StagingBlocks, slowerThan: number): Promise<StagedFile> {
+  static async create(file: string, blocks: WriteBlocks, slowerThan: number, mode = 0o600): Promise<DirectFile> {
     const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
     if (!blocks.aligned) {
-      const handle = await fs.promises.open(file, flags, 0o600);
-      return new StagedFile(handle, false, blocks, new Writeback(handle.fd, undefined, slowerThan));
+      const handle = await fs.promises.open(file, flags, mode);
+      return new DirectFile(handle, false, blocks, new Writeback(handle.fd, undefined, slowerThan));
     }
-    const { handle, direct } = await openDirect(file, flags, 0o600);
-    return new StagedFile(handle, direct, blocks, direct ? null : new Writeback(handle.fd, undefined, slowerThan));
+    const { handle, direct } = await openDirect(file, flags, mode);
+    return new DirectFile(handle, direct, blocks, direct ? null : new Writeback(handle.fd, undefined, slowerThan));
   }
 
   /** Bytes appended so far. */
@@ -154,7 +156,7 @@ export class StagedFile {
         throw new EcluseError(
           'E_NO_SPACE',
           `a write stored ${bytesWritten} of ${bytes.length - done} bytes at offset ${position + done}`,
-          { check: 'space' },
+          { check: checkId('space') },
         );
       }
       done += bytesWritten;
