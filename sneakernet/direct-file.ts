@@ -15,8 +15,8 @@ import { Writeback } from './durable.js';
 import { EcluseError } from './errors.js';
 import { checkId } from './check-ids.js';
 
-/** One block: a MiB, as the media is read. */
-const BLOCK = 1024 * 1024;
+/** One block: 512 KiB, as the media is read (a multiple of any direct I/O alignment). */
+const BLOCK = 512 * 1024;
 /** Blocks being filled or written at once: while two are on their way to the disk, the third fills. */
 const BLOCKS = 3;
 

@@ -12,8 +12,9 @@ import { alignedSharedMemory, DIRECT_ALIGN } from './direct-io.js';
 
 /**
  * One read of the media: 512 KiB, a multiple of the tar block and of the direct I/O alignment. Read directly, four
- * are in flight at once (sneakernet/volume-reader.ts); 8 of them and the staged file's 3 MiB of aligned blocks
- * (sneakernet/direct-file.ts) keep a 4 GiB import under 100 MiB (measured 98.6-99.4 MiB; with 1 MiB reads, 102-103).
+ * are in flight at once (sneakernet/volume-reader.ts); 8 of them and the staged file's three 512 KiB aligned blocks
+ * (sneakernet/direct-file.ts) keep a 4 GiB import under 100 MiB (measured 96.7-97.2 MiB; with 1 MiB reads and
+ * blocks, 102-103).
  */
 export const READ_BYTES = 512 * 1024;
 /** Buffers: reading ahead, the volume's hash, the artifact's hash and the staging writes each hold one or two. */
