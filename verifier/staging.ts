@@ -49,7 +49,7 @@ export function digestsToCompute(artifacts: readonly Artifact[], verifyAll: bool
   return artifacts.some((a) => a.type === 'vm-image' && a.md5 === undefined) ? ['sha256', 'md5'] : ['sha256'];
 }
 
-/** Base-image reads of a delta's rebuilder in flight at once (sneakernet/delta.ts). */
+/** A delta's rebuilder's buffers for base-image bytes (verifier/rebuild.ts `open`: what the emitter may hold + 1). */
 const WRITES_IN_FLIGHT = 8;
 /**
  * Where the store's file system refuses direct I/O (sneakernet/direct-file.ts), the staged file is flushed in the
