@@ -177,10 +177,9 @@ export async function copyHashing(
   const { memory, aligned } = alignedSharedMemory(COPY_CHUNK * COPY_BUFFERS);
   const buffers = Array.from({ length: COPY_BUFFERS }, (_, i) => Buffer.from(memory, i * COPY_CHUNK, COPY_CHUNK));
   const inUse: Array<Promise<unknown>> = buffers.map(() => Promise.resolve());
+  // Opened before the hashing threads start: a file gone since it was checked leaves nothing running.
+  const src = await openDirect(from, fs.constants.O_RDONLY, undefined, aligned);
   const pool = new HashPool(undefined, { shared: [memory] });
-  const src = aligned
-    ? await openDirect(from, fs.constants.O_RDONLY)
-    : { handle: await fs.promises.open(from, 'r'), direct: false };
   let dst: { handle: fs.promises.FileHandle; direct: boolean } | null = null;
   let writeback: Writeback | null = null;
   const ahead: Array<{ index: number; buffer: Buffer; read: Promise<number> }> = [];
@@ -188,9 +187,7 @@ export async function copyHashing(
   const hasher = pool.begin();
   try {
     const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
-    dst = aligned
-      ? await openDirect(to, flags, 0o600)
-      : { handle: await fs.promises.open(to, flags, 0o600), direct: false };
+    dst = await openDirect(to, flags, 0o600, aligned);
     const out = dst;
     if (!out.direct) writeback = new Writeback(out.handle.fd);
     let size = 0;

@@ -61,11 +61,7 @@ export class DirectFile {
    */
   static async create(file: string, blocks: WriteBlocks, slowerThan: number, mode = 0o600): Promise<DirectFile> {
     const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL;
-    if (!blocks.aligned) {
-      const handle = await fs.promises.open(file, flags, mode);
-      return new DirectFile(handle, false, blocks, new Writeback(handle.fd, undefined, slowerThan));
-    }
-    const { handle, direct } = await openDirect(file, flags, mode);
+    const { handle, direct } = await openDirect(file, flags, mode, blocks.aligned);
     return new DirectFile(handle, direct, blocks, direct ? null : new Writeback(handle.fd, undefined, slowerThan));
   }
 

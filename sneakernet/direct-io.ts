@@ -41,14 +41,16 @@ export function alignedSharedMemory(bytes: number): { memory: SharedArrayBuffer;
 export const roundUp = (n: number, to = DIRECT_ALIGN): number => Math.ceil(n / to) * to;
 
 /**
- * Opens `file` with `flags` plus O_DIRECT when the file system takes it (`direct: true`), else without it. Errors
- * other than the refusal of O_DIRECT are the caller's.
+ * Opens `file` with `flags` plus O_DIRECT when the file system takes it (`direct: true`), else without it; `tryDirect`
+ * false (memory that is not aligned): without it at once. Errors other than the refusal of O_DIRECT are the caller's.
  */
 export async function openDirect(
   file: string,
   flags: number,
   mode?: number,
+  tryDirect = true,
 ): Promise<{ handle: fs.promises.FileHandle; direct: boolean }> {
+  if (!tryDirect) return { handle: await fs.promises.open(file, flags, mode), direct: false };
   try {
     return { handle: await fs.promises.open(file, flags | fs.constants.O_DIRECT, mode), direct: true };
   } catch (e) {

@@ -21,8 +21,7 @@ export async function openMediaFile(
     // O_NONBLOCK: opening a FIFO planted on the media must not wait for a writer (for a regular file it changes
     // nothing); the type is refused right after, from fstat.
     const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK;
-    if (o.direct) ({ handle: fd, direct } = await openDirect(file, flags));
-    else fd = await fs.promises.open(file, flags);
+    ({ handle: fd, direct } = await openDirect(file, flags, undefined, o.direct === true));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT')
