@@ -90,6 +90,7 @@ export async function addPackage(home: RelayHome, o: AddPackageOptions): Promise
   const r = await recordBlob(home, {
     tmp,
     size: copied.size,
+    chunks: copied.chunks,
     sha256: copied.digests.sha256,
     sha512: copied.digests.sha512,
     md5: copied.digests.md5,

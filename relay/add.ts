@@ -1,7 +1,9 @@
 /**
  * `ecluse relay add`: copies a file into the export station's content-addressed store, computing sha256, sha512 and
  * md5 in the same read (one hashing thread each, so the copy goes at the pace of the slowest digest, not their sum),
- * and records it in the catalog. md5 and sha512 travel signed in the statement (docs/FORMAT.md 4.8): the import
+ * and the chunk list an export signs (docs/FORMAT.md 4.11) in a fourth thread, and records it in the catalog. The
+ * list, made from the same bytes as the catalog's sha256, is kept as checked (relay/checked-chunk-lists.ts): the
+ * first export of the image checks its bytes against it instead of hashing them whole once more. md5 and sha512 travel signed in the statement (docs/FORMAT.md 4.8): the import
  * station verifies sha256 and takes them as attested. The same name and version twice is refused unless the bytes are the
  * same (then it is a no-op).
  */
@@ -11,6 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { EcluseError } from '../sneakernet/errors.js';
 import { assertReadableFile } from '../sneakernet/input-file.js';
 import { HashPool, type Digests } from '../sneakernet/digests.js';
+import { ChunkHashing } from '../sneakernet/chunk-hashing.js';
+import { chunkCount, writerChunkSize, type Chunks } from '../sneakernet/chunk-list.js';
+import { keepCheckedList } from './checked-chunk-lists.js';
 import { syncDir, Writeback, writeAll } from '../sneakernet/durable.js';
 import { alignedSharedMemory, DIRECT_ALIGN, openDirect, roundUp } from '../sneakernet/direct-io.js';
 import { vmImageArtifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
@@ -70,17 +75,18 @@ export async function addArtifact(home: RelayHome, o: AddOptions): Promise<AddRe
   validate(o);
   const st = await assertReadableFile(o.file, 'image file');
   const tmp = path.join(home.blobs, `.incoming-${randomBytes(8).toString('hex')}`);
-  let copied: { size: number; digests: Digests };
+  let copied: Copied;
   try {
     copied = await copyHashing(o.file, tmp, (n) => o.onProgress?.(n, st.size));
   } catch (e) {
     await fs.promises.rm(tmp, { force: true });
     throw new EcluseError('E_IO', `copying ${o.file} failed: ${(e as Error).message}`, {}, { cause: e });
   }
-  const { size, digests } = copied;
+  const { size, digests, chunks } = copied;
   return recordBlob(home, {
     tmp,
     size,
+    chunks,
     sha256: digests.sha256,
     sha512: digests.sha512,
     md5: digests.md5,
@@ -102,6 +108,11 @@ export interface BlobRecord {
   sha512: string;
   /** Glance's `checksum` (format 4.8). */
   md5: string;
+  /**
+   * The writer's chunk list of these bytes (FORMAT.md 4.11), computed in the same pass as `sha256`: kept as checked
+   * (relay/checked-chunk-lists.ts). Absent: the first export lists and checks the image itself.
+   */
+  chunks?: Chunks | null;
   name: string;
   version: string;
   diskFormat: string;
@@ -148,6 +159,7 @@ export async function recordBlob(home: RelayHome, r: BlobRecord): Promise<AddRes
       feed: r.feed ?? null,
     });
     if (pkg) insertPackage(home.db, inserted.id, pkg);
+    if (r.chunks) keepCheckedList(home.db, r.sha256, r.chunks, inserted.added_at);
     return inserted;
   })();
   return { artifact: row, created: true };
@@ -164,22 +176,30 @@ const COPY_CHUNK = 1024 * 1024;
 const COPY_BUFFERS = 6;
 const READS_AHEAD = 2;
 
+export interface Copied {
+  size: number;
+  digests: Digests;
+  /** The writer's chunk list of the copied bytes; null for an empty file or one too large to list. */
+  chunks: Chunks | null;
+}
+
 /**
- * Copies `from` to a new private file `to` (fsynced) while the three digests are computed in their worker threads:
- * reads run ahead of the writing and the hashing of the chunks before them; a buffer is read into again once its
- * bytes are written and hashed. Memory: the buffers; the hashing threads read them in place.
+ * Copies `from` to a new private file `to` (fsynced) while the three digests and the chunk list are computed in
+ * their worker threads: reads run ahead of the writing and the hashing of the chunks before them; a buffer is read
+ * into again once its bytes are written and hashed. Memory: the buffers; the hashing threads read them in place.
  */
-export async function copyHashing(
-  from: string,
-  to: string,
-  onProgress: (bytes: number) => void,
-): Promise<{ size: number; digests: Digests }> {
+export async function copyHashing(from: string, to: string, onProgress: (bytes: number) => void): Promise<Copied> {
   const { memory, aligned } = alignedSharedMemory(COPY_CHUNK * COPY_BUFFERS);
   const buffers = Array.from({ length: COPY_BUFFERS }, (_, i) => Buffer.from(memory, i * COPY_CHUNK, COPY_CHUNK));
   const inUse: Array<Promise<unknown>> = buffers.map(() => Promise.resolve());
   // Opened before the hashing threads start: a file gone since it was checked leaves nothing running.
   const src = await openDirect(from, fs.constants.O_RDONLY, undefined, aligned);
   const pool = new HashPool(undefined, { shared: [memory] });
+  // The chunk size is the writer's for the file's size now: a file whose size changes while copied is refused below.
+  const chunkSize = writerChunkSize((await src.handle.stat()).size);
+  const chunking = chunkSize === null ? null : new ChunkHashing(1, { shared: [memory] });
+  const listed: string[] = [];
+  const chunkStream = chunking?.begin(chunkSize ?? Infinity, (i, hex) => (listed[i] = hex)) ?? null;
   let dst: { handle: fs.promises.FileHandle; direct: boolean } | null = null;
   let writeback: Writeback | null = null;
   const ahead: Array<{ index: number; buffer: Buffer; read: Promise<number> }> = [];
@@ -216,6 +236,7 @@ export async function copyHashing(
       const using = Promise.all([
         writeAll(out.handle, oldest.buffer.subarray(0, length), at).then(() => writeback?.wrote(end)),
         hasher.update(chunk),
+        chunkStream?.update(chunk),
       ]);
       using.catch(() => undefined); // awaited before the buffer is reused, or below
       inUse[oldest.index] = using;
@@ -232,8 +253,9 @@ export async function copyHashing(
     if (out.direct) await out.handle.truncate(size);
     // The last pages go to the disk while the hashing threads finish.
     syncing = (writeback?.settle() ?? Promise.resolve()).then(() => out.handle.sync());
-    const [, digests] = await Promise.all([syncing, hasher.digest()]);
-    return { size, digests };
+    const [, digests] = await Promise.all([syncing, hasher.digest(), chunkStream?.finish()]);
+    const complete = chunkSize !== null && listed.filter(Boolean).length === chunkCount(size, chunkSize);
+    return { size, digests, chunks: complete ? { size: chunkSize, sha256: listed.join('') } : null };
   } finally {
     // On a failure, nothing may still be reading, writing or syncing behind the files being closed.
     await Promise.allSettled(ahead.map((a) => a.read));
@@ -242,6 +264,7 @@ export async function copyHashing(
     await dst?.handle.close();
     await src.handle.close();
     await pool.close();
+    await chunking?.close();
   }
 }
 

@@ -1,17 +1,17 @@
 /**
  * Chunk lists the station has checked (docs/FORMAT.md 4.11 lists; this table is the export station's own, not on the
- * media). An export hashes each image's bytes twice as it writes them: whole, against the catalog's sha256 (the check
- * that a byte changed in the store since `relay add` is never signed), and chunk by chunk, into the list the statement
- * carries. When both came from the same bytes of one pass and the whole digest matched, the list is the list of the
- * catalog's bytes: it is kept here, and a later export of the same image (another site, a later bundle) checks its
- * bytes against this list instead of hashing them whole again — one SHA-256 pass fewer, the same guarantee (equal
- * chunk digests are equal bytes). A list is keyed by the image's sha256 and its chunk size (the writer's size depends
- * on the image's size only): it can never describe other bytes.
+ * media). A list computed from the same bytes, in the same pass, as the catalog's sha256 is the list of the catalog's
+ * bytes: `relay add` computes the writer's list beside sha256, sha512 and md5 as it copies the vendor's file in; an
+ * export that hashed an image whole against the catalog's sha256 (an image added before lists were kept at add) keeps
+ * the list it made in that pass. An export of an image with a kept list checks its bytes against the list instead of
+ * hashing them whole again — one SHA-256 pass fewer, the same guarantee (equal chunk digests are equal bytes). A list
+ * is keyed by the image's sha256 and its chunk size (the writer's size depends on the image's size only): it can never
+ * describe other bytes.
  *
  * All of the table's SQL.
  */
 import { z } from 'zod';
-import { chunkCount } from '../sneakernet/chunk-list.js';
+import { chunkCount, type Chunks } from '../sneakernet/chunk-list.js';
 import type { Artifact } from '../sneakernet/statement.js';
 import { storedRows } from '../sneakernet/stored-rows.js';
 import type { RelayDb } from './relay-db.js';
@@ -74,11 +74,19 @@ export function keepCheckedLists(
   lists: readonly CheckedList[],
   at: string,
 ): void {
-  const insert = db.prepare(
-    'INSERT OR IGNORE INTO checked_chunk_lists (sha256, chunk_size, digests, checked_at) VALUES (?, ?, ?, ?)',
-  );
   for (const l of lists) {
     const a = artifacts[l.artifact];
-    if (a) insert.run(a.sha256, l.chunkSize, Buffer.from(l.sha256, 'hex'), at);
+    if (a) keepCheckedList(db, a.sha256, { size: l.chunkSize, sha256: l.sha256 }, at);
   }
+}
+
+/**
+ * Keeps the list of the bytes whose SHA-256 is `sha256`, computed in the same pass as that digest (relay add); a list
+ * already kept stays. A list that is not one digest per chunk of a whole number of chunks is not kept.
+ */
+export function keepCheckedList(db: RelayDb, sha256: string, chunks: Chunks, at: string): void {
+  if (chunks.sha256.length === 0 || chunks.sha256.length % 64 !== 0) return;
+  db.prepare(
+    'INSERT OR IGNORE INTO checked_chunk_lists (sha256, chunk_size, digests, checked_at) VALUES (?, ?, ?, ?)',
+  ).run(sha256, chunks.size, Buffer.from(chunks.sha256, 'hex'), at);
 }

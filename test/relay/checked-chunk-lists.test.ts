@@ -1,9 +1,10 @@
 /**
- * relay/checked-chunk-lists.ts through the real CLI, real SQLite and real hashing threads: the first export of an image
- * keeps the chunk list it proved against the catalog's sha256 (the same bytes of one pass hashed whole and listed);
- * an export of the same image to another site checks its bytes by that list instead of hashing them whole, and still
- * refuses a byte changed in the store since, naming the chunk; a kept list that is not one digest per chunk, or an
- * export with --verify-all-digests, goes back to the whole sha256.
+ * relay/checked-chunk-lists.ts through the real CLI, real SQLite and real hashing threads: `relay add` keeps the chunk
+ * list of the bytes it hashed (the same pass as the catalog's sha256), and an image added without one (by a station
+ * older than that) gets it from its first export, which proves it against the catalog's sha256 (the same bytes of one
+ * pass hashed whole and listed); an export checks an image with a kept list by that list instead of hashing it whole,
+ * and still refuses a byte changed in the store since, naming the chunk; a kept list that is not one digest per chunk,
+ * or an export with --verify-all-digests, goes back to the whole sha256.
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
@@ -87,13 +88,56 @@ describe('chunk lists checked by an export are how later exports check the same 
     return { w, image };
   }
 
+  /** Forgets the kept lists, as on a station whose `relay add` kept none (before lists were kept at add). */
+  function forgetLists(w: World): void {
+    const db = new Database(path.join(w.outside, 'relay.sqlite'));
+    db.prepare('DELETE FROM checked_chunk_lists').run();
+    db.close();
+  }
+
   const exportFor = (w: World, site: string, extra: string[] = []) =>
     ecluse(['export', '--to', w.path(site), '--site', site, '--signer', keys.signer('alice'), ...extra, '--json'], {
       home: w.outside,
     });
 
-  it('keeps the proven list, checks the next site by it, and that bundle imports', async () => {
-    const { w, image } = await exportedOnce();
+  it('relay add keeps the list of the bytes it hashed; the first export checks by it and carries it', async () => {
+    const w = await world({ keys });
+    worlds.push(w);
+    const image = await w.addImage('debian-13', '1', 9 * MiB + 77);
+    expect(keptLists(w)).toEqual([
+      { sha256: hex(image.bytes), chunk_size: WRITER_CHUNK_SIZE, digests: listOf(image.bytes) },
+    ]);
+    const empty = await w.addImage('empty', '1', 0);
+    expect(empty.bytes.length).toBe(0);
+    expect(keptLists(w)).toHaveLength(1); // an empty image has no list
+    await ecluse(['relay', 'remove', 'empty@1'], { home: w.outside });
+    fs.mkdirSync(w.path('site-a'));
+    const r = await exportFor(w, 'site-a');
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 0 });
+    expect(statementList(w.path('site-a'))).toEqual({ size: WRITER_CHUNK_SIZE, sha256: listOf(image.bytes) });
+    const imported = await w.importJson(w.path('site-a'), await w.newInside('inside-a', 'site-a'));
+    expect({ code: imported.code, stderr: imported.stderr }).toMatchObject({ code: 0 });
+  });
+
+  it("a byte changed in the store after relay add is refused at the first export by add's list", async () => {
+    const w = await world({ keys });
+    worlds.push(w);
+    const image = await w.addImage('debian-13', '1', 9 * MiB + 77);
+    const blob = blobOf(w, image);
+    fs.chmodSync(blob, 0o644);
+    flipByte(blob, 2 * WRITER_CHUNK_SIZE + 1);
+    fs.mkdirSync(w.path('site-a'));
+    const out = expectFailureOutput(await exportFor(w, 'site-a'), 'E_DIGEST');
+    expect(out.message).toContain(`(chunk 2, bytes ${2 * WRITER_CHUNK_SIZE}-${9 * MiB + 76}`);
+    expect(fs.readdirSync(path.join(w.path('site-a'), 'ecluse', 'bundles'))).toEqual([]);
+  });
+
+  it('an image added without a kept list: its first export proves and keeps one, the next site is checked by it', async () => {
+    const w = await world({ keys });
+    worlds.push(w);
+    const image = await w.addImage('debian-13', '1', 9 * MiB + 77);
+    forgetLists(w);
+    await w.exportTo(w.path('site-a'));
     expect(keptLists(w)).toEqual([
       { sha256: hex(image.bytes), chunk_size: WRITER_CHUNK_SIZE, digests: listOf(image.bytes) },
     ]);
