@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { DirectFile, WriteBlocks } from './direct-file.js';
+import { alignedSharedMemory, DIRECT_ALIGN, openDirect, roundUp } from './direct-io.js';
 import { checkId } from './check-ids.js';
 import { EcluseError } from './errors.js';
 import { TAR_BLOCK, encodeHeader } from './tar-header.js';
@@ -74,7 +75,6 @@ export interface WriteVolumeOptions {
   hasher?: VolumeHasher;
 }
 
-const CHUNK = 1024 * 1024;
 const ZEROS = Buffer.alloc(END_OF_ARCHIVE);
 
 /** The ranges of the source file that make bytes `[offset, offset+size)` of what the artifact carries. */
@@ -132,43 +132,89 @@ class VolumeFile {
 /** Aligned blocks no volume is being written through now (kept for the next volume: made once, not per volume). */
 const idleBlocks: WriteBlocks[] = [];
 
+/** Source reads: 1 MiB each, several in flight (direct reads get no read-ahead from the kernel). */
+const READ_BYTES = 1024 * 1024;
+const READ_BUFFERS = 4;
+
+/** The aligned buffers a volume's sources are read into (made once, reused by every volume). */
+class SourceBuffers {
+  readonly views: Buffer[];
+  readonly aligned: boolean;
+
+  constructor() {
+    const { memory, aligned } = alignedSharedMemory(READ_BYTES * READ_BUFFERS);
+    this.aligned = aligned;
+    this.views = Array.from({ length: READ_BUFFERS }, (_, i) => Buffer.from(memory, i * READ_BYTES, READ_BYTES));
+  }
+}
+
+/** Source buffers no volume is being written from now (as `idleBlocks`). */
+const idleSources: SourceBuffers[] = [];
+
 /**
- * Reads `ranges` in chunks into two buffers taken in turn (the next read runs while the current chunk is written and
- * hashed) and hands each chunk to `use`, which must be done with it when its promise resolves. A file shorter than a
- * range says is refused: the stored copy is not the one the plan was made from.
+ * Reads `ranges` in 1 MiB reads, up to three ahead of the one being used, and hands each read's bytes to `use`, which
+ * must be done with them when its promise resolves. The stored files are read around the page cache (O_DIRECT, from
+ * the block boundary at or before each range: the bytes before the range are skipped) where their file system takes
+ * it, so the kernel copies nothing; elsewhere through it. A file shorter than a range says is refused: the stored copy
+ * is not the one the plan was made from.
  */
 async function copyRanges(
   ranges: Array<{ file: string } & Segment>,
+  buffers: SourceBuffers,
   use: (chunk: Buffer) => Promise<void>,
 ): Promise<void> {
-  const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
   let turn = 0;
   for (const r of ranges) {
-    const src = await fs.promises.open(r.file, 'r');
+    if (r.size === 0) continue;
+    const src = await openDirect(r.file, fs.constants.O_RDONLY, undefined, buffers.aligned);
+    const end = r.offset + r.size;
+    const first = src.direct ? r.offset - (r.offset % DIRECT_ALIGN) : r.offset;
+    // Reads in flight, oldest first; one buffer is always left for the bytes being used.
+    const ahead: Array<{ at: number; length: number; buffer: Buffer; read: Promise<number> }> = [];
+    let next = first;
+    const readNext = () => {
+      const at = next;
+      const length = Math.min(READ_BYTES, src.direct ? roundUp(end - at) : end - at);
+      const buffer = buffers.views[turn] as Buffer;
+      turn = (turn + 1) % buffers.views.length;
+      const read = readFull(src.handle, buffer, length, at, src.direct);
+      read.catch(() => undefined); // awaited below, or settled before the file is closed
+      ahead.push({ at, length, buffer, read });
+      next += length;
+    };
     try {
-      const readAt = (done: number) => {
-        const buffer = buffers[turn] as Buffer;
-        turn ^= 1;
-        return src.read(buffer, 0, Math.min(CHUNK, r.size - done), r.offset + done);
-      };
-      let done = 0;
-      let reading = r.size > 0 ? readAt(0) : null;
-      while (reading) {
-        const { bytesRead, buffer } = await reading;
-        if (bytesRead === 0) throw shorterThanPlanned(r, done);
-        done += bytesRead;
-        reading = done < r.size ? readAt(done) : null;
-        try {
-          await use(buffer.subarray(0, bytesRead));
-        } catch (e) {
-          await reading?.catch(() => undefined);
-          throw e;
-        }
+      while (next < end && ahead.length < buffers.views.length - 1) readNext();
+      while (ahead.length > 0) {
+        const { at, length, buffer, read } = ahead[0] as (typeof ahead)[number];
+        const n = await read;
+        ahead.shift();
+        if (n < length && at + n < end) throw shorterThanPlanned(r, Math.max(0, at + n - r.offset));
+        if (next < end) readNext();
+        await use(buffer.subarray(Math.max(at, r.offset) - at, Math.min(at + n, end) - at));
       }
     } finally {
-      await src.close();
+      await Promise.allSettled(ahead.map((a) => a.read));
+      await src.handle.close();
     }
   }
+}
+
+/** Reads up to `length` bytes at `position`, less only at the end of the file. */
+async function readFull(
+  handle: fs.promises.FileHandle,
+  buffer: Buffer,
+  length: number,
+  position: number,
+  direct: boolean,
+): Promise<number> {
+  let n = 0;
+  while (n < length) {
+    const { bytesRead } = await handle.read(buffer, n, length - n, position + n);
+    n += bytesRead;
+    // A direct read stops short only at the end of the file (a next one would be unaligned).
+    if (bytesRead === 0 || (direct && n % DIRECT_ALIGN !== 0)) break;
+  }
+  return n;
 }
 
 function shorterThanPlanned(r: { file: string } & Segment, done: number): EcluseError {
@@ -182,8 +228,8 @@ function shorterThanPlanned(r: { file: string } & Segment, done: number): Ecluse
 /**
  * Writes `plan` to `target` (a new file): for each entry its ustar header, its bytes read from the artifact's source
  * (shown to `observer` first), zeros to the next 512-byte boundary; then the two zero blocks that end the archive.
- * The volume is hashed as it is written and fsynced before it counts as written. Memory: two 1 MiB read buffers and
- * the three 1 MiB blocks it is written through.
+ * The volume is hashed as it is written and fsynced before it counts as written. Memory: four 1 MiB read buffers and
+ * the three 512 KiB blocks it is written through.
  */
 export async function writeVolume(
   plan: PlannedVolume,
@@ -201,6 +247,7 @@ export async function writeVolume(
   let file: DirectFile | null = null;
   let done = false;
   const blocks = idleBlocks.pop() ?? new WriteBlocks();
+  const reads = idleSources.pop() ?? new SourceBuffers();
   try {
     file = await DirectFile.create(target, blocks, Infinity, 0o644);
     const volume = new VolumeFile(file, hash, o.onProgress);
@@ -215,7 +262,7 @@ export async function writeVolume(
       }
       await observer?.start(entry);
       await volume.emit(encodeHeader({ name: entry.path, size: entry.size, mtime: headerTime }));
-      await copyRanges(rangesOf(source, entry.offset, entry.size), async (chunk) => {
+      await copyRanges(rangesOf(source, entry.offset, entry.size), reads, async (chunk) => {
         await Promise.all([observer?.bytes(entry, chunk), volume.emit(chunk)]);
       });
       const padding = (TAR_BLOCK - (entry.size % TAR_BLOCK)) % TAR_BLOCK;
@@ -237,6 +284,7 @@ export async function writeVolume(
     // On a failure: nothing may still be writing the file when it is closed.
     if (!done) await file?.close();
     idleBlocks.push(blocks);
+    idleSources.push(reads);
   }
   if (out.size !== plan.size) {
     throw new EcluseError('E_INTERNAL', `${plan.name} came out ${out.size} bytes, planned ${plan.size}`);
