@@ -102,7 +102,12 @@ const NON_ASCII = /[\u007f-\uffff]/g;
 
 /** Sends `body` as `application/json` (no charset, as Glance does) with an exact Content-Length. */
 export function sendJson(res: express.Response, status: number, body: unknown): void {
-  const data = Buffer.from(pyJson(body), 'utf8');
+  sendJsonText(res, status, pyJson(body));
+}
+
+/** Sends JSON text already written as `pyJson` writes it (a list page joined from its images' texts). */
+export function sendJsonText(res: express.Response, status: number, text: string): void {
+  const data = Buffer.from(text, 'utf8');
   res.status(status);
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', String(data.length));

@@ -4,8 +4,9 @@
 import express from 'express';
 import type { Db } from '../db.js';
 import { imageById, type ImageRow } from '../image-catalog.js';
-import { imageNotFound, sendJson } from './errors.js';
-import { parseListQuery, selectPage } from './list-query.js';
+import { imageNotFound, pyJson, sendJson, sendJsonText } from './errors.js';
+import { parseListQuery } from './list-query.js';
+import { ImageListPages } from './list-page.js';
 import { imageRecord } from './record.js';
 import { authOf } from './auth.js';
 import { listScope, visible } from './access.js';
@@ -40,21 +41,22 @@ function link(path: string, params: [string, string][]): string {
 
 export function imageReadRoutes(db: Db): express.Router {
   const router = express.Router({ caseSensitive: true });
+  const pages = new ImageListPages(db);
 
+  // The body is `pyJson({ images, first, schema, next? })`, joined from each image's cached text (verifier/glance/
+  // list-page.ts): the same bytes.
   router.get('/v2/images', (req, res) => {
     const params = requestParams(req);
     const query = parseListQuery(params);
     const scope = listScope(authOf(res), params);
     if (scope) query.filters.push(scope);
-    const rows = selectPage(db, query);
-    const body: { images: ReturnType<typeof imageRecord>[]; first: string; schema: string; next?: string } = {
-      images: rows.map(imageRecord),
-      first: link('/v2/images', query.linkParams),
-      schema: '/v2/schemas/images',
-    };
-    const last = rows.at(-1);
-    if (last && rows.length === query.limit) body.next = link('/v2/images', [...query.linkParams, ['marker', last.id]]);
-    sendJson(res, 200, body);
+    const { ids, images } = pages.select(query);
+    const last = ids.at(-1);
+    const next = last && ids.length === query.limit ? link('/v2/images', [...query.linkParams, ['marker', last]]) : null;
+    const text =
+      `{"images": [${images.join(', ')}], "first": ${pyJson(link('/v2/images', query.linkParams))}, ` +
+      `"schema": ${pyJson('/v2/schemas/images')}${next === null ? '' : `, "next": ${pyJson(next)}`}}`;
+    sendJsonText(res, 200, text);
   });
 
   router.get('/v2/images/:id', (req, res) => {

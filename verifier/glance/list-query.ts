@@ -13,9 +13,8 @@
  * Identifiers in SQL come only from the fixed tables below; every user value is a bound parameter.
  */
 import { glanceTime, type Db } from '../db.js';
-import { checkedImages, imageById, type ImageRow } from '../image-catalog.js';
+import { imageById, type ImageRow } from '../image-catalog.js';
 import { badRequest } from './errors.js';
-import { statement } from './statements.js';
 import { CORE_ATTRIBUTES } from '../../sneakernet/glance-vocabulary.js';
 
 export const DEFAULT_LIMIT = 25;
@@ -348,8 +347,8 @@ function afterMarkerSql(sort: SortSpec[], marker: ImageRow, params: Bound[]): st
   return `(${ors.join(' OR ')})`;
 }
 
-/** The rows of one page, in order. Throws 400 for an unknown marker. */
-export function selectPage(db: Db, q: ListQuery): ImageRow[] {
+/** The SQL of one page (`columns` of each row, in order) and its parameters. Throws 400 for an unknown marker. */
+export function pageSql(db: Db, q: ListQuery, columns: string): { sql: string; params: Bound[] } {
   const params: Bound[] = [];
   const where = q.filters.map((f) => filterSql(f, params));
   if (q.marker !== undefined) {
@@ -359,6 +358,6 @@ export function selectPage(db: Db, q: ListQuery): ImageRow[] {
   }
   const order = q.sort.map((s) => `${s.key} ${s.dir === 'asc' ? 'ASC' : 'DESC'}`).join(', ');
   params.push(q.limit);
-  const sql = `SELECT * FROM images${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
-  return checkedImages(statement(db, sql).all(...params));
+  const sql = `SELECT ${columns} FROM images${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order} LIMIT ?`;
+  return { sql, params };
 }

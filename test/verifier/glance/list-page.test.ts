@@ -1,0 +1,88 @@
+/**
+ * `GET /v2/images` pages joined from each image's cached JSON text (verifier/glance/list-page.ts), through the real
+ * server and SQLite: a page is byte for byte `pyJson` of the body built from its rows (non-ASCII escaped as Python
+ * does), served from the cache as when first built; a change to the catalog is on the very next page, whether another
+ * connection committed it (an import in another process) or the server's own, and even when it leaves `updated_at`
+ * as it was (two changes within one second).
+ */
+import Database from 'better-sqlite3';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pyJson } from '../../../verifier/glance/errors.js';
+import { imageRecord } from '../../../verifier/glance/record.js';
+import { imageById } from '../../../verifier/image-catalog.js';
+import { glanceFixture, type GlanceFixture } from '../../helpers/glance-fixture.js';
+
+let fx: GlanceFixture;
+
+beforeAll(async () => {
+  fx = await glanceFixture(
+    Array.from({ length: 7 }, (_, i) => ({
+      name: `img-${i}`,
+      created_at: `2026-01-0${1 + (i % 3)}T00:00:00Z`,
+      properties: { description: `café ${i} 日本 \u007f`, ecluse_version: `1.${i}` },
+      data: null,
+    })),
+  );
+});
+afterAll(async () => {
+  await fx?.close();
+});
+
+async function pageText(query: string): Promise<string> {
+  const r = await fetch(`${fx.url}${query}`, { headers: { Accept: 'application/json' } });
+  expect(r.status, query).toBe(200);
+  return r.text();
+}
+
+/** What the page's body is when built from the rows now in the catalog. */
+function expectedPage(text: string, first: string): string {
+  const body = JSON.parse(text) as { images: Array<{ id: string }>; next?: string };
+  const rows = body.images.map((i) => imageById(fx.db, i.id));
+  return pyJson({
+    images: rows.map((r) => imageRecord(r!)),
+    first,
+    schema: '/v2/schemas/images',
+    ...(body.next ? { next: body.next } : {}),
+  });
+}
+
+const nameOf = (text: string, id: string) =>
+  (JSON.parse(text) as { images: Array<{ id: string; name: string }> }).images.find((i) => i.id === id)?.name;
+
+describe('list pages from cached image texts', () => {
+  it('are byte for byte the pyJson of the body built from the rows, first built and then from the cache', async () => {
+    for (let round = 0; round < 2; round++) {
+      const text = await pageText('/v2/images?limit=4');
+      expect(text).toContain('caf\\u00e9');
+      expect(text).toContain('"next": "/v2/images?limit=4&marker=');
+      expect(text).toBe(expectedPage(text, '/v2/images?limit=4'));
+      const all = await pageText('/v2/images');
+      expect(JSON.parse(all)).not.toHaveProperty('next');
+      expect(all).toBe(expectedPage(all, '/v2/images'));
+    }
+  });
+
+  it('a change committed by another connection is on the next page, updated_at unchanged', async () => {
+    const id = fx.images[2]!.id;
+    expect(nameOf(await pageText('/v2/images'), id)).toBe('img-2');
+    const other = new Database(path.join(fx.home, 'ecluse.sqlite'));
+    try {
+      other.prepare('UPDATE images SET name = ? WHERE id = ?').run('renamed-elsewhere', id);
+    } finally {
+      other.close();
+    }
+    const text = await pageText('/v2/images');
+    expect(nameOf(text, id)).toBe('renamed-elsewhere');
+    expect(text).toBe(expectedPage(text, '/v2/images'));
+  });
+
+  it("a change through the server's own connection is on the next page too", async () => {
+    const id = fx.images[4]!.id;
+    expect(nameOf(await pageText('/v2/images'), id)).toBe('img-4');
+    fx.db.prepare('UPDATE images SET name = ? WHERE id = ?').run('renamed-here', id);
+    const text = await pageText('/v2/images');
+    expect(nameOf(text, id)).toBe('renamed-here');
+    expect(text).toBe(expectedPage(text, '/v2/images'));
+  });
+});
