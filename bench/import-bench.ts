@@ -67,7 +67,7 @@ async function main(): Promise<void> {
       out,
       rusage,
     );
-    // The same image to a second site: checked by the chunk list the first export proved (one SHA-256 pass fewer).
+    // The same image to a second site: like the first, it checks the image by the chunk list relay add kept.
     const media2 = path.join(root, 'media-second-site');
     fs.mkdirSync(media2);
     await cold();

@@ -1,8 +1,8 @@
 /**
  * `npm run bench:relay [-- SIZE]` (default 512M; `BENCH_REPS`, default 3): the export station's two targets of issue 15
  * alone, `relay add` against the slowest of `cp`, `md5sum` and `sha512sum` of the image and `export` against `cp` of
- * the volume it wrote (the first export of the image, and the same image exported to a second site, which checks it
- * by the chunk list the first proved), each run with a cold page cache and the runs interleaved (baseline, command, baseline...), so a
+ * the volume it wrote (the first export of the image, and the same image exported to a second site; both check it by
+ * the chunk list relay add kept), each run with a cold page cache and the runs interleaved (baseline, command, baseline...), so a
  * machine whose load changes during the bench weighs on both sides alike. Beside each wall time it prints the CPU
  * seconds (user + system, every thread) of the run: on a shared machine the wall times of the same command vary by
  * several times and the CPU seconds much less, so the CPU ratio says where the time goes when the wall ratio is noise.
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       };
       const media = path.join(root, `media-${i}`);
       exports.push(await exportFor('bench', media));
-      // The same image to a second site: checked by the chunk list the first export proved (one SHA-256 pass fewer).
+      // The same image to a second site, checked by the same kept chunk list.
       const media2 = path.join(root, `media-${i}-second-site`);
       secondExports.push(await exportFor('bench-2', media2));
       await fs.promises.rm(media2, { recursive: true, force: true });

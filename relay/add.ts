@@ -17,7 +17,7 @@ import { ChunkHashing } from '../sneakernet/chunk-hashing.js';
 import { chunkCount, writerChunkSize, type Chunks } from '../sneakernet/chunk-list.js';
 import { keepCheckedList } from './checked-chunk-lists.js';
 import { syncDir, Writeback, writeAll } from '../sneakernet/durable.js';
-import { alignedSharedMemory, DIRECT_ALIGN, openDirect, roundUp } from '../sneakernet/direct-io.js';
+import { alignedSharedMemory, openDirect, readUpTo, roundUp } from '../sneakernet/direct-io.js';
 import { vmImageArtifactSchema, CONTAINER_FORMATS, DISK_FORMATS } from '../sneakernet/statement.js';
 import { blobPath, type ArtifactRow, type RelayHome } from './catalog.js';
 import { isoSeconds } from '../sneakernet/statement.js';
@@ -218,7 +218,7 @@ export async function copyHashing(from: string, to: string, onProgress: (bytes: 
         const index = started % COPY_BUFFERS;
         const buffer = buffers[index] as Buffer;
         await inUse[index];
-        const read = readChunk(src, buffer, next);
+        const read = readUpTo(src.handle, buffer, buffer.length, next, src.direct);
         read.catch(() => undefined); // awaited below, or settled before the files are closed
         ahead.push({ index, buffer, read });
         next += COPY_CHUNK;
@@ -266,20 +266,4 @@ export async function copyHashing(from: string, to: string, onProgress: (bytes: 
     await pool.close();
     await chunking?.close();
   }
-}
-
-/** Reads up to a whole chunk at `position` (less only at the end of the file). */
-async function readChunk(
-  src: { handle: fs.promises.FileHandle; direct: boolean },
-  buffer: Buffer,
-  position: number,
-): Promise<number> {
-  let n = 0;
-  while (n < buffer.length) {
-    const { bytesRead } = await src.handle.read(buffer, n, buffer.length - n, position + n);
-    n += bytesRead;
-    // A direct read stops short only at the end of the file (a next one would be unaligned).
-    if (bytesRead === 0 || (src.direct && n % DIRECT_ALIGN !== 0)) break;
-  }
-  return n;
 }

@@ -59,3 +59,23 @@ export async function openDirect(
     return { handle: await fs.promises.open(file, flags & ~fs.constants.O_EXCL, mode), direct: false };
   }
 }
+
+/**
+ * Reads up to `length` bytes at `position` into `buffer`, in as many reads as it takes; less only at the end of the
+ * file (a direct read stops short only there: the next one would be unaligned). Returns how many were read.
+ */
+export async function readUpTo(
+  handle: fs.promises.FileHandle,
+  buffer: Buffer,
+  length: number,
+  position: number,
+  direct: boolean,
+): Promise<number> {
+  let n = 0;
+  while (n < length) {
+    const { bytesRead } = await handle.read(buffer, n, length - n, position + n);
+    n += bytesRead;
+    if (bytesRead === 0 || (direct && n % DIRECT_ALIGN !== 0)) break;
+  }
+  return n;
+}

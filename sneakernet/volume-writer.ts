@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { DirectFile, WriteBlocks } from './direct-file.js';
-import { alignedSharedMemory, DIRECT_ALIGN, openDirect, roundUp } from './direct-io.js';
+import { alignedSharedMemory, DIRECT_ALIGN, openDirect, readUpTo, roundUp } from './direct-io.js';
 import { checkId } from './check-ids.js';
 import { EcluseError } from './errors.js';
 import { TAR_BLOCK, encodeHeader } from './tar-header.js';
@@ -177,7 +177,7 @@ async function copyRanges(
       const length = Math.min(READ_BYTES, src.direct ? roundUp(end - at) : end - at);
       const buffer = buffers.views[turn] as Buffer;
       turn = (turn + 1) % buffers.views.length;
-      const read = readFull(src.handle, buffer, length, at, src.direct);
+      const read = readUpTo(src.handle, buffer, length, at, src.direct);
       read.catch(() => undefined); // awaited below, or settled before the file is closed
       ahead.push({ at, length, buffer, read });
       next += length;
@@ -197,24 +197,6 @@ async function copyRanges(
       await src.handle.close();
     }
   }
-}
-
-/** Reads up to `length` bytes at `position`, less only at the end of the file. */
-async function readFull(
-  handle: fs.promises.FileHandle,
-  buffer: Buffer,
-  length: number,
-  position: number,
-  direct: boolean,
-): Promise<number> {
-  let n = 0;
-  while (n < length) {
-    const { bytesRead } = await handle.read(buffer, n, length - n, position + n);
-    n += bytesRead;
-    // A direct read stops short only at the end of the file (a next one would be unaligned).
-    if (bytesRead === 0 || (direct && n % DIRECT_ALIGN !== 0)) break;
-  }
-  return n;
 }
 
 function shorterThanPlanned(r: { file: string } & Segment, done: number): EcluseError {
