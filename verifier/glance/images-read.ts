@@ -52,7 +52,8 @@ export function imageReadRoutes(db: Db): express.Router {
     if (scope) query.filters.push(scope);
     const { ids, images } = pages.select(query);
     const last = ids.at(-1);
-    const next = last && ids.length === query.limit ? link('/v2/images', [...query.linkParams, ['marker', last]]) : null;
+    const next =
+      last && ids.length === query.limit ? link('/v2/images', [...query.linkParams, ['marker', last]]) : null;
     const text =
       `{"images": [${images.join(', ')}], "first": ${pyJson(link('/v2/images', query.linkParams))}, ` +
       `"schema": ${pyJson('/v2/schemas/images')}${next === null ? '' : `, "next": ${pyJson(next)}`}}`;
