@@ -13,8 +13,9 @@
  * A delta artifact carries only some of its bytes, and an artifact whose pieces are not written in order (a resend of
  * a statement from another writer) cannot be hashed in stream: those are hashed from their blob before writing.
  *
- * An image whose chunk list an earlier export checked is left out (`byChunkList`): relay/chunk-listing.ts checks it
- * against that list in the same pass, and the bytes are not hashed whole again.
+ * An image whose chunk list was kept with the catalog's sha256 (by relay add, or an earlier export) is left out
+ * (`byChunkList`): relay/chunk-listing.ts checks it against that list in the same pass, and the bytes are not hashed
+ * whole again.
  */
 import fs from 'node:fs';
 import { EcluseError } from '../sneakernet/errors.js';

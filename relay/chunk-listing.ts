@@ -8,8 +8,9 @@
  * in order travels without a list, as does an empty artifact, or every artifact when the bundle would list more than
  * the writer's budget of chunks (the statement is in every signature file).
  *
- * An image listed in the writing pass whose list an earlier export checked against the catalog's sha256
- * (relay/checked-chunk-lists.ts) is checked by that list here, chunk by chunk, in place of the whole-sha256 check.
+ * An image listed in the writing pass whose list was kept with the catalog's sha256 (by relay add, or by an earlier
+ * export: relay/checked-chunk-lists.ts) is checked by that list here, chunk by chunk, in place of the whole-sha256
+ * check.
  */
 import fs from 'node:fs';
 import { ChunkHashing, type ChunkStream } from '../sneakernet/chunk-hashing.js';
@@ -165,7 +166,7 @@ export class ChunkListing implements EntryObserver {
       const { start, end } = chunkRange(i, checked.chunkSize, a.size);
       throw storedCopyChanged(
         a,
-        `chunk ${i}, bytes ${start}-${end - 1}, is not the one an earlier export checked against the catalog's sha256`,
+        `chunk ${i}, bytes ${start}-${end - 1}, is not the one recorded with the catalog's sha256`,
         { algorithm: 'sha256', chunk: i, blob: this.blobs[checked.artifact] ?? '' },
       );
     }

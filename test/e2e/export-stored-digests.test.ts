@@ -70,11 +70,13 @@ const chainLength = (w: World) => {
   }
 };
 
-function expectStoredRefusal(r: Awaited<ReturnType<typeof ecluse>>, name: string, version: string, algorithm: string) {
+/** `why`: an algorithm (the whole digest differs) or the words naming the chunk that differs from the kept list. */
+function expectStoredRefusal(r: Awaited<ReturnType<typeof ecluse>>, name: string, version: string, why: string) {
   expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 1 });
   const json = expectFailureOutput(r, 'E_DIGEST');
+  const reason = why.startsWith('chunk ') ? why : `its ${why} is not the catalog's`;
   expect(json.message).toBe(
-    `the stored copy of ${name} ${version} changed since it was added (its ${algorithm} is not the catalog's); nothing was signed or kept: remove it (ecluse relay remove ${name}@${version}) and add the image again (ecluse relay add FILE --name ${name} --version ${version})`,
+    `the stored copy of ${name} ${version} changed since it was added (${reason}); nothing was signed or kept: remove it (ecluse relay remove ${name}@${version}) and add the image again (ecluse relay add FILE --name ${name} --version ${version})`,
   );
 }
 
@@ -87,7 +89,13 @@ describe('export proves the stored bytes before it signs them', () => {
     flipByte(blobOf(w, sha256(img.bytes)), 250 * KiB);
     const media = w.path('media');
     const r = await exportRaw(w, media, ['--media-size', '180K']);
-    expectStoredRefusal(r, 'img', '1.0.0', 'sha256');
+    // Checked by the chunk list relay add kept (one 4 MiB chunk: the whole image).
+    expectStoredRefusal(
+      r,
+      'img',
+      '1.0.0',
+      `chunk 0, bytes 0-${300 * KiB - 1}, is not the one recorded with the catalog's sha256`,
+    );
     expect(onMedia(media)).toEqual([]);
     expect(chainLength(w)).toBe(0);
 
