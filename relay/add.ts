@@ -3,8 +3,8 @@
  * md5 in the same read (one hashing thread each, so the copy goes at the pace of the slowest digest, not their sum),
  * and the chunk list an export signs (docs/FORMAT.md 4.11) in a fourth thread, and records it in the catalog. The
  * list, made from the same bytes as the catalog's sha256, is kept as checked (relay/checked-chunk-lists.ts): the
- * first export of the image checks its bytes against it instead of hashing them whole once more. md5 and sha512 travel signed in the statement (docs/FORMAT.md 4.8): the import
- * station verifies sha256 and takes them as attested. The same name and version twice is refused unless the bytes are the
+ * first export of the image checks its bytes against it instead of hashing them whole once more. md5 and sha512
+ * travel signed in the statement (docs/FORMAT.md 4.8): the import station verifies sha256 and takes them as attested. The same name and version twice is refused unless the bytes are the
  * same (then it is a no-op).
  */
 import fs from 'node:fs';
@@ -194,9 +194,16 @@ export async function copyHashing(from: string, to: string, onProgress: (bytes: 
   const inUse: Array<Promise<unknown>> = buffers.map(() => Promise.resolve());
   // Opened before the hashing threads start: a file gone since it was checked leaves nothing running.
   const src = await openDirect(from, fs.constants.O_RDONLY, undefined, aligned);
-  const pool = new HashPool(undefined, { shared: [memory] });
   // The chunk size is the writer's for the file's size now: a file whose size changes while copied is refused below.
-  const chunkSize = writerChunkSize((await src.handle.stat()).size);
+  const sizeNow = await src.handle.stat().then(
+    (st) => st.size,
+    async (e: unknown) => {
+      await src.handle.close();
+      throw e;
+    },
+  );
+  const chunkSize = writerChunkSize(sizeNow);
+  const pool = new HashPool(undefined, { shared: [memory] });
   const chunking = chunkSize === null ? null : new ChunkHashing(1, { shared: [memory] });
   const listed: string[] = [];
   const chunkStream = chunking?.begin(chunkSize ?? Infinity, (i, hex) => (listed[i] = hex)) ?? null;
