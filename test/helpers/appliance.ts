@@ -56,6 +56,24 @@ export async function until<T>(what: string, f: () => Promise<T | null>, timeout
   }
 }
 
+/** Times each named step of the proof (whole seconds), printing each as it ends; `times` for the summary. */
+export function stopwatch(): {
+  times: Record<string, number>;
+  timed: <T>(what: string, f: () => Promise<T> | T) => Promise<T>;
+} {
+  const times: Record<string, number> = {};
+  const timed = async <T>(what: string, f: () => Promise<T> | T): Promise<T> => {
+    const t = Date.now();
+    try {
+      return await f();
+    } finally {
+      times[what] = Math.round((Date.now() - t) / 1000);
+      console.log(`appliance: ${what} took ${times[what]} s`);
+    }
+  };
+  return { times, timed };
+}
+
 export class Guest {
   constructor(readonly vm: Vm) {}
 
@@ -161,5 +179,31 @@ export class Guest {
     );
     const line = r.stdout.trim().split('\n')[0] ?? '';
     return line === '' ? null : line;
+  }
+
+  /** The first installer journal entry after the first `after` ones whose event is one of `events` (waits for it). */
+  updateEvent(events: string[], after: number): Promise<JournalEntry> {
+    return until(
+      `one of ${events.join(', ')}`,
+      async () => (await this.updateJournal()).slice(after).find((x) => events.includes(x.ECLUSE_EVENT ?? '')) ?? null,
+      10 * MINUTE,
+    );
+  }
+
+  /** The audit log's events from index `after` on, once they hold one of each kind in `kinds` (waits for them). */
+  audited(kinds: string[], after: number): Promise<AuditEntry[]> {
+    return until(
+      `${kinds.join(', ')} in the audit log`,
+      async () => {
+        const events = (await this.audit()).filter((e) => e.index >= after);
+        return kinds.every((k) => events.some((e) => e.kind === k)) ? events : null;
+      },
+      5 * MINUTE,
+    );
+  }
+
+  /** The version of the ecluse package dpkg has installed. */
+  async installedVersion(): Promise<string> {
+    return (await this.vm.exec(['dpkg-query', '-W', '-f', '${Version}', 'ecluse'])).stdout;
   }
 }

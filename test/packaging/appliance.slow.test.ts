@@ -8,36 +8,29 @@
  * the `usb` package and the mount table. After each stick the test reads `ecluse status --json`, the Glance API from
  * inside the guest, and `journalctl -u ecluse-daemon -o json`.
  *
- * The last scenario is self-update through the lock: the next version of the package and one whose daemon never
- * reports READY each travel as an `ecluse-package` artifact in a bundle exported here for vm-1; the daemon imports and
- * hands them over, the path unit (enabled as shipped) starts the root installer, which re-verifies each against the
- * anchors root pinned and installs it (or rolls it back); a package root drops in without evidence is refused. The
- * installer's journal and the audit log (`ecluse audit export` in the guest) are read for each.
+ * The sticks are made on the host while the guest boots (test/helpers/appliance-sticks.ts); the last scenarios,
+ * self-update through the lock, are in appliance-self-update.ts.
  *
  * The scenarios share one boot and run in order: the station's state carries from one to the next, as at a site.
  * Needs root, qemu-system-x86_64, mmdebstrap, mkfs.vfat, mcopy, mkfs.exfat + exfat-fuse, xorriso, mkfs.ext4
  * (scripts/install-deps.sh). Times are printed at the end.
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AS_ECLUSE, Guest, HOME, MINUTE, until, type AuditEntry, type JournalEntry } from '../helpers/appliance.js';
-import { which } from '../helpers/media.js';
-import { makeBlankStick, makeExfatStick, makeExt4Stick, makeIsoStick, makeVfatStick, Vm } from '../helpers/vm.js';
+import { Guest, HOME, MINUTE, stopwatch, until } from '../helpers/appliance.js';
 import {
-  bundleOn,
-  copyMedia,
-  ecluseOk,
-  flipByte,
-  makeKeys,
-  REPO,
-  tmpDir,
-  world,
-  type World,
-} from '../helpers/world.js';
+  buildAppliance,
+  makeApplianceSticks,
+  PULLED,
+  VERSION,
+  type ApplianceSticks,
+} from '../helpers/appliance-sticks.js';
+import { which } from '../helpers/media.js';
+import { Vm } from '../helpers/vm.js';
+import { tmpDir } from '../helpers/world.js';
+import { selfUpdateScenarios } from './appliance-self-update.js';
 
-const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
 const TOOLS = ['qemu-system-x86_64', 'mmdebstrap', 'mkfs.vfat', 'mcopy', 'mkfs.exfat', 'mount.exfat-fuse', 'xorriso'];
 const missing = [...TOOLS, 'mkfs.ext4', 'dpkg-deb'].filter((t) => !which(t));
 // ECLUSE_APPLIANCE_TEST=0 turns it off (a developer's quick run of the slow project); CI runs it.
@@ -52,140 +45,32 @@ const skip =
 if (skip) console.warn(`appliance test skipped: ${skip} (run scripts/install-deps.sh)`);
 
 const MiB = 1024 * 1024;
-const NEXT = `${pkg.version}+next1`;
-const BROKEN = `${pkg.version}+next2`;
-/** A newer package root drops into the spool with no evidence: the root's own check refuses it. */
-const ROGUE = `${pkg.version}+next9`;
-
-/**
- * Another version of the build's package (dpkg-deb -R, then -b): the control Version and what `ecluse --version`
- * says; `hang`: its daemon starts but never reports READY (it waits forever before doing anything).
- */
-function repackDeb(deb: string, out: string, version: string, hang: boolean): void {
-  const x = `${out}.d`;
-  execFileSync('dpkg-deb', ['-R', deb, x]);
-  const control = path.join(x, 'DEBIAN', 'control');
-  fs.writeFileSync(control, fs.readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${version}`));
-  const main = path.join(x, 'usr', 'lib', 'ecluse', 'dist', 'ecluse', 'main.js');
-  const shipped = fs.readFileSync(main, 'utf8');
-  let js = shipped.replace(/\.version\((['"])([^'"]+)\1\)/, (_m, _q: string, v: string) =>
-    v === pkg.version ? `.version('${version}')` : _m,
-  );
-  if (js === shipped) throw new Error(`${main} does not set the version ${pkg.version}`);
-  if (hang) {
-    const nl = js.indexOf('\n') + 1;
-    js = `${js.slice(0, nl)}if (process.argv.includes('daemon')) await new Promise(() => setInterval(() => {}, 60_000));\n${js.slice(nl)}`;
-  }
-  fs.writeFileSync(main, js);
-  execFileSync('dpkg-deb', ['--root-owner-group', '-Zxz', '-z1', '--build', x, out], { stdio: 'ignore' });
-  fs.rmSync(x, { recursive: true });
-}
-const PULLED = 32 * MiB;
 /** What the daemon drop-in adds to the shipped ExecStart: reading slow enough to pull a stick mid-import. */
 const DAEMON_FLAGS = '--read-rate 1M --mount-timeout 10';
 
 describe.skipIf(skip !== null)('the appliance under QEMU', () => {
   let dir = '';
   let vm: Vm | null = null;
-  let w: World;
-  let image = '';
   let deb = '';
-  const bundles: Record<string, string> = {};
-  const times: Record<string, number> = {};
-  const timed = async <T>(what: string, f: () => Promise<T> | T): Promise<T> => {
-    const t = Date.now();
-    try {
-      return await f();
-    } finally {
-      times[what] = Math.round((Date.now() - t) / 1000);
-      console.log(`appliance: ${what} took ${times[what]} s`);
-    }
-  };
-  const stick = (name: string) => path.join(dir, `${name}.img`);
-  const exportTo = async (name: string, args: string[] = []) => {
-    const r = (await w.exportTo(w.path(name), args)).json as { bundle: { id: string } };
-    bundles[name] = r.bundle.id;
-    return r.bundle.id;
-  };
+  let made: ApplianceSticks | undefined;
+  const { times, timed } = stopwatch();
+  const stick = (name: string) => (made as ApplianceSticks).stick(name);
+  const bundle = (name: string) => (made as ApplianceSticks).bundles[name] as string;
 
   beforeAll(async () => {
     dir = tmpDir('ecluse-appliance-');
-    await timed('the image (build or cache)', () => {
-      deb = execFileSync('bash', [path.join(REPO, 'packaging/build-deb.sh'), '--no-build', '--out', dir], {
-        encoding: 'utf8',
-      })
-        .trim()
-        .split('\n')
-        .pop() as string;
-      image = execFileSync('bash', [path.join(REPO, 'packaging/build-appliance.sh'), '--deb', deb], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'inherit'],
-      })
-        .trim()
-        .split('\n')
-        .pop() as string;
-    });
+    const built = await timed('the image (build or cache)', () => buildAppliance(dir));
+    deb = built.deb;
     // The boot starts now; the sticks are made on the host meanwhile.
-    vm = Vm.boot(image, dir);
-    await timed('the sticks (host)', async () => {
-      const keys = await makeKeys(path.join(dir, 'keys'), ['alice']);
-      w = await world({ keys, site: 'vm-1' });
-      fs.mkdirSync(w.path('truststick'));
-      fs.cpSync(keys.trust, w.path('truststick', 'trust'), { recursive: true });
-      makeVfatStick(stick('trust'), w.path('truststick'), 'TRUST');
-      // 1: a good bundle on a partitioned vfat stick.
-      await w.addImage('debian', '13.1', 3 * MiB + 5);
-      await exportTo('good');
-      makeVfatStick(stick('good'), w.path('good'), 'BUNDLE');
-      // 2: one bundle over two sticks, exFAT (volume 1) and ext4 (volume 2).
-      await w.addImage('two-sticks', '1.0', 5 * MiB);
-      await exportTo('two-a', ['--to', w.path('two-b'), '--media-size', '3M']);
-      makeExfatStick(stick('two-a'), w.path('two-a'), 'TWOA');
-      makeExt4Stick(stick('two-b'), w.path('two-b'), 'twob');
-      // 3: an ISO written to a stick.
-      await w.addImage('from-iso', '1.0', 2 * MiB);
-      await exportTo('iso');
-      makeIsoStick(stick('iso'), w.path('iso'), 'ECLUSE_ISO');
-      // 4: a hostile bundle: one byte of its volume changed after signing.
-      await w.addImage('hostile', '1.0', 1 * MiB);
-      await exportTo('hostile-src');
-      copyMedia(w.path('hostile-src'), w.path('hostile'));
-      bundles.hostile = bundles['hostile-src'] as string;
-      flipByte(bundleOn(w.path('hostile')).volume(1), 4096);
-      makeExt4Stick(stick('hostile'), w.path('hostile'), 'hostile');
-      // 5: a blank stick (no filesystem).
-      makeBlankStick(stick('blank'));
-      // 6: a bundle long enough to read (32 MiB at 1 MB/s) to pull its stick mid-import.
-      await w.addImage('pulled', '1.0', PULLED);
-      await exportTo('pulled');
-      makeExt4Stick(stick('pulled'), w.path('pulled'), 'pulled');
-      // 7: the package itself, carried in on a stick.
-      fs.mkdirSync(w.path('debstick'));
-      fs.copyFileSync(deb, w.path('debstick', path.basename(deb)));
-      makeExt4Stick(stick('deb'), w.path('debstick'), 'ecluse-deb');
-      // 8: self-update through bundles: the next version, and a next-but-one whose daemon never reports READY, each
-      // an ecluse-package artifact in its own bundle for vm-1; and, on a plain stick, a package with no evidence.
-      const addPackage = (file: string) =>
-        ecluseOk(['relay', 'add', file, '--type', 'ecluse-package', '--json'], { home: w.outside });
-      repackDeb(deb, w.path('next.deb'), NEXT, false);
-      await addPackage(w.path('next.deb'));
-      await exportTo('upd-next');
-      makeExt4Stick(stick('upd-next'), w.path('upd-next'), 'updnext');
-      repackDeb(deb, w.path('broken.deb'), BROKEN, true);
-      await addPackage(w.path('broken.deb'));
-      await exportTo('upd-broken');
-      makeExt4Stick(stick('upd-broken'), w.path('upd-broken'), 'updbroken');
-      fs.mkdirSync(w.path('rogue'));
-      repackDeb(deb, w.path('rogue', 'rogue.deb'), ROGUE, false);
-      makeExt4Stick(stick('rogue'), w.path('rogue'), 'rogue');
-    });
+    vm = Vm.boot(built.image, dir);
+    made = await timed('the sticks (host)', () => makeApplianceSticks(dir, deb));
     await timed('boot until the guest agent answers', () => vm?.ready(15 * MINUTE));
   }, 40 * MINUTE);
 
   afterAll(async () => {
     await vm?.stop();
     console.log(`appliance times (s): ${JSON.stringify(times)}`);
-    w?.cleanup();
+    made?.world.cleanup();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -203,9 +88,9 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       expect(net.stdout.trim().split(/\s+/)).toEqual(['lo']);
       const v = await guest().vm.exec(['/usr/bin/ecluse', '--version']);
       expect(v).toMatchObject({ code: 0 });
-      expect(v.stdout.trim()).toBe(pkg.version);
+      expect(v.stdout.trim()).toBe(VERSION);
       expect((await guest().vm.exec(['dpkg-query', '-W', '-f', '${Status} ${Version}', 'ecluse'])).stdout).toBe(
-        `install ok installed ${pkg.version}`,
+        `install ok installed ${VERSION}`,
       );
       // Listening TCP sockets (state 0A): none before site init (ecluse-serve waits for it).
       const listening = await guest().vm.sh('cat /proc/net/tcp /proc/net/tcp6 | awk \'$4 == "0A" {print $2}\'');
@@ -260,7 +145,7 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
   it(
     'imports a good bundle from a partitioned vfat stick plugged in after READY; status, Glance and journal agree',
     async () => {
-      const id = bundles.good as string;
+      const id = bundle('good');
       await guest().vm.plug('good', stick('good'), 'ECLUSE0007');
       const status = await timed('vfat: plug to imported', () =>
         guest().untilStatus('the import', (s) => s.last?.bundle === id, 10 * MINUTE),
@@ -294,7 +179,7 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
   it(
     'assembles one bundle over an exFAT and an ext4 stick plugged in out of order',
     async () => {
-      const id = bundles['two-a'] as string;
+      const id = bundle('two-a');
       await guest().vm.plug('two-b', stick('two-b'), 'ECLUSE0021');
       const waiting = await timed('ext4 (volume 2) first: waiting', () =>
         guest().untilStatus(
@@ -327,7 +212,7 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
   it(
     'imports a bundle from an ISO 9660 image written to a stick',
     async () => {
-      const id = bundles.iso as string;
+      const id = bundle('iso');
       await guest().vm.plug('iso', stick('iso'), 'ECLUSE0030');
       const done = await timed('ISO: plug to imported', () =>
         guest().untilStatus('the import', (s) => s.last?.bundle === id, 5 * MINUTE),
@@ -343,7 +228,7 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
   it(
     'refuses a hostile bundle (a volume changed after signing), names the check, and the daemon keeps running',
     async () => {
-      const id = bundles.hostile as string;
+      const id = bundle('hostile');
       const before = await guest().unit('ecluse-daemon');
       await guest().vm.plug('hostile', stick('hostile'), 'ECLUSE0040');
       const done = await timed('hostile: plug to refused', () =>
@@ -396,7 +281,7 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
   it(
     'a stick pulled mid-import promotes nothing; plugged in again, the bundle is imported',
     async () => {
-      const id = bundles.pulled as string;
+      const id = bundle('pulled');
       await guest().vm.plug('pulled', stick('pulled'), 'ECLUSE0060');
       await timed('pulled: plug to copying', () =>
         guest().untilStatus(
@@ -441,7 +326,7 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
       );
       expect(r, r.stdout).toMatchObject({ code: 0 });
       expect(r.stdout).toMatch(/Setting up ecluse \(/);
-      expect((await guest().vm.exec(['/usr/bin/ecluse', '--version'])).stdout.trim()).toBe(pkg.version);
+      expect((await guest().vm.exec(['/usr/bin/ecluse', '--version'])).stdout.trim()).toBe(VERSION);
       const after = await until('the daemon restarted and READY', async () => {
         const u = await guest().unit('ecluse-daemon');
         return u.ActiveState === 'active' && u.MainPID !== before.MainPID ? u : null;
@@ -452,160 +337,5 @@ describe.skipIf(skip !== null)('the appliance under QEMU', () => {
     15 * MINUTE,
   );
 
-  it(
-    'updates itself through bundles: the next version runs, one never READY is rolled back, one without evidence is refused; all audited',
-    async () => {
-      // As shipped: the path unit is enabled and watching. The test only makes the installer wait 240 s for READY
-      // (software emulation) instead of 300 s.
-      const shipped = await guest().vm.sh(
-        'systemctl is-enabled ecluse-update.path; systemctl is-active ecluse-update.path',
-      );
-      expect(shipped.stdout.trim().split('\n')).toEqual(['enabled', 'active']);
-      const setup = await guest().vm.sh(
-        'mkdir -p /etc/systemd/system/ecluse-update.service.d && printf "[Service]\\nEnvironment=ECLUSE_UPDATE_READY_TIMEOUT=240\\n" ' +
-          '>/etc/systemd/system/ecluse-update.service.d/test.conf && systemctl daemon-reload',
-      );
-      expect(setup, setup.stderr).toMatchObject({ code: 0 });
-      // The operator's steps: root pins the site's anchors (what the installer checks against), and the site's
-      // policy opts in to the type.
-      const pin = await guest().vm.exec(['/usr/bin/ecluse', '--home', HOME, 'self-update', 'pin', '--json']);
-      expect(pin, pin.stderr).toMatchObject({ code: 0 });
-      const policy = await guest().vm.sh(
-        `printf 'version: 1\\nrules:\\n  - name: everything\\n    artifacts: ["*"]\\n` +
-          `    types: [vm-image, ecluse-package]\\n' >/tmp/policy.yaml && ` +
-          `chmod 0644 /tmp/policy.yaml && ${AS_ECLUSE} --home ${HOME} policy apply /tmp/policy.yaml --json`,
-      );
-      expect(policy, policy.stderr).toMatchObject({ code: 0 });
-
-      /** The first installer entry after the `after` first ones whose event is one of `events`. */
-      const updateEvent = (events: string[], after: number) =>
-        until(
-          `one of ${events.join(', ')}`,
-          async () =>
-            (await guest().updateJournal()).slice(after).find((x) => events.includes(x.ECLUSE_EVENT ?? '')) ?? null,
-          10 * MINUTE,
-        );
-      const count = async () => (await guest().updateJournal()).length;
-      /** The audit log once it holds an event of each kind in `kinds` after index `after`. */
-      const audited = (kinds: string[], after: number) =>
-        until(
-          `${kinds.join(', ')} in the audit log`,
-          async () => {
-            const events = (await guest().audit()).filter((e) => e.index >= after);
-            return kinds.every((k) => events.some((e) => e.kind === k)) ? events : null;
-          },
-          5 * MINUTE,
-        );
-      const auditSize = async () => (await guest().audit()).length;
-      const installed = async () => (await guest().vm.exec(['dpkg-query', '-W', '-f', '${Version}', 'ecluse'])).stdout;
-      const byKind = (events: AuditEntry[], kind: string) => events.find((e) => e.kind === kind);
-
-      // 1. A package dropped into the spool by root, with no evidence: refused by the root's check, nothing installed.
-      let seen = await count();
-      let from = await auditSize();
-      const mnt = (await plugAndMount('rogue', 'ECLUSE0090')).split(' ')[0] as string;
-      const drop = await guest().vm.sh(
-        `s=$(sha256sum ${mnt}/rogue.deb | cut -d' ' -f1) && cp ${mnt}/rogue.deb /var/lib/ecluse-update/incoming/.$s && ` +
-          `mv /var/lib/ecluse-update/incoming/.$s /var/lib/ecluse-update/incoming/$s.deb && echo $s`,
-      );
-      expect(drop, drop.stderr).toMatchObject({ code: 0 });
-      const rogueSum = drop.stdout.trim();
-      const refused = await timed('self-update: a package without evidence, refused', () =>
-        updateEvent(['update.refused', 'update.installing', 'update.installed'], seen),
-      );
-      expect(refused).toMatchObject({ ECLUSE_EVENT: 'update.refused', ECLUSE_PACKAGE: rogueSum });
-      expect(refused.ECLUSE_CODE).toMatch(/^E_[A-Z_]+$/);
-      expect(refused.MESSAGE).toMatch(/the root's check refused/);
-      // Once audited (the installer's result is its last step), the package is in refused/ and nothing else moved.
-      const refusedAudit = byKind(await audited(['update.refused'], from), 'update.refused');
-      expect(refusedAudit).toMatchObject({ outcome: 'refused', code: refused.ECLUSE_CODE, bundle_id: null });
-      expect(await installed()).toBe(pkg.version);
-      const spool = await guest().vm.sh(
-        'ls -A /var/lib/ecluse-update/incoming; echo --; ls -A /var/lib/ecluse-update/refused',
-      );
-      expect(spool.stdout.split('--')[0]?.trim()).toBe('');
-      expect(spool.stdout.split('--')[1]?.trim().split('\n')).toContain(`${rogueSum}.deb`);
-      await guest().vm.unplug('rogue');
-
-      // 2. The next version, in a bundle: imported, handed over, checked by root, installed; the new daemon READY.
-      seen = await count();
-      from = await auditSize();
-      await guest().vm.plug('upd-next', stick('upd-next'), 'ECLUSE0091');
-      const imported = await timed('self-update: the next version imported', () =>
-        guest().untilStatus('the import', (s) => s.last?.bundle === bundles['upd-next'], 10 * MINUTE),
-      );
-      expect(imported.last).toMatchObject({ outcome: 'accepted' });
-      await guest().vm.unplug('upd-next');
-      const done = await timed('self-update: hand-over to READY on the next version', () =>
-        updateEvent(['update.installed', 'update.failed', 'update.refused'], seen),
-      );
-      expect(done).toMatchObject({
-        ECLUSE_EVENT: 'update.installed',
-        ECLUSE_VERSION: NEXT,
-        ECLUSE_PREVIOUS: pkg.version,
-      });
-      expect((await guest().vm.exec(['/usr/bin/ecluse', '--version'])).stdout.trim()).toBe(NEXT);
-      expect(await guest().unit('ecluse-daemon')).toMatchObject({ ActiveState: 'active', SubState: 'running' });
-      const nextAudit = await audited(['update.handed-over', 'update.installed'], from);
-      expect(byKind(nextAudit, 'update.handed-over')).toMatchObject({ bundle_id: bundles['upd-next'] });
-      expect(byKind(nextAudit, 'update.installed')).toMatchObject({
-        outcome: 'accepted',
-        artifact: `ecluse@${NEXT}`,
-        bundle_id: bundles['upd-next'],
-      });
-      // The evidence went with the install; the installed package is the one kept to roll back to.
-      const after = await guest().vm.sh(
-        'ls -A /var/lib/ecluse-update/incoming /var/lib/ecluse-update/installing; dpkg-deb -f /var/lib/ecluse-update/current.deb Version',
-      );
-      expect(after.stdout.trim().split('\n').pop()).toBe(NEXT);
-      expect(after.stdout).not.toMatch(/[0-9a-f]{64}/);
-
-      // 3. A next-but-one whose daemon never reports READY: installed, failed, the previous package reinstalled.
-      seen = await count();
-      from = await auditSize();
-      await guest().vm.plug('upd-broken', stick('upd-broken'), 'ECLUSE0092');
-      await timed('self-update: the never-READY version imported', () =>
-        guest().untilStatus('the import', (s) => s.last?.bundle === bundles['upd-broken'], 10 * MINUTE),
-      );
-      await guest().vm.unplug('upd-broken');
-      const rolledBack = await timed('self-update: a daemon never READY, rolled back', () =>
-        updateEvent(['update.rolled-back', 'update.rollback-failed', 'update.installed', 'update.refused'], seen),
-      );
-      expect(rolledBack).toMatchObject({
-        ECLUSE_EVENT: 'update.rolled-back',
-        ECLUSE_VERSION: NEXT,
-        ECLUSE_FAILED: BROKEN,
-      });
-      const failed = (await guest().updateJournal())
-        .slice(seen)
-        .find((e: JournalEntry) => e.ECLUSE_EVENT === 'update.failed');
-      expect(failed).toMatchObject({ ECLUSE_CODE: 'E_UPDATE', ECLUSE_VERSION: BROKEN, ECLUSE_PREVIOUS: NEXT });
-      expect(await installed()).toBe(NEXT);
-      expect(await guest().unit('ecluse-daemon')).toMatchObject({ ActiveState: 'active', SubState: 'running' });
-      const brokenAudit = await audited(['update.handed-over', 'update.failed', 'update.rolled-back'], from);
-      expect(byKind(brokenAudit, 'update.failed')).toMatchObject({
-        outcome: 'fail',
-        code: 'E_UPDATE',
-        artifact: `ecluse@${BROKEN}`,
-        bundle_id: bundles['upd-broken'],
-      });
-      expect(byKind(brokenAudit, 'update.rolled-back')).toMatchObject({
-        code: 'E_UPDATE',
-        artifact: `ecluse@${BROKEN}`,
-      });
-      // Each installer result was audited once, and the chain verifies.
-      const all = await guest().audit();
-      for (const kind of ['update.refused', 'update.installed', 'update.failed', 'update.rolled-back']) {
-        expect(
-          all.filter((e) => e.kind === kind),
-          kind,
-        ).toHaveLength(1);
-      }
-      const verify = await guest().vm.sh(`${AS_ECLUSE} --home ${HOME} audit verify --json`);
-      expect(verify, verify.stderr).toMatchObject({ code: 0 });
-      // The station still imports after all this: its status file is fresh and names no error.
-      expect((await guest().statusFile())?.state).toMatch(/^(idle|waiting)$/);
-    },
-    30 * MINUTE,
-  );
+  selfUpdateScenarios({ guest, plugAndMount, bundle, stick, timed });
 });
