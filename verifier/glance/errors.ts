@@ -107,7 +107,11 @@ export function sendJson(res: express.Response, status: number, body: unknown): 
 
 /** Sends JSON text already written as `pyJson` writes it (a list page joined from its images' texts). */
 export function sendJsonText(res: express.Response, status: number, text: string): void {
-  const data = Buffer.from(text, 'utf8');
+  sendJsonBytes(res, status, Buffer.from(text, 'utf8'));
+}
+
+/** Sends JSON already encoded (a body kept from an earlier request: verifier/glance/list-page.ts). */
+export function sendJsonBytes(res: express.Response, status: number, data: Buffer): void {
   res.status(status);
   res.setHeader('Content-Type', 'application/json');
   res.setHeader('Content-Length', String(data.length));

@@ -4,12 +4,12 @@
 import express from 'express';
 import type { Db } from '../db.js';
 import { imageById, type ImageRow } from '../image-catalog.js';
-import { imageNotFound, pyJson, sendJson, sendJsonText } from './errors.js';
+import { imageNotFound, pyJson, sendJsonBytes } from './errors.js';
 import { parseListQuery } from './list-query.js';
 import { ImageListPages } from './list-page.js';
 import { imageRecord } from './record.js';
-import { authOf } from './auth.js';
-import { listScope, visible } from './access.js';
+import { authOf, type AuthContext } from './auth.js';
+import { listScope, seesAll, visible } from './access.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -39,6 +39,14 @@ function link(path: string, params: [string, string][]): string {
   return params.length ? `${path}?${new URLSearchParams(params).toString()}` : path;
 }
 
+/**
+ * Who a read is for, as far as what it shows depends on it (access.ts `seesAll`, `canSee`, `listScope`): the whole
+ * catalog, or one project's view. A body kept for one is never sent to another.
+ */
+export function readScope(ctx: AuthContext): string {
+  return seesAll(ctx) ? '*' : `project:${ctx.project ?? ''}`;
+}
+
 export function imageReadRoutes(db: Db): express.Router {
   const router = express.Router({ caseSensitive: true });
   const pages = new ImageListPages(db);
@@ -46,23 +54,29 @@ export function imageReadRoutes(db: Db): express.Router {
   // The body is `pyJson({ images, first, schema, next? })`, joined from each image's cached text (verifier/glance/
   // list-page.ts): the same bytes.
   router.get('/v2/images', (req, res) => {
-    const params = requestParams(req);
-    const query = parseListQuery(params);
-    const scope = listScope(authOf(res), params);
-    if (scope) query.filters.push(scope);
-    const { ids, images } = pages.select(query);
-    const last = ids.at(-1);
-    const next =
-      last && ids.length === query.limit ? link('/v2/images', [...query.linkParams, ['marker', last]]) : null;
-    const text =
-      `{"images": [${images.join(', ')}], "first": ${pyJson(link('/v2/images', query.linkParams))}, ` +
-      `"schema": ${pyJson('/v2/schemas/images')}${next === null ? '' : `, "next": ${pyJson(next)}`}}`;
-    sendJsonText(res, 200, text);
+    const body = pages.body(`${readScope(authOf(res))} ${req.originalUrl}`, () => {
+      const params = requestParams(req);
+      const query = parseListQuery(params);
+      const scope = listScope(authOf(res), params);
+      if (scope) query.filters.push(scope);
+      const { ids, images } = pages.select(query);
+      const last = ids.at(-1);
+      const next =
+        last && ids.length === query.limit ? link('/v2/images', [...query.linkParams, ['marker', last]]) : null;
+      return (
+        `{"images": [${images.join(', ')}], "first": ${pyJson(link('/v2/images', query.linkParams))}, ` +
+        `"schema": ${pyJson('/v2/schemas/images')}${next === null ? '' : `, "next": ${pyJson(next)}`}}`
+      );
+    });
+    sendJsonBytes(res, 200, body);
   });
 
   router.get('/v2/images/:id', (req, res) => {
     const id = req.params.id;
-    sendJson(res, 200, imageRecord(visible(db, res, findImage(db, id), () => imageNotFound(id))));
+    const body = pages.body(`${readScope(authOf(res))} ${req.originalUrl.split('?')[0] ?? ''}`, () =>
+      pyJson(imageRecord(visible(db, res, findImage(db, id), () => imageNotFound(id)))),
+    );
+    sendJsonBytes(res, 200, body);
   });
 
   return router;

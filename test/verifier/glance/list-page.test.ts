@@ -3,12 +3,14 @@
  * server and SQLite: a page is byte for byte `pyJson` of the body built from its rows (non-ASCII escaped as Python
  * does), served from the cache as when first built; a change to the catalog is on the very next page, whether another
  * connection committed it (an import in another process) or the server's own, and even when it leaves `updated_at`
- * as it was (two changes within one second).
+ * as it was (two changes within one second). The same for the bodies kept whole (`GET /v2/images/{id}` and pages
+ * asked again), which are kept per scope: a project's user never gets a body kept for an admin or another project.
  */
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pyJson } from '../../../verifier/glance/errors.js';
+import { readScope } from '../../../verifier/glance/images-read.js';
 import { imageRecord } from '../../../verifier/glance/record.js';
 import { imageById } from '../../../verifier/image-catalog.js';
 import { glanceFixture, type GlanceFixture } from '../../helpers/glance-fixture.js';
@@ -84,5 +86,48 @@ describe('list pages from cached image texts', () => {
     const text = await pageText('/v2/images');
     expect(nameOf(text, id)).toBe('renamed-here');
     expect(text).toBe(expectedPage(text, '/v2/images'));
+  });
+
+  it('one image asked again is the same bytes, and a change by another connection is in the next answer', async () => {
+    const id = fx.images[5]!.id;
+    const show = async () => {
+      const r = await fetch(`${fx.url}/v2/images/${id}`);
+      expect(r.status).toBe(200);
+      return r.text();
+    };
+    const first = await show();
+    expect(first).toBe(pyJson(imageRecord(imageById(fx.db, id)!)));
+    expect(await show()).toBe(first);
+    const other = new Database(path.join(fx.home, 'ecluse.sqlite'));
+    try {
+      other.prepare('UPDATE images SET name = ? WHERE id = ?').run('renamed-for-show', id);
+    } finally {
+      other.close();
+    }
+    const after = await show();
+    expect(JSON.parse(after)).toMatchObject({ id, name: 'renamed-for-show' });
+    expect(after).toBe(pyJson(imageRecord(imageById(fx.db, id)!)));
+  });
+
+  it('a refused read is not kept: an unknown marker is 400 each time, with the same words', async () => {
+    const missing = '00000000-0000-4000-8000-000000000000';
+    for (let round = 0; round < 2; round++) {
+      const r = await fetch(`${fx.url}/v2/images?marker=${missing}`, { headers: { Accept: 'application/json' } });
+      expect(r.status).toBe(400);
+      expect(await r.text()).toContain(`No image found with ID ${missing}`);
+    }
+  });
+});
+
+describe('the scope a body is kept under', () => {
+  it("is the whole catalog for admins, écluse's tokens and loopback, and each project's own otherwise", () => {
+    const all = readScope({ role: 'reader', tokenId: undefined });
+    expect(readScope({ role: 'admin', tokenId: 't1' })).toBe(all);
+    expect(readScope({ role: 'admin', tokenId: undefined, project: 'p1' })).toBe(all);
+    const p1 = readScope({ role: 'member', tokenId: undefined, project: 'p1' });
+    const p2 = readScope({ role: 'member', tokenId: undefined, project: 'p2' });
+    const none = readScope({ role: 'member', tokenId: undefined, project: null });
+    expect(new Set([all, p1, p2, none]).size).toBe(4);
+    expect(readScope({ role: 'reader', tokenId: undefined, project: 'p1' })).toBe(p1);
   });
 });
