@@ -7,12 +7,14 @@ import { IMPORT_NODE_FLAGS } from '../cli/node-flags.js';
 
 export const CLI = fileURLToPath(new URL('../ecluse/main.js', import.meta.url));
 /**
- * `node` arguments that run the CLI with `args` as the station runs it: `import` and `verify` with the flags the
- * import daemon's unit gives node (cli/node-flags.ts), any other command with Node's defaults, as `ecluse` runs.
+ * `node` arguments that run the CLI with `args` as the station runs it: `daemon`, `import` and `verify` with the
+ * flags the import daemon's unit gives node (cli/node-flags.ts), any other command with Node's defaults, as `ecluse`
+ * runs.
  */
 export function cliArgs(args: readonly string[]): string[] {
   const command = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '--home');
-  return [...(command === 'import' || command === 'verify' ? IMPORT_NODE_FLAGS : []), CLI, ...args];
+  const importer = command === 'daemon' || command === 'import' || command === 'verify';
+  return [...(importer ? IMPORT_NODE_FLAGS : []), CLI, ...args];
 }
 
 export interface Run {

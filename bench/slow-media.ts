@@ -13,6 +13,9 @@ export interface SlowMedia {
   mountPoint: string;
   /** `cmd args` wrapped so that it runs inside the throttling cgroup. */
   wrap(cmd: string, args: string[]): { cmd: string; args: string[] };
+  /** Mounts the same throttled device again at `dir` (a daemon's media root), as the station mounts a stick. */
+  mountAt(dir: string): void;
+  unmount(dir: string): void;
   cleanup(): void;
 }
 
@@ -79,6 +82,12 @@ export function prepareSlowMedia(mediaDir: string, workDir: string, bytesPerSeco
   return {
     mountPoint,
     wrap: (cmd, args) => ({ cmd: 'sh', args: ['-c', `echo $$ > '${procs}' && exec "$@"`, 'sh', cmd, ...args] }),
+    mountAt(dir) {
+      sh('mount', ['-o', 'ro,nosuid,nodev,noexec,noatime,noload', loop, dir]);
+    },
+    unmount(dir) {
+      sh('umount', [dir]);
+    },
     cleanup() {
       sh('umount', [mountPoint]);
       sh('losetup', ['-d', loop]);
