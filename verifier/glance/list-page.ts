@@ -33,20 +33,37 @@ import { statement } from './statements.js';
 const CACHE_CHARS = 8 * 1024 * 1024;
 /** The bound on the bodies kept, in bytes: ~400 list pages of 25 typical images. */
 const BODY_BYTES = 16 * 1024 * 1024;
+/** What one kept body costs beyond its bytes and its key's characters (the Buffer, the cache's entry), counted. */
+const ENTRY_OVERHEAD = 256;
 
 export class ImageListPages {
   private readonly json = new LRUCache<string, string>({
     maxSize: CACHE_CHARS,
     sizeCalculation: (text) => Math.max(1, text.length),
   });
-  private readonly bodies = new LRUCache<string, Buffer>({
-    maxSize: BODY_BYTES,
-    sizeCalculation: (body) => Math.max(1, body.length),
-  });
+  /**
+   * Bodies by scope and URL. A key counts as much as a body: a query string that a page does not echo (an unknown
+   * marker's refusal is not kept, but `member_status=...` is not in `first`) must not let small bodies hold big keys.
+   */
+  private readonly bodies: LRUCache<string, Buffer>;
   /** The catalog state the cached texts were made from: data_version and total_changes, or null before the first. */
   private version: string | null = null;
 
-  constructor(private readonly db: Db) {}
+  /** `bodyBytes`: the bound on the bodies kept and their keys (16 MiB). */
+  constructor(
+    private readonly db: Db,
+    o: { bodyBytes?: number } = {},
+  ) {
+    this.bodies = new LRUCache<string, Buffer>({
+      maxSize: o.bodyBytes ?? BODY_BYTES,
+      sizeCalculation: (body, key) => body.length + key.length + ENTRY_OVERHEAD,
+    });
+  }
+
+  /** What the kept bodies and their keys count against their bound. */
+  get keptBodyBytes(): number {
+    return this.bodies.calculatedSize;
+  }
 
   /** The page's image ids in order, and each image's JSON text (in the same order). Throws 400 for a bad marker. */
   select(q: ListQuery): { ids: string[]; images: string[] } {

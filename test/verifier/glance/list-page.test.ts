@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pyJson } from '../../../verifier/glance/errors.js';
 import { readScope } from '../../../verifier/glance/images-read.js';
+import { ImageListPages } from '../../../verifier/glance/list-page.js';
 import { imageRecord } from '../../../verifier/glance/record.js';
 import { imageById } from '../../../verifier/image-catalog.js';
 import { glanceFixture, type GlanceFixture } from '../../helpers/glance-fixture.js';
@@ -116,6 +117,24 @@ describe('list pages from cached image texts', () => {
       expect(r.status).toBe(400);
       expect(await r.text()).toContain(`No image found with ID ${missing}`);
     }
+  });
+});
+
+describe('the bodies kept', () => {
+  it('count their keys against the bound: long query strings with small bodies evict, never pile up', () => {
+    const pages = new ImageListPages(fx.db, { bodyBytes: 20_000 });
+    let made = 0;
+    const read = (key: string) => pages.body(key, () => (made++, '{"images": []}')).toString();
+    const long = (i: number) => `* /v2/images?member_status=${String(i).repeat(6000).slice(0, 6000)}`;
+    for (let i = 0; i < 10; i++) expect(read(long(i))).toBe('{"images": []}');
+    expect(made).toBe(10);
+    expect(pages.keptBodyBytes).toBeLessThanOrEqual(20_000);
+    expect(pages.keptBodyBytes).toBeGreaterThan(6000 * 2);
+    // The newest is kept (not made again); the oldest was evicted (made again).
+    read(long(9));
+    expect(made).toBe(10);
+    read(long(0));
+    expect(made).toBe(11);
   });
 });
 
