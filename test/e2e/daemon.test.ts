@@ -129,6 +129,26 @@ describe.skipIf(mediaSkipReason !== null)('ecluse daemon with real mounted media
     );
   }
 
+  it('imports a bundle of three volumes on one stick from the stick itself, copying none aside', async () => {
+    const { w, mediaRoot } = await setup();
+    const img = await w.addImage('split', '1.0', 5 * MiB);
+    const stick = w.path('one-stick');
+    const r = (await w.exportTo(stick, ['--media-size', '2M'])).json as {
+      bundle: { id: string; media: Array<{ volumes: string[] }> };
+    };
+    expect(r.bundle.media.map((m) => m.volumes)).toEqual([['vol-0001.tar', 'vol-0002.tar', 'vol-0003.tar']]);
+    const d = startDaemon(w, mediaRoot);
+    await d.waitFor((e) => e.event === 'daemon.started', 'start');
+    await insert(w, 'ext4', stick, mediaRoot, 'onestick');
+    const done = await d.waitFor((e) => e.event === 'import.accepted' || e.event === 'import.refused', 'the import');
+    expect(done).toMatchObject({ event: 'import.accepted', bundle: r.bundle.id });
+    // Read from the medium: no volume was copied into an assembly first.
+    expect(d.events.filter((e) => e.event === 'volume.collected' || e.event === 'bundle.waiting')).toEqual([]);
+    expect(auditSince(w.inside).filter((a) => a.kind === 'volume.collected')).toEqual([]);
+    const file = fs.readdirSync(path.join(w.inside, 'store', 'images'))[0] as string;
+    expect(fs.readFileSync(path.join(w.inside, 'store', 'images', file)).equals(img.bytes)).toBe(true);
+  });
+
   it('assembles a bundle over three sticks inserted out of order', async () => {
     const { w, mediaRoot } = await setup();
     const img = await w.addImage('big', '2.0', 5 * MiB);

@@ -108,7 +108,10 @@ export class BundleImporter {
       );
       return;
     }
-    if (!assembly && p.volumes.length === 1 && b.present.length === 1) {
+    // Every volume on this medium (one, or a bundle split to a size smaller than the medium): imported from the medium
+    // itself, read once, as `ecluse import` reads it. The assembly (a verified copy of each volume, then the import
+    // from the copy: every byte written twice) is for a bundle spread over several media.
+    if (!assembly && b.present.length === p.volumes.length) {
       await this.importFrom(m, media, b, null);
       return;
     }
