@@ -316,7 +316,7 @@ export async function catalogBench(o: {
   try {
     await waitFor(`${base}/versions`, server);
     const deep = ids[Math.floor(ids.length * 0.9)] as string;
-    // The server keeps the body of a read it was asked before (verifier/glance/list-page.ts), as clients ask the same
+    // The server keeps the body of a read it was asked before (verifier/glance/catalog-reads.ts), as clients ask the same
     // pages again; the last kind asks a page no request asked before, every time: what a read costs the server anew.
     let fresh = 0;
     const kinds: Array<[string, (i: number) => string, string?]> = [

@@ -4,8 +4,8 @@
  * and the chunk list an export signs (docs/FORMAT.md 4.11) in a fourth thread, and records it in the catalog. The
  * list, made from the same bytes as the catalog's sha256, is kept as checked (relay/checked-chunk-lists.ts): the
  * first export of the image checks its bytes against it instead of hashing them whole once more. md5 and sha512
- * travel signed in the statement (docs/FORMAT.md 4.8): the import station verifies sha256 and takes them as attested. The same name and version twice is refused unless the bytes are the
- * same (then it is a no-op).
+ * travel signed in the statement (docs/FORMAT.md 4.8): the import station verifies sha256 and takes them as attested.
+ * The same name and version twice is refused unless the bytes are the same (then it is a no-op).
  */
 import fs from 'node:fs';
 import path from 'node:path';

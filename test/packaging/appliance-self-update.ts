@@ -25,6 +25,15 @@ export function selfUpdateScenarios({ guest, plugAndMount, bundle, stick, timed 
   /** Where the installer's journal and the audit log stand before a self-update case: its entries come after. */
   const marks = async () => ({ seen: (await guest().updateJournal()).length, from: (await guest().audit()).length });
   const byKind = (events: AuditEntry[], kind: string) => events.find((e) => e.kind === kind);
+  /** Plugs a stick, waits (timed as `what`) until the import of its bundle has ended, unplugs it; that status. */
+  const importFrom = async (name: string, serial: string, what: string) => {
+    await guest().vm.plug(name, stick(name), serial);
+    const status = await timed(what, () =>
+      guest().untilStatus('the import', (s) => s.last?.bundle === bundle(name), 10 * MINUTE),
+    );
+    await guest().vm.unplug(name);
+    return status;
+  };
 
   it(
     'is ready to update itself as shipped: the path unit watches, root pins the anchors, the policy admits the type',
@@ -89,12 +98,8 @@ export function selfUpdateScenarios({ guest, plugAndMount, bundle, stick, timed 
     'updates itself through a bundle: the next version imported, handed over, checked by root, installed and READY',
     async () => {
       const { seen, from } = await marks();
-      await guest().vm.plug('upd-next', stick('upd-next'), 'ECLUSE0091');
-      const imported = await timed('self-update: the next version imported', () =>
-        guest().untilStatus('the import', (s) => s.last?.bundle === bundle('upd-next'), 10 * MINUTE),
-      );
+      const imported = await importFrom('upd-next', 'ECLUSE0091', 'self-update: the next version imported');
       expect(imported.last).toMatchObject({ outcome: 'accepted' });
-      await guest().vm.unplug('upd-next');
       const done = await timed('self-update: hand-over to READY on the next version', () =>
         guest().updateEvent(['update.installed', 'update.failed', 'update.refused'], seen),
       );
@@ -126,11 +131,7 @@ export function selfUpdateScenarios({ guest, plugAndMount, bundle, stick, timed 
     'rolls back a version whose daemon never reports READY; each installer result audited once, the chain verifies',
     async () => {
       const { seen, from } = await marks();
-      await guest().vm.plug('upd-broken', stick('upd-broken'), 'ECLUSE0092');
-      await timed('self-update: the never-READY version imported', () =>
-        guest().untilStatus('the import', (s) => s.last?.bundle === bundle('upd-broken'), 10 * MINUTE),
-      );
-      await guest().vm.unplug('upd-broken');
+      await importFrom('upd-broken', 'ECLUSE0092', 'self-update: the never-READY version imported');
       const rolledBack = await timed('self-update: a daemon never READY, rolled back', () =>
         guest().updateEvent(
           ['update.rolled-back', 'update.rollback-failed', 'update.installed', 'update.refused'],

@@ -110,7 +110,7 @@ export function sendJsonText(res: express.Response, status: number, text: string
   sendJsonBytes(res, status, Buffer.from(text, 'utf8'));
 }
 
-/** Sends JSON already encoded (a body kept from an earlier request: verifier/glance/list-page.ts). */
+/** Sends JSON already encoded (a body kept from an earlier request: verifier/glance/catalog-reads.ts). */
 export function sendJsonBytes(res: express.Response, status: number, data: Buffer): void {
   res.status(status);
   res.setHeader('Content-Type', 'application/json');

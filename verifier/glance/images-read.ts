@@ -6,7 +6,7 @@ import type { Db } from '../db.js';
 import { imageById, type ImageRow } from '../image-catalog.js';
 import { imageNotFound, pyJson, sendJsonBytes } from './errors.js';
 import { parseListQuery } from './list-query.js';
-import { ImageListPages } from './list-page.js';
+import { CatalogReads } from './catalog-reads.js';
 import { imageRecord } from './record.js';
 import { authOf, type AuthContext } from './auth.js';
 import { listScope, seesAll, visible } from './access.js';
@@ -49,17 +49,17 @@ export function readScope(ctx: AuthContext): string {
 
 export function imageReadRoutes(db: Db): express.Router {
   const router = express.Router({ caseSensitive: true });
-  const pages = new ImageListPages(db);
+  const reads = new CatalogReads(db);
 
   // The body is `pyJson({ images, first, schema, next? })`, joined from each image's cached text (verifier/glance/
-  // list-page.ts): the same bytes.
+  // catalog-reads.ts): the same bytes.
   router.get('/v2/images', (req, res) => {
-    const body = pages.body(`${readScope(authOf(res))} ${req.originalUrl}`, () => {
+    const body = reads.body(`${readScope(authOf(res))} ${req.originalUrl}`, () => {
       const params = requestParams(req);
       const query = parseListQuery(params);
       const scope = listScope(authOf(res), params);
       if (scope) query.filters.push(scope);
-      const { ids, images } = pages.select(query);
+      const { ids, images } = reads.select(query);
       const last = ids.at(-1);
       const next =
         last && ids.length === query.limit ? link('/v2/images', [...query.linkParams, ['marker', last]]) : null;
@@ -73,7 +73,7 @@ export function imageReadRoutes(db: Db): express.Router {
 
   router.get('/v2/images/:id', (req, res) => {
     const id = req.params.id;
-    const body = pages.body(`${readScope(authOf(res))} ${req.originalUrl.split('?')[0] ?? ''}`, () =>
+    const body = reads.body(`${readScope(authOf(res))} ${req.originalUrl.split('?')[0] ?? ''}`, () =>
       pyJson(imageRecord(visible(db, res, findImage(db, id), () => imageNotFound(id)))),
     );
     sendJsonBytes(res, 200, body);

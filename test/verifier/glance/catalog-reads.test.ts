@@ -1,5 +1,5 @@
 /**
- * `GET /v2/images` pages joined from each image's cached JSON text (verifier/glance/list-page.ts), through the real
+ * `GET /v2/images` pages joined from each image's cached JSON text (verifier/glance/catalog-reads.ts), through the real
  * server and SQLite: a page is byte for byte `pyJson` of the body built from its rows (non-ASCII escaped as Python
  * does), served from the cache as when first built; a change to the catalog is on the very next page, whether another
  * connection committed it (an import in another process) or the server's own, and even when it leaves `updated_at`
@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pyJson } from '../../../verifier/glance/errors.js';
 import { readScope } from '../../../verifier/glance/images-read.js';
-import { ImageListPages } from '../../../verifier/glance/list-page.js';
+import { CatalogReads } from '../../../verifier/glance/catalog-reads.js';
 import { imageRecord } from '../../../verifier/glance/record.js';
 import { imageById } from '../../../verifier/image-catalog.js';
 import { glanceFixture, type GlanceFixture } from '../../helpers/glance-fixture.js';
@@ -122,7 +122,7 @@ describe('list pages from cached image texts', () => {
 
 describe('the bodies kept', () => {
   it('count their keys against the bound: long query strings with small bodies evict, never pile up', () => {
-    const pages = new ImageListPages(fx.db, { bodyBytes: 20_000 });
+    const pages = new CatalogReads(fx.db, { bodyBytes: 20_000 });
     let made = 0;
     const read = (key: string) => pages.body(key, () => (made++, '{"images": []}')).toString();
     const long = (i: number) => `* /v2/images?member_status=${String(i).repeat(6000).slice(0, 6000)}`;

@@ -17,7 +17,7 @@
  * with 8 clients in flight on 2 cores a request's latency is the server CPU of the requests queued before it. So the
  * body of a read, as sent, is kept too, under the request's scope and URL, emptied with the image texts; a read asked
  * again in the same catalog state costs the check and the socket write (measured at 10,000 images: server CPU per
- * page from ~0.8-1.2 ms to ~0.5 ms; test/verifier/glance/list-page.test.ts asks that every body kept is the one
+ * page from ~0.8-1.2 ms to ~0.5 ms; test/verifier/glance/catalog-reads.test.ts asks that every body kept is the one
  * built anew). A refusal (400, 404) is never kept.
  */
 import { LRUCache } from 'lru-cache';
@@ -36,7 +36,7 @@ const BODY_BYTES = 16 * 1024 * 1024;
 /** What one kept body costs beyond its bytes and its key's characters (the Buffer, the cache's entry), counted. */
 const ENTRY_OVERHEAD = 256;
 
-export class ImageListPages {
+export class CatalogReads {
   private readonly json = new LRUCache<string, string>({
     maxSize: CACHE_CHARS,
     sizeCalculation: (text) => Math.max(1, text.length),
